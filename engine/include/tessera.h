@@ -109,6 +109,14 @@ const char *ts_dtype_name (ts_dtype dtype);
 /* Bytes per element (1 for BOOL and the F8 types), 0 for an out-of-range value. */
 size_t ts_dtype_size (ts_dtype dtype);
 
+/* ---- tokenizer (ts-tokenizer) --------------------------------------------------- */
+
+/* ---- images and PNG metadata (ts-image) ------------------------------------------ */
+
+/* ---- model folders: configs, tensors, inspection (ts-config, ts-model-files) ------ */
+
+/* ---- golden checks (ts-golden) --------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif
