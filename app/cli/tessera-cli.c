@@ -6,6 +6,7 @@
  */
 #include "tessera.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,14 @@ typedef struct {
 } command;
 
 static int cmd_help (int argc, char **argv);
+static int cmd_tokenize (int argc, char **argv);
+static int cmd_check_golden (int argc, char **argv);
 
 static const command commands[] = {
-  { "help", cmd_help, "help [COMMAND]", "show help" },
+  { "tokenize", cmd_tokenize, "tokenize MODEL_DIR TEXT...", "print the 77 CLIP token ids of each TEXT, one line each" },
+  { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref]",
+    "run every reference case against the engine" },
+  { "help", cmd_help, "help", "show this help" },
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];
@@ -52,6 +58,108 @@ cmd_help (int argc, char **argv)
   (void) argv;
   usage (stdout);
   return 0;
+}
+
+/* The tokenizer lives in MODEL_DIR/tokenizer; a tokenizer folder itself is accepted too. */
+static int
+cmd_tokenize (int argc, char **argv)
+{
+  char dir[4096];
+  ts_tokenizer *tok;
+  ts_error err;
+  int rc = 0;
+
+  if (argc < 3) {
+    fprintf (stderr, "Usage: tessera-cli tokenize MODEL_DIR TEXT...\n");
+    return 2;
+  }
+  snprintf (dir, sizeof dir, "%s/tokenizer", argv[1]);
+  tok = ts_tokenizer_load (dir, &err);
+  if (!tok && err.code == TS_ERR_NOT_FOUND)
+    tok = ts_tokenizer_load (argv[1], &err);
+  if (!tok) {
+    fprintf (stderr, "tessera-cli: %s\n", err.message);
+    return 1;
+  }
+  for (int i = 2; i < argc; i++) {
+    int32_t ids[TS_TOKENIZER_MAX_LENGTH];
+    bool truncated = false;
+    if (ts_tokenizer_encode_padded (tok, argv[i], ids, &truncated, &err) != TS_OK) {
+      fprintf (stderr, "tessera-cli: text %d: %s\n", i - 1, err.message);
+      rc = 1;
+      continue;
+    }
+    if (truncated)
+      fprintf (stderr, "tessera-cli: warning: text %d is longer than %d tokens and was truncated\n",
+               i - 1, TS_TOKENIZER_MAX_LENGTH);
+    for (int j = 0; j < TS_TOKENIZER_MAX_LENGTH; j++)
+      printf ("%s%d", j ? " " : "", (int) ids[j]);
+    printf ("\n");
+  }
+  ts_tokenizer_free (tok);
+  return rc;
+}
+
+static void
+golden_report (void *user_data, const char *case_name, const char *tensor, double max_abs_err,
+               double tolerance, bool pass)
+{
+  (void) user_data;
+  if (isnan (tolerance))
+    printf ("  %-4s %-28s %-32s exact: %g mismatching\n", pass ? "ok" : "FAIL", case_name, tensor,
+            max_abs_err);
+  else
+    printf ("  %-4s %-28s %-32s max abs err %.3e (tol %.1e)\n", pass ? "ok" : "FAIL", case_name,
+            tensor, max_abs_err, tolerance);
+}
+
+static void
+golden_case_done (void *user_data, const char *case_name, const char *kind, ts_status status,
+                  const char *message)
+{
+  (void) user_data;
+  if (status == TS_OK)
+    printf ("PASS %s (%s)\n", case_name, kind);
+  else if (status == TS_ERR_UNSUPPORTED)
+    printf ("NOT IMPLEMENTED %s (%s): %s\n", case_name, kind, message);
+  else
+    printf ("FAIL %s (%s): %s\n", case_name, kind, message);
+  fflush (stdout);
+}
+
+static int
+cmd_check_golden (int argc, char **argv)
+{
+  const char *dir = NULL, *backend = "cpu";
+  ts_golden_summary sum;
+  ts_error err;
+  ts_status st;
+
+  for (int i = 1; i < argc; i++) {
+    if (strcmp (argv[i], "--backend") == 0 && i + 1 < argc)
+      backend = argv[++i];
+    else if (strncmp (argv[i], "--backend=", 10) == 0)
+      backend = argv[i] + 10;
+    else if (argv[i][0] != '-' && !dir)
+      dir = argv[i];
+    else {
+      fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref]\n");
+      return 2;
+    }
+  }
+  if (!dir) {
+    fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref]\n");
+    return 2;
+  }
+  printf ("golden set %s, backend %s\n", dir, backend);
+  st = ts_golden_check (dir, backend, golden_report, golden_case_done, NULL, &sum, &err);
+  if (st != TS_OK && st != TS_ERR_MISMATCH) {
+    fprintf (stderr, "tessera-cli: %s\n", err.message);
+    return 1;
+  }
+  printf ("%d cases: %d passed, %d failed, %d not implemented\n", sum.n_cases, sum.n_passed,
+          sum.n_failed, sum.n_not_implemented);
+  return st == TS_OK ? 0 : 1;
 }
 
 int

@@ -117,6 +117,31 @@ size_t ts_dtype_size (ts_dtype dtype);
 
 /* ---- golden checks (ts-golden) --------------------------------------------------- */
 
+/* The golden set (../shared/golden) holds reference data computed by the official PyTorch
+ * code. ts_golden_check runs every case listed in GOLDEN_DIR/index.json, driven only by
+ * the index: kinds, parameters and file names. A case kind this build cannot run is
+ * reported as not implemented (TS_ERR_UNSUPPORTED) and counts as a failure. */
+
+/* One compared output: its max abs error against the tolerance (NAN tolerance for exact
+ * comparisons, where max_abs_err counts mismatching elements). */
+typedef void (*ts_golden_report_fn) (void *user_data, const char *case_name, const char *tensor,
+                                     double max_abs_err, double tolerance, bool pass);
+/* A finished case: TS_OK (passed), TS_ERR_MISMATCH (an output out of tolerance),
+ * TS_ERR_UNSUPPORTED (kind not implemented) or another error with its message. */
+typedef void (*ts_golden_case_fn) (void *user_data, const char *case_name, const char *kind,
+                                   ts_status status, const char *message);
+
+typedef struct {
+  int n_cases, n_passed, n_failed, n_not_implemented;
+} ts_golden_summary;
+
+/* backend: "cpu", "cpu-ref" (NULL = "cpu"). Returns TS_OK when every case passed,
+ * TS_ERR_MISMATCH when any failed or was not implemented, other codes when the index
+ * itself cannot be read. Thread-safety: Unsafe. */
+ts_status ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_fn report,
+                           ts_golden_case_fn case_done, void *user_data, ts_golden_summary *summary,
+                           ts_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ts-golden — internal side of the golden checks: the runner each case kind implements
+ * and helpers they share. ts_golden_check (ts-golden.c) reads index.json and dispatches
+ * every case to the runner of its kind.
+ */
+#ifndef TS_GOLDEN_H
+#define TS_GOLDEN_H
+
+#include "ts-backend.h"
+
+#include <cjson/cJSON.h>
+
+typedef void (*ts_golden_report_fn) (void *ud, const char *case_name, const char *tensor,
+                                     double max_abs_err, double tolerance, bool pass);
+
+/* A runner: case_entry is the case's object in index.json (its ->string is the case
+ * name). Returns TS_OK when every output passed, TS_ERR_MISMATCH when any failed (each
+ * reported through report), another code when the case could not be run. */
+typedef ts_status (*ts_golden_runner_fn) (const char *golden_dir, const cJSON *case_entry,
+                                          const ts_backend *be, ts_golden_report_fn report,
+                                          void *ud, ts_error *err);
+
+ts_status ts_golden_run_tokenizer (const char *golden_dir, const cJSON *case_entry,
+                                   const ts_backend *be, ts_golden_report_fn report, void *ud,
+                                   ts_error *err);
+
+/* The golden set's pipeline model: the folder under GOLDEN_DIR/models holding a
+ * model_index.json (cases that name no "model" run on it). */
+ts_status ts_golden_pipeline_model_dir (const char *golden_dir, char *out, size_t out_size,
+                                        ts_error *err);
+
+/* Reads a whole (small) file; NUL-terminated. Caller frees. */
+char *ts_golden_read_file (const char *path, size_t *size_out, ts_error *err);
+
+#endif /* TS_GOLDEN_H */
