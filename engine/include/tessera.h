@@ -115,6 +115,111 @@ size_t ts_dtype_size (ts_dtype dtype);
 
 /* ---- model folders: configs, tensors, inspection (ts-config, ts-model-files) ------ */
 
+/* ---- pipeline: load a model, generate, inpaint, decode (ts-pipeline) --------------- */
+
+typedef struct ts_model ts_model;
+
+/* Load progress: fraction in [0, 1] and what is being loaded ("transformer"). */
+typedef void (*ts_progress_fn) (void *user_data, double fraction, const char *what);
+/* Returns true to stop the current call, which then fails with TS_ERR_CANCELLED. Polled
+ * before each sampling step and between transformer blocks; called on the calling thread. */
+typedef bool (*ts_should_abort_fn) (void *user_data);
+
+typedef struct {
+  const char *backend;   /* "cpu" (default when NULL), "cpu-ref" */
+  int n_threads;         /* <= 0: every core */
+  bool prefer_fp16;      /* load *.fp16.safetensors variants when present */
+  ts_progress_fn progress;
+  void *progress_data;
+} ts_model_load_params;
+
+void ts_model_load_params_init (ts_model_load_params *p);
+
+/* Loads and validates a diffusers-layout Meissonic folder and uploads every weight to the
+ * backend. NULL on failure with err naming the file, tensor or component. The model stays
+ * loaded between generations. Thread-safety: Unsafe (one thread at a time per model). */
+ts_model *ts_model_load (const char *dir, const ts_model_load_params *p, ts_error *err);
+void ts_model_free (ts_model *model);
+
+/* Sizes: the default (width = height = 0 in params) and a check. A size must be a multiple
+ * of the VQ factor and give a token grid the transformer's down/upsample can take;
+ * otherwise TS_ERR_INVALID_ARG with a message naming the sizes it can take. */
+void ts_model_default_size (const ts_model *model, uint32_t *width, uint32_t *height);
+ts_status ts_model_check_size (const ts_model *model, uint32_t width, uint32_t height,
+                               ts_error *err);
+uint32_t ts_model_vae_scale_factor (const ts_model *model);
+int32_t ts_model_mask_token_id (const ts_model *model);
+int32_t ts_model_codebook_size (const ts_model *model);
+const char *ts_model_name (const ts_model *model); /* the folder's base name, borrowed */
+const char *ts_model_backend_name (const ts_model *model);
+
+/* What the step callback sees after each sampling step. All arrays are grid_h * grid_w,
+ * row-major, borrowed for the duration of the call. */
+typedef struct {
+  int step;                  /* 0-based step just finished */
+  int n_steps;
+  int grid_h, grid_w;
+  const int32_t *tokens;     /* the grid after this step; still-masked = mask_token_id */
+  const int32_t *predicted;  /* the model's full prediction this step (every position) */
+  const float *confidence;   /* per token (log-probability + temperature * gumbel) */
+  int n_masked;              /* tokens still masked after this step */
+  int32_t mask_token_id;
+  double seconds;            /* wall time of this step */
+} ts_step_info;
+
+typedef void (*ts_step_fn) (void *user_data, const ts_step_info *info);
+
+typedef struct {
+  const char *prompt;
+  const char *negative_prompt;     /* NULL or "" = the official default "" */
+  uint32_t width, height;          /* 0 = ts_model_default_size */
+  int steps;                       /* 48 */
+  double guidance;                 /* 9; <= 1 disables classifier-free guidance */
+  double temperature_start;        /* 2 */
+  double temperature_end;          /* 0 */
+  uint64_t seed;
+  double aesthetic_score;          /* 6 */
+  uint32_t crop_top, crop_left;    /* 0, 0 */
+  ts_step_fn on_step;
+  void *step_data;
+  ts_should_abort_fn should_abort;
+  void *abort_data;
+} ts_generate_params;
+
+/* Fills the official pipeline's defaults (48 steps, CFG 9, temperature 2 -> 0, aesthetic
+ * 6, seed 0, model default size). */
+void ts_generate_params_init (ts_generate_params *p);
+
+/* The result of a generation: the final token grid and the decoded image. */
+typedef struct {
+  int grid_h, grid_w;
+  int32_t *tokens;        /* grid_h * grid_w, owned */
+  ts_image *image;        /* owned; NULL when decoding was not asked for */
+  bool prompt_truncated;  /* the prompt was longer than 77 tokens */
+} ts_result;
+
+void ts_result_free (ts_result *r); /* frees the members, not r itself */
+
+/* Text to image. On TS_ERR_CANCELLED the result is left empty; the last step callback
+ * carried the partial state. */
+ts_status ts_model_generate (ts_model *model, const ts_generate_params *p, ts_result *out,
+                             ts_error *err);
+
+/* Regenerates only the tokens under mask (width x height bytes, non-zero = repaint; a token
+ * is repainted when at least half of its VQ cell is set). strength in (0, 1] picks the
+ * starting step as the official inpaint pipeline does: it runs the last
+ * floor(steps * strength) steps with the starting mask ratio = masked / total tokens. The
+ * image must have the generation size (params width/height or the image's own size). */
+ts_status ts_model_inpaint (ts_model *model, const ts_generate_params *p, const ts_image *image,
+                            const uint8_t *mask, double strength, ts_result *out, ts_error *err);
+
+/* VQ-decodes any token grid (no mask ids) to an RGB8 image. */
+ts_image *ts_model_decode (ts_model *model, const int32_t *tokens, int grid_h, int grid_w,
+                           ts_error *err);
+/* VQ-encodes an RGB8 image (size a multiple of the VQ factor) to nearest-code token ids,
+ * written to tokens (grid_h * grid_w). */
+ts_status ts_model_encode (ts_model *model, const ts_image *image, int32_t *tokens, ts_error *err);
+
 /* ---- golden checks (ts-golden) --------------------------------------------------- */
 
 /* The golden set (../shared/golden) holds reference data computed by the official PyTorch
