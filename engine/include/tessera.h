@@ -220,6 +220,34 @@ ts_image *ts_model_decode (ts_model *model, const int32_t *tokens, int grid_h, i
  * written to tokens (grid_h * grid_w). */
 ts_status ts_model_encode (ts_model *model, const ts_image *image, int32_t *tokens, ts_error *err);
 
+/* Per-stage timings of the last ts_model_generate / ts_model_inpaint call, for benchmarks
+ * and the app's status line. Seconds are wall time summed over the call. */
+typedef struct {
+  double load_s;             /* ts_model_load, whole */
+  double tokenize_s;
+  double text_encoder_s;
+  double transformer_s;      /* every transformer forward of the call */
+  double sampler_s;          /* CFG combine + scheduler steps */
+  double vq_decode_s;
+  double vq_encode_s;        /* inpainting only */
+  int n_transformer_calls;   /* forwards (one per step, batch 2 with CFG) */
+  int transformer_batch;     /* 2 with CFG, else 1 */
+  double transformer_flop;   /* floating-point operations of one forward at this size and batch */
+} ts_model_stats;
+
+void ts_model_get_stats (const ts_model *model, ts_model_stats *stats);
+
+/* Writes a full-size model folder with random weights (diffusers layout, dtype F32, F16 or
+ * BF16 weights) from a folder of configs: either the diffusers layout (component/config.json)
+ * or the golden set's real-configs naming (transformer_config.json, vqvae_config.json,
+ * text_encoder_config*.json, model_index.json, scheduler_config*.json, tokenizer_*.json).
+ * tokenizer_dir (vocab.json + merges.txt) is copied into OUT/tokenizer. Weights are drawn
+ * from the engine's seeded generator so the same seed writes the same files. For measuring
+ * speed and memory at the real size without the real weights. */
+ts_status ts_make_random_model (const char *configs_dir, const char *tokenizer_dir,
+                                const char *out_dir, ts_dtype dtype, uint64_t seed,
+                                ts_progress_fn progress, void *progress_data, ts_error *err);
+
 /* ---- golden checks (ts-golden) --------------------------------------------------- */
 
 /* The golden set (../shared/golden) holds reference data computed by the official PyTorch
