@@ -25,6 +25,10 @@ ts_status ts_golden_run_tokenizer (const char *golden_dir, const cJSON *case_ent
                                    const ts_backend *be, ts_golden_report_fn report, void *ud,
                                    ts_error *err);
 
+ts_status ts_golden_run_pipeline_replay (const char *golden_dir, const cJSON *case_entry,
+                                         const ts_backend *be, ts_golden_report_fn report,
+                                         void *ud, ts_error *err);
+
 /* The golden set's pipeline model: the folder under GOLDEN_DIR/models holding a
  * model_index.json (cases that name no "model" run on it). */
 ts_status ts_golden_pipeline_model_dir (const char *golden_dir, char *out, size_t out_size,

@@ -562,7 +562,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
 
   if (run->decode) {
     image_f = malloc ((size_t) 3 * width * height * sizeof *image_f);
-    image = ts_image_new (width, height);
+    image = ts_image_new (width, height, err);
     if (!image_f || !image) {
       st = ts_error_set (err, TS_ERR_NOMEM, "decode: out of memory for a %ux%u image", width,
                          height);
@@ -624,7 +624,7 @@ ts_model_decode (ts_model *m, const int32_t *tokens, int grid_h, int grid_w, ts_
     return NULL;
   }
   image_f = malloc ((size_t) 3 * grid_h * grid_w * f * f * sizeof *image_f);
-  image = ts_image_new ((uint32_t) (grid_w * f), (uint32_t) (grid_h * f));
+  image = ts_image_new ((uint32_t) (grid_w * f), (uint32_t) (grid_h * f), err);
   if (!image_f || !image) {
     ts_error_set (err, TS_ERR_NOMEM, "decode: out of memory");
     goto fail;
