@@ -247,6 +247,31 @@ void ts_model_get_stats (const ts_model *model, ts_model_stats *stats);
 ts_status ts_make_random_model (const char *configs_dir, const char *tokenizer_dir,
                                 const char *out_dir, ts_dtype dtype, uint64_t seed,
                                 ts_progress_fn progress, void *progress_data, ts_error *err);
+/* A model folder is the official diffusers layout of MeissonFlow/Meissonic:
+ *
+ *     model_index.json
+ *     transformer/   config.json + diffusion_pytorch_model[.fp16].safetensors
+ *     vqvae/         config.json + diffusion_pytorch_model[.fp16].safetensors
+ *     text_encoder/  config.json + model[.fp16].safetensors
+ *     tokenizer/     vocab.json + merges.txt (+ tokenizer_config.json, special_tokens_map.json)
+ *     scheduler/     scheduler_config.json
+ *
+ * Sharded checkpoints (`NAME.safetensors.index.json` + shards) work too. Every
+ * configuration value comes from the JSON files; every tensor is checked against the
+ * name and shape the official module would give it. */
+
+typedef enum {
+  TS_COMPONENT_TRANSFORMER,  /* Meissonic Transformer2DModel (transformer/) */
+  TS_COMPONENT_VQVAE,        /* diffusers VQModel (vqvae/) */
+  TS_COMPONENT_TEXT_ENCODER, /* transformers CLIPTextModelWithProjection (text_encoder/) */
+  TS_COMPONENT_TOKENIZER,    /* transformers CLIPTokenizer (tokenizer/) */
+  TS_COMPONENT_SCHEDULER,    /* Meissonic Scheduler (scheduler/) */
+  TS_COMPONENT_COUNT
+} ts_component;
+
+/* The component's folder and model_index.json key ("text_encoder"), or NULL for an
+ * out-of-range value. */
+const char *ts_component_name (ts_component component);
 
 /* ---- golden checks (ts-golden) --------------------------------------------------- */
 
