@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * ts-golden — internal side of the golden checks: the runner each case kind implements
- * and helpers they share. ts_golden_check (ts-golden.c) reads index.json and dispatches
- * every case to the runner of its kind.
  * ts-golden — runners that replay one case of the golden reference set (computed by the
  * official PyTorch code, see shared/golden/README.md) through an engine stage on a given
- * backend and report, tensor by tensor, how far the engine is from the expectation. The
- * golden tests and the CLI's check command drive them from index.json entries.
+ * backend and report, tensor by tensor, how far the engine is from the expectation.
+ * ts_golden_check (ts-golden.c) reads index.json and dispatches every case to the runner
+ * of its kind; the golden tests call the runners directly.
  */
 #ifndef TS_GOLDEN_H
 #define TS_GOLDEN_H
@@ -40,8 +38,6 @@ ts_status ts_golden_pipeline_model_dir (const char *golden_dir, char *out, size_
 
 /* Reads a whole (small) file; NUL-terminated. Caller frees. */
 char *ts_golden_read_file (const char *path, size_t *size_out, ts_error *err);
-
-typedef void (*ts_golden_report_fn)(void *ud, const char *case_name, const char *tensor, double max_abs_err, double tolerance, bool pass);
 
 /* Kind "transformer_forward": runs the case's inputs through ts_transformer on `be`,
  * compares every listed intermediate (mid.*) and output (out.logits, out.cfg_logits_g<s>
