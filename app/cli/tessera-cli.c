@@ -5,6 +5,7 @@
  * function `cmd_<name>` listed in the table below; `tessera-cli --help` prints the table.
  */
 #include "tessera.h"
+#include "tessera-cli-commands.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@ static int cmd_help (int argc, char **argv);
 
 static const command commands[] = {
   { "help", cmd_help, "help [COMMAND]", "show help" },
+  { "inspect", tessera_cli_inspect, "inspect MODEL_DIR",
+    "show a model folder: components, configs, parameters, memory" },
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];
