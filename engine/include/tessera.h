@@ -273,6 +273,83 @@ typedef enum {
  * out-of-range value. */
 const char *ts_component_name (ts_component component);
 
+typedef enum {
+  TS_LOAD_DEFAULT = 0,
+  /* Open `NAME.fp16.safetensors` where the folder has it (plain file otherwise). */
+  TS_LOAD_PREFER_FP16 = 1 << 0,
+  /* Read only the JSON configs: no weight or tokenizer file is needed, and parameter
+   * counts come from the configs. For inspecting a folder whose weights are missing. */
+  TS_LOAD_CONFIGS_ONLY = 1 << 1,
+} ts_load_flags;
+
+typedef struct {
+  const char *name;       /* "transformer", as in ts_component_name() */
+  const char *class_name; /* from model_index.json ("Transformer2DModel") */
+  bool present;           /* its folder and config (tokenizer: vocab.json + merges.txt) exist */
+  uint64_t n_params;      /* computed from the config (0 for the tokenizer and scheduler) */
+  uint64_t n_tensors;     /* tensors in the opened checkpoint, or expected from the config
+                           * when no weights were opened */
+  uint64_t size_bytes_on_disk; /* weight files (tokenizer: vocab + merges); 0 if not opened */
+  int n_files;                 /* files counted in size_bytes_on_disk */
+  ts_dtype dtype;              /* the dtype holding most parameters; TS_DTYPE_COUNT when no
+                                * weights were opened */
+  uint32_t dtype_counts[TS_DTYPE_COUNT]; /* tensors per dtype */
+  char summary[512];           /* one line describing the config */
+} ts_component_info;
+
+typedef struct ts_model_info ts_model_info;
+
+/* Opens the model folder `dir`: reads model_index.json and every component's config,
+ * checks the component classes and that the configs agree with each other, then (unless
+ * TS_LOAD_CONFIGS_ONLY) opens the weights and checks that every tensor the official
+ * modules have is present with the expected shape and a float dtype (F32/F16/BF16).
+ * Returns NULL on failure with err naming the component, file and tensors:
+ * TS_ERR_NOT_FOUND for a missing folder, file or tensor (all missing tensors listed in
+ * one message), TS_ERR_FORMAT for broken JSON, wrong types, wrong shapes or configs that
+ * disagree, TS_ERR_UNSUPPORTED for valid configs this engine cannot run (e.g. VQ mid-block
+ * attention). Tensors the model does not use are logged as warnings. The weights are
+ * memory-mapped, not read. Free with ts_model_info_free(). */
+ts_model_info *ts_model_info_load (const char *dir, ts_load_flags flags, ts_error *err);
+
+/* The folder as passed to ts_model_info_load, trailing slashes removed (borrowed). */
+const char *ts_model_info_dir (const ts_model_info *info);
+/* model_index.json's `_class_name` ("Pipeline") (borrowed). */
+const char *ts_model_info_pipeline_class (const ts_model_info *info);
+/* Borrowed until ts_model_info_free(); NULL for an out-of-range component. */
+const ts_component_info *ts_model_info_component (const ts_model_info *info,
+                                                  ts_component component);
+
+/* The default image size, derived from the configs: 1024x1024 when the transformer
+ * downsamples its token grid (the official pipeline only accepts height 1024 for such a
+ * model, README quirk 1), otherwise the VQ `sample_size` x vae scale factor (32 x 16 =
+ * 512 for Monetico-like models). The tiny golden model downsamples, so it also gets
+ * 1024x1024. */
+void ts_model_info_default_size (const ts_model_info *info, uint32_t *width, uint32_t *height);
+
+/* Estimated peak bytes to generate one image of width x height (0 x 0: the default
+ * size) with the network weights held as compute_weights_dtype (F32, F16 or BF16):
+ *
+ *     weights + max(text encoder, transformer, VQ decoder activations)
+ *
+ *   weights     = (transformer + text encoder + VQ-VAE parameters) x dtype size
+ *   text        = 4 B x 2 x S x (4 hidden + intermediate) + 4 B x 2 x heads x S^2,
+ *                 S = max_position_embeddings (77)
+ *   transformer = 4 B x 2 x (L x inner x 16 + heads x L^2) + 4 B x 2 x 2 x codebook x h x w
+ *                 L = S + tokens; tokens = h x w latent tokens (/4 with downsample);
+ *                 16 = residual, modulated input, Q, K, V, attention out, 4x MLP and the
+ *                 5x single-block concat; heads x L^2 = unfused attention scores;
+ *                 the last term is the CFG logits and the scheduler's probabilities
+ *   VQ decoder  = 4 B x 3 x the largest decoder feature map (channels x pixels), batch 1
+ *
+ * Batch 2 is the [negative ; positive] CFG batch; activations are f32. Returns 0 when
+ * the size is not a multiple of the VQ scale factor (x2 with downsample) or the dtype is
+ * not a float type. Thread-safety: safe (reads only). */
+uint64_t ts_model_info_estimate_memory (const ts_model_info *info, uint32_t width,
+                                        uint32_t height, ts_dtype compute_weights_dtype);
+
+/* NULL-safe. Unmaps the weights. */
+void ts_model_info_free (ts_model_info *info);
+
 /* ---- golden checks (ts-golden) --------------------------------------------------- */
 
 /* The golden set (../shared/golden) holds reference data computed by the official PyTorch

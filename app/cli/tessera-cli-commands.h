@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-cli-commands — the subcommands of tessera-cli, one function per command, each
+ * in its own cmd-<name>.c and listed in the commands table of tessera-cli.c. A command
+ * gets argv starting at its own name and returns the process exit status (0 success,
+ * 1 failure, 2 usage error).
+ */
+#ifndef TESSERA_CLI_COMMANDS_H
+#define TESSERA_CLI_COMMANDS_H
+
+/* `inspect [--fp16] MODEL_DIR`: components, configs, parameters, dtypes, sizes and the
+ * estimated memory to run a model folder. */
+int tessera_cli_inspect (int argc, char **argv);
+int tessera_cli_generate (int argc, char **argv);
+int tessera_cli_inpaint (int argc, char **argv);
+int tessera_cli_info (int argc, char **argv);
+int tessera_cli_make_mask (int argc, char **argv);
+
+#endif /* TESSERA_CLI_COMMANDS_H */
