@@ -146,7 +146,7 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   }
 
   report_progress (params, 0.0, "checking the model folder");
-  files = ts_model_files_open (dir, params->prefer_fp16, err);
+  files = ts_model_files_open (dir, params->prefer_fp16 ? TS_LOAD_PREFER_FP16 : TS_LOAD_DEFAULT, err);
   if (!files)
     goto fail;
   m->tcfg = *ts_model_files_transformer_config (files);
@@ -154,29 +154,8 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   m->ccfg = *ts_model_files_clip_text_config (files);
   m->scfg = *ts_model_files_scheduler_config (files);
 
-  if (m->scfg.mask_token_id < m->tcfg.codebook_size || m->scfg.mask_token_id >= m->tcfg.vocab_size) {
-    ts_error_set (err, TS_ERR_FORMAT,
-                  "scheduler: mask_token_id %lld is not a non-codebook id of the transformer "
-                  "(codebook %d, vocabulary %d)",
-                  (long long) m->scfg.mask_token_id, m->tcfg.codebook_size, m->tcfg.vocab_size);
-    goto fail;
-  }
-  if (m->vcfg.num_vq_embeddings != m->tcfg.codebook_size) {
-    ts_error_set (err, TS_ERR_FORMAT,
-                  "vqvae: %d codebook entries but the transformer predicts %d codes",
-                  m->vcfg.num_vq_embeddings, m->tcfg.codebook_size);
-    goto fail;
-  }
-  if (m->ccfg.hidden_size != m->tcfg.joint_attention_dim
-      || m->ccfg.projection_dim != m->tcfg.pooled_projection_dim) {
-    ts_error_set (err, TS_ERR_FORMAT,
-                  "text_encoder: hidden %d / projection %d do not match the transformer's "
-                  "joint_attention_dim %d / pooled_projection_dim %d",
-                  m->ccfg.hidden_size, m->ccfg.projection_dim, m->tcfg.joint_attention_dim,
-                  m->tcfg.pooled_projection_dim);
-    goto fail;
-  }
-
+  /* ts_model_files_open has checked that the components agree (codebook sizes, CLIP
+   * widths, a mask id outside the codebook). */
   snprintf (path, sizeof path, "%s/tokenizer", dir);
   report_progress (params, 0.05, "tokenizer");
   m->tokenizer = ts_tokenizer_load (path, err);
@@ -194,16 +173,16 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
 
   report_progress (params, 0.1, "text encoder");
   m->text_encoder = ts_text_encoder_new (&m->be, &m->ccfg,
-                                         ts_model_files_weights (files, TS_COMPONENT_TEXT_ENCODER), err);
+                                         ts_model_files_checkpoint (files, TS_COMPONENT_TEXT_ENCODER), err);
   if (!m->text_encoder)
     goto fail;
   report_progress (params, 0.3, "transformer");
   m->transformer = ts_transformer_new (&m->be, &m->tcfg,
-                                       ts_model_files_weights (files, TS_COMPONENT_TRANSFORMER), err);
+                                       ts_model_files_checkpoint (files, TS_COMPONENT_TRANSFORMER), err);
   if (!m->transformer)
     goto fail;
   report_progress (params, 0.9, "VQ-VAE");
-  m->vq = ts_vq_new (&m->be, &m->vcfg, ts_model_files_weights (files, TS_COMPONENT_VQVAE), err);
+  m->vq = ts_vq_new (&m->be, &m->vcfg, ts_model_files_checkpoint (files, TS_COMPONENT_VQVAE), err);
   if (!m->vq)
     goto fail;
 
