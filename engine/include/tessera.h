@@ -111,6 +111,50 @@ size_t ts_dtype_size (ts_dtype dtype);
 
 /* ---- tokenizer (ts-tokenizer) --------------------------------------------------- */
 
+/* CLIP's byte-level BPE tokenizer, reproducing transformers' slow `CLIPTokenizer` as
+ * Meissonic runs it (ftfy absent: BERT's BasicTokenizer cleans the text). Token ids are
+ * exact, including the pad token "!" (id 0) that Meissonic's tokenizer folder declares.
+ *
+ * Thread-safety: a loaded ts_tokenizer is immutable. The encode functions and
+ * ts_tokenizer_id_to_token only read it, so any number of threads may use one tokenizer
+ * at the same time; ts_tokenizer_free must not race with them. */
+typedef struct ts_tokenizer ts_tokenizer;
+
+/* The sequence length of the pipeline (`max_length=77` in the reference). */
+#define TS_TOKENIZER_MAX_LENGTH 77
+
+/* Loads the tokenizer folder `dir` (a model's `tokenizer/`): vocab.json and merges.txt
+ * are required; tokenizer_config.json (added_tokens_decoder, bos/eos/unk/pad) and
+ * special_tokens_map.json are read when present, otherwise CLIP's defaults apply.
+ * Returns NULL and fills err on failure: TS_ERR_NOT_FOUND for a missing required file,
+ * TS_ERR_IO when a file cannot be read, TS_ERR_FORMAT for malformed contents,
+ * TS_ERR_UNSUPPORTED for an added token with single_word set. The message names the
+ * file. Free with ts_tokenizer_free. */
+ts_tokenizer *ts_tokenizer_load (const char *dir, ts_error *err);
+/* NULL-safe. */
+void ts_tokenizer_free (ts_tokenizer *tok);
+
+/* Encodes NUL-terminated UTF-8 `text` into `[bos] + ids + [eos]` without truncation or
+ * padding. Writes the first min(n, cap) ids to `ids` (which may be NULL when cap is 0)
+ * and stores n, the full count, in *n_total when n_total is non-NULL. Fails with
+ * TS_ERR_INVALID_ARG for NULL arguments or text that is not valid UTF-8 (the message
+ * gives the byte offset), TS_ERR_NOMEM when out of memory. */
+ts_status ts_tokenizer_encode (const ts_tokenizer *tok, const char *text, int32_t *ids,
+                               size_t cap, size_t *n_total, ts_error *err);
+/* The pipeline's form (`padding="max_length", truncation=True, max_length=77`): exactly
+ * TS_TOKENIZER_MAX_LENGTH ids, `[bos] + ids[:75] + [eos]` followed by pad ids.
+ * *truncated (when non-NULL) is set to whether prompt tokens were cut. Fails as
+ * ts_tokenizer_encode does. */
+ts_status ts_tokenizer_encode_padded (const ts_tokenizer *tok, const char *text,
+                                      int32_t ids[TS_TOKENIZER_MAX_LENGTH], bool *truncated,
+                                      ts_error *err);
+/* The token string of an id (added tokens first, then vocab.json), e.g. "photo</w>";
+ * borrowed until the tokenizer is freed. NULL for an id with no token. */
+const char *ts_tokenizer_id_to_token (const ts_tokenizer *tok, int32_t id);
+/* One more than the largest token id (49408 for CLIP), to check against the text
+ * encoder's embedding table. */
+size_t ts_tokenizer_n_vocab (const ts_tokenizer *tok);
+
 /* ---- images and PNG metadata (ts-image) ------------------------------------------ */
 
 /* ---- model folders: configs, tensors, inspection (ts-config, ts-model-files) ------ */
