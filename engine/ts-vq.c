@@ -434,10 +434,14 @@ vq_scratch_reserve (ts_vq *vq, size_t elems, size_t n_ids, ts_error *err)
   return TS_OK;
 }
 
+/* Raises *max to batch·c·h·w; SIZE_MAX on overflow, which the reservation then rejects. */
 static void
 vq_note (size_t *max, int64_t batch, int64_t c, int64_t h, int64_t w)
 {
-  const size_t n = (size_t) batch * (size_t) c * (size_t) h * (size_t) w;
+  size_t n;
+  if (!ts_mul_size ((size_t) batch, (size_t) c, &n) || !ts_mul_size (n, (size_t) h, &n)
+      || !ts_mul_size (n, (size_t) w, &n))
+    n = SIZE_MAX;
   if (n > *max)
     *max = n;
 }
@@ -589,7 +593,9 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
   if ((int64_t) h * vq->factor > INT32_MAX || (int64_t) w * vq->factor > INT32_MAX)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "vqvae: decode: grid %d x %d is too large", h,
                          w);
-  const size_t n_ids = (size_t) batch * (size_t) h * (size_t) w;
+  size_t n_ids;
+  if (!ts_mul_size ((size_t) batch, (size_t) h, &n_ids) || !ts_mul_size (n_ids, (size_t) w, &n_ids))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "vqvae: decode: request too large");
   for (size_t i = 0; i < n_ids; i++)
     if (ids[i] < 0 || ids[i] >= c->num_vq_embeddings)
       return ts_error_set (err, TS_ERR_INVALID_ARG,
@@ -713,7 +719,10 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
                          width, height, f);
 
   const int64_t h_lat = height / f, w_lat = width / f, R = h_lat * w_lat;
-  const size_t n_ids = (size_t) B * (size_t) R;
+  size_t n_ids, n_scores;
+  if (!ts_mul_size ((size_t) B, (size_t) R, &n_ids)
+      || !ts_mul_size (n_ids, (size_t) K, &n_scores))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "vqvae: encode: request too large");
   if ((st = vq_scratch_reserve (vq, vq_encode_max_elems (vq, B, height, width), n_ids, err))
       != TS_OK)
     return st;
@@ -785,13 +794,12 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
   ts_matmul_args mm = { .x = vq_slot (vq, nx), .ldx = D, .w = vq->codebook, .y = vq_slot (vq, ox),
                         .ldy = K, .m = B * R, .n = K, .k = D };
   TRY (ts_op_matmul (be, &mm, err));
-  scores = malloc (n_ids * (size_t) K * sizeof *scores);
+  scores = malloc (n_scores * sizeof *scores);
   if (!scores) {
     st = ts_error_set (err, TS_ERR_NOMEM, "vqvae: encode: out of memory");
     goto fail;
   }
-  TRY (be->ops->download (be->impl, vq_slot (vq, ox), scores, n_ids * (size_t) K * sizeof *scores,
-                          err));
+  TRY (be->ops->download (be->impl, vq_slot (vq, ox), scores, n_scores * sizeof *scores, err));
   for (size_t i = 0; i < n_ids; i++) {
     const float *row = scores + i * (size_t) K;
     int best = 0;
