@@ -34,11 +34,18 @@ struct ts_golden_check {
 };
 
 ts_golden_check *
-ts_golden_check_new (const char *golden_dir, const cJSON *case_entry, double atol, double rtol,
-                     ts_golden_report_fn report, void *ud, ts_error *err)
+ts_golden_check_new (const char *golden_dir, const cJSON *case_entry, const char *kind,
+                     double atol, double rtol, ts_golden_report_fn report, void *ud,
+                     ts_error *err)
 {
-  TS_ASSERT (golden_dir && case_entry);
+  TS_ASSERT (golden_dir && case_entry && kind);
   const char *name = case_entry->string ? case_entry->string : "(unnamed case)";
+  const cJSON *entry_kind = cJSON_GetObjectItemCaseSensitive (case_entry, "kind");
+  if (!cJSON_IsString (entry_kind) || strcmp (entry_kind->valuestring, kind) != 0) {
+    ts_error_set (err, TS_ERR_INVALID_ARG, "golden: case '%s' is of kind '%s', not '%s'", name,
+                  cJSON_IsString (entry_kind) ? entry_kind->valuestring : "(none)", kind);
+    return NULL;
+  }
   const cJSON *file = cJSON_GetObjectItemCaseSensitive (case_entry, "file");
   if (!cJSON_IsString (file)) {
     ts_error_set (err, TS_ERR_FORMAT, "golden: case '%s': no \"file\" in its index entry", name);
@@ -284,7 +291,8 @@ ts_golden_check_finish (ts_golden_check *gc, ts_error *err)
       if (strcmp (gc->seen[i].name, name) == 0)
         s = &gc->seen[i];
     const ts_st_tensor *ref = ts_safetensors_find (gc->file, name);
-    const bool complete = s && (s->whole || (ref && ref->n_dims > 0 && s->n_slices == ref->shape[0]));
+    const bool complete
+        = s && (s->whole || (ref && ref->n_dims > 0 && s->n_slices == ref->shape[0]));
     if (!complete) {
       TS_LOG_W ("golden: %s: %s is listed but the engine did not produce it%s", gc->case_name,
                 name, s ? " completely" : "");

@@ -21,11 +21,12 @@
 
 typedef struct ts_golden_check ts_golden_check;
 
-/* Opens golden_dir/<entry "file">. NULL on failure (TS_ERR_FORMAT for an entry without
- * "file", the reader's error for the file). */
+/* Opens golden_dir/<entry "file"> for an entry whose "kind" is `kind`. NULL on failure
+ * (TS_ERR_INVALID_ARG for another kind, TS_ERR_FORMAT for an entry without "file", the
+ * reader's error for the file). */
 ts_golden_check *ts_golden_check_new (const char *golden_dir, const cJSON *case_entry,
-                                      double atol, double rtol, ts_golden_report_fn report,
-                                      void *ud, ts_error *err);
+                                      const char *kind, double atol, double rtol,
+                                      ts_golden_report_fn report, void *ud, ts_error *err);
 void ts_golden_check_free (ts_golden_check *gc);
 
 /* The case name (the entry's key in "cases"). */

@@ -31,7 +31,8 @@ ts_golden_run_clip_text (const char *golden_dir, const cJSON *case_entry, const 
   ts_status st;
   char dir[1536], path[1600];
 
-  gc = ts_golden_check_new (golden_dir, case_entry, CLIP_ATOL, CLIP_RTOL, report, ud, err);
+  gc = ts_golden_check_new (golden_dir, case_entry, "clip_text", CLIP_ATOL, CLIP_RTOL, report,
+                            ud, err);
   if (!gc)
     return err ? err->code : TS_ERR_FORMAT;
 

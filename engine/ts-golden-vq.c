@@ -88,7 +88,8 @@ ts_golden_run_vq_decode (const char *golden_dir, const cJSON *case_entry, const 
   uint8_t *rgb = NULL, *ref_rgb = NULL;
   ts_status st;
 
-  gc = ts_golden_check_new (golden_dir, case_entry, VQ_DECODE_ATOL, 0.0, report, ud, err);
+  gc = ts_golden_check_new (golden_dir, case_entry, "vq_decode", VQ_DECODE_ATOL, 0.0, report, ud,
+                            err);
   if (!gc)
     return err ? err->code : TS_ERR_FORMAT;
   vq = golden_vq_open (gc, be, err);
@@ -111,6 +112,16 @@ ts_golden_run_vq_decode (const char *golden_dir, const cJSON *case_entry, const 
   const int f = ts_vq_scale_factor (vq), C = ts_vq_get_config (vq)->out_channels;
   const int H = h * f, W = w * f;
   const size_t n_pix = (size_t) batch * (size_t) H * (size_t) W;
+  const cJSON *size = cJSON_GetObjectItemCaseSensitive (case_entry, "image_size");
+  if (cJSON_GetArraySize (size) == 2
+      && (cJSON_GetArrayItem (size, 0)->valuedouble != H
+          || cJSON_GetArrayItem (size, 1)->valuedouble != W)) {
+    st = ts_error_set (err, TS_ERR_FORMAT,
+                       "golden: image_size [%g, %g] disagrees with a %d x %d grid at factor %d",
+                       cJSON_GetArrayItem (size, 0)->valuedouble,
+                       cJSON_GetArrayItem (size, 1)->valuedouble, h, w, f);
+    goto fail;
+  }
   if (!(ids = golden_read_ids (t_ids, err))) {
     st = err ? err->code : TS_ERR_FORMAT;
     goto fail;
@@ -201,7 +212,8 @@ ts_golden_run_vq_encode (const char *golden_dir, const cJSON *case_entry, const 
   int32_t *ids = NULL;
   ts_status st;
 
-  gc = ts_golden_check_new (golden_dir, case_entry, VQ_ENCODE_ATOL, 0.0, report, ud, err);
+  gc = ts_golden_check_new (golden_dir, case_entry, "vq_encode", VQ_ENCODE_ATOL, 0.0, report, ud,
+                            err);
   if (!gc)
     return err ? err->code : TS_ERR_FORMAT;
   vq = golden_vq_open (gc, be, err);

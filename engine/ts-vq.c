@@ -105,14 +105,8 @@ vq_load (ts_vq *vq, const ts_st_set *set, int n_dims, const int64_t *shape, ts_e
     same = t->shape[i] == shape[i];
   if (!same) {
     char want[96], got[96];
-    int p = snprintf (want, sizeof want, "[");
-    for (int i = 0; i < n_dims; i++)
-      p += snprintf (want + p, sizeof want - (size_t) p, "%s%lld", i ? "," : "", (long long) shape[i]);
-    snprintf (want + p, sizeof want - (size_t) p, "]");
-    p = snprintf (got, sizeof got, "[");
-    for (int i = 0; i < t->n_dims && i < 8; i++)
-      p += snprintf (got + p, sizeof got - (size_t) p, "%s%lld", i ? "," : "", (long long) t->shape[i]);
-    snprintf (got + p, sizeof got - (size_t) p, "]");
+    ts_tensor_shape_format (shape, n_dims, want, sizeof want);
+    ts_tensor_shape_format (t->shape, t->n_dims, got, sizeof got);
     ts_error_set (err, TS_ERR_FORMAT, "vqvae: tensor '%s': expected shape %s, got %s", name,
                   want, got);
     return NULL;

@@ -104,7 +104,8 @@ static ts_text_encoder *
 open_encoder (const char *dir, ts_backend *be, ts_clip_text_config *cfg, bool edit_eos,
               int64_t eos, ts_error *err)
 {
-  g_autofree char *te_dir = g_build_filename (dir, "models", "tiny-meissonic", "text_encoder", NULL);
+  g_autofree char *te_dir
+      = g_build_filename (dir, "models", "tiny-meissonic", "text_encoder", NULL);
   g_autofree char *cfg_path = g_build_filename (te_dir, "config.json", NULL);
   g_assert_cmpint (ts_clip_text_config_from_file (cfg_path, cfg, err), ==, TS_OK);
   if (edit_eos)
@@ -195,7 +196,8 @@ test_invalid (void)
   ts_text_encoder_free (te);
 
   /* quick_gelu has no backend op */
-  g_autofree char *te_dir = g_build_filename (dir, "models", "tiny-meissonic", "text_encoder", NULL);
+  g_autofree char *te_dir
+      = g_build_filename (dir, "models", "tiny-meissonic", "text_encoder", NULL);
   ts_st_set *set = ts_st_set_open (te_dir, "model", NULL, &err);
   g_assert_nonnull (set);
   cfg.hidden_act = TS_CLIP_ACT_QUICK_GELU;
@@ -210,6 +212,15 @@ test_invalid (void)
   g_assert_cmpint (err.code, ==, TS_ERR_FORMAT);
   g_assert_nonnull (strstr (err.message, "text_model.encoder.layers.0.mlp.fc1.weight"));
   ts_st_set_free (set);
+
+  /* the runner refuses an entry of another kind */
+  cJSON *index = load_index (dir);
+  const cJSON *other = cJSON_GetObjectItem (cJSON_GetObjectItem (index, "cases"), "vq_decode");
+  g_assert_nonnull (other);
+  g_assert_cmpint (ts_golden_run_clip_text (dir, other, &be, NULL, NULL, &err), ==,
+                   TS_ERR_INVALID_ARG);
+  g_assert_nonnull (strstr (err.message, "vq_decode"));
+  cJSON_Delete (index);
   g_free (m2);
   ts_backend_free (&be);
 }
