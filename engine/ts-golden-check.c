@@ -102,11 +102,16 @@ ts_golden_check_model_dir (const ts_golden_check *gc, const char *component, cha
                            size_t size)
 {
   const cJSON *model = cJSON_GetObjectItemCaseSensitive (gc->entry, "model");
+  char pipeline_dir[4096];
   int n;
-  if (cJSON_IsString (model))
+  if (cJSON_IsString (model)) {
     n = snprintf (buf, size, "%s/%s", gc->golden_dir, model->valuestring);
-  else
-    n = snprintf (buf, size, "%s/models/tiny-meissonic/%s", gc->golden_dir, component);
+  } else {
+    /* Cases that name no model run on the set's pipeline model. */
+    if (ts_golden_pipeline_model_dir (gc->golden_dir, pipeline_dir, sizeof pipeline_dir, NULL) != TS_OK)
+      return false;
+    n = snprintf (buf, size, "%s/%s", pipeline_dir, component);
+  }
   return n >= 0 && (size_t) n < size;
 }
 
