@@ -6,7 +6,7 @@
  * Scheduler.step with the reference's recorded draws: exact token grids and mask_len,
  * probabilities and confidences to 1e-6 relative).
  */
-#include "ts-golden-check.h"
+#include "ts-golden-case.h"
 
 #include "ts-common.h"
 #include "ts-rng.h"
@@ -169,9 +169,9 @@ ts_golden_run_scheduler_tables (const char *golden_dir, const cJSON *entry, cons
 }
 
 static ts_status
-read_i32 (ts_golden_check *gc, const char *name, size_t n, int32_t *out, ts_error *err)
+read_i32 (ts_golden_case *gc, const char *name, size_t n, int32_t *out, ts_error *err)
 {
-  const ts_st_tensor *t = ts_golden_check_tensor (gc, name, err);
+  const ts_st_tensor *t = ts_golden_case_tensor (gc, name, err);
   int64_t *tmp;
   ts_status st;
 
@@ -189,16 +189,16 @@ read_i32 (ts_golden_check *gc, const char *name, size_t n, int32_t *out, ts_erro
 }
 
 static void
-compare_ints (ts_golden_check *gc, const char *name, const int32_t *ours, size_t n)
+compare_ints (ts_golden_case *gc, const char *name, const int32_t *ours, size_t n)
 {
   int32_t *want = malloc (n * sizeof *want);
   long bad = 0;
   if (!want || read_i32 (gc, name, n, want, NULL) != TS_OK) {
-    ts_golden_check_report (gc, name, NAN, NAN, false);
+    ts_golden_case_report (gc, name, NAN, NAN, false);
   } else {
     for (size_t i = 0; i < n; i++)
       bad += ours[i] != want[i];
-    ts_golden_check_report (gc, name, (double) bad, NAN, bad == 0);
+    ts_golden_case_report (gc, name, (double) bad, NAN, bad == 0);
   }
   free (want);
 }
@@ -207,7 +207,7 @@ ts_status
 ts_golden_run_scheduler_step (const char *golden_dir, const cJSON *entry, const ts_backend *be,
                               ts_golden_report_fn report, void *ud, ts_error *err)
 {
-  ts_golden_check *gc;
+  ts_golden_case *gc;
   const ts_st_tensor *logits_t, *gumbel_t;
   long mask_id, n_steps, step_index;
   int batch, codebook, n_tok;
@@ -220,17 +220,17 @@ ts_golden_run_scheduler_step (const char *golden_dir, const cJSON *entry, const 
   (void) be;
   /* Probabilities and confidences: rtol 1e-6 (the draws are replayed, the arithmetic is
    * fp32 in torch's order); token grids and mask_len are compared exactly. */
-  gc = ts_golden_check_new (golden_dir, entry, "scheduler_step", 0.0, 1e-6, report, ud, err);
+  gc = ts_golden_case_new (golden_dir, entry, "scheduler_step", 0.0, 1e-6, report, ud, err);
   if (!gc)
     return err ? err->code : TS_ERR_FORMAT;
   if (!json_int (entry, "mask_token_id", &mask_id) || !json_int (entry, "num_inference_steps", &n_steps)
       || !json_int (entry, "step_index", &step_index)) {
     st = ts_error_set (err, TS_ERR_FORMAT, "%s: entry lacks mask_token_id/num_inference_steps/step_index",
-                       ts_golden_check_case_name (gc));
+                       ts_golden_case_case_name (gc));
     goto out;
   }
-  logits_t = ts_golden_check_tensor (gc, "in.logits", err);
-  gumbel_t = ts_golden_check_tensor (gc, "in.gumbel_noise", err);
+  logits_t = ts_golden_case_tensor (gc, "in.logits", err);
+  gumbel_t = ts_golden_case_tensor (gc, "in.gumbel_noise", err);
   if (!logits_t || !gumbel_t || logits_t->n_dims != 4) {
     st = err ? err->code : TS_ERR_FORMAT;
     goto out;
@@ -239,7 +239,7 @@ ts_golden_run_scheduler_step (const char *golden_dir, const cJSON *entry, const 
   codebook = (int) logits_t->shape[1];
   n_tok = (int) (logits_t->shape[2] * logits_t->shape[3]);
   if (batch < 1 || batch > 64 || gumbel_t->n_elements != (size_t) batch * n_tok) {
-    st = ts_error_set (err, TS_ERR_FORMAT, "%s: unexpected shapes", ts_golden_check_case_name (gc));
+    st = ts_error_set (err, TS_ERR_FORMAT, "%s: unexpected shapes", ts_golden_case_case_name (gc));
     goto out;
   }
   logits = malloc (logits_t->n_elements * sizeof *logits);
@@ -289,12 +289,12 @@ ts_golden_run_scheduler_step (const char *golden_dir, const cJSON *entry, const 
     float ml[64];
     for (int b = 0; b < batch; b++)
       ml[b] = (float) mask_len[b];
-    ts_golden_check_compare (gc, "mid.mask_len", ml, (size_t) batch);
+    ts_golden_case_compare (gc, "mid.mask_len", ml, (size_t) batch);
   }
-  ts_golden_check_compare (gc, "mid.temperature", &temp, 1);
-  ts_golden_check_compare (gc, "mid.selected_probs", probs, (size_t) batch * n_tok);
-  ts_golden_check_compare (gc, "mid.confidence", conf, (size_t) batch * n_tok);
-  st = ts_golden_check_finish (gc, err);
+  ts_golden_case_compare (gc, "mid.temperature", &temp, 1);
+  ts_golden_case_compare (gc, "mid.selected_probs", probs, (size_t) batch * n_tok);
+  ts_golden_case_compare (gc, "mid.confidence", conf, (size_t) batch * n_tok);
+  st = ts_golden_case_finish (gc, err);
 
 out:
   free (prev);
@@ -305,6 +305,6 @@ out:
   free (probs);
   free (gumbel);
   free (logits);
-  ts_golden_check_free (gc);
+  ts_golden_case_free (gc);
   return st;
 }
