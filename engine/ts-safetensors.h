@@ -6,8 +6,15 @@
  * A file is mmap'd read-only; tensor data pointers point into the mapping and stay valid
  * until the file is freed. Validation follows the format's rules strictly (header length,
  * JSON object, unique names, known dtypes, shape x dtype size == byte range with
- * overflow-checked arithmetic, ranges inside the data section and not overlapping), and
- * every failure is a returned TS_ERR_FORMAT/TS_ERR_IO that names the file and the tensor.
+ * overflow-checked arithmetic, ranges that tile the data section exactly: no overlap, no
+ * gap, no trailing bytes), and every failure is a returned TS_ERR_FORMAT/TS_ERR_IO that
+ * names the file and the tensor. Tensor data is little-endian, read in place.
+ *
+ * The mapping is MAP_PRIVATE and read-only: a file truncated by another process while it
+ * is open makes later reads of the data fault (SIGBUS), as with any mmap reader.
+ *
+ * Thread-safety: an opened file or set is immutable, so concurrent readers are safe;
+ * opening and freeing are Unsafe per object.
  *
  * A ts_st_set groups the files of one checkpoint: a single file, a sharded checkpoint
  * (`NAME.safetensors.index.json` + shards) or a variant (`NAME.fp16.safetensors`).
@@ -21,19 +28,23 @@
 #define TS_ST_MAX_HEADER (100u * 1024u * 1024u)
 
 typedef struct {
-  const char *name;   /* borrowed from the file */
+  const char *name;   /* owned by the ts_safetensors (a copy of the header's key) */
   ts_dtype dtype;
   int n_dims;
   int64_t shape[TS_ST_MAX_DIMS];
   size_t n_elements;
   const void *data;   /* into the mapping (may be unaligned for odd offsets) */
   size_t size_bytes;
-  const char *file;   /* path of the file that holds it (borrowed) */
+  const char *file;   /* path of the file that holds it (owned by the ts_safetensors) */
 } ts_st_tensor;
 
 typedef struct ts_safetensors ts_safetensors;
 
-/* Maps and validates one file. NULL on failure with err naming the file (and tensor). */
+/* Maps and validates one file. NULL on failure with err naming the file (and tensor):
+ * TS_ERR_NOT_FOUND when it does not exist, TS_ERR_IO when it cannot be read or mapped,
+ * TS_ERR_FORMAT when it breaks the format, TS_ERR_UNSUPPORTED for a valid file this
+ * reader cannot represent (more than TS_ST_MAX_DIMS dimensions, dtypes outside ts_dtype
+ * such as F4 or C64). */
 ts_safetensors *ts_safetensors_open (const char *path, ts_error *err);
 /* Parses a buffer the caller keeps alive (for tests and fuzzing); `name` is used in
  * messages. The buffer is not copied. */
@@ -42,8 +53,9 @@ ts_safetensors *ts_safetensors_open_memory (const void *data, size_t size, const
 void ts_safetensors_free (ts_safetensors *st);
 
 size_t ts_safetensors_n_tensors (const ts_safetensors *st);
-/* Tensors in name order. */
+/* Tensors in name order (strcmp); NULL when i is out of range. */
 const ts_st_tensor *ts_safetensors_tensor (const ts_safetensors *st, size_t i);
+/* Binary search by exact name; NULL when absent. */
 const ts_st_tensor *ts_safetensors_find (const ts_safetensors *st, const char *name);
 /* The `__metadata__` value for key, or NULL. */
 const char *ts_safetensors_metadata (const ts_safetensors *st, const char *key);
@@ -58,8 +70,11 @@ typedef struct ts_st_set ts_st_set;
  * With variant non-NULL (e.g. "fp16") `base.variant.safetensors` (or its sharded index
  * `base.safetensors.index.variant.json` / `base.variant.safetensors.index.json`) is
  * preferred and the plain file is the fallback. Looks for the single file first, then the
- * sharded index. TS_ERR_NOT_FOUND when neither exists. Duplicate tensor names across
- * shards are a TS_ERR_FORMAT. */
+ * sharded index. TS_ERR_NOT_FOUND when neither exists. For a sharded checkpoint every
+ * weight_map value must be a plain file name in dir (no '/', no ".."), every listed
+ * tensor must be in its shard, every shard tensor must be listed, and no name may be in
+ * two shards; a violation is a TS_ERR_FORMAT naming the index file. Tensors are in name
+ * order across all files; ts_st_set_file() lists the files actually opened. */
 ts_st_set *ts_st_set_open (const char *dir, const char *base, const char *variant,
                            ts_error *err);
 void ts_st_set_free (ts_st_set *set);
@@ -72,15 +87,21 @@ size_t ts_st_set_size_bytes (const ts_st_set *set);
 
 /* ---- element conversion ---- */
 
+/* Bit-exact IEEE conversions. Narrowing rounds to nearest even (subnormals included),
+ * overflows to +-inf and keeps NaN a NaN (quieted, sign and top payload bits kept). */
 float ts_f16_to_f32 (uint16_t h);
 float ts_bf16_to_f32 (uint16_t h);
-uint16_t ts_f32_to_f16 (float f);   /* round to nearest even */
-uint16_t ts_f32_to_bf16 (float f);  /* round to nearest even */
+uint16_t ts_f32_to_f16 (float f);
+uint16_t ts_f32_to_bf16 (float f);
 
-/* Widens n elements of a float tensor (F32/F16/BF16/F64) to f32. TS_ERR_UNSUPPORTED for
- * other dtypes. Handles unaligned sources. */
+/* Widens the n_elements values of a float tensor (F32/F16/BF16/F64/F8_E4M3/F8_E5M2) into
+ * out, which holds n_elements floats. F64 beyond the f32 range becomes +-inf. F8_E4M3 is
+ * the "fn" flavour (no inf; S.1111.111 is NaN). TS_ERR_UNSUPPORTED for other dtypes.
+ * Handles unaligned sources. */
 ts_status ts_st_tensor_to_f32 (const ts_st_tensor *t, float *out, ts_error *err);
-/* Reads an integer tensor (I64/I32/U8/...) into int64. */
+/* Reads the n_elements values of an integer tensor (BOOL/U8/I8/I16/U16/I32/U32/I64/U64)
+ * into out as int64 (BOOL as 0/1). TS_ERR_UNSUPPORTED for float dtypes and for a U64
+ * value above INT64_MAX. */
 ts_status ts_st_tensor_to_i64 (const ts_st_tensor *t, int64_t *out, ts_error *err);
 
 #endif /* TS_SAFETENSORS_H */
