@@ -789,7 +789,6 @@ ts_image_meta_from_parameters (const char *text, ts_image_meta *meta, ts_error *
   bool done_with_prompt = false, have_lines;
   infotext_param param;
   param_scanner sc;
-  ts_status status;
 
   if (!meta)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "image metadata: no output struct");
@@ -861,8 +860,7 @@ nomem:
   free (prompt.data);
   free (negative.data);
   ts_image_meta_clear (meta);
-  status = ts_error_set (err, TS_ERR_NOMEM, "image metadata: out of memory");
-  return status;
+  return ts_error_set (err, TS_ERR_NOMEM, "image metadata: out of memory");
 }
 
 /* ---- JSON form ------------------------------------------------------------------------ */
