@@ -115,6 +115,32 @@ size_t ts_dtype_size (ts_dtype dtype);
 
 /* ---- model folders: configs, tensors, inspection (ts-config, ts-model-files) ------ */
 
+/* A model folder is the official diffusers layout of MeissonFlow/Meissonic:
+ *
+ *     model_index.json
+ *     transformer/   config.json + diffusion_pytorch_model[.fp16].safetensors
+ *     vqvae/         config.json + diffusion_pytorch_model[.fp16].safetensors
+ *     text_encoder/  config.json + model[.fp16].safetensors
+ *     tokenizer/     vocab.json + merges.txt (+ tokenizer_config.json, special_tokens_map.json)
+ *     scheduler/     scheduler_config.json
+ *
+ * Sharded checkpoints (`NAME.safetensors.index.json` + shards) work too. Every
+ * configuration value comes from the JSON files; every tensor is checked against the
+ * name and shape the official module would give it. */
+
+typedef enum {
+  TS_COMPONENT_TRANSFORMER,  /* Meissonic Transformer2DModel (transformer/) */
+  TS_COMPONENT_VQVAE,        /* diffusers VQModel (vqvae/) */
+  TS_COMPONENT_TEXT_ENCODER, /* transformers CLIPTextModelWithProjection (text_encoder/) */
+  TS_COMPONENT_TOKENIZER,    /* transformers CLIPTokenizer (tokenizer/) */
+  TS_COMPONENT_SCHEDULER,    /* Meissonic Scheduler (scheduler/) */
+  TS_COMPONENT_COUNT
+} ts_component;
+
+/* The component's folder and model_index.json key ("text_encoder"), or NULL for an
+ * out-of-range value. */
+const char *ts_component_name (ts_component component);
+
 /* ---- pipeline: load a model, generate, inpaint, decode (ts-pipeline) --------------- */
 
 typedef struct ts_model ts_model;
