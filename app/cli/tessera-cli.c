@@ -5,6 +5,7 @@
  * function `cmd_<name>` listed in the table below; `tessera-cli --help` prints the table.
  */
 #include "tessera.h"
+#include "tessera-cli-commands.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +27,11 @@ static const command commands[] = {
   { "tokenize", cmd_tokenize, "tokenize MODEL_DIR TEXT...", "print the 77 CLIP token ids of each TEXT, one line each" },
   { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref]",
     "run every reference case against the engine" },
+  { "make-random-model", tessera_cli_make_random_model,
+    "make-random-model --configs DIR --out DIR [--dtype T] [--seed S]",
+    "write a full-size model folder with random weights" },
+  { "bench", tessera_cli_bench, "bench --model DIR [--size WxH] [--steps N]",
+    "time each stage of a generation, GFLOP/s and peak memory" },
   { "help", cmd_help, "help", "show this help" },
 };
 

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-cli-commands — the subcommands of tessera-cli, one function per command, each
+ * in its own cmd-<name>.c and listed in the commands table of tessera-cli.c. A command
+ * gets argv starting at its own name and returns the process exit status (0 success,
+ * 1 failure, 2 usage error).
+ */
+#ifndef TESSERA_CLI_COMMANDS_H
+#define TESSERA_CLI_COMMANDS_H
+
+/* `make-random-model --configs DIR --out DIR [--dtype f16|f32|bf16] [--seed S]
+ * [--tokenizer DIR]`: a full-size model folder with random weights, for benchmarks. */
+int tessera_cli_make_random_model (int argc, char **argv);
+
+/* `bench --model DIR [--size WxH] [--steps N] [--backend cpu|cpu-ref] [--threads N]
+ * [--fp16]`: per-stage times, transformer GFLOP/s and peak memory of a generation. */
+int tessera_cli_bench (int argc, char **argv);
+
+#endif /* TESSERA_CLI_COMMANDS_H */
