@@ -325,7 +325,8 @@ ts_ref_f32 (ts_ref r, int64_t n_floats)
 
 /* Creates the CPU backend: reference = true gives the plain scalar path ("cpu-ref"),
  * false the fast path ("cpu": BLAS GEMM, threaded loops). n_threads <= 0 uses every core.
- * Implemented in engine/cpu/. */
+ * TS_CPU_REFERENCE=1 in the environment forces the reference path. Implemented in
+ * engine/cpu/. */
 ts_status ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts_error *err);
 void ts_backend_free (ts_backend *be);
 

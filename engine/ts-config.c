@@ -644,6 +644,18 @@ ts_clip_text_config_from_json_text (const char *text, size_t len, const char *na
   }
   c = (json_ctx) { obj, name, "CLIPTextConfig", err };
 
+  {
+    const char *model_type = NULL;
+    json_ctx top = { root, name, "CLIPTextConfig", err };
+    TRY (json_string (&top, "model_type", KEY_OPTIONAL, &model_type));
+    if (model_type && strcmp (model_type, "clip_text_model") != 0 &&
+        strcmp (model_type, "clip") != 0) {
+      st = ts_error_set (err, TS_ERR_UNSUPPORTED,
+                         "%s: model_type is '%s': expected a CLIP text model (clip_text_model)",
+                         name, model_type);
+      goto fail;
+    }
+  }
   arch = cJSON_GetObjectItemCaseSensitive (root, "architectures");
   if (arch) {
     const cJSON *first = cJSON_IsArray (arch) ? cJSON_GetArrayItem (arch, 0) : NULL;

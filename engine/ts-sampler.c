@@ -76,14 +76,23 @@ int
 ts_sampler_mask_len (ts_sampler_schedule schedule, int step_index, int n_steps, int seq_len,
                      int n_unknown)
 {
-  float product;
+  return ts_sampler_mask_len_scaled (schedule, step_index, n_steps, seq_len, n_unknown, 1.0f);
+}
+
+int
+ts_sampler_mask_len_scaled (ts_sampler_schedule schedule, int step_index, int n_steps,
+                            int seq_len, int n_unknown, float starting_mask_ratio)
+{
+  float product, mask_ratio;
   int mask_len;
 
   TS_ASSERT (seq_len > 0);
   if (step_index == n_steps - 1)
     return 0;
-  /* (seq_len * mask_ratio).floor() on an fp32 tensor. */
-  product = (float) seq_len * ts_sampler_mask_ratio (schedule, step_index, n_steps);
+  /* mask_ratio = starting_mask_ratio * mask_ratio (inpainting), then
+   * (seq_len * mask_ratio).floor(), each an fp32 tensor operation. */
+  mask_ratio = ts_sampler_mask_ratio (schedule, step_index, n_steps) * starting_mask_ratio;
+  product = (float) seq_len * mask_ratio;
   mask_len = (int) floorf (product);
   if (n_unknown - 1 < mask_len)
     mask_len = n_unknown - 1;
@@ -427,8 +436,9 @@ step_row (const ts_sampler_step_args *a, int row, step_scratch *s, ts_error *err
     pred[t] = s->code[t];
   }
 
-  mask_len = ts_sampler_mask_len (a->schedule, a->step_index, a->n_steps, a->n_tokens,
-                                  n_unknown);
+  mask_len = ts_sampler_mask_len_scaled (a->schedule, a->step_index, a->n_steps, a->n_tokens,
+                                         n_unknown,
+                                         a->starting_mask_ratio > 0.0f ? a->starting_mask_ratio : 1.0f);
   if (a->mask_len)
     a->mask_len[row] = mask_len;
   if (mask_len == 0) {

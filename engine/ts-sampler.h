@@ -51,6 +51,12 @@ float ts_sampler_mask_ratio (ts_sampler_schedule schedule, int step_index, int n
 int ts_sampler_mask_len (ts_sampler_schedule schedule, int step_index, int n_steps,
                          int seq_len, int n_unknown);
 
+/* The same with the inpainting pipeline's starting_mask_ratio (masked / total tokens at
+ * the start), which scales the schedule's ratio in fp32 before the floor:
+ * Scheduler.step(..., starting_mask_ratio=...) in src/pipeline_inpaint.py. */
+int ts_sampler_mask_len_scaled (ts_sampler_schedule schedule, int step_index, int n_steps,
+                                int seq_len, int n_unknown, float starting_mask_ratio);
+
 /* Element step_index of torch.linspace (start, end, n_steps) in fp32, bit for bit as
  * torch 1.13's CPU kernel computes it: step = (end - start) / (n_steps - 1); the kernel
  * writes 8-lane vectors two at a time, lane 0 of each vector being start + step * i below
@@ -112,6 +118,8 @@ typedef struct {
   int n_steps;
   ts_sampler_schedule schedule;
   float temperature;      /* usually ts_sampler_temperature (2, 0, step_index, n_steps) */
+  /* Inpainting: scales the mask ratio (see ts_sampler_mask_len_scaled); 0 means 1. */
+  float starting_mask_ratio;
   ts_sampler_draws draws;
 
   /* Outputs, [n_images][n_tokens]; they may be the same array as each other or as

@@ -669,6 +669,8 @@ test_invalid_values (void)
   st = parse_clip ("hidden_act", cJSON_CreateString ("gelu_new"), &c, &err);
   g_assert_cmpint (st, ==, TS_OK);
   g_assert_cmpint (c.hidden_act, ==, TS_CLIP_ACT_GELU_NEW);
+  st = parse_clip ("model_type", cJSON_CreateString ("t5"), &c, &err);
+  assert_error (st, &err, TS_ERR_UNSUPPORTED, "model_type is 't5'", NULL);
   st = parse_clip ("num_attention_heads", cJSON_CreateNumber (3), &c, &err);
   assert_error (st, &err, TS_ERR_FORMAT, "hidden_size (32)", "num_attention_heads (3)");
   st = parse_clip ("layer_norm_eps", cJSON_CreateNumber (0), &c, &err);

@@ -8,6 +8,14 @@
 #ifndef TESSERA_CLI_COMMANDS_H
 #define TESSERA_CLI_COMMANDS_H
 
+/* `inspect [--fp16] MODEL_DIR`: components, configs, parameters, dtypes, sizes and the
+ * estimated memory to run a model folder. */
+int tessera_cli_inspect (int argc, char **argv);
+int tessera_cli_generate (int argc, char **argv);
+int tessera_cli_inpaint (int argc, char **argv);
+int tessera_cli_info (int argc, char **argv);
+int tessera_cli_make_mask (int argc, char **argv);
+
 /* `make-random-model --configs DIR --out DIR [--dtype f16|f32|bf16] [--seed S]
  * [--tokenizer DIR]`: a full-size model folder with random weights, for benchmarks. */
 int tessera_cli_make_random_model (int argc, char **argv);

@@ -24,7 +24,17 @@ static int cmd_tokenize (int argc, char **argv);
 static int cmd_check_golden (int argc, char **argv);
 
 static const command commands[] = {
-  { "tokenize", cmd_tokenize, "tokenize MODEL_DIR TEXT...", "print the 77 CLIP token ids of each TEXT, one line each" },
+  { "inspect", tessera_cli_inspect, "inspect [--fp16] MODEL_DIR",
+    "show a model folder: components, configs, parameters, memory" },
+  { "tokenize", cmd_tokenize, "tokenize MODEL_DIR TEXT...",
+    "print the 77 CLIP token ids of each TEXT, one line each" },
+  { "generate", tessera_cli_generate, "generate --model DIR --prompt TEXT [...]",
+    "text to image (see generate --help)" },
+  { "inpaint", tessera_cli_inpaint, "inpaint --model DIR --image IN --mask M --prompt T",
+    "repaint the masked part of an image (see inpaint --help)" },
+  { "info", tessera_cli_info, "info FILE.png...", "print the generation parameters of PNGs" },
+  { "make-mask", tessera_cli_make_mask, "make-mask WxH X,Y,W,H OUT.png",
+    "write a rectangular inpainting mask" },
   { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref]",
     "run every reference case against the engine" },
   { "make-random-model", tessera_cli_make_random_model,

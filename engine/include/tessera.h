@@ -111,35 +111,53 @@ size_t ts_dtype_size (ts_dtype dtype);
 
 /* ---- tokenizer (ts-tokenizer) --------------------------------------------------- */
 
+/* CLIP's byte-level BPE tokenizer, reproducing transformers' slow `CLIPTokenizer` as
+ * Meissonic runs it (ftfy absent: BERT's BasicTokenizer cleans the text). Token ids are
+ * exact, including the pad token "!" (id 0) that Meissonic's tokenizer folder declares.
+ *
+ * Thread-safety: a loaded ts_tokenizer is immutable. The encode functions and
+ * ts_tokenizer_id_to_token only read it, so any number of threads may use one tokenizer
+ * at the same time; ts_tokenizer_free must not race with them. */
+typedef struct ts_tokenizer ts_tokenizer;
+
+/* The sequence length of the pipeline (`max_length=77` in the reference). */
+#define TS_TOKENIZER_MAX_LENGTH 77
+
+/* Loads the tokenizer folder `dir` (a model's `tokenizer/`): vocab.json and merges.txt
+ * are required; tokenizer_config.json (added_tokens_decoder, bos/eos/unk/pad) and
+ * special_tokens_map.json are read when present, otherwise CLIP's defaults apply.
+ * Returns NULL and fills err on failure: TS_ERR_NOT_FOUND for a missing required file,
+ * TS_ERR_IO when a file cannot be read, TS_ERR_FORMAT for malformed contents,
+ * TS_ERR_UNSUPPORTED for an added token with single_word set. The message names the
+ * file. Free with ts_tokenizer_free. */
+ts_tokenizer *ts_tokenizer_load (const char *dir, ts_error *err);
+/* NULL-safe. */
+void ts_tokenizer_free (ts_tokenizer *tok);
+
+/* Encodes NUL-terminated UTF-8 `text` into `[bos] + ids + [eos]` without truncation or
+ * padding. Writes the first min(n, cap) ids to `ids` (which may be NULL when cap is 0)
+ * and stores n, the full count, in *n_total when n_total is non-NULL. Fails with
+ * TS_ERR_INVALID_ARG for NULL arguments or text that is not valid UTF-8 (the message
+ * gives the byte offset), TS_ERR_NOMEM when out of memory. */
+ts_status ts_tokenizer_encode (const ts_tokenizer *tok, const char *text, int32_t *ids,
+                               size_t cap, size_t *n_total, ts_error *err);
+/* The pipeline's form (`padding="max_length", truncation=True, max_length=77`): exactly
+ * TS_TOKENIZER_MAX_LENGTH ids, `[bos] + ids[:75] + [eos]` followed by pad ids.
+ * *truncated (when non-NULL) is set to whether prompt tokens were cut. Fails as
+ * ts_tokenizer_encode does. */
+ts_status ts_tokenizer_encode_padded (const ts_tokenizer *tok, const char *text,
+                                      int32_t ids[TS_TOKENIZER_MAX_LENGTH], bool *truncated,
+                                      ts_error *err);
+/* The token string of an id (added tokens first, then vocab.json), e.g. "photo</w>";
+ * borrowed until the tokenizer is freed. NULL for an id with no token. */
+const char *ts_tokenizer_id_to_token (const ts_tokenizer *tok, int32_t id);
+/* One more than the largest token id (49408 for CLIP), to check against the text
+ * encoder's embedding table. */
+size_t ts_tokenizer_n_vocab (const ts_tokenizer *tok);
+
 /* ---- images and PNG metadata (ts-image) ------------------------------------------ */
 
 /* ---- model folders: configs, tensors, inspection (ts-config, ts-model-files) ------ */
-
-/* A model folder is the official diffusers layout of MeissonFlow/Meissonic:
- *
- *     model_index.json
- *     transformer/   config.json + diffusion_pytorch_model[.fp16].safetensors
- *     vqvae/         config.json + diffusion_pytorch_model[.fp16].safetensors
- *     text_encoder/  config.json + model[.fp16].safetensors
- *     tokenizer/     vocab.json + merges.txt (+ tokenizer_config.json, special_tokens_map.json)
- *     scheduler/     scheduler_config.json
- *
- * Sharded checkpoints (`NAME.safetensors.index.json` + shards) work too. Every
- * configuration value comes from the JSON files; every tensor is checked against the
- * name and shape the official module would give it. */
-
-typedef enum {
-  TS_COMPONENT_TRANSFORMER,  /* Meissonic Transformer2DModel (transformer/) */
-  TS_COMPONENT_VQVAE,        /* diffusers VQModel (vqvae/) */
-  TS_COMPONENT_TEXT_ENCODER, /* transformers CLIPTextModelWithProjection (text_encoder/) */
-  TS_COMPONENT_TOKENIZER,    /* transformers CLIPTokenizer (tokenizer/) */
-  TS_COMPONENT_SCHEDULER,    /* Meissonic Scheduler (scheduler/) */
-  TS_COMPONENT_COUNT
-} ts_component;
-
-/* The component's folder and model_index.json key ("text_encoder"), or NULL for an
- * out-of-range value. */
-const char *ts_component_name (ts_component component);
 
 /* ---- pipeline: load a model, generate, inpaint, decode (ts-pipeline) --------------- */
 
@@ -273,6 +291,108 @@ void ts_model_get_stats (const ts_model *model, ts_model_stats *stats);
 ts_status ts_make_random_model (const char *configs_dir, const char *tokenizer_dir,
                                 const char *out_dir, ts_dtype dtype, uint64_t seed,
                                 ts_progress_fn progress, void *progress_data, ts_error *err);
+/* A model folder is the official diffusers layout of MeissonFlow/Meissonic:
+ *
+ *     model_index.json
+ *     transformer/   config.json + diffusion_pytorch_model[.fp16].safetensors
+ *     vqvae/         config.json + diffusion_pytorch_model[.fp16].safetensors
+ *     text_encoder/  config.json + model[.fp16].safetensors
+ *     tokenizer/     vocab.json + merges.txt (+ tokenizer_config.json, special_tokens_map.json)
+ *     scheduler/     scheduler_config.json
+ *
+ * Sharded checkpoints (`NAME.safetensors.index.json` + shards) work too. Every
+ * configuration value comes from the JSON files; every tensor is checked against the
+ * name and shape the official module would give it. */
+
+typedef enum {
+  TS_COMPONENT_TRANSFORMER,  /* Meissonic Transformer2DModel (transformer/) */
+  TS_COMPONENT_VQVAE,        /* diffusers VQModel (vqvae/) */
+  TS_COMPONENT_TEXT_ENCODER, /* transformers CLIPTextModelWithProjection (text_encoder/) */
+  TS_COMPONENT_TOKENIZER,    /* transformers CLIPTokenizer (tokenizer/) */
+  TS_COMPONENT_SCHEDULER,    /* Meissonic Scheduler (scheduler/) */
+  TS_COMPONENT_COUNT
+} ts_component;
+
+/* The component's folder and model_index.json key ("text_encoder"), or NULL for an
+ * out-of-range value. */
+const char *ts_component_name (ts_component component);
+
+typedef enum {
+  TS_LOAD_DEFAULT = 0,
+  /* Open `NAME.fp16.safetensors` where the folder has it (plain file otherwise). */
+  TS_LOAD_PREFER_FP16 = 1 << 0,
+  /* Read only the JSON configs: no weight or tokenizer file is needed, and parameter
+   * counts come from the configs. For inspecting a folder whose weights are missing. */
+  TS_LOAD_CONFIGS_ONLY = 1 << 1,
+} ts_load_flags;
+
+typedef struct {
+  const char *name;       /* "transformer", as in ts_component_name() */
+  const char *class_name; /* from model_index.json ("Transformer2DModel") */
+  bool present;           /* its folder and config (tokenizer: vocab.json + merges.txt) exist */
+  uint64_t n_params;      /* computed from the config (0 for the tokenizer and scheduler) */
+  uint64_t n_tensors;     /* tensors in the opened checkpoint, or expected from the config
+                           * when no weights were opened */
+  uint64_t size_bytes_on_disk; /* weight files (tokenizer: vocab + merges); 0 if not opened */
+  int n_files;                 /* files counted in size_bytes_on_disk */
+  ts_dtype dtype;              /* the dtype holding most parameters; TS_DTYPE_COUNT when no
+                                * weights were opened */
+  uint32_t dtype_counts[TS_DTYPE_COUNT]; /* tensors per dtype */
+  char summary[512];           /* one line describing the config */
+} ts_component_info;
+
+typedef struct ts_model_info ts_model_info;
+
+/* Opens the model folder `dir`: reads model_index.json and every component's config,
+ * checks the component classes and that the configs agree with each other, then (unless
+ * TS_LOAD_CONFIGS_ONLY) opens the weights and checks that every tensor the official
+ * modules have is present with the expected shape and a float dtype (F32/F16/BF16).
+ * Returns NULL on failure with err naming the component, file and tensors:
+ * TS_ERR_NOT_FOUND for a missing folder, file or tensor (all missing tensors listed in
+ * one message), TS_ERR_FORMAT for broken JSON, wrong types, wrong shapes or configs that
+ * disagree, TS_ERR_UNSUPPORTED for valid configs this engine cannot run (e.g. VQ mid-block
+ * attention). Tensors the model does not use are logged as warnings. The weights are
+ * memory-mapped, not read. Free with ts_model_info_free(). */
+ts_model_info *ts_model_info_load (const char *dir, ts_load_flags flags, ts_error *err);
+
+/* The folder as passed to ts_model_info_load, trailing slashes removed (borrowed). */
+const char *ts_model_info_dir (const ts_model_info *info);
+/* model_index.json's `_class_name` ("Pipeline") (borrowed). */
+const char *ts_model_info_pipeline_class (const ts_model_info *info);
+/* Borrowed until ts_model_info_free(); NULL for an out-of-range component. */
+const ts_component_info *ts_model_info_component (const ts_model_info *info,
+                                                  ts_component component);
+
+/* The default image size, derived from the configs: 1024x1024 when the transformer
+ * downsamples its token grid (the official pipeline only accepts height 1024 for such a
+ * model, README quirk 1), otherwise the VQ `sample_size` x vae scale factor (32 x 16 =
+ * 512 for Monetico-like models). The tiny golden model downsamples, so it also gets
+ * 1024x1024. */
+void ts_model_info_default_size (const ts_model_info *info, uint32_t *width, uint32_t *height);
+
+/* Estimated peak bytes to generate one image of width x height (0 x 0: the default
+ * size) with the network weights held as compute_weights_dtype (F32, F16 or BF16):
+ *
+ *     weights + max(text encoder, transformer, VQ decoder activations)
+ *
+ *   weights     = (transformer + text encoder + VQ-VAE parameters) x dtype size
+ *   text        = 4 B x 2 x S x (4 hidden + intermediate) + 4 B x 2 x heads x S^2,
+ *                 S = max_position_embeddings (77)
+ *   transformer = 4 B x 2 x (L x inner x 16 + heads x L^2) + 4 B x 2 x 2 x codebook x h x w
+ *                 L = S + tokens; tokens = h x w latent tokens (/4 with downsample);
+ *                 16 = residual, modulated input, Q, K, V, attention out, 4x MLP and the
+ *                 5x single-block concat; heads x L^2 = unfused attention scores;
+ *                 the last term is the CFG logits and the scheduler's probabilities
+ *   VQ decoder  = 4 B x 3 x the largest decoder feature map (channels x pixels), batch 1
+ *
+ * Batch 2 is the [negative ; positive] CFG batch; activations are f32. Returns 0 when
+ * the size is not a multiple of the VQ scale factor (x2 with downsample) or the dtype is
+ * not a float type. Thread-safety: safe (reads only). */
+uint64_t ts_model_info_estimate_memory (const ts_model_info *info, uint32_t width,
+                                        uint32_t height, ts_dtype compute_weights_dtype);
+
+/* NULL-safe. Unmaps the weights. */
+void ts_model_info_free (ts_model_info *info);
 
 /* ---- golden checks (ts-golden) --------------------------------------------------- */
 

@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-cli generate / inpaint — text to image, and repainting the masked part of an
+ * image, through the public pipeline API (ts_model_load, ts_model_generate,
+ * ts_model_inpaint). Writes the PNG with its metadata, reports progress on stderr, and can
+ * save a decoded frame of the model's prediction after every step (--preview-dir).
+ */
+#include "tessera-cli-commands.h"
+
+#include "tessera.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+typedef struct {
+  const char *model_dir;
+  const char *prompt;
+  const char *negative;
+  const char *out;
+  const char *preview_dir;
+  const char *backend;
+  const char *image;   /* inpaint */
+  const char *mask;    /* inpaint */
+  double strength;     /* inpaint */
+  uint32_t width, height;
+  int steps;
+  double cfg;
+  double temp_start, temp_end;
+  double aesthetic;
+  uint64_t seed;
+  bool have_seed;
+  bool fp16;
+  bool quiet;
+  int threads;
+} gen_options;
+
+typedef struct {
+  ts_model *model;
+  const gen_options *o;
+  double t_start;
+  int n_total;
+  bool quiet;
+  int preview_errors;
+} progress_state;
+
+static void
+generate_usage (FILE *out, bool inpaint)
+{
+  if (inpaint)
+    fprintf (out, "Usage: tessera-cli inpaint --model DIR --image IN.png --mask MASK.png --prompt TEXT\n"
+                  "                           [--strength X] [options]\n");
+  else
+    fprintf (out, "Usage: tessera-cli generate --model DIR --prompt TEXT [options]\n");
+  fprintf (out,
+           "\n"
+           "Options:\n"
+           "  --model DIR          a Meissonic folder in the diffusers layout\n"
+           "  --prompt TEXT        what to draw (over 77 CLIP tokens is truncated, with a warning)\n"
+           "  --negative TEXT      what to avoid (default: none)\n"
+           "  --size WxH           image size in pixels (default: the model's, 1024x1024 for Meissonic)\n"
+           "  --steps N            sampling steps (default 48)\n"
+           "  --cfg G              classifier-free guidance scale (default 9; <= 1 turns it off)\n"
+           "  --seed S             random seed, 0 to 2^64-1 (default: a random one, printed)\n"
+           "  --temperature A,B    sampling temperature from A to B (default 2,0)\n"
+           "  --aesthetic X        aesthetic-score micro-condition (default 6)\n"
+           "  --backend NAME       cpu (default) or cpu-ref (the scalar reference path)\n"
+           "  --threads N          CPU threads (default: every core)\n"
+           "  --fp16               load the *.fp16.safetensors weight variants when present\n"
+           "  --out FILE.png       where to write the image (default tessera-SEED.png)\n"
+           "  --preview-dir DIR    also save the decoded prediction after every step\n"
+           "  --quiet              no progress on stderr\n");
+  if (inpaint)
+    fprintf (out,
+             "  --image IN.png       the image to repaint (its size is the generation size)\n"
+             "  --mask MASK.png      same size; white (luminance >= 128) = repaint, black = keep\n"
+             "  --strength X         0 < X <= 1: the share of the steps to run (default 1)\n");
+}
+
+static bool
+parse_u64 (const char *s, uint64_t *out)
+{
+  char *end;
+  if (!*s || *s == '-')
+    return false;
+  errno = 0;
+  *out = strtoull (s, &end, 10);
+  return errno == 0 && *end == '\0';
+}
+
+static bool
+parse_double (const char *s, double *out)
+{
+  char *end;
+  errno = 0;
+  *out = strtod (s, &end);
+  return errno == 0 && end != s && *end == '\0' && isfinite (*out);
+}
+
+static bool
+parse_int (const char *s, int *out)
+{
+  char *end;
+  long v;
+  errno = 0;
+  v = strtol (s, &end, 10);
+  if (errno || end == s || *end || v < -1000000 || v > 1000000)
+    return false;
+  *out = (int) v;
+  return true;
+}
+
+/* Returns 0 when parsed, 2 on a usage error (already reported). */
+static int
+parse_options (int argc, char **argv, bool inpaint, gen_options *o)
+{
+  memset (o, 0, sizeof *o);
+  o->steps = 48;
+  o->cfg = 9.0;
+  o->temp_start = 2.0;
+  o->temp_end = 0.0;
+  o->aesthetic = 6.0;
+  o->strength = 1.0;
+  o->backend = "cpu";
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    bool takes_value = true;
+
+    if (strcmp (a, "-h") == 0 || strcmp (a, "--help") == 0) {
+      generate_usage (stdout, inpaint);
+      exit (0);
+    } else if (strcmp (a, "--fp16") == 0) {
+      o->fp16 = true;
+      takes_value = false;
+    } else if (strcmp (a, "--quiet") == 0) {
+      o->quiet = true;
+      takes_value = false;
+    } else if (!v) {
+      fprintf (stderr, "tessera-cli: %s needs a value (see --help)\n", a);
+      return 2;
+    } else if (strcmp (a, "--model") == 0) {
+      o->model_dir = v;
+    } else if (strcmp (a, "--prompt") == 0) {
+      o->prompt = v;
+    } else if (strcmp (a, "--negative") == 0) {
+      o->negative = v;
+    } else if (strcmp (a, "--out") == 0) {
+      o->out = v;
+    } else if (strcmp (a, "--preview-dir") == 0) {
+      o->preview_dir = v;
+    } else if (strcmp (a, "--backend") == 0) {
+      o->backend = v;
+    } else if (inpaint && strcmp (a, "--image") == 0) {
+      o->image = v;
+    } else if (inpaint && strcmp (a, "--mask") == 0) {
+      o->mask = v;
+    } else if (inpaint && strcmp (a, "--strength") == 0) {
+      if (!parse_double (v, &o->strength) || o->strength <= 0 || o->strength > 1) {
+        fprintf (stderr, "tessera-cli: --strength wants a number in (0, 1], not '%s'\n", v);
+        return 2;
+      }
+    } else if (strcmp (a, "--size") == 0) {
+      unsigned w, h;
+      char tail;
+      if (sscanf (v, "%ux%u%c", &w, &h, &tail) != 2 || w == 0 || h == 0) {
+        fprintf (stderr, "tessera-cli: --size wants WxH, e.g. 1024x1024, not '%s'\n", v);
+        return 2;
+      }
+      o->width = w;
+      o->height = h;
+    } else if (strcmp (a, "--steps") == 0) {
+      if (!parse_int (v, &o->steps) || o->steps < 1 || o->steps > 1000) {
+        fprintf (stderr, "tessera-cli: --steps wants 1 to 1000, not '%s'\n", v);
+        return 2;
+      }
+    } else if (strcmp (a, "--threads") == 0) {
+      if (!parse_int (v, &o->threads) || o->threads < 0) {
+        fprintf (stderr, "tessera-cli: --threads wants a count, not '%s'\n", v);
+        return 2;
+      }
+    } else if (strcmp (a, "--cfg") == 0) {
+      if (!parse_double (v, &o->cfg)) {
+        fprintf (stderr, "tessera-cli: --cfg wants a number, not '%s'\n", v);
+        return 2;
+      }
+    } else if (strcmp (a, "--aesthetic") == 0) {
+      if (!parse_double (v, &o->aesthetic)) {
+        fprintf (stderr, "tessera-cli: --aesthetic wants a number, not '%s'\n", v);
+        return 2;
+      }
+    } else if (strcmp (a, "--seed") == 0) {
+      if (!parse_u64 (v, &o->seed)) {
+        fprintf (stderr, "tessera-cli: --seed wants 0 to 18446744073709551615, not '%s'\n", v);
+        return 2;
+      }
+      o->have_seed = true;
+    } else if (strcmp (a, "--temperature") == 0) {
+      char buf[128], *comma;
+      snprintf (buf, sizeof buf, "%s", v);
+      comma = strchr (buf, ',');
+      if (!comma || (*comma = '\0', !parse_double (buf, &o->temp_start))
+          || !parse_double (comma + 1, &o->temp_end) || o->temp_start < 0 || o->temp_end < 0) {
+        fprintf (stderr, "tessera-cli: --temperature wants A,B (e.g. 2,0), not '%s'\n", v);
+        return 2;
+      }
+    } else {
+      fprintf (stderr, "tessera-cli: unknown option '%s' (see --help)\n", a);
+      return 2;
+    }
+    if (takes_value)
+      i++;
+  }
+  if (!o->model_dir || !o->prompt || (inpaint && (!o->image || !o->mask))) {
+    fprintf (stderr, "tessera-cli: %s\n", inpaint ? "--model, --image, --mask and --prompt are required"
+                                                   : "--model and --prompt are required");
+    generate_usage (stderr, inpaint);
+    return 2;
+  }
+  if (!o->have_seed) {
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    /* splitmix64 of the clock: a random seed that is still printed and recorded. */
+    uint64_t z = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec + 0x9E3779B97F4A7C15u;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    o->seed = z ^ (z >> 31);
+  }
+  return 0;
+}
+
+static double
+now_s (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
+}
+
+static void
+load_progress (void *user_data, double fraction, const char *what)
+{
+  const gen_options *o = user_data;
+  if (!o->quiet)
+    fprintf (stderr, "\rloading %3.0f%% %-32s", 100.0 * fraction, what);
+}
+
+static void
+on_step (void *user_data, const ts_step_info *info)
+{
+  progress_state *ps = user_data;
+  int done = info->step + 1;
+  double elapsed = now_s () - ps->t_start;
+  double it_s = elapsed > 0 ? done / elapsed : 0;
+  double eta = it_s > 0 ? (info->n_steps - done) / it_s : 0;
+  int total = info->grid_h * info->grid_w;
+
+  if (!ps->quiet)
+    fprintf (stderr, "\rstep %d/%d  revealed %d/%d tokens  %.2f it/s  ETA %.0f s   ", done,
+             info->n_steps, total - info->n_masked, total, it_s, eta);
+
+  if (ps->o->preview_dir) {
+    char path[4096];
+    ts_error err;
+    ts_image *img = ts_model_decode (ps->model, info->predicted, info->grid_h, info->grid_w, &err);
+    snprintf (path, sizeof path, "%s/step-%03d.png", ps->o->preview_dir, done);
+    if (!img || ts_image_save_png (img, NULL, path, &err) != TS_OK) {
+      if (ps->preview_errors++ == 0)
+        fprintf (stderr, "\ntessera-cli: preview: %s\n", err.message);
+    }
+    ts_image_free (img);
+  }
+}
+
+/* Ctrl+C cancels the run cleanly (the engine stops within one transformer block). */
+static volatile sig_atomic_t interrupted;
+
+static void
+on_sigint (int sig)
+{
+  (void) sig;
+  interrupted = 1;
+}
+
+static bool
+should_abort (void *user_data)
+{
+  (void) user_data;
+  return interrupted != 0;
+}
+
+static int
+run (int argc, char **argv, bool inpaint)
+{
+  gen_options o;
+  ts_model_load_params lp;
+  ts_generate_params gp;
+  ts_model *model = NULL;
+  ts_image *src = NULL, *mask_img = NULL;
+  uint8_t *mask = NULL;
+  ts_result res = { 0 };
+  ts_image_meta meta;
+  ts_error err;
+  char out_path[4096];
+  progress_state ps;
+  ts_status st;
+  int rc = 1;
+
+  if ((rc = parse_options (argc, argv, inpaint, &o)) != 0)
+    return rc;
+  rc = 1;
+
+  if (o.preview_dir && mkdir (o.preview_dir, 0777) != 0 && errno != EEXIST) {
+    fprintf (stderr, "tessera-cli: --preview-dir %s: %s\n", o.preview_dir, strerror (errno));
+    return 1;
+  }
+  if (inpaint) {
+    src = ts_image_load_png (o.image, NULL, &err);
+    if (!src) {
+      fprintf (stderr, "tessera-cli: %s\n", err.message);
+      goto out;
+    }
+    mask_img = ts_image_load_png (o.mask, NULL, &err);
+    if (!mask_img) {
+      fprintf (stderr, "tessera-cli: %s\n", err.message);
+      goto out;
+    }
+    if (mask_img->width != src->width || mask_img->height != src->height) {
+      fprintf (stderr, "tessera-cli: the mask is %ux%u but the image is %ux%u\n", mask_img->width,
+               mask_img->height, src->width, src->height);
+      goto out;
+    }
+    mask = malloc ((size_t) src->width * src->height);
+    if (!mask) {
+      fprintf (stderr, "tessera-cli: out of memory\n");
+      goto out;
+    }
+    for (size_t i = 0; i < (size_t) src->width * src->height; i++) {
+      const uint8_t *px = mask_img->pixels + 3 * i;
+      mask[i] = (299 * px[0] + 587 * px[1] + 114 * px[2]) / 1000 >= 128;
+    }
+  }
+
+  ts_model_load_params_init (&lp);
+  lp.backend = o.backend;
+  lp.n_threads = o.threads;
+  lp.prefer_fp16 = o.fp16;
+  lp.progress = load_progress;
+  lp.progress_data = &o;
+  model = ts_model_load (o.model_dir, &lp, &err);
+  if (!o.quiet)
+    fprintf (stderr, "\n");
+  if (!model) {
+    fprintf (stderr, "tessera-cli: %s\n", err.message);
+    goto out;
+  }
+
+  ts_generate_params_init (&gp);
+  gp.prompt = o.prompt;
+  gp.negative_prompt = o.negative;
+  gp.width = inpaint ? src->width : o.width;
+  gp.height = inpaint ? src->height : o.height;
+  if (!inpaint && (o.width == 0 || o.height == 0))
+    ts_model_default_size (model, &gp.width, &gp.height);
+  gp.steps = o.steps;
+  gp.guidance = o.cfg;
+  gp.temperature_start = o.temp_start;
+  gp.temperature_end = o.temp_end;
+  gp.aesthetic_score = o.aesthetic;
+  gp.seed = o.seed;
+  ps = (progress_state) { .model = model, .o = &o, .t_start = now_s (), .quiet = o.quiet };
+  gp.on_step = on_step;
+  gp.step_data = &ps;
+  gp.should_abort = should_abort;
+  {
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction (SIGINT, &sa, NULL);
+  }
+
+  if (!o.quiet)
+    fprintf (stderr, "%s %ux%u, %d steps, CFG %g, seed %" PRIu64 ", backend %s\n",
+             inpaint ? "inpainting" : "generating", gp.width, gp.height, gp.steps, gp.guidance,
+             gp.seed, ts_model_backend_name (model));
+  if (inpaint)
+    st = ts_model_inpaint (model, &gp, src, mask, o.strength, &res, &err);
+  else
+    st = ts_model_generate (model, &gp, &res, &err);
+  if (!o.quiet)
+    fprintf (stderr, "\n");
+  if (st == TS_ERR_CANCELLED) {
+    fprintf (stderr, "tessera-cli: cancelled; nothing written\n");
+    rc = 130;
+    goto out;
+  }
+  if (st != TS_OK) {
+    fprintf (stderr, "tessera-cli: %s\n", err.message);
+    goto out;
+  }
+
+  if (o.out)
+    snprintf (out_path, sizeof out_path, "%s", o.out);
+  else
+    snprintf (out_path, sizeof out_path, "tessera-%" PRIu64 ".png", o.seed);
+
+  ts_image_meta_init (&meta);
+  meta.prompt = (char *) o.prompt;
+  meta.negative_prompt = (char *) (o.negative ? o.negative : "");
+  meta.model = (char *) ts_model_name (model);
+  meta.sampler = "MaskGIT";
+  meta.backend = (char *) ts_model_backend_name (model);
+  meta.seed = o.seed;
+  meta.steps = (uint32_t) o.steps;
+  meta.width = gp.width;
+  meta.height = gp.height;
+  meta.cfg = o.cfg;
+  meta.temperature_start = o.temp_start;
+  meta.temperature_end = o.temp_end;
+  meta.aesthetic_score = o.aesthetic;
+  meta.crop_top = 0;
+  meta.crop_left = 0;
+  if (inpaint) {
+    const char *base = strrchr (o.image, '/');
+    meta.source = (char *) (base ? base + 1 : o.image);
+    meta.strength = o.strength;
+  }
+  st = ts_image_save_png (res.image, &meta, out_path, &err);
+  if (st != TS_OK) {
+    fprintf (stderr, "tessera-cli: %s\n", err.message);
+    goto out;
+  }
+  {
+    ts_model_stats s;
+    ts_model_get_stats (model, &s);
+    if (!o.quiet)
+      fprintf (stderr, "text encoder %.2f s, transformer %.2f s (%d calls), sampler %.2f s, "
+                       "VQ decode %.2f s\n",
+               s.text_encoder_s, s.transformer_s, s.n_transformer_calls, s.sampler_s,
+               s.vq_decode_s);
+  }
+  printf ("%s\n", out_path);
+  rc = 0;
+
+out:
+  ts_result_free (&res);
+  ts_model_free (model);
+  free (mask);
+  ts_image_free (mask_img);
+  ts_image_free (src);
+  return rc;
+}
+
+int
+tessera_cli_generate (int argc, char **argv)
+{
+  return run (argc, argv, false);
+}
+
+int
+tessera_cli_inpaint (int argc, char **argv)
+{
+  return run (argc, argv, true);
+}

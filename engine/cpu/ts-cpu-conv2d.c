@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ts-cpu-conv2d — NCHW convolutions: nn.Conv2d with zero padding that may be asymmetric
+ * (the transformer's down_block pads right and bottom only, the VQ encoder's Downsample2D
+ * likewise), and nn.ConvTranspose2d with kernel = stride (the transformer's up_block), in
+ * which every input pixel writes its own k x k output patch. The reference path is the
+ * direct loop nest with an fp32 accumulator over (c_in, kh, kw).
+ */
+#include "ts-cpu.h"
+
+static const char *
+weight_label (const ts_weight *w)
+{
+  return w->name ? w->name : "(unnamed)";
+}
+
+static ts_status
+conv2d_check (const ts_conv2d_args *a, ts_error *err)
+{
+  int64_t sizes[7], dims[4], kernel[4], n_w, h_exp, w_exp;
+  ts_status st;
+
+  if (!a)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv2d: args is NULL");
+  sizes[0] = a->batch, sizes[1] = a->c_in, sizes[2] = a->h, sizes[3] = a->w_in;
+  sizes[4] = a->c_out, sizes[5] = a->h_out, sizes[6] = a->w_out;
+  if ((st = ts_cpu_check_sizes ("conv2d", "batch,c_in,h,w_in,c_out,h_out,w_out", sizes, 7, err))
+      != TS_OK)
+    return st;
+  if (a->kh < 1 || a->kw < 1 || a->stride < 1)
+    return ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "conv2d: kernel %dx%d and stride %d must be positive", a->kh, a->kw,
+                         a->stride);
+  if (a->pad_top < 0 || a->pad_left < 0 || a->pad_bottom < 0 || a->pad_right < 0)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv2d: negative padding");
+  if (a->h > INT64_MAX / 4 || a->w_in > INT64_MAX / 4)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv2d: input too large");
+  h_exp = a->h + a->pad_top + a->pad_bottom - a->kh;
+  w_exp = a->w_in + a->pad_left + a->pad_right - a->kw;
+  if (h_exp < 0 || w_exp < 0)
+    return ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "conv2d: kernel %dx%d is larger than the padded %lldx%lld input", a->kh,
+                         a->kw, (long long) (a->h + a->pad_top + a->pad_bottom),
+                         (long long) (a->w_in + a->pad_left + a->pad_right));
+  h_exp = h_exp / a->stride + 1;
+  w_exp = w_exp / a->stride + 1;
+  if (a->h_out != h_exp || a->w_out != w_exp)
+    return ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "conv2d: output %lldx%lld given, the geometry gives %lldx%lld",
+                         (long long) a->h_out, (long long) a->w_out, (long long) h_exp,
+                         (long long) w_exp);
+  dims[0] = a->batch, dims[1] = a->c_in, dims[2] = a->h, dims[3] = a->w_in;
+  if ((st = ts_cpu_check_dense ("conv2d", "x", a->x, 4, dims, err)) != TS_OK)
+    return st;
+  dims[1] = a->c_out, dims[2] = a->h_out, dims[3] = a->w_out;
+  if ((st = ts_cpu_check_dense ("conv2d", "y", a->y, 4, dims, err)) != TS_OK)
+    return st;
+  kernel[0] = a->c_out, kernel[1] = a->c_in, kernel[2] = a->kh, kernel[3] = a->kw;
+  if (__builtin_mul_overflow (a->c_out, a->c_in, &n_w)
+      || __builtin_mul_overflow (n_w, (int64_t) a->kh * a->kw, &n_w))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv2d: weight size overflows");
+  if ((st = ts_cpu_check_weight ("conv2d", "w", a->w, n_w, err)) != TS_OK)
+    return st;
+  if (a->w->n_dims == 4) {
+    for (int i = 0; i < 4; i++)
+      if (a->w->shape[i] != kernel[i])
+        return ts_error_set (err, TS_ERR_INVALID_ARG,
+                             "conv2d: weight '%s' is [%lld, %lld, %lld, %lld], the op needs "
+                             "[c_out %lld, c_in %lld, %lld, %lld]",
+                             weight_label (a->w), (long long) a->w->shape[0],
+                             (long long) a->w->shape[1], (long long) a->w->shape[2],
+                             (long long) a->w->shape[3], (long long) kernel[0],
+                             (long long) kernel[1], (long long) kernel[2], (long long) kernel[3]);
+  }
+  if (a->bias && (st = ts_cpu_check_weight ("conv2d", "bias", a->bias, a->c_out, err)) != TS_OK)
+    return st;
+  return TS_OK;
+}
+
+static void
+conv2d_ref (const ts_conv2d_args *a)
+{
+  const float *x = ts_cpu_f32 (a->x);
+  float *y = ts_cpu_f32 (a->y);
+  int64_t hw_in = a->h * a->w_in, hw_out = a->h_out * a->w_out;
+
+  for (int64_t b = 0; b < a->batch; b++) {
+    for (int64_t o = 0; o < a->c_out; o++) {
+      for (int64_t oy = 0; oy < a->h_out; oy++) {
+        for (int64_t ox = 0; ox < a->w_out; ox++) {
+          float acc = 0.0f;
+          for (int64_t c = 0; c < a->c_in; c++) {
+            const float *xc = x + (b * a->c_in + c) * hw_in;
+            for (int64_t ky = 0; ky < a->kh; ky++) {
+              int64_t iy = oy * a->stride - a->pad_top + ky;
+              if (iy < 0 || iy >= a->h)
+                continue;
+              for (int64_t kx = 0; kx < a->kw; kx++) {
+                int64_t ix = ox * a->stride - a->pad_left + kx;
+                if (ix < 0 || ix >= a->w_in)
+                  continue;
+                acc += xc[iy * a->w_in + ix]
+                       * ts_cpu_weight_get (a->w, ((o * a->c_in + c) * a->kh + ky) * a->kw + kx);
+              }
+            }
+          }
+          if (a->bias)
+            acc += ts_cpu_weight_get (a->bias, o);
+          y[(b * a->c_out + o) * hw_out + oy * a->w_out + ox] = acc;
+        }
+      }
+    }
+  }
+}
+
+ts_status
+ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
+{
+  ts_status st = conv2d_check (a, err);
+
+  (void) impl;
+  if (st != TS_OK)
+    return st;
+  conv2d_ref (a);
+  return TS_OK;
+}
+
+/* ---- transposed convolution, kernel = stride ---- */
+
+static ts_status
+conv_transpose2d_check (const ts_conv_transpose2d_args *a, ts_error *err)
+{
+  int64_t sizes[5], dims[4], kernel[4], n_w;
+  ts_status st;
+
+  if (!a)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv_transpose2d: args is NULL");
+  sizes[0] = a->batch, sizes[1] = a->c_in, sizes[2] = a->h, sizes[3] = a->w_in;
+  sizes[4] = a->c_out;
+  if ((st = ts_cpu_check_sizes ("conv_transpose2d", "batch,c_in,h,w_in,c_out", sizes, 5, err))
+      != TS_OK)
+    return st;
+  if (a->k < 1)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv_transpose2d: k = %d must be positive",
+                         a->k);
+  dims[0] = a->batch, dims[1] = a->c_in, dims[2] = a->h, dims[3] = a->w_in;
+  if ((st = ts_cpu_check_dense ("conv_transpose2d", "x", a->x, 4, dims, err)) != TS_OK)
+    return st;
+  if (__builtin_mul_overflow (a->h, (int64_t) a->k, &dims[2])
+      || __builtin_mul_overflow (a->w_in, (int64_t) a->k, &dims[3]))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv_transpose2d: output size overflows");
+  dims[1] = a->c_out;
+  if ((st = ts_cpu_check_dense ("conv_transpose2d", "y", a->y, 4, dims, err)) != TS_OK)
+    return st;
+  kernel[0] = a->c_in, kernel[1] = a->c_out, kernel[2] = a->k, kernel[3] = a->k;
+  if (__builtin_mul_overflow (a->c_in, a->c_out, &n_w)
+      || __builtin_mul_overflow (n_w, (int64_t) a->k * a->k, &n_w))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv_transpose2d: weight size overflows");
+  if ((st = ts_cpu_check_weight ("conv_transpose2d", "w", a->w, n_w, err)) != TS_OK)
+    return st;
+  if (a->w->n_dims == 4) {
+    for (int i = 0; i < 4; i++)
+      if (a->w->shape[i] != kernel[i])
+        return ts_error_set (err, TS_ERR_INVALID_ARG,
+                             "conv_transpose2d: weight '%s' is [%lld, %lld, %lld, %lld], the op "
+                             "needs [c_in %lld, c_out %lld, %lld, %lld]",
+                             weight_label (a->w), (long long) a->w->shape[0],
+                             (long long) a->w->shape[1], (long long) a->w->shape[2],
+                             (long long) a->w->shape[3], (long long) kernel[0],
+                             (long long) kernel[1], (long long) kernel[2], (long long) kernel[3]);
+  }
+  if (a->bias
+      && (st = ts_cpu_check_weight ("conv_transpose2d", "bias", a->bias, a->c_out, err)) != TS_OK)
+    return st;
+  return TS_OK;
+}
+
+static void
+conv_transpose2d_ref (const ts_conv_transpose2d_args *a)
+{
+  const float *x = ts_cpu_f32 (a->x);
+  float *y = ts_cpu_f32 (a->y);
+  int64_t k = a->k, h_out = a->h * k, w_out = a->w_in * k;
+
+  for (int64_t b = 0; b < a->batch; b++) {
+    for (int64_t o = 0; o < a->c_out; o++) {
+      for (int64_t oy = 0; oy < h_out; oy++) {
+        for (int64_t ox = 0; ox < w_out; ox++) {
+          int64_t i = oy / k, p = oy % k, j = ox / k, q = ox % k;
+          float acc = 0.0f;
+          for (int64_t c = 0; c < a->c_in; c++)
+            acc += x[((b * a->c_in + c) * a->h + i) * a->w_in + j]
+                   * ts_cpu_weight_get (a->w, ((c * a->c_out + o) * k + p) * k + q);
+          if (a->bias)
+            acc += ts_cpu_weight_get (a->bias, o);
+          y[((b * a->c_out + o) * h_out + oy) * w_out + ox] = acc;
+        }
+      }
+    }
+  }
+}
+
+ts_status
+ts_cpu_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error *err)
+{
+  ts_status st = conv_transpose2d_check (a, err);
+
+  (void) impl;
+  if (st != TS_OK)
+    return st;
+  conv_transpose2d_ref (a);
+  return TS_OK;
+}

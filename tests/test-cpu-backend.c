@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test-cpu-backend — the CPU backend's object rather than its kernels: construction (and
+ * TS_CPU_REFERENCE), buffers and transfers with their range checks, weight upload (the
+ * reference keeps the source dtype, the fast path widens to f32 exactly), the f16/bf16
+ * decoders over every bit pattern, and the worker pool's parallel-for.
+ */
+#include "kernel-common.h"
+
+#include "cpu/ts-cpu.h"
+
+#include <math.h>
+#include <stdatomic.h>
+
+static void
+test_new_free (void)
+{
+  ts_error err = { 0 };
+  ts_backend be;
+
+  g_assert_cmpint (ts_backend_cpu_new (&be, false, 0, &err), ==, TS_OK);
+  g_assert_cmpstr (be.ops->name, ==, "cpu");
+  g_assert_cmpint (((ts_cpu *) be.impl)->n_threads, >=, 1);
+  ts_backend_free (&be);
+  g_assert_null (be.ops);
+  ts_backend_free (&be); /* NULL-safe, twice */
+  ts_backend_free (NULL);
+
+  g_assert_cmpint (ts_backend_cpu_new (&be, true, 8, &err), ==, TS_OK);
+  g_assert_cmpstr (be.ops->name, ==, "cpu-ref");
+  g_assert_cmpint (((ts_cpu *) be.impl)->n_threads, ==, 1); /* the reference is serial */
+  ts_backend_free (&be);
+
+  g_setenv ("TS_CPU_REFERENCE", "1", TRUE);
+  g_assert_cmpint (ts_backend_cpu_new (&be, false, 2, &err), ==, TS_OK);
+  g_assert_cmpstr (be.ops->name, ==, "cpu-ref");
+  ts_backend_free (&be);
+  g_setenv ("TS_CPU_REFERENCE", "0", TRUE);
+  g_assert_cmpint (ts_backend_cpu_new (&be, false, 2, &err), ==, TS_OK);
+  g_assert_cmpstr (be.ops->name, ==, "cpu");
+  ts_backend_free (&be);
+  g_unsetenv ("TS_CPU_REFERENCE");
+
+  tk_check_status ("NULL out", ts_backend_cpu_new (NULL, false, 1, &err), TS_ERR_INVALID_ARG, &err);
+}
+
+static void
+test_buffers (void)
+{
+  tk_backends bks;
+
+  tk_backends_init (&bks);
+  for (int k = 0; k < 2; k++) {
+    const ts_backend *be = k ? &bks.fast : &bks.ref;
+    ts_error err = { 0 };
+    float in[10], out[10] = { 0 };
+    ts_buffer *buf = be->ops->buffer_new (be->impl, 40, &err);
+
+    for (int i = 0; i < 10; i++)
+      in[i] = (float) i;
+    g_assert_nonnull (buf);
+    tk_check_status ("upload", be->ops->upload (be->impl, ts_ref_at (buf, 0), in, 40, &err),
+                     TS_OK, &err);
+    tk_check_status ("download",
+                     be->ops->download (be->impl, ts_ref_at (buf, 8), out, 32, &err), TS_OK,
+                     &err);
+    g_assert_cmpfloat (out[0], ==, 2.0f);
+    g_assert_cmpfloat (out[7], ==, 9.0f);
+    tk_check_status ("upload past end", be->ops->upload (be->impl, ts_ref_at (buf, 4), in, 40, &err),
+                     TS_ERR_INVALID_ARG, &err);
+    tk_check_status ("download wraps",
+                     be->ops->download (be->impl, ts_ref_at (buf, SIZE_MAX - 3), out, 8, &err),
+                     TS_ERR_INVALID_ARG, &err);
+    tk_check_status ("NULL buffer",
+                     be->ops->upload (be->impl, ts_ref_at (NULL, 0), in, 4, &err),
+                     TS_ERR_INVALID_ARG, &err);
+    tk_check_status ("sync", be->ops->sync (be->impl, &err), TS_OK, &err);
+    be->ops->buffer_free (be->impl, buf);
+    be->ops->buffer_free (be->impl, NULL);
+
+    g_assert_null (be->ops->buffer_new (be->impl, SIZE_MAX - 64, &err));
+    g_assert_cmpint (err.code, ==, TS_ERR_NOMEM);
+    g_assert_nonnull (strstr (err.message, "bytes"));
+  }
+  tk_backends_clear (&bks);
+}
+
+static void
+test_weights (void)
+{
+  tk_backends bks;
+  float values[6] = { 1.0f, -2.5f, 65504.0f, 1e-7f, 0.1f, -0.0f };
+  int64_t shape[2] = { 2, 3 };
+
+  tk_backends_init (&bks);
+  for (int k = 0; k < 2; k++) {
+    const ts_backend *be = k ? &bks.fast : &bks.ref;
+    ts_error err = { 0 };
+    ts_weight w;
+    float copy[6];
+
+    memcpy (copy, values, sizeof copy);
+    tk_weight (be, &w, "blocks.0.weight", TS_DTYPE_F16, copy, 2, shape);
+    g_assert_cmpint (w.n_elements, ==, 6);
+    g_assert_cmpint (w.n_dims, ==, 2);
+    g_assert_cmpint (w.shape[0], ==, 2);
+    g_assert_cmpint (w.shape[1], ==, 3);
+    g_assert_cmpstr (w.name, ==, "blocks.0.weight");
+    g_assert_cmpint (w.dtype, ==, k ? TS_DTYPE_F32 : TS_DTYPE_F16);
+    for (int i = 0; i < 6; i++) /* exactly the rounded values, whatever the storage */
+      g_assert_cmpfloat (ts_cpu_weight_get (&w, i), ==, copy[i]);
+    be->ops->weight_free (be->impl, &w);
+    g_assert_null (w.buf);
+    be->ops->weight_free (be->impl, &w); /* freeing twice is harmless */
+
+    tk_check_status ("I64 weight",
+                     be->ops->weight_upload (be->impl, &w, "ids", TS_DTYPE_I64, values, 1,
+                                             shape, &err),
+                     TS_ERR_UNSUPPORTED, &err);
+    g_assert_nonnull (strstr (err.message, "ids"));
+    tk_check_status ("5 dims",
+                     be->ops->weight_upload (be->impl, &w, "w", TS_DTYPE_F32, values, 5, shape,
+                                             &err),
+                     TS_ERR_INVALID_ARG, &err);
+    tk_check_status ("NULL data",
+                     be->ops->weight_upload (be->impl, &w, "w", TS_DTYPE_F32, NULL, 2, shape,
+                                             &err),
+                     TS_ERR_INVALID_ARG, &err);
+  }
+  tk_backends_clear (&bks);
+}
+
+static double
+f16_definition (unsigned h)
+{
+  int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  double v = e == 0 ? ldexp (m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp (m + 1024, e - 25);
+  return (h & 0x8000) ? -v : v;
+}
+
+static void
+test_conversions (void)
+{
+  for (unsigned h = 0; h < 65536; h++) {
+    float f = ts_cpu_f16_to_f32 ((uint16_t) h);
+    double want = f16_definition (h);
+    if (isnan (want))
+      g_assert_true (isnan (f));
+    else
+      g_assert_cmpfloat ((double) f, ==, want);
+    g_assert_cmpint (signbit (f) != 0, ==, (h & 0x8000) != 0);
+    g_assert_cmpint (tk_f32_to_f16 (f), ==, isnan (f) ? tk_f32_to_f16 (f) : h);
+
+    f = ts_cpu_bf16_to_f32 ((uint16_t) h);
+    if (!isnan (f))
+      g_assert_cmpint (tk_f32_to_bf16 (f), ==, h);
+  }
+  g_assert_cmpfloat (ts_cpu_bf16_to_f32 (0x3f80), ==, 1.0f);
+  g_assert_cmpfloat (ts_cpu_bf16_to_f32 (0xc049), ==, -3.140625f);
+}
+
+typedef struct {
+  atomic_int *hits;
+  atomic_int max_thread;
+} pf_ctx;
+
+static void
+pf_task (void *data, int64_t begin, int64_t end, int thread)
+{
+  pf_ctx *ctx = data;
+  for (int64_t i = begin; i < end; i++)
+    atomic_fetch_add (&ctx->hits[i], 1);
+  if (thread > atomic_load (&ctx->max_thread))
+    atomic_store (&ctx->max_thread, thread);
+}
+
+static void
+test_parallel_for (void)
+{
+  ts_error err = { 0 };
+  ts_backend be;
+  ts_cpu *cpu;
+  static const int64_t sizes[] = { 0, 1, 7, 1000, 100003 };
+  static const int64_t grains[] = { 1, 3, 64, 1000000 };
+
+  g_assert_cmpint (ts_backend_cpu_new (&be, false, 3, &err), ==, TS_OK);
+  cpu = be.impl;
+  for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+    for (guint g = 0; g < G_N_ELEMENTS (grains); g++)
+      for (int rep = 0; rep < 3; rep++) {
+        pf_ctx ctx = { .hits = g_new0 (atomic_int, sizes[s] + 1) };
+        atomic_init (&ctx.max_thread, 0);
+        ts_cpu_parallel_for (cpu, sizes[s], grains[g], pf_task, &ctx);
+        for (int64_t i = 0; i < sizes[s]; i++)
+          g_assert_cmpint (atomic_load (&ctx.hits[i]), ==, 1);
+        g_assert_cmpint (atomic_load (&ctx.max_thread), <, cpu->n_threads);
+        g_free (ctx.hits);
+      }
+  tk_check_status ("scratch", ts_cpu_scratch_reserve (cpu, 1000, "test", &err), TS_OK, &err);
+  for (int t = 0; t < cpu->n_threads; t++)
+    g_assert_cmpuint (cpu->scratch_floats[t], >=, 1000);
+  ts_backend_free (&be);
+}
+
+int
+main (int argc, char **argv)
+{
+  tk_init (&argc, &argv);
+  g_test_add_func ("/cpu-backend/new-free", test_new_free);
+  g_test_add_func ("/cpu-backend/buffers", test_buffers);
+  g_test_add_func ("/cpu-backend/weights", test_weights);
+  g_test_add_func ("/cpu-backend/f16-bf16", test_conversions);
+  g_test_add_func ("/cpu-backend/parallel-for", test_parallel_for);
+  return g_test_run ();
+}

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test-kernel-matmul — the linear layer y = x w^T + bias (ts_op_matmul). The CPU reference
+ * is checked against double-precision sums on odd shapes with F32, F16 and BF16 weights,
+ * strided rows (gaps between rows must stay untouched), bias and accumulate; the fast path
+ * is compared with the reference by NMSE; bad arguments must be refused.
+ */
+#include "kernel-common.h"
+
+#include <math.h>
+#include <string.h>
+
+#define SENTINEL 12345.0f
+
+typedef struct {
+  int64_t m, n, k, ldx, ldy;
+  ts_dtype dtype;
+  gboolean bias, accumulate;
+} mm_case;
+
+typedef struct {
+  float *x, *w, *bias, *y0; /* host inputs; w and bias rounded to the weight dtype */
+} mm_data;
+
+static void
+mm_data_init (mm_data *d, const mm_case *c, guint64 stream)
+{
+  tk_rng rng;
+
+  tk_rng_init (&rng, stream);
+  d->x = g_new (float, c->m * c->ldx + 1);
+  d->w = g_new (float, c->n * c->k + 1);
+  d->bias = g_new (float, c->n + 1);
+  d->y0 = g_new (float, c->m * c->ldy + 1);
+  tk_fill_uniform (&rng, d->x, c->m * c->ldx, -1.0f, 1.0f);
+  tk_fill_normal (&rng, d->w, c->n * c->k, 0.0f, 0.5f);
+  tk_fill_uniform (&rng, d->bias, c->n, -0.5f, 0.5f);
+  for (int64_t i = 0; i < c->m * c->ldy; i++)
+    d->y0[i] = (i % c->ldy) < c->n ? tk_uniform (&rng, -2.0f, 2.0f) : SENTINEL;
+  if (!c->accumulate) /* must be overwritten, never read */
+    for (int64_t i = 0; i < c->m; i++)
+      for (int64_t j = 0; j < c->n; j++)
+        d->y0[i * c->ldy + j] = NAN;
+}
+
+static void
+mm_data_clear (mm_data *d)
+{
+  g_free (d->x);
+  g_free (d->w);
+  g_free (d->bias);
+  g_free (d->y0);
+}
+
+/* Runs the case on `be` and returns y (m * ldy floats). */
+static float *
+mm_run (const ts_backend *be, const mm_case *c, mm_data *d)
+{
+  ts_error err = { 0 };
+  ts_weight w, bias;
+  int64_t wshape[2] = { c->n, c->k }, bshape[1] = { c->n };
+  ts_buffer *x = tk_buffer (be, d->x, c->m * c->ldx);
+  ts_buffer *y = tk_buffer (be, d->y0, c->m * c->ldy);
+  ts_matmul_args a = {
+    .x = ts_ref_at (x, 0), .ldx = c->ldx, .w = &w, .bias = c->bias ? &bias : NULL,
+    .y = ts_ref_at (y, 0), .ldy = c->ldy, .m = c->m, .n = c->n, .k = c->k,
+    .accumulate = c->accumulate,
+  };
+  float *out;
+
+  tk_weight (be, &w, "test.weight", c->dtype, d->w, 2, wshape);
+  tk_weight (be, &bias, "test.bias", c->dtype, d->bias, 1, bshape);
+  if (ts_op_matmul (be, &a, &err) != TS_OK)
+    g_error ("%s: matmul: %s", be->ops->name, err.message);
+  out = tk_download (be, y, 0, c->m * c->ldy);
+  be->ops->weight_free (be->impl, &w);
+  be->ops->weight_free (be->impl, &bias);
+  tk_buffer_free (be, x);
+  tk_buffer_free (be, y);
+  return out;
+}
+
+static const mm_case ref_cases[] = {
+  { 37, 53, 29, 29, 53, TS_DTYPE_F32, FALSE, FALSE },
+  { 37, 53, 29, 32, 60, TS_DTYPE_F32, TRUE, FALSE },
+  { 37, 53, 29, 31, 57, TS_DTYPE_F16, TRUE, TRUE },
+  { 37, 53, 29, 29, 53, TS_DTYPE_BF16, TRUE, FALSE },
+  { 1, 7, 130, 130, 9, TS_DTYPE_F32, FALSE, TRUE },
+  { 5, 3, 0, 0, 3, TS_DTYPE_F32, TRUE, FALSE }, /* k = 0: y = bias */
+};
+
+static void
+test_reference_vs_double (void)
+{
+  tk_backends be;
+
+  tk_backends_init (&be);
+  for (guint ci = 0; ci < G_N_ELEMENTS (ref_cases); ci++) {
+    const mm_case *c = &ref_cases[ci];
+    mm_data d;
+    double *want = g_new (double, c->m * c->ldy);
+    float *got;
+    g_autofree char *what = g_strdup_printf ("matmul ref %lldx%lldx%lld %s", (long long) c->m,
+                                             (long long) c->n, (long long) c->k,
+                                             ts_dtype_name (c->dtype));
+
+    mm_data_init (&d, c, 100 + ci);
+    got = mm_run (&be.ref, c, &d); /* also rounds d.w / d.bias to the dtype */
+    for (int64_t i = 0; i < c->m; i++) {
+      for (int64_t j = 0; j < c->ldy; j++) {
+        double s = 0.0;
+        if (j >= c->n) {
+          want[i * c->ldy + j] = SENTINEL;
+          continue;
+        }
+        for (int64_t p = 0; p < c->k; p++)
+          s += (double) d.x[i * c->ldx + p] * d.w[j * c->k + p];
+        if (c->bias)
+          s += d.bias[j];
+        if (c->accumulate)
+          s += d.y0[i * c->ldy + j];
+        want[i * c->ldy + j] = s;
+      }
+    }
+    /* fp32 accumulation of <= 130 products of magnitude <= ~2: worst case a few 1e-6 */
+    tk_check_close (what, got, want, c->m * c->ldy, 1e-5, 1e-6);
+    g_free (want);
+    g_free (got);
+    mm_data_clear (&d);
+  }
+  tk_backends_clear (&be);
+}
+
+static const mm_case fast_cases[] = {
+  { 37, 53, 29, 29, 53, TS_DTYPE_F32, TRUE, FALSE },
+  { 37, 53, 29, 33, 61, TS_DTYPE_F16, TRUE, TRUE },
+  { 37, 53, 29, 29, 53, TS_DTYPE_BF16, FALSE, FALSE },
+  { 2, 130, 257, 257, 130, TS_DTYPE_F32, TRUE, FALSE }, /* temb-like: tiny m */
+  { 331, 97, 200, 210, 100, TS_DTYPE_F16, TRUE, TRUE },
+  { 154, 256, 64, 192, 256, TS_DTYPE_F32, FALSE, FALSE }, /* packed-qkv-like ldx */
+  { 0, 5, 7, 7, 5, TS_DTYPE_F32, TRUE, FALSE },
+  { 3, 4, 0, 0, 4, TS_DTYPE_F32, TRUE, TRUE },
+};
+
+static void
+test_fast_vs_reference (void)
+{
+  tk_backends be;
+
+  tk_backends_init (&be);
+  for (guint ci = 0; ci < G_N_ELEMENTS (fast_cases); ci++) {
+    const mm_case *c = &fast_cases[ci];
+    mm_data d;
+    float *ref, *fast;
+    size_t n = c->m * c->ldy;
+    g_autofree char *what = g_strdup_printf ("matmul fast %lldx%lldx%lld %s", (long long) c->m,
+                                             (long long) c->n, (long long) c->k,
+                                             ts_dtype_name (c->dtype));
+
+    mm_data_init (&d, c, 200 + ci);
+    ref = mm_run (&be.ref, c, &d);
+    fast = mm_run (&be.fast, c, &d);
+    tk_check_finite (what, ref, n);
+    tk_check_finite (what, fast, n);
+    /* f32 GEMM and the scalar loop differ only in summation order: far below 1e-7 */
+    tk_check_nmse (what, ref, fast, n, 1e-7);
+    for (int64_t i = 0; i < c->m; i++)
+      for (int64_t j = c->n; j < c->ldy; j++)
+        g_assert_cmpfloat (fast[i * c->ldy + j], ==, SENTINEL);
+    g_free (ref);
+    g_free (fast);
+    mm_data_clear (&d);
+  }
+  tk_backends_clear (&be);
+}
+
+static void
+check_invalid (const ts_backend *be)
+{
+  ts_error err = { 0 };
+  float wv[6 * 4] = { 0 };
+  int64_t wshape[2] = { 6, 4 }, bshape[1] = { 5 };
+  ts_weight w, bias5;
+  ts_buffer *x = tk_buffer (be, NULL, 3 * 4), *y = tk_buffer (be, NULL, 3 * 6);
+  ts_matmul_args ok = {
+    .x = ts_ref_at (x, 0), .ldx = 4, .w = &w, .y = ts_ref_at (y, 0), .ldy = 6,
+    .m = 3, .n = 6, .k = 4,
+  };
+  ts_matmul_args a;
+
+  tk_weight (be, &w, "w", TS_DTYPE_F32, wv, 2, wshape);
+  tk_weight (be, &bias5, "bias5", TS_DTYPE_F32, wv, 1, bshape);
+  tk_check_status ("valid", ts_op_matmul (be, &ok, &err), TS_OK, &err);
+
+  a = ok, a.m = 4; /* x and y too small by one row */
+  tk_check_status ("m beyond buffer", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  g_assert_nonnull (strstr (err.message, "matmul"));
+  a = ok, a.x = ts_ref_at (x, 4); /* offset pushes the last row out */
+  tk_check_status ("x offset", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  a = ok, a.y = ts_ref_at (y, (size_t) -8); /* offset + size wraps around */
+  tk_check_status ("y offset overflow", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  a = ok, a.y = ts_ref_at (y, 2);
+  tk_check_status ("misaligned y", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  a = ok, a.ldx = 3;
+  tk_check_status ("ldx < k", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  a = ok, a.ldy = INT64_MAX;
+  tk_check_status ("huge ldy", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  a = ok, a.n = -1;
+  tk_check_status ("negative n", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  a = ok, a.x.buf = NULL;
+  tk_check_status ("absent x", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  a = ok, a.w = NULL;
+  tk_check_status ("no weight", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  a = ok, a.m = 2, a.k = 3, a.n = 8, a.ldy = 8; /* same element count (24), wrong shape */
+  tk_check_status ("weight shape", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  a = ok, a.bias = &bias5;
+  tk_check_status ("bias size", ts_op_matmul (be, &a, &err), TS_ERR_INVALID_ARG, &err);
+  g_assert_nonnull (strstr (err.message, "bias5"));
+  tk_check_status ("NULL args", ts_op_matmul (be, NULL, &err), TS_ERR_INVALID_ARG, &err);
+
+  be->ops->weight_free (be->impl, &w);
+  be->ops->weight_free (be->impl, &bias5);
+  tk_buffer_free (be, x);
+  tk_buffer_free (be, y);
+}
+
+static void
+test_invalid (void)
+{
+  tk_backends be;
+
+  tk_backends_init (&be);
+  check_invalid (&be.ref);
+  check_invalid (&be.fast);
+  tk_backends_clear (&be);
+}
+
+int
+main (int argc, char **argv)
+{
+  tk_init (&argc, &argv);
+  g_test_add_func ("/kernels/matmul/reference-vs-double", test_reference_vs_double);
+  g_test_add_func ("/kernels/matmul/fast-vs-reference", test_fast_vs_reference);
+  g_test_add_func ("/kernels/matmul/invalid", test_invalid);
+  return g_test_run ();
+}

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Pipeline tests on the golden set's tiny model (fast on the CPU), through the public API:
+ * generation is reproducible per seed and differs across seeds, inpainting changes only
+ * the tokens under the mask, cancellation stops with TS_ERR_CANCELLED, sizes the model
+ * cannot take are refused with a message naming what it can take, over-long prompts are
+ * flagged, and the pipeline_replay golden case passes on both CPU paths.
+ */
+#include "ts-golden.h"
+#include "ts-pipeline.h"
+
+#include <glib.h>
+#include <string.h>
+
+static char *model_dir;
+static char *golden_dir;
+
+static ts_model *
+load_model (const char *backend)
+{
+  ts_model_load_params lp;
+  ts_error err;
+  ts_model *m;
+
+  ts_model_load_params_init (&lp);
+  lp.backend = backend;
+  m = ts_model_load (model_dir, &lp, &err);
+  if (!m)
+    g_error ("cannot load %s: %s", model_dir, err.message);
+  return m;
+}
+
+static void
+params_small (ts_generate_params *p, uint64_t seed)
+{
+  ts_generate_params_init (p);
+  p->prompt = "a red fox in the snow, photo";
+  p->negative_prompt = "blurry";
+  p->width = 256;
+  p->height = 256;
+  p->steps = 6;
+  p->seed = seed;
+}
+
+static bool
+skip_without_golden (void)
+{
+  if (!model_dir) {
+    g_test_skip ("golden folder absent");
+    return true;
+  }
+  return false;
+}
+
+static void
+test_generate_reproducible (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result a = { 0 }, b = { 0 }, c = { 0 };
+  ts_error err;
+  int n;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 42);
+  g_assert_cmpint (ts_model_generate (m, &p, &a, &err), ==, TS_OK);
+  g_assert_cmpint (ts_model_generate (m, &p, &b, &err), ==, TS_OK);
+  p.seed = 43;
+  g_assert_cmpint (ts_model_generate (m, &p, &c, &err), ==, TS_OK);
+
+  n = a.grid_h * a.grid_w;
+  g_assert_cmpint (a.grid_h, ==, 16);
+  g_assert_cmpint (a.grid_w, ==, 16);
+  for (int i = 0; i < n; i++) {
+    g_assert_cmpint (a.tokens[i], >=, 0);
+    g_assert_cmpint (a.tokens[i], <, ts_model_codebook_size (m));
+  }
+  g_assert_cmpmem (a.tokens, n * sizeof (int32_t), b.tokens, n * sizeof (int32_t));
+  g_assert_cmpmem (a.image->pixels, 256 * 256 * 3, b.image->pixels, 256 * 256 * 3);
+  g_assert_true (memcmp (a.tokens, c.tokens, n * sizeof (int32_t)) != 0);
+  ts_result_free (&a);
+  ts_result_free (&b);
+  ts_result_free (&c);
+  ts_model_free (m);
+}
+
+typedef struct {
+  int calls;
+  int last_masked;
+  int cancel_after;
+  bool monotone;
+} step_log;
+
+static void
+count_steps (void *user_data, const ts_step_info *info)
+{
+  step_log *l = user_data;
+  if (l->calls > 0 && info->n_masked > l->last_masked)
+    l->monotone = false;
+  g_assert_cmpint (info->step, ==, l->calls);
+  l->last_masked = info->n_masked;
+  l->calls++;
+}
+
+static bool
+cancel_when_told (void *user_data)
+{
+  step_log *l = user_data;
+  return l->cancel_after >= 0 && l->calls >= l->cancel_after;
+}
+
+static void
+test_steps_and_cancel (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result r = { 0 };
+  step_log log = { .cancel_after = -1, .monotone = true };
+  ts_error err;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 7);
+  p.on_step = count_steps;
+  p.step_data = &log;
+  p.should_abort = cancel_when_told;
+  p.abort_data = &log;
+  g_assert_cmpint (ts_model_generate (m, &p, &r, &err), ==, TS_OK);
+  g_assert_cmpint (log.calls, ==, p.steps);
+  g_assert_true (log.monotone);
+  g_assert_cmpint (log.last_masked, ==, 0);
+  ts_result_free (&r);
+
+  log = (step_log) { .cancel_after = 2, .monotone = true };
+  g_assert_cmpint (ts_model_generate (m, &p, &r, &err), ==, TS_ERR_CANCELLED);
+  g_assert_cmpint (err.code, ==, TS_ERR_CANCELLED);
+  g_assert_cmpint (log.calls, ==, 2);
+  g_assert_null (r.tokens);
+  g_assert_null (r.image);
+  ts_model_free (m);
+}
+
+static void
+test_inpaint_only_masked (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result gen = { 0 }, inp = { 0 };
+  int32_t *orig;
+  uint8_t *mask;
+  ts_error err;
+  int n, changed_inside = 0;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 11);
+  g_assert_cmpint (ts_model_generate (m, &p, &gen, &err), ==, TS_OK);
+  n = gen.grid_h * gen.grid_w;
+  orig = g_new (int32_t, n);
+  g_assert_cmpint (ts_model_encode (m, gen.image, orig, &err), ==, TS_OK);
+
+  /* Repaint the left half, rows 4..11 (token cells of 16 px). */
+  mask = g_malloc0 (256 * 256);
+  for (int y = 64; y < 192; y++)
+    for (int x = 0; x < 128; x++)
+      mask[y * 256 + x] = 255;
+  p.prompt = "a blue square";
+  p.seed = 99;
+  g_assert_cmpint (ts_model_inpaint (m, &p, gen.image, mask, 1.0, &inp, &err), ==, TS_OK);
+  for (int gy = 0; gy < 16; gy++)
+    for (int gx = 0; gx < 16; gx++) {
+      int i = gy * 16 + gx;
+      bool inside = gy >= 4 && gy < 12 && gx < 8;
+      if (!inside)
+        g_assert_cmpint (inp.tokens[i], ==, orig[i]);
+      else
+        changed_inside += inp.tokens[i] != orig[i];
+    }
+  g_assert_cmpint (changed_inside, >, 0);
+
+  /* A mask that covers no token cell is refused with a message. */
+  memset (mask, 0, 256 * 256);
+  mask[0] = 255;
+  ts_result_free (&inp);
+  g_assert_cmpint (ts_model_inpaint (m, &p, gen.image, mask, 1.0, &inp, &err), ==, TS_ERR_INVALID_ARG);
+  g_assert_nonnull (strstr (err.message, "covers no token"));
+  g_assert_cmpint (ts_model_inpaint (m, &p, gen.image, mask, 0.0, &inp, &err), ==, TS_ERR_INVALID_ARG);
+
+  g_free (mask);
+  g_free (orig);
+  ts_result_free (&gen);
+  ts_model_free (m);
+}
+
+static void
+test_bad_sizes_and_long_prompt (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result r = { 0 };
+  GString *longp = g_string_new ("");
+  ts_error err;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 1);
+  p.width = 250;
+  g_assert_cmpint (ts_model_generate (m, &p, &r, &err), ==, TS_ERR_INVALID_ARG);
+  g_assert_nonnull (strstr (err.message, "multiples of 32"));
+  p.width = 240; /* 15 tokens: odd, the 2x2 down/upsample cannot take it */
+  g_assert_cmpint (ts_model_generate (m, &p, &r, &err), ==, TS_ERR_INVALID_ARG);
+  g_assert_nonnull (strstr (err.message, "multiples of 32"));
+
+  for (int i = 0; i < 60; i++)
+    g_string_append (longp, "red fox ");
+  params_small (&p, 1);
+  p.steps = 1;
+  p.prompt = longp->str;
+  g_assert_cmpint (ts_model_generate (m, &p, &r, &err), ==, TS_OK);
+  g_assert_true (r.prompt_truncated);
+  ts_result_free (&r);
+
+  p.prompt = "\xff\xfe invalid";
+  g_assert_cmpint (ts_model_generate (m, &p, &r, &err), ==, TS_ERR_INVALID_ARG);
+  g_string_free (longp, TRUE);
+  ts_model_free (m);
+}
+
+static void
+test_broken_folder (void)
+{
+  ts_model_load_params lp;
+  ts_error err;
+
+  ts_model_load_params_init (&lp);
+  g_assert_null (ts_model_load ("/nonexistent/model", &lp, &err));
+  g_assert_cmpint (err.code, <, 0);
+  g_assert_nonnull (strstr (err.message, "/nonexistent/model"));
+  lp.backend = "quantum";
+  g_assert_null (ts_model_load ("/tmp", &lp, &err));
+  g_assert_nonnull (strstr (err.message, "quantum"));
+}
+
+typedef struct {
+  int n_fail;
+} report_state;
+
+static void
+report (void *ud, const char *case_name, const char *tensor, double max_abs_err, double tolerance,
+        bool pass)
+{
+  report_state *s = ud;
+  g_test_message ("%s %s: %g (tol %g) %s", case_name, tensor, max_abs_err, tolerance,
+                  pass ? "ok" : "FAIL");
+  if (!pass)
+    s->n_fail++;
+}
+
+static void
+run_replay (gconstpointer backend_name)
+{
+  g_autofree char *index_path = NULL;
+  g_autofree char *text = NULL;
+  cJSON *index;
+  const cJSON *entry;
+  ts_backend be;
+  report_state s = { 0 };
+  ts_error err;
+  int n_cases = 0;
+
+  if (skip_without_golden ())
+    return;
+  index_path = g_build_filename (golden_dir, "index.json", NULL);
+  g_assert_true (g_file_get_contents (index_path, &text, NULL, NULL));
+  index = cJSON_Parse (text);
+  g_assert_cmpint (ts_backend_cpu_new (&be, strcmp (backend_name, "cpu-ref") == 0, 0, &err), ==, TS_OK);
+  cJSON_ArrayForEach (entry, cJSON_GetObjectItem (index, "cases")) {
+    const cJSON *kind = cJSON_GetObjectItem (entry, "kind");
+    if (!cJSON_IsString (kind) || strcmp (kind->valuestring, "pipeline_replay") != 0)
+      continue;
+    n_cases++;
+    ts_status st = ts_golden_run_pipeline_replay (golden_dir, entry, &be, report, &s, &err);
+    if (st != TS_OK)
+      g_test_message ("%s", err.message);
+    g_assert_cmpint (st, ==, TS_OK);
+  }
+  g_assert_cmpint (n_cases, >, 0);
+  g_assert_cmpint (s.n_fail, ==, 0);
+  ts_backend_free (&be);
+  cJSON_Delete (index);
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *g = g_getenv ("TESSERA_GOLDEN_DIR");
+  char dir[4096];
+
+  g_test_init (&argc, &argv, NULL);
+  if (g && g_file_test (g, G_FILE_TEST_IS_DIR)
+      && ts_golden_pipeline_model_dir (g, dir, sizeof dir, NULL) == TS_OK) {
+    golden_dir = g_strdup (g);
+    model_dir = g_strdup (dir);
+  }
+  g_test_add_func ("/pipeline/generate-reproducible", test_generate_reproducible);
+  g_test_add_func ("/pipeline/steps-and-cancel", test_steps_and_cancel);
+  g_test_add_func ("/pipeline/inpaint-only-masked", test_inpaint_only_masked);
+  g_test_add_func ("/pipeline/bad-sizes-long-prompt", test_bad_sizes_and_long_prompt);
+  g_test_add_func ("/pipeline/broken-folder", test_broken_folder);
+  g_test_add_data_func ("/pipeline/golden-replay/cpu", "cpu", run_replay);
+  g_test_add_data_func ("/pipeline/golden-replay/cpu-ref", "cpu-ref", run_replay);
+  return g_test_run ();
+}
