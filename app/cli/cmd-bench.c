@@ -183,9 +183,9 @@ static void
 print_bytes (const char *label, double bytes, const char *note)
 {
   if (bytes < 0)
-    printf ("  %-34s %10s  %s\n", label, "n/a", note);
+    printf ("  %-34s %10s%s%s\n", label, "n/a", note[0] ? "  " : "", note);
   else
-    printf ("  %-34s %7.3f GB  %s\n", label, bytes / 1e9, note);
+    printf ("  %-34s %7.3f GB%s%s\n", label, bytes / 1e9, note[0] ? "  " : "", note);
 }
 
 int
@@ -346,25 +346,25 @@ tessera_cli_bench (int argc, char **argv)
   printf ("  %-34s %10.3f\n", "VQ decode", stats.vq_decode_s);
   printf ("  %-34s %10.3f  (%dx%d tokens)\n", "generate, whole call", t_gen, result.grid_w,
           result.grid_h);
-  printf ("  %-34s %10.3f  = %.1f min: tokenize + text encoder + %d x (transformer\n"
-          "  %-34s %10s    + sampler step) + VQ decode\n",
+  printf ("  %-34s %10.3f  (%.1f min: tokenize + text encoder + %d x (transformer step\n"
+          "  %-34s %10s   + sampler step) + VQ decode)\n",
           "estimate for a full image", estimate, estimate / 60, full_steps, "", "");
 
-  printf ("\n  transformer\n");
+  printf ("\n  transformer step\n");
   if (stats.transformer_flop > 0 && tf_step > 0)
-    printf ("  %-34s %10.3f  TFLOP per step (engine count, batch %d): %.1f GFLOP/s\n",
-            "work", stats.transformer_flop / 1e12, stats.transformer_batch,
+    printf ("  %-34s %10.1f  GFLOP per step, batch %d (engine count): %.1f GFLOP/s\n", "work",
+            stats.transformer_flop / 1e9, stats.transformer_batch,
             stats.transformer_flop / tf_step / 1e9);
   else
     printf ("  %-34s %10s  (the engine reported no FLOP count)\n", "work", "n/a");
   if (gp.width == 1024 && gp.height == 1024 && tf_step > 0)
-    printf ("  %-34s %10.3f  TFLOP per step (%.2f per sample x batch %d): %.1f GFLOP/s\n",
-            "reference figure", REFERENCE_TFLOP_1024 * stats.transformer_batch,
+    printf ("  %-34s %10.1f  GFLOP per step (%.2f TFLOP per sample x batch %d): %.1f GFLOP/s\n",
+            "reference figure", 1e3 * REFERENCE_TFLOP_1024 * stats.transformer_batch,
             REFERENCE_TFLOP_1024, stats.transformer_batch,
-            REFERENCE_TFLOP_1024 * stats.transformer_batch / tf_step * 1e3);
+            1e3 * REFERENCE_TFLOP_1024 * stats.transformer_batch / tf_step);
   else
-    printf ("  %-34s %10.3f  TFLOP per sample per step, at 1024x1024 only\n",
-            "reference figure", REFERENCE_TFLOP_1024);
+    printf ("  %-34s %10.1f  GFLOP per sample per step, at 1024x1024 only\n", "reference figure",
+            1e3 * REFERENCE_TFLOP_1024);
 
   on_disk = weights_on_disk (dir, fp16);
   printf ("\n  memory\n");
