@@ -10,7 +10,7 @@
 
 #include "ts-common.h"
 #include "ts-config.h"
-#include "ts-golden-check.h"
+#include "ts-golden-case.h"
 #include "ts-text-encoder.h"
 
 #include <string.h>
@@ -22,7 +22,7 @@ ts_status
 ts_golden_run_clip_text (const char *golden_dir, const cJSON *case_entry, const ts_backend *be,
                          ts_golden_report_fn report, void *ud, ts_error *err)
 {
-  ts_golden_check *gc = NULL;
+  ts_golden_case *gc = NULL;
   ts_st_set *set = NULL;
   ts_text_encoder *te = NULL;
   int64_t *ids64 = NULL;
@@ -31,12 +31,12 @@ ts_golden_run_clip_text (const char *golden_dir, const cJSON *case_entry, const 
   ts_status st;
   char dir[1536], path[1600];
 
-  gc = ts_golden_check_new (golden_dir, case_entry, "clip_text", CLIP_ATOL, CLIP_RTOL, report,
+  gc = ts_golden_case_new (golden_dir, case_entry, "clip_text", CLIP_ATOL, CLIP_RTOL, report,
                             ud, err);
   if (!gc)
     return err ? err->code : TS_ERR_FORMAT;
 
-  if (!ts_golden_check_model_dir (gc, "text_encoder", dir, sizeof dir)) {
+  if (!ts_golden_case_model_dir (gc, "text_encoder", dir, sizeof dir)) {
     st = ts_error_set (err, TS_ERR_INVALID_ARG, "golden: model path too long");
     goto fail;
   }
@@ -55,7 +55,7 @@ ts_golden_run_clip_text (const char *golden_dir, const cJSON *case_entry, const 
     goto fail;
   }
 
-  const ts_st_tensor *t_ids = ts_golden_check_tensor (gc, "in.input_ids", err);
+  const ts_st_tensor *t_ids = ts_golden_case_tensor (gc, "in.input_ids", err);
   if (!t_ids) {
     st = TS_ERR_FORMAT;
     goto fail;
@@ -88,15 +88,15 @@ ts_golden_run_clip_text (const char *golden_dir, const cJSON *case_entry, const 
     ids[i] = (int32_t) ids64[i];
   }
 
-  const ts_capture cap = ts_golden_check_capture (gc);
+  const ts_capture cap = ts_golden_case_capture (gc);
   if ((st = ts_text_encoder_forward (te, ids, batch, embeds, m2, last, &cap, err)) != TS_OK)
     goto fail;
 
-  ts_golden_check_compare (gc, "out.text_embeds", embeds,
+  ts_golden_case_compare (gc, "out.text_embeds", embeds,
                            (size_t) batch * (size_t) cfg.projection_dim);
-  ts_golden_check_compare (gc, "out.hidden_states_m2", m2, n_hidden);
-  ts_golden_check_compare (gc, "out.last_hidden_state", last, n_hidden);
-  st = ts_golden_check_finish (gc, err);
+  ts_golden_case_compare (gc, "out.hidden_states_m2", m2, n_hidden);
+  ts_golden_case_compare (gc, "out.last_hidden_state", last, n_hidden);
+  st = ts_golden_case_finish (gc, err);
 
 fail:
   free (ids64);
@@ -106,6 +106,6 @@ fail:
   free (last);
   ts_text_encoder_free (te);
   ts_st_set_free (set);
-  ts_golden_check_free (gc);
+  ts_golden_case_free (gc);
   return st;
 }

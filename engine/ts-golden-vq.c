@@ -11,7 +11,7 @@
 
 #include "ts-common.h"
 #include "ts-config.h"
-#include "ts-golden-check.h"
+#include "ts-golden-case.h"
 #include "ts-vq.h"
 
 #include <math.h>
@@ -22,11 +22,11 @@
 #define VQ_PIXEL_BOUNDARY 1e-4
 
 static ts_vq *
-golden_vq_open (ts_golden_check *gc, const ts_backend *be, ts_error *err)
+golden_vq_open (ts_golden_case *gc, const ts_backend *be, ts_error *err)
 {
   char dir[1536], path[1600];
   ts_vq_config cfg;
-  if (!ts_golden_check_model_dir (gc, "vqvae", dir, sizeof dir)) {
+  if (!ts_golden_case_model_dir (gc, "vqvae", dir, sizeof dir)) {
     ts_error_set (err, TS_ERR_INVALID_ARG, "golden: model path too long");
     return NULL;
   }
@@ -81,14 +81,14 @@ ts_status
 ts_golden_run_vq_decode (const char *golden_dir, const cJSON *case_entry, const ts_backend *be,
                          ts_golden_report_fn report, void *ud, ts_error *err)
 {
-  ts_golden_check *gc = NULL;
+  ts_golden_case *gc = NULL;
   ts_vq *vq = NULL;
   int32_t *ids = NULL;
   float *sample = NULL, *ref_clip = NULL;
   uint8_t *rgb = NULL, *ref_rgb = NULL;
   ts_status st;
 
-  gc = ts_golden_check_new (golden_dir, case_entry, "vq_decode", VQ_DECODE_ATOL, 0.0, report, ud,
+  gc = ts_golden_case_new (golden_dir, case_entry, "vq_decode", VQ_DECODE_ATOL, 0.0, report, ud,
                             err);
   if (!gc)
     return err ? err->code : TS_ERR_FORMAT;
@@ -98,7 +98,7 @@ ts_golden_run_vq_decode (const char *golden_dir, const cJSON *case_entry, const 
     goto fail;
   }
 
-  const ts_st_tensor *t_ids = ts_golden_check_tensor (gc, "in.indices", err);
+  const ts_st_tensor *t_ids = ts_golden_case_tensor (gc, "in.indices", err);
   if (!t_ids) {
     st = TS_ERR_FORMAT;
     goto fail;
@@ -135,16 +135,16 @@ ts_golden_run_vq_decode (const char *golden_dir, const cJSON *case_entry, const 
     goto fail;
   }
 
-  const ts_capture cap = ts_golden_check_capture (gc);
+  const ts_capture cap = ts_golden_case_capture (gc);
   if ((st = ts_vq_decode (vq, ids, batch, h, w, sample, &cap, err)) != TS_OK)
     goto fail;
-  ts_golden_check_compare (gc, "out.sample", sample, n_pix * (size_t) C);
+  ts_golden_case_compare (gc, "out.sample", sample, n_pix * (size_t) C);
 
   /* The pipeline's .clip(0, 1) */
   float *clipped = ref_clip; /* reused below for the reference */
   for (size_t i = 0; i < n_pix * (size_t) C; i++)
     clipped[i] = sample[i] < 0.0f ? 0.0f : sample[i] > 1.0f ? 1.0f : sample[i];
-  ts_golden_check_compare (gc, "out.sample_clipped", clipped, n_pix * (size_t) C);
+  ts_golden_case_compare (gc, "out.sample_clipped", clipped, n_pix * (size_t) C);
 
   if (C != 3) {
     st = ts_error_set (err, TS_ERR_FORMAT, "golden: out_channels %d, RGB needs 3", C);
@@ -153,11 +153,11 @@ ts_golden_run_vq_decode (const char *golden_dir, const cJSON *case_entry, const 
   ts_vq_to_uint8 (sample, batch, H, W, rgb);
 
   /* uint8: exact, except ±1 where the reference float is within 1e-4 of a boundary. */
-  const ts_st_tensor *t_rgb = ts_golden_check_tensor (gc, "out.image_uint8", err);
-  const ts_st_tensor *t_clip = ts_golden_check_tensor (gc, "out.sample_clipped", err);
+  const ts_st_tensor *t_rgb = ts_golden_case_tensor (gc, "out.image_uint8", err);
+  const ts_st_tensor *t_clip = ts_golden_case_tensor (gc, "out.sample_clipped", err);
   if (!t_rgb || !t_clip || t_rgb->n_elements != n_pix * 3 || t_clip->n_elements != n_pix * 3
       || t_rgb->dtype != TS_DTYPE_U8) {
-    ts_golden_check_report (gc, "out.image_uint8", NAN, 0.0, false);
+    ts_golden_case_report (gc, "out.image_uint8", NAN, 0.0, false);
   } else {
     memcpy (ref_rgb, t_rgb->data, n_pix * 3);
     if ((st = ts_st_tensor_to_f32 (t_clip, ref_clip, err)) != TS_OK)
@@ -178,7 +178,7 @@ ts_golden_run_vq_decode (const char *golden_dir, const cJSON *case_entry, const 
             } else {
               if (pass)
                 TS_LOG_W ("golden: %s: out.image_uint8[%d,%d,%d,%d]: %d, expected %d (float %.9g)",
-                          ts_golden_check_case_name (gc), b, y, x, ch, rgb[i], ref_rgb[i], v);
+                          ts_golden_case_case_name (gc), b, y, x, ch, rgb[i], ref_rgb[i], v);
               pass = false;
             }
             if (d > max_diff)
@@ -187,9 +187,9 @@ ts_golden_run_vq_decode (const char *golden_dir, const cJSON *case_entry, const 
     if (n_boundary)
       TS_LOG_I ("golden: out.image_uint8: %d pixel(s) off by one at a rounding boundary",
                 n_boundary);
-    ts_golden_check_report (gc, "out.image_uint8", max_diff, n_boundary ? 1.0 : 0.0, pass);
+    ts_golden_case_report (gc, "out.image_uint8", max_diff, n_boundary ? 1.0 : 0.0, pass);
   }
-  st = ts_golden_check_finish (gc, err);
+  st = ts_golden_case_finish (gc, err);
 
 fail:
   free (ids);
@@ -198,7 +198,7 @@ fail:
   free (rgb);
   free (ref_rgb);
   ts_vq_free (vq);
-  ts_golden_check_free (gc);
+  ts_golden_case_free (gc);
   return st;
 }
 
@@ -206,13 +206,13 @@ ts_status
 ts_golden_run_vq_encode (const char *golden_dir, const cJSON *case_entry, const ts_backend *be,
                          ts_golden_report_fn report, void *ud, ts_error *err)
 {
-  ts_golden_check *gc = NULL;
+  ts_golden_case *gc = NULL;
   ts_vq *vq = NULL;
   float *image = NULL, *latents = NULL, *ids_f = NULL;
   int32_t *ids = NULL;
   ts_status st;
 
-  gc = ts_golden_check_new (golden_dir, case_entry, "vq_encode", VQ_ENCODE_ATOL, 0.0, report, ud,
+  gc = ts_golden_case_new (golden_dir, case_entry, "vq_encode", VQ_ENCODE_ATOL, 0.0, report, ud,
                             err);
   if (!gc)
     return err ? err->code : TS_ERR_FORMAT;
@@ -223,7 +223,7 @@ ts_golden_run_vq_encode (const char *golden_dir, const cJSON *case_entry, const 
   }
   const ts_vq_config *cfg = ts_vq_get_config (vq);
 
-  const ts_st_tensor *t_img = ts_golden_check_tensor (gc, "in.image", err);
+  const ts_st_tensor *t_img = ts_golden_case_tensor (gc, "in.image", err);
   if (!t_img) {
     st = TS_ERR_FORMAT;
     goto fail;
@@ -249,14 +249,14 @@ ts_golden_run_vq_encode (const char *golden_dir, const cJSON *case_entry, const 
   if ((st = ts_st_tensor_to_f32 (t_img, image, err)) != TS_OK)
     goto fail;
 
-  const ts_capture cap = ts_golden_check_capture (gc);
+  const ts_capture cap = ts_golden_case_capture (gc);
   if ((st = ts_vq_encode (vq, image, batch, H, W, ids, latents, &cap, err)) != TS_OK)
     goto fail;
-  ts_golden_check_compare (gc, "out.latents", latents, n_ids * (size_t) D);
+  ts_golden_case_compare (gc, "out.latents", latents, n_ids * (size_t) D);
   for (size_t i = 0; i < n_ids; i++)
     ids_f[i] = (float) ids[i];
-  ts_golden_check_compare (gc, "out.indices", ids_f, n_ids);
-  st = ts_golden_check_finish (gc, err);
+  ts_golden_case_compare (gc, "out.indices", ids_f, n_ids);
+  st = ts_golden_case_finish (gc, err);
 
 fail:
   free (image);
@@ -264,6 +264,6 @@ fail:
   free (ids);
   free (ids_f);
   ts_vq_free (vq);
-  ts_golden_check_free (gc);
+  ts_golden_case_free (gc);
   return st;
 }

@@ -24,6 +24,13 @@ static const struct {
   bool needs_backend;
 } runners[] = {
   { "tokenizer", ts_golden_run_tokenizer, false },
+  { "clip_text", ts_golden_run_clip_text, true },
+  { "transformer_forward", ts_golden_run_transformer_forward, true },
+  { "scheduler_tables", ts_golden_run_scheduler_tables, false },
+  { "scheduler_step", ts_golden_run_scheduler_step, false },
+  { "pipeline_replay", ts_golden_run_pipeline_replay, true },
+  { "vq_decode", ts_golden_run_vq_decode, true },
+  { "vq_encode", ts_golden_run_vq_encode, true },
 };
 
 char *
@@ -64,7 +71,7 @@ fail:
 ts_status
 ts_golden_pipeline_model_dir (const char *golden_dir, char *out, size_t out_size, ts_error *err)
 {
-  char models[4096], probe[4200];
+  char models[4096], probe[4096 + 512];
   struct dirent *de;
   DIR *d;
   ts_status status = TS_ERR_NOT_FOUND;

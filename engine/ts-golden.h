@@ -48,6 +48,13 @@ ts_status ts_golden_run_transformer_forward (const char *golden_dir, const cJSON
                                              const ts_backend *be, ts_golden_report_fn report,
                                              void *ud, ts_error *err);
 
+ts_status ts_golden_run_scheduler_tables (const char *golden_dir, const cJSON *case_entry,
+                                          const ts_backend *be, ts_golden_report_fn report,
+                                          void *ud, ts_error *err);
+ts_status ts_golden_run_scheduler_step (const char *golden_dir, const cJSON *case_entry,
+                                        const ts_backend *be, ts_golden_report_fn report,
+                                        void *ud, ts_error *err);
+
 /* Each runner: `golden_dir` is the golden folder (holding index.json), `case_entry` the
  * case's value in index.json's "cases" object (its key is the case name). The model folder
  * is the entry's "model" when present, else models/tiny-meissonic/<component>. Every

@@ -483,8 +483,8 @@ ts_sampler_step (const ts_sampler_step_args *a, ts_error *err)
   s.select = malloc (n * sizeof *s.select);
   s.code = malloc (n * sizeof *s.code);
   s.unknown = malloc (n);
-  if (!s.max || !s.lanes || !s.sum || !s.cdf_sum || !s.threshold || !s.running || !s.conf || !s.select || !s.code
-      || !s.unknown) {
+  if (!s.max || !s.lanes || !s.sum || !s.cdf_sum || !s.threshold || !s.running || !s.conf
+      || !s.select || !s.code || !s.unknown) {
     st = ts_error_set (err, TS_ERR_NOMEM, "sampler: out of memory for %zu tokens", n);
     goto fail;
   }

@@ -143,9 +143,9 @@ typedef struct {
  * sum in 8 interleaved lanes folded pairwise, multiply by 1 / sum). Unknown tokens get a
  * code from the draw source; with the RNG it is the first code c whose running sum of
  * exp (l_c - max), in code order, exceeds u times the same sum over all codes (inverse
- * CDF; one always does). Known tokens keep their value. Unless this is the last step, cut_off is the mask_len-th
- * smallest confidence of the row (0-based) and tokens whose confidence is strictly below it
- * are re-masked.
+ * CDF; one always does). Known tokens keep their value. Unless this is the last step,
+ * cut_off is the mask_len-th smallest confidence of the row (0-based) and tokens whose
+ * confidence is strictly below it are re-masked.
  *
  * Fails with TS_ERR_INVALID_ARG (the outputs are then unspecified) on bad sizes or step
  * indices, a known token outside [0, codebook_size), a recorded draw outside it, a token

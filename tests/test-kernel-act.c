@@ -48,45 +48,55 @@ act_run (const ts_backend *be, ts_act_kind kind, const float *x, int64_t rows, i
 }
 
 static void
+check_act (const tk_backends *be, guint ki, const int64_t *shape, gboolean in_place,
+           guint64 stream)
+{
+  const int64_t rows = shape[0], cols = shape[1], ldx = shape[2], ldy = shape[3];
+  int64_t ld_out = in_place ? ldx : ldy;
+  float *x = g_new (float, rows * ldx);
+  double *want = g_new (double, rows * ld_out);
+  float *ref, *fast;
+  tk_rng rng;
+  g_autofree char *what = g_strdup_printf ("act %s %lldx%lld%s", kind_names[ki],
+                                           (long long) rows, (long long) cols,
+                                           in_place ? " in place" : "");
+
+  tk_rng_init (&rng, stream);
+  tk_fill_uniform (&rng, x, rows * ldx, -8.0f, 8.0f);
+  x[0] = 0.0f, x[1] = -0.0f, x[2] = 90.0f, x[3] = -90.0f, x[4] = 1e-30f, x[5] = -1e4f;
+  for (int64_t i = 0; i < rows * ld_out; i++) {
+    int64_t r = i / ld_out, c = i % ld_out;
+    if (c < cols)
+      want[i] = act_double (kinds[ki], x[r * ldx + c]);
+    else
+      want[i] = in_place ? x[i] : 0.0;
+  }
+  ref = act_run (&be->ref, kinds[ki], x, rows, cols, ldx, ldy, in_place);
+  fast = act_run (&be->fast, kinds[ki], x, rows, cols, ldx, ldy, in_place);
+  tk_check_finite (what, ref, rows * ld_out);
+  /* libm's expf/tanhf/erff are within a few ulp; gelu_tanh loses relative accuracy
+   * where 1 + tanh() cancels (x << 0), so the absolute term covers that */
+  tk_check_close (what, ref, want, rows * ld_out, 2e-7, 4e-6);
+  tk_check_nmse (what, ref, fast, rows * ld_out, 1e-7);
+  g_free (x);
+  g_free (want);
+  g_free (ref);
+  g_free (fast);
+}
+
+static void
 test_act (void)
 {
-  const int64_t rows = 37, cols = 53, ldx = 59, ldy = 56;
+  /* rows, cols, ldx, ldy; the second shape is large enough for the fast path to split it
+   * over threads */
+  static const int64_t shapes[][4] = { { 37, 53, 59, 56 }, { 300, 257, 260, 257 } };
   tk_backends be;
 
   tk_backends_init (&be);
-  for (guint ki = 0; ki < G_N_ELEMENTS (kinds); ki++) {
-    for (int in_place = 0; in_place < 2; in_place++) {
-      int64_t ld_out = in_place ? ldx : ldy;
-      float *x = g_new (float, rows * ldx);
-      double *want = g_new (double, rows * ld_out);
-      float *ref, *fast;
-      tk_rng rng;
-      g_autofree char *what = g_strdup_printf ("act %s%s", kind_names[ki],
-                                               in_place ? " in place" : "");
-
-      tk_rng_init (&rng, 900 + 2 * ki + (guint64) in_place);
-      tk_fill_uniform (&rng, x, rows * ldx, -8.0f, 8.0f);
-      x[0] = 0.0f, x[1] = -0.0f, x[2] = 90.0f, x[3] = -90.0f, x[4] = 1e-30f, x[5] = -1e4f;
-      for (int64_t i = 0; i < rows * ld_out; i++) {
-        int64_t r = i / ld_out, c = i % ld_out;
-        if (c < cols)
-          want[i] = act_double (kinds[ki], x[r * ldx + c]);
-        else
-          want[i] = in_place ? x[i] : 0.0;
-      }
-      ref = act_run (&be.ref, kinds[ki], x, rows, cols, ldx, ldy, in_place);
-      fast = act_run (&be.fast, kinds[ki], x, rows, cols, ldx, ldy, in_place);
-      tk_check_finite (what, ref, rows * ld_out);
-      /* libm's expf/tanhf/erff are within a few ulp; gelu_tanh loses relative accuracy
-       * where 1 + tanh() cancels (x << 0), so the absolute term covers that */
-      tk_check_close (what, ref, want, rows * ld_out, 2e-7, 4e-6);
-      tk_check_nmse (what, ref, fast, rows * ld_out, 1e-7);
-      g_free (x);
-      g_free (want);
-      g_free (ref);
-      g_free (fast);
-    }
-  }
+  for (guint si = 0; si < G_N_ELEMENTS (shapes); si++)
+    for (guint ki = 0; ki < G_N_ELEMENTS (kinds); ki++)
+      for (int in_place = 0; in_place < 2; in_place++)
+        check_act (&be, ki, shapes[si], in_place, 900 + 10 * si + 2 * ki + (guint64) in_place);
   tk_backends_clear (&be);
 }
 

@@ -8,7 +8,8 @@
 static void
 test_upsample (void)
 {
-  static const int64_t shapes[][4] = { { 2, 3, 5, 7 }, { 1, 1, 1, 1 }, { 2, 16, 12, 20 } };
+  static const int64_t shapes[][4] = { { 2, 3, 5, 7 }, { 1, 1, 1, 1 }, { 2, 16, 12, 20 },
+                                        { 2, 64, 33, 45 } };
   tk_backends be;
 
   tk_backends_init (&be);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT
  *
- * Tests for ts-sampler, the MaskGIT schedule and scheduler step. The golden test replays
+ * Tests for ts-sampler, the MaskGIT schedule and scheduler step. The golden tests replay
  * the reference's schedule tables (timesteps, fp32 temperatures bit for bit, mask_len and
- * masked counts); the unit tests pin the schedule's clamps, the draw sources (our Philox
- * stream and recorded draws give the same step), the inverse-CDF multinomial, re-masking,
- * argument checks, the selection and the CFG expression.
+ * masked counts), one Scheduler.step from its recorded draws (token grids exact), the
+ * bookkeeping of the end-to-end run's steps and the CFG output bit for bit; the unit tests
+ * pin the schedule's clamps, the draw sources (our Philox stream and recorded draws give
+ * the same step), the inverse-CDF multinomial, re-masking, argument checks, the selection
+ * and the CFG expression.
  */
 #include "ts-rng.h"
+#include "ts-safetensors.h"
 #include "ts-sampler.h"
 
 #include <cjson/cJSON.h>
@@ -188,8 +191,8 @@ test_golden_tables (void)
   g_assert_nonnull (root);
   schedule_name = cJSON_GetObjectItemCaseSensitive (root, "masking_schedule");
   g_assert_true (cJSON_IsString (schedule_name));
-  g_assert_cmpint (ts_sampler_schedule_from_name (schedule_name->valuestring, &schedule, NULL),
-                   ==, TS_OK);
+  g_assert_cmpint (ts_sampler_schedule_from_name (schedule_name->valuestring, &schedule,
+                                                  NULL), ==, TS_OK);
   tables = cJSON_GetObjectItemCaseSensitive (root, "tables");
   rand = g_rand_new_with_seed (20241022);
   cJSON_ArrayForEach (table, tables) {
@@ -201,6 +204,318 @@ test_golden_tables (void)
   cJSON_Delete (root);
   g_free (text);
   g_free (path);
+}
+
+/* ---- golden: safetensors cases ---- */
+
+static cJSON *
+golden_index_case (const char *case_name, cJSON **root)
+{
+  char *path = golden_path ("index.json");
+  GError *error = NULL;
+  char *text = NULL;
+  cJSON *c;
+
+  g_assert_nonnull (path);
+  g_assert_true (g_file_get_contents (path, &text, NULL, &error));
+  g_assert_no_error (error);
+  *root = cJSON_Parse (text);
+  g_assert_nonnull (*root);
+  c = cJSON_GetObjectItemCaseSensitive (cJSON_GetObjectItemCaseSensitive (*root, "cases"),
+                                        case_name);
+  g_assert_nonnull (c);
+  g_free (text);
+  g_free (path);
+  return c;
+}
+
+static const ts_st_tensor *
+golden_tensor (const ts_safetensors *st, const char *name, size_t n_elements)
+{
+  const ts_st_tensor *t = ts_safetensors_find (st, name);
+
+  if (!t)
+    g_test_message ("tensor '%s' missing", name);
+  g_assert_nonnull (t);
+  g_assert_cmpuint (t->n_elements, ==, n_elements);
+  return t;
+}
+
+static float *
+golden_f32 (const ts_safetensors *st, const char *name, size_t n)
+{
+  float *out = g_new (float, n);
+  ts_error err;
+
+  g_assert_cmpint (ts_st_tensor_to_f32 (golden_tensor (st, name, n), out, &err), ==, TS_OK);
+  return out;
+}
+
+/* Token grids and draws are int64 in the golden files; every value fits int32. */
+static int32_t *
+golden_i32 (const ts_safetensors *st, const char *name, size_t n)
+{
+  int64_t *wide = g_new (int64_t, n);
+  int32_t *out = g_new (int32_t, n);
+  ts_error err;
+
+  g_assert_cmpint (ts_st_tensor_to_i64 (golden_tensor (st, name, n), wide, &err), ==, TS_OK);
+  for (size_t i = 0; i < n; i++) {
+    g_assert_cmpint (wide[i], >=, INT32_MIN);
+    g_assert_cmpint (wide[i], <=, INT32_MAX);
+    out[i] = (int32_t) wide[i];
+  }
+  g_free (wide);
+  return out;
+}
+
+/* |got - want| <= 1e-6 |want|. */
+static void
+assert_close_rel (const float *got, const float *want, size_t n, const char *what)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (!(fabsf (got[i] - want[i]) <= 1e-6f * fabsf (want[i])))
+      g_test_message ("%s[%zu]: got %.9g, want %.9g", what, i, got[i], want[i]);
+    g_assert_cmpfloat (fabsf (got[i] - want[i]), <=, 1e-6f * fabsf (want[i]));
+  }
+}
+
+/* scheduler_masking: one Scheduler.step with known and unknown tokens, replayed from the
+ * recorded multinomial draws and Gumbel noise (and once more from the uniform noise the
+ * Gumbel noise was computed from). Token grids and mask_len must match exactly. */
+static void
+test_golden_masking (void)
+{
+  char *path = golden_path ("cases/scheduler_masking.safetensors");
+  const ts_st_tensor *lt;
+  ts_safetensors *st;
+  cJSON *root, *c;
+  int n_images, codebook, n_tokens, n_steps, step_index, mask_id, *mask_len;
+  size_t n;
+  float *logits, *gumbel, *uniform, *want_probs, *want_conf, *want_mask_len, *want_temp;
+  float *probs, *conf;
+  int32_t *sample, *draws, *want_pred, *want_prev, *pred, *prev;
+  ts_error err;
+
+  if (!path)
+    return;
+  c = golden_index_case ("scheduler_masking", &root);
+  mask_id = json_int (c, "mask_token_id");
+  n_steps = json_int (c, "num_inference_steps");
+  step_index = json_int (c, "step_index");
+  g_assert_cmpint (ts_sampler_timestep (step_index, n_steps), ==, json_int (c, "timestep"));
+
+  st = ts_safetensors_open (path, &err);
+  if (!st)
+    g_test_message ("%s", err.message);
+  g_assert_nonnull (st);
+  lt = ts_safetensors_find (st, "in.logits");
+  g_assert_nonnull (lt);
+  g_assert_cmpint (lt->n_dims, ==, 4);
+  n_images = (int) lt->shape[0];
+  codebook = (int) lt->shape[1];
+  n_tokens = (int) (lt->shape[2] * lt->shape[3]);
+  n = (size_t) n_images * n_tokens;
+
+  logits = golden_f32 (st, "in.logits", n * codebook);
+  sample = golden_i32 (st, "in.sample", n);
+  draws = golden_i32 (st, "in.multinomial_draws", n);
+  gumbel = golden_f32 (st, "in.gumbel_noise", n);
+  uniform = golden_f32 (st, "in.uniform_noise", n);
+  want_pred = golden_i32 (st, "out.pred_original_sample", n);
+  want_prev = golden_i32 (st, "out.prev_sample", n);
+  want_probs = golden_f32 (st, "mid.selected_probs", n);
+  want_conf = golden_f32 (st, "mid.confidence", n);
+  want_mask_len = golden_f32 (st, "mid.mask_len", n_images);
+  want_temp = golden_f32 (st, "mid.temperature", 1);
+
+  pred = g_new (int32_t, n);
+  prev = g_new (int32_t, n);
+  probs = g_new (float, n);
+  conf = g_new (float, n);
+  mask_len = g_new (int, n_images);
+  for (int pass = 0; pass < 2; pass++) {
+    ts_sampler_step_args a = {
+      .n_images = n_images,
+      .codebook_size = codebook,
+      .n_tokens = n_tokens,
+      .logits = logits,
+      .sample = sample,
+      .mask_token_id = mask_id,
+      .step_index = step_index,
+      .n_steps = n_steps,
+      .schedule = TS_SAMPLER_SCHEDULE_COSINE,
+      .temperature = ts_sampler_temperature (2.0f, 0.0f, step_index, n_steps),
+      .draws = { .kind = TS_SAMPLER_DRAWS_RECORDED, .multinomial = draws,
+                 .gumbel = pass == 0 ? gumbel : NULL, .uniform = uniform },
+      .pred_original_sample = pred,
+      .prev_sample = prev,
+      .selected_probs = probs,
+      .confidence = conf,
+      .mask_len = mask_len,
+    };
+
+    g_test_message ("pass %d: Gumbel noise %s", pass,
+                    pass == 0 ? "recorded" : "from uniform");
+    g_assert_cmphex (f32_bits (a.temperature), ==, f32_bits (want_temp[0]));
+    g_assert_cmpint (ts_sampler_step (&a, &err), ==, TS_OK);
+    g_assert_cmpmem (pred, n * sizeof *pred, want_pred, n * sizeof *want_pred);
+    g_assert_cmpmem (prev, n * sizeof *prev, want_prev, n * sizeof *want_prev);
+    for (int r = 0; r < n_images; r++)
+      g_assert_cmpfloat ((float) mask_len[r], ==, want_mask_len[r]);
+    assert_close_rel (probs, want_probs, n, "selected_probs");
+    assert_close_rel (conf, want_conf, n, "confidence");
+  }
+
+  g_free (logits);
+  g_free (sample);
+  g_free (draws);
+  g_free (gumbel);
+  g_free (uniform);
+  g_free (want_pred);
+  g_free (want_prev);
+  g_free (want_probs);
+  g_free (want_conf);
+  g_free (want_mask_len);
+  g_free (want_temp);
+  g_free (pred);
+  g_free (prev);
+  g_free (probs);
+  g_free (conf);
+  g_free (mask_len);
+  ts_safetensors_free (st);
+  cJSON_Delete (root);
+  g_free (path);
+}
+
+/* pipeline_replay: the scheduler steps of an official end-to-end run. The logits are not
+ * stored, but each step's recorded grids pin the schedule and the bookkeeping: mask_len
+ * from the unknown count, sampled codes equal to the recorded draws, known tokens kept,
+ * exactly mask_len tokens re-masked (none at the last step), and the chain of steps. */
+static void
+test_golden_pipeline_steps (void)
+{
+  char *path = golden_path ("cases/pipeline_replay.safetensors");
+  const ts_st_tensor *t0;
+  ts_safetensors *st;
+  cJSON *root, *c;
+  int n_steps;
+  size_t n;
+  int32_t *chain = NULL;
+  ts_error err;
+
+  if (!path)
+    return;
+  c = golden_index_case ("pipeline_replay", &root);
+  n_steps = json_int (c, "steps");
+  st = ts_safetensors_open (path, &err);
+  if (!st)
+    g_test_message ("%s", err.message);
+  g_assert_nonnull (st);
+  t0 = ts_safetensors_find (st, "step0.sample_in");
+  g_assert_nonnull (t0);
+  g_assert_cmpint (t0->shape[0], ==, 1);
+  n = t0->n_elements;
+
+  for (int k = 0; k < n_steps; k++) {
+    char name[64];
+    int32_t *in, *draws, *pred, *prev;
+    int n_unknown, want_mask_len = 0, remasked = 0;
+
+    g_test_message ("step %d", k);
+    g_snprintf (name, sizeof name, "step%d.sample_in", k);
+    in = golden_i32 (st, name, n);
+    g_snprintf (name, sizeof name, "step%d.multinomial_draws", k);
+    draws = golden_i32 (st, name, n);
+    g_snprintf (name, sizeof name, "step%d.pred_original_sample", k);
+    pred = golden_i32 (st, name, n);
+    g_snprintf (name, sizeof name, "step%d.prev_sample", k);
+    prev = golden_i32 (st, name, n);
+    if (k < n_steps - 1) {
+      float *ml;
+      g_snprintf (name, sizeof name, "step%d.mask_len", k);
+      ml = golden_f32 (st, name, 1);
+      want_mask_len = (int) ml[0];
+      g_assert_cmpfloat ((float) want_mask_len, ==, ml[0]);
+      g_free (ml);
+    }
+    if (chain)
+      g_assert_cmpmem (in, n * sizeof *in, chain, n * sizeof *chain);
+
+    n_unknown = count_id (in, n, MASK_ID);
+    g_assert_cmpint (ts_sampler_mask_len (TS_SAMPLER_SCHEDULE_COSINE, k, n_steps, (int) n,
+                                          n_unknown), ==, want_mask_len);
+    for (size_t t = 0; t < n; t++) {
+      g_assert_cmpint (pred[t], ==, in[t] == MASK_ID ? draws[t] : in[t]);
+      if (prev[t] == MASK_ID) {
+        remasked++;
+        g_assert_cmpint (in[t], ==, MASK_ID);
+      } else {
+        g_assert_cmpint (prev[t], ==, pred[t]);
+      }
+    }
+    g_assert_cmpint (remasked, ==, want_mask_len);
+    g_free (chain);
+    chain = prev;
+    g_free (in);
+    g_free (draws);
+    g_free (pred);
+  }
+  g_assert_cmpint (count_id (chain, n, MASK_ID), ==, 0);
+  {
+    int32_t *final = golden_i32 (st, "out.final_latents", n);
+    g_assert_cmpmem (final, n * sizeof *final, chain, n * sizeof *chain);
+    g_free (final);
+  }
+  g_free (chain);
+  ts_safetensors_free (st);
+  cJSON_Delete (root);
+  g_free (path);
+}
+
+/* The transformer cases store the batch [uncond ; cond] logits and the pipeline's CFG
+ * result with guidance 9: the combine must reproduce it bit for bit. */
+static void
+test_golden_cfg (void)
+{
+  const char *cases[] = { "cases/transformer_h1024.safetensors",
+                          "cases/transformer_nodownsample_h256.safetensors" };
+
+  for (size_t i = 0; i < G_N_ELEMENTS (cases); i++) {
+    char *path = golden_path (cases[i]);
+    const ts_st_tensor *cfg;
+    ts_safetensors *st;
+    float *logits, *want, *out;
+    ts_error err;
+    size_t n;
+
+    if (!path)
+      return;
+    g_test_message ("%s", cases[i]);
+    st = ts_safetensors_open (path, &err);
+    if (!st)
+      g_test_message ("%s", err.message);
+    g_assert_nonnull (st);
+    cfg = ts_safetensors_find (st, "out.cfg_logits_g9");
+    g_assert_nonnull (cfg);
+    n = cfg->n_elements;
+    logits = golden_f32 (st, "out.logits", 2 * n);
+    want = golden_f32 (st, "out.cfg_logits_g9", n);
+    out = g_new (float, n);
+    ts_sampler_cfg_combine (logits, logits + n, 9.0f, out, n);
+    for (size_t k = 0, shown = 0; k < n && shown < 5; k++) {
+      if (f32_bits (out[k]) != f32_bits (want[k])) {
+        g_test_message ("element %zu: got %a, want %a", k, out[k], want[k]);
+        shown++;
+      }
+    }
+    g_assert_cmpmem (out, n * sizeof *out, want, n * sizeof *want);
+    g_free (logits);
+    g_free (want);
+    g_free (out);
+    ts_safetensors_free (st);
+    g_free (path);
+  }
 }
 
 /* ---- schedule ---- */
@@ -677,6 +992,9 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/sampler/golden/tables", test_golden_tables);
+  g_test_add_func ("/sampler/golden/masking", test_golden_masking);
+  g_test_add_func ("/sampler/golden/pipeline-steps", test_golden_pipeline_steps);
+  g_test_add_func ("/sampler/golden/cfg", test_golden_cfg);
   g_test_add_func ("/sampler/mask-len-small", test_mask_len_small);
   g_test_add_func ("/sampler/schedule-linear", test_schedule_linear);
   g_test_add_func ("/sampler/temperature-linspace", test_temperature_linspace);

@@ -556,8 +556,13 @@ ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts_error *er
     }
   }
 #ifdef TS_HAVE_OPENBLAS_THREADS
+  /* Every GEMM is split over our own pool, and the attention and convolution kernels call
+   * sgemm from several pool threads at once. A threaded OpenBLAS would serialise those
+   * calls on its level-3 lock (OpenBLAS PR #1875) or oversubscribe the cores, while
+   * single-threaded calls run concurrently; the split measured as fast as OpenBLAS's own
+   * threading for the transformer's shapes. The setting is process-wide. */
   if (!reference)
-    openblas_set_num_threads (n_threads);
+    openblas_set_num_threads (1);
 #endif
   TS_LOG_D ("cpu: %s path, %d thread%s", reference ? "reference" : "fast", n_threads,
             n_threads == 1 ? "" : "s");

@@ -3,7 +3,8 @@
  * ts-cpu-rope — rotary position embedding applied in place to Q and K of the
  * transformer's joint attention, in the interleaved convention of diffusers'
  * apply_rotary_emb (use_real_unbind_dim = -1): adjacent channels (2j, 2j+1) form a pair
- * rotated by the angle whose cos/sin the tables hold at column 2j.
+ * rotated by the angle whose cos/sin the tables hold at column 2j. The fast path runs the
+ * same loop over blocks of sequence positions on the pool.
  */
 #include "ts-cpu.h"
 
@@ -58,14 +59,27 @@ rope_rows (const ts_rope_args *a, int64_t s0, int64_t s1)
   }
 }
 
+static void
+rope_task (void *data, int64_t begin, int64_t end, int thread)
+{
+  (void) thread;
+  rope_rows (data, begin, end);
+}
+
 ts_status
 ts_cpu_rope (void *impl, const ts_rope_args *a, ts_error *err)
 {
+  ts_cpu *cpu = impl;
   ts_status st = rope_check (a, err);
+  int64_t per_row;
 
-  (void) impl;
   if (st != TS_OK)
     return st;
-  rope_rows (a, 0, a->seq);
+  if (cpu->reference) {
+    rope_rows (a, 0, a->seq);
+    return TS_OK;
+  }
+  per_row = a->batch * a->heads * a->d_head + 1;
+  ts_cpu_parallel_for (cpu, a->seq, 1 + 16384 / per_row, rope_task, (void *) a);
   return TS_OK;
 }

@@ -2,7 +2,7 @@
  *
  * ts-cpu-upsample — nearest-neighbour 2x upsampling over NCHW, as F.interpolate
  * (scale_factor = 2, mode = "nearest") in the VQ-VAE decoder's Upsample2D: every input
- * pixel is copied to a 2x2 output patch.
+ * pixel is copied to a 2x2 output patch. The fast path splits planes over the pool.
  */
 #include "ts-cpu.h"
 
@@ -44,14 +44,25 @@ upsample_planes (const ts_upsample_args *a, int64_t p0, int64_t p1)
   }
 }
 
+static void
+upsample_task (void *data, int64_t begin, int64_t end, int thread)
+{
+  (void) thread;
+  upsample_planes (data, begin, end);
+}
+
 ts_status
 ts_cpu_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
 {
+  ts_cpu *cpu = impl;
   ts_status st = upsample_check (a, err);
 
-  (void) impl;
   if (st != TS_OK)
     return st;
-  upsample_planes (a, 0, a->batch * a->c);
+  if (cpu->reference)
+    upsample_planes (a, 0, a->batch * a->c);
+  else
+    ts_cpu_parallel_for (cpu, a->batch * a->c, 1 + 16384 / (a->h * a->w + 1), upsample_task,
+                         (void *) a);
   return TS_OK;
 }

@@ -11,7 +11,9 @@
  *     reference within the golden fp32 tolerances without relying on summation order.
  *   - the fast path ("cpu"): GEMM-shaped work (matmul, convolutions, attention) through
  *     OpenBLAS's cblas_sgemm on f32 weights widened once at upload, everything else as
- *     loops split over a small persistent pthread pool.
+ *     loops split over a small persistent pthread pool. The pool also splits the GEMMs:
+ *     each thread calls a single-threaded sgemm on its own slab (OpenBLAS is set to one
+ *     thread), so there is one set of worker threads and no nested parallelism.
  *
  * Setting TS_CPU_REFERENCE=1 in the environment makes ts_backend_cpu_new() build the
  * reference path whatever the caller asked for (as ggml's reference mode does).
@@ -157,6 +159,58 @@ ts_cpu_weight_f32 (const ts_weight *w)
 {
   return w && w->dtype == TS_DTYPE_F32 ? (const float *) (const void *) w->buf->data : NULL;
 }
+
+/* ---- fast-path building blocks ---- */
+
+/* Sums in TS_CPU_LANES independent double accumulators, a form the compiler vectorises
+ * without reassociating anything (plain -O2, no -ffast-math). */
+#define TS_CPU_LANES 8
+
+static inline double
+ts_cpu_sum_f64 (const float *x, int64_t n)
+{
+  double lane[TS_CPU_LANES] = { 0 }, s = 0.0;
+  int64_t j = 0;
+
+  for (; j + TS_CPU_LANES <= n; j += TS_CPU_LANES)
+    for (int l = 0; l < TS_CPU_LANES; l++)
+      lane[l] += (double) x[j + l];
+  for (; j < n; j++)
+    s += (double) x[j];
+  for (int l = 0; l < TS_CPU_LANES; l++)
+    s += lane[l];
+  return s;
+}
+
+/* sum (x - center)^2, likewise. */
+static inline double
+ts_cpu_sum_sq_f64 (const float *x, int64_t n, double center)
+{
+  double lane[TS_CPU_LANES] = { 0 }, s = 0.0;
+  int64_t j = 0;
+
+  for (; j + TS_CPU_LANES <= n; j += TS_CPU_LANES)
+    for (int l = 0; l < TS_CPU_LANES; l++) {
+      double d = (double) x[j + l] - center;
+      lane[l] += d * d;
+    }
+  for (; j < n; j++)
+    s += ((double) x[j] - center) * ((double) x[j] - center);
+  for (int l = 0; l < TS_CPU_LANES; l++)
+    s += lane[l];
+  return s;
+}
+
+/* The fast path's in-place softmax of one row (shared by softmax and attention). */
+void ts_cpu_softmax_row_fast (float *x, int64_t n);
+
+/* ts-cpu-simd.c: vectorised where the CPU allows (AVX2), libm loops elsewhere. */
+/* x[i] = exp(x[i] - shift); returns the sum of the new values. */
+float ts_cpu_exp_sub_sum (float *x, int64_t n, float shift);
+/* y = x / (1 + exp(-x)); y may equal x. */
+void ts_cpu_silu (const float *x, float *y, int64_t n);
+/* y = gelu_tanh(x); y may equal x. */
+void ts_cpu_gelu_tanh (const float *x, float *y, int64_t n);
 
 /* ---- the ops, one file per kernel family ---- */
 

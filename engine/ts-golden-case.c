@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * ts-golden-check — shared comparison machinery of the golden runners; see the header for
+ * ts-golden-case — shared comparison machinery of the golden runners; see the header for
  * the tolerance rule. Failures are also logged at WARN with the element index, so a test
  * log shows where a tensor went wrong and not only by how much.
  */
-#include "ts-golden-check.h"
+#include "ts-golden-case.h"
 
 #include "ts-common.h"
 
@@ -18,7 +18,7 @@ typedef struct {
   bool whole;   /* compared as a whole */
 } gc_seen;
 
-struct ts_golden_check {
+struct ts_golden_case {
   char golden_dir[1024];
   const cJSON *entry;
   const char *case_name;
@@ -33,8 +33,8 @@ struct ts_golden_check {
   char failures[TS_ERROR_MESSAGE_MAX / 2];
 };
 
-ts_golden_check *
-ts_golden_check_new (const char *golden_dir, const cJSON *case_entry, const char *kind,
+ts_golden_case *
+ts_golden_case_new (const char *golden_dir, const cJSON *case_entry, const char *kind,
                      double atol, double rtol, ts_golden_report_fn report, void *ud,
                      ts_error *err)
 {
@@ -51,7 +51,7 @@ ts_golden_check_new (const char *golden_dir, const cJSON *case_entry, const char
     ts_error_set (err, TS_ERR_FORMAT, "golden: case '%s': no \"file\" in its index entry", name);
     return NULL;
   }
-  ts_golden_check *gc = calloc (1, sizeof *gc);
+  ts_golden_case *gc = calloc (1, sizeof *gc);
   if (!gc) {
     ts_error_set (err, TS_ERR_NOMEM, "golden: out of memory");
     return NULL;
@@ -77,12 +77,12 @@ ts_golden_check_new (const char *golden_dir, const cJSON *case_entry, const char
   return gc;
 
 fail:
-  ts_golden_check_free (gc);
+  ts_golden_case_free (gc);
   return NULL;
 }
 
 void
-ts_golden_check_free (ts_golden_check *gc)
+ts_golden_case_free (ts_golden_case *gc)
 {
   if (!gc)
     return;
@@ -92,26 +92,31 @@ ts_golden_check_free (ts_golden_check *gc)
 }
 
 const char *
-ts_golden_check_case_name (const ts_golden_check *gc)
+ts_golden_case_case_name (const ts_golden_case *gc)
 {
   return gc->case_name;
 }
 
 bool
-ts_golden_check_model_dir (const ts_golden_check *gc, const char *component, char *buf,
+ts_golden_case_model_dir (const ts_golden_case *gc, const char *component, char *buf,
                            size_t size)
 {
   const cJSON *model = cJSON_GetObjectItemCaseSensitive (gc->entry, "model");
+  char pipeline_dir[4096];
   int n;
-  if (cJSON_IsString (model))
+  if (cJSON_IsString (model)) {
     n = snprintf (buf, size, "%s/%s", gc->golden_dir, model->valuestring);
-  else
-    n = snprintf (buf, size, "%s/models/tiny-meissonic/%s", gc->golden_dir, component);
+  } else {
+    /* Cases that name no model run on the set's pipeline model. */
+    if (ts_golden_pipeline_model_dir (gc->golden_dir, pipeline_dir, sizeof pipeline_dir, NULL) != TS_OK)
+      return false;
+    n = snprintf (buf, size, "%s/%s", pipeline_dir, component);
+  }
   return n >= 0 && (size_t) n < size;
 }
 
 const ts_st_tensor *
-ts_golden_check_tensor (const ts_golden_check *gc, const char *name, ts_error *err)
+ts_golden_case_tensor (const ts_golden_case *gc, const char *name, ts_error *err)
 {
   const ts_st_tensor *t = ts_safetensors_find (gc->file, name);
   if (!t)
@@ -121,7 +126,7 @@ ts_golden_check_tensor (const ts_golden_check *gc, const char *name, ts_error *e
 }
 
 static gc_seen *
-gc_mark (ts_golden_check *gc, const char *name)
+gc_mark (ts_golden_case *gc, const char *name)
 {
   for (size_t i = 0; i < gc->n_seen; i++)
     if (strcmp (gc->seen[i].name, name) == 0)
@@ -141,7 +146,7 @@ gc_mark (ts_golden_check *gc, const char *name)
 }
 
 void
-ts_golden_check_report (ts_golden_check *gc, const char *name, double max_abs_err,
+ts_golden_case_report (ts_golden_case *gc, const char *name, double max_abs_err,
                         double tolerance, bool pass)
 {
   gc_seen *seen = gc_mark (gc, name);
@@ -158,7 +163,7 @@ ts_golden_check_report (ts_golden_check *gc, const char *name, double max_abs_er
 }
 
 void
-ts_golden_check_compare (ts_golden_check *gc, const char *name, const float *ours, size_t n)
+ts_golden_case_compare (ts_golden_case *gc, const char *name, const float *ours, size_t n)
 {
   const ts_st_tensor *ref = ts_safetensors_find (gc->file, name);
   long slice = -1;
@@ -181,7 +186,7 @@ ts_golden_check_compare (ts_golden_check *gc, const char *name, const float *our
   }
   if (!ref) {
     TS_LOG_W ("golden: %s: %s: no such reference tensor", gc->case_name, name);
-    ts_golden_check_report (gc, name, NAN, 0.0, false);
+    ts_golden_case_report (gc, name, NAN, 0.0, false);
     return;
   }
 
@@ -190,7 +195,7 @@ ts_golden_check_compare (ts_golden_check *gc, const char *name, const float *our
     if (ref->n_dims < 1 || slice >= ref->shape[0]) {
       TS_LOG_W ("golden: %s: %s: slice %ld outside the reference's first dimension",
                 gc->case_name, name, slice);
-      ts_golden_check_report (gc, name, NAN, 0.0, false);
+      ts_golden_case_report (gc, name, NAN, 0.0, false);
       return;
     }
     n_ref /= (size_t) ref->shape[0];
@@ -204,7 +209,7 @@ ts_golden_check_compare (ts_golden_check *gc, const char *name, const float *our
   if (n != n_ref) {
     TS_LOG_W ("golden: %s: %s: %zu elements, the reference has %zu", gc->case_name, name, n,
               n_ref);
-    ts_golden_check_report (gc, name, NAN, 0.0, false);
+    ts_golden_case_report (gc, name, NAN, 0.0, false);
     return;
   }
 
@@ -218,7 +223,7 @@ ts_golden_check_compare (ts_golden_check *gc, const char *name, const float *our
     st = is_int ? ts_st_tensor_to_i64 (ref, raw, &e) : ts_st_tensor_to_f32 (ref, raw, &e);
   if (st != TS_OK) {
     TS_LOG_W ("golden: %s: %s: cannot read the reference", gc->case_name, name);
-    ts_golden_check_report (gc, name, NAN, 0.0, false);
+    ts_golden_case_report (gc, name, NAN, 0.0, false);
     free (r);
     free (raw);
     return;
@@ -256,7 +261,7 @@ ts_golden_check_compare (ts_golden_check *gc, const char *name, const float *our
               gc->case_name, name, n_bad, n, max_err, worst, (double) ours[worst], r[worst],
               tol_at_max, first_bad);
   free (r);
-  ts_golden_check_report (gc, name, max_err, tol_at_max, n_bad == 0);
+  ts_golden_case_report (gc, name, max_err, tol_at_max, n_bad == 0);
 }
 
 static void
@@ -266,18 +271,18 @@ gc_capture_fn (void *user_data, const char *name, const float *data, int n_dims,
   size_t n = 1;
   for (int i = 0; i < n_dims; i++)
     n *= (size_t) shape[i];
-  ts_golden_check_compare (user_data, name, data, n);
+  ts_golden_case_compare (user_data, name, data, n);
 }
 
 ts_capture
-ts_golden_check_capture (ts_golden_check *gc)
+ts_golden_case_capture (ts_golden_case *gc)
 {
   ts_capture cap = { gc_capture_fn, gc };
   return cap;
 }
 
 ts_status
-ts_golden_check_finish (ts_golden_check *gc, ts_error *err)
+ts_golden_case_finish (ts_golden_case *gc, ts_error *err)
 {
   const cJSON *tensors = cJSON_GetObjectItemCaseSensitive (gc->entry, "tensors");
   const cJSON *t;
@@ -296,7 +301,7 @@ ts_golden_check_finish (ts_golden_check *gc, ts_error *err)
     if (!complete) {
       TS_LOG_W ("golden: %s: %s is listed but the engine did not produce it%s", gc->case_name,
                 name, s ? " completely" : "");
-      ts_golden_check_report (gc, name, NAN, 0.0, false);
+      ts_golden_case_report (gc, name, NAN, 0.0, false);
     }
   }
   if (gc->n_fail)

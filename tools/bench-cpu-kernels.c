@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * bench-cpu-kernels — throughput of the CPU backend's heavy ops at the real models'
+ * shapes, for the fast path ("cpu") and, on the smaller shapes, the reference path
+ * ("cpu-ref"): GEMM in GFLOP/s (Meissonic's 1024-px branch has 2 x (77 + 32*32) = 2202
+ * tokens, the no-downsample branch 2 x (77 + 64*64) = 8346), attention and a VQ-decoder
+ * convolution in milliseconds. A development tool, not a test: numbers depend on the
+ * machine and its load, so it prints the median of several runs.
+ *
+ * Usage: bench-cpu-kernels [--threads N] [--quick]
+ */
+#include "ts-backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double
+now (void)
+{
+  struct timespec t;
+  clock_gettime (CLOCK_MONOTONIC, &t);
+  return (double) t.tv_sec + 1e-9 * (double) t.tv_nsec;
+}
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static void
+die (const char *what, const ts_error *err)
+{
+  fprintf (stderr, "bench-cpu-kernels: %s: %s\n", what, err->message);
+  exit (1);
+}
+
+static ts_buffer *
+filled_buffer (const ts_backend *be, size_t n, float scale)
+{
+  ts_error err = { 0 };
+  ts_buffer *buf = be->ops->buffer_new (be->impl, n * sizeof (float), &err);
+  float *host = malloc (n * sizeof (float));
+
+  if (!buf || !host)
+    die ("buffer", &err);
+  for (size_t i = 0; i < n; i++)
+    host[i] = scale * (float) ((int) (i * 2654435761u % 2001u) - 1000) / 1000.0f;
+  if (be->ops->upload (be->impl, ts_ref_at (buf, 0), host, n * sizeof (float), &err) != TS_OK)
+    die ("upload", &err);
+  free (host);
+  return buf;
+}
+
+static void
+random_weight (const ts_backend *be, ts_weight *w, int n_dims, const int64_t *shape)
+{
+  ts_error err = { 0 };
+  size_t n = 1;
+  uint16_t *host;
+
+  for (int i = 0; i < n_dims; i++)
+    n *= (size_t) shape[i];
+  host = malloc (n * sizeof *host);
+  for (size_t i = 0; i < n; i++) /* f16 values in about [-0.06, 0.06], as the checkpoints ship */
+    host[i] = (uint16_t) (0x2000u + (i * 40503u) % 0x0c00u) | (uint16_t) ((i & 1u) << 15);
+  if (be->ops->weight_upload (be->impl, w, "bench.weight", TS_DTYPE_F16, host, n_dims, shape,
+                              &err)
+      != TS_OK)
+    die ("weight_upload", &err);
+  free (host);
+}
+
+/* Median seconds of `reps` runs of the matmul (after one warm-up). */
+static double
+time_matmul (const ts_backend *be, int64_t m, int64_t k, int64_t n, int reps)
+{
+  ts_error err = { 0 };
+  int64_t shape[2] = { n, k };
+  ts_weight w;
+  ts_buffer *x = filled_buffer (be, (size_t) (m * k), 1.0f);
+  ts_buffer *y = filled_buffer (be, (size_t) (m * n), 0.0f);
+  ts_matmul_args a = { .x = ts_ref_at (x, 0), .ldx = k, .w = &w, .y = ts_ref_at (y, 0),
+                       .ldy = n, .m = m, .n = n, .k = k };
+  double t[16], med;
+
+  random_weight (be, &w, 2, shape);
+  for (int r = -1; r < reps; r++) {
+    double t0 = now ();
+    if (ts_op_matmul (be, &a, &err) != TS_OK || be->ops->sync (be->impl, &err) != TS_OK)
+      die ("matmul", &err);
+    if (r >= 0)
+      t[r] = now () - t0;
+  }
+  qsort (t, (size_t) reps, sizeof t[0], cmp_double);
+  med = t[reps / 2];
+  be->ops->weight_free (be->impl, &w);
+  be->ops->buffer_free (be->impl, x);
+  be->ops->buffer_free (be->impl, y);
+  return med;
+}
+
+static double
+time_attention (const ts_backend *be, int64_t batch, int64_t heads, int64_t seq, int64_t d,
+                bool causal, int reps)
+{
+  ts_error err = { 0 };
+  int64_t width = heads * d;
+  ts_buffer *qkv = filled_buffer (be, (size_t) (batch * seq * 3 * width), 1.0f);
+  ts_buffer *out = filled_buffer (be, (size_t) (batch * seq * width), 0.0f);
+  ts_attention_args a = {
+    .q = ts_ref_at (qkv, 0), .k = ts_ref_f32 (ts_ref_at (qkv, 0), width),
+    .v = ts_ref_f32 (ts_ref_at (qkv, 0), 2 * width), .out = ts_ref_at (out, 0),
+    .ldq = 3 * width, .ldk = 3 * width, .ldv = 3 * width, .ldo = width,
+    .bs_q = seq * 3 * width, .bs_k = seq * 3 * width, .bs_v = seq * 3 * width,
+    .bs_o = seq * width, .batch = batch, .heads = heads, .seq_q = seq, .seq_kv = seq,
+    .d_head = d, .scale = 0.088388f, .causal = causal,
+  };
+  double t[16];
+
+  for (int r = -1; r < reps; r++) {
+    double t0 = now ();
+    if (ts_op_attention (be, &a, &err) != TS_OK || be->ops->sync (be->impl, &err) != TS_OK)
+      die ("attention", &err);
+    if (r >= 0)
+      t[r] = now () - t0;
+  }
+  qsort (t, (size_t) reps, sizeof t[0], cmp_double);
+  be->ops->buffer_free (be->impl, qkv);
+  be->ops->buffer_free (be->impl, out);
+  return t[reps / 2];
+}
+
+static double
+time_conv3x3 (const ts_backend *be, int64_t c_in, int64_t c_out, int64_t h, int64_t w_in,
+              int reps)
+{
+  ts_error err = { 0 };
+  int64_t shape[4] = { c_out, c_in, 3, 3 };
+  ts_weight w;
+  ts_buffer *x = filled_buffer (be, (size_t) (c_in * h * w_in), 1.0f);
+  ts_buffer *y = filled_buffer (be, (size_t) (c_out * h * w_in), 0.0f);
+  ts_conv2d_args a = {
+    .x = ts_ref_at (x, 0), .y = ts_ref_at (y, 0), .w = &w, .batch = 1, .c_in = c_in, .h = h,
+    .w_in = w_in, .c_out = c_out, .h_out = h, .w_out = w_in, .kh = 3, .kw = 3, .stride = 1,
+    .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
+  };
+  double t[16];
+
+  random_weight (be, &w, 4, shape);
+  for (int r = -1; r < reps; r++) {
+    double t0 = now ();
+    if (ts_op_conv2d (be, &a, &err) != TS_OK || be->ops->sync (be->impl, &err) != TS_OK)
+      die ("conv2d", &err);
+    if (r >= 0)
+      t[r] = now () - t0;
+  }
+  qsort (t, (size_t) reps, sizeof t[0], cmp_double);
+  be->ops->weight_free (be->impl, &w);
+  be->ops->buffer_free (be->impl, x);
+  be->ops->buffer_free (be->impl, y);
+  return t[reps / 2];
+}
+
+int
+main (int argc, char **argv)
+{
+  static const struct {
+    int64_t m, k, n;
+    const char *what;
+    bool ref; /* small enough for the scalar reference */
+  } gemms[] = {
+    { 8346, 1024, 4096, "no-downsample FF up (2 x 4173 tokens)", false },
+    { 2202, 1024, 4096, "FF up (2 x 1101 tokens)", false },
+    { 2202, 4096, 1024, "FF down", false },
+    { 2202, 1024, 1024, "attention projection", false },
+    { 154, 1024, 1024, "text stream (2 x 77 tokens)", true },
+    { 2, 1024, 6144, "AdaLN modulation (batch 2)", true },
+  };
+  int n_threads = 0, reps = 5;
+  bool quick = false;
+  ts_backend fast, ref;
+  ts_error err = { 0 };
+
+  for (int i = 1; i < argc; i++) {
+    if (strcmp (argv[i], "--threads") == 0 && i + 1 < argc)
+      n_threads = atoi (argv[++i]);
+    else if (strcmp (argv[i], "--quick") == 0)
+      quick = true;
+    else {
+      fprintf (stderr, "usage: %s [--threads N] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (quick)
+    reps = 3;
+  if (ts_backend_cpu_new (&fast, false, n_threads, &err) != TS_OK)
+    die ("cpu backend", &err);
+  if (ts_backend_cpu_new (&ref, true, 1, &err) != TS_OK)
+    die ("cpu-ref backend", &err);
+  if (n_threads > 0)
+    printf ("backend %s, %d threads\n", fast.ops->name, n_threads);
+  else
+    printf ("backend %s, one thread per online core\n", fast.ops->name);
+
+  printf ("%-40s %6s %6s %6s %12s %12s\n", "sgemm y = x w^T", "M", "K", "N", "cpu GFLOP/s",
+          "ref GFLOP/s");
+  for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++) {
+    double flops = 2.0 * (double) gemms[i].m * (double) gemms[i].k * (double) gemms[i].n;
+    double tf, tr = 0.0;
+    if (quick && gemms[i].m > 2202)
+      continue;
+    tf = time_matmul (&fast, gemms[i].m, gemms[i].k, gemms[i].n, reps);
+    if (gemms[i].ref)
+      tr = time_matmul (&ref, gemms[i].m, gemms[i].k, gemms[i].n, 1);
+    printf ("%-40s %6lld %6lld %6lld %12.1f", gemms[i].what, (long long) gemms[i].m,
+            (long long) gemms[i].k, (long long) gemms[i].n, flops / tf * 1e-9);
+    if (gemms[i].ref)
+      printf (" %12.2f\n", flops / tr * 1e-9);
+    else
+      printf ("            -\n");
+    fflush (stdout);
+  }
+
+  {
+    double t = time_attention (&fast, 2, 8, 1101, 128, false, reps);
+    double flops = 2.0 * 8 * 2.0 * 2.0 * 1101.0 * 1101.0 * 128.0;
+    printf ("attention 2 x 8 heads x 1101 x 128: %.1f ms (%.1f GFLOP/s)\n", t * 1e3,
+            flops / t * 1e-9);
+    t = time_attention (&fast, 2, 16, 77, 64, true, reps);
+    printf ("attention CLIP-like causal 2 x 16 x 77 x 64: %.2f ms\n", t * 1e3);
+    t = time_conv3x3 (&fast, 128, 128, 256, 256, reps);
+    printf ("conv3x3 128 -> 128 at 256x256: %.1f ms (%.1f GFLOP/s)\n", t * 1e3,
+            2.0 * 128 * 128 * 9 * 256 * 256 / t * 1e-9);
+  }
+  ts_backend_free (&fast);
+  ts_backend_free (&ref);
+  return 0;
+}
