@@ -35,6 +35,7 @@ struct _TesseraGallery
   TesseraGalleryItem *shown;
   gulong shown_handler;
   GtkFileChooserNative *save_chooser;
+  GFile *last_trashed;
 };
 
 enum {
@@ -716,16 +717,31 @@ restore_done (GObject *source, GAsyncResult *result, gpointer user_data)
   tessera_gallery_add_file (self, orig);
 }
 
+void
+tessera_gallery_undo_delete (TesseraGallery *self)
+{
+  g_autoptr (GFile) orig = NULL;
+  g_autoptr (GTask) task = NULL;
+
+  g_return_if_fail (TESSERA_IS_GALLERY (self));
+  orig = g_steal_pointer (&self->last_trashed);
+  if (!orig)
+    return;
+  task = g_task_new (self, NULL, restore_done, g_object_ref (orig));
+  g_task_set_source_tag (task, tessera_gallery_undo_delete);
+  g_task_set_task_data (task, g_object_ref (orig), g_object_unref);
+  g_task_run_in_thread (task, restore_thread);
+}
+
 static void
 on_undo_delete (AdwToast *toast, gpointer user_data)
 {
   TesseraGallery *self = user_data;
   GFile *orig = g_object_get_data (G_OBJECT (toast), "tessera-file");
-  g_autoptr (GTask) task = g_task_new (self, NULL, restore_done, g_object_ref (orig));
 
-  g_task_set_source_tag (task, on_undo_delete);
-  g_task_set_task_data (task, g_object_ref (orig), g_object_unref);
-  g_task_run_in_thread (task, restore_thread);
+  /* Only the newest deletion's toast can undo: an older one's file was replaced. */
+  if (self->last_trashed && g_file_equal (self->last_trashed, orig))
+    tessera_gallery_undo_delete (self);
 }
 
 static void
@@ -750,6 +766,7 @@ trash_done (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   remove_file (self, file);
+  g_set_object (&self->last_trashed, file);
   title = g_strdup_printf (_("“%s” moved to the trash"), base);
   toast = adw_toast_new (title);
   adw_toast_set_button_label (toast, _("_Undo"));
@@ -759,17 +776,22 @@ trash_done (GObject *source, GAsyncResult *result, gpointer user_data)
   add_toast (self, toast);
 }
 
-static void
-delete_activated (GtkWidget *widget, const char *name, GVariant *param)
+void
+tessera_gallery_delete_selected (TesseraGallery *self)
 {
-  TesseraGallery *self = TESSERA_GALLERY (widget);
-
-  (void) name;
-  (void) param;
+  g_return_if_fail (TESSERA_IS_GALLERY (self));
   if (!self->shown)
     return;
   g_file_trash_async (tessera_gallery_item_get_file (self->shown), G_PRIORITY_DEFAULT, NULL,
                       trash_done, g_object_ref (self));
+}
+
+static void
+delete_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  tessera_gallery_delete_selected (TESSERA_GALLERY (widget));
 }
 
 /* ---- grid cells ---- */
@@ -859,6 +881,7 @@ tessera_gallery_dispose (GObject *object)
   g_clear_object (&self->sorted);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->folder);
+  g_clear_object (&self->last_trashed);
   g_clear_pointer (&self->items, g_hash_table_unref);
   G_OBJECT_CLASS (tessera_gallery_parent_class)->dispose (object);
 }

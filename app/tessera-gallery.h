@@ -25,5 +25,9 @@ void tessera_gallery_add_file (TesseraGallery *self, GFile *file);
 GListModel *tessera_gallery_get_model (TesseraGallery *self);
 void tessera_gallery_select_file (TesseraGallery *self, GFile *file);
 TesseraGalleryItem *tessera_gallery_get_selected (TesseraGallery *self);
+/* Moves the selected image to the trash (gallery.delete); the toast's Undo calls
+ * tessera_gallery_undo_delete, which puts the last one trashed back. */
+void tessera_gallery_delete_selected (TesseraGallery *self);
+void tessera_gallery_undo_delete (TesseraGallery *self);
 
 G_END_DECLS

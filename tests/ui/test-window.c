@@ -396,6 +396,77 @@ test_inpaint (void)
   close_window (win);
 }
 
+static gboolean
+gallery_has (TesseraGallery *gallery, GFile *file)
+{
+  GListModel *model = tessera_gallery_get_model (gallery);
+
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr (TesseraGalleryItem) item = g_list_model_get_item (model, i);
+
+      if (g_file_equal (tessera_gallery_item_get_file (item), file))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_gallery_delete (void)
+{
+  TesseraWindow *win = open_ready_window ();
+  TesseraGallery *gallery = _tessera_window_get_gallery (win);
+  g_autoptr (GFile) file = generate (win, "a small cactus", 4);
+  g_autofree char *path = g_file_get_path (file);
+
+  WAIT_FOR (gallery_has (gallery, file), TIMEOUT_S);
+  tessera_gallery_select_file (gallery, file);
+  g_assert_nonnull (tessera_gallery_get_selected (gallery));
+  tessera_gallery_delete_selected (gallery);
+  WAIT_FOR (!gallery_has (gallery, file), TIMEOUT_S);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_test_message ("toast: %s", _tessera_window_get_last_toast (win));
+
+  /* Undo puts the very file back, and the gallery shows it again. */
+  tessera_gallery_undo_delete (gallery);
+  WAIT_FOR (gallery_has (gallery, file), TIMEOUT_S);
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  close_window (win);
+}
+
+static void
+test_dialogs (void)
+{
+  TesseraWindow *win = open_window ("");
+  GtkWindow *other;
+  guint n_before = g_list_length (gtk_application_get_windows (app));
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  WAIT_FOR (g_list_length (gtk_application_get_windows (app)) > n_before ||
+            g_list_model_get_n_items (gtk_window_get_toplevels ()) > 1, 10);
+  g_action_group_activate_action (G_ACTION_GROUP (app), "about", NULL);
+  g_action_group_activate_action (G_ACTION_GROUP (win), "show-help-overlay", NULL);
+  WAIT_FOR (g_list_model_get_n_items (gtk_window_get_toplevels ()) >= 4, 10);
+  /* Close every window but the main one. */
+  while (g_list_model_get_n_items (gtk_window_get_toplevels ()) > 1)
+    {
+      GListModel *tops = gtk_window_get_toplevels ();
+
+      for (guint i = 0; i < g_list_model_get_n_items (tops); i++)
+        {
+          other = g_list_model_get_item (tops, i);
+          g_object_unref (other);
+          if (other != GTK_WINDOW (win))
+            {
+              gtk_window_destroy (other);
+              break;
+            }
+        }
+      g_main_context_iteration (NULL, FALSE);
+    }
+  close_window (win);
+}
+
 /* ---- screenshots ---- */
 
 static void
@@ -548,6 +619,8 @@ main (int argc, char **argv)
   g_test_add_func ("/window/finish-now", test_finish_now);
   g_test_add_func ("/window/reopen", test_reopen);
   g_test_add_func ("/window/inpaint", test_inpaint);
+  g_test_add_func ("/window/gallery-delete", test_gallery_delete);
+  g_test_add_func ("/window/dialogs", test_dialogs);
   g_test_add_func ("/window/screenshots", test_screenshots);
   ret = g_test_run ();
 
