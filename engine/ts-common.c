@@ -41,7 +41,9 @@ ts_error_prefix (ts_error *err, const char *fmt, ...)
   vsnprintf (prefix, sizeof prefix, fmt, ap);
   va_end (ap);
   memcpy (old, err->message, sizeof old);
-  snprintf (err->message, sizeof err->message, "%s: %s", prefix, old);
+  /* Keep the prefix whole; the old message is cut if the two do not fit. */
+  snprintf (err->message, sizeof err->message, "%s: %.*s", prefix,
+            (int) (sizeof err->message - strlen (prefix) - 3), old);
 }
 
 void

@@ -71,7 +71,7 @@ fail:
 ts_status
 ts_golden_pipeline_model_dir (const char *golden_dir, char *out, size_t out_size, ts_error *err)
 {
-  char models[4096], probe[4200];
+  char models[4096], probe[4096 + 512];
   struct dirent *de;
   DIR *d;
   ts_status status = TS_ERR_NOT_FOUND;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
   const char *model_dir;
@@ -47,6 +48,7 @@ typedef struct {
   double t_start;
   int n_total;
   bool quiet;
+  bool tty;
   int preview_errors;
 } progress_state;
 
@@ -248,8 +250,10 @@ static void
 load_progress (void *user_data, double fraction, const char *what)
 {
   const gen_options *o = user_data;
-  if (!o->quiet)
-    fprintf (stderr, "\rloading %3.0f%% %-32s", 100.0 * fraction, what);
+  bool tty = isatty (STDERR_FILENO) != 0;
+  if (!o->quiet && (tty || fraction >= 1.0))
+    fprintf (stderr, "%sloading %3.0f%% %-32s%s", tty ? "\r" : "", 100.0 * fraction, what,
+             tty ? "" : "\n");
 }
 
 static void
@@ -262,9 +266,11 @@ on_step (void *user_data, const ts_step_info *info)
   double eta = it_s > 0 ? (info->n_steps - done) / it_s : 0;
   int total = info->grid_h * info->grid_w;
 
+  /* On a terminal the line rewrites itself; in a log each step gets its own line. */
   if (!ps->quiet)
-    fprintf (stderr, "\rstep %d/%d  revealed %d/%d tokens  %.2f it/s  ETA %.0f s   ", done,
-             info->n_steps, total - info->n_masked, total, it_s, eta);
+    fprintf (stderr, "%sstep %d/%d  revealed %d/%d tokens  %.2f it/s  ETA %.0f s%s",
+             ps->tty ? "\r" : "", done, info->n_steps, total - info->n_masked, total, it_s, eta,
+             ps->tty ? "   " : "\n");
 
   if (ps->o->preview_dir) {
     char path[4096];
@@ -355,7 +361,7 @@ run (int argc, char **argv, bool inpaint)
   lp.progress = load_progress;
   lp.progress_data = &o;
   model = ts_model_load (o.model_dir, &lp, &err);
-  if (!o.quiet)
+  if (!o.quiet && isatty (STDERR_FILENO))
     fprintf (stderr, "\n");
   if (!model) {
     fprintf (stderr, "tessera-cli: %s\n", err.message);
@@ -375,7 +381,8 @@ run (int argc, char **argv, bool inpaint)
   gp.temperature_end = o.temp_end;
   gp.aesthetic_score = o.aesthetic;
   gp.seed = o.seed;
-  ps = (progress_state) { .model = model, .o = &o, .t_start = now_s (), .quiet = o.quiet };
+  ps = (progress_state) { .model = model, .o = &o, .t_start = now_s (), .quiet = o.quiet,
+                           .tty = isatty (STDERR_FILENO) != 0 };
   gp.on_step = on_step;
   gp.step_data = &ps;
   gp.should_abort = should_abort;
@@ -394,7 +401,7 @@ run (int argc, char **argv, bool inpaint)
     st = ts_model_inpaint (model, &gp, src, mask, o.strength, &res, &err);
   else
     st = ts_model_generate (model, &gp, &res, &err);
-  if (!o.quiet)
+  if (!o.quiet && ps.tty)
     fprintf (stderr, "\n");
   if (st == TS_ERR_CANCELLED) {
     fprintf (stderr, "tessera-cli: cancelled; nothing written\n");

@@ -51,8 +51,12 @@ usage (FILE *out)
            "Tessera turns a text prompt into an image with Meissonic.\n"
            "\n"
            "Commands:\n");
-  for (size_t i = 0; i < n_commands; i++)
-    fprintf (out, "  %-44s %s\n", commands[i].synopsis, commands[i].summary);
+  for (size_t i = 0; i < n_commands; i++) {
+    if (strlen (commands[i].synopsis) > 44)
+      fprintf (out, "  %s\n  %-44s %s\n", commands[i].synopsis, "", commands[i].summary);
+    else
+      fprintf (out, "  %-44s %s\n", commands[i].synopsis, commands[i].summary);
+  }
   fprintf (out,
            "\n"
            "Options:\n"
