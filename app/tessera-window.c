@@ -467,7 +467,9 @@ on_step (GObject *target, const TesseraStep *step)
   g_autofree char *eta = NULL;
   g_autofree char *text = NULL;
 
-  if (self->run == RUN_IDLE)
+  /* After "Finish now" the grid on screen is final; a step that was already posted when
+   * the run was cancelled must not replace it. */
+  if (self->run == RUN_IDLE || self->finishing)
     return;
   step_copy_free (self->last_step);
   self->last_step = step_copy (step);
