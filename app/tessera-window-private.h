@@ -39,7 +39,7 @@ void _tessera_window_inpaint_file (TesseraWindow *self, GFile *file);
 guint _tessera_window_get_n_opened (TesseraWindow *self);
 /* Total toasts shown and the last title. */
 const char *_tessera_window_get_last_toast (TesseraWindow *self);
-/* Dismisses the window's toasts (for clean screenshots). */
-void _tessera_window_dismiss_toasts (TesseraWindow *self);
+/* Toasts shown or queued (screenshots wait for them to time out). */
+guint _tessera_window_get_n_toasts (TesseraWindow *self);
 
 G_END_DECLS

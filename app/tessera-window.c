@@ -149,11 +149,13 @@ step_copy (const TesseraStep *step)
   return copy;
 }
 
+/* The toasts shown and not yet finalized, held weakly: libadwaita owns them. */
 static void
-on_toast_dismissed (AdwToast *t, TesseraWindow *self)
+on_toast_finalized (gpointer data, GObject *where_the_object_was)
 {
-  if (self->toasts)
-    g_ptr_array_remove (self->toasts, t);
+  TesseraWindow *self = data;
+
+  g_ptr_array_remove (self->toasts, where_the_object_was);
 }
 
 /* Takes t. */
@@ -162,8 +164,8 @@ show_toast (TesseraWindow *self, AdwToast *t)
 {
   g_free (self->last_toast);
   self->last_toast = g_strdup (adw_toast_get_title (t));
-  g_ptr_array_add (self->toasts, g_object_ref (t));
-  g_signal_connect_object (t, "dismissed", G_CALLBACK (on_toast_dismissed), self, 0);
+  g_ptr_array_add (self->toasts, t);
+  g_object_weak_ref (G_OBJECT (t), on_toast_finalized, self);
   adw_toast_overlay_add_toast (self->toast_overlay, t);
 }
 
@@ -1306,6 +1308,12 @@ tessera_window_dispose (GObject *object)
       while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->view_stack))))
         adw_view_stack_remove (self->view_stack, child);
     }
+  if (self->toasts)
+    {
+      for (guint i = 0; i < self->toasts->len; i++)
+        g_object_weak_unref (self->toasts->pdata[i], on_toast_finalized, self);
+      g_ptr_array_set_size (self->toasts, 0);
+    }
   gtk_widget_dispose_template (GTK_WIDGET (self), TESSERA_TYPE_WINDOW);
   g_clear_pointer (&self->toasts, g_ptr_array_unref);
   g_clear_object (&self->worker);
@@ -1391,7 +1399,7 @@ tessera_window_init (TesseraWindow *self)
 #endif
 
   self->settings = g_settings_new ("io.github.tessera.Tessera");
-  self->toasts = g_ptr_array_new_with_free_func (g_object_unref);
+  self->toasts = g_ptr_array_new ();
   self->worker = tessera_worker_new ();
   self->size_list = gtk_string_list_new (NULL);
   adw_combo_row_set_model (self->size_row, G_LIST_MODEL (self->size_list));
@@ -1563,13 +1571,9 @@ _tessera_window_get_last_toast (TesseraWindow *self)
   return self->last_toast;
 }
 
-void
-_tessera_window_dismiss_toasts (TesseraWindow *self)
+guint
+_tessera_window_get_n_toasts (TesseraWindow *self)
 {
-  g_autoptr (GPtrArray) toasts = g_ptr_array_new_with_free_func (g_object_unref);
-
-  for (guint i = 0; i < self->toasts->len; i++)
-    g_ptr_array_add (toasts, g_object_ref (self->toasts->pdata[i]));
-  for (guint i = 0; i < toasts->len; i++)
-    adw_toast_dismiss (toasts->pdata[i]);
+  return self->toasts->len;
 }
+

@@ -489,19 +489,33 @@ screenshot (TesseraWindow *win, const char *name)
   if (!dir)
     return;
   g_mkdir_with_parents (dir, 0755);
-  _tessera_window_dismiss_toasts (win);
+  /* Toasts time out after 5 s; dismissing them early trips a libadwaita 1.2 crash. */
+  WAIT_FOR (_tessera_window_get_n_toasts (win) == 0, 30);
   /* Let layout, transitions and animations (about 250 ms in libadwaita) settle. */
   clock = gtk_widget_get_frame_clock (GTK_WIDGET (win));
   frame0 = gdk_frame_clock_get_frame_counter (clock);
   t0 = g_get_monotonic_time ();
-  WAIT_FOR ((frames = (guint) (gdk_frame_clock_get_frame_counter (clock) - frame0)) >= 3 &&
-            !gtk_stack_get_transition_running (model_stack) && g_get_monotonic_time () - t0 > 600000, 10);
+  WAIT_FOR (!gtk_stack_get_transition_running (model_stack) && g_get_monotonic_time () - t0 > 600000, 10);
+  gtk_widget_queue_draw (GTK_WIDGET (win));
+  WAIT_FOR ((frames = (guint) (gdk_frame_clock_get_frame_counter (clock) - frame0)) >= 1, 10);
+  WAIT_FOR (gtk_widget_get_mapped (GTK_WIDGET (win)), 10);
   w = gtk_widget_get_width (GTK_WIDGET (win));
   h = gtk_widget_get_height (GTK_WIDGET (win));
   paintable = gtk_widget_paintable_new (GTK_WIDGET (win));
-  snapshot = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), w, h);
-  node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+  /* The paintable is empty until the window has drawn once: give it frames until then. */
+  for (int attempt = 0; attempt < 50 && !node; attempt++)
+    {
+      snapshot = gtk_snapshot_new ();
+      gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), w, h);
+      node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+      if (!node)
+        {
+          gint64 f0 = gdk_frame_clock_get_frame_counter (clock);
+
+          gtk_widget_queue_draw (GTK_WIDGET (win));
+          WAIT_FOR (gdk_frame_clock_get_frame_counter (clock) > f0, 10);
+        }
+    }
   g_assert_nonnull (node);
   texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (win)), node,
                                          &GRAPHENE_RECT_INIT (0, 0, w, h));
