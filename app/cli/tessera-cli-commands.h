@@ -16,4 +16,12 @@ int tessera_cli_inpaint (int argc, char **argv);
 int tessera_cli_info (int argc, char **argv);
 int tessera_cli_make_mask (int argc, char **argv);
 
+/* `make-random-model --configs DIR --out DIR [--dtype f16|f32|bf16] [--seed S]
+ * [--tokenizer DIR]`: a full-size model folder with random weights, for benchmarks. */
+int tessera_cli_make_random_model (int argc, char **argv);
+
+/* `bench --model DIR [--size WxH] [--steps N] [--backend cpu|cpu-ref] [--threads N]
+ * [--fp16]`: per-stage times, transformer GFLOP/s and peak memory of a generation. */
+int tessera_cli_bench (int argc, char **argv);
+
 #endif /* TESSERA_CLI_COMMANDS_H */

@@ -37,6 +37,11 @@ static const command commands[] = {
     "write a rectangular inpainting mask" },
   { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref]",
     "run every reference case against the engine" },
+  { "make-random-model", tessera_cli_make_random_model,
+    "make-random-model --configs DIR --out DIR",
+    "write a full-size model folder with random weights" },
+  { "bench", tessera_cli_bench, "bench --model DIR [--size WxH] [--steps N]",
+    "time each stage of a generation, GFLOP/s and peak memory" },
   { "help", cmd_help, "help", "show this help" },
 };
 

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * cmd-bench — `tessera-cli bench`: loads a model folder (real, or random weights from
+ * `make-random-model`), runs one generation through the public pipeline API and prints
+ * what it cost: per-stage wall times from ts_model_get_stats, the transformer's GFLOP/s,
+ * the estimated time of a full-length generation, and memory (RSS after loading, which
+ * is the weights in memory, and the peak during the generation). A full 48-step run at
+ * 1024x1024 on a few CPU cores takes far too long, so it runs a few steps (default 2)
+ * and extrapolates.
+ */
+#include "tessera.h"
+#include "tessera-cli-commands.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Meissonic's transformer at 1024x1024 (64x64 token grid, downsampled to 32x32): about
+ * 1.48 TFLOP per sample per step, by the issue's count; CFG runs batch 2. */
+#define REFERENCE_TFLOP_1024 1.48
+
+static const char usage_text[] =
+  "Usage: tessera-cli bench --model DIR [--size WxH] [--steps N] [--backend cpu|cpu-ref]\n"
+  "                         [--threads N] [--fp16] [--guidance G] [--seed S] [--prompt TEXT]\n"
+  "\n"
+  "Loads the model, runs one text-to-image generation and prints per-stage times (load,\n"
+  "tokenize, text encoder, transformer step, sampler step, VQ decode), the transformer's\n"
+  "GFLOP/s, an estimate for a full-length generation and peak memory.\n"
+  "\n"
+  "  --model DIR     a model folder (e.g. from tessera-cli make-random-model)\n"
+  "  --size WxH      image size (default: the model's, 1024x1024 for Meissonic)\n"
+  "  --steps N       sampling steps to run (default 2); the estimate scales to the\n"
+  "                  official step count\n"
+  "  --backend B     cpu (default) or cpu-ref\n"
+  "  --threads N     worker threads (default 0: every core)\n"
+  "  --fp16          load *.fp16.safetensors variants when present\n"
+  "  --guidance G    classifier-free guidance (default 9: batch 2; <= 1: batch 1)\n"
+  "  --seed S        sampling seed (default 0)\n"
+  "  --prompt TEXT   the prompt (default \"a photo of a red fox in the snow\")\n";
+
+static double
+now_s (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
+}
+
+/* A "VmRSS:"-style line of /proc/self/status in bytes, or -1. */
+static double
+proc_status_bytes (const char *key)
+{
+  FILE *f = fopen ("/proc/self/status", "r");
+  char line[256];
+  size_t len = strlen (key);
+  double v = -1;
+
+  if (!f)
+    return -1;
+  while (fgets (line, sizeof line, f))
+    if (strncmp (line, key, len) == 0 && line[len] == ':') {
+      v = 1024.0 * strtod (line + len + 1, NULL); /* "  123456 kB" */
+      break;
+    }
+  fclose (f);
+  return v;
+}
+
+/* Resets VmHWM to the current RSS (Linux >= 4.0: "5" to clear_refs), so the next reading
+ * is the peak of what follows. */
+static bool
+reset_peak_rss (void)
+{
+  FILE *f = fopen ("/proc/self/clear_refs", "w");
+  bool ok;
+
+  if (!f)
+    return false;
+  ok = fputs ("5", f) >= 0;
+  ok = fclose (f) == 0 && ok;
+  return ok;
+}
+
+static double
+max_rss_bytes (void)
+{
+  struct rusage ru;
+  if (getrusage (RUSAGE_SELF, &ru) != 0)
+    return -1;
+  return 1024.0 * (double) ru.ru_maxrss; /* kilobytes on Linux */
+}
+
+static void
+cpu_model_name (char *buf, size_t size)
+{
+  FILE *f = fopen ("/proc/cpuinfo", "r");
+  char line[512];
+
+  snprintf (buf, size, "unknown CPU");
+  if (!f)
+    return;
+  while (fgets (line, sizeof line, f)) {
+    char *colon = strchr (line, ':');
+    if (strncmp (line, "model name", 10) == 0 && colon) {
+      colon += 1 + (colon[1] == ' ');
+      colon[strcspn (colon, "\n")] = '\0';
+      snprintf (buf, size, "%s", colon);
+      break;
+    }
+  }
+  fclose (f);
+}
+
+static double
+file_size (const char *path)
+{
+  struct stat st;
+  return stat (path, &st) == 0 && S_ISREG (st.st_mode) ? (double) st.st_size : -1;
+}
+
+/* Bytes of the weight files the loader picks (the .fp16 variant with --fp16 when present).
+ * Sharded checkpoints are not summed: -1 when a component's single file is absent. */
+static double
+weights_on_disk (const char *dir, bool fp16)
+{
+  static const char *const files[][2] = {
+    { "transformer", "diffusion_pytorch_model" },
+    { "vqvae", "diffusion_pytorch_model" },
+    { "text_encoder", "model" },
+  };
+  double total = 0;
+
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char path[4096];
+    double s = -1;
+    if (fp16) {
+      snprintf (path, sizeof path, "%s/%s/%s.fp16.safetensors", dir, files[i][0], files[i][1]);
+      s = file_size (path);
+    }
+    if (s < 0) {
+      snprintf (path, sizeof path, "%s/%s/%s.safetensors", dir, files[i][0], files[i][1]);
+      s = file_size (path);
+    }
+    if (s < 0)
+      return -1;
+    total += s;
+  }
+  return total;
+}
+
+static void
+on_load_progress (void *user_data, double fraction, const char *what)
+{
+  (void) user_data;
+  fprintf (stderr, "\rloading %5.1f%% %-40s", 100 * fraction, what ? what : "");
+  fflush (stderr);
+}
+
+static void
+on_step (void *user_data, const ts_step_info *info)
+{
+  (void) user_data;
+  fprintf (stderr, "step %d/%d: %.2f s, %d tokens still masked\n", info->step + 1,
+           info->n_steps, info->seconds, info->n_masked);
+}
+
+static bool
+parse_int (const char *s, long lo, long hi, long *out)
+{
+  char *end;
+  errno = 0;
+  *out = strtol (s, &end, 10);
+  return !errno && end != s && !*end && *out >= lo && *out <= hi;
+}
+
+static void
+print_bytes (const char *label, double bytes, const char *note)
+{
+  if (bytes < 0)
+    printf ("  %-34s %10s%s%s\n", label, "n/a", note[0] ? "  " : "", note);
+  else
+    printf ("  %-34s %7.3f GB%s%s\n", label, bytes / 1e9, note[0] ? "  " : "", note);
+}
+
+int
+tessera_cli_bench (int argc, char **argv)
+{
+  const char *dir = NULL, *backend = "cpu",
+             *prompt = "a photo of a red fox in the snow";
+  long threads = 0, steps = 2;
+  unsigned width = 0, height = 0;
+  double guidance = 9;
+  uint64_t seed = 0;
+  bool fp16 = false, peak_reset;
+  ts_model_load_params lp;
+  ts_generate_params gp;
+  ts_model_stats stats;
+  ts_result result = { 0 };
+  ts_model *model = NULL;
+  ts_error err;
+  ts_status st;
+  char cpu[256];
+  double rss_before, rss_loaded, t_load, t_gen, peak_gen, tf_step, sampler_step, estimate, on_disk;
+  int full_steps, rc = 1;
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+    if (strcmp (a, "-h") == 0 || strcmp (a, "--help") == 0) {
+      fputs (usage_text, stdout);
+      return 0;
+    }
+    if (strcmp (a, "--fp16") == 0) {
+      fp16 = true;
+      continue;
+    }
+    if (!v) {
+      fputs (usage_text, stderr);
+      return 2;
+    }
+    i++;
+    if (strcmp (a, "--model") == 0) {
+      dir = v;
+    } else if (strcmp (a, "--backend") == 0) {
+      backend = v;
+    } else if (strcmp (a, "--prompt") == 0) {
+      prompt = v;
+    } else if (strcmp (a, "--size") == 0) {
+      char x;
+      if (sscanf (v, "%u%c%u", &width, &x, &height) != 3 || (x != 'x' && x != 'X') || !width
+          || !height) {
+        fprintf (stderr, "tessera-cli: --size: '%s' is not WIDTHxHEIGHT\n", v);
+        return 2;
+      }
+    } else if (strcmp (a, "--steps") == 0) {
+      if (!parse_int (v, 1, 1000, &steps)) {
+        fprintf (stderr, "tessera-cli: --steps: '%s' is not a number from 1 to 1000\n", v);
+        return 2;
+      }
+    } else if (strcmp (a, "--threads") == 0) {
+      if (!parse_int (v, 0, 4096, &threads)) {
+        fprintf (stderr, "tessera-cli: --threads: '%s' is not a number from 0 to 4096\n", v);
+        return 2;
+      }
+    } else if (strcmp (a, "--guidance") == 0) {
+      char *end;
+      guidance = strtod (v, &end);
+      if (end == v || *end) {
+        fprintf (stderr, "tessera-cli: --guidance: '%s' is not a number\n", v);
+        return 2;
+      }
+    } else if (strcmp (a, "--seed") == 0) {
+      char *end;
+      errno = 0;
+      seed = strtoull (v, &end, 0);
+      if (errno || end == v || *end || v[0] == '-') {
+        fprintf (stderr, "tessera-cli: --seed: '%s' is not a non-negative integer\n", v);
+        return 2;
+      }
+    } else {
+      fprintf (stderr, "tessera-cli: bench: unknown option '%s'\n", a);
+      fputs (usage_text, stderr);
+      return 2;
+    }
+  }
+  if (!dir) {
+    fputs (usage_text, stderr);
+    return 2;
+  }
+
+  /* ---- load ---- */
+  ts_model_load_params_init (&lp);
+  lp.backend = backend;
+  lp.n_threads = (int) threads;
+  lp.prefer_fp16 = fp16;
+  lp.progress = isatty (fileno (stderr)) ? on_load_progress : NULL;
+  rss_before = proc_status_bytes ("VmRSS");
+  t_load = now_s ();
+  model = ts_model_load (dir, &lp, &err);
+  t_load = now_s () - t_load;
+  if (lp.progress)
+    fputc ('\n', stderr);
+  if (!model) {
+    fprintf (stderr, "tessera-cli: %s\n", err.message);
+    goto fail;
+  }
+  rss_loaded = proc_status_bytes ("VmRSS");
+
+  /* ---- generate ---- */
+  ts_generate_params_init (&gp);
+  full_steps = gp.steps;
+  gp.prompt = prompt;
+  gp.width = width;
+  gp.height = height;
+  gp.steps = (int) steps;
+  gp.guidance = guidance;
+  gp.seed = seed;
+  gp.on_step = on_step;
+  if (!gp.width || !gp.height)
+    ts_model_default_size (model, &gp.width, &gp.height);
+  if (ts_model_check_size (model, gp.width, gp.height, &err) != TS_OK) {
+    fprintf (stderr, "tessera-cli: %s\n", err.message);
+    goto fail;
+  }
+  cpu_model_name (cpu, sizeof cpu);
+  printf ("tessera-cli bench %s\n", TS_VERSION_STRING);
+  printf ("  model      %s (%s)\n", dir, ts_model_name (model));
+  printf ("  device     %s, %ld CPUs online\n", cpu, sysconf (_SC_NPROCESSORS_ONLN));
+  printf ("  backend    %s, threads %ld%s\n", ts_model_backend_name (model), threads,
+          threads == 0 ? " (every core)" : "");
+  printf ("  size       %ux%u, steps %ld, guidance %g (batch %d)%s\n", gp.width, gp.height,
+          steps, guidance, guidance > 1 ? 2 : 1, fp16 ? ", fp16 variants preferred" : "");
+  fflush (stdout);
+
+  peak_reset = reset_peak_rss ();
+  t_gen = now_s ();
+  st = ts_model_generate (model, &gp, &result, &err);
+  t_gen = now_s () - t_gen;
+  peak_gen = proc_status_bytes ("VmHWM");
+  if (st != TS_OK) {
+    fprintf (stderr, "tessera-cli: %s\n", err.message);
+    goto fail;
+  }
+  ts_model_get_stats (model, &stats);
+
+  tf_step = stats.n_transformer_calls > 0 ? stats.transformer_s / stats.n_transformer_calls : 0;
+  sampler_step = stats.sampler_s / (double) steps;
+  estimate = stats.tokenize_s + stats.text_encoder_s
+             + full_steps * (tf_step + sampler_step) + stats.vq_decode_s;
+
+  printf ("\n  %-34s %10s\n", "stage", "seconds");
+  printf ("  %-34s %10.3f\n", "load", t_load);
+  printf ("  %-34s %10.3f\n", "tokenize", stats.tokenize_s);
+  printf ("  %-34s %10.3f\n", "text encoder", stats.text_encoder_s);
+  printf ("  %-34s %10.3f  (mean of %d, batch %d)\n", "transformer step", tf_step,
+          stats.n_transformer_calls, stats.transformer_batch);
+  printf ("  %-34s %10.3f  (mean of %ld)\n", "sampler step (CFG + scheduler)", sampler_step,
+          steps);
+  printf ("  %-34s %10.3f\n", "VQ decode", stats.vq_decode_s);
+  printf ("  %-34s %10.3f  (%dx%d tokens)\n", "generate, whole call", t_gen, result.grid_w,
+          result.grid_h);
+  printf ("  %-34s %10.3f  (%.1f min: tokenize + text encoder + %d x (transformer step\n"
+          "  %-34s %10s   + sampler step) + VQ decode)\n",
+          "estimate for a full image", estimate, estimate / 60, full_steps, "", "");
+
+  printf ("\n  transformer step\n");
+  if (stats.transformer_flop > 0 && tf_step > 0)
+    printf ("  %-34s %10.1f  GFLOP per step, batch %d (engine count): %.1f GFLOP/s\n", "work",
+            stats.transformer_flop / 1e9, stats.transformer_batch,
+            stats.transformer_flop / tf_step / 1e9);
+  else
+    printf ("  %-34s %10s  (the engine reported no FLOP count)\n", "work", "n/a");
+  if (gp.width == 1024 && gp.height == 1024 && tf_step > 0)
+    printf ("  %-34s %10.1f  GFLOP per step (%.2f TFLOP per sample x batch %d): %.1f GFLOP/s\n",
+            "reference figure", 1e3 * REFERENCE_TFLOP_1024 * stats.transformer_batch,
+            REFERENCE_TFLOP_1024, stats.transformer_batch,
+            1e3 * REFERENCE_TFLOP_1024 * stats.transformer_batch / tf_step);
+  else
+    printf ("  %-34s %10.1f  GFLOP per sample per step, at 1024x1024 only\n", "reference figure",
+            1e3 * REFERENCE_TFLOP_1024);
+
+  on_disk = weights_on_disk (dir, fp16);
+  printf ("\n  memory\n");
+  print_bytes ("weights on disk", on_disk, "(the safetensors files loaded)");
+  print_bytes ("RSS before load", rss_before, "");
+  print_bytes ("RSS after load", rss_loaded, "(= weights in memory + runtime)");
+  print_bytes (peak_reset ? "peak RSS during generate" : "peak RSS (VmHWM, whole run)", peak_gen,
+               peak_reset ? "(VmHWM, reset after load)" : "(could not reset VmHWM)");
+  print_bytes ("peak RSS, whole run", max_rss_bytes (), "(getrusage ru_maxrss, load included)");
+  if (peak_gen >= 0 && rss_loaded >= 0)
+    print_bytes ("generate peak over loaded", peak_gen - rss_loaded,
+                 peak_gen - rss_loaded <= 1.5e9 ? "(goal <= 1.5 GB: met)"
+                                                : "(goal <= 1.5 GB: NOT met)");
+  rc = 0;
+
+fail:
+  ts_result_free (&result);
+  ts_model_free (model);
+  return rc;
+}
