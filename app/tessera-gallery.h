@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-gallery.h — TesseraGallery, the view of the gallery folder: a grid of
+ * thumbnails, newest first, kept up to date by a GFileMonitor, and the selected image
+ * large with its parameters and actions (reuse, inpaint, copy prompt, show in folder,
+ * save as, move to the trash with undo).
+ */
+#pragma once
+
+#include <adwaita.h>
+
+#include "tessera-gallery-item.h"
+
+G_BEGIN_DECLS
+
+#define TESSERA_TYPE_GALLERY (tessera_gallery_get_type ())
+G_DECLARE_FINAL_TYPE (TesseraGallery, tessera_gallery, TESSERA, GALLERY, AdwBin)
+
+/* Shows folder (created when missing) and watches it. */
+void tessera_gallery_set_folder (TesseraGallery *self, GFile *folder);
+GFile *tessera_gallery_get_folder (TesseraGallery *self);
+/* Adds (or refreshes) a file now, without waiting for the file monitor. */
+void tessera_gallery_add_file (TesseraGallery *self, GFile *file);
+/* The items, newest first. */
+GListModel *tessera_gallery_get_model (TesseraGallery *self);
+void tessera_gallery_select_file (TesseraGallery *self, GFile *file);
+TesseraGalleryItem *tessera_gallery_get_selected (TesseraGallery *self);
+/* Moves the selected image to the trash (gallery.delete); the toast's Undo calls
+ * tessera_gallery_undo_delete, which puts the last one trashed back. */
+void tessera_gallery_delete_selected (TesseraGallery *self);
+void tessera_gallery_undo_delete (TesseraGallery *self);
+
+G_END_DECLS

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-inpaint-view.c — the inpainting page. Holds the source (file, decoded image,
+ * metadata) and the mask editor; emits "changed" when the source or the mask changes so
+ * the window can update whether a run is possible.
+ */
+#include "tessera-inpaint-view.h"
+
+#include <glib/gi18n.h>
+
+#include "tessera-preview.h"
+
+struct _TesseraInpaintView
+{
+  AdwBin parent_instance;
+
+  GtkStack *stack;
+  GtkTextView *prompt_view;
+  GtkAdjustment *brush_adjustment;
+  GtkAdjustment *strength_adjustment;
+  GtkSwitch *eraser_switch;
+  GtkLabel *cells_label;
+  GtkStack *run_stack;
+  TesseraMaskEditor *editor;
+  GtkLabel *source_label;
+  GtkLabel *status_label;
+  GtkProgressBar *progress_bar;
+
+  GFile *file;
+  ts_image *image;
+  TesseraImageMeta *meta;
+  gboolean running;
+};
+
+enum {
+  SIGNAL_CHANGED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (TesseraInpaintView, tessera_inpaint_view, ADW_TYPE_BIN)
+
+static void
+update_state (TesseraInpaintView *self)
+{
+  guint n = tessera_mask_editor_count_cells (self->editor);
+  g_autofree char *text = NULL;
+
+  text = g_strdup_printf ("%u", n);
+  gtk_label_set_label (self->cells_label, text);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "inpaint.undo",
+                                 !self->running && tessera_mask_editor_can_undo (self->editor));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "inpaint.clear", !self->running && self->image);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "inpaint.invert", !self->running && self->image);
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+}
+
+static void
+undo_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  TesseraInpaintView *self = TESSERA_INPAINT_VIEW (widget);
+
+  (void) name;
+  (void) param;
+  tessera_mask_editor_undo (self->editor);
+}
+
+static void
+clear_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  tessera_mask_editor_clear (TESSERA_INPAINT_VIEW (widget)->editor);
+}
+
+static void
+invert_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  tessera_mask_editor_invert (TESSERA_INPAINT_VIEW (widget)->editor);
+}
+
+static void
+on_brush_changed (TesseraInpaintView *self)
+{
+  tessera_mask_editor_set_brush_size (self->editor, gtk_adjustment_get_value (self->brush_adjustment));
+}
+
+static void
+on_eraser_changed (TesseraInpaintView *self)
+{
+  tessera_mask_editor_set_eraser (self->editor, gtk_switch_get_active (self->eraser_switch));
+}
+
+static void
+tessera_inpaint_view_dispose (GObject *object)
+{
+  TesseraInpaintView *self = TESSERA_INPAINT_VIEW (object);
+
+  /* AdwBin keeps its own pointer to the template's root; let go of it first. */
+  adw_bin_set_child (ADW_BIN (self), NULL);
+  gtk_widget_dispose_template (GTK_WIDGET (self), TESSERA_TYPE_INPAINT_VIEW);
+  g_clear_object (&self->file);
+  g_clear_pointer (&self->image, ts_image_free);
+  g_clear_pointer (&self->meta, tessera_image_meta_free);
+  G_OBJECT_CLASS (tessera_inpaint_view_parent_class)->dispose (object);
+}
+
+static void
+tessera_inpaint_view_class_init (TesseraInpaintViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = tessera_inpaint_view_dispose;
+
+  signals[SIGNAL_CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                          NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  g_type_ensure (TESSERA_TYPE_MASK_EDITOR);
+  gtk_widget_class_set_template_from_resource (widget_class, APP_RESOURCE_PATH "/tessera-inpaint-view.ui");
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, stack);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, prompt_view);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, brush_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, strength_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, eraser_switch);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, cells_label);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, run_stack);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, editor);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, source_label);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, status_label);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, progress_bar);
+
+  gtk_widget_class_install_action (widget_class, "inpaint.undo", NULL, undo_activated);
+  gtk_widget_class_install_action (widget_class, "inpaint.clear", NULL, clear_activated);
+  gtk_widget_class_install_action (widget_class, "inpaint.invert", NULL, invert_activated);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK, "inpaint.undo", NULL);
+}
+
+static void
+tessera_inpaint_view_init (TesseraInpaintView *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  g_signal_connect_object (self->editor, "changed", G_CALLBACK (update_state), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->brush_adjustment, "value-changed", G_CALLBACK (on_brush_changed), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->eraser_switch, "notify::active", G_CALLBACK (on_eraser_changed), self,
+                           G_CONNECT_SWAPPED);
+  on_brush_changed (self);
+  update_state (self);
+}
+
+static void
+set_source_label (TesseraInpaintView *self)
+{
+  g_autofree char *name = self->file ? g_file_get_basename (self->file) : NULL;
+  g_autofree char *text = NULL;
+
+  if (name && self->image)
+    text = g_strdup_printf ("%s · %u × %u", name, self->image->width, self->image->height);
+  gtk_label_set_label (self->source_label, text ? text : "");
+}
+
+void
+tessera_inpaint_view_set_source (TesseraInpaintView *self, GFile *file, ts_image *image,
+                                 const TesseraImageMeta *meta, guint cell)
+{
+  g_autoptr (GdkTexture) texture = NULL;
+
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  g_return_if_fail (image != NULL);
+
+  g_set_object (&self->file, file);
+  g_clear_pointer (&self->image, ts_image_free);
+  self->image = image;
+  g_clear_pointer (&self->meta, tessera_image_meta_free);
+  self->meta = meta ? tessera_image_meta_dup (meta) : NULL;
+  tessera_inpaint_view_set_prompt (self, meta && meta->prompt ? meta->prompt : "");
+  texture = tessera_texture_from_image (image);
+  tessera_mask_editor_set_image (self->editor, texture, cell);
+  tessera_mask_editor_set_preview (self->editor, NULL);
+  gtk_progress_bar_set_fraction (self->progress_bar, 0);
+  gtk_label_set_label (self->status_label, "");
+  set_source_label (self);
+  gtk_stack_set_visible_child_name (self->stack, "edit");
+  update_state (self);
+}
+
+void
+tessera_inpaint_view_replace_source (TesseraInpaintView *self, GFile *file, ts_image *image)
+{
+  g_autoptr (GdkTexture) texture = NULL;
+
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  g_return_if_fail (image != NULL && self->image != NULL);
+  g_return_if_fail (image->width == self->image->width && image->height == self->image->height);
+
+  g_set_object (&self->file, file);
+  g_clear_pointer (&self->image, ts_image_free);
+  self->image = image;
+  texture = tessera_texture_from_image (image);
+  tessera_mask_editor_replace_image (self->editor, texture);
+  tessera_mask_editor_set_preview (self->editor, NULL);
+  set_source_label (self);
+  update_state (self);
+}
+
+GFile *
+tessera_inpaint_view_get_source_file (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), NULL);
+  return self->file;
+}
+
+const ts_image *
+tessera_inpaint_view_get_source_image (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), NULL);
+  return self->image;
+}
+
+const TesseraImageMeta *
+tessera_inpaint_view_get_source_meta (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), NULL);
+  return self->meta;
+}
+
+char *
+tessera_inpaint_view_dup_prompt (TesseraInpaintView *self)
+{
+  GtkTextBuffer *buffer;
+  GtkTextIter start, end;
+
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), NULL);
+  buffer = gtk_text_view_get_buffer (self->prompt_view);
+  gtk_text_buffer_get_bounds (buffer, &start, &end);
+  return gtk_text_buffer_get_text (buffer, &start, &end, FALSE);
+}
+
+void
+tessera_inpaint_view_set_prompt (TesseraInpaintView *self, const char *prompt)
+{
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->prompt_view), prompt ? prompt : "", -1);
+}
+
+double
+tessera_inpaint_view_get_strength (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), 1.0);
+  return gtk_adjustment_get_value (self->strength_adjustment);
+}
+
+void
+tessera_inpaint_view_set_strength (TesseraInpaintView *self, double strength)
+{
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  gtk_adjustment_set_value (self->strength_adjustment, strength);
+}
+
+TesseraMaskEditor *
+tessera_inpaint_view_get_editor (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), NULL);
+  return self->editor;
+}
+
+void
+tessera_inpaint_view_set_running (TesseraInpaintView *self, gboolean running)
+{
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  self->running = running;
+  gtk_stack_set_visible_child_name (self->run_stack, running ? "running" : "idle");
+  tessera_mask_editor_set_editable (self->editor, !running);
+  gtk_text_view_set_editable (self->prompt_view, !running);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->eraser_switch), !running);
+  update_state (self);
+}
+
+void
+tessera_inpaint_view_set_progress (TesseraInpaintView *self, double fraction, const char *text)
+{
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  gtk_progress_bar_set_fraction (self->progress_bar, CLAMP (fraction, 0.0, 1.0));
+  gtk_label_set_label (self->status_label, text ? text : "");
+}
+
+void
+tessera_inpaint_view_set_preview (TesseraInpaintView *self, GdkPaintable *preview)
+{
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  tessera_mask_editor_set_preview (self->editor, preview);
+}

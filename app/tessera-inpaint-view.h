@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-inpaint-view.h — TesseraInpaintView, the inpainting page: the source image in a
+ * TesseraMaskEditor, brush controls, prompt and strength. The window runs the job (it owns
+ * the worker) and feeds the live preview and progress back here.
+ */
+#pragma once
+
+#include <adwaita.h>
+
+#include "tessera-engine-types.h"
+#include "tessera-mask-editor.h"
+
+G_BEGIN_DECLS
+
+#define TESSERA_TYPE_INPAINT_VIEW (tessera_inpaint_view_get_type ())
+G_DECLARE_FINAL_TYPE (TesseraInpaintView, tessera_inpaint_view, TESSERA, INPAINT_VIEW, AdwBin)
+
+/* Takes ownership of image. meta (nullable) fills the prompt. cell: px per token. */
+void tessera_inpaint_view_set_source (TesseraInpaintView *self, GFile *file, ts_image *image,
+                                      const TesseraImageMeta *meta, guint cell);
+/* After a run: the result becomes the new source, the mask stays. Takes image. */
+void tessera_inpaint_view_replace_source (TesseraInpaintView *self, GFile *file, ts_image *image);
+GFile *tessera_inpaint_view_get_source_file (TesseraInpaintView *self);
+const ts_image *tessera_inpaint_view_get_source_image (TesseraInpaintView *self);
+const TesseraImageMeta *tessera_inpaint_view_get_source_meta (TesseraInpaintView *self);
+char *tessera_inpaint_view_dup_prompt (TesseraInpaintView *self);
+void tessera_inpaint_view_set_prompt (TesseraInpaintView *self, const char *prompt);
+double tessera_inpaint_view_get_strength (TesseraInpaintView *self);
+void tessera_inpaint_view_set_strength (TesseraInpaintView *self, double strength);
+TesseraMaskEditor *tessera_inpaint_view_get_editor (TesseraInpaintView *self);
+void tessera_inpaint_view_set_running (TesseraInpaintView *self, gboolean running);
+void tessera_inpaint_view_set_progress (TesseraInpaintView *self, double fraction, const char *text);
+void tessera_inpaint_view_set_preview (TesseraInpaintView *self, GdkPaintable *preview);
+
+G_END_DECLS

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-preferences.c — the preferences window. Everything writes GSettings straight
+ * away; the main window reacts to the changes. The backend list is the engine's: "cpu"
+ * and "cpu-ref" (a Vulkan backend will add a row).
+ */
+#include "tessera-preferences.h"
+
+#include <glib/gi18n.h>
+
+struct _TesseraPreferences
+{
+  AdwPreferencesWindow parent_instance;
+
+  AdwActionRow *model_row;
+  AdwActionRow *gallery_row;
+  AdwComboRow *backend_row;
+  GtkAdjustment *threads_adjustment;
+
+  GSettings *settings;
+  GtkFileChooserNative *chooser;
+};
+
+G_DEFINE_FINAL_TYPE (TesseraPreferences, tessera_preferences, ADW_TYPE_PREFERENCES_WINDOW)
+
+static const char *const backends[] = { "cpu", "cpu-ref" };
+
+static void
+update_rows (TesseraPreferences *self)
+{
+  g_autofree char *model = g_settings_get_string (self->settings, "model-folder");
+  g_autofree char *gallery = g_settings_get_string (self->settings, "gallery-folder");
+  g_autofree char *backend = g_settings_get_string (self->settings, "backend");
+
+  adw_action_row_set_subtitle (self->model_row, model[0] ? model : _("None chosen"));
+  if (gallery[0])
+    adw_action_row_set_subtitle (self->gallery_row, gallery);
+  else
+    {
+      const char *pictures = g_get_user_special_dir (G_USER_DIRECTORY_PICTURES);
+      g_autofree char *def = pictures ? g_build_filename (pictures, "Tessera", NULL)
+                                      : g_build_filename (g_get_home_dir (), "Pictures", "Tessera", NULL);
+      g_autofree char *text = g_strdup_printf (_("%s (default)"), def);
+      adw_action_row_set_subtitle (self->gallery_row, text);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (backends); i++)
+    if (g_strcmp0 (backend, backends[i]) == 0 && adw_combo_row_get_selected (self->backend_row) != i)
+      adw_combo_row_set_selected (self->backend_row, i);
+}
+
+static void
+on_backend_selected (TesseraPreferences *self)
+{
+  guint i = adw_combo_row_get_selected (self->backend_row);
+  g_autofree char *current = g_settings_get_string (self->settings, "backend");
+
+  if (i < G_N_ELEMENTS (backends) && g_strcmp0 (current, backends[i]) != 0)
+    g_settings_set_string (self->settings, "backend", backends[i]);
+}
+
+static void
+chooser_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+{
+  TesseraPreferences *self = user_data;
+  const char *key = g_object_get_data (G_OBJECT (dialog), "tessera-key");
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) folder = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      g_autofree char *path = g_file_get_path (folder);
+
+      if (path)
+        g_settings_set_string (self->settings, key, path);
+      else
+        adw_preferences_window_add_toast (ADW_PREFERENCES_WINDOW (self),
+                                          adw_toast_new (_("Only local folders can be used")));
+    }
+  g_clear_object (&self->chooser);
+}
+
+static void
+choose_folder (TesseraPreferences *self, const char *title, const char *key)
+{
+  if (self->chooser)
+    gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
+  g_clear_object (&self->chooser);
+  self->chooser = gtk_file_chooser_native_new (title, GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+                                               _("_Select"), NULL);
+  g_object_set_data (G_OBJECT (self->chooser), "tessera-key", (gpointer) key);
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (self->chooser), TRUE);
+  g_signal_connect (self->chooser, "response", G_CALLBACK (chooser_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
+}
+
+static void
+choose_model_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  choose_folder (TESSERA_PREFERENCES (widget), _("Choose the Meissonic Folder"), "model-folder");
+}
+
+static void
+choose_gallery_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  choose_folder (TESSERA_PREFERENCES (widget), _("Choose the Gallery Folder"), "gallery-folder");
+}
+
+static void
+reset_gallery_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  g_settings_reset (TESSERA_PREFERENCES (widget)->settings, "gallery-folder");
+}
+
+static void
+tessera_preferences_dispose (GObject *object)
+{
+  TesseraPreferences *self = TESSERA_PREFERENCES (object);
+
+  if (self->chooser)
+    gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
+  g_clear_object (&self->chooser);
+  gtk_widget_dispose_template (GTK_WIDGET (self), TESSERA_TYPE_PREFERENCES);
+  g_clear_object (&self->settings);
+  G_OBJECT_CLASS (tessera_preferences_parent_class)->dispose (object);
+}
+
+static void
+tessera_preferences_class_init (TesseraPreferencesClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = tessera_preferences_dispose;
+  gtk_widget_class_set_template_from_resource (widget_class, APP_RESOURCE_PATH "/tessera-preferences.ui");
+  gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, model_row);
+  gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, gallery_row);
+  gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, backend_row);
+  gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, threads_adjustment);
+  gtk_widget_class_install_action (widget_class, "prefs.choose-model", NULL, choose_model_activated);
+  gtk_widget_class_install_action (widget_class, "prefs.choose-gallery", NULL, choose_gallery_activated);
+  gtk_widget_class_install_action (widget_class, "prefs.reset-gallery", NULL, reset_gallery_activated);
+}
+
+static void
+tessera_preferences_init (TesseraPreferences *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->settings = g_settings_new ("io.github.tessera.Tessera");
+  g_settings_bind (self->settings, "threads", self->threads_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
+  g_signal_connect_object (self->settings, "changed", G_CALLBACK (update_rows), self, G_CONNECT_SWAPPED);
+  update_rows (self);
+  g_signal_connect_object (self->backend_row, "notify::selected", G_CALLBACK (on_backend_selected), self,
+                           G_CONNECT_SWAPPED);
+}
+
+GtkWidget *
+tessera_preferences_new (GtkWindow *parent)
+{
+  return g_object_new (TESSERA_TYPE_PREFERENCES, "transient-for", parent, NULL);
+}

@@ -1,0 +1,1579 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-window.c — the main window. It drives every engine job through its
+ * TesseraWorker: loading the model named in GSettings, generating, inpainting and the
+ * "Finish now" decode. Step callbacks arrive on the main thread (the worker posts them)
+ * and turn into a preview texture; finished images are written to the gallery folder by a
+ * GTask thread with the engine's atomic PNG writer. Cancellation is a GCancellable per
+ * run; a cancelled run is silent and keeps its partial preview on screen.
+ */
+#include "tessera-window.h"
+
+#include <errno.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "tessera-gallery.h"
+#include "tessera-inpaint-view.h"
+#include "tessera-preview.h"
+#include "tessera-window-private.h"
+#include "tessera-worker.h"
+
+typedef enum {
+  MODEL_EMPTY,
+  MODEL_LOADING,
+  MODEL_ERROR,
+  MODEL_READY,
+} ModelState;
+
+typedef enum {
+  RUN_IDLE,
+  RUN_GENERATE,
+  RUN_INPAINT,
+} RunKind;
+
+/* What a run was asked to do, kept for the PNG metadata. */
+typedef struct {
+  char *prompt;
+  char *negative_prompt;
+  guint width, height;
+  int steps;
+  double guidance;
+  double temperature_start, temperature_end;
+  double aesthetic_score;
+  guint64 seed;
+  char *source; /* inpainting: the source file's name */
+  double strength;
+} RunParams;
+
+struct _TesseraWindow
+{
+  AdwApplicationWindow parent_instance;
+
+  /* template */
+  AdwToastOverlay *toast_overlay;
+  AdwViewStack *view_stack;
+  AdwViewSwitcherTitle *switcher_title;
+  AdwViewSwitcherBar *switcher_bar;
+  GtkStack *model_stack;
+  AdwStatusPage *loading_page;
+  GtkProgressBar *load_progress;
+  GtkLabel *load_label;
+  GtkLabel *error_label;
+  GtkWidget *form;
+  GtkTextView *prompt_view;
+  GtkTextView *negative_view;
+  GtkExpander *negative_expander;
+  AdwComboRow *size_row;
+  GtkAdjustment *steps_adjustment;
+  GtkAdjustment *guidance_adjustment;
+  GtkAdjustment *seed_adjustment;
+  GtkToggleButton *seed_lock;
+  GtkAdjustment *temp_start_adjustment;
+  GtkAdjustment *temp_end_adjustment;
+  GtkAdjustment *aesthetic_adjustment;
+  GtkStack *run_stack;
+  GtkStack *canvas_stack;
+  GtkPicture *canvas;
+  GtkLabel *status_label;
+  GtkProgressBar *progress_bar;
+  TesseraGallery *gallery;
+  TesseraInpaintView *inpaint_view;
+
+  GSettings *settings;
+  TesseraWorker *worker;
+
+  ModelState model_state;
+  TesseraModelInfo *model_info;
+  GCancellable *load_cancellable;
+  GtkStringList *size_list;
+
+  RunKind run;
+  gboolean finishing;
+  GCancellable *run_cancellable;
+  RunParams params;
+  TesseraStep *last_step;
+  double step_seconds;
+  int n_step_seconds;
+  guint n_step_updates;
+  double preview_ms_sum, preview_ms_max;
+  guint preview_count;
+
+  GFile *current_file;     /* the image on the canvas, for win.inpaint-current */
+  GFile *last_saved;
+  guint n_saved;
+  guint n_opened;
+  TesseraResult *last_result;
+  char *last_toast;
+  GPtrArray *toasts; /* shown and not yet dismissed */
+  GtkFileChooserNative *chooser;
+};
+
+G_DEFINE_FINAL_TYPE (TesseraWindow, tessera_window, ADW_TYPE_APPLICATION_WINDOW)
+
+static void update_actions (TesseraWindow *self);
+static void load_model (TesseraWindow *self);
+
+/* ---- helpers ---- */
+
+static void
+run_params_clear (RunParams *p)
+{
+  g_clear_pointer (&p->prompt, g_free);
+  g_clear_pointer (&p->negative_prompt, g_free);
+  g_clear_pointer (&p->source, g_free);
+}
+
+static void
+step_copy_free (TesseraStep *step)
+{
+  if (!step)
+    return;
+  g_free (step->tokens);
+  g_free (step->predicted);
+  g_free (step->confidence);
+  g_free (step);
+}
+
+static TesseraStep *
+step_copy (const TesseraStep *step)
+{
+  TesseraStep *copy = g_memdup2 (step, sizeof *step);
+  gsize n = (gsize) step->grid_h * step->grid_w;
+
+  copy->tokens = g_memdup2 (step->tokens, n * sizeof *step->tokens);
+  copy->predicted = g_memdup2 (step->predicted, n * sizeof *step->predicted);
+  copy->confidence = g_memdup2 (step->confidence, n * sizeof *step->confidence);
+  return copy;
+}
+
+/* The toasts shown and not yet finalized, held weakly: libadwaita owns them. */
+static void
+on_toast_finalized (gpointer data, GObject *where_the_object_was)
+{
+  TesseraWindow *self = data;
+
+  g_ptr_array_remove (self->toasts, where_the_object_was);
+}
+
+/* Takes t. */
+static void
+show_toast (TesseraWindow *self, AdwToast *t)
+{
+  g_free (self->last_toast);
+  self->last_toast = g_strdup (adw_toast_get_title (t));
+  g_ptr_array_add (self->toasts, t);
+  g_object_weak_ref (G_OBJECT (t), on_toast_finalized, self);
+  adw_toast_overlay_add_toast (self->toast_overlay, t);
+}
+
+static void
+toast (TesseraWindow *self, const char *message)
+{
+  show_toast (self, adw_toast_new (message));
+}
+
+static void
+toast_error (TesseraWindow *self, const char *what, const GError *error)
+{
+  g_autofree char *msg = g_strdup_printf ("%s: %s", what, error->message);
+
+  toast (self, msg);
+}
+
+static char *
+text_view_dup_text (GtkTextView *view)
+{
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer (view);
+  GtkTextIter start, end;
+
+  gtk_text_buffer_get_bounds (buffer, &start, &end);
+  return gtk_text_buffer_get_text (buffer, &start, &end, FALSE);
+}
+
+static void
+text_view_set_text (GtkTextView *view, const char *text)
+{
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (view), text ? text : "", -1);
+}
+
+static GFile *
+gallery_folder (TesseraWindow *self)
+{
+  g_autofree char *configured = g_settings_get_string (self->settings, "gallery-folder");
+  const char *pictures;
+
+  if (configured[0])
+    return g_file_new_for_path (configured);
+  pictures = g_get_user_special_dir (G_USER_DIRECTORY_PICTURES);
+  if (pictures)
+    return g_file_new_build_filename (pictures, "Tessera", NULL);
+  return g_file_new_build_filename (g_get_home_dir (), "Pictures", "Tessera", NULL);
+}
+
+static char *
+format_duration (double seconds)
+{
+  int s = (int) lround (seconds);
+
+  if (s >= 3600)
+    return g_strdup_printf ("%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
+  return g_strdup_printf ("%d:%02d", s / 60, s % 60);
+}
+
+/* ---- the form ---- */
+
+static void
+get_selected_size (TesseraWindow *self, guint *width, guint *height)
+{
+  guint i = adw_combo_row_get_selected (self->size_row);
+
+  *width = *height = 0;
+  if (self->model_info && i < self->model_info->sizes->len)
+    {
+      TesseraSize *s = &g_array_index (self->model_info->sizes, TesseraSize, i);
+      *width = s->width;
+      *height = s->height;
+    }
+}
+
+static gboolean
+select_size (TesseraWindow *self, guint width, guint height)
+{
+  if (!self->model_info)
+    return FALSE;
+  for (guint i = 0; i < self->model_info->sizes->len; i++)
+    {
+      TesseraSize *s = &g_array_index (self->model_info->sizes, TesseraSize, i);
+
+      if (s->width == width && s->height == height)
+        {
+          adw_combo_row_set_selected (self->size_row, i);
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+static void
+fill_sizes (TesseraWindow *self)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->size_list));
+  g_autoptr (GPtrArray) labels = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < self->model_info->sizes->len; i++)
+    {
+      TesseraSize *s = &g_array_index (self->model_info->sizes, TesseraSize, i);
+      g_ptr_array_add (labels, g_strdup_printf ("%u × %u", s->width, s->height));
+    }
+  g_ptr_array_add (labels, NULL);
+  gtk_string_list_splice (self->size_list, 0, n, (const char *const *) labels->pdata);
+  if (!select_size (self, g_settings_get_uint (self->settings, "image-width"),
+                    g_settings_get_uint (self->settings, "image-height")))
+    adw_combo_row_set_selected (self->size_row, 0);
+}
+
+static void
+on_size_selected (TesseraWindow *self)
+{
+  guint w, h;
+
+  get_selected_size (self, &w, &h);
+  if (w && h)
+    {
+      g_settings_set_uint (self->settings, "image-width", w);
+      g_settings_set_uint (self->settings, "image-height", h);
+    }
+}
+
+static void
+on_seed_lock_toggled (TesseraWindow *self)
+{
+  gboolean locked = gtk_toggle_button_get_active (self->seed_lock);
+
+  gtk_button_set_icon_name (GTK_BUTTON (self->seed_lock),
+                            locked ? "changes-prevent-symbolic" : "changes-allow-symbolic");
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->seed_lock),
+                               locked ? _("The seed is kept for the next image")
+                                      : _("A new random seed is drawn for every image"));
+}
+
+/* Fills the form from an image's parameters; values it does not record stay as they are. */
+static void
+apply_meta (TesseraWindow *self, const ts_image_meta *m)
+{
+  if (m->prompt)
+    text_view_set_text (self->prompt_view, m->prompt);
+  text_view_set_text (self->negative_view, m->negative_prompt);
+  if (m->steps > 0)
+    gtk_adjustment_set_value (self->steps_adjustment, m->steps);
+  if (!isnan (m->cfg))
+    gtk_adjustment_set_value (self->guidance_adjustment, m->cfg);
+  if (!isnan (m->temperature_start))
+    gtk_adjustment_set_value (self->temp_start_adjustment, m->temperature_start);
+  if (!isnan (m->temperature_end))
+    gtk_adjustment_set_value (self->temp_end_adjustment, m->temperature_end);
+  if (!isnan (m->aesthetic_score))
+    gtk_adjustment_set_value (self->aesthetic_adjustment, m->aesthetic_score);
+  gtk_adjustment_set_value (self->seed_adjustment, (double) MIN (m->seed, (guint64) G_MAXUINT32));
+  if (m->seed > G_MAXUINT32)
+    g_debug ("seed %" G_GUINT64_FORMAT " is above the form's range; using %u", m->seed, G_MAXUINT32);
+  /* Reusing parameters means reusing the seed too. */
+  gtk_toggle_button_set_active (self->seed_lock, TRUE);
+  /* A size this model cannot take is remembered for the next model that can. */
+  if (m->width && m->height && !select_size (self, m->width, m->height))
+    {
+      g_settings_set_uint (self->settings, "image-width", m->width);
+      g_settings_set_uint (self->settings, "image-height", m->height);
+    }
+  gtk_expander_set_expanded (self->negative_expander, m->negative_prompt && m->negative_prompt[0]);
+}
+
+/* ---- model state ---- */
+
+static void
+set_model_state (TesseraWindow *self, ModelState state)
+{
+  static const char *const names[] = { "empty", "loading", "error", "ready" };
+
+  self->model_state = state;
+  gtk_stack_set_visible_child_name (self->model_stack, names[state]);
+  update_actions (self);
+}
+
+static void
+on_load_progress (GObject *target, double fraction, const char *what)
+{
+  TesseraWindow *self = TESSERA_WINDOW (target);
+  g_autofree char *text = g_strdup_printf (_("Loading %s… %d %%"), what ? what : "", (int) (fraction * 100));
+
+  gtk_progress_bar_set_fraction (self->load_progress, fraction);
+  gtk_label_set_label (self->load_label, text);
+}
+
+static void
+load_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (TesseraWindow) self = user_data;
+  g_autoptr (GError) error = NULL;
+  TesseraModelInfo *info = tessera_worker_load_finish (TESSERA_WORKER (source), result, &error);
+
+  if (!info)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      gtk_label_set_label (self->error_label, error->message);
+      set_model_state (self, MODEL_ERROR);
+      return;
+    }
+  g_clear_pointer (&self->model_info, tessera_model_info_unref);
+  self->model_info = info;
+  fill_sizes (self);
+  g_debug ("model %s ready on %s: %u sizes, %d codes", info->name, info->backend, info->sizes->len,
+           info->codebook_size);
+  set_model_state (self, MODEL_READY);
+}
+
+static void
+load_model (TesseraWindow *self)
+{
+  g_autofree char *dir = g_settings_get_string (self->settings, "model-folder");
+  g_autofree char *backend = g_settings_get_string (self->settings, "backend");
+  g_autofree char *description = NULL;
+
+  g_cancellable_cancel (self->load_cancellable);
+  g_clear_object (&self->load_cancellable);
+  g_clear_pointer (&self->model_info, tessera_model_info_unref);
+  if (self->run != RUN_IDLE)
+    g_cancellable_cancel (self->run_cancellable);
+  if (!dir[0])
+    {
+      set_model_state (self, MODEL_EMPTY);
+      return;
+    }
+  self->load_cancellable = g_cancellable_new ();
+  description = g_filename_display_name (dir);
+  adw_status_page_set_description (self->loading_page, description);
+  gtk_progress_bar_set_fraction (self->load_progress, 0);
+  gtk_label_set_label (self->load_label, "");
+  set_model_state (self, MODEL_LOADING);
+  tessera_worker_load_async (self->worker, dir, backend, g_settings_get_int (self->settings, "threads"),
+                             G_OBJECT (self), on_load_progress, self->load_cancellable, load_done,
+                             g_object_ref (self));
+}
+
+static void
+on_model_settings_changed (TesseraWindow *self)
+{
+  load_model (self);
+}
+
+static void
+on_gallery_folder_changed (TesseraWindow *self)
+{
+  g_autoptr (GFile) folder = gallery_folder (self);
+
+  tessera_gallery_set_folder (self->gallery, folder);
+}
+
+/* ---- the preview ---- */
+
+static void
+render_step (TesseraWindow *self, const TesseraStep *step)
+{
+  g_autofree char *mode_nick = g_settings_get_string (self->settings, "preview-mode");
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (GdkTexture) texture = NULL;
+  double ms;
+
+  if (!self->model_info)
+    return;
+  texture = tessera_preview_render (step, tessera_preview_mode_from_string (mode_nick), self->model_info->palette);
+  ms = (g_get_monotonic_time () - t0) / 1000.0;
+  self->preview_ms_sum += ms;
+  self->preview_ms_max = MAX (self->preview_ms_max, ms);
+  self->preview_count++;
+  g_debug ("preview: step %d/%d %dx%d tokens (%s) built in %.3f ms", step->step + 1, step->n_steps,
+           step->grid_w, step->grid_h, mode_nick, ms);
+  if (self->run == RUN_INPAINT)
+    tessera_inpaint_view_set_preview (self->inpaint_view, GDK_PAINTABLE (texture));
+  else
+    {
+      gtk_picture_set_paintable (self->canvas, GDK_PAINTABLE (texture));
+      gtk_stack_set_visible_child_name (self->canvas_stack, "canvas");
+    }
+}
+
+static void
+set_progress (TesseraWindow *self, double fraction, const char *text)
+{
+  if (self->run == RUN_INPAINT)
+    tessera_inpaint_view_set_progress (self->inpaint_view, fraction, text);
+  else
+    {
+      gtk_progress_bar_set_fraction (self->progress_bar, CLAMP (fraction, 0.0, 1.0));
+      gtk_label_set_label (self->status_label, text);
+    }
+}
+
+static void
+on_step (GObject *target, const TesseraStep *step)
+{
+  TesseraWindow *self = TESSERA_WINDOW (target);
+  int total = step->grid_h * step->grid_w;
+  int revealed = total - step->n_masked;
+  int done = step->step + 1;
+  double per_step, ips;
+  g_autofree char *eta = NULL;
+  g_autofree char *text = NULL;
+
+  /* After "Finish now" the grid on screen is final; a step that was already posted when
+   * the run was cancelled must not replace it. */
+  if (self->run == RUN_IDLE || self->finishing)
+    return;
+  step_copy_free (self->last_step);
+  self->last_step = step_copy (step);
+  self->n_step_updates++;
+  self->step_seconds += step->seconds;
+  self->n_step_seconds++;
+  render_step (self, step);
+
+  per_step = self->step_seconds / MAX (1, self->n_step_seconds);
+  ips = per_step > 0 ? 1.0 / per_step : 0;
+  eta = format_duration (per_step * (step->n_steps - done));
+  /* Translators: tokens revealed / total · step k / N · iterations per second · time left */
+  text = g_strdup_printf (_("%d / %d tokens · step %d / %d · %.1f it/s · %s left"), revealed, total, done,
+                          step->n_steps, ips, eta);
+  set_progress (self, (double) done / step->n_steps, text);
+  update_actions (self);
+}
+
+static void
+on_preview_mode_changed (TesseraWindow *self)
+{
+  if (self->last_step && (self->run != RUN_IDLE || gtk_picture_get_paintable (self->canvas) == NULL ||
+                          self->current_file == NULL))
+    render_step (self, self->last_step);
+}
+
+/* An all-masked grid right away, so a run shows the grid before its first step ends. */
+static void
+show_blank_grid (TesseraWindow *self, guint width, guint height, int steps)
+{
+  TesseraStep step = { 0 };
+  guint f = self->model_info->vae_scale_factor;
+  gsize n;
+
+  if (!f || !width || !height)
+    return;
+  step.grid_w = (int) (width / f);
+  step.grid_h = (int) (height / f);
+  step.n_steps = steps;
+  step.step = -1;
+  n = (gsize) step.grid_w * step.grid_h;
+  step.mask_token_id = self->model_info->mask_token_id;
+  step.n_masked = (int) n;
+  step.tokens = g_new (int32_t, n);
+  step.predicted = g_new0 (int32_t, n);
+  step.confidence = g_new0 (float, n);
+  for (gsize i = 0; i < n; i++)
+    step.tokens[i] = step.mask_token_id;
+  render_step (self, &step);
+  g_free (step.tokens);
+  g_free (step.predicted);
+  g_free (step.confidence);
+}
+
+/* ---- saving ---- */
+
+typedef struct {
+  ts_image *image;
+  ts_image_meta meta; /* g_malloc'd strings */
+  GFile *folder;
+  RunKind kind;
+} SaveData;
+
+static void
+save_data_free (SaveData *d)
+{
+  ts_image_free (d->image);
+  tessera_image_meta_free_strings (&d->meta);
+  g_clear_object (&d->folder);
+  g_free (d);
+}
+
+static void
+save_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  SaveData *d = task_data;
+  g_autofree char *dir = g_file_get_path (d->folder);
+  g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
+  g_autofree char *path = NULL;
+  ts_error err;
+  GError *error = NULL;
+
+  (void) source;
+  (void) cancellable;
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    {
+      int e = errno;
+      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (e), _("Cannot create %s: %s"), dir,
+                               g_strerror (e));
+      return;
+    }
+  for (int i = 1; i < 1000; i++)
+    {
+      g_autofree char *name = i == 1 ? g_strdup_printf ("tessera-%s-%s%" G_GUINT64_FORMAT ".png", stamp,
+                                                        d->kind == RUN_INPAINT ? "inpaint-" : "", d->meta.seed)
+                                     : g_strdup_printf ("tessera-%s-%s%" G_GUINT64_FORMAT "-%d.png", stamp,
+                                                        d->kind == RUN_INPAINT ? "inpaint-" : "", d->meta.seed, i);
+      g_free (path);
+      path = g_build_filename (dir, name, NULL);
+      if (!g_file_test (path, G_FILE_TEST_EXISTS))
+        break;
+    }
+  if (ts_image_save_png (d->image, &d->meta, path, &err) != TS_OK)
+    {
+      tessera_engine_error_from_ts (&err, &error);
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_pointer (task, g_file_new_for_path (path), g_object_unref);
+}
+
+static void
+on_toast_show_in_gallery (AdwToast *t, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  GFile *file = g_object_get_data (G_OBJECT (t), "tessera-file");
+
+  adw_view_stack_set_visible_child_name (self->view_stack, "gallery");
+  tessera_gallery_select_file (self->gallery, file);
+}
+
+static void
+save_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (TesseraWindow) self = user_data;
+  SaveData *d = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GFile) file = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autofree char *base = NULL;
+  g_autofree char *title = NULL;
+  AdwToast *t;
+
+  (void) source;
+  if (!file)
+    {
+      toast_error (self, _("The image could not be saved"), error);
+      return;
+    }
+  g_set_object (&self->last_saved, file);
+  self->n_saved++;
+  tessera_gallery_add_file (self->gallery, file);
+  if (d->kind == RUN_INPAINT)
+    {
+      ts_error err;
+      ts_image *copy = ts_image_new (d->image->width, d->image->height, &err);
+
+      if (copy)
+        {
+          memcpy (copy->pixels, d->image->pixels, (gsize) d->image->width * d->image->height * 3);
+          tessera_inpaint_view_replace_source (self->inpaint_view, file, copy);
+        }
+    }
+  else
+    g_set_object (&self->current_file, file);
+  base = g_file_get_basename (file);
+  title = g_strdup_printf (_("Saved “%s”"), base);
+  t = adw_toast_new (title);
+  adw_toast_set_button_label (t, _("_Show"));
+  g_object_set_data_full (G_OBJECT (t), "tessera-file", g_object_ref (file), g_object_unref);
+  g_signal_connect_object (t, "button-clicked", G_CALLBACK (on_toast_show_in_gallery), self, 0);
+  show_toast (self, t);
+  update_actions (self);
+}
+
+/* Takes image. */
+static void
+save_to_gallery (TesseraWindow *self, ts_image *image, RunKind kind)
+{
+  SaveData *d = g_new0 (SaveData, 1);
+  g_autoptr (GTask) task = NULL;
+
+  d->image = image;
+  d->kind = kind;
+  d->folder = gallery_folder (self);
+  ts_image_meta_init (&d->meta);
+  d->meta.prompt = g_strdup (self->params.prompt);
+  d->meta.negative_prompt = g_strdup (self->params.negative_prompt);
+  d->meta.model = g_strdup (self->model_info ? self->model_info->name : NULL);
+  d->meta.backend = g_strdup (self->model_info ? self->model_info->backend : NULL);
+  d->meta.sampler = g_strdup ("MaskGIT");
+  d->meta.source = g_strdup (self->params.source);
+  d->meta.seed = self->params.seed;
+  d->meta.steps = (uint32_t) self->params.steps;
+  d->meta.width = image->width;
+  d->meta.height = image->height;
+  d->meta.cfg = self->params.guidance;
+  d->meta.temperature_start = self->params.temperature_start;
+  d->meta.temperature_end = self->params.temperature_end;
+  d->meta.aesthetic_score = self->params.aesthetic_score;
+  d->meta.strength = kind == RUN_INPAINT ? self->params.strength : -1;
+
+  task = g_task_new (NULL, NULL, save_done, g_object_ref (self));
+  g_task_set_source_tag (task, save_to_gallery);
+  g_task_set_task_data (task, d, (GDestroyNotify) save_data_free);
+  g_task_run_in_thread (task, save_thread);
+}
+
+/* ---- runs ---- */
+
+static void
+end_run (TesseraWindow *self)
+{
+  RunKind kind = self->run;
+
+  self->run = RUN_IDLE;
+  self->finishing = FALSE;
+  g_clear_object (&self->run_cancellable);
+  gtk_stack_set_visible_child_name (self->run_stack, "idle");
+  gtk_widget_set_sensitive (self->form, TRUE);
+  if (kind == RUN_INPAINT)
+    tessera_inpaint_view_set_running (self->inpaint_view, FALSE);
+  update_actions (self);
+}
+
+static void
+finish_result (TesseraWindow *self, TesseraResult *result, RunKind kind)
+{
+  g_autoptr (GdkTexture) texture = tessera_texture_from_image (result->image);
+  g_autofree char *took = format_duration (result->seconds);
+  g_autofree char *text = NULL;
+
+  if (result->prompt_truncated)
+    toast (self, _("The prompt was longer than 77 tokens; the end was left out"));
+  text = g_strdup_printf (_("Done in %s · %d × %d tokens"), took, result->grid_w, result->grid_h);
+  if (kind == RUN_INPAINT)
+    {
+      tessera_inpaint_view_set_preview (self->inpaint_view, GDK_PAINTABLE (texture));
+      tessera_inpaint_view_set_progress (self->inpaint_view, 1.0, text);
+    }
+  else
+    {
+      gtk_picture_set_paintable (self->canvas, GDK_PAINTABLE (texture));
+      gtk_stack_set_visible_child_name (self->canvas_stack, "canvas");
+      gtk_progress_bar_set_fraction (self->progress_bar, 1.0);
+      gtk_label_set_label (self->status_label, text);
+    }
+  save_to_gallery (self, g_steal_pointer (&result->image), kind);
+  tessera_result_free (self->last_result);
+  self->last_result = result;
+}
+
+static void
+run_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr (TesseraWindow) self = user_data;
+  g_autoptr (GError) error = NULL;
+  RunKind kind = self->run;
+  TesseraResult *result;
+
+  if (g_task_get_source_tag (G_TASK (res)) == tessera_worker_inpaint_async)
+    result = tessera_worker_inpaint_finish (TESSERA_WORKER (source), res, &error);
+  else
+    result = tessera_worker_generate_finish (TESSERA_WORKER (source), res, &error);
+
+  if (!result)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          /* "Finish now" has its decode queued behind this job; it ends the run. */
+          if (self->finishing)
+            return;
+          if (self->last_step)
+            {
+              g_autofree char *text = g_strdup_printf (_("Cancelled at step %d / %d"), self->last_step->step + 1,
+                                                       self->last_step->n_steps);
+              set_progress (self, (double) (self->last_step->step + 1) / self->last_step->n_steps, text);
+            }
+          else
+            set_progress (self, 0, _("Cancelled"));
+        }
+      else
+        {
+          toast_error (self, kind == RUN_INPAINT ? _("Inpainting failed") : _("Generation failed"), error);
+          set_progress (self, 0, error->message);
+        }
+      end_run (self);
+      return;
+    }
+  end_run (self);
+  finish_result (self, result, kind);
+}
+
+static void
+finish_decode_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr (TesseraWindow) self = user_data;
+  g_autoptr (GError) error = NULL;
+  ts_image *image = tessera_worker_decode_finish (TESSERA_WORKER (source), res, &error);
+  TesseraResult *result;
+
+  if (!image)
+    {
+      toast_error (self, _("Finishing failed"), error);
+      end_run (self);
+      return;
+    }
+  result = g_new0 (TesseraResult, 1);
+  result->image = image;
+  result->grid_w = self->last_step->grid_w;
+  result->grid_h = self->last_step->grid_h;
+  result->tokens = g_memdup2 (self->last_step->tokens, (gsize) result->grid_w * result->grid_h * sizeof (int32_t));
+  result->seconds = self->step_seconds;
+  end_run (self);
+  finish_result (self, result, RUN_GENERATE);
+}
+
+static void
+read_form (TesseraWindow *self, RunParams *p)
+{
+  run_params_clear (p);
+  p->prompt = text_view_dup_text (self->prompt_view);
+  p->negative_prompt = text_view_dup_text (self->negative_view);
+  get_selected_size (self, &p->width, &p->height);
+  p->steps = (int) gtk_adjustment_get_value (self->steps_adjustment);
+  p->guidance = gtk_adjustment_get_value (self->guidance_adjustment);
+  p->temperature_start = gtk_adjustment_get_value (self->temp_start_adjustment);
+  p->temperature_end = gtk_adjustment_get_value (self->temp_end_adjustment);
+  p->aesthetic_score = gtk_adjustment_get_value (self->aesthetic_adjustment);
+  if (!gtk_toggle_button_get_active (self->seed_lock))
+    gtk_adjustment_set_value (self->seed_adjustment, g_random_int ());
+  p->seed = (guint64) gtk_adjustment_get_value (self->seed_adjustment);
+  g_settings_set_uint64 (self->settings, "seed", p->seed);
+  p->strength = -1;
+}
+
+static void
+to_worker_params (const RunParams *p, TesseraGenerateParams *gp)
+{
+  tessera_generate_params_init (gp);
+  gp->prompt = p->prompt;
+  gp->negative_prompt = p->negative_prompt;
+  gp->width = p->width;
+  gp->height = p->height;
+  gp->steps = p->steps;
+  gp->guidance = p->guidance;
+  gp->temperature_start = p->temperature_start;
+  gp->temperature_end = p->temperature_end;
+  gp->aesthetic_score = p->aesthetic_score;
+  gp->seed = p->seed;
+}
+
+static void
+begin_run (TesseraWindow *self, RunKind kind)
+{
+  self->run = kind;
+  self->finishing = FALSE;
+  self->run_cancellable = g_cancellable_new ();
+  step_copy_free (self->last_step);
+  self->last_step = NULL;
+  self->step_seconds = 0;
+  self->n_step_seconds = 0;
+  self->n_step_updates = 0;
+  gtk_widget_set_sensitive (self->form, FALSE);
+  if (kind == RUN_GENERATE)
+    gtk_stack_set_visible_child_name (self->run_stack, "running");
+  else
+    tessera_inpaint_view_set_running (self->inpaint_view, TRUE);
+  set_progress (self, 0, _("Encoding the prompt…"));
+  update_actions (self);
+}
+
+static void
+generate_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  TesseraGenerateParams gp;
+
+  (void) action;
+  (void) param;
+  if (self->model_state != MODEL_READY || self->run != RUN_IDLE)
+    return;
+  read_form (self, &self->params);
+  to_worker_params (&self->params, &gp);
+  begin_run (self, RUN_GENERATE);
+  g_clear_object (&self->current_file);
+  show_blank_grid (self, self->params.width, self->params.height, self->params.steps);
+  tessera_worker_generate_async (self->worker, &gp, G_OBJECT (self), on_step, self->run_cancellable, run_done,
+                                 g_object_ref (self));
+}
+
+static void
+inpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
+  const ts_image *src = tessera_inpaint_view_get_source_image (self->inpaint_view);
+  GFile *src_file = tessera_inpaint_view_get_source_file (self->inpaint_view);
+  g_autoptr (GBytes) mask = NULL;
+  TesseraGenerateParams gp;
+  ts_image *copy;
+  ts_error err;
+
+  (void) action;
+  (void) param;
+  if (self->model_state != MODEL_READY || self->run != RUN_IDLE || !src)
+    return;
+  mask = tessera_mask_editor_get_mask (editor);
+  copy = ts_image_new (src->width, src->height, &err);
+  if (!copy || !mask)
+    {
+      ts_image_free (copy);
+      return;
+    }
+  memcpy (copy->pixels, src->pixels, (gsize) src->width * src->height * 3);
+  read_form (self, &self->params);
+  g_free (self->params.prompt);
+  self->params.prompt = tessera_inpaint_view_dup_prompt (self->inpaint_view);
+  self->params.width = src->width;
+  self->params.height = src->height;
+  self->params.strength = tessera_inpaint_view_get_strength (self->inpaint_view);
+  self->params.source = src_file ? g_file_get_basename (src_file) : NULL;
+  g_settings_set_double (self->settings, "inpaint-strength", self->params.strength);
+  to_worker_params (&self->params, &gp);
+  begin_run (self, RUN_INPAINT);
+  tessera_worker_inpaint_async (self->worker, &gp, copy, mask, self->params.strength, G_OBJECT (self), on_step,
+                                self->run_cancellable, run_done, g_object_ref (self));
+}
+
+static void
+cancel_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  (void) action;
+  (void) param;
+  if (self->run != RUN_IDLE && !self->finishing)
+    {
+      g_cancellable_cancel (self->run_cancellable);
+      set_progress (self, gtk_progress_bar_get_fraction (self->progress_bar), _("Stopping…"));
+      update_actions (self);
+    }
+}
+
+/* "Finish now" through the public API: the last step's `predicted` grid has a prediction
+ * at every position, so take the revealed tokens as they are and the prediction for every
+ * still-masked one, cancel the run (it stops within one transformer block) and VQ-decode
+ * that combined grid with ts_model_decode. The decode job queues behind the cancelled run
+ * on the engine thread. */
+static void
+finish_now_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  g_autofree int32_t *grid = NULL;
+  gsize n;
+
+  (void) action;
+  (void) param;
+  if (self->run != RUN_GENERATE || self->finishing || !self->last_step)
+    return;
+  n = (gsize) self->last_step->grid_w * self->last_step->grid_h;
+  grid = g_new (int32_t, n);
+  for (gsize i = 0; i < n; i++)
+    grid[i] = self->last_step->tokens[i] == self->last_step->mask_token_id ? self->last_step->predicted[i]
+                                                                           : self->last_step->tokens[i];
+  self->finishing = TRUE;
+  g_cancellable_cancel (self->run_cancellable);
+  memcpy (self->last_step->tokens, grid, n * sizeof *grid);
+  self->last_step->n_masked = 0;
+  render_step (self, self->last_step);
+  set_progress (self, 1.0, _("Finishing: decoding every token…"));
+  tessera_worker_decode_async (self->worker, grid, self->last_step->grid_h, self->last_step->grid_w, NULL,
+                               finish_decode_done, g_object_ref (self));
+  update_actions (self);
+}
+
+static void
+reroll_seed_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  (void) action;
+  (void) param;
+  gtk_adjustment_set_value (self->seed_adjustment, g_random_int ());
+}
+
+/* ---- opening images ---- */
+
+typedef struct {
+  ts_image *image;
+  TesseraImageMeta *meta;
+} Loaded;
+
+static void
+loaded_free (Loaded *l)
+{
+  ts_image_free (l->image);
+  tessera_image_meta_free (l->meta);
+  g_free (l);
+}
+
+static void
+open_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GFile *file = task_data;
+  g_autofree char *path = g_file_get_path (file);
+  ts_image_meta meta;
+  ts_error err;
+  Loaded *l;
+  GError *error = NULL;
+
+  (void) source;
+  (void) cancellable;
+  if (!path)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _("Only local files can be opened"));
+      return;
+    }
+  ts_image_meta_init (&meta);
+  l = g_new0 (Loaded, 1);
+  l->image = ts_image_load_png (path, &meta, &err);
+  if (!l->image)
+    {
+      loaded_free (l);
+      tessera_engine_error_from_ts (&err, &error);
+      g_task_return_error (task, error);
+      return;
+    }
+  if ((meta.prompt && meta.prompt[0]) || meta.steps > 0)
+    l->meta = tessera_image_meta_dup (&meta);
+  ts_image_meta_clear (&meta);
+  g_task_return_pointer (task, l, (GDestroyNotify) loaded_free);
+}
+
+static void
+load_png_async (TesseraWindow *self, GFile *file, GAsyncReadyCallback cb)
+{
+  g_autoptr (GTask) task = g_task_new (self, NULL, cb, NULL);
+
+  g_task_set_source_tag (task, load_png_async);
+  g_task_set_task_data (task, g_object_ref (file), g_object_unref);
+  g_task_run_in_thread (task, open_thread);
+}
+
+static void
+open_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  TesseraWindow *self = TESSERA_WINDOW (source);
+  GFile *file = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  Loaded *l = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autofree char *base = g_file_get_basename (file);
+  g_autofree char *msg = NULL;
+  g_autoptr (GdkTexture) texture = NULL;
+
+  (void) user_data;
+  if (!l)
+    {
+      msg = g_strdup_printf (_("Cannot open “%s”"), base);
+      toast_error (self, msg, error);
+      return;
+    }
+  if (l->meta)
+    {
+      apply_meta (self, l->meta);
+      msg = g_strdup_printf (_("Parameters from “%s” restored"), base);
+    }
+  else
+    msg = g_strdup_printf (_("“%s” carries no generation parameters"), base);
+  toast (self, msg);
+  if (self->run == RUN_IDLE)
+    {
+      texture = tessera_texture_from_image (l->image);
+      gtk_picture_set_paintable (self->canvas, GDK_PAINTABLE (texture));
+      gtk_stack_set_visible_child_name (self->canvas_stack, "canvas");
+      gtk_label_set_label (self->status_label, base);
+      gtk_progress_bar_set_fraction (self->progress_bar, 0);
+      g_set_object (&self->current_file, file);
+    }
+  self->n_opened++;
+  adw_view_stack_set_visible_child_name (self->view_stack, "generate");
+  loaded_free (l);
+  update_actions (self);
+}
+
+void
+tessera_window_open_file (TesseraWindow *self, GFile *file)
+{
+  g_return_if_fail (TESSERA_IS_WINDOW (self));
+  g_return_if_fail (G_IS_FILE (file));
+
+  load_png_async (self, file, open_done);
+}
+
+static void
+inpaint_load_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  TesseraWindow *self = TESSERA_WINDOW (source);
+  GFile *file = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  Loaded *l = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autofree char *base = g_file_get_basename (file);
+  guint cell = self->model_info ? self->model_info->vae_scale_factor : 16;
+
+  (void) user_data;
+  if (!l)
+    {
+      g_autofree char *msg = g_strdup_printf (_("Cannot open “%s”"), base);
+      toast_error (self, msg, error);
+      return;
+    }
+  tessera_inpaint_view_set_source (self->inpaint_view, file, g_steal_pointer (&l->image), l->meta, cell);
+  tessera_inpaint_view_set_strength (self->inpaint_view, g_settings_get_double (self->settings, "inpaint-strength"));
+  adw_view_stack_set_visible_child_name (self->view_stack, "inpaint");
+  loaded_free (l);
+  update_actions (self);
+}
+
+void
+_tessera_window_inpaint_file (TesseraWindow *self, GFile *file)
+{
+  g_return_if_fail (TESSERA_IS_WINDOW (self));
+  g_return_if_fail (G_IS_FILE (file));
+
+  if (self->run == RUN_INPAINT)
+    return;
+  load_png_async (self, file, inpaint_load_done);
+}
+
+static void
+open_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+
+      if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "inpaint") == 0)
+        _tessera_window_inpaint_file (self, file);
+      else
+        tessera_window_open_file (self, file);
+    }
+  g_clear_object (&self->chooser);
+}
+
+static void
+show_chooser (TesseraWindow *self, GtkFileChooserNative *chooser, GCallback response)
+{
+  if (self->chooser)
+    gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
+  g_clear_object (&self->chooser);
+  self->chooser = chooser;
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  g_signal_connect (chooser, "response", response, self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+static void
+open_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  GtkFileChooserNative *chooser;
+  g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
+  g_autoptr (GFile) folder = gallery_folder (self);
+
+  (void) action;
+  (void) param;
+  chooser = gtk_file_chooser_native_new (_("Open Image"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN,
+                                         _("_Open"), NULL);
+  gtk_file_filter_set_name (filter, _("PNG images"));
+  gtk_file_filter_add_mime_type (filter, "image/png");
+  gtk_file_filter_add_suffix (filter, "png");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
+  gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
+  show_chooser (self, chooser, G_CALLBACK (open_response));
+}
+
+static void
+model_folder_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) folder = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      g_autofree char *path = g_file_get_path (folder);
+      g_autofree char *old = g_settings_get_string (self->settings, "model-folder");
+
+      if (path && g_strcmp0 (path, old) == 0)
+        load_model (self);
+      else if (path)
+        g_settings_set_string (self->settings, "model-folder", path);
+    }
+  g_clear_object (&self->chooser);
+}
+
+static void
+choose_model_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  GtkFileChooserNative *chooser;
+
+  (void) action;
+  (void) param;
+  chooser = gtk_file_chooser_native_new (_("Choose the Meissonic Folder"), GTK_WINDOW (self),
+                                         GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Select"), NULL);
+  show_chooser (self, chooser, G_CALLBACK (model_folder_response));
+}
+
+static void
+reload_model_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  (void) action;
+  (void) param;
+  load_model (TESSERA_WINDOW (user_data));
+}
+
+static void
+inpaint_current_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  (void) action;
+  (void) param;
+  if (self->current_file)
+    _tessera_window_inpaint_file (self, self->current_file);
+}
+
+static gboolean
+on_drop (GtkDropTarget *target, const GValue *value, double x, double y, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  GFile *file = NULL;
+
+  (void) target;
+  (void) x;
+  (void) y;
+  if (G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST))
+    {
+      GSList *files = g_value_get_boxed (value);
+      file = files ? files->data : NULL;
+    }
+  else if (G_VALUE_HOLDS (value, G_TYPE_FILE))
+    file = g_value_get_object (value);
+  if (!file)
+    return FALSE;
+  if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "inpaint") == 0)
+    _tessera_window_inpaint_file (self, file);
+  else
+    tessera_window_open_file (self, file);
+  return TRUE;
+}
+
+static void
+on_gallery_reuse (TesseraWindow *self, const TesseraImageMeta *meta)
+{
+  apply_meta (self, meta);
+  adw_view_stack_set_visible_child_name (self->view_stack, "generate");
+  toast (self, _("Parameters copied to the form"));
+}
+
+static void
+on_gallery_inpaint (TesseraWindow *self, GFile *file)
+{
+  _tessera_window_inpaint_file (self, file);
+}
+
+/* ---- actions ---- */
+
+static const GActionEntry win_entries[] = {
+  { .name = "generate", .activate = generate_activated },
+  { .name = "cancel", .activate = cancel_activated },
+  { .name = "finish-now", .activate = finish_now_activated },
+  { .name = "open", .activate = open_activated },
+  { .name = "choose-model", .activate = choose_model_activated },
+  { .name = "reload-model", .activate = reload_model_activated },
+  { .name = "reroll-seed", .activate = reroll_seed_activated },
+  { .name = "inpaint-current", .activate = inpaint_current_activated },
+  { .name = "inpaint-run", .activate = inpaint_run_activated },
+};
+
+static void
+set_enabled (TesseraWindow *self, const char *name, gboolean enabled)
+{
+  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self), name);
+
+  g_simple_action_set_enabled (G_SIMPLE_ACTION (action), enabled);
+}
+
+static void
+update_actions (TesseraWindow *self)
+{
+  gboolean ready = self->model_state == MODEL_READY;
+  gboolean idle = self->run == RUN_IDLE;
+  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
+
+  set_enabled (self, "generate", ready && idle);
+  set_enabled (self, "cancel", !idle && !self->finishing);
+  set_enabled (self, "finish-now", self->run == RUN_GENERATE && !self->finishing && self->last_step != NULL);
+  set_enabled (self, "open", idle);
+  set_enabled (self, "choose-model", idle);
+  set_enabled (self, "reload-model", idle);
+  set_enabled (self, "reroll-seed", idle);
+  set_enabled (self, "inpaint-current", idle && self->current_file != NULL);
+  set_enabled (self, "inpaint-run", ready && idle && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
+                                      tessera_mask_editor_count_cells (editor) > 0);
+}
+
+/* ---- GObject ---- */
+
+static gboolean
+tessera_window_close_request (GtkWindow *window)
+{
+  TesseraWindow *self = TESSERA_WINDOW (window);
+  int w, h;
+
+  gtk_window_get_default_size (window, &w, &h);
+  g_settings_set_int (self->settings, "window-width", w);
+  g_settings_set_int (self->settings, "window-height", h);
+  g_settings_set_boolean (self->settings, "window-maximized", gtk_window_is_maximized (window));
+  return GTK_WINDOW_CLASS (tessera_window_parent_class)->close_request (window);
+}
+
+static void
+tessera_window_dispose (GObject *object)
+{
+  TesseraWindow *self = TESSERA_WINDOW (object);
+
+  g_cancellable_cancel (self->run_cancellable);
+  g_cancellable_cancel (self->load_cancellable);
+  if (self->chooser)
+    gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
+  g_clear_object (&self->chooser);
+  /* libadwaita 1.2 criticals when the view stack goes before its switchers let go. */
+  if (self->switcher_bar)
+    adw_view_switcher_bar_set_stack (self->switcher_bar, NULL);
+  if (self->switcher_title)
+    adw_view_switcher_title_set_stack (self->switcher_title, NULL);
+  if (self->view_stack)
+    {
+      GtkWidget *child;
+
+      while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->view_stack))))
+        adw_view_stack_remove (self->view_stack, child);
+    }
+  if (self->toasts)
+    {
+      for (guint i = 0; i < self->toasts->len; i++)
+        g_object_weak_unref (self->toasts->pdata[i], on_toast_finalized, self);
+      g_ptr_array_set_size (self->toasts, 0);
+    }
+  gtk_widget_dispose_template (GTK_WIDGET (self), TESSERA_TYPE_WINDOW);
+  g_clear_pointer (&self->toasts, g_ptr_array_unref);
+  g_clear_object (&self->worker);
+  g_clear_object (&self->run_cancellable);
+  g_clear_object (&self->load_cancellable);
+  g_clear_object (&self->settings);
+  g_clear_object (&self->current_file);
+  g_clear_object (&self->last_saved);
+  g_clear_object (&self->size_list);
+  g_clear_pointer (&self->model_info, tessera_model_info_unref);
+  g_clear_pointer (&self->last_step, step_copy_free);
+  g_clear_pointer (&self->last_result, tessera_result_free);
+  G_OBJECT_CLASS (tessera_window_parent_class)->dispose (object);
+}
+
+static void
+tessera_window_finalize (GObject *object)
+{
+  TesseraWindow *self = TESSERA_WINDOW (object);
+
+  run_params_clear (&self->params);
+  g_free (self->last_toast);
+  G_OBJECT_CLASS (tessera_window_parent_class)->finalize (object);
+}
+
+static void
+tessera_window_class_init (TesseraWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
+
+  object_class->dispose = tessera_window_dispose;
+  object_class->finalize = tessera_window_finalize;
+  window_class->close_request = tessera_window_close_request;
+
+  g_type_ensure (TESSERA_TYPE_GALLERY);
+  g_type_ensure (TESSERA_TYPE_INPAINT_VIEW);
+  gtk_widget_class_set_template_from_resource (widget_class, APP_RESOURCE_PATH "/tessera-window.ui");
+#define BIND(name) gtk_widget_class_bind_template_child (widget_class, TesseraWindow, name)
+  BIND (toast_overlay);
+  BIND (view_stack);
+  BIND (switcher_title);
+  BIND (switcher_bar);
+  BIND (model_stack);
+  BIND (loading_page);
+  BIND (load_progress);
+  BIND (load_label);
+  BIND (error_label);
+  BIND (form);
+  BIND (prompt_view);
+  BIND (negative_view);
+  BIND (negative_expander);
+  BIND (size_row);
+  BIND (steps_adjustment);
+  BIND (guidance_adjustment);
+  BIND (seed_adjustment);
+  BIND (seed_lock);
+  BIND (temp_start_adjustment);
+  BIND (temp_end_adjustment);
+  BIND (aesthetic_adjustment);
+  BIND (run_stack);
+  BIND (canvas_stack);
+  BIND (canvas);
+  BIND (status_label);
+  BIND (progress_bar);
+  BIND (gallery);
+  BIND (inpaint_view);
+#undef BIND
+}
+
+static void
+tessera_window_init (TesseraWindow *self)
+{
+  GtkDropTarget *drop;
+  GType drop_types[] = { GDK_TYPE_FILE_LIST, G_TYPE_FILE };
+  g_autoptr (GAction) preview_mode = NULL;
+  g_autoptr (GFile) folder = NULL;
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+#ifdef DEVELOPMENT_BUILD
+  gtk_widget_add_css_class (GTK_WIDGET (self), "devel");
+#endif
+
+  self->settings = g_settings_new ("io.github.tessera.Tessera");
+  self->toasts = g_ptr_array_new ();
+  self->worker = tessera_worker_new ();
+  self->size_list = gtk_string_list_new (NULL);
+  adw_combo_row_set_model (self->size_row, G_LIST_MODEL (self->size_list));
+
+  g_action_map_add_action_entries (G_ACTION_MAP (self), win_entries, G_N_ELEMENTS (win_entries), self);
+  preview_mode = g_settings_create_action (self->settings, "preview-mode");
+  g_action_map_add_action (G_ACTION_MAP (self), preview_mode);
+
+  gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (self->settings, "window-width"),
+                               g_settings_get_int (self->settings, "window-height"));
+  if (g_settings_get_boolean (self->settings, "window-maximized"))
+    gtk_window_maximize (GTK_WINDOW (self));
+
+  g_settings_bind (self->settings, "steps", self->steps_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (self->settings, "guidance", self->guidance_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (self->settings, "temperature-start", self->temp_start_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (self->settings, "temperature-end", self->temp_end_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (self->settings, "aesthetic-score", self->aesthetic_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (self->settings, "seed-locked", self->seed_lock, "active", G_SETTINGS_BIND_DEFAULT);
+  gtk_adjustment_set_value (self->seed_adjustment,
+                            (double) MIN (g_settings_get_uint64 (self->settings, "seed"), (guint64) G_MAXUINT32));
+  g_signal_connect_object (self->seed_lock, "notify::active", G_CALLBACK (on_seed_lock_toggled), self, G_CONNECT_SWAPPED);
+  on_seed_lock_toggled (self);
+  g_signal_connect_object (self->size_row, "notify::selected", G_CALLBACK (on_size_selected), self, G_CONNECT_SWAPPED);
+
+  g_signal_connect_object (self->settings, "changed::model-folder", G_CALLBACK (on_model_settings_changed), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->settings, "changed::backend", G_CALLBACK (on_model_settings_changed), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->settings, "changed::threads", G_CALLBACK (on_model_settings_changed), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->settings, "changed::gallery-folder", G_CALLBACK (on_gallery_folder_changed), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->settings, "changed::preview-mode", G_CALLBACK (on_preview_mode_changed), self,
+                           G_CONNECT_SWAPPED);
+
+  g_signal_connect_object (self->gallery, "reuse-parameters", G_CALLBACK (on_gallery_reuse), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->gallery, "inpaint", G_CALLBACK (on_gallery_inpaint), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->inpaint_view, "changed", G_CALLBACK (update_actions), self, G_CONNECT_SWAPPED);
+
+  drop = gtk_drop_target_new (G_TYPE_INVALID, GDK_ACTION_COPY);
+  gtk_drop_target_set_gtypes (drop, drop_types, G_N_ELEMENTS (drop_types));
+  g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
+
+  folder = gallery_folder (self);
+  tessera_gallery_set_folder (self->gallery, folder);
+  update_actions (self);
+  load_model (self);
+}
+
+TesseraWindow *
+tessera_window_new (AdwApplication *application)
+{
+  return g_object_new (TESSERA_TYPE_WINDOW, "application", application, NULL);
+}
+
+/* ---- private API for the tests ---- */
+
+const char *
+_tessera_window_get_model_state (TesseraWindow *self)
+{
+  return gtk_stack_get_visible_child_name (self->model_stack);
+}
+
+gboolean
+_tessera_window_is_running (TesseraWindow *self)
+{
+  return self->run != RUN_IDLE;
+}
+
+void
+_tessera_window_set_prompt (TesseraWindow *self, const char *prompt)
+{
+  text_view_set_text (self->prompt_view, prompt);
+}
+
+char *
+_tessera_window_dup_prompt (TesseraWindow *self)
+{
+  return text_view_dup_text (self->prompt_view);
+}
+
+gboolean
+_tessera_window_select_size (TesseraWindow *self, guint width, guint height)
+{
+  return select_size (self, width, height);
+}
+
+guint
+_tessera_window_get_n_step_updates (TesseraWindow *self)
+{
+  return self->n_step_updates;
+}
+
+GdkPaintable *
+_tessera_window_get_canvas_paintable (TesseraWindow *self)
+{
+  return gtk_picture_get_paintable (self->canvas);
+}
+
+GFile *
+_tessera_window_get_last_saved (TesseraWindow *self)
+{
+  return self->last_saved;
+}
+
+guint
+_tessera_window_get_n_saved (TesseraWindow *self)
+{
+  return self->n_saved;
+}
+
+const TesseraResult *
+_tessera_window_get_last_result (TesseraWindow *self)
+{
+  return self->last_result;
+}
+
+double
+_tessera_window_get_preview_ms (TesseraWindow *self, double *max_ms, guint *count)
+{
+  if (max_ms)
+    *max_ms = self->preview_ms_max;
+  if (count)
+    *count = self->preview_count;
+  return self->preview_count ? self->preview_ms_sum / self->preview_count : 0;
+}
+
+const char *
+_tessera_window_get_status_text (TesseraWindow *self)
+{
+  return gtk_label_get_label (self->status_label);
+}
+
+const char *
+_tessera_window_get_error_text (TesseraWindow *self)
+{
+  return gtk_label_get_label (self->error_label);
+}
+
+TesseraGallery *
+_tessera_window_get_gallery (TesseraWindow *self)
+{
+  return self->gallery;
+}
+
+TesseraInpaintView *
+_tessera_window_get_inpaint_view (TesseraWindow *self)
+{
+  return self->inpaint_view;
+}
+
+TesseraModelInfo *
+_tessera_window_get_model_info (TesseraWindow *self)
+{
+  return self->model_info;
+}
+
+guint
+_tessera_window_get_n_opened (TesseraWindow *self)
+{
+  return self->n_opened;
+}
+
+const char *
+_tessera_window_get_last_toast (TesseraWindow *self)
+{
+  return self->last_toast;
+}
+
+guint
+_tessera_window_get_n_toasts (TesseraWindow *self)
+{
+  return self->toasts->len;
+}
+

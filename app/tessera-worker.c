@@ -1,0 +1,817 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-worker.c — the engine thread. The main thread queues jobs on a GAsyncQueue;
+ * the thread runs them one by one against the model it owns and returns each job's GTask
+ * (GTask then calls back in the main context). Per-step state is copied on this thread
+ * and posted to the main context as an idle source holding a GWeakRef to the target and
+ * the job id; the main thread drops it when the target is gone or a newer job started.
+ * The thread never touches GTK. Jobs (and so their tasks, which hold the worker) are
+ * always freed in the main context, so the worker's last reference, and with it dispose
+ * and the thread join, is never dropped on the engine thread itself.
+ *
+ * The per-code colour table for the live preview is computed here too, right after a
+ * load: each codebook entry is decoded as a 1x1 token grid and its mean colour kept. The
+ * table is cached under $XDG_CACHE_HOME/tessera/palettes, keyed by the model path and the
+ * mtimes and sizes of its vqvae/ files.
+ */
+#include "tessera-worker.h"
+
+#include <errno.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#define PALETTE_MAGIC "TSPAL001"
+
+typedef enum {
+  JOB_LOAD,
+  JOB_GENERATE,
+  JOB_INPAINT,
+  JOB_DECODE,
+  JOB_QUIT,
+} JobKind;
+
+typedef struct {
+  JobKind kind;
+  guint id;
+  GTask *task;
+  GMainContext *context;
+  GWeakRef worker;
+  GWeakRef target;
+  TesseraStepFunc step;
+  TesseraProgressFunc progress;
+  gint64 last_progress_us;
+
+  char *dir;
+  char *backend;
+  int n_threads;
+
+  TesseraGenerateParams params;
+  char *prompt;
+  char *negative_prompt;
+  ts_image *image;
+  GBytes *mask;
+  double strength;
+
+  int32_t *tokens;
+  int grid_h, grid_w;
+} Job;
+
+struct _TesseraWorker
+{
+  GObject parent_instance;
+
+  GThread *thread;
+  GAsyncQueue *queue;
+  GMainContext *context;
+  guint next_job_id;
+  guint progress_job_id; /* main thread: the newest job whose progress is shown */
+  gint quitting;         /* atomic */
+
+  /* Engine thread only. */
+  ts_model *model;
+};
+
+G_DEFINE_TYPE (TesseraWorker, tessera_worker, G_TYPE_OBJECT)
+
+/* ---- boxed types ---- */
+
+TesseraModelInfo *
+tessera_model_info_ref (TesseraModelInfo *info)
+{
+  g_return_val_if_fail (info != NULL, NULL);
+  return g_atomic_rc_box_acquire (info);
+}
+
+static void
+model_info_clear (gpointer data)
+{
+  TesseraModelInfo *info = data;
+
+  g_free (info->path);
+  g_free (info->name);
+  g_free (info->backend);
+  g_clear_pointer (&info->sizes, g_array_unref);
+  g_clear_pointer (&info->palette, g_bytes_unref);
+}
+
+void
+tessera_model_info_unref (TesseraModelInfo *info)
+{
+  if (info)
+    g_atomic_rc_box_release_full (info, model_info_clear);
+}
+
+G_DEFINE_BOXED_TYPE (TesseraModelInfo, tessera_model_info, tessera_model_info_ref, tessera_model_info_unref)
+
+void
+tessera_generate_params_init (TesseraGenerateParams *p)
+{
+  ts_generate_params gp;
+
+  g_return_if_fail (p != NULL);
+  ts_generate_params_init (&gp);
+  memset (p, 0, sizeof *p);
+  p->prompt = "";
+  p->negative_prompt = "";
+  p->width = gp.width;
+  p->height = gp.height;
+  p->steps = gp.steps;
+  p->guidance = gp.guidance;
+  p->temperature_start = gp.temperature_start;
+  p->temperature_end = gp.temperature_end;
+  p->aesthetic_score = gp.aesthetic_score;
+  p->seed = gp.seed;
+}
+
+void
+tessera_result_free (TesseraResult *result)
+{
+  if (!result)
+    return;
+  g_free (result->tokens);
+  ts_image_free (result->image);
+  g_free (result);
+}
+
+static void
+step_free (TesseraStep *step)
+{
+  g_free (step->tokens);
+  g_free (step->predicted);
+  g_free (step->confidence);
+  g_free (step);
+}
+
+/* ---- posting to the main context ---- */
+
+/* g_main_context_invoke() would run the function right here on the engine thread when
+ * the main context happens to be free; an idle source always runs in the context. */
+static void
+post_to_context (GMainContext *context, GSourceFunc func, gpointer data, GDestroyNotify destroy)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, func, data, destroy);
+  g_source_set_static_name (source, "[tessera] worker post");
+  g_source_attach (source, context);
+  g_source_unref (source);
+}
+
+static void
+job_free (Job *job)
+{
+  g_clear_object (&job->task);
+  g_clear_pointer (&job->context, g_main_context_unref);
+  g_weak_ref_clear (&job->worker);
+  g_weak_ref_clear (&job->target);
+  g_free (job->dir);
+  g_free (job->backend);
+  g_free (job->prompt);
+  g_free (job->negative_prompt);
+  ts_image_free (job->image);
+  g_clear_pointer (&job->mask, g_bytes_unref);
+  g_free (job->tokens);
+  g_free (job);
+}
+
+static gboolean
+job_free_in_context (gpointer data)
+{
+  job_free (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Engine thread: hands the job (its GTask holds the worker) back to the main context. */
+static void
+job_release (Job *job)
+{
+  GMainContext *context = g_main_context_ref (job->context);
+
+  post_to_context (context, job_free_in_context, job, NULL);
+  g_main_context_unref (context);
+}
+
+typedef struct {
+  GWeakRef worker;
+  GWeakRef target;
+  guint job_id;
+  TesseraStepFunc step_func;
+  TesseraProgressFunc progress_func;
+  TesseraStep *step;
+  double fraction;
+  char *what;
+} Post;
+
+static void
+post_free (gpointer data)
+{
+  Post *post = data;
+
+  g_weak_ref_clear (&post->worker);
+  g_weak_ref_clear (&post->target);
+  g_clear_pointer (&post->step, step_free);
+  g_free (post->what);
+  g_free (post);
+}
+
+static gboolean
+post_dispatch (gpointer data)
+{
+  Post *post = data;
+  g_autoptr (TesseraWorker) worker = g_weak_ref_get (&post->worker);
+  g_autoptr (GObject) target = g_weak_ref_get (&post->target);
+
+  if (!worker || !target || worker->progress_job_id != post->job_id)
+    return G_SOURCE_REMOVE;
+  if (post->step_func)
+    post->step_func (target, post->step);
+  else if (post->progress_func)
+    post->progress_func (target, post->fraction, post->what);
+  return G_SOURCE_REMOVE;
+}
+
+static Post *
+post_new (Job *job)
+{
+  Post *post = g_new0 (Post, 1);
+  g_autoptr (GObject) worker = g_weak_ref_get (&job->worker);
+  g_autoptr (GObject) target = g_weak_ref_get (&job->target);
+
+  g_weak_ref_init (&post->worker, worker);
+  g_weak_ref_init (&post->target, target);
+  post->job_id = job->id;
+  return post;
+}
+
+/* ---- engine callbacks (engine thread) ---- */
+
+static bool
+job_should_abort (void *user_data)
+{
+  Job *job = user_data;
+  g_autoptr (TesseraWorker) worker = g_weak_ref_get (&job->worker);
+
+  return g_cancellable_is_cancelled (g_task_get_cancellable (job->task)) ||
+         (worker && g_atomic_int_get (&worker->quitting));
+}
+
+static void
+job_report_progress (Job *job, double fraction, const char *what)
+{
+  gint64 now = g_get_monotonic_time ();
+  Post *post;
+
+  /* Keep the main loop free: at most ~30 updates a second, but always the last. */
+  if (!job->progress || (fraction < 1.0 && now - job->last_progress_us < 33000))
+    return;
+  job->last_progress_us = now;
+  post = post_new (job);
+  post->progress_func = job->progress;
+  post->fraction = fraction;
+  post->what = g_strdup (what);
+  post_to_context (job->context, post_dispatch, post, post_free);
+}
+
+static void
+on_load_progress (void *user_data, double fraction, const char *what)
+{
+  Job *job = user_data;
+
+  /* The load is the first 90 %; the colour table the rest. */
+  job_report_progress (job, 0.9 * fraction, what);
+}
+
+static void
+on_step (void *user_data, const ts_step_info *info)
+{
+  Job *job = user_data;
+  gsize n = (gsize) info->grid_h * info->grid_w;
+  TesseraStep *step;
+  Post *post;
+
+  if (!job->step)
+    return;
+  step = g_new0 (TesseraStep, 1);
+  step->step = info->step;
+  step->n_steps = info->n_steps;
+  step->grid_h = info->grid_h;
+  step->grid_w = info->grid_w;
+  step->n_masked = info->n_masked;
+  step->mask_token_id = info->mask_token_id;
+  step->seconds = info->seconds;
+  step->tokens = g_memdup2 (info->tokens, n * sizeof *info->tokens);
+  step->predicted = g_memdup2 (info->predicted, n * sizeof *info->predicted);
+  step->confidence = g_memdup2 (info->confidence, n * sizeof *info->confidence);
+  post = post_new (job);
+  post->step_func = job->step;
+  post->step = step;
+  post_to_context (job->context, post_dispatch, post, post_free);
+}
+
+/* ---- the colour table ---- */
+
+static char *
+palette_cache_path (const char *dir, int codebook_size)
+{
+  g_autofree char *vq_dir = g_build_filename (dir, "vqvae", NULL);
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (GDir) d = NULL;
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *canonical = g_canonicalize_filename (dir, NULL);
+  g_autofree char *file = NULL;
+  const char *name;
+
+  g_checksum_update (sum, (const guchar *) canonical, -1);
+  d = g_dir_open (vq_dir, 0, NULL);
+  while (d && (name = g_dir_read_name (d)))
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *path = g_build_filename (vq_dir, names->pdata[i], NULL);
+      g_autofree char *line = NULL;
+      GStatBuf st;
+
+      if (g_stat (path, &st) != 0)
+        continue;
+      line = g_strdup_printf ("\n%s %" G_GINT64_FORMAT " %" G_GINT64_FORMAT, (char *) names->pdata[i],
+                              (gint64) st.st_mtime, (gint64) st.st_size);
+      g_checksum_update (sum, (const guchar *) line, -1);
+    }
+  file = g_strdup_printf ("%s-%d.rgb", g_checksum_get_string (sum), codebook_size);
+  return g_build_filename (g_get_user_cache_dir (), "tessera", "palettes", file, NULL);
+}
+
+static GBytes *
+palette_read_cache (const char *path, int codebook_size)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  gsize header = strlen (PALETTE_MAGIC);
+
+  if (!g_file_get_contents (path, &data, &len, NULL))
+    return NULL;
+  if (len != header + (gsize) codebook_size * 3 || memcmp (data, PALETTE_MAGIC, header) != 0)
+    {
+      g_debug ("palette cache %s has the wrong size or magic; recomputing", path);
+      return NULL;
+    }
+  return g_bytes_new (data + header, (gsize) codebook_size * 3);
+}
+
+static void
+palette_write_cache (const char *path, GBytes *palette)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GError) error = NULL;
+  gsize len;
+  const guint8 *rgb = g_bytes_get_data (palette, &len);
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      g_debug ("cannot create %s: %s", dir, g_strerror (errno));
+      return;
+    }
+  g_byte_array_append (out, (const guint8 *) PALETTE_MAGIC, strlen (PALETTE_MAGIC));
+  g_byte_array_append (out, rgb, len);
+  if (!g_file_set_contents (path, (const char *) out->data, out->len, &error))
+    g_debug ("cannot write the palette cache: %s", error->message);
+}
+
+static GBytes *
+palette_compute (Job *job, ts_model *model, GError **error)
+{
+  int n = ts_model_codebook_size (model);
+  g_autofree guint8 *rgb = g_malloc0 ((gsize) n * 3);
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (int code = 0; code < n; code++)
+    {
+      int32_t token = code;
+      ts_error err;
+      g_autoptr (ts_image) img = NULL;
+      guint64 sum[3] = { 0, 0, 0 };
+      gsize n_px;
+
+      if (job_should_abort (job))
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+          return NULL;
+        }
+      img = ts_model_decode (model, &token, 1, 1, &err);
+      if (!img)
+        {
+          tessera_engine_error_from_ts (&err, error);
+          return NULL;
+        }
+      n_px = (gsize) img->width * img->height;
+      for (gsize i = 0; i < n_px; i++)
+        for (int c = 0; c < 3; c++)
+          sum[c] += img->pixels[3 * i + c];
+      for (int c = 0; c < 3; c++)
+        rgb[3 * code + c] = (guint8) ((sum[c] + n_px / 2) / n_px);
+      job_report_progress (job, 0.9 + 0.1 * (code + 1) / n, _("token colours"));
+    }
+  g_debug ("colour table: %d codes in %.2f s", n, (g_get_monotonic_time () - t0) / 1e6);
+  return g_bytes_new_take (g_steal_pointer (&rgb), (gsize) n * 3);
+}
+
+/* ---- jobs (engine thread) ---- */
+
+static const TesseraSize candidate_sizes[] = {
+  { 1024, 1024 }, { 768, 768 }, { 512, 512 }, { 256, 256 },
+  { 1024, 768 }, { 768, 1024 }, { 1152, 896 }, { 896, 1152 },
+  { 1216, 832 }, { 832, 1216 }, { 1344, 768 }, { 768, 1344 },
+};
+
+static void
+run_load (TesseraWorker *self, Job *job)
+{
+  ts_model_load_params lp;
+  ts_error err;
+  g_autoptr (TesseraModelInfo) info = NULL;
+  g_autofree char *cache = NULL;
+  GError *error = NULL;
+  TesseraSize def;
+
+  ts_model_free (self->model);
+  self->model = NULL;
+
+  ts_model_load_params_init (&lp);
+  lp.backend = job->backend;
+  lp.n_threads = job->n_threads;
+  lp.progress = on_load_progress;
+  lp.progress_data = job;
+  self->model = ts_model_load (job->dir, &lp, &err);
+  if (!self->model)
+    {
+      tessera_engine_error_from_ts (&err, &error);
+      g_task_return_error (job->task, error);
+      return;
+    }
+
+  info = g_atomic_rc_box_new0 (TesseraModelInfo);
+  info->path = g_strdup (job->dir);
+  info->name = g_strdup (ts_model_name (self->model));
+  info->backend = g_strdup (ts_model_backend_name (self->model));
+  ts_model_default_size (self->model, &info->default_width, &info->default_height);
+  info->vae_scale_factor = ts_model_vae_scale_factor (self->model);
+  info->codebook_size = ts_model_codebook_size (self->model);
+  info->mask_token_id = ts_model_mask_token_id (self->model);
+  info->sizes = g_array_new (FALSE, FALSE, sizeof (TesseraSize));
+  def.width = info->default_width;
+  def.height = info->default_height;
+  if (ts_model_check_size (self->model, def.width, def.height, NULL) == TS_OK)
+    g_array_append_val (info->sizes, def);
+  for (gsize i = 0; i < G_N_ELEMENTS (candidate_sizes); i++)
+    {
+      const TesseraSize *s = &candidate_sizes[i];
+
+      if ((s->width == def.width && s->height == def.height) ||
+          ts_model_check_size (self->model, s->width, s->height, NULL) != TS_OK)
+        continue;
+      g_array_append_val (info->sizes, *s);
+    }
+
+  cache = palette_cache_path (job->dir, info->codebook_size);
+  info->palette = palette_read_cache (cache, info->codebook_size);
+  if (!info->palette)
+    {
+      info->palette = palette_compute (job, self->model, &error);
+      if (!info->palette)
+        {
+          ts_model_free (self->model);
+          self->model = NULL;
+          g_task_return_error (job->task, error);
+          return;
+        }
+      palette_write_cache (cache, info->palette);
+    }
+  job_report_progress (job, 1.0, _("ready"));
+  g_task_return_pointer (job->task, g_steal_pointer (&info), (GDestroyNotify) tessera_model_info_unref);
+}
+
+static void
+fill_engine_params (Job *job, ts_generate_params *gp)
+{
+  ts_generate_params_init (gp);
+  gp->prompt = job->prompt;
+  gp->negative_prompt = job->negative_prompt;
+  gp->width = job->params.width;
+  gp->height = job->params.height;
+  gp->steps = job->params.steps;
+  gp->guidance = job->params.guidance;
+  gp->temperature_start = job->params.temperature_start;
+  gp->temperature_end = job->params.temperature_end;
+  gp->aesthetic_score = job->params.aesthetic_score;
+  gp->seed = job->params.seed;
+  gp->on_step = on_step;
+  gp->step_data = job;
+  gp->should_abort = job_should_abort;
+  gp->abort_data = job;
+}
+
+static void
+run_generate (TesseraWorker *self, Job *job)
+{
+  ts_generate_params gp;
+  ts_result r = { 0 };
+  ts_error err;
+  ts_status st;
+  GError *error = NULL;
+  TesseraResult *result;
+  gint64 t0 = g_get_monotonic_time ();
+
+  if (!self->model)
+    {
+      g_task_return_new_error (job->task, TESSERA_ENGINE_ERROR, TESSERA_ENGINE_ERROR_INVALID_ARG,
+                               _("No model is loaded"));
+      return;
+    }
+  fill_engine_params (job, &gp);
+  if (job->kind == JOB_INPAINT)
+    st = ts_model_inpaint (self->model, &gp, job->image, g_bytes_get_data (job->mask, NULL),
+                           job->strength, &r, &err);
+  else
+    st = ts_model_generate (self->model, &gp, &r, &err);
+  if (st != TS_OK)
+    {
+      ts_result_free (&r);
+      tessera_engine_error_from_ts (&err, &error);
+      g_task_return_error (job->task, error);
+      return;
+    }
+  result = g_new0 (TesseraResult, 1);
+  result->grid_h = r.grid_h;
+  result->grid_w = r.grid_w;
+  result->tokens = g_memdup2 (r.tokens, (gsize) r.grid_h * r.grid_w * sizeof *r.tokens);
+  result->image = g_steal_pointer (&r.image);
+  result->prompt_truncated = r.prompt_truncated;
+  result->seconds = (g_get_monotonic_time () - t0) / 1e6;
+  ts_model_get_stats (self->model, &result->stats);
+  ts_result_free (&r);
+  g_task_return_pointer (job->task, result, (GDestroyNotify) tessera_result_free);
+}
+
+static void
+run_decode (TesseraWorker *self, Job *job)
+{
+  ts_error err;
+  ts_image *image;
+  GError *error = NULL;
+
+  if (!self->model)
+    {
+      g_task_return_new_error (job->task, TESSERA_ENGINE_ERROR, TESSERA_ENGINE_ERROR_INVALID_ARG,
+                               _("No model is loaded"));
+      return;
+    }
+  image = ts_model_decode (self->model, job->tokens, job->grid_h, job->grid_w, &err);
+  if (!image)
+    {
+      tessera_engine_error_from_ts (&err, &error);
+      g_task_return_error (job->task, error);
+      return;
+    }
+  g_task_return_pointer (job->task, image, (GDestroyNotify) ts_image_free);
+}
+
+static gpointer
+worker_thread (gpointer data)
+{
+  TesseraWorker *self = data;
+
+  for (;;)
+    {
+      Job *job = g_async_queue_pop (self->queue);
+
+      if (job->kind == JOB_QUIT)
+        {
+          job_free (job);
+          break;
+        }
+      if (g_atomic_int_get (&self->quitting) ||
+          g_cancellable_is_cancelled (g_task_get_cancellable (job->task)))
+        g_task_return_new_error (job->task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+      else
+        switch (job->kind)
+          {
+          case JOB_LOAD:
+            run_load (self, job);
+            break;
+          case JOB_GENERATE:
+          case JOB_INPAINT:
+            run_generate (self, job);
+            break;
+          case JOB_DECODE:
+            run_decode (self, job);
+            break;
+          case JOB_QUIT:
+            g_assert_not_reached ();
+          }
+      job_release (job);
+    }
+  ts_model_free (self->model);
+  self->model = NULL;
+  return NULL;
+}
+
+/* ---- GObject ---- */
+
+static void
+tessera_worker_dispose (GObject *object)
+{
+  TesseraWorker *self = TESSERA_WORKER (object);
+
+  if (self->thread)
+    {
+      Job *quit = g_new0 (Job, 1);
+
+      /* Any job still queued is returned as cancelled; the running one stops within one
+       * transformer block (should_abort reads `quitting`). */
+      g_atomic_int_set (&self->quitting, 1);
+      quit->kind = JOB_QUIT;
+      g_weak_ref_init (&quit->worker, NULL);
+      g_weak_ref_init (&quit->target, NULL);
+      g_async_queue_push (self->queue, quit);
+      g_thread_join (g_steal_pointer (&self->thread));
+    }
+  G_OBJECT_CLASS (tessera_worker_parent_class)->dispose (object);
+}
+
+static void
+tessera_worker_finalize (GObject *object)
+{
+  TesseraWorker *self = TESSERA_WORKER (object);
+
+  g_async_queue_unref (self->queue);
+  g_main_context_unref (self->context);
+  G_OBJECT_CLASS (tessera_worker_parent_class)->finalize (object);
+}
+
+static void
+tessera_worker_class_init (TesseraWorkerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = tessera_worker_dispose;
+  object_class->finalize = tessera_worker_finalize;
+}
+
+static void
+tessera_worker_init (TesseraWorker *self)
+{
+  self->queue = g_async_queue_new ();
+  self->context = g_main_context_ref_thread_default ();
+  self->thread = g_thread_new ("tessera-engine", worker_thread, self);
+}
+
+TesseraWorker *
+tessera_worker_new (void)
+{
+  return g_object_new (TESSERA_TYPE_WORKER, NULL);
+}
+
+/* ---- public API (main thread) ---- */
+
+static Job *
+job_new (TesseraWorker *self, JobKind kind, GObject *target, GCancellable *cancellable,
+         GAsyncReadyCallback callback, gpointer user_data, gpointer source_tag)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->kind = kind;
+  job->id = ++self->next_job_id;
+  job->context = g_main_context_ref (self->context);
+  job->task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (job->task, source_tag);
+  g_weak_ref_init (&job->worker, self);
+  g_weak_ref_init (&job->target, target);
+  return job;
+}
+
+void
+tessera_worker_load_async (TesseraWorker *self, const char *dir, const char *backend,
+                           int n_threads, GObject *target, TesseraProgressFunc progress,
+                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+  Job *job;
+
+  g_return_if_fail (TESSERA_IS_WORKER (self));
+  g_return_if_fail (dir != NULL);
+
+  job = job_new (self, JOB_LOAD, target, cancellable, callback, user_data, tessera_worker_load_async);
+  job->dir = g_strdup (dir);
+  job->backend = g_strdup (backend);
+  job->n_threads = n_threads;
+  job->progress = progress;
+  self->progress_job_id = job->id;
+  g_async_queue_push (self->queue, job);
+}
+
+TesseraModelInfo *
+tessera_worker_load_finish (TesseraWorker *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tessera_worker_load_async, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+job_set_params (Job *job, const TesseraGenerateParams *params)
+{
+  job->params = *params;
+  job->prompt = g_strdup (params->prompt ? params->prompt : "");
+  job->negative_prompt = g_strdup (params->negative_prompt ? params->negative_prompt : "");
+  job->params.prompt = job->prompt;
+  job->params.negative_prompt = job->negative_prompt;
+}
+
+void
+tessera_worker_generate_async (TesseraWorker *self, const TesseraGenerateParams *params,
+                               GObject *target, TesseraStepFunc step,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data)
+{
+  Job *job;
+
+  g_return_if_fail (TESSERA_IS_WORKER (self));
+  g_return_if_fail (params != NULL);
+
+  job = job_new (self, JOB_GENERATE, target, cancellable, callback, user_data,
+                 tessera_worker_generate_async);
+  job_set_params (job, params);
+  job->step = step;
+  self->progress_job_id = job->id;
+  g_async_queue_push (self->queue, job);
+}
+
+TesseraResult *
+tessera_worker_generate_finish (TesseraWorker *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tessera_worker_generate_async, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+tessera_worker_inpaint_async (TesseraWorker *self, const TesseraGenerateParams *params,
+                              ts_image *image, GBytes *mask, double strength, GObject *target,
+                              TesseraStepFunc step, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  Job *job;
+
+  g_return_if_fail (TESSERA_IS_WORKER (self));
+  g_return_if_fail (params != NULL);
+  g_return_if_fail (image != NULL);
+  g_return_if_fail (mask != NULL);
+  g_return_if_fail (g_bytes_get_size (mask) == (gsize) image->width * image->height);
+
+  job = job_new (self, JOB_INPAINT, target, cancellable, callback, user_data,
+                 tessera_worker_inpaint_async);
+  job_set_params (job, params);
+  job->image = image;
+  job->mask = g_bytes_ref (mask);
+  job->strength = strength;
+  job->step = step;
+  self->progress_job_id = job->id;
+  g_async_queue_push (self->queue, job);
+}
+
+TesseraResult *
+tessera_worker_inpaint_finish (TesseraWorker *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tessera_worker_inpaint_async, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+tessera_worker_decode_async (TesseraWorker *self, const int32_t *tokens, int grid_h, int grid_w,
+                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+  Job *job;
+
+  g_return_if_fail (TESSERA_IS_WORKER (self));
+  g_return_if_fail (tokens != NULL && grid_h > 0 && grid_w > 0);
+
+  job = job_new (self, JOB_DECODE, NULL, cancellable, callback, user_data, tessera_worker_decode_async);
+  job->tokens = g_memdup2 (tokens, (gsize) grid_h * grid_w * sizeof *tokens);
+  job->grid_h = grid_h;
+  job->grid_w = grid_w;
+  g_async_queue_push (self->queue, job);
+}
+
+ts_image *
+tessera_worker_decode_finish (TesseraWorker *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tessera_worker_decode_async, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-worker.h — TesseraWorker, the app's one engine thread. It owns the loaded
+ * ts_model and runs jobs (load, generate, inpaint, decode) queued from the main thread;
+ * each job carries a GTask whose callback runs in the main context. Step and load
+ * progress are copied on the engine thread and posted to the main loop, where they are
+ * dropped when their target object is gone or a newer job has started. All public
+ * functions are main-thread only.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "tessera-engine-types.h"
+
+G_BEGIN_DECLS
+
+/* What a loaded model can do, copied from the engine on the worker thread. */
+typedef struct {
+  guint width, height;
+} TesseraSize;
+
+typedef struct {
+  char *path;
+  char *name;
+  char *backend;
+  guint default_width, default_height;
+  guint vae_scale_factor;
+  int codebook_size;
+  int mask_token_id;
+  GArray *sizes;   /* TesseraSize, the default size first */
+  GBytes *palette; /* codebook_size RGB triplets: the mean colour of each code */
+} TesseraModelInfo;
+
+#define TESSERA_TYPE_MODEL_INFO (tessera_model_info_get_type ())
+GType tessera_model_info_get_type (void) G_GNUC_CONST;
+TesseraModelInfo *tessera_model_info_ref (TesseraModelInfo *info);
+void tessera_model_info_unref (TesseraModelInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraModelInfo, tessera_model_info_unref)
+
+/* One sampling step as the engine reported it; arrays are grid_h * grid_w. Owned by the
+ * worker; valid during the step callback only. */
+typedef struct {
+  int step, n_steps;
+  int grid_h, grid_w;
+  int n_masked;
+  int32_t mask_token_id;
+  double seconds;
+  int32_t *tokens;
+  int32_t *predicted;
+  float *confidence;
+} TesseraStep;
+
+typedef void (*TesseraStepFunc) (GObject *target, const TesseraStep *step);
+typedef void (*TesseraProgressFunc) (GObject *target, double fraction, const char *what);
+
+/* Generation parameters; the worker copies them. */
+typedef struct {
+  const char *prompt;
+  const char *negative_prompt;
+  guint width, height;
+  int steps;
+  double guidance;
+  double temperature_start, temperature_end;
+  double aesthetic_score;
+  guint64 seed;
+} TesseraGenerateParams;
+
+void tessera_generate_params_init (TesseraGenerateParams *p);
+
+/* A finished generation: the final tokens and the decoded image. */
+typedef struct {
+  int grid_h, grid_w;
+  int32_t *tokens;
+  ts_image *image;
+  gboolean prompt_truncated;
+  double seconds;
+  ts_model_stats stats;
+} TesseraResult;
+
+void tessera_result_free (TesseraResult *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraResult, tessera_result_free)
+
+#define TESSERA_TYPE_WORKER (tessera_worker_get_type ())
+G_DECLARE_FINAL_TYPE (TesseraWorker, tessera_worker, TESSERA, WORKER, GObject)
+
+TesseraWorker *tessera_worker_new (void);
+
+/* Frees the current model (if any) and loads dir; then computes (or reads from the cache)
+ * the per-code colour table. progress runs on the main thread while target is alive. */
+void tessera_worker_load_async (TesseraWorker *self, const char *dir, const char *backend,
+                                int n_threads, GObject *target, TesseraProgressFunc progress,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data);
+TesseraModelInfo *tessera_worker_load_finish (TesseraWorker *self, GAsyncResult *result,
+                                              GError **error);
+
+/* Text to image. step runs on the main thread after every sampling step while target is
+ * alive and this is the newest generate/inpaint job. */
+void tessera_worker_generate_async (TesseraWorker *self, const TesseraGenerateParams *params,
+                                    GObject *target, TesseraStepFunc step,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
+TesseraResult *tessera_worker_generate_finish (TesseraWorker *self, GAsyncResult *result,
+                                               GError **error);
+
+/* Repaints the tokens under mask (image->width * image->height bytes, non-zero = repaint).
+ * Takes ownership of image. */
+void tessera_worker_inpaint_async (TesseraWorker *self, const TesseraGenerateParams *params,
+                                   ts_image *image, GBytes *mask, double strength,
+                                   GObject *target, TesseraStepFunc step,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+TesseraResult *tessera_worker_inpaint_finish (TesseraWorker *self, GAsyncResult *result,
+                                              GError **error);
+
+/* VQ-decodes a token grid (no mask ids). */
+void tessera_worker_decode_async (TesseraWorker *self, const int32_t *tokens, int grid_h,
+                                  int grid_w, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
+ts_image *tessera_worker_decode_finish (TesseraWorker *self, GAsyncResult *result,
+                                        GError **error);
+
+G_END_DECLS

@@ -1,0 +1,645 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test-window.c — the desktop app end to end (suite 'ui'): the real TesseraWindow and
+ * the real engine on the tiny golden model (random weights, so images are noise, but the
+ * pipeline is the real one). Every test drives the window through its actions and waits
+ * on the main loop, with a timeout, for the state it expects. The last test renders
+ * screenshots of the main views at 1280x800 into $TESSERA_SCREENSHOT_DIR.
+ *
+ * Skips (77) without $TESSERA_GOLDEN_DIR or without a display.
+ */
+#include <adwaita.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "tessera-application.h"
+#include "tessera-engine-types.h"
+#include "tessera-mask-editor.h"
+#include "tessera-window-private.h"
+
+#define SIZE 256
+#define TIMEOUT_S 120
+
+static char *model_dir;
+static char *gallery_dir;
+static GtkApplication *app;
+
+static gboolean
+tick (gpointer data)
+{
+  (void) data;
+  return G_SOURCE_CONTINUE;
+}
+
+/* Iterates the main loop until cond holds or timeout_s passes; no sleeps. */
+#define WAIT_FOR(cond, timeout_s)                                                     \
+  G_STMT_START                                                                        \
+  {                                                                                   \
+    gint64 end_ = g_get_monotonic_time () + (gint64) ((timeout_s) * G_USEC_PER_SEC);  \
+    guint tick_ = g_timeout_add (20, tick, NULL);                                     \
+    while (!(cond) && g_get_monotonic_time () < end_)                                 \
+      g_main_context_iteration (NULL, TRUE);                                          \
+    g_source_remove (tick_);                                                          \
+    if (!(cond))                                                                      \
+      g_error ("timed out after %g s waiting for %s", (double) (timeout_s), #cond);   \
+  }                                                                                   \
+  G_STMT_END
+
+static GSettings *
+settings (void)
+{
+  return g_settings_new ("io.github.tessera.Tessera");
+}
+
+static guint
+count_pngs (void)
+{
+  g_autoptr (GDir) dir = g_dir_open (gallery_dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (dir && (name = g_dir_read_name (dir)))
+    n += g_str_has_suffix (name, ".png");
+  return n;
+}
+
+static TesseraWindow *
+open_window (const char *model)
+{
+  g_autoptr (GSettings) s = settings ();
+  TesseraWindow *win;
+
+  g_settings_set_string (s, "model-folder", model);
+  g_settings_set_string (s, "gallery-folder", gallery_dir);
+  g_settings_set_int (s, "steps", 6);
+  g_settings_set_boolean (s, "seed-locked", FALSE);
+  g_settings_set_string (s, "preview-mode", "tokens");
+  win = tessera_window_new (ADW_APPLICATION (app));
+  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
+  gtk_window_present (GTK_WINDOW (win));
+  return win;
+}
+
+static TesseraWindow *
+open_ready_window (void)
+{
+  TesseraWindow *win = open_window (model_dir);
+
+  WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "loading") != 0, TIMEOUT_S);
+  g_assert_cmpstr (_tessera_window_get_model_state (win), ==, "ready");
+  g_assert_true (_tessera_window_select_size (win, SIZE, SIZE));
+  return win;
+}
+
+static void
+close_window (TesseraWindow *win)
+{
+  /* Pending jobs hold the window until they return; the worker joins its thread in its
+   * dispose. Wait for both to go. */
+  g_object_add_weak_pointer (G_OBJECT (win), (gpointer *) &win);
+  gtk_window_destroy (GTK_WINDOW (win));
+  WAIT_FOR (win == NULL, TIMEOUT_S);
+}
+
+static void
+activate (TesseraWindow *win, const char *action)
+{
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), action));
+  g_action_group_activate_action (G_ACTION_GROUP (win), action, NULL);
+}
+
+static void
+set_steps (TesseraWindow *win, int steps)
+{
+  g_autoptr (GSettings) s = settings ();
+
+  (void) win;
+  g_settings_set_int (s, "steps", steps);
+}
+
+static GFile *
+generate (TesseraWindow *win, const char *prompt, int steps)
+{
+  guint saved = _tessera_window_get_n_saved (win);
+
+  _tessera_window_set_prompt (win, prompt);
+  set_steps (win, steps);
+  activate (win, "generate");
+  g_assert_true (_tessera_window_is_running (win));
+  WAIT_FOR (!_tessera_window_is_running (win) && _tessera_window_get_n_saved (win) > saved, TIMEOUT_S);
+  return g_object_ref (_tessera_window_get_last_saved (win));
+}
+
+/* ---- tests ---- */
+
+static void
+test_broken_model (void)
+{
+  g_autofree char *broken = g_build_filename (gallery_dir, "..", "broken-model", NULL);
+  g_autofree char *index = g_build_filename (broken, "model_index.json", NULL);
+  g_autoptr (GSettings) s = settings ();
+  TesseraWindow *win;
+
+  g_assert_cmpint (g_mkdir_with_parents (broken, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (index, "{ not json", -1, NULL));
+  win = open_window (broken);
+  WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "loading") != 0, TIMEOUT_S);
+  g_assert_cmpstr (_tessera_window_get_model_state (win), ==, "error");
+  g_test_message ("engine message: %s", _tessera_window_get_error_text (win));
+  g_assert_cmpuint (strlen (_tessera_window_get_error_text (win)), >, 10);
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "generate"));
+
+  /* The app stays alive and recovers when pointed at a good folder. */
+  g_settings_set_string (s, "model-folder", model_dir);
+  WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "ready") == 0, TIMEOUT_S);
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "generate"));
+
+  /* No model at all: the how-to page. */
+  g_settings_set_string (s, "model-folder", "");
+  WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "empty") == 0, TIMEOUT_S);
+  close_window (win);
+}
+
+static void
+test_generate (void)
+{
+  TesseraWindow *win = open_ready_window ();
+  g_autoptr (GFile) file = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr (ts_image) img = NULL;
+  ts_image_meta meta;
+  ts_error err;
+  TesseraModelInfo *info = _tessera_window_get_model_info (win);
+  const TesseraResult *result;
+  GListModel *gallery;
+  gboolean found = FALSE;
+  double max_ms;
+  guint count;
+  double mean_ms;
+  guint before = count_pngs ();
+
+  file = generate (win, "a red fox in the snow", 6);
+  g_assert_cmpuint (_tessera_window_get_n_step_updates (win), ==, 6);
+  g_assert_nonnull (_tessera_window_get_canvas_paintable (win));
+  g_assert_cmpuint (count_pngs (), ==, before + 1);
+
+  result = _tessera_window_get_last_result (win);
+  g_assert_nonnull (result);
+  g_assert_cmpint (result->grid_w, ==, SIZE / (int) info->vae_scale_factor);
+  for (int i = 0; i < result->grid_w * result->grid_h; i++)
+    g_assert_cmpint (result->tokens[i], !=, info->mask_token_id);
+
+  path = g_file_get_path (file);
+  ts_image_meta_init (&meta);
+  img = ts_image_load_png (path, &meta, &err);
+  g_assert_nonnull (img);
+  g_assert_cmpuint (img->width, ==, SIZE);
+  g_assert_cmpuint (img->height, ==, SIZE);
+  g_assert_cmpstr (meta.prompt, ==, "a red fox in the snow");
+  g_assert_cmpuint (meta.steps, ==, 6);
+  g_assert_cmpuint (meta.width, ==, SIZE);
+  g_assert_cmpfloat_with_epsilon (meta.cfg, 9.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (meta.temperature_start, 2.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (meta.aesthetic_score, 6.0, 1e-9);
+  g_assert_cmpstr (meta.model, ==, info->name);
+  g_assert_cmpstr (meta.backend, ==, info->backend);
+  {
+    g_autoptr (GSettings) s = settings ();
+    g_assert_cmpuint (meta.seed, ==, g_settings_get_uint64 (s, "seed"));
+  }
+  ts_image_meta_clear (&meta);
+
+  /* The gallery picks it up, newest first. */
+  gallery = tessera_gallery_get_model (_tessera_window_get_gallery (win));
+  WAIT_FOR (g_list_model_get_n_items (gallery) > 0, TIMEOUT_S);
+  {
+    g_autoptr (TesseraGalleryItem) first = g_list_model_get_item (gallery, 0);
+    found = g_file_equal (tessera_gallery_item_get_file (first), file);
+  }
+  g_assert_true (found);
+
+  mean_ms = _tessera_window_get_preview_ms (win, &max_ms, &count);
+  g_test_message ("preview texture per step: mean %.3f ms, max %.3f ms over %u builds (%dx%d tokens)",
+                  mean_ms, max_ms, count, result->grid_w, result->grid_h);
+  close_window (win);
+}
+
+static void
+test_cancel (void)
+{
+  TesseraWindow *win = open_ready_window ();
+  guint before = count_pngs ();
+  guint updates;
+
+  _tessera_window_set_prompt (win, "a lighthouse at dusk");
+  set_steps (win, 60);
+  activate (win, "generate");
+  WAIT_FOR (_tessera_window_get_n_step_updates (win) >= 2, TIMEOUT_S);
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "generate"));
+  activate (win, "cancel");
+  WAIT_FOR (!_tessera_window_is_running (win), TIMEOUT_S);
+  updates = _tessera_window_get_n_step_updates (win);
+  g_assert_cmpuint (updates, <, 60);
+  g_test_message ("cancelled after %u of 60 steps: %s", updates, _tessera_window_get_status_text (win));
+  g_assert_nonnull (strstr (_tessera_window_get_status_text (win), "Cancelled"));
+  /* The partial state stays on screen and nothing is written. */
+  g_assert_nonnull (_tessera_window_get_canvas_paintable (win));
+  g_assert_cmpuint (_tessera_window_get_n_saved (win), ==, 0);
+  g_assert_cmpuint (count_pngs (), ==, before);
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "generate"));
+  close_window (win);
+}
+
+static void
+test_finish_now (void)
+{
+  TesseraWindow *win = open_ready_window ();
+  TesseraModelInfo *info = _tessera_window_get_model_info (win);
+  const TesseraResult *result;
+
+  _tessera_window_set_prompt (win, "a bowl of lemons");
+  set_steps (win, 60);
+  activate (win, "generate");
+  WAIT_FOR (_tessera_window_get_n_step_updates (win) >= 2, TIMEOUT_S);
+  activate (win, "finish-now");
+  WAIT_FOR (!_tessera_window_is_running (win) && _tessera_window_get_n_saved (win) == 1, TIMEOUT_S);
+  g_assert_cmpuint (_tessera_window_get_n_step_updates (win), <, 60);
+  result = _tessera_window_get_last_result (win);
+  g_assert_nonnull (result);
+  for (int i = 0; i < result->grid_w * result->grid_h; i++)
+    g_assert_cmpint (result->tokens[i], !=, info->mask_token_id);
+  close_window (win);
+}
+
+static void
+test_reopen (void)
+{
+  TesseraWindow *win = open_ready_window ();
+  g_autoptr (GFile) file = generate (win, "a paper boat on a pond", 5);
+  g_autoptr (GSettings) s = settings ();
+  guint64 seed = g_settings_get_uint64 (s, "seed");
+  g_autofree char *prompt = NULL;
+  guint opened = _tessera_window_get_n_opened (win);
+
+  _tessera_window_set_prompt (win, "something else");
+  set_steps (win, 17);
+  g_settings_set_boolean (s, "seed-locked", FALSE);
+  tessera_window_open_file (win, file);
+  WAIT_FOR (_tessera_window_get_n_opened (win) > opened, TIMEOUT_S);
+  prompt = _tessera_window_dup_prompt (win);
+  g_assert_cmpstr (prompt, ==, "a paper boat on a pond");
+  g_assert_cmpint (g_settings_get_int (s, "steps"), ==, 5);
+  g_assert_true (g_settings_get_boolean (s, "seed-locked"));
+
+  /* Generating again reuses the seed: the same image. */
+  {
+    g_autoptr (GFile) again = generate (win, "a paper boat on a pond", 5);
+    g_autofree char *a = NULL, *b = NULL;
+    gsize la, lb;
+    ts_image_meta m;
+    ts_error err;
+    g_autofree char *p1 = g_file_get_path (file), *p2 = g_file_get_path (again);
+    g_autoptr (ts_image) i1 = ts_image_load_png (p1, NULL, &err);
+    g_autoptr (ts_image) i2 = ts_image_load_png (p2, &m, &err);
+
+    (void) a; (void) b; (void) la; (void) lb;
+    g_assert_nonnull (i1);
+    g_assert_nonnull (i2);
+    g_assert_cmpuint (m.seed, ==, seed);
+    g_assert_cmpmem (i1->pixels, (gsize) SIZE * SIZE * 3, i2->pixels, (gsize) SIZE * SIZE * 3);
+    ts_image_meta_clear (&m);
+  }
+  close_window (win);
+}
+
+static void
+test_inpaint (void)
+{
+  TesseraWindow *win = open_ready_window ();
+  g_autoptr (GFile) source = generate (win, "a quiet street", 5);
+  TesseraInpaintView *view = _tessera_window_get_inpaint_view (win);
+  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (view);
+  TesseraModelInfo *info = _tessera_window_get_model_info (win);
+  guint f = info->vae_scale_factor, g = SIZE / f;
+  g_autofree char *src_path = g_file_get_path (source);
+  g_autoptr (ts_image) src = NULL;
+  g_autofree int32_t *src_tokens = NULL;
+  const TesseraResult *result;
+  guint saved;
+  int changed = 0;
+  ts_error err;
+  ts_model_load_params lp;
+  ts_model *model;
+
+  _tessera_window_inpaint_file (win, source);
+  WAIT_FOR (tessera_inpaint_view_get_source_image (view) != NULL, TIMEOUT_S);
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "inpaint-run"));
+
+  /* A stroke along the top-left: a brush of 1.5 cells paints whole cells in the first two
+   * rows and columns; exactly the cells with at least half their pixels set count. */
+  tessera_mask_editor_set_brush_size (editor, 1.5 * f);
+  tessera_mask_editor_begin_stroke (editor);
+  tessera_mask_editor_paint_line (editor, 0.75 * f, 0.75 * f, 3.25 * f, 0.75 * f);
+  g_assert_cmpuint (tessera_mask_editor_count_cells (editor), >, 0);
+  g_assert_true (tessera_mask_editor_cell_is_masked (editor, 0, 0));
+  g_assert_false (tessera_mask_editor_cell_is_masked (editor, g - 1, g - 1));
+  /* Undo and redo the stroke. */
+  g_assert_true (tessera_mask_editor_undo (editor));
+  g_assert_cmpuint (tessera_mask_editor_count_cells (editor), ==, 0);
+  tessera_mask_editor_begin_stroke (editor);
+  tessera_mask_editor_paint_line (editor, 0.75 * f, 0.75 * f, 3.25 * f, 0.75 * f);
+
+  tessera_inpaint_view_set_prompt (view, "a red door");
+  tessera_inpaint_view_set_strength (view, 1.0);
+  saved = _tessera_window_get_n_saved (win);
+  activate (win, "inpaint-run");
+  WAIT_FOR (!_tessera_window_is_running (win) && _tessera_window_get_n_saved (win) > saved, TIMEOUT_S);
+  g_assert_cmpuint (_tessera_window_get_n_step_updates (win), >, 0);
+  result = _tessera_window_get_last_result (win);
+  g_assert_nonnull (result);
+
+  /* Compare with the source's own tokens, encoded by the engine as ts_model_inpaint does. */
+  ts_model_load_params_init (&lp);
+  model = ts_model_load (model_dir, &lp, &err);
+  g_assert_nonnull (model);
+  src = ts_image_load_png (src_path, NULL, &err);
+  g_assert_nonnull (src);
+  src_tokens = g_new (int32_t, g * g);
+  g_assert_cmpint (ts_model_encode (model, src, src_tokens, &err), ==, TS_OK);
+  ts_model_free (model);
+  for (guint gy = 0; gy < g; gy++)
+    for (guint gx = 0; gx < g; gx++)
+      {
+        guint i = gy * g + gx;
+
+        if (tessera_mask_editor_cell_is_masked (editor, gx, gy))
+          changed += result->tokens[i] != src_tokens[i];
+        else
+          g_assert_cmpint (result->tokens[i], ==, src_tokens[i]);
+      }
+  g_test_message ("inpainting changed %d of %u masked tokens", changed, tessera_mask_editor_count_cells (editor));
+  g_assert_cmpint (changed, >, 0);
+
+  {
+    g_autofree char *out = g_file_get_path (_tessera_window_get_last_saved (win));
+    g_autofree char *base = g_file_get_basename (source);
+    ts_image_meta m;
+    g_autoptr (ts_image) img = ts_image_load_png (out, &m, &err);
+
+    g_assert_nonnull (img);
+    g_assert_cmpstr (m.source, ==, base);
+    g_assert_cmpfloat_with_epsilon (m.strength, 1.0, 1e-9);
+    g_assert_cmpstr (m.prompt, ==, "a red door");
+    ts_image_meta_clear (&m);
+  }
+  close_window (win);
+}
+
+static gboolean
+gallery_has (TesseraGallery *gallery, GFile *file)
+{
+  GListModel *model = tessera_gallery_get_model (gallery);
+
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr (TesseraGalleryItem) item = g_list_model_get_item (model, i);
+
+      if (g_file_equal (tessera_gallery_item_get_file (item), file))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_gallery_delete (void)
+{
+  TesseraWindow *win = open_ready_window ();
+  TesseraGallery *gallery = _tessera_window_get_gallery (win);
+  g_autoptr (GFile) file = generate (win, "a small cactus", 4);
+  g_autofree char *path = g_file_get_path (file);
+
+  WAIT_FOR (gallery_has (gallery, file), TIMEOUT_S);
+  tessera_gallery_select_file (gallery, file);
+  g_assert_nonnull (tessera_gallery_get_selected (gallery));
+  tessera_gallery_delete_selected (gallery);
+  WAIT_FOR (!gallery_has (gallery, file), TIMEOUT_S);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_test_message ("toast: %s", _tessera_window_get_last_toast (win));
+
+  /* Undo puts the very file back, and the gallery shows it again. */
+  tessera_gallery_undo_delete (gallery);
+  WAIT_FOR (gallery_has (gallery, file), TIMEOUT_S);
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  close_window (win);
+}
+
+static void
+test_dialogs (void)
+{
+  TesseraWindow *win = open_window ("");
+  GtkWindow *other;
+  guint n_before = g_list_length (gtk_application_get_windows (app));
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  WAIT_FOR (g_list_length (gtk_application_get_windows (app)) > n_before ||
+            g_list_model_get_n_items (gtk_window_get_toplevels ()) > 1, 10);
+  g_action_group_activate_action (G_ACTION_GROUP (app), "about", NULL);
+  g_action_group_activate_action (G_ACTION_GROUP (win), "show-help-overlay", NULL);
+  WAIT_FOR (g_list_model_get_n_items (gtk_window_get_toplevels ()) >= 4, 10);
+  /* Close every window but the main one. */
+  while (g_list_model_get_n_items (gtk_window_get_toplevels ()) > 1)
+    {
+      GListModel *tops = gtk_window_get_toplevels ();
+
+      for (guint i = 0; i < g_list_model_get_n_items (tops); i++)
+        {
+          other = g_list_model_get_item (tops, i);
+          g_object_unref (other);
+          if (other != GTK_WINDOW (win))
+            {
+              gtk_window_destroy (other);
+              break;
+            }
+        }
+      g_main_context_iteration (NULL, FALSE);
+    }
+  close_window (win);
+}
+
+/* ---- screenshots ---- */
+
+static void
+screenshot (TesseraWindow *win, const char *name)
+{
+  const char *dir = g_getenv ("TESSERA_SCREENSHOT_DIR");
+  g_autofree char *path = NULL;
+  g_autoptr (GdkPaintable) paintable = NULL;
+  g_autoptr (GtkSnapshot) snapshot = NULL;
+  g_autoptr (GskRenderNode) node = NULL;
+  g_autoptr (GdkTexture) texture = NULL;
+  int w, h;
+  guint frames = 0;
+  GdkFrameClock *clock;
+
+  GtkStack *model_stack = GTK_STACK (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW,
+                                                                    "model_stack"));
+  gint64 frame0, t0;
+
+  if (!dir)
+    return;
+  g_mkdir_with_parents (dir, 0755);
+  /* Toasts time out after 5 s; dismissing them early trips a libadwaita 1.2 crash. */
+  WAIT_FOR (_tessera_window_get_n_toasts (win) == 0, 30);
+  /* Let layout, transitions and animations (about 250 ms in libadwaita) settle. */
+  clock = gtk_widget_get_frame_clock (GTK_WIDGET (win));
+  frame0 = gdk_frame_clock_get_frame_counter (clock);
+  t0 = g_get_monotonic_time ();
+  WAIT_FOR (!gtk_stack_get_transition_running (model_stack) && g_get_monotonic_time () - t0 > 600000, 10);
+  gtk_widget_queue_draw (GTK_WIDGET (win));
+  WAIT_FOR ((frames = (guint) (gdk_frame_clock_get_frame_counter (clock) - frame0)) >= 1, 10);
+  WAIT_FOR (gtk_widget_get_mapped (GTK_WIDGET (win)), 10);
+  w = gtk_widget_get_width (GTK_WIDGET (win));
+  h = gtk_widget_get_height (GTK_WIDGET (win));
+  paintable = gtk_widget_paintable_new (GTK_WIDGET (win));
+  /* The paintable is empty until the window has drawn once: give it frames until then. */
+  for (int attempt = 0; attempt < 50 && !node; attempt++)
+    {
+      snapshot = gtk_snapshot_new ();
+      gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), w, h);
+      node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+      if (!node)
+        {
+          gint64 f0 = gdk_frame_clock_get_frame_counter (clock);
+
+          gtk_widget_queue_draw (GTK_WIDGET (win));
+          WAIT_FOR (gdk_frame_clock_get_frame_counter (clock) > f0, 10);
+        }
+    }
+  g_assert_nonnull (node);
+  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (win)), node,
+                                         &GRAPHENE_RECT_INIT (0, 0, w, h));
+  path = g_build_filename (dir, name, NULL);
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  g_test_message ("screenshot %s (%dx%d)", path, w, h);
+}
+
+static void
+test_screenshots (void)
+{
+  TesseraWindow *win;
+  TesseraInpaintView *view;
+  TesseraMaskEditor *editor;
+  g_autoptr (GFile) last = NULL;
+  g_autoptr (GSettings) s = settings ();
+  guint f;
+
+  if (!g_getenv ("TESSERA_SCREENSHOT_DIR"))
+    {
+      g_test_skip ("TESSERA_SCREENSHOT_DIR not set");
+      return;
+    }
+  win = open_window ("");
+  WAIT_FOR (gtk_widget_get_width (GTK_WIDGET (win)) > 0, 10);
+  screenshot (win, "empty.png");
+  close_window (win);
+
+  win = open_ready_window ();
+  /* The model's default size (1024 px, 64x64 tokens) for the live view: slow enough to
+   * catch mid-run, and the preview timing at the real grid size. */
+  {
+    TesseraModelInfo *info = _tessera_window_get_model_info (win);
+    g_assert_true (_tessera_window_select_size (win, info->default_width, info->default_height));
+  }
+  _tessera_window_set_prompt (win, "a watercolor lighthouse on a cliff at dusk, seagulls, soft light");
+  set_steps (win, 48);
+  activate (win, "generate");
+  WAIT_FOR (_tessera_window_get_n_step_updates (win) >= 12, TIMEOUT_S);
+  screenshot (win, "generating.png");
+  activate (win, "cancel");
+  WAIT_FOR (!_tessera_window_is_running (win), TIMEOUT_S);
+
+  g_settings_set_string (s, "preview-mode", "confidence");
+  screenshot (win, "cancelled-confidence.png");
+  g_settings_set_string (s, "preview-mode", "predicted");
+  screenshot (win, "cancelled-prediction.png");
+  g_settings_set_string (s, "preview-mode", "tokens");
+  {
+    double max_ms;
+    guint count;
+    double mean = _tessera_window_get_preview_ms (win, &max_ms, &count);
+    g_test_message ("preview texture at 64x64 tokens: mean %.3f ms, max %.3f ms over %u builds", mean, max_ms, count);
+  }
+  g_assert_true (_tessera_window_select_size (win, SIZE, SIZE));
+
+  g_clear_object (&last);
+  last = generate (win, "a watercolor lighthouse on a cliff at dusk", 6);
+  screenshot (win, "generated.png");
+
+  adw_view_stack_set_visible_child_name (ADW_VIEW_STACK (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW, "view_stack")), "gallery");
+  tessera_gallery_select_file (_tessera_window_get_gallery (win), last);
+  WAIT_FOR (tessera_gallery_get_selected (_tessera_window_get_gallery (win)) &&
+            tessera_gallery_item_get_meta (tessera_gallery_get_selected (_tessera_window_get_gallery (win))), TIMEOUT_S);
+  screenshot (win, "gallery.png");
+
+  view = _tessera_window_get_inpaint_view (win);
+  editor = tessera_inpaint_view_get_editor (view);
+  _tessera_window_inpaint_file (win, last);
+  WAIT_FOR (tessera_inpaint_view_get_source_image (view) != NULL, TIMEOUT_S);
+  f = _tessera_window_get_model_info (win)->vae_scale_factor;
+  tessera_mask_editor_set_brush_size (editor, 2.2 * f);
+  tessera_mask_editor_begin_stroke (editor);
+  tessera_mask_editor_paint_line (editor, 4.0 * f, 5.0 * f, 11.0 * f, 9.0 * f);
+  screenshot (win, "inpainting.png");
+  close_window (win);
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *golden = g_getenv ("TESSERA_GOLDEN_DIR");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmp = NULL;
+  int ret;
+
+  g_test_init (&argc, &argv, NULL);
+  if (!golden || !g_file_test (golden, G_FILE_TEST_IS_DIR))
+    {
+      g_printerr ("TESSERA_GOLDEN_DIR is not set or missing: skipping\n");
+      return 77;
+    }
+  model_dir = g_build_filename (golden, "models", "tiny-meissonic", NULL);
+  if (!gtk_init_check ())
+    {
+      g_printerr ("no display: skipping\n");
+      return 77;
+    }
+  adw_init ();
+
+  tessera_engine_init_logging ();
+
+  tmp = g_dir_make_tmp ("tessera-ui-XXXXXX", &error);
+  g_assert_no_error (error);
+  gallery_dir = g_build_filename (tmp, "gallery", NULL);
+
+  app = g_object_new (TESSERA_TYPE_APPLICATION, "application-id", APP_ID, "resource-base-path", APP_RESOURCE_PATH,
+                      "flags", G_APPLICATION_NON_UNIQUE, NULL);
+  g_application_register (G_APPLICATION (app), NULL, &error);
+  g_assert_no_error (error);
+
+  g_test_add_func ("/window/broken-model", test_broken_model);
+  g_test_add_func ("/window/generate", test_generate);
+  g_test_add_func ("/window/cancel", test_cancel);
+  g_test_add_func ("/window/finish-now", test_finish_now);
+  g_test_add_func ("/window/reopen", test_reopen);
+  g_test_add_func ("/window/inpaint", test_inpaint);
+  g_test_add_func ("/window/gallery-delete", test_gallery_delete);
+  g_test_add_func ("/window/dialogs", test_dialogs);
+  g_test_add_func ("/window/screenshots", test_screenshots);
+  ret = g_test_run ();
+
+  g_clear_object (&app);
+  g_free (model_dir);
+  g_free (gallery_dir);
+  return ret;
+}
