@@ -28,6 +28,15 @@
 
 typedef struct ts_buffer ts_buffer;
 
+/* Backend memory. Stages treat it as opaque and go through the ops; the fields are shared
+ * by the backends so that argument checks (bounds against `size`) are written once. */
+struct ts_buffer {
+  unsigned char *data; /* host address of byte 0 when the memory is mapped (always on the
+                        * CPU; host-visible Vulkan memory), else NULL */
+  size_t size;         /* bytes */
+  void *impl;          /* the backend's own state (the Vulkan allocation); NULL on the CPU */
+};
+
 typedef struct {
   ts_buffer *buf; /* NULL means "absent" where an argument is optional */
   size_t offset;  /* bytes */
