@@ -337,6 +337,19 @@ ts_ref_f32 (ts_ref r, int64_t n_floats)
  * TS_CPU_REFERENCE=1 in the environment forces the reference path. Implemented in
  * engine/cpu/. */
 ts_status ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts_error *err);
+/* Creates the Vulkan backend ("vulkan", engine/vk/) on device `device_index` (the index in
+ * ts_vulkan_list_devices), or with -1 on the device TESSERA_VK_DEVICE names (an index or a
+ * name substring) or else the best GPU: discrete, then integrated, then others. A CPU-type
+ * device (lavapipe) is never picked by -1 alone: the CPU backend serves such a machine
+ * better. Fails with TS_ERR_DEVICE when no driver loads or no device exists,
+ * TS_ERR_UNSUPPORTED when only CPU-type devices exist or the build has no Vulkan, and
+ * TS_ERR_NOT_FOUND for an index or name that matches no device. Environment:
+ * TESSERA_VK_VALIDATION=1 (Khronos validation layer; any message fails the next sync),
+ * TESSERA_VK_PROFILE=1 (per-kernel timestamps, printed when the backend is freed),
+ * TESSERA_VK_MAX_MEMORY=<bytes|K|M|G> (caps device memory), TESSERA_VK_STAGING=1 (never
+ * map device memory). */
+ts_status ts_backend_vulkan_new (ts_backend *out, int device_index, ts_error *err);
+
 void ts_backend_free (ts_backend *be);
 
 #endif /* TS_BACKEND_H */
