@@ -350,6 +350,18 @@ ts_status ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts
  * map device memory). */
 ts_status ts_backend_vulkan_new (ts_backend *out, int device_index, ts_error *err);
 
+/* Creates a backend from its user-facing name: "cpu", "cpu-ref", "vulkan" (the best GPU, or
+ * the TESSERA_VK_DEVICE one), "vulkan:N" (device N of ts_vulkan_list_devices, CPU-type
+ * devices included) or "auto" (Vulkan on a real GPU, else the CPU fast path, logging why).
+ * n_threads is for the CPU backend. TS_ERR_INVALID_ARG for an unknown name, naming the
+ * valid ones. */
+ts_status ts_backend_new_by_name (ts_backend *out, const char *name, int n_threads,
+                                  ts_error *err);
+/* Whether ts_backend_new_by_name knows `name` (it may still fail to create it). */
+bool ts_backend_name_valid (const char *name);
+/* The valid names for messages: "auto, cpu, cpu-ref, vulkan, vulkan:N". */
+const char *ts_backend_names (void);
+
 void ts_backend_free (ts_backend *be);
 
 #endif /* TS_BACKEND_H */

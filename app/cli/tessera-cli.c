@@ -35,7 +35,7 @@ static const command commands[] = {
   { "info", tessera_cli_info, "info FILE.png...", "print the generation parameters of PNGs" },
   { "make-mask", tessera_cli_make_mask, "make-mask WxH X,Y,W,H OUT.png",
     "write a rectangular inpainting mask" },
-  { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref]",
+  { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]",
     "run every reference case against the engine" },
   { "help", cmd_help, "help", "show this help" },
 };
@@ -154,12 +154,12 @@ cmd_check_golden (int argc, char **argv)
     else if (argv[i][0] != '-' && !dir)
       dir = argv[i];
     else {
-      fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref]\n");
+      fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]\n");
       return 2;
     }
   }
   if (!dir) {
-    fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref]\n");
+    fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]\n");
     return 2;
   }
   printf ("golden set %s, backend %s\n", dir, backend);

@@ -170,7 +170,9 @@ typedef void (*ts_progress_fn) (void *user_data, double fraction, const char *wh
 typedef bool (*ts_should_abort_fn) (void *user_data);
 
 typedef struct {
-  const char *backend;   /* "cpu" (default when NULL), "cpu-ref" */
+  const char *backend;   /* "auto" (default when NULL: Vulkan on a GPU, else "cpu"), "cpu",
+                          * "cpu-ref", "vulkan" (best GPU), "vulkan:N" (device N of
+                          * ts_vulkan_list_devices, lavapipe included) */
   int n_threads;         /* <= 0: every core */
   bool prefer_fp16;      /* load *.fp16.safetensors variants when present */
   ts_progress_fn progress;
@@ -434,9 +436,9 @@ typedef struct {
   int n_cases, n_passed, n_failed, n_not_implemented;
 } ts_golden_summary;
 
-/* backend: "cpu", "cpu-ref" (NULL = "cpu"). Returns TS_OK when every case passed,
- * TS_ERR_MISMATCH when any failed or was not implemented, other codes when the index
- * itself cannot be read. Thread-safety: Unsafe. */
+/* backend: "cpu", "cpu-ref", "vulkan", "vulkan:N", "auto" (NULL = "cpu"). Returns TS_OK
+ * when every case passed, TS_ERR_MISMATCH when any failed or was not implemented, other
+ * codes when the index itself cannot be read. Thread-safety: Unsafe. */
 ts_status ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_fn report,
                            ts_golden_case_fn case_done, void *user_data, ts_golden_summary *summary,
                            ts_error *err);

@@ -175,7 +175,7 @@ ts_vk_instance_new (ts_vk *vk, bool validation, ts_error *err)
   {
     VkResult r = vkCreateInstance (&ci, NULL, &vk->instance);
     if (r != VK_SUCCESS) {
-      TS_LOG_W ("vk: vkCreateInstance failed: %s (%d)", ts_vk_result_name (r), (int) r);
+      TS_LOG_I ("vk: vkCreateInstance failed: %s (%d)", ts_vk_result_name (r), (int) r);
       vk->instance = VK_NULL_HANDLE;
       return ts_error_set (err, r == VK_ERROR_LAYER_NOT_PRESENT ? TS_ERR_UNSUPPORTED : TS_ERR_DEVICE,
                            "vk: no usable Vulkan driver: vkCreateInstance failed with %s "
