@@ -6,9 +6,10 @@
 // h_out = h * k); the twin of engine/cpu/ts-cpu-conv2d.c.
 //
 // Each invocation computes OC output channels (specialization constant 2) at one output
-// pixel, so every input value it loads feeds OC multiply-adds; consecutive invocations
-// take consecutive pixels of a row (contiguous loads of x). Push constants:
-// ts_vk_conv2d_push.
+// pixel, so every input value it loads feeds OC multiply-adds. A workgroup shares one
+// tile of output channels (workgroup y) and one batch item (workgroup z), so the weight
+// loads are the same for all its invocations, while consecutive invocations take
+// consecutive pixels (contiguous loads of x). Push constants: ts_vk_conv2d_push.
 #version 450
 #include "common.glsl"
 
@@ -28,18 +29,15 @@ layout(push_constant) uniform P {
 void main ()
 {
   uint plane = p.h_out * p.w_out;
-  uint oc_tiles = (p.c_out + OC - 1u) / OC;
-  uint total = p.batch * oc_tiles * plane;
-  for (uint idx = gl_GlobalInvocationID.x; idx < total; idx += ts_grid_stride ()) {
-    uint bt = idx / plane, pix = idx - bt * plane;
-    uint bi = bt / oc_tiles, o0 = (bt - bi * oc_tiles) * OC;
+  uint bi = gl_WorkGroupID.z, o0 = gl_WorkGroupID.y * OC;
+  uint oc[OC];
+  [[unroll]] for (uint t = 0; t < OC; t++)
+    oc[t] = min (o0 + t, p.c_out - 1u);
+  for (uint pix = gl_GlobalInvocationID.x; pix < plane; pix += ts_grid_stride ()) {
     uint oy = pix / p.w_out, ox = pix - oy * p.w_out;
     float acc[OC];
-    uint oc[OC];
-    [[unroll]] for (uint t = 0; t < OC; t++) {
-      oc[t] = min (o0 + t, p.c_out - 1u);
+    [[unroll]] for (uint t = 0; t < OC; t++)
       acc[t] = p.has_bias != 0u ? bias[p.b_off + oc[t]] : 0.0;
-    }
     if (TRANSPOSED != 0u) {
       uint kk = p.kh, iy = oy / kk, ix = ox / kk, py = oy - iy * kk, px = ox - ix * kk;
       for (uint c = 0; c < p.c_in; c++) {
@@ -49,19 +47,18 @@ void main ()
       }
     } else {
       int y0 = int (oy * p.stride) - int (p.pad_top), x0 = int (ox * p.stride) - int (p.pad_left);
+      uint ky0 = uint (max (-y0, 0)), ky1 = uint (clamp (int (p.h) - y0, 0, int (p.kh)));
+      uint kx0 = uint (max (-x0, 0)), kx1 = uint (clamp (int (p.w_in) - x0, 0, int (p.kw)));
       for (uint c = 0; c < p.c_in; c++) {
         uint xc = p.x_off + (bi * p.c_in + c) * p.h * p.w_in;
-        for (uint ky = 0; ky < p.kh; ky++) {
-          int iy = y0 + int (ky);
-          if (iy < 0 || iy >= int (p.h))
-            continue;
-          for (uint kx = 0; kx < p.kw; kx++) {
-            int ix = x0 + int (kx);
-            if (ix < 0 || ix >= int (p.w_in))
-              continue;
-            float xv = x[xc + uint (iy) * p.w_in + uint (ix)];
+        uint wc = p.w_off + c * p.kh * p.kw;
+        for (uint ky = ky0; ky < ky1; ky++) {
+          uint xr = xc + uint (y0 + int (ky)) * p.w_in;
+          for (uint kx = kx0; kx < kx1; kx++) {
+            float xv = x[xr + uint (x0 + int (kx))];
+            uint wi = wc + ky * p.kw + kx;
             [[unroll]] for (uint t = 0; t < OC; t++)
-              acc[t] += xv * w[p.w_off + ((oc[t] * p.c_in + c) * p.kh + ky) * p.kw + kx];
+              acc[t] += xv * w[wi + oc[t] * p.c_in * p.kh * p.kw];
           }
         }
       }

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 #define WG_1D 256u
-#define WG_ROW 256u
+#define WG_ROW(vk) ((vk)->cpu_type ? 32u : 256u)
 #define MAX_GROUPS 65535u
 
 /* Bytes spanned by a batch x rows x cols F32 region with strides bs and ld. */
@@ -139,7 +139,7 @@ ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
     .kind = a->kind == TS_NORM_RMS, .has_w = a->weight != NULL, .has_b = a->bias != NULL,
     .has_mod = mod, .eps = a->eps,
   };
-  d.spec[0] = WG_ROW;
+  d.spec[0] = WG_ROW (vk);
   d.n_spec = 1;
   d.push = &pc;
   d.push_size = sizeof pc;
@@ -163,7 +163,7 @@ ts_vk_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
   d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->dim, a->dim));
   d.n_operands = 1;
   pc = (ts_vk_softmax_push) { off (vk, &d.operands[0]), (uint32_t) a->rows, (uint32_t) a->dim };
-  d.spec[0] = WG_ROW;
+  d.spec[0] = WG_ROW (vk);
   d.n_spec = 1;
   d.push = &pc;
   d.push_size = sizeof pc;
@@ -361,17 +361,17 @@ static ts_status
 conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_t transposed,
                ts_error *err)
 {
-  const uint32_t oc = 4;
-  uint64_t total = (uint64_t) pc->batch * ((pc->c_out + oc - 1) / oc) * pc->h_out * pc->w_out;
+  const uint32_t oc = 8, wg = 64;
 
-  d->spec[0] = WG_1D;
+  d->spec[0] = wg;
   d->spec[1] = transposed;
   d->spec[2] = oc;
   d->n_spec = 3;
   d->push = pc;
   d->push_size = sizeof *pc;
-  d->groups[0] = groups_1d (total, WG_1D);
-  d->groups[1] = d->groups[2] = 1;
+  d->groups[0] = groups_1d ((uint64_t) pc->h_out * pc->w_out, wg);
+  d->groups[1] = (pc->c_out + oc - 1) / oc;
+  d->groups[2] = pc->batch;
   return ts_vk_dispatch (vk, d, err);
 }
 
@@ -466,7 +466,7 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
     .groups = (uint32_t) a->groups, .has_w = a->weight != NULL, .has_b = a->bias != NULL,
     .silu = a->silu, .eps = a->eps,
   };
-  d.spec[0] = WG_ROW;
+  d.spec[0] = WG_ROW (vk);
   d.n_spec = 1;
   d.push = &pc;
   d.push_size = sizeof pc;
