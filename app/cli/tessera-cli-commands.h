@@ -15,5 +15,7 @@ int tessera_cli_generate (int argc, char **argv);
 int tessera_cli_inpaint (int argc, char **argv);
 int tessera_cli_info (int argc, char **argv);
 int tessera_cli_make_mask (int argc, char **argv);
+/* `devices`: the Vulkan devices and the one the default backend would use. */
+int tessera_cli_devices (int argc, char **argv);
 
 #endif /* TESSERA_CLI_COMMANDS_H */

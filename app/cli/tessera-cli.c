@@ -37,6 +37,8 @@ static const command commands[] = {
     "write a rectangular inpainting mask" },
   { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]",
     "run every reference case against the engine" },
+  { "devices", tessera_cli_devices, "devices",
+    "list the Vulkan devices (--backend vulkan:N)" },
   { "help", cmd_help, "help", "show this help" },
 };
 
