@@ -329,6 +329,8 @@ ts_vk_buffer_free (void *impl, ts_buffer *buf)
   if (!buf)
     return;
   al = buf->impl;
+  if (al->kn)
+    ts_vk_buffer_free (impl, al->kn);
   /* The buffer may still be read by recorded work. */
   if (vk->frames[0].submitted || vk->frames[1].submitted || vk->frames[vk->cur].recording)
     ts_vk_sync (vk, NULL);

@@ -63,6 +63,32 @@ off (const ts_vk *vk, const ts_vk_operand *o)
   return o->ref.buf ? ts_vk_operand_offset (vk, &o->ref) : 0;
 }
 
+/* The weight's [k, n] copy, made on first use by a transpose dispatch (kept with the
+ * weight's buffer, freed with it). NULL when it cannot be made; matmul then reads [n, k]. */
+static ts_buffer *
+weight_kn (ts_vk *vk, const ts_matmul_args *a)
+{
+  ts_vk_alloc *al = a->w->buf->impl;
+  ts_transpose_args t;
+  ts_error err = { TS_OK, "" };
+
+  if (al->kn)
+    return al->kn;
+  al->kn = ts_vk_buffer_new (vk, (size_t) (a->n * a->k) * sizeof (float), &err);
+  if (!al->kn) {
+    TS_LOG_D ("vk: matmul: no [k, n] copy of '%s': %s", a->w->name ? a->w->name : "?",
+              err.message);
+    return NULL;
+  }
+  t = (ts_transpose_args) { .x = ts_ref_at (a->w->buf, 0), .y = ts_ref_at (al->kn, 0),
+                            .batch = 1, .rows = a->n, .cols = a->k };
+  if (ts_vk_transpose (vk, &t, &err) != TS_OK) {
+    ts_vk_buffer_free (vk, al->kn);
+    al->kn = NULL;
+  }
+  return al->kn;
+}
+
 ts_status
 ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
 {
@@ -71,14 +97,24 @@ ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_MATMUL, .label = "matmul" };
   ts_vk_matmul_push pc;
   uint32_t tm = 4, tn = 4, wg = 64;
+  ts_buffer *kn = NULL;
   bool vec4;
 
   if (st != TS_OK)
     return st;
   if (a->m == 0 || a->n == 0)
     return TS_OK;
+  /* On CPU-type devices large GEMMs read a transposed copy of the weight with 8 x 16
+   * register tiles (lavapipe's fast form, ENVIRONMENT.md). */
+  if (vk->cpu_type && a->n % 4 == 0 && a->k > 0 && a->m >= 16 && a->n >= 64)
+    kn = weight_kn (vk, a);
   d.operands[0] = operand (a->x, extent (1, 0, a->m, a->ldx, a->k));
   d.operands[1] = weight_operand (a->w);
+  if (kn) {
+    d.operands[1].ref = ts_ref_at (kn, 0);
+    tm = 8;
+    tn = 16;
+  }
   d.operands[2] = weight_operand (a->bias);
   d.operands[3] = operand (a->y, extent (1, 0, a->m, a->ldy, a->n));
   d.n_operands = 4;
@@ -93,8 +129,9 @@ ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
   d.spec[0] = wg;
   d.spec[1] = tm;
   d.spec[2] = tn;
-  d.spec[3] = vec4;
-  d.n_spec = 4;
+  d.spec[3] = kn ? 0 : vec4;
+  d.spec[4] = kn != NULL;
+  d.n_spec = 5;
   d.push = &pc;
   d.push_size = sizeof pc;
   d.groups[0] = (uint32_t) (((uint64_t) a->n + tn - 1) / tn + wg - 1) / wg;

@@ -33,7 +33,7 @@
 #define TS_VK_BATCH 64
 /* Storage-buffer bindings of the one descriptor-set layout every pipeline shares. */
 #define TS_VK_MAX_BINDINGS 6
-#define TS_VK_MAX_SPEC 4
+#define TS_VK_MAX_SPEC 5
 
 const char *ts_vk_result_name (VkResult r);
 /* The engine status for a failed call: DEVICE_LOST -> TS_ERR_DEVICE, out of memory ->
@@ -90,6 +90,7 @@ typedef struct {
   ts_vk_block *block;
   VkDeviceSize offset; /* inside the block's memory */
   VkDeviceSize size;   /* bytes reserved in the block */
+  ts_buffer *kn;       /* a weight's transposed [k, n] copy for matmul (CPU-type devices) */
 } ts_vk_alloc;
 
 typedef struct ts_vk_pipeline ts_vk_pipeline;
