@@ -28,6 +28,15 @@
 
 typedef struct ts_buffer ts_buffer;
 
+/* Backend memory. Stages treat it as opaque and go through the ops; the fields are shared
+ * by the backends so that argument checks (bounds against `size`) are written once. */
+struct ts_buffer {
+  unsigned char *data; /* host address of byte 0 when the memory is mapped (always on the
+                        * CPU; host-visible Vulkan memory), else NULL */
+  size_t size;         /* bytes */
+  void *impl;          /* the backend's own state (the Vulkan allocation); NULL on the CPU */
+};
+
 typedef struct {
   ts_buffer *buf; /* NULL means "absent" where an argument is optional */
   size_t offset;  /* bytes */
@@ -328,6 +337,31 @@ ts_ref_f32 (ts_ref r, int64_t n_floats)
  * TS_CPU_REFERENCE=1 in the environment forces the reference path. Implemented in
  * engine/cpu/. */
 ts_status ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts_error *err);
+/* Creates the Vulkan backend ("vulkan", engine/vk/) on device `device_index` (the index in
+ * ts_vulkan_list_devices), or with -1 on the device TESSERA_VK_DEVICE names (an index or a
+ * name substring) or else the best GPU: discrete, then integrated, then others. A CPU-type
+ * device (lavapipe) is never picked by -1 alone: the CPU backend serves such a machine
+ * better. Fails with TS_ERR_DEVICE when no driver loads or no device exists,
+ * TS_ERR_UNSUPPORTED when only CPU-type devices exist or the build has no Vulkan, and
+ * TS_ERR_NOT_FOUND for an index or name that matches no device. Environment:
+ * TESSERA_VK_VALIDATION=1 (Khronos validation layer; any message fails the next sync),
+ * TESSERA_VK_PROFILE=1 (per-kernel timestamps, printed when the backend is freed),
+ * TESSERA_VK_MAX_MEMORY=<bytes|K|M|G> (caps device memory), TESSERA_VK_STAGING=1 (never
+ * map device memory). */
+ts_status ts_backend_vulkan_new (ts_backend *out, int device_index, ts_error *err);
+
+/* Creates a backend from its user-facing name: "cpu", "cpu-ref", "vulkan" (the best GPU, or
+ * the TESSERA_VK_DEVICE one), "vulkan:N" (device N of ts_vulkan_list_devices, CPU-type
+ * devices included) or "auto" (Vulkan on a real GPU, else the CPU fast path, logging why).
+ * n_threads is for the CPU backend. TS_ERR_INVALID_ARG for an unknown name, naming the
+ * valid ones. */
+ts_status ts_backend_new_by_name (ts_backend *out, const char *name, int n_threads,
+                                  ts_error *err);
+/* Whether ts_backend_new_by_name knows `name` (it may still fail to create it). */
+bool ts_backend_name_valid (const char *name);
+/* The valid names for messages: "auto, cpu, cpu-ref, vulkan, vulkan:N". */
+const char *ts_backend_names (void);
+
 void ts_backend_free (ts_backend *be);
 
 #endif /* TS_BACKEND_H */

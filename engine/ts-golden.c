@@ -219,9 +219,9 @@ ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_f
     return ts_error_set (err, TS_ERR_INVALID_ARG, "golden: missing argument");
   if (!backend)
     backend = "cpu";
-  if (strcmp (backend, "cpu") != 0 && strcmp (backend, "cpu-ref") != 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "golden: unknown backend '%s' (this build has: cpu, cpu-ref)", backend);
+  if (!ts_backend_name_valid (backend))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "golden: unknown backend '%s' (this build has: %s)",
+                         backend, ts_backend_names ());
 
   snprintf (path, sizeof path, "%s/index.json", golden_dir);
   text = ts_golden_read_file (path, NULL, err);
@@ -255,7 +255,7 @@ ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_f
       continue;
     }
     if (needs_backend && !have_backend) {
-      st = ts_backend_cpu_new (&be, strcmp (backend, "cpu-ref") == 0, 0, &case_err);
+      st = ts_backend_new_by_name (&be, backend, 0, &case_err);
       if (st != TS_OK) {
         status = ts_error_set (err, st, "golden: cannot create backend '%s': %s", backend,
                                case_err.message);

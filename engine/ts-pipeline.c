@@ -108,10 +108,10 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
     ts_model_load_params_init (&defaults);
     params = &defaults;
   }
-  backend = params->backend ? params->backend : "cpu";
-  if (strcmp (backend, "cpu") != 0 && strcmp (backend, "cpu-ref") != 0) {
-    ts_error_set (err, TS_ERR_INVALID_ARG,
-                  "model: unknown backend '%s' (this build has: cpu, cpu-ref)", backend);
+  backend = params->backend ? params->backend : "auto";
+  if (!shared && !ts_backend_name_valid (backend)) {
+    ts_error_set (err, TS_ERR_INVALID_ARG, "model: unknown backend '%s' (this build has: %s)",
+                  backend, ts_backend_names ());
     return NULL;
   }
 
@@ -165,9 +165,11 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   if (shared) {
     m->be = *shared;
   } else {
-    st = ts_backend_cpu_new (&m->be, strcmp (backend, "cpu-ref") == 0, params->n_threads, err);
-    if (st != TS_OK)
+    st = ts_backend_new_by_name (&m->be, backend, params->n_threads, err);
+    if (st != TS_OK) {
+      ts_error_prefix (err, "model: backend '%s'", backend);
       goto fail;
+    }
     m->own_backend = true;
   }
 
@@ -190,7 +192,7 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   ts_model_files_free (files);
   report_progress (params, 1.0, "ready");
   m->stats.load_s = ts_time_now () - t0;
-  TS_LOG_I ("model: loaded %s on %s in %.2f s", dir, backend, m->stats.load_s);
+  TS_LOG_I ("model: loaded %s on %s in %.2f s", dir, m->be.ops->name, m->stats.load_s);
   return m;
 
 fail:

@@ -78,6 +78,33 @@ tk_init (int *argc, char ***argv)
   g_test_message ("seed %" G_GUINT64_FORMAT " (set TESSERA_TEST_SEED to change it)", tk_seed ());
 }
 
+gboolean
+tk_testing_vulkan (void)
+{
+  return g_strcmp0 (g_getenv ("TESSERA_TEST_BACKEND"), "vulkan") == 0;
+}
+
+/* The Vulkan backend under test: the best GPU when there is one, else the first device,
+ * CPU-type included (CI runs lavapipe). Exits 77 (skip) only when no device exists. */
+static void
+vulkan_new (ts_backend *be)
+{
+  ts_error err = { 0 };
+  ts_vk_device_info info[8];
+  int n = 0;
+  ts_status st;
+
+  if (ts_vulkan_list_devices (info, G_N_ELEMENTS (info), &n, &err) != TS_OK || n == 0) {
+    g_printerr ("SKIP: no Vulkan device (%s)\n", err.message[0] ? err.message : "none listed");
+    exit (77);
+  }
+  st = ts_backend_vulkan_new (be, -1, &err);
+  if (st == TS_ERR_UNSUPPORTED)
+    st = ts_backend_vulkan_new (be, 0, &err);
+  if (st != TS_OK)
+    g_error ("vulkan backend: %s", err.message);
+}
+
 void
 tk_backends_init (tk_backends *b)
 {
@@ -85,10 +112,15 @@ tk_backends_init (tk_backends *b)
 
   if (ts_backend_cpu_new (&b->ref, true, 1, &err) != TS_OK)
     g_error ("cpu-ref backend: %s", err.message);
+  g_assert_cmpstr (b->ref.ops->name, ==, "cpu-ref");
+  if (tk_testing_vulkan ()) {
+    vulkan_new (&b->fast);
+    g_assert_cmpstr (b->fast.ops->name, ==, "vulkan");
+    return;
+  }
   /* Two threads: the pool and the parallel split are exercised even on one core. */
   if (ts_backend_cpu_new (&b->fast, false, 2, &err) != TS_OK)
     g_error ("cpu backend: %s", err.message);
-  g_assert_cmpstr (b->ref.ops->name, ==, "cpu-ref");
   g_assert_cmpstr (b->fast.ops->name, ==, "cpu");
 }
 

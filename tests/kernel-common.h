@@ -32,11 +32,17 @@ void tk_fill_normal (tk_rng *rng, float *p, size_t n, float mean, float std);
  * the fast path. */
 void tk_init (int *argc, char ***argv);
 
-/* The backends compared by every kernel test. */
+/* The backends compared by every kernel test. With TESSERA_TEST_BACKEND=vulkan in the
+ * environment the backend under test is Vulkan instead of the CPU fast path (the
+ * `vulkan` suite runs every kernel test that way); the program then exits 77 (skip) when
+ * no Vulkan device exists, and only then. */
 typedef struct {
   ts_backend ref;  /* "cpu-ref" */
-  ts_backend fast; /* "cpu" */
+  ts_backend fast; /* "cpu", or "vulkan" */
 } tk_backends;
+
+/* TRUE when TESSERA_TEST_BACKEND=vulkan: `fast` is the Vulkan backend. */
+gboolean tk_testing_vulkan (void);
 
 void tk_backends_init (tk_backends *b);
 void tk_backends_clear (tk_backends *b);

@@ -138,6 +138,9 @@ static const mm_case fast_cases[] = {
   { 2, 130, 257, 257, 130, TS_DTYPE_F32, TRUE, FALSE }, /* temb-like: tiny m */
   { 331, 97, 200, 210, 100, TS_DTYPE_F16, TRUE, TRUE },
   { 154, 256, 64, 192, 256, TS_DTYPE_F32, FALSE, FALSE }, /* packed-qkv-like ldx */
+  /* n a multiple of 4 but not of the 16-column tiles: Vulkan's transposed-weight GEMM on
+   * CPU-type devices, with edge tiles in both directions */
+  { 77, 100, 70, 70, 100, TS_DTYPE_F16, TRUE, TRUE },
   { 0, 5, 7, 7, 5, TS_DTYPE_F32, TRUE, FALSE },
   { 3, 4, 0, 0, 4, TS_DTYPE_F32, TRUE, TRUE },
 };

@@ -72,7 +72,8 @@ generate_usage (FILE *out, bool inpaint)
            "  --seed S             random seed, 0 to 2^64-1 (default: a random one, printed)\n"
            "  --temperature A,B    sampling temperature from A to B (default 2,0)\n"
            "  --aesthetic X        aesthetic-score micro-condition (default 6)\n"
-           "  --backend NAME       cpu (default) or cpu-ref (the scalar reference path)\n"
+           "  --backend NAME       auto (default: Vulkan on a GPU, else cpu), cpu, cpu-ref (the\n"
+           "                       scalar reference path), vulkan, vulkan:N (see `devices`)\n"
            "  --threads N          CPU threads (default: every core)\n"
            "  --fp16               load the *.fp16.safetensors weight variants when present\n"
            "  --out FILE.png       where to write the image (default tessera-SEED.png)\n"
@@ -129,7 +130,7 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
   o->temp_end = 0.0;
   o->aesthetic = 6.0;
   o->strength = 1.0;
-  o->backend = "cpu";
+  o->backend = "auto";
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];

@@ -15,6 +15,8 @@ int tessera_cli_generate (int argc, char **argv);
 int tessera_cli_inpaint (int argc, char **argv);
 int tessera_cli_info (int argc, char **argv);
 int tessera_cli_make_mask (int argc, char **argv);
+/* `devices`: the Vulkan devices and the one the default backend would use. */
+int tessera_cli_devices (int argc, char **argv);
 
 /* `make-random-model --configs DIR --out DIR [--dtype f16|f32|bf16] [--seed S]
  * [--tokenizer DIR]`: a full-size model folder with random weights, for benchmarks. */

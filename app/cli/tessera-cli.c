@@ -35,13 +35,15 @@ static const command commands[] = {
   { "info", tessera_cli_info, "info FILE.png...", "print the generation parameters of PNGs" },
   { "make-mask", tessera_cli_make_mask, "make-mask WxH X,Y,W,H OUT.png",
     "write a rectangular inpainting mask" },
-  { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref]",
+  { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]",
     "run every reference case against the engine" },
   { "make-random-model", tessera_cli_make_random_model,
     "make-random-model --configs DIR --out DIR",
     "write a full-size model folder with random weights" },
   { "bench", tessera_cli_bench, "bench --model DIR [--size WxH] [--steps N]",
     "time each stage of a generation, GFLOP/s and peak memory" },
+  { "devices", tessera_cli_devices, "devices",
+    "list the Vulkan devices (--backend vulkan:N)" },
   { "help", cmd_help, "help", "show this help" },
 };
 
@@ -163,12 +165,12 @@ cmd_check_golden (int argc, char **argv)
     else if (argv[i][0] != '-' && !dir)
       dir = argv[i];
     else {
-      fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref]\n");
+      fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]\n");
       return 2;
     }
   }
   if (!dir) {
-    fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref]\n");
+    fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]\n");
     return 2;
   }
   printf ("golden set %s, backend %s\n", dir, backend);

@@ -12,8 +12,8 @@
 
 #include <math.h>
 
-static ts_status
-act_check (const ts_act_args *a, ts_error *err)
+ts_status
+ts_cpu_act_check (const ts_act_args *a, ts_error *err)
 {
   int64_t sizes[4];
   ts_status st;
@@ -81,7 +81,7 @@ ts_status
 ts_cpu_act (void *impl, const ts_act_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = act_check (a, err);
+  ts_status st = ts_cpu_act_check (a, err);
 
   if (st != TS_OK)
     return st;

@@ -22,8 +22,8 @@
 /* Scratch cap in floats: long kv sequences get fewer queries per block. */
 #define ATTN_SCRATCH_MAX (1 << 20)
 
-static ts_status
-attention_check (const ts_attention_args *a, ts_error *err)
+ts_status
+ts_cpu_attention_check (const ts_attention_args *a, ts_error *err)
 {
   int64_t sizes[13], width;
   ts_status st;
@@ -155,7 +155,7 @@ ts_status
 ts_cpu_attention (void *impl, const ts_attention_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = attention_check (a, err);
+  ts_status st = ts_cpu_attention_check (a, err);
   attention_job job;
 
   if (st != TS_OK)

@@ -28,8 +28,8 @@ weight_label (const ts_weight *w)
   return w->name ? w->name : "(unnamed)";
 }
 
-static ts_status
-conv2d_check (const ts_conv2d_args *a, ts_error *err)
+ts_status
+ts_cpu_conv2d_check (const ts_conv2d_args *a, ts_error *err)
 {
   int64_t sizes[7], dims[4], kernel[4], n_w, h_exp, w_exp;
   ts_status st;
@@ -219,7 +219,7 @@ ts_status
 ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = conv2d_check (a, err);
+  ts_status st = ts_cpu_conv2d_check (a, err);
   conv2d_job job;
   int64_t cap;
 
@@ -253,8 +253,8 @@ ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
 
 /* ---- transposed convolution, kernel = stride ---- */
 
-static ts_status
-conv_transpose2d_check (const ts_conv_transpose2d_args *a, ts_error *err)
+ts_status
+ts_cpu_conv_transpose2d_check (const ts_conv_transpose2d_args *a, ts_error *err)
 {
   int64_t sizes[5], dims[4], kernel[4], n_w;
   ts_status st;
@@ -368,7 +368,7 @@ ts_status
 ts_cpu_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = conv_transpose2d_check (a, err);
+  ts_status st = ts_cpu_conv_transpose2d_check (a, err);
   convt_job job;
   int64_t cap;
 

@@ -22,8 +22,8 @@ ew_name (ts_ew_kind kind)
   return "elementwise";
 }
 
-static ts_status
-ew_check (const ts_elementwise_args *a, ts_error *err)
+ts_status
+ts_cpu_elementwise_check (const ts_elementwise_args *a, ts_error *err)
 {
   int64_t sizes[5];
   const char *op;
@@ -118,7 +118,7 @@ ts_status
 ts_cpu_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = ew_check (a, err);
+  ts_status st = ts_cpu_elementwise_check (a, err);
 
   if (st != TS_OK)
     return st;
@@ -131,8 +131,8 @@ ts_cpu_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
 
 /* ---- transpose ---- */
 
-static ts_status
-transpose_check (const ts_transpose_args *a, ts_error *err)
+ts_status
+ts_cpu_transpose_check (const ts_transpose_args *a, ts_error *err)
 {
   int64_t dims[3];
   ts_status st;
@@ -176,7 +176,7 @@ ts_status
 ts_cpu_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = transpose_check (a, err);
+  ts_status st = ts_cpu_transpose_check (a, err);
   const float *x;
   float *y;
 

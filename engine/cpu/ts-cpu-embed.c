@@ -6,8 +6,8 @@
  */
 #include "ts-cpu.h"
 
-static ts_status
-embed_check (const ts_embed_args *a, ts_error *err)
+ts_status
+ts_cpu_embed_check (const ts_embed_args *a, ts_error *err)
 {
   int64_t sizes[2], one = 1, n_elements;
   const char *name;
@@ -42,7 +42,7 @@ embed_check (const ts_embed_args *a, ts_error *err)
 ts_status
 ts_cpu_embed (void *impl, const ts_embed_args *a, ts_error *err)
 {
-  ts_status st = embed_check (a, err);
+  ts_status st = ts_cpu_embed_check (a, err);
   const int32_t *ids;
   float *y;
   const float *table32;

@@ -10,8 +10,8 @@
 
 #include <math.h>
 
-static ts_status
-group_norm_check (const ts_group_norm_args *a, ts_error *err)
+ts_status
+ts_cpu_group_norm_check (const ts_group_norm_args *a, ts_error *err)
 {
   int64_t dims[3];
   ts_status st;
@@ -100,7 +100,7 @@ ts_status
 ts_cpu_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = group_norm_check (a, err);
+  ts_status st = ts_cpu_group_norm_check (a, err);
   group_norm_job job;
 
   if (st != TS_OK)

@@ -12,8 +12,8 @@
 #include <cblas.h>
 #include <limits.h>
 
-static ts_status
-matmul_check (const ts_matmul_args *a, ts_error *err)
+ts_status
+ts_cpu_matmul_check (const ts_matmul_args *a, ts_error *err)
 {
   int64_t sizes[5];
   ts_status st;
@@ -105,7 +105,7 @@ ts_status
 ts_cpu_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = matmul_check (a, err);
+  ts_status st = ts_cpu_matmul_check (a, err);
   matmul_job job;
   int64_t extent, n_tasks;
 

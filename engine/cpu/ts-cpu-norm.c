@@ -12,8 +12,8 @@
 
 #include <math.h>
 
-static ts_status
-norm_check (const ts_norm_args *a, ts_error *err)
+ts_status
+ts_cpu_norm_check (const ts_norm_args *a, ts_error *err)
 {
   int64_t sizes[4];
   ts_status st;
@@ -146,7 +146,7 @@ ts_status
 ts_cpu_norm (void *impl, const ts_norm_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = norm_check (a, err);
+  ts_status st = ts_cpu_norm_check (a, err);
   norm_job job;
 
   if (st != TS_OK)

@@ -8,8 +8,8 @@
  */
 #include "ts-cpu.h"
 
-static ts_status
-rope_check (const ts_rope_args *a, ts_error *err)
+ts_status
+ts_cpu_rope_check (const ts_rope_args *a, ts_error *err)
 {
   int64_t sizes[6], width;
   ts_status st;
@@ -70,7 +70,7 @@ ts_status
 ts_cpu_rope (void *impl, const ts_rope_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = rope_check (a, err);
+  ts_status st = ts_cpu_rope_check (a, err);
   int64_t per_row;
 
   if (st != TS_OK)

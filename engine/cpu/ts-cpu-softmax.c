@@ -10,8 +10,8 @@
 
 #include <math.h>
 
-static ts_status
-softmax_check (const ts_softmax_args *a, ts_error *err)
+ts_status
+ts_cpu_softmax_check (const ts_softmax_args *a, ts_error *err)
 {
   int64_t sizes[2];
   ts_status st;
@@ -80,7 +80,7 @@ ts_status
 ts_cpu_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = softmax_check (a, err);
+  ts_status st = ts_cpu_softmax_check (a, err);
   float *x;
 
   if (st != TS_OK)

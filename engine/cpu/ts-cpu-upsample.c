@@ -6,8 +6,8 @@
  */
 #include "ts-cpu.h"
 
-static ts_status
-upsample_check (const ts_upsample_args *a, ts_error *err)
+ts_status
+ts_cpu_upsample_check (const ts_upsample_args *a, ts_error *err)
 {
   int64_t dims[4];
   ts_status st;
@@ -55,7 +55,7 @@ ts_status
 ts_cpu_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = upsample_check (a, err);
+  ts_status st = ts_cpu_upsample_check (a, err);
 
   if (st != TS_OK)
     return st;

@@ -32,11 +32,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Host memory behind a ts_ref. */
-struct ts_buffer {
-  unsigned char *data;
-  size_t size;
-};
 
 /* One unit of parallel work: items [begin, end) run on pool thread `thread` (0 is the
  * calling thread; every thread index is below ts_cpu.n_threads). */
@@ -92,6 +87,25 @@ ts_status ts_cpu_check_weight (const char *op, const char *arg, const ts_weight 
  * comma-separated list matching the values ("m,n,k"). */
 ts_status ts_cpu_check_sizes (const char *op, const char *names, const int64_t *values, int n,
                               ts_error *err);
+
+/* ---- per-op argument checks ----
+ * Each op's full validation, run before the op touches memory. The Vulkan backend runs the
+ * same checks so that every backend refuses exactly the same arguments with the same
+ * messages. */
+
+ts_status ts_cpu_matmul_check (const ts_matmul_args *a, ts_error *err);
+ts_status ts_cpu_norm_check (const ts_norm_args *a, ts_error *err);
+ts_status ts_cpu_softmax_check (const ts_softmax_args *a, ts_error *err);
+ts_status ts_cpu_attention_check (const ts_attention_args *a, ts_error *err);
+ts_status ts_cpu_rope_check (const ts_rope_args *a, ts_error *err);
+ts_status ts_cpu_act_check (const ts_act_args *a, ts_error *err);
+ts_status ts_cpu_elementwise_check (const ts_elementwise_args *a, ts_error *err);
+ts_status ts_cpu_transpose_check (const ts_transpose_args *a, ts_error *err);
+ts_status ts_cpu_conv2d_check (const ts_conv2d_args *a, ts_error *err);
+ts_status ts_cpu_conv_transpose2d_check (const ts_conv_transpose2d_args *a, ts_error *err);
+ts_status ts_cpu_group_norm_check (const ts_group_norm_args *a, ts_error *err);
+ts_status ts_cpu_upsample_check (const ts_upsample_args *a, ts_error *err);
+ts_status ts_cpu_embed_check (const ts_embed_args *a, ts_error *err);
 
 /* ---- element access ---- */
 

@@ -307,7 +307,9 @@ typedef void (*ts_progress_fn) (void *user_data, double fraction, const char *wh
 typedef bool (*ts_should_abort_fn) (void *user_data);
 
 typedef struct {
-  const char *backend;   /* "cpu" (default when NULL), "cpu-ref" */
+  const char *backend;   /* "auto" (default when NULL: Vulkan on a GPU, else "cpu"), "cpu",
+                          * "cpu-ref", "vulkan" (best GPU), "vulkan:N" (device N of
+                          * ts_vulkan_list_devices, lavapipe included) */
   int n_threads;         /* <= 0: every core */
   bool prefer_fp16;      /* load *.fp16.safetensors variants when present */
   ts_progress_fn progress;
@@ -531,6 +533,26 @@ uint64_t ts_model_info_estimate_memory (const ts_model_info *info, uint32_t widt
 /* NULL-safe. Unmaps the weights. */
 void ts_model_info_free (ts_model_info *info);
 
+/* ---- Vulkan devices (engine/vk) ---------------------------------------------------- */
+
+/* One Vulkan physical device as the loader reports it. */
+typedef struct {
+  char name[256];
+  char type[16];                     /* "discrete", "integrated", "virtual", "cpu", "other" */
+  uint32_t api_version;              /* VK_MAKE_API_VERSION encoding */
+  uint64_t device_local_bytes;       /* sum of the device-local heaps */
+  uint32_t max_storage_buffer_range; /* bytes */
+  uint32_t subgroup_size;
+  bool fp16, int8, storage16; /* shaderFloat16, shaderInt8, storageBuffer16BitAccess */
+} ts_vk_device_info;
+
+/* Lists the Vulkan devices: fills out[0 .. min(cap, *n)) and sets *n to the number of
+ * devices (which may exceed cap). The index of a device is what backend "vulkan:N" and
+ * TESSERA_VK_DEVICE=N select; a CPU-type device (lavapipe) is only ever used when selected
+ * that way. Fails with TS_ERR_DEVICE when no Vulkan driver loads, TS_ERR_UNSUPPORTED in a
+ * build without Vulkan. Thread-safety: Safe (creates and destroys its own instance). */
+ts_status ts_vulkan_list_devices (ts_vk_device_info *out, int cap, int *n, ts_error *err);
+
 /* ---- golden checks (ts-golden) --------------------------------------------------- */
 
 /* The golden set (../shared/golden) holds reference data computed by the official PyTorch
@@ -551,9 +573,9 @@ typedef struct {
   int n_cases, n_passed, n_failed, n_not_implemented;
 } ts_golden_summary;
 
-/* backend: "cpu", "cpu-ref" (NULL = "cpu"). Returns TS_OK when every case passed,
- * TS_ERR_MISMATCH when any failed or was not implemented, other codes when the index
- * itself cannot be read. Thread-safety: Unsafe. */
+/* backend: "cpu", "cpu-ref", "vulkan", "vulkan:N", "auto" (NULL = "cpu"). Returns TS_OK
+ * when every case passed, TS_ERR_MISMATCH when any failed or was not implemented, other
+ * codes when the index itself cannot be read. Thread-safety: Unsafe. */
 ts_status ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_fn report,
                            ts_golden_case_fn case_done, void *user_data, ts_golden_summary *summary,
                            ts_error *err);

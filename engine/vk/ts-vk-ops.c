@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ts-vk-ops — the ops of the Vulkan backend: each runs the argument check it shares with
+ * the CPU backend (ts_cpu_<op>_check), computes the byte extent of every operand (what the
+ * binding must cover), fills the shader's push constants (ts-vk-kernels.h) and records one
+ * dispatch. Workgroup counts of the 1-D kernels are capped at 65535; those kernels loop
+ * grid-stride over the rest.
+ */
+#include "ts-vk.h"
+#include "ts-vk-kernels.h"
+#include "cpu/ts-cpu.h"
+
+#include <stdlib.h>
+
+#define WG_1D 256u
+#define WG_ROW(vk) ((vk)->cpu_type ? 32u : 256u)
+#define MAX_GROUPS 65535u
+
+/* Bytes spanned by a batch x rows x cols F32 region with strides bs and ld. */
+static size_t
+extent (int64_t batch, int64_t bs, int64_t rows, int64_t ld, int64_t cols)
+{
+  if (batch <= 0 || rows <= 0 || cols <= 0)
+    return 0;
+  return (size_t) ((batch - 1) * bs + (rows - 1) * ld + cols) * sizeof (float);
+}
+
+static ts_vk_operand
+operand (ts_ref r, size_t bytes)
+{
+  ts_vk_operand o = { r, bytes };
+  return o;
+}
+
+static ts_vk_operand
+weight_operand (const ts_weight *w)
+{
+  ts_vk_operand o = { { NULL, 0 }, 0 };
+  if (w) {
+    o.ref = ts_ref_at (w->buf, 0);
+    o.bytes = (size_t) w->n_elements * sizeof (float);
+  }
+  return o;
+}
+
+static uint32_t
+groups_1d (uint64_t n, uint32_t wg)
+{
+  uint64_t g = (n + wg - 1) / wg;
+  return (uint32_t) (g > MAX_GROUPS ? MAX_GROUPS : g);
+}
+
+static uint32_t
+cap_groups (uint64_t g)
+{
+  return (uint32_t) (g > MAX_GROUPS ? MAX_GROUPS : g);
+}
+
+/* Element offset of an operand inside its binding (0 for an absent one). */
+static uint32_t
+off (const ts_vk *vk, const ts_vk_operand *o)
+{
+  return o->ref.buf ? ts_vk_operand_offset (vk, &o->ref) : 0;
+}
+
+/* The weight's [k, n] copy, made on first use by a transpose dispatch (kept with the
+ * weight's buffer, freed with it). NULL when it cannot be made; matmul then reads [n, k]. */
+static ts_buffer *
+weight_kn (ts_vk *vk, const ts_matmul_args *a)
+{
+  ts_vk_alloc *al = a->w->buf->impl;
+  ts_transpose_args t;
+  ts_error err = { TS_OK, "" };
+
+  if (al->kn)
+    return al->kn;
+  al->kn = ts_vk_buffer_new (vk, (size_t) (a->n * a->k) * sizeof (float), &err);
+  if (!al->kn) {
+    TS_LOG_D ("vk: matmul: no [k, n] copy of '%s': %s", a->w->name ? a->w->name : "?",
+              err.message);
+    return NULL;
+  }
+  t = (ts_transpose_args) { .x = ts_ref_at (a->w->buf, 0), .y = ts_ref_at (al->kn, 0),
+                            .batch = 1, .rows = a->n, .cols = a->k };
+  if (ts_vk_transpose (vk, &t, &err) != TS_OK) {
+    ts_vk_buffer_free (vk, al->kn);
+    al->kn = NULL;
+  }
+  return al->kn;
+}
+
+ts_status
+ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_matmul_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_MATMUL, .label = "matmul" };
+  ts_vk_matmul_push pc;
+  uint32_t tm = 4, tn = 4, wg = 64;
+  ts_buffer *kn = NULL;
+  bool vec4;
+
+  if (st != TS_OK)
+    return st;
+  if (a->m == 0 || a->n == 0)
+    return TS_OK;
+  /* On CPU-type devices large GEMMs read a transposed copy of the weight with 8 x 16
+   * register tiles (lavapipe's fast form, ENVIRONMENT.md). */
+  if (vk->cpu_type && a->n % 4 == 0 && a->k > 0 && a->m >= 16 && a->n >= 64)
+    kn = weight_kn (vk, a);
+  d.operands[0] = operand (a->x, extent (1, 0, a->m, a->ldx, a->k));
+  d.operands[1] = weight_operand (a->w);
+  if (kn) {
+    d.operands[1].ref = ts_ref_at (kn, 0);
+    tm = 8;
+    tn = 16;
+  }
+  d.operands[2] = weight_operand (a->bias);
+  d.operands[3] = operand (a->y, extent (1, 0, a->m, a->ldy, a->n));
+  d.n_operands = 4;
+  pc = (ts_vk_matmul_push) {
+    .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
+    .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
+    .m = (uint32_t) a->m, .n = (uint32_t) a->n, .k = (uint32_t) a->k,
+    .ldx = (uint32_t) a->ldx, .ldy = (uint32_t) a->ldy,
+    .has_bias = a->bias != NULL, .accumulate = a->accumulate,
+  };
+  vec4 = a->k % 4 == 0 && a->ldx % 4 == 0 && pc.x_off % 4 == 0 && pc.w_off % 4 == 0;
+  d.spec[0] = wg;
+  d.spec[1] = tm;
+  d.spec[2] = tn;
+  d.spec[3] = kn ? 0 : vec4;
+  d.spec[4] = kn != NULL;
+  d.n_spec = 5;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = (uint32_t) (((uint64_t) a->n + tn - 1) / tn + wg - 1) / wg;
+  d.groups[1] = cap_groups (((uint64_t) a->m + tm - 1) / tm);
+  d.groups[2] = 1;
+  d.flops = 2.0 * (double) a->m * (double) a->n * (double) a->k;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+ts_status
+ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_norm_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_NORM, .label = "norm" };
+  ts_vk_norm_push pc;
+  bool mod;
+  int64_t n_batches;
+
+  if (st != TS_OK)
+    return st;
+  if (a->rows == 0 || a->dim == 0)
+    return TS_OK;
+  mod = a->shift.buf != NULL;
+  n_batches = mod ? (a->rows + a->rows_per_batch - 1) / a->rows_per_batch : 0;
+  d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->ldx, a->dim));
+  d.operands[1] = operand (a->y, extent (1, 0, a->rows, a->ldy, a->dim));
+  d.operands[2] = weight_operand (a->weight);
+  d.operands[3] = weight_operand (a->bias);
+  if (mod) {
+    d.operands[4] = operand (a->shift, extent (1, 0, n_batches, a->mod_stride, a->dim));
+    d.operands[5] = operand (a->scale, extent (1, 0, n_batches, a->mod_stride, a->dim));
+  }
+  d.n_operands = 6;
+  pc = (ts_vk_norm_push) {
+    .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
+    .w_off = off (vk, &d.operands[2]), .b_off = off (vk, &d.operands[3]),
+    .shift_off = off (vk, &d.operands[4]), .scale_off = off (vk, &d.operands[5]),
+    .rows = (uint32_t) a->rows, .dim = (uint32_t) a->dim, .ldx = (uint32_t) a->ldx,
+    .ldy = (uint32_t) a->ldy, .rows_per_batch = mod ? (uint32_t) a->rows_per_batch : 1,
+    .mod_stride = mod ? (uint32_t) a->mod_stride : 0,
+    .kind = a->kind == TS_NORM_RMS, .has_w = a->weight != NULL, .has_b = a->bias != NULL,
+    .has_mod = mod, .eps = a->eps,
+  };
+  d.spec[0] = WG_ROW (vk);
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = cap_groups ((uint64_t) a->rows);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+ts_status
+ts_vk_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_softmax_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_SOFTMAX, .label = "softmax" };
+  ts_vk_softmax_push pc;
+
+  if (st != TS_OK)
+    return st;
+  if (a->rows == 0 || a->dim == 0)
+    return TS_OK;
+  d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->dim, a->dim));
+  d.n_operands = 1;
+  pc = (ts_vk_softmax_push) { off (vk, &d.operands[0]), (uint32_t) a->rows, (uint32_t) a->dim };
+  d.spec[0] = WG_ROW (vk);
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = cap_groups ((uint64_t) a->rows);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+ts_status
+ts_vk_attention (void *impl, const ts_attention_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_attention_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ATTENTION, .label = "attention" };
+  ts_vk_attention_push pc;
+  int64_t width;
+  const uint32_t wg = 32;
+
+  if (st != TS_OK)
+    return st;
+  if (a->batch == 0 || a->heads == 0 || a->seq_q == 0 || a->d_head == 0)
+    return TS_OK;
+  if (a->d_head > 256)
+    return ts_error_set (err, TS_ERR_UNSUPPORTED,
+                         "vk: attention: d_head = %lld is larger than the kernel's 256",
+                         (long long) a->d_head);
+  width = a->heads * a->d_head;
+  d.operands[0] = operand (a->q, extent (a->batch, a->bs_q, a->seq_q, a->ldq, width));
+  d.operands[1] = operand (a->k, extent (a->batch, a->bs_k, a->seq_kv, a->ldk, width));
+  d.operands[2] = operand (a->v, extent (a->batch, a->bs_v, a->seq_kv, a->ldv, width));
+  d.operands[3] = operand (a->out, extent (a->batch, a->bs_o, a->seq_q, a->ldo, width));
+  d.n_operands = 4;
+  pc = (ts_vk_attention_push) {
+    .q_off = off (vk, &d.operands[0]), .k_off = off (vk, &d.operands[1]),
+    .v_off = off (vk, &d.operands[2]), .o_off = off (vk, &d.operands[3]),
+    .ldq = (uint32_t) a->ldq, .ldk = (uint32_t) a->ldk, .ldv = (uint32_t) a->ldv,
+    .ldo = (uint32_t) a->ldo, .bs_q = (uint32_t) a->bs_q, .bs_k = (uint32_t) a->bs_k,
+    .bs_v = (uint32_t) a->bs_v, .bs_o = (uint32_t) a->bs_o, .batch = (uint32_t) a->batch,
+    .heads = (uint32_t) a->heads, .seq_q = (uint32_t) a->seq_q, .seq_kv = (uint32_t) a->seq_kv,
+    .scale = a->scale, .causal = a->causal,
+  };
+  d.spec[0] = wg;
+  d.spec[1] = (uint32_t) a->d_head;
+  d.n_spec = 2;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = (uint32_t) ((a->seq_q + wg - 1) / wg);
+  d.groups[1] = (uint32_t) a->heads;
+  d.groups[2] = (uint32_t) a->batch;
+  d.flops = 4.0 * (double) a->batch * (double) a->heads * (double) a->seq_q
+            * (double) a->seq_kv * (double) a->d_head * (a->causal ? 0.5 : 1.0);
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+ts_status
+ts_vk_rope (void *impl, const ts_rope_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_rope_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ROPE, .label = "rope" };
+  ts_vk_rope_push pc;
+
+  if (st != TS_OK)
+    return st;
+  if (a->batch == 0 || a->seq == 0 || a->heads == 0 || a->d_head < 2)
+    return TS_OK;
+  d.operands[0] = operand (a->x, extent (a->batch, a->bs_x, a->seq, a->ldx, a->heads * a->d_head));
+  d.operands[1] = operand (a->cos, extent (1, 0, a->seq, a->d_head, a->d_head));
+  d.operands[2] = operand (a->sin, extent (1, 0, a->seq, a->d_head, a->d_head));
+  d.n_operands = 3;
+  pc = (ts_vk_rope_push) {
+    .x_off = off (vk, &d.operands[0]), .cos_off = off (vk, &d.operands[1]),
+    .sin_off = off (vk, &d.operands[2]), .ldx = (uint32_t) a->ldx, .bs_x = (uint32_t) a->bs_x,
+    .batch = (uint32_t) a->batch, .seq = (uint32_t) a->seq, .heads = (uint32_t) a->heads,
+    .d_head = (uint32_t) a->d_head,
+  };
+  d.spec[0] = WG_1D;
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = groups_1d ((uint64_t) (a->batch * a->seq * a->heads * (a->d_head / 2)), WG_1D);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+ts_status
+ts_vk_act (void *impl, const ts_act_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_act_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ACT, .label = "act" };
+  ts_vk_act_push pc;
+
+  if (st != TS_OK)
+    return st;
+  if (a->rows == 0 || a->cols == 0)
+    return TS_OK;
+  d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->ldx, a->cols));
+  d.operands[1] = operand (a->y, extent (1, 0, a->rows, a->ldy, a->cols));
+  d.n_operands = 2;
+  pc = (ts_vk_act_push) {
+    .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
+    .rows = (uint32_t) a->rows, .cols = (uint32_t) a->cols, .ldx = (uint32_t) a->ldx,
+    .ldy = (uint32_t) a->ldy,
+    .kind = a->kind == TS_ACT_SILU ? 0u : a->kind == TS_ACT_GELU_TANH ? 1u : 2u,
+  };
+  d.spec[0] = WG_1D;
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = groups_1d ((uint64_t) (a->rows * a->cols), WG_1D);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+ts_status
+ts_vk_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_elementwise_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ELEMENTWISE, .label = "elementwise" };
+  ts_vk_elementwise_push pc;
+  bool need_b, need_g;
+  uint32_t kind = 0;
+
+  if (st != TS_OK)
+    return st;
+  if (a->rows == 0 || a->cols == 0)
+    return TS_OK;
+  switch (a->kind) {
+  case TS_EW_ADD: kind = 0; break;
+  case TS_EW_MUL: kind = 1; break;
+  case TS_EW_GATED_ADD: kind = 2; break;
+  case TS_EW_CFG: kind = 3; break;
+  case TS_EW_COPY: kind = 4; break;
+  case TS_EW_BIAS_ADD: kind = 5; break;
+  }
+  need_b = kind <= 3;
+  need_g = kind == 2 || kind == 5;
+  d.operands[0] = operand (a->a, extent (1, 0, a->rows, a->lda, a->cols));
+  if (need_b)
+    d.operands[1] = operand (a->b, extent (1, 0, a->rows, a->ldb, a->cols));
+  d.operands[2] = operand (a->y, extent (1, 0, a->rows, a->ldy, a->cols));
+  if (need_g)
+    d.operands[3] = operand (a->gate, extent (1, 0, (a->rows + a->rows_per_batch - 1)
+                                                       / a->rows_per_batch,
+                                              a->gate_stride, a->cols));
+  d.n_operands = 4;
+  pc = (ts_vk_elementwise_push) {
+    .a_off = off (vk, &d.operands[0]), .b_off = off (vk, &d.operands[1]),
+    .y_off = off (vk, &d.operands[2]), .g_off = off (vk, &d.operands[3]),
+    .rows = (uint32_t) a->rows, .cols = (uint32_t) a->cols, .lda = (uint32_t) a->lda,
+    .ldb = need_b ? (uint32_t) a->ldb : 0, .ldy = (uint32_t) a->ldy,
+    .rows_per_batch = need_g ? (uint32_t) a->rows_per_batch : 1,
+    .gate_stride = need_g ? (uint32_t) a->gate_stride : 0, .kind = kind, .s = a->s,
+  };
+  d.spec[0] = WG_1D;
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = groups_1d ((uint64_t) (a->rows * a->cols), WG_1D);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+ts_status
+ts_vk_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_transpose_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_TRANSPOSE, .label = "transpose" };
+  ts_vk_transpose_push pc;
+  size_t bytes;
+
+  if (st != TS_OK)
+    return st;
+  if (a->batch == 0 || a->rows == 0 || a->cols == 0)
+    return TS_OK;
+  bytes = (size_t) (a->batch * a->rows * a->cols) * sizeof (float);
+  d.operands[0] = operand (a->x, bytes);
+  d.operands[1] = operand (a->y, bytes);
+  d.n_operands = 2;
+  pc = (ts_vk_transpose_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
+                                (uint32_t) a->batch, (uint32_t) a->rows, (uint32_t) a->cols };
+  d.spec[0] = WG_1D;
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = groups_1d ((uint64_t) (a->batch * a->rows * a->cols), WG_1D);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+static ts_status
+conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_t transposed,
+               ts_error *err)
+{
+  const uint32_t oc = 8, wg = 64;
+
+  d->spec[0] = wg;
+  d->spec[1] = transposed;
+  d->spec[2] = oc;
+  d->n_spec = 3;
+  d->push = pc;
+  d->push_size = sizeof *pc;
+  d->groups[0] = groups_1d ((uint64_t) pc->h_out * pc->w_out, wg);
+  d->groups[1] = (pc->c_out + oc - 1) / oc;
+  d->groups[2] = pc->batch;
+  return ts_vk_dispatch (vk, d, err);
+}
+
+ts_status
+ts_vk_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_conv2d_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_CONV2D, .label = "conv2d" };
+  ts_vk_conv2d_push pc;
+
+  if (st != TS_OK)
+    return st;
+  if (a->batch == 0 || a->c_out == 0 || a->h_out == 0 || a->w_out == 0)
+    return TS_OK;
+  d.operands[0] = operand (a->x, (size_t) (a->batch * a->c_in * a->h * a->w_in) * sizeof (float));
+  d.operands[1] = weight_operand (a->w);
+  d.operands[2] = weight_operand (a->bias);
+  d.operands[3] = operand (a->y, (size_t) (a->batch * a->c_out * a->h_out * a->w_out)
+                                     * sizeof (float));
+  d.n_operands = 4;
+  pc = (ts_vk_conv2d_push) {
+    .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
+    .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
+    .batch = (uint32_t) a->batch, .c_in = (uint32_t) a->c_in, .h = (uint32_t) a->h,
+    .w_in = (uint32_t) a->w_in, .c_out = (uint32_t) a->c_out, .h_out = (uint32_t) a->h_out,
+    .w_out = (uint32_t) a->w_out, .kh = (uint32_t) a->kh, .kw = (uint32_t) a->kw,
+    .stride = (uint32_t) a->stride, .pad_top = (uint32_t) a->pad_top,
+    .pad_left = (uint32_t) a->pad_left, .has_bias = a->bias != NULL,
+  };
+  d.flops = 2.0 * (double) a->batch * (double) a->c_out * (double) a->h_out * (double) a->w_out
+            * (double) a->c_in * a->kh * a->kw;
+  return conv_dispatch (vk, &d, &pc, 0, err);
+}
+
+ts_status
+ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_conv_transpose2d_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_CONV2D, .label = "conv_transpose2d" };
+  ts_vk_conv2d_push pc;
+  int64_t h_out, w_out;
+
+  if (st != TS_OK)
+    return st;
+  h_out = a->h * a->k;
+  w_out = a->w_in * a->k;
+  if (a->batch == 0 || a->c_out == 0 || h_out == 0 || w_out == 0)
+    return TS_OK;
+  d.operands[0] = operand (a->x, (size_t) (a->batch * a->c_in * a->h * a->w_in) * sizeof (float));
+  d.operands[1] = weight_operand (a->w);
+  d.operands[2] = weight_operand (a->bias);
+  d.operands[3] = operand (a->y, (size_t) (a->batch * a->c_out * h_out * w_out) * sizeof (float));
+  d.n_operands = 4;
+  pc = (ts_vk_conv2d_push) {
+    .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
+    .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
+    .batch = (uint32_t) a->batch, .c_in = (uint32_t) a->c_in, .h = (uint32_t) a->h,
+    .w_in = (uint32_t) a->w_in, .c_out = (uint32_t) a->c_out, .h_out = (uint32_t) h_out,
+    .w_out = (uint32_t) w_out, .kh = (uint32_t) a->k, .kw = (uint32_t) a->k,
+    .stride = (uint32_t) a->k, .has_bias = a->bias != NULL,
+  };
+  d.flops = 2.0 * (double) a->batch * (double) a->c_out * (double) h_out * (double) w_out
+            * (double) a->c_in;
+  return conv_dispatch (vk, &d, &pc, 1, err);
+}
+
+ts_status
+ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_group_norm_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_GROUP_NORM, .label = "group_norm" };
+  ts_vk_group_norm_push pc;
+  size_t bytes;
+
+  if (st != TS_OK)
+    return st;
+  if (a->batch == 0 || a->c == 0 || a->hw == 0)
+    return TS_OK;
+  bytes = (size_t) (a->batch * a->c * a->hw) * sizeof (float);
+  d.operands[0] = operand (a->x, bytes);
+  d.operands[1] = operand (a->y, bytes);
+  d.operands[2] = weight_operand (a->weight);
+  d.operands[3] = weight_operand (a->bias);
+  d.n_operands = 4;
+  pc = (ts_vk_group_norm_push) {
+    .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
+    .w_off = off (vk, &d.operands[2]), .b_off = off (vk, &d.operands[3]),
+    .batch = (uint32_t) a->batch, .c = (uint32_t) a->c, .hw = (uint32_t) a->hw,
+    .groups = (uint32_t) a->groups, .has_w = a->weight != NULL, .has_b = a->bias != NULL,
+    .silu = a->silu, .eps = a->eps,
+  };
+  d.spec[0] = WG_ROW (vk);
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = cap_groups ((uint64_t) (a->batch * a->groups));
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+ts_status
+ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_upsample_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_UPSAMPLE, .label = "upsample" };
+  ts_vk_upsample_push pc;
+  int64_t n_in;
+
+  if (st != TS_OK)
+    return st;
+  n_in = a->batch * a->c * a->h * a->w;
+  if (n_in == 0)
+    return TS_OK;
+  d.operands[0] = operand (a->x, (size_t) n_in * sizeof (float));
+  d.operands[1] = operand (a->y, (size_t) n_in * 4 * sizeof (float));
+  d.n_operands = 2;
+  pc = (ts_vk_upsample_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
+                               (uint32_t) a->batch, (uint32_t) a->c, (uint32_t) a->h,
+                               (uint32_t) a->w };
+  d.spec[0] = WG_1D;
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = groups_1d ((uint64_t) n_in * 4, WG_1D);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+/* The ids are read back and checked on the host first: an id outside the table is an
+ * error (as on the CPU), never an out-of-bounds read on the device. Embeddings run a few
+ * times per generation, so the wait this costs does not matter. */
+ts_status
+ts_vk_embed (void *impl, const ts_embed_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_embed_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_EMBED, .label = "embed" };
+  ts_vk_embed_push pc;
+  int32_t *ids = NULL;
+
+  if (st != TS_OK)
+    return st;
+  if (a->n == 0)
+    return TS_OK;
+  ids = malloc ((size_t) a->n * sizeof *ids);
+  if (!ids)
+    return ts_error_set (err, TS_ERR_NOMEM, "embed: out of host memory");
+  if ((st = ts_vk_download (vk, a->ids, ids, (size_t) a->n * sizeof *ids, err)) != TS_OK)
+    goto out;
+  for (int64_t i = 0; i < a->n; i++)
+    if (ids[i] < 0 || ids[i] >= a->table->shape[0]) {
+      st = ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "embed: id %d at position %lld is outside table '%s' of %lld rows",
+                         (int) ids[i], (long long) i,
+                         a->table->name ? a->table->name : "(unnamed)",
+                         (long long) a->table->shape[0]);
+      goto out;
+    }
+  if (a->dim == 0)
+    goto out;
+  d.operands[0] = weight_operand (a->table);
+  d.operands[1] = operand (a->ids, (size_t) a->n * sizeof (int32_t));
+  d.operands[2] = operand (a->y, (size_t) (a->n * a->dim) * sizeof (float));
+  d.n_operands = 3;
+  pc = (ts_vk_embed_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
+                            off (vk, &d.operands[2]), (uint32_t) a->n, (uint32_t) a->dim };
+  d.spec[0] = WG_1D;
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = groups_1d ((uint64_t) (a->n * a->dim), WG_1D);
+  d.groups[1] = d.groups[2] = 1;
+  st = ts_vk_dispatch (vk, &d, err);
+out:
+  free (ids);
+  return st;
+}

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+//
+// group_norm.comp — GroupNorm over NCHW (fp32 two-pass statistics per (batch, group),
+// affine weight and bias per channel, optional SiLU), the twin of
+// engine/cpu/ts-cpu-group-norm.c. One workgroup per (batch, group); per-invocation partial
+// sums are Kahan-compensated since a group can hold millions of elements. x and y may
+// alias. Push constants: ts_vk_group_norm_push.
+#version 450
+#include "common.glsl"
+#include "reduce.glsl"
+
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) buffer Y { float y[]; };
+layout(std430, binding = 2) readonly buffer W { float w[]; };
+layout(std430, binding = 3) readonly buffer B { float bias[]; };
+layout(push_constant) uniform P {
+  uint x_off, y_off, w_off, b_off;
+  uint batch, c, hw, groups, has_w, has_b, silu;
+  float eps;
+} p;
+
+void main ()
+{
+  uint lid = gl_LocalInvocationID.x;
+  uint cg = p.c / p.groups, n = cg * p.hw;
+  for (uint bg = gl_WorkGroupID.x; bg < p.batch * p.groups; bg += gl_NumWorkGroups.x) {
+    uint bi = bg / p.groups, g = bg - bi * p.groups;
+    uint base = (bi * p.c + g * cg) * p.hw;
+    precise float s = 0.0, comp = 0.0;
+    for (uint i = lid; i < n; i += WG) {
+      precise float t = x[p.x_off + base + i] - comp;
+      precise float u = s + t;
+      comp = (u - s) - t;
+      s = u;
+    }
+    float mean = ts_wg_sum (s) / float (n);
+    s = 0.0;
+    comp = 0.0;
+    for (uint i = lid; i < n; i += WG) {
+      float d = x[p.x_off + base + i] - mean;
+      precise float t = d * d - comp;
+      precise float u = s + t;
+      comp = (u - s) - t;
+      s = u;
+    }
+    float rstd = inversesqrt (ts_wg_sum (s) / float (n) + p.eps);
+    for (uint i = lid; i < n; i += WG) {
+      uint ch = g * cg + i / p.hw;
+      float wv = p.has_w != 0u ? w[p.w_off + ch] : 1.0;
+      float bv = p.has_b != 0u ? bias[p.b_off + ch] : 0.0;
+      float v = (x[p.x_off + base + i] - mean) * rstd * wv + bv;
+      if (p.silu != 0u)
+        v = v / (1.0 + exp (-v));
+      y[p.y_off + base + i] = v;
+    }
+    barrier ();
+  }
+}
