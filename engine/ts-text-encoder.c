@@ -14,6 +14,8 @@
  */
 #include "ts-text-encoder.h"
 
+#include "ts-weights.h"
+
 #include "ts-common.h"
 
 #include <math.h>
@@ -26,19 +28,12 @@ typedef struct {
   const ts_weight *fc1_w, *fc1_b, *fc2_w, *fc2_b;
 } te_layer;
 
-/* One uploaded weight and the copy of its name the backend's ts_weight points at. */
-typedef struct {
-  ts_weight w;
-  char *name;
-} te_weight;
-
 struct ts_text_encoder {
   const ts_backend *be;
   ts_clip_text_config cfg;
   ts_act_kind act;
 
-  te_weight **weights;
-  size_t n_weights;
+  ts_weight_set *weights;
 
   const ts_weight *tok_emb, *pos_emb;
   te_layer *layers;
@@ -52,69 +47,6 @@ struct ts_text_encoder {
   size_t off_ids, off_pos_ids, off_x, off_hn, off_qkv, off_attn, off_mlp, off_proj;
 };
 
-static const ts_weight *
-te_load (ts_text_encoder *te, const ts_st_set *set, int n_dims, const int64_t *shape,
-         ts_error *err, const char *fmt, ...) TS_PRINTF (6, 7);
-
-/* Looks up `name` (printf-formatted) in the checkpoint, checks dtype and shape, uploads it.
- * NULL with err set on failure. */
-static const ts_weight *
-te_load (ts_text_encoder *te, const ts_st_set *set, int n_dims, const int64_t *shape,
-         ts_error *err, const char *fmt, ...)
-{
-  char name[256];
-  va_list ap;
-  va_start (ap, fmt);
-  vsnprintf (name, sizeof name, fmt, ap);
-  va_end (ap);
-
-  const ts_st_tensor *t = ts_st_set_find (set, name);
-  if (!t) {
-    ts_error_set (err, TS_ERR_FORMAT, "text_encoder: tensor '%s' is missing", name);
-    return NULL;
-  }
-  if (t->dtype != TS_DTYPE_F32 && t->dtype != TS_DTYPE_F16 && t->dtype != TS_DTYPE_BF16) {
-    ts_error_set (err, TS_ERR_FORMAT, "text_encoder: tensor '%s': dtype %s is not F32/F16/BF16",
-                  name, ts_dtype_name (t->dtype));
-    return NULL;
-  }
-  bool same = t->n_dims == n_dims;
-  for (int i = 0; same && i < n_dims; i++)
-    same = t->shape[i] == shape[i];
-  if (!same) {
-    char want[96], got[96];
-    ts_tensor_shape_format (shape, n_dims, want, sizeof want);
-    ts_tensor_shape_format (t->shape, t->n_dims, got, sizeof got);
-    ts_error_set (err, TS_ERR_FORMAT, "text_encoder: tensor '%s': expected shape %s, got %s", name,
-                  want, got);
-    return NULL;
-  }
-
-  te_weight **grown = realloc (te->weights, (te->n_weights + 1) * sizeof *grown);
-  if (!grown) {
-    ts_error_set (err, TS_ERR_NOMEM, "text_encoder: out of memory");
-    return NULL;
-  }
-  te->weights = grown;
-  te_weight *tw = calloc (1, sizeof *tw);
-  char *copy = tw ? strdup (name) : NULL;
-  if (!copy) {
-    free (tw);
-    ts_error_set (err, TS_ERR_NOMEM, "text_encoder: out of memory");
-    return NULL;
-  }
-  tw->name = copy;
-  if (te->be->ops->weight_upload (te->be->impl, &tw->w, tw->name, t->dtype, t->data, t->n_dims,
-                                  t->shape, err) != TS_OK) {
-    ts_error_prefix (err, "text_encoder: tensor '%s'", name);
-    free (tw->name);
-    free (tw);
-    return NULL;
-  }
-  te->weights[te->n_weights++] = tw;
-  return &tw->w;
-}
-
 ts_text_encoder *
 ts_text_encoder_new (const ts_backend *be, const ts_clip_text_config *cfg,
                      const ts_st_set *weights, ts_error *err)
@@ -127,6 +59,12 @@ ts_text_encoder_new (const ts_backend *be, const ts_clip_text_config *cfg,
   }
   te->be = be;
   te->cfg = *cfg;
+  te->weights = ts_weight_set_new (be, "text_encoder");
+  if (!te->weights) {
+    free (te);
+    ts_error_set (err, TS_ERR_NOMEM, "text_encoder: out of memory");
+    return NULL;
+  }
 
   switch (cfg->hidden_act) {
   case TS_CLIP_ACT_GELU:
@@ -173,7 +111,7 @@ ts_text_encoder_new (const ts_backend *be, const ts_clip_text_config *cfg,
 
 #define LOAD(dst, nd, shape, ...)                                   \
   do {                                                              \
-    if (!((dst) = te_load (te, weights, nd, shape, err, __VA_ARGS__))) \
+    if (!((dst) = ts_weight_set_load (te->weights, weights, nd, shape, 0, err, __VA_ARGS__))) \
       goto fail;                                                    \
   } while (0)
 
@@ -218,12 +156,7 @@ ts_text_encoder_free (ts_text_encoder *te)
     return;
   if (te->scratch)
     te->be->ops->buffer_free (te->be->impl, te->scratch);
-  for (size_t i = 0; i < te->n_weights; i++) {
-    te->be->ops->weight_free (te->be->impl, &te->weights[i]->w);
-    free (te->weights[i]->name);
-    free (te->weights[i]);
-  }
-  free (te->weights);
+  ts_weight_set_free (te->weights);
   free (te->layers);
   free (te);
 }

@@ -17,6 +17,8 @@
  */
 #include "ts-transformer.h"
 
+#include "ts-weights.h"
+
 #include "ts-common.h"
 
 #include <math.h>
@@ -25,14 +27,7 @@
 
 #define TS_TF_EPS 1e-6f
 #define TS_TF_MLP_RATIO 4
-#define TS_TF_NAME_MAX 96
 #define TS_TF_ALIGN 256
-
-typedef struct {
-  ts_weight w;
-  char name[TS_TF_NAME_MAX]; /* owned copy: ts_weight.name borrows it */
-  bool uploaded;
-} ts_tf_weight;
 
 /* One stream of a dual-stream block: the image stream uses norm1, to_q/k/v, norm_q/k,
  * to_out.0 and ff; the text stream norm1_context, add_q/k/v_proj, norm_added_q/k,
@@ -62,8 +57,7 @@ struct ts_transformer {
   ts_transformer_config cfg;
   int inner, d_head, heads, mlp;
 
-  ts_tf_weight *pool;
-  size_t n_pool, pool_capacity;
+  ts_weight_set *weights;
 
   const ts_weight *cond_1_w, *cond_2_w;
   const ts_weight *time_1_w, *time_1_b, *time_2_w, *time_2_b;
@@ -108,83 +102,22 @@ tf_shape4 (int64_t a, int64_t b, int64_t c, int64_t d)
   return s;
 }
 
-static void
-tf_format_shape (const int64_t *d, int n, char *buf, size_t size)
-{
-  size_t used = 0;
-  buf[0] = '\0';
-  used += (size_t) snprintf (buf + used, size - used, "[");
-  for (int i = 0; i < n && used < size; i++)
-    used += (size_t) snprintf (buf + used, size - used, "%s%lld", i ? "," : "", (long long) d[i]);
-  if (used < size)
-    snprintf (buf + used, size - used, "]");
-}
-
-/* Looks up the checkpoint key printf(fmt, ...), checks dtype and shape and uploads it.
- * A 1×1 conv kernel [out, in, 1, 1] can be uploaded as the matrix [out, in] (upload_2d)
- * so that it runs through the matmul op over NHWC data. NULL with err set on failure. */
-static const ts_weight *tf_weight (ts_transformer *tf, const ts_st_set *set, ts_tf_shape want,
-                                   bool upload_2d, ts_error *err, const char *fmt, ...)
-  TS_PRINTF (6, 7);
-
-static const ts_weight *
-tf_weight (ts_transformer *tf, const ts_st_set *set, ts_tf_shape want, bool upload_2d,
-           ts_error *err, const char *fmt, ...)
-{
-  TS_ASSERT (tf->n_pool < tf->pool_capacity);
-  ts_tf_weight *tw = &tf->pool[tf->n_pool];
-  va_list ap;
-  va_start (ap, fmt);
-  vsnprintf (tw->name, sizeof tw->name, fmt, ap);
-  va_end (ap);
-
-  const ts_st_tensor *t = ts_st_set_find (set, tw->name);
-  if (!t) {
-    ts_error_set (err, TS_ERR_FORMAT, "transformer: tensor '%s' is missing from the checkpoint",
-                  tw->name);
-    return NULL;
-  }
-  if (t->dtype != TS_DTYPE_F32 && t->dtype != TS_DTYPE_F16 && t->dtype != TS_DTYPE_BF16) {
-    ts_error_set (err, TS_ERR_FORMAT, "transformer: tensor '%s': expected F32, F16 or BF16, got %s",
-                  tw->name, ts_dtype_name (t->dtype));
-    return NULL;
-  }
-  bool same = t->n_dims == want.n_dims;
-  for (int i = 0; same && i < want.n_dims; i++)
-    same = t->shape[i] == want.d[i];
-  if (!same) {
-    char exp[96], got[96];
-    tf_format_shape (want.d, want.n_dims, exp, sizeof exp);
-    tf_format_shape (t->shape, t->n_dims, got, sizeof got);
-    ts_error_set (err, TS_ERR_FORMAT, "transformer: tensor '%s': expected %s, got %s %s", tw->name,
-                  exp, got, ts_dtype_name (t->dtype));
-    return NULL;
-  }
-  int n_dims = want.n_dims;
-  if (upload_2d) {
-    TS_ASSERT (n_dims == 4 && want.d[2] == 1 && want.d[3] == 1);
-    n_dims = 2;
-  }
-  ts_status st = tf->be->ops->weight_upload (tf->be->impl, &tw->w, tw->name, t->dtype, t->data,
-                                             n_dims, want.d, err);
-  if (st != TS_OK) {
-    ts_error_prefix (err, "transformer: uploading '%s'", tw->name);
-    return NULL;
-  }
-  tw->uploaded = true;
-  tf->n_pool++;
-  return &tw->w;
-}
+/* Checked upload of printf(fmt, ...) with the shape the config implies; a 1×1 conv
+ * kernel [out, in, 1, 1] goes up as the matrix [out, in] (upload_n_dims 2) so that it runs
+ * through the matmul op over NHWC data. */
+#define tf_weight(tf, set, shape, upload_n_dims, err, ...)                                   \
+  ts_weight_set_load ((tf)->weights, (set), (shape).n_dims, (shape).d, (upload_n_dims), (err), \
+                      __VA_ARGS__)
 
 #define TF_W(field, shape, ...)                                                  \
   do {                                                                           \
-    if (!((field) = tf_weight (tf, weights, (shape), false, err, __VA_ARGS__))) \
+    if (!((field) = tf_weight (tf, weights, (shape), 0, err, __VA_ARGS__))) \
       goto fail;                                                                 \
   } while (0)
 
 #define TF_W_1X1(field, shape, ...)                                             \
   do {                                                                          \
-    if (!((field) = tf_weight (tf, weights, (shape), true, err, __VA_ARGS__))) \
+    if (!((field) = tf_weight (tf, weights, (shape), 2, err, __VA_ARGS__))) \
       goto fail;                                                                \
   } while (0)
 
@@ -297,11 +230,10 @@ ts_transformer_new (const ts_backend *be, const ts_transformer_config *cfg,
   tf->d_head = cfg->attention_head_dim;
   tf->inner = tf->heads * tf->d_head;
   tf->mlp = tf->inner * TS_TF_MLP_RATIO;
-  tf->pool_capacity = 40 + 40 * (size_t) cfg->num_layers + 16 * (size_t) cfg->num_single_layers;
-  tf->pool = calloc (tf->pool_capacity, sizeof *tf->pool);
+  tf->weights = ts_weight_set_new (be, "transformer");
   tf->dual = calloc ((size_t) cfg->num_layers + 1, sizeof *tf->dual);
   tf->single = calloc ((size_t) cfg->num_single_layers + 1, sizeof *tf->single);
-  if (!tf->pool || !tf->dual || !tf->single)
+  if (!tf->weights || !tf->dual || !tf->single)
     goto nomem;
 
   const int64_t D = tf->inner, P = cfg->pooled_projection_dim, J = cfg->joint_attention_dim;
@@ -361,13 +293,9 @@ ts_transformer_free (ts_transformer *tf)
 {
   if (!tf)
     return;
-  if (tf->pool)
-    for (size_t i = 0; i < tf->n_pool; i++)
-      if (tf->pool[i].uploaded)
-        tf->be->ops->weight_free (tf->be->impl, &tf->pool[i].w);
+  ts_weight_set_free (tf->weights);
   if (tf->scratch)
     tf->be->ops->buffer_free (tf->be->impl, tf->scratch);
-  free (tf->pool);
   free (tf->dual);
   free (tf->single);
   free (tf);

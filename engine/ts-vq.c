@@ -15,6 +15,8 @@
  */
 #include "ts-vq.h"
 
+#include "ts-weights.h"
+
 #include "ts-common.h"
 
 #include <float.h>
@@ -37,19 +39,13 @@ typedef struct {
   const ts_weight *sample_w, *sample_b; /* up/downsampler conv; NULL on the last block */
 } vq_block;
 
-typedef struct {
-  ts_weight w;
-  char *name;
-} vq_weight;
-
 struct ts_vq {
   const ts_backend *be;
   ts_vq_config cfg;
   int factor;
   int embed_dim; /* codebook width (vq_embed_dim, or latent_channels) */
 
-  vq_weight **weights;
-  size_t n_weights;
+  ts_weight_set *weights;
 
   /* encoder */
   const ts_weight *enc_in_w, *enc_in_b;
@@ -74,72 +70,9 @@ struct ts_vq {
   size_t ids_bytes;
 };
 
-static const ts_weight *
-vq_load (ts_vq *vq, const ts_st_set *set, int n_dims, const int64_t *shape, ts_error *err,
-         const char *fmt, ...) TS_PRINTF (6, 7);
-
-/* Looks up `name` (printf-formatted) in the checkpoint, checks dtype and shape, uploads it.
- * NULL with err set on failure. */
-static const ts_weight *
-vq_load (ts_vq *vq, const ts_st_set *set, int n_dims, const int64_t *shape, ts_error *err,
-         const char *fmt, ...)
-{
-  char name[256];
-  va_list ap;
-  va_start (ap, fmt);
-  vsnprintf (name, sizeof name, fmt, ap);
-  va_end (ap);
-
-  const ts_st_tensor *t = ts_st_set_find (set, name);
-  if (!t) {
-    ts_error_set (err, TS_ERR_FORMAT, "vqvae: tensor '%s' is missing", name);
-    return NULL;
-  }
-  if (t->dtype != TS_DTYPE_F32 && t->dtype != TS_DTYPE_F16 && t->dtype != TS_DTYPE_BF16) {
-    ts_error_set (err, TS_ERR_FORMAT, "vqvae: tensor '%s': dtype %s is not F32/F16/BF16", name,
-                  ts_dtype_name (t->dtype));
-    return NULL;
-  }
-  bool same = t->n_dims == n_dims;
-  for (int i = 0; same && i < n_dims; i++)
-    same = t->shape[i] == shape[i];
-  if (!same) {
-    char want[96], got[96];
-    ts_tensor_shape_format (shape, n_dims, want, sizeof want);
-    ts_tensor_shape_format (t->shape, t->n_dims, got, sizeof got);
-    ts_error_set (err, TS_ERR_FORMAT, "vqvae: tensor '%s': expected shape %s, got %s", name,
-                  want, got);
-    return NULL;
-  }
-
-  vq_weight **grown = realloc (vq->weights, (vq->n_weights + 1) * sizeof *grown);
-  if (!grown) {
-    ts_error_set (err, TS_ERR_NOMEM, "vqvae: out of memory");
-    return NULL;
-  }
-  vq->weights = grown;
-  vq_weight *vw = calloc (1, sizeof *vw);
-  char *copy = vw ? strdup (name) : NULL;
-  if (!copy) {
-    free (vw);
-    ts_error_set (err, TS_ERR_NOMEM, "vqvae: out of memory");
-    return NULL;
-  }
-  vw->name = copy;
-  if (vq->be->ops->weight_upload (vq->be->impl, &vw->w, vw->name, t->dtype, t->data, t->n_dims,
-                                  t->shape, err) != TS_OK) {
-    ts_error_prefix (err, "vqvae: tensor '%s'", name);
-    free (vw->name);
-    free (vw);
-    return NULL;
-  }
-  vq->weights[vq->n_weights++] = vw;
-  return &vw->w;
-}
-
 #define VQ_LOAD(dst, nd, shape, ...)                                   \
   do {                                                                 \
-    if (!((dst) = vq_load (vq, set, nd, shape, err, __VA_ARGS__)))     \
+    if (!((dst) = ts_weight_set_load (vq->weights, set, nd, shape, 0, err, __VA_ARGS__))) \
       return err ? err->code : TS_ERR_FORMAT;                          \
   } while (0)
 
@@ -315,6 +248,11 @@ ts_vq_new (const ts_backend *be, const ts_vq_config *cfg, const ts_st_set *weigh
   }
   vq->be = be;
   vq->cfg = *cfg;
+  vq->weights = ts_weight_set_new (be, "vqvae");
+  if (!vq->weights) {
+    ts_error_set (err, TS_ERR_NOMEM, "vqvae: out of memory");
+    goto fail;
+  }
 
   if (cfg->mid_block_add_attention) {
     ts_error_set (err, TS_ERR_UNSUPPORTED, "vqvae: mid_block_add_attention true is not supported");
@@ -359,12 +297,7 @@ ts_vq_free (ts_vq *vq)
       vq->be->ops->buffer_free (vq->be->impl, vq->slot[i]);
   if (vq->ids_buf)
     vq->be->ops->buffer_free (vq->be->impl, vq->ids_buf);
-  for (size_t i = 0; i < vq->n_weights; i++) {
-    vq->be->ops->weight_free (vq->be->impl, &vq->weights[i]->w);
-    free (vq->weights[i]->name);
-    free (vq->weights[i]);
-  }
-  free (vq->weights);
+  ts_weight_set_free (vq->weights);
   for (int i = 0; i < TS_VQ_MAX_BLOCKS; i++) {
     vq_block_clear (&vq->enc_blocks[i]);
     vq_block_clear (&vq->dec_blocks[i]);
