@@ -301,8 +301,16 @@ test_tensor_sets_and_configs (void)
     char *name = g_strdup_printf ("set-%s", ts_dtype_name (dtypes[d]));
     char *model = make_model (name, tiny_dir, NULL, dtypes[d], 1234567890123ull);
 
+    ts_model_info *info;
+    ts_error err;
+
     for (size_t c = 0; c < G_N_ELEMENTS (checkpoints); c++)
       check_checkpoint (model, &checkpoints[c], dtypes[d], 1234567890123ull);
+    /* The model-folder loader accepts it: every component, tensor, shape and dtype. */
+    info = ts_model_info_load (model, TS_LOAD_DEFAULT, &err);
+    if (!info)
+      g_error ("ts_model_info_load (%s): %s", model, err.message);
+    ts_model_info_free (info);
     for (size_t f = 0; f < G_N_ELEMENTS (copied_files); f++) {
       char *a = g_build_filename (tiny_dir, copied_files[f], NULL);
       char *b = g_build_filename (model, copied_files[f], NULL);
