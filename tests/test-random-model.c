@@ -301,8 +301,16 @@ test_tensor_sets_and_configs (void)
     char *name = g_strdup_printf ("set-%s", ts_dtype_name (dtypes[d]));
     char *model = make_model (name, tiny_dir, NULL, dtypes[d], 1234567890123ull);
 
+    ts_model_info *info;
+    ts_error err;
+
     for (size_t c = 0; c < G_N_ELEMENTS (checkpoints); c++)
       check_checkpoint (model, &checkpoints[c], dtypes[d], 1234567890123ull);
+    /* The model-folder loader accepts it: every component, tensor, shape and dtype. */
+    info = ts_model_info_load (model, TS_LOAD_DEFAULT, &err);
+    if (!info)
+      g_error ("ts_model_info_load (%s): %s", model, err.message);
+    ts_model_info_free (info);
     for (size_t f = 0; f < G_N_ELEMENTS (copied_files); f++) {
       char *a = g_build_filename (tiny_dir, copied_files[f], NULL);
       char *b = g_build_filename (model, copied_files[f], NULL);
@@ -457,6 +465,45 @@ test_flat_configs (void)
   g_free (flat);
 }
 
+typedef struct {
+  int n_calls;
+  double last;
+  gboolean monotonic;
+  char what[256];
+} progress_log;
+
+static void
+on_progress (void *user_data, double fraction, const char *what)
+{
+  progress_log *log = user_data;
+
+  if (fraction < log->last || fraction > 1)
+    log->monotonic = FALSE;
+  log->last = fraction;
+  log->n_calls++;
+  g_strlcpy (log->what, what, sizeof log->what);
+}
+
+/* Progress rises from 0 to exactly 1 and names the file and the megabytes written. */
+static void
+test_progress (void)
+{
+  char *out = g_build_filename (tmp_dir, "progress", NULL);
+  progress_log log = { .monotonic = TRUE };
+  ts_error err;
+
+  g_assert_cmpint (ts_make_random_model (tiny_dir, NULL, out, TS_DTYPE_F16, 1, on_progress, &log,
+                                         &err),
+                   ==, TS_OK);
+  g_assert_true (log.monotonic);
+  g_assert_cmpint (log.n_calls, >=, 10);
+  g_assert_cmpfloat (log.last, ==, 1.0);
+  g_assert_true (g_str_has_prefix (log.what, "text_encoder/model.safetensors ("));
+  g_assert_nonnull (strstr (log.what, " MB)"));
+  remove_tree (out);
+  g_free (out);
+}
+
 static void
 expect_failure (const char *configs, const char *tokenizer, ts_dtype dtype, ts_status code,
                 const char *needle)
@@ -527,6 +574,7 @@ main (int argc, char **argv)
   g_test_add_func ("/random-model/streams-distinct", test_streams_distinct);
   g_test_add_func ("/random-model/chunking", test_chunking);
   g_test_add_func ("/random-model/flat-configs", test_flat_configs);
+  g_test_add_func ("/random-model/progress", test_progress);
   g_test_add_func ("/random-model/errors", test_errors);
   rc = g_test_run ();
   remove_tree (tmp_dir);

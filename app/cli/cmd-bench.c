@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,12 +163,20 @@ on_load_progress (void *user_data, double fraction, const char *what)
   fflush (stderr);
 }
 
+/* Random weights only have to be numerically sane: a NaN or an overflow anywhere in the
+ * transformer reaches the sampler's confidences, so they are counted every step. */
 static void
 on_step (void *user_data, const ts_step_info *info)
 {
-  (void) user_data;
-  fprintf (stderr, "step %d/%d: %.2f s, %d tokens still masked\n", info->step + 1,
-           info->n_steps, info->seconds, info->n_masked);
+  long *n_non_finite = user_data;
+  long n = 0;
+
+  for (int i = 0; i < info->grid_h * info->grid_w; i++)
+    n += !isfinite (info->confidence[i]);
+  *n_non_finite += n;
+  fprintf (stderr, "step %d/%d: %.2f s, %d tokens still masked%s\n", info->step + 1,
+           info->n_steps, info->seconds, info->n_masked,
+           n ? ", NaN/Inf confidences" : "");
 }
 
 static bool
@@ -207,6 +216,7 @@ tessera_cli_bench (int argc, char **argv)
   ts_status st;
   char cpu[256];
   double rss_before, rss_loaded, t_load, t_gen, peak_gen, tf_step, sampler_step, estimate, on_disk;
+  long n_non_finite = 0;
   int full_steps, rc = 1;
 
   for (int i = 1; i < argc; i++) {
@@ -303,6 +313,7 @@ tessera_cli_bench (int argc, char **argv)
   gp.guidance = guidance;
   gp.seed = seed;
   gp.on_step = on_step;
+  gp.step_data = &n_non_finite;
   if (!gp.width || !gp.height)
     ts_model_default_size (model, &gp.width, &gp.height);
   if (ts_model_check_size (model, gp.width, gp.height, &err) != TS_OK) {
@@ -350,6 +361,9 @@ tessera_cli_bench (int argc, char **argv)
           "  %-34s %10s   + sampler step) + VQ decode)\n",
           "estimate for a full image", estimate, estimate / 60, full_steps, "", "");
 
+  printf ("  %-34s %10s  %s\n", "numerics", n_non_finite ? "NOT FINITE" : "finite",
+          n_non_finite ? "(NaN/Inf reached the sampler's confidences)"
+                       : "(every sampler confidence of every step)");
   printf ("\n  transformer step\n");
   if (stats.transformer_flop > 0 && tf_step > 0)
     printf ("  %-34s %10.1f  GFLOP per step, batch %d (engine count): %.1f GFLOP/s\n", "work",
