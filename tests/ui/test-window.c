@@ -749,6 +749,9 @@ test_screenshots (void)
   WAIT_FOR (tessera_gallery_get_selected (_tessera_window_get_gallery (win)) &&
             tessera_gallery_item_get_meta (tessera_gallery_get_selected (_tessera_window_get_gallery (win))), TIMEOUT_S);
   screenshot (win, "gallery.png");
+  adw_style_manager_set_color_scheme (adw_style_manager_get_default (), ADW_COLOR_SCHEME_FORCE_DARK);
+  screenshot (win, "gallery-dark.png");
+  adw_style_manager_set_color_scheme (adw_style_manager_get_default (), ADW_COLOR_SCHEME_DEFAULT);
 
   view = _tessera_window_get_inpaint_view (win);
   editor = tessera_inpaint_view_get_editor (view);
