@@ -69,7 +69,8 @@ static void
 preferences_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
 {
   TesseraApplication *self = user_data;
-  GtkWidget *prefs = tessera_preferences_new (GTK_WINDOW (get_window (self)));
+  TesseraWindow *window = get_window (self);
+  GtkWidget *prefs = tessera_preferences_new (GTK_WINDOW (window), tessera_window_get_settings (window));
 
   (void) action;
   (void) param;

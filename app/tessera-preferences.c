@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT
  *
  * tessera-preferences.c — the preferences window. Everything writes GSettings straight
- * away; the main window reacts to the changes. The backend list is the engine's: "cpu"
- * and "cpu-ref" (a Vulkan backend will add a row).
+ * away; the main window reacts to the changes. The compute device list is the engine's:
+ * "auto", every Vulkan device ts_vulkan_list_devices reports (as "vulkan:N"), "cpu" and
+ * "cpu-ref".
  */
 #include "tessera-preferences.h"
 
 #include <glib/gi18n.h>
+
+#include "tessera-engine-types.h"
 
 struct _TesseraPreferences
 {
@@ -19,11 +22,41 @@ struct _TesseraPreferences
 
   GSettings *settings;
   GtkFileChooserNative *chooser;
+  GPtrArray *backends; /* backend names, parallel to backend_row's model */
+  GtkStringList *backend_labels;
 };
 
 G_DEFINE_FINAL_TYPE (TesseraPreferences, tessera_preferences, ADW_TYPE_PREFERENCES_WINDOW)
 
-static const char *const backends[] = { "cpu", "cpu-ref" };
+static void
+add_backend (TesseraPreferences *self, const char *name, const char *label)
+{
+  g_ptr_array_add (self->backends, g_strdup (name));
+  gtk_string_list_append (self->backend_labels, label);
+}
+
+static void
+fill_backends (TesseraPreferences *self)
+{
+  ts_vk_device_info devices[16];
+  ts_error err;
+  int n = 0;
+
+  add_backend (self, "auto", _("Automatic"));
+  if (ts_vulkan_list_devices (devices, G_N_ELEMENTS (devices), &n, &err) == TS_OK)
+    for (int i = 0; i < MIN (n, (int) G_N_ELEMENTS (devices)); i++)
+      {
+        g_autofree char *name = g_strdup_printf ("vulkan:%d", i);
+        /* Translators: a Vulkan device's name and its kind ("discrete", "cpu", …) */
+        g_autofree char *label = g_strdup_printf (_("%s (Vulkan, %s)"), devices[i].name, devices[i].type);
+
+        add_backend (self, name, label);
+      }
+  else
+    g_debug ("no Vulkan devices: %s", err.message);
+  add_backend (self, "cpu", _("Processor"));
+  add_backend (self, "cpu-ref", _("Processor (reference, slow)"));
+}
 
 static void
 update_rows (TesseraPreferences *self)
@@ -43,9 +76,20 @@ update_rows (TesseraPreferences *self)
       g_autofree char *text = g_strdup_printf (_("%s (default)"), def);
       adw_action_row_set_subtitle (self->gallery_row, text);
     }
-  for (guint i = 0; i < G_N_ELEMENTS (backends); i++)
-    if (g_strcmp0 (backend, backends[i]) == 0 && adw_combo_row_get_selected (self->backend_row) != i)
-      adw_combo_row_set_selected (self->backend_row, i);
+  for (guint i = 0; i < self->backends->len; i++)
+    if (g_strcmp0 (backend, self->backends->pdata[i]) == 0)
+      {
+        if (adw_combo_row_get_selected (self->backend_row) != i)
+          adw_combo_row_set_selected (self->backend_row, i);
+        return;
+      }
+  /* A device that is gone (or a name typed elsewhere): show it rather than pretend. */
+  {
+    g_autofree char *label = g_strdup_printf (_("%s (not available)"), backend);
+
+    add_backend (self, backend, label);
+    adw_combo_row_set_selected (self->backend_row, self->backends->len - 1);
+  }
 }
 
 static void
@@ -54,8 +98,8 @@ on_backend_selected (TesseraPreferences *self)
   guint i = adw_combo_row_get_selected (self->backend_row);
   g_autofree char *current = g_settings_get_string (self->settings, "backend");
 
-  if (i < G_N_ELEMENTS (backends) && g_strcmp0 (current, backends[i]) != 0)
-    g_settings_set_string (self->settings, "backend", backends[i]);
+  if (i < self->backends->len && g_strcmp0 (current, self->backends->pdata[i]) != 0)
+    g_settings_set_string (self->settings, "backend", self->backends->pdata[i]);
 }
 
 static void
@@ -126,6 +170,8 @@ tessera_preferences_dispose (GObject *object)
   g_clear_object (&self->chooser);
   gtk_widget_dispose_template (GTK_WIDGET (self), TESSERA_TYPE_PREFERENCES);
   g_clear_object (&self->settings);
+  g_clear_object (&self->backend_labels);
+  g_clear_pointer (&self->backends, g_ptr_array_unref);
   G_OBJECT_CLASS (tessera_preferences_parent_class)->dispose (object);
 }
 
@@ -150,16 +196,25 @@ static void
 tessera_preferences_init (TesseraPreferences *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
-  self->settings = g_settings_new ("io.github.tessera.Tessera");
+  self->backends = g_ptr_array_new_with_free_func (g_free);
+  self->backend_labels = gtk_string_list_new (NULL);
+  fill_backends (self);
+  adw_combo_row_set_model (self->backend_row, G_LIST_MODEL (self->backend_labels));
+}
+
+GtkWidget *
+tessera_preferences_new (GtkWindow *parent, GSettings *settings)
+{
+  TesseraPreferences *self;
+
+  g_return_val_if_fail (G_IS_SETTINGS (settings), NULL);
+
+  self = g_object_new (TESSERA_TYPE_PREFERENCES, "transient-for", parent, NULL);
+  self->settings = g_object_ref (settings);
   g_settings_bind (self->settings, "threads", self->threads_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
   g_signal_connect_object (self->settings, "changed", G_CALLBACK (update_rows), self, G_CONNECT_SWAPPED);
   update_rows (self);
   g_signal_connect_object (self->backend_row, "notify::selected", G_CALLBACK (on_backend_selected), self,
                            G_CONNECT_SWAPPED);
-}
-
-GtkWidget *
-tessera_preferences_new (GtkWindow *parent)
-{
-  return g_object_new (TESSERA_TYPE_PREFERENCES, "transient-for", parent, NULL);
+  return GTK_WIDGET (self);
 }

@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 #define TESSERA_TYPE_PREFERENCES (tessera_preferences_get_type ())
 G_DECLARE_FINAL_TYPE (TesseraPreferences, tessera_preferences, TESSERA, PREFERENCES, AdwPreferencesWindow)
 
-GtkWidget *tessera_preferences_new (GtkWindow *parent);
+/* settings: the window's (tessera_window_get_settings); the preferences write to it. */
+GtkWidget *tessera_preferences_new (GtkWindow *parent, GSettings *settings);
 
 G_END_DECLS

@@ -41,5 +41,10 @@ guint _tessera_window_get_n_opened (TesseraWindow *self);
 const char *_tessera_window_get_last_toast (TesseraWindow *self);
 /* Toasts shown or queued (screenshots wait for them to time out). */
 guint _tessera_window_get_n_toasts (TesseraWindow *self);
+/* The preview's colour table (borrowed) and the seconds its decoding took (0 from the
+ * cache); returns the share of it computed, 1 when complete. */
+/* The size selected in the form (0 x 0 without a model). */
+void _tessera_window_get_selected_size (TesseraWindow *self, guint *width, guint *height);
+double _tessera_window_get_palette (TesseraWindow *self, GBytes **palette, double *seconds);
 
 G_END_DECLS

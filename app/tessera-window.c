@@ -88,6 +88,9 @@ struct _TesseraWindow
   ModelState model_state;
   TesseraModelInfo *model_info;
   GCancellable *load_cancellable;
+  GBytes *palette;          /* the live preview's colour table, partial while computing */
+  double palette_fraction;  /* 1 once complete */
+  double palette_seconds;
   GtkStringList *size_list;
 
   RunKind run;
@@ -115,6 +118,7 @@ G_DEFINE_FINAL_TYPE (TesseraWindow, tessera_window, ADW_TYPE_APPLICATION_WINDOW)
 
 static void update_actions (TesseraWindow *self);
 static void load_model (TesseraWindow *self);
+static void tessera_window_constructed (GObject *object);
 
 /* ---- helpers ---- */
 
@@ -262,6 +266,9 @@ fill_sizes (TesseraWindow *self)
 {
   guint n = g_list_model_get_n_items (G_LIST_MODEL (self->size_list));
   g_autoptr (GPtrArray) labels = g_ptr_array_new_with_free_func (g_free);
+  /* Read before the splice: filling the list selects its first row, which is saved. */
+  guint want_w = g_settings_get_uint (self->settings, "image-width");
+  guint want_h = g_settings_get_uint (self->settings, "image-height");
 
   for (guint i = 0; i < self->model_info->sizes->len; i++)
     {
@@ -270,8 +277,7 @@ fill_sizes (TesseraWindow *self)
     }
   g_ptr_array_add (labels, NULL);
   gtk_string_list_splice (self->size_list, 0, n, (const char *const *) labels->pdata);
-  if (!select_size (self, g_settings_get_uint (self->settings, "image-width"),
-                    g_settings_get_uint (self->settings, "image-height")))
+  if (!select_size (self, want_w, want_h))
     adw_combo_row_set_selected (self->size_row, 0);
 }
 
@@ -354,6 +360,39 @@ on_load_progress (GObject *target, double fraction, const char *what)
 }
 
 static void
+on_palette_partial (GObject *target, GBytes *palette, double fraction)
+{
+  TesseraWindow *self = TESSERA_WINDOW (target);
+
+  if (self->palette_fraction >= 1.0)
+    return;
+  g_clear_pointer (&self->palette, g_bytes_unref);
+  self->palette = g_bytes_ref (palette);
+  self->palette_fraction = MIN (fraction, 0.999);
+}
+
+static void
+palette_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (TesseraWindow) self = user_data;
+  g_autoptr (GError) error = NULL;
+  double seconds = 0;
+  GBytes *palette = tessera_worker_palette_finish (TESSERA_WORKER (source), result, &seconds, &error);
+
+  if (!palette)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_warning ("the preview colours could not be computed: %s", error->message);
+      return;
+    }
+  g_clear_pointer (&self->palette, g_bytes_unref);
+  self->palette = palette;
+  self->palette_fraction = 1.0;
+  self->palette_seconds = seconds;
+  g_debug ("preview colours ready (%.2f s of decoding)", seconds);
+}
+
+static void
 load_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (TesseraWindow) self = user_data;
@@ -371,6 +410,10 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_clear_pointer (&self->model_info, tessera_model_info_unref);
   self->model_info = info;
   fill_sizes (self);
+  /* The colour table follows the load on the engine thread, in chunks that yield to
+   * generations; the load's cancellable also stops it. */
+  tessera_worker_palette_async (self->worker, G_OBJECT (self), on_palette_partial, self->load_cancellable,
+                                palette_done, g_object_ref (self));
   g_debug ("model %s ready on %s: %u sizes, %d codes", info->name, info->backend, info->sizes->len,
            info->codebook_size);
   set_model_state (self, MODEL_READY);
@@ -386,6 +429,10 @@ load_model (TesseraWindow *self)
   g_cancellable_cancel (self->load_cancellable);
   g_clear_object (&self->load_cancellable);
   g_clear_pointer (&self->model_info, tessera_model_info_unref);
+  g_clear_pointer (&self->palette, g_bytes_unref);
+  self->palette = g_bytes_new (NULL, 0);
+  self->palette_fraction = 0;
+  self->palette_seconds = 0;
   if (self->run != RUN_IDLE)
     g_cancellable_cancel (self->run_cancellable);
   if (!dir[0])
@@ -430,7 +477,7 @@ render_step (TesseraWindow *self, const TesseraStep *step)
 
   if (!self->model_info)
     return;
-  texture = tessera_preview_render (step, tessera_preview_mode_from_string (mode_nick), self->model_info->palette);
+  texture = tessera_preview_render (step, tessera_preview_mode_from_string (mode_nick), self->palette);
   ms = (g_get_monotonic_time () - t0) / 1000.0;
   self->preview_ms_sum += ms;
   self->preview_ms_max = MAX (self->preview_ms_max, ms);
@@ -486,6 +533,15 @@ on_step (GObject *target, const TesseraStep *step)
   /* Translators: tokens revealed / total · step k / N · iterations per second · time left */
   text = g_strdup_printf (_("%d / %d tokens · step %d / %d · %.1f it/s · %s left"), revealed, total, done,
                           step->n_steps, ips, eta);
+  if (self->palette_fraction < 1.0)
+    {
+      g_autofree char *with_palette = NULL;
+
+      /* Translators: the status line, then how much of the preview's colour table is ready */
+      with_palette = g_strdup_printf (_("%s · preview colours %d %%"), text, (int) (self->palette_fraction * 100));
+      g_free (text);
+      text = g_steal_pointer (&with_palette);
+    }
   set_progress (self, (double) done / step->n_steps, text);
   update_actions (self);
 }
@@ -795,6 +851,8 @@ read_form (TesseraWindow *self, RunParams *p)
     gtk_adjustment_set_value (self->seed_adjustment, g_random_int ());
   p->seed = (guint64) gtk_adjustment_get_value (self->seed_adjustment);
   g_settings_set_uint64 (self->settings, "seed", p->seed);
+  g_settings_set_string (self->settings, "prompt", p->prompt);
+  g_settings_set_string (self->settings, "negative-prompt", p->negative_prompt);
   p->strength = -1;
 }
 
@@ -1279,6 +1337,13 @@ tessera_window_close_request (GtkWindow *window)
   TesseraWindow *self = TESSERA_WINDOW (window);
   int w, h;
 
+  {
+    g_autofree char *prompt = text_view_dup_text (self->prompt_view);
+    g_autofree char *negative = text_view_dup_text (self->negative_view);
+
+    g_settings_set_string (self->settings, "prompt", prompt);
+    g_settings_set_string (self->settings, "negative-prompt", negative);
+  }
   gtk_window_get_default_size (window, &w, &h);
   g_settings_set_int (self->settings, "window-width", w);
   g_settings_set_int (self->settings, "window-height", h);
@@ -1324,6 +1389,7 @@ tessera_window_dispose (GObject *object)
   g_clear_object (&self->last_saved);
   g_clear_object (&self->size_list);
   g_clear_pointer (&self->model_info, tessera_model_info_unref);
+  g_clear_pointer (&self->palette, g_bytes_unref);
   g_clear_pointer (&self->last_step, step_copy_free);
   g_clear_pointer (&self->last_result, tessera_result_free);
   G_OBJECT_CLASS (tessera_window_parent_class)->dispose (object);
@@ -1339,6 +1405,41 @@ tessera_window_finalize (GObject *object)
   G_OBJECT_CLASS (tessera_window_parent_class)->finalize (object);
 }
 
+enum {
+  PROP_0,
+  PROP_SETTINGS,
+};
+
+static void
+tessera_window_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  TesseraWindow *self = TESSERA_WINDOW (object);
+
+  switch (prop_id)
+    {
+    case PROP_SETTINGS:
+      g_set_object (&self->settings, g_value_get_object (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+tessera_window_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  TesseraWindow *self = TESSERA_WINDOW (object);
+
+  switch (prop_id)
+    {
+    case PROP_SETTINGS:
+      g_value_set_object (value, self->settings);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
 static void
 tessera_window_class_init (TesseraWindowClass *klass)
 {
@@ -1346,9 +1447,19 @@ tessera_window_class_init (TesseraWindowClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
   GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
 
+  object_class->constructed = tessera_window_constructed;
+  object_class->set_property = tessera_window_set_property;
+  object_class->get_property = tessera_window_get_property;
   object_class->dispose = tessera_window_dispose;
   object_class->finalize = tessera_window_finalize;
   window_class->close_request = tessera_window_close_request;
+
+  /* The settings the window reads and writes; NULL (the default) means the app's schema
+   * on the default backend. Tests pass one on their own backend. */
+  g_object_class_install_property (object_class, PROP_SETTINGS,
+                                   g_param_spec_object ("settings", NULL, NULL, G_TYPE_SETTINGS,
+                                                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+                                                          G_PARAM_STATIC_STRINGS));
 
   g_type_ensure (TESSERA_TYPE_GALLERY);
   g_type_ensure (TESSERA_TYPE_INPAINT_VIEW);
@@ -1388,17 +1499,25 @@ tessera_window_class_init (TesseraWindowClass *klass)
 static void
 tessera_window_init (TesseraWindow *self)
 {
+  gtk_widget_init_template (GTK_WIDGET (self));
+#ifdef DEVELOPMENT_BUILD
+  gtk_widget_add_css_class (GTK_WIDGET (self), "devel");
+#endif
+}
+
+/* Everything that reads GSettings waits for the construct-only "settings" property. */
+static void
+tessera_window_constructed (GObject *object)
+{
+  TesseraWindow *self = TESSERA_WINDOW (object);
   GtkDropTarget *drop;
   GType drop_types[] = { GDK_TYPE_FILE_LIST, G_TYPE_FILE };
   g_autoptr (GAction) preview_mode = NULL;
   g_autoptr (GFile) folder = NULL;
 
-  gtk_widget_init_template (GTK_WIDGET (self));
-#ifdef DEVELOPMENT_BUILD
-  gtk_widget_add_css_class (GTK_WIDGET (self), "devel");
-#endif
-
-  self->settings = g_settings_new ("io.github.tessera.Tessera");
+  G_OBJECT_CLASS (tessera_window_parent_class)->constructed (object);
+  if (!self->settings)
+    self->settings = g_settings_new ("io.github.tessera.Tessera");
   self->toasts = g_ptr_array_new ();
   self->worker = tessera_worker_new ();
   self->size_list = gtk_string_list_new (NULL);
@@ -1421,6 +1540,14 @@ tessera_window_init (TesseraWindow *self)
   g_settings_bind (self->settings, "seed-locked", self->seed_lock, "active", G_SETTINGS_BIND_DEFAULT);
   gtk_adjustment_set_value (self->seed_adjustment,
                             (double) MIN (g_settings_get_uint64 (self->settings, "seed"), (guint64) G_MAXUINT32));
+  {
+    g_autofree char *prompt = g_settings_get_string (self->settings, "prompt");
+    g_autofree char *negative = g_settings_get_string (self->settings, "negative-prompt");
+
+    text_view_set_text (self->prompt_view, prompt);
+    text_view_set_text (self->negative_view, negative);
+    gtk_expander_set_expanded (self->negative_expander, negative[0] != '\0');
+  }
   g_signal_connect_object (self->seed_lock, "notify::active", G_CALLBACK (on_seed_lock_toggled), self, G_CONNECT_SWAPPED);
   on_seed_lock_toggled (self);
   g_signal_connect_object (self->size_row, "notify::selected", G_CALLBACK (on_size_selected), self, G_CONNECT_SWAPPED);
@@ -1455,6 +1582,13 @@ TesseraWindow *
 tessera_window_new (AdwApplication *application)
 {
   return g_object_new (TESSERA_TYPE_WINDOW, "application", application, NULL);
+}
+
+GSettings *
+tessera_window_get_settings (TesseraWindow *self)
+{
+  g_return_val_if_fail (TESSERA_IS_WINDOW (self), NULL);
+  return self->settings;
 }
 
 /* ---- private API for the tests ---- */
@@ -1577,3 +1711,19 @@ _tessera_window_get_n_toasts (TesseraWindow *self)
   return self->toasts->len;
 }
 
+
+double
+_tessera_window_get_palette (TesseraWindow *self, GBytes **palette, double *seconds)
+{
+  if (palette)
+    *palette = self->palette;
+  if (seconds)
+    *seconds = self->palette_seconds;
+  return self->palette_fraction;
+}
+
+void
+_tessera_window_get_selected_size (TesseraWindow *self, guint *width, guint *height)
+{
+  get_selected_size (self, width, height);
+}

@@ -17,5 +17,7 @@ G_DECLARE_FINAL_TYPE (TesseraWindow, tessera_window, TESSERA, WINDOW, AdwApplica
 TesseraWindow *tessera_window_new (AdwApplication *application);
 /* Fills the form from a PNG's parameters (Tessera's or A1111's) and shows the image. */
 void tessera_window_open_file (TesseraWindow *self, GFile *file);
+/* The settings the window uses (borrowed). */
+GSettings *tessera_window_get_settings (TesseraWindow *self);
 
 G_END_DECLS

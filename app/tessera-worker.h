@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * tessera-worker.h — TesseraWorker, the app's one engine thread. It owns the loaded
- * ts_model and runs jobs (load, generate, inpaint, decode) queued from the main thread;
+ * ts_model and runs jobs (load, generate, inpaint, decode, colour table) queued from the main thread;
  * each job carries a GTask whose callback runs in the main context. Step and load
  * progress are copied on the engine thread and posted to the main loop, where they are
  * dropped when their target object is gone or a newer job has started. All public
@@ -29,7 +29,6 @@ typedef struct {
   int codebook_size;
   int mask_token_id;
   GArray *sizes;   /* TesseraSize, the default size first */
-  GBytes *palette; /* codebook_size RGB triplets: the mean colour of each code */
 } TesseraModelInfo;
 
 #define TESSERA_TYPE_MODEL_INFO (tessera_model_info_get_type ())
@@ -86,8 +85,8 @@ G_DECLARE_FINAL_TYPE (TesseraWorker, tessera_worker, TESSERA, WORKER, GObject)
 
 TesseraWorker *tessera_worker_new (void);
 
-/* Frees the current model (if any) and loads dir; then computes (or reads from the cache)
- * the per-code colour table. progress runs on the main thread while target is alive. */
+/* Frees the current model (if any) and loads dir. progress runs on the main thread while
+ * target is alive. */
 void tessera_worker_load_async (TesseraWorker *self, const char *dir, const char *backend,
                                 int n_threads, GObject *target, TesseraProgressFunc progress,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
@@ -113,6 +112,20 @@ void tessera_worker_inpaint_async (TesseraWorker *self, const TesseraGeneratePar
                                    gpointer user_data);
 TesseraResult *tessera_worker_inpaint_finish (TesseraWorker *self, GAsyncResult *result,
                                               GError **error);
+
+/* The live preview's colour table for the loaded model: codebook_size RGB triplets, the
+ * colour of each code, read from the cache or computed in chunks (minutes on a CPU for
+ * Meissonic). Between chunks the job yields to any job queued after it and then resumes,
+ * and partial runs on the main thread with the table so far (codes not reached yet have
+ * a fallback grey) while target is alive. It fails as cancelled when another model was
+ * loaded in between. _finish sets seconds to the decoding time (0 from the cache). */
+typedef void (*TesseraPaletteFunc) (GObject *target, GBytes *palette, double fraction);
+
+void tessera_worker_palette_async (TesseraWorker *self, GObject *target, TesseraPaletteFunc partial,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+GBytes *tessera_worker_palette_finish (TesseraWorker *self, GAsyncResult *result, double *seconds,
+                                       GError **error);
 
 /* VQ-decodes a token grid (no mask ids). */
 void tessera_worker_decode_async (TesseraWorker *self, const int32_t *tokens, int grid_h,

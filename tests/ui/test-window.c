@@ -8,7 +8,9 @@
  *
  * Skips (77) without $TESSERA_GOLDEN_DIR or without a display.
  */
+#define G_SETTINGS_ENABLE_BACKEND
 #include <adwaita.h>
+#include <gio/gsettingsbackend.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
@@ -19,11 +21,15 @@
 #include "tessera-window-private.h"
 
 #define SIZE 256
+#define SHOT_W 1280
+#define SHOT_H 800
 #define TIMEOUT_S 120
 
 static char *model_dir;
 static char *gallery_dir;
+static char *tmp_dir;
 static GtkApplication *app;
+static gboolean undecorated; /* the screenshot test's windows, see test_screenshots */
 
 static gboolean
 tick (gpointer data)
@@ -76,7 +82,8 @@ open_window (const char *model)
   g_settings_set_boolean (s, "seed-locked", FALSE);
   g_settings_set_string (s, "preview-mode", "tokens");
   win = tessera_window_new (ADW_APPLICATION (app));
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
+  gtk_window_set_decorated (GTK_WINDOW (win), !undecorated);
+  gtk_window_set_default_size (GTK_WINDOW (win), SHOT_W, SHOT_H);
   gtk_window_present (GTK_WINDOW (win));
   return win;
 }
@@ -212,7 +219,7 @@ test_generate (void)
 
   /* The gallery picks it up, newest first. */
   gallery = tessera_gallery_get_model (_tessera_window_get_gallery (win));
-  WAIT_FOR (g_list_model_get_n_items (gallery) > 0, TIMEOUT_S);
+  WAIT_FOR (g_list_model_get_n_items (gallery) > before, TIMEOUT_S);
   {
     g_autoptr (TesseraGalleryItem) first = g_list_model_get_item (gallery, 0);
     found = g_file_equal (tessera_gallery_item_get_file (first), file);
@@ -467,6 +474,152 @@ test_dialogs (void)
   close_window (win);
 }
 
+/* The colour table: computed after the load without holding up a generation queued right
+ * behind it (the table's job yields between chunks), then read back from the cache. */
+static void
+test_palette (void)
+{
+  TesseraWindow *win = open_ready_window ();
+  TesseraModelInfo *info = _tessera_window_get_model_info (win);
+  g_autoptr (GBytes) first = NULL;
+  g_autoptr (GHashTable) colours = g_hash_table_new (NULL, NULL);
+  GBytes *palette = NULL;
+  double seconds = 0;
+  const guint8 *rgb;
+  gsize len;
+
+  /* The fresh cache (main() points XDG_CACHE_HOME at a new folder) means the table is
+   * still being computed: the generation queues behind its first chunk at most. */
+  g_assert_cmpfloat (_tessera_window_get_palette (win, NULL, NULL), <, 1.0);
+  g_autoptr (GFile) file = generate (win, "a field of sunflowers", 4);
+  WAIT_FOR (_tessera_window_get_palette (win, NULL, NULL) >= 1.0, TIMEOUT_S);
+  _tessera_window_get_palette (win, &palette, &seconds);
+  rgb = g_bytes_get_data (palette, &len);
+  g_assert_cmpuint (len, ==, (gsize) info->codebook_size * 3);
+  for (int i = 0; i < info->codebook_size; i++)
+    g_hash_table_add (colours, GUINT_TO_POINTER (rgb[3 * i] << 16 | rgb[3 * i + 1] << 8 | rgb[3 * i + 2]));
+  g_test_message ("colour table: %d codes, %u distinct colours, %.3f s of VQ decoding", info->codebook_size,
+                  g_hash_table_size (colours), seconds);
+  g_assert_cmpfloat (seconds, >, 0);
+  /* Codes decode to different colours (random weights, but not a constant table). */
+  g_assert_cmpuint (g_hash_table_size (colours), >, (guint) info->codebook_size / 4);
+  first = g_bytes_ref (palette);
+  close_window (win);
+
+  /* From the cache: the same table, no decoding. */
+  win = open_ready_window ();
+  WAIT_FOR (_tessera_window_get_palette (win, NULL, NULL) >= 1.0, TIMEOUT_S);
+  _tessera_window_get_palette (win, &palette, &seconds);
+  g_assert_cmpfloat (seconds, ==, 0);
+  g_assert_true (g_bytes_equal (palette, first));
+  close_window (win);
+}
+
+/* "Restart the app to find everything still there": settings on a keyfile backend in a
+ * temporary folder, a window that is configured and generates, then a new backend read
+ * from that file (what a new process would see) and a new window on it. */
+static void
+test_restart (void)
+{
+  g_autofree char *keyfile = g_build_filename (tmp_dir, "restart", "settings.ini", NULL);
+  g_autofree char *gallery2 = g_build_filename (tmp_dir, "restart-gallery", NULL);
+  g_autofree char *keyfile_text = NULL;
+  g_autofree char *prompt = NULL;
+  g_autofree char *negative = NULL;
+  g_autoptr (GSettingsBackend) backend = g_keyfile_settings_backend_new (keyfile, "/", NULL);
+  g_autoptr (GSettings) s = g_settings_new_with_backend ("io.github.tessera.Tessera", backend);
+  g_autoptr (GFile) file = NULL;
+  TesseraWindow *win;
+  GListModel *gallery;
+  guint64 seed;
+  guint w = 0, h = 0;
+
+  /* What a user sets in the preferences and the form. */
+  g_settings_set_string (s, "model-folder", model_dir);
+  g_settings_set_string (s, "gallery-folder", gallery2);
+  g_settings_set_int (s, "steps", 5);
+  g_settings_set_double (s, "guidance", 7.5);
+  g_settings_set_double (s, "temperature-start", 1.5);
+  g_settings_set_double (s, "aesthetic-score", 5.5);
+  g_settings_set_boolean (s, "seed-locked", TRUE);
+  g_settings_set_string (s, "preview-mode", "confidence");
+  win = g_object_new (TESSERA_TYPE_WINDOW, "application", app, "settings", s, NULL);
+  gtk_window_present (GTK_WINDOW (win));
+  WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "loading") != 0, TIMEOUT_S);
+  g_assert_cmpstr (_tessera_window_get_model_state (win), ==, "ready");
+  g_assert_true (_tessera_window_select_size (win, SIZE, SIZE));
+  {
+    GtkTextView *neg = GTK_TEXT_VIEW (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW,
+                                                                     "negative_view"));
+    gtk_text_buffer_set_text (gtk_text_view_get_buffer (neg), "blurry", -1);
+  }
+  _tessera_window_set_prompt (win, "an old tram in the rain");
+  activate (win, "generate");
+  WAIT_FOR (!_tessera_window_is_running (win) && _tessera_window_get_n_saved (win) > 0, TIMEOUT_S);
+  file = g_object_ref (_tessera_window_get_last_saved (win));
+  seed = g_settings_get_uint64 (s, "seed");
+  close_window (win);
+  g_settings_sync ();
+  g_clear_object (&s);
+  g_clear_object (&backend);
+
+  g_assert_true (g_file_get_contents (keyfile, &keyfile_text, NULL, NULL));
+  g_assert_nonnull (strstr (keyfile_text, "model-folder"));
+
+  /* The restart. */
+  backend = g_keyfile_settings_backend_new (keyfile, "/", NULL);
+  s = g_settings_new_with_backend ("io.github.tessera.Tessera", backend);
+  win = g_object_new (TESSERA_TYPE_WINDOW, "application", app, "settings", s, NULL);
+  gtk_window_present (GTK_WINDOW (win));
+  /* The model loads from the remembered folder by itself. */
+  g_assert_cmpstr (_tessera_window_get_model_state (win), ==, "loading");
+  WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "loading") != 0, TIMEOUT_S);
+  g_assert_cmpstr (_tessera_window_get_model_state (win), ==, "ready");
+  g_assert_cmpstr (_tessera_window_get_model_info (win)->path, ==, model_dir);
+  /* The form as it was. */
+  prompt = _tessera_window_dup_prompt (win);
+  g_assert_cmpstr (prompt, ==, "an old tram in the rain");
+  negative = g_settings_get_string (s, "negative-prompt");
+  g_assert_cmpstr (negative, ==, "blurry");
+  _tessera_window_get_selected_size (win, &w, &h);
+  g_assert_cmpuint (w, ==, SIZE);
+  g_assert_cmpuint (h, ==, SIZE);
+  g_assert_cmpint (g_settings_get_int (s, "steps"), ==, 5);
+  g_assert_cmpfloat (g_settings_get_double (s, "guidance"), ==, 7.5);
+  g_assert_cmpfloat (g_settings_get_double (s, "temperature-start"), ==, 1.5);
+  g_assert_cmpfloat (g_settings_get_double (s, "aesthetic-score"), ==, 5.5);
+  g_assert_true (g_settings_get_boolean (s, "seed-locked"));
+  g_assert_cmpuint (g_settings_get_uint64 (s, "seed"), ==, seed);
+  {
+    g_autofree char *mode = g_settings_get_string (s, "preview-mode");
+    g_assert_cmpstr (mode, ==, "confidence");
+  }
+  {
+    GtkAdjustment *steps = GTK_ADJUSTMENT (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW,
+                                                                          "steps_adjustment"));
+    GtkAdjustment *seed_adj = GTK_ADJUSTMENT (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW,
+                                                                             "seed_adjustment"));
+    g_assert_cmpfloat (gtk_adjustment_get_value (steps), ==, 5);
+    g_assert_cmpfloat (gtk_adjustment_get_value (seed_adj), ==, (double) seed);
+  }
+  /* The gallery lists the image with its parameters. */
+  gallery = tessera_gallery_get_model (_tessera_window_get_gallery (win));
+  WAIT_FOR (gallery_has (_tessera_window_get_gallery (win), file), TIMEOUT_S);
+  {
+    g_autoptr (TesseraGalleryItem) item = g_list_model_get_item (gallery, 0);
+    const TesseraImageMeta *meta;
+
+    g_assert_true (g_file_equal (tessera_gallery_item_get_file (item), file));
+    WAIT_FOR ((meta = tessera_gallery_item_get_meta (item)) != NULL, TIMEOUT_S);
+    g_assert_cmpstr (meta->prompt, ==, "an old tram in the rain");
+    g_assert_cmpstr (meta->negative_prompt, ==, "blurry");
+    g_assert_cmpuint (meta->steps, ==, 5);
+    g_assert_cmpfloat (meta->cfg, ==, 7.5);
+    g_assert_cmpuint (meta->seed, ==, seed);
+  }
+  close_window (win);
+}
+
 /* ---- screenshots ---- */
 
 static void
@@ -489,6 +642,9 @@ screenshot (TesseraWindow *win, const char *name)
   if (!dir)
     return;
   g_mkdir_with_parents (dir, 0755);
+  WAIT_FOR (gtk_widget_get_mapped (GTK_WIDGET (win)) && gtk_widget_get_width (GTK_WIDGET (win)) > 0, 10);
+  g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (win)), ==, SHOT_W);
+  g_assert_cmpint (gtk_widget_get_height (GTK_WIDGET (win)), ==, SHOT_H);
   /* Toasts time out after 5 s; dismissing them early trips a libadwaita 1.2 crash. */
   WAIT_FOR (_tessera_window_get_n_toasts (win) == 0, 30);
   /* Let layout, transitions and animations (about 250 ms in libadwaita) settle. */
@@ -539,6 +695,18 @@ test_screenshots (void)
       g_test_skip ("TESSERA_SCREENSHOT_DIR not set");
       return;
     }
+  /* Screenshots are of the window at exactly SHOT_W x SHOT_H. Without a compositor
+   * (Xvfb) a client-side-decorated window keeps a 5 px border for its resize handles
+   * inside its size, and GTK keeps a window within the monitor (1280x800 here), so the
+   * window would draw its content at 1270x790. This test's windows are undecorated, as a
+   * maximized window is (the header bar and its window buttons are the app's own), and a
+   * user style sheet drops the border's CSS. */
+  undecorated = TRUE;
+  {
+    g_autoptr (GtkCssProvider) css = gtk_css_provider_new ();
+    gtk_css_provider_load_from_data (css, "window.csd, window.solid-csd { margin: 0; padding: 0; box-shadow: none; border-width: 0; }", -1);
+    gtk_style_context_add_provider_for_display (gdk_display_get_default (), GTK_STYLE_PROVIDER (css), GTK_STYLE_PROVIDER_PRIORITY_USER);
+  }
   win = open_window ("");
   WAIT_FOR (gtk_widget_get_width (GTK_WIDGET (win)) > 0, 10);
   screenshot (win, "empty.png");
@@ -581,6 +749,9 @@ test_screenshots (void)
   WAIT_FOR (tessera_gallery_get_selected (_tessera_window_get_gallery (win)) &&
             tessera_gallery_item_get_meta (tessera_gallery_get_selected (_tessera_window_get_gallery (win))), TIMEOUT_S);
   screenshot (win, "gallery.png");
+  adw_style_manager_set_color_scheme (adw_style_manager_get_default (), ADW_COLOR_SCHEME_FORCE_DARK);
+  screenshot (win, "gallery-dark.png");
+  adw_style_manager_set_color_scheme (adw_style_manager_get_default (), ADW_COLOR_SCHEME_DEFAULT);
 
   view = _tessera_window_get_inpaint_view (win);
   editor = tessera_inpaint_view_get_editor (view);
@@ -609,6 +780,16 @@ main (int argc, char **argv)
       return 77;
     }
   model_dir = g_build_filename (golden, "models", "tiny-meissonic", NULL);
+  tmp = g_dir_make_tmp ("tessera-ui-XXXXXX", &error);
+  g_assert_no_error (error);
+  tmp_dir = g_strdup (tmp);
+  gallery_dir = g_build_filename (tmp, "gallery", NULL);
+  /* A fresh cache, so that /window/palette computes the colour table. Set before anything
+   * asks GLib for the cache folder (GLib keeps the first answer). */
+  {
+    g_autofree char *cache = g_build_filename (tmp, "cache", NULL);
+    g_setenv ("XDG_CACHE_HOME", cache, TRUE);
+  }
   if (!gtk_init_check ())
     {
       g_printerr ("no display: skipping\n");
@@ -618,16 +799,14 @@ main (int argc, char **argv)
 
   tessera_engine_init_logging ();
 
-  tmp = g_dir_make_tmp ("tessera-ui-XXXXXX", &error);
-  g_assert_no_error (error);
-  gallery_dir = g_build_filename (tmp, "gallery", NULL);
-
   app = g_object_new (TESSERA_TYPE_APPLICATION, "application-id", APP_ID, "resource-base-path", APP_RESOURCE_PATH,
                       "flags", G_APPLICATION_NON_UNIQUE, NULL);
   g_application_register (G_APPLICATION (app), NULL, &error);
   g_assert_no_error (error);
 
+  g_test_add_func ("/window/palette", test_palette);
   g_test_add_func ("/window/broken-model", test_broken_model);
+  g_test_add_func ("/window/restart", test_restart);
   g_test_add_func ("/window/generate", test_generate);
   g_test_add_func ("/window/cancel", test_cancel);
   g_test_add_func ("/window/finish-now", test_finish_now);
@@ -641,5 +820,6 @@ main (int argc, char **argv)
   g_clear_object (&app);
   g_free (model_dir);
   g_free (gallery_dir);
+  g_free (tmp_dir);
   return ret;
 }
