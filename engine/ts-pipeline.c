@@ -541,6 +541,12 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     }
   }
 
+  /* The sampling loop's buffers and the transformer's activations are done with: give
+   * them back before the VQ decode needs its own. */
+  free (logits);
+  logits = NULL;
+  ts_transformer_trim (m->transformer);
+
   if (run->decode) {
     image_f = malloc ((size_t) 3 * width * height * sizeof *image_f);
     image = ts_image_new (width, height, err);
@@ -551,6 +557,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     }
     t0 = ts_time_now ();
     st = ts_vq_decode (m->vq, tokens, 1, grid_h, grid_w, image_f, NULL, err);
+    ts_vq_trim (m->vq);
     m->stats.vq_decode_s += ts_time_now () - t0;
     if (st != TS_OK)
       goto out;
@@ -611,6 +618,7 @@ ts_model_decode (ts_model *m, const int32_t *tokens, int grid_h, int grid_w, ts_
     goto fail;
   }
   st = ts_vq_decode (m->vq, tokens, 1, grid_h, grid_w, image_f, NULL, err);
+  ts_vq_trim (m->vq);
   if (st != TS_OK)
     goto fail;
   ts_vq_to_uint8 (image_f, 1, grid_h * f, grid_w * f, image->pixels);
@@ -638,6 +646,7 @@ ts_model_encode (ts_model *m, const ts_image *image, int32_t *tokens, ts_error *
     for (int c = 0; c < 3; c++)
       x[c * n + i] = (float) image->pixels[3 * i + c] / 255.0f;
   st = ts_vq_encode (m->vq, x, 1, (int) image->height, (int) image->width, tokens, NULL, NULL, err);
+  ts_vq_trim (m->vq);
   m->stats.vq_encode_s += ts_time_now () - t0;
   free (x);
   return st;

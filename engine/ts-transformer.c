@@ -289,6 +289,16 @@ fail:
 }
 
 void
+ts_transformer_trim (ts_transformer *tf)
+{
+  if (tf && tf->scratch) {
+    tf->be->ops->buffer_free (tf->be->impl, tf->scratch);
+    tf->scratch = NULL;
+    tf->scratch_size = 0;
+  }
+}
+
+void
 ts_transformer_free (ts_transformer *tf)
 {
   if (!tf)

@@ -45,6 +45,11 @@ typedef struct ts_transformer ts_transformer;
  * `cfg` is copied; `weights` may be freed after the call. NULL on failure. */
 ts_transformer *ts_transformer_new (const ts_backend *be, const ts_transformer_config *cfg,
                                     const ts_st_set *weights, ts_error *err);
+/* Frees the scratch buffer (activations, about 0.7 GB at the real size and 1024²); the
+ * next forward allocates it again. The pipeline calls it before the VQ decode so the two
+ * stages' activations are never resident together. NULL-safe. */
+void ts_transformer_trim (ts_transformer *tf);
+
 /* NULL-safe. Frees the weights and the scratch buffer. */
 void ts_transformer_free (ts_transformer *tf);
 

@@ -321,6 +321,19 @@ ts_vq_scale_factor (const ts_vq *vq)
 
 /* ---- scratch ---- */
 
+void
+ts_vq_trim (ts_vq *vq)
+{
+  if (!vq)
+    return;
+  for (int i = 0; i < VQ_N_SLOTS; i++) {
+    if (vq->slot[i])
+      vq->be->ops->buffer_free (vq->be->impl, vq->slot[i]);
+    vq->slot[i] = NULL;
+  }
+  vq->slot_bytes = 0;
+}
+
 /* Grows the three activation slots to `elems` floats each and the id buffer to `n_ids`. */
 static ts_status
 vq_scratch_reserve (ts_vq *vq, size_t elems, size_t n_ids, ts_error *err)
