@@ -8,8 +8,12 @@
  */
 #include "ts-golden.h"
 #include "ts-pipeline.h"
+#include "ts-safetensors.h"
+#include "ts-st-writer.h"
 
 #include <glib.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 static char *model_dir;
@@ -246,6 +250,113 @@ test_broken_folder (void)
   g_assert_nonnull (strstr (err.message, "quantum"));
 }
 
+
+/* ---- a BF16 copy of the tiny model: the loader, the CPU paths and the whole pipeline on
+ * bfloat16 weights (the real checkpoints come in f32, f16 and bf16). ---- */
+
+static void
+fill_bf16 (void *user_data, const char *name, ts_dtype dtype, size_t first, size_t n, void *dst)
+{
+  const ts_st_set *src = user_data;
+  const ts_st_tensor *t = ts_st_set_find (src, name);
+  float *all = g_new (float, t->n_elements);
+  uint16_t *out = dst;
+
+  g_assert_cmpint (dtype, ==, TS_DTYPE_BF16);
+  g_assert_cmpint (ts_st_tensor_to_f32 (t, all, NULL), ==, TS_OK);
+  for (size_t i = 0; i < n; i++)
+    out[i] = ts_f32_to_bf16 (all[first + i]);
+  g_free (all);
+}
+
+static void
+write_bf16_component (const char *src_dir, const char *dst_dir, const char *component,
+                      const char *base)
+{
+  g_autofree char *from = g_build_filename (src_dir, component, NULL);
+  g_autofree char *to = g_build_filename (dst_dir, component, NULL);
+  g_autofree char *cfg_from = g_build_filename (from, "config.json", NULL);
+  g_autofree char *cfg_to = g_build_filename (to, "config.json", NULL);
+  g_autofree char *file = g_strconcat (base, ".safetensors", NULL);
+  g_autofree char *out = g_build_filename (to, file, NULL);
+  ts_st_set *set;
+  ts_st_writer_tensor *list;
+  size_t n;
+  ts_error err;
+
+  g_assert_cmpint (g_mkdir_with_parents (to, 0700), ==, 0);
+  g_assert_cmpint (symlink (cfg_from, cfg_to), ==, 0);
+  set = ts_st_set_open (from, base, NULL, &err);
+  g_assert_nonnull (set);
+  n = ts_st_set_n_tensors (set);
+  list = g_new0 (ts_st_writer_tensor, n);
+  for (size_t i = 0; i < n; i++) {
+    const ts_st_tensor *t = ts_st_set_tensor (set, i);
+    list[i].name = t->name;
+    list[i].dtype = TS_DTYPE_BF16;
+    list[i].n_dims = t->n_dims;
+    for (int d = 0; d < t->n_dims; d++)
+      list[i].shape[d] = t->shape[d];
+  }
+  g_assert_cmpint (ts_st_write_file (out, list, n, NULL, fill_bf16, set, &err), ==, TS_OK);
+  g_free (list);
+  ts_st_set_free (set);
+}
+
+static void
+test_bf16_weights (void)
+{
+  g_autofree char *tmp = NULL;
+  static const char *links[] = { "model_index.json", "tokenizer", "scheduler" };
+  ts_model_load_params lp;
+  ts_generate_params p;
+  ts_result r = { 0 }, ref = { 0 };
+  ts_model *m, *m32;
+  ts_error err;
+  int n, same = 0;
+
+  if (skip_without_golden ())
+    return;
+  tmp = g_dir_make_tmp ("tessera-bf16-XXXXXX", NULL);
+  for (size_t i = 0; i < G_N_ELEMENTS (links); i++) {
+    g_autofree char *from = g_build_filename (model_dir, links[i], NULL);
+    g_autofree char *to = g_build_filename (tmp, links[i], NULL);
+    g_assert_cmpint (symlink (from, to), ==, 0);
+  }
+  write_bf16_component (model_dir, tmp, "transformer", "diffusion_pytorch_model");
+  write_bf16_component (model_dir, tmp, "vqvae", "diffusion_pytorch_model");
+  write_bf16_component (model_dir, tmp, "text_encoder", "model");
+
+  ts_model_load_params_init (&lp);
+  lp.backend = "cpu";
+  m = ts_model_load (tmp, &lp, &err);
+  if (!m)
+    g_error ("bf16 copy: %s", err.message);
+  m32 = load_model ("cpu");
+  params_small (&p, 5);
+  g_assert_cmpint (ts_model_generate (m, &p, &r, &err), ==, TS_OK);
+  g_assert_cmpint (ts_model_generate (m32, &p, &ref, &err), ==, TS_OK);
+  n = r.grid_h * r.grid_w;
+  for (int i = 0; i < n; i++) {
+    g_assert_cmpint (r.tokens[i], >=, 0);
+    g_assert_cmpint (r.tokens[i], <, ts_model_codebook_size (m));
+    same += r.tokens[i] == ref.tokens[i];
+  }
+  /* bf16 keeps 8 bits of mantissa: the logits move by ~1e-2 relative, so sampling may pick
+   * other codes where two are close; most of the grid must still agree. */
+  g_test_message ("bf16 vs f32 weights: %d of %d tokens agree", same, n);
+  g_assert_cmpint (same, >=, n / 2);
+  ts_result_free (&r);
+  ts_result_free (&ref);
+  ts_model_free (m32);
+  ts_model_free (m);
+
+  {
+    g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp);
+    g_assert_cmpint (system (cmd), ==, 0);
+  }
+}
+
 typedef struct {
   int n_fail;
 } report_state;
@@ -312,6 +423,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline/inpaint-only-masked", test_inpaint_only_masked);
   g_test_add_func ("/pipeline/bad-sizes-long-prompt", test_bad_sizes_and_long_prompt);
   g_test_add_func ("/pipeline/broken-folder", test_broken_folder);
+  g_test_add_func ("/pipeline/bf16-weights", test_bf16_weights);
   g_test_add_data_func ("/pipeline/golden-replay/cpu", "cpu", run_replay);
   g_test_add_data_func ("/pipeline/golden-replay/cpu-ref", "cpu-ref", run_replay);
   return g_test_run ();
