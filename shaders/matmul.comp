@@ -5,7 +5,7 @@
 // defined (matmul_w16: weights kept in 16 bits, specialization constant 5 picks f16 or
 // bf16; bf16 is read as uint16 and widened by a shift, which is exact). The bias is f32.
 //
-// Specialization constant 4 (MODE) picks one of three kernels, each for one weight layout
+// Specialization constant 4 (MODE) picks one of four kernels, each for one weight layout
 // and one kind of device (engine/vk/ts-vk-ops.c chooses):
 //
 //  0 BLOCKED (weight in nn.Linear's [n, k] layout): each invocation computes a TM x TN tile
@@ -24,6 +24,9 @@
 //    weight element costs one load per subgroup, not one per lane (n is a multiple of 4
 //    for weights stored [k, n]). About 2x the earlier 8 x 16
 //    register-blocked kernel, at long k too (docs/benchmarks.md).
+//  3 COLS (weight [k, n], m <= 16 on CPU-type devices): ROWS would leave most lanes on
+//    clamped rows, so here lanes take 4 columns each and share TM rows (AdaLN, timestep
+//    embedding: m = 2).
 //  2 TILED (weight [n, k]): the classic shared-memory kernel for real GPUs: 64 x 64 tiles
 //    of y per workgroup of 256 invocations (WG must be 256), k in steps of 16 staged
 //    through shared memory, 4 x 4 outputs per invocation strided by 16 so that
@@ -241,6 +244,35 @@ void rows ()
   }
 }
 
+// COLS: weight [k, n], a few rows: each invocation takes 4 columns (one vec4 load of the
+// weight per k, contiguous across lanes) and TM rows shared by the workgroup.
+void cols ()
+{
+  uint n4 = p.n / 4u, c4 = gl_GlobalInvocationID.x, tiles_m = (p.m + TM - 1u) / TM;
+  if (c4 >= n4)
+    return;
+  for (uint ti = gl_WorkGroupID.y; ti < tiles_m; ti += gl_NumWorkGroups.y) {
+    uint i0 = ti * TM;
+    uint xrow[TM];
+    [[unroll]] for (uint r = 0; r < TM; r++)
+      xrow[r] = p.x_off + min (i0 + r, p.m - 1u) * p.ldx;
+    vec4 acc[TM];
+    [[unroll]] for (uint r = 0; r < TM; r++)
+      acc[r] = vec4 (0.0);
+    for (uint kk = 0; kk < p.k; kk++) {
+      vec4 wv = wload4 (p.w_off / 4u + kk * n4 + c4);
+      [[unroll]] for (uint r = 0; r < TM; r++)
+        acc[r] += x[xrow[r] + kk] * wv;
+    }
+    [[unroll]] for (uint r = 0; r < TM; r++) {
+      if (i0 + r >= p.m)
+        break;
+      [[unroll]] for (uint e = 0; e < 4u; e++)
+        store (i0 + r, 4u * c4 + e, acc[r][e]);
+    }
+  }
+}
+
 // TILED: 64 x 64 outputs, k steps of 16, 256 invocations.
 const uint T_B = 64u, T_K = 16u;
 shared float t_x[T_K * T_B];
@@ -295,6 +327,8 @@ void main ()
     rows ();
   else if (MODE == 2u)
     tiled ();
+  else if (MODE == 3u)
+    cols ();
   else
     blocked ();
 }

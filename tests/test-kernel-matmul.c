@@ -146,6 +146,9 @@ static const mm_case fast_cases[] = {
   { 600, 72, 36, 36, 72, TS_DTYPE_BF16, TRUE, TRUE },
   { 530, 40, 33, 35, 44, TS_DTYPE_F16, FALSE, FALSE },
   { 520, 30, 12, 12, 30, TS_DTYPE_F32, TRUE, FALSE },
+  /* m <= 16 with n a multiple of 4: Vulkan's COLS kernel on CPU-type devices */
+  { 2, 68, 33, 33, 70, TS_DTYPE_F16, TRUE, TRUE },
+  { 13, 36, 40, 40, 36, TS_DTYPE_BF16, TRUE, FALSE },
   { 0, 5, 7, 7, 5, TS_DTYPE_F32, TRUE, FALSE },
   { 3, 4, 0, 0, 4, TS_DTYPE_F32, TRUE, TRUE },
 };

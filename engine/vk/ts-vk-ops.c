@@ -77,8 +77,8 @@ weight_shader (const ts_weight *w, ts_vk_shader f32, ts_vk_shader w16, uint32_t 
   return w->dtype == TS_DTYPE_F32 ? f32 : w16;
 }
 
-/* Three kernels (shaders/matmul.comp explains them): ROWS for weights stored [k, n]
- * (CPU-type devices), TILED for weights [n, k] on GPUs with enough rows to fill 64 x 64
+/* Four kernels (shaders/matmul.comp explains them): ROWS for weights stored [k, n]
+ * (CPU-type devices; COLS for those when m <= 16), TILED for weights [n, k] on GPUs with enough rows to fill 64 x 64
  * tiles, BLOCKED for the rest. The ROWS tile was measured on lavapipe (docs/benchmarks.md):
  * 16 rows per lane and 4 x subgroup-size columns per workgroup of two subgroups, fewer
  * rows per lane when m is small (clamped rows are wasted work). */
@@ -110,13 +110,18 @@ ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
     .has_bias = a->bias != NULL, .accumulate = a->accumulate,
   };
   x4 = a->k % 4 == 0 && a->ldx % 4 == 0 && pc.x_off % 4 == 0;
-  if (weight_kn (a->w)) {
+  if (weight_kn (a->w) && a->m <= 16) {
+    mode = 3;
+    tm = a->m < 8 ? (uint32_t) a->m : 8;
+    d.groups[0] = (uint32_t) (((uint64_t) a->n / 4 + wg - 1) / wg);
+    d.groups[1] = cap_groups (((uint64_t) a->m + tm - 1) / tm);
+  } else if (weight_kn (a->w)) {
     mode = 1;
     y4 = a->ldy % 4 == 0 && pc.y_off % 4 == 0 && pc.b_off % 4 == 0;
     tn = 4 * vk->subgroup_size;
     wg = 2 * vk->subgroup_size;
     /* scalar stores at 16 rows per lane would take LLVM ~25 s to compile on lavapipe */
-    tm = a->m >= 512 && y4 ? (vk->subgroup_size <= 8 ? 16 : 8) : a->m >= 64 ? 4 : 1;
+    tm = a->m >= 512 && y4 ? (vk->subgroup_size <= 8 ? 16 : 8) : a->m >= 64 ? 4 : 2;
     d.groups[0] = (uint32_t) (((uint64_t) a->n + tn - 1) / tn);
     d.groups[1] = cap_groups (((uint64_t) a->m + tm * wg - 1) / (tm * wg));
   } else if (vk->gemm == TS_VK_GEMM_TILED && a->m > 16) {
@@ -397,19 +402,30 @@ ts_vk_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
+/* On CPU-type devices with subgroup broadcast (the ROWS GEMM's condition) conv2d runs the
+ * shader's lane-sharing form: 4 pixels x 2 subgroups' worth of channels per invocation. */
 static ts_status
 conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_t transposed,
                ts_error *err)
 {
-  const uint32_t oc = 8, wg = 64;
+  uint32_t oc = 8, wg = 64, sg = 0;
+  uint64_t items = (uint64_t) pc->h_out * pc->w_out;
 
+  if (!transposed && vk->cpu_type && vk->gemm == TS_VK_GEMM_ROWS) {
+    sg = vk->subgroup_size;
+    oc = 2 * sg;
+    wg = 4 * sg;
+    items = (uint64_t) pc->h_out * ((pc->w_out + 3) / 4);
+  }
   d->spec[0] = wg;
   d->spec[1] = transposed;
   d->spec[2] = oc;
-  d->n_spec = 3;
+  d->spec[3] = sg;
+  d->spec[4] = sg && pc->w_out % 4 == 0 && pc->y_off % 4 == 0;
+  d->n_spec = 5;
   d->push = pc;
   d->push_size = sizeof *pc;
-  d->groups[0] = groups_1d ((uint64_t) pc->h_out * pc->w_out, wg);
+  d->groups[0] = groups_1d (items, wg);
   d->groups[1] = (pc->c_out + oc - 1) / oc;
   d->groups[2] = pc->batch;
   return ts_vk_dispatch (vk, d, err);
