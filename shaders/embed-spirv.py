@@ -3,14 +3,14 @@
 # Compiles one compute shader with glslc and wraps the SPIR-V words (glslc -mfmt=c) into a
 # C file defining `const ts_vk_spirv ts_vk_spirv_<name>` (engine/vk/ts-vk.h). glslc writes
 # the depfile, so edits to shaders/include/*.glsl rebuild the shaders that include them.
-# Usage: embed-spirv.py GLSLC INPUT OUTPUT DEPFILE NAME INCLUDE_DIR
+# Usage: embed-spirv.py GLSLC INPUT OUTPUT DEPFILE NAME INCLUDE_DIR [-DMACRO=VALUE...]
 import os
 import subprocess
 import sys
 
 glslc, src, out, dep, name, inc = sys.argv[1:7]
 tmp = out + '.words'
-cmd = [glslc, '--target-env=vulkan1.2', '-O', '-mfmt=c', '-I', inc,
+cmd = [glslc, '--target-env=vulkan1.2', '-O', '-mfmt=c', '-I', inc] + sys.argv[7:] + [
        '-MD', '-MF', dep, '-MT', out, src, '-o', tmp]
 r = subprocess.run(cmd)
 if r.returncode != 0:

@@ -141,6 +141,14 @@ static const mm_case fast_cases[] = {
   /* n a multiple of 4 but not of the 16-column tiles: Vulkan's transposed-weight GEMM on
    * CPU-type devices, with edge tiles in both directions */
   { 77, 100, 70, 70, 100, TS_DTYPE_F16, TRUE, TRUE },
+  /* m >= 512: Vulkan's ROWS kernel at 16 rows per lane, with 16-bit weights, a ragged last
+   * row block, odd k (scalar loads of x) and an n that is no multiple of 4 (no [k, n]) */
+  { 600, 72, 36, 36, 72, TS_DTYPE_BF16, TRUE, TRUE },
+  { 530, 40, 33, 35, 44, TS_DTYPE_F16, FALSE, FALSE },
+  { 520, 30, 12, 12, 30, TS_DTYPE_F32, TRUE, FALSE },
+  /* m <= 16 with n a multiple of 4: Vulkan's COLS kernel on CPU-type devices */
+  { 2, 68, 33, 33, 70, TS_DTYPE_F16, TRUE, TRUE },
+  { 13, 36, 40, 40, 36, TS_DTYPE_BF16, TRUE, FALSE },
   { 0, 5, 7, 7, 5, TS_DTYPE_F32, TRUE, FALSE },
   { 3, 4, 0, 0, 4, TS_DTYPE_F32, TRUE, TRUE },
 };
@@ -165,7 +173,9 @@ test_fast_vs_reference (void)
     fast = mm_run (&be.fast, c, &d);
     tk_check_finite (what, ref, n);
     tk_check_finite (what, fast, n);
-    /* f32 GEMM and the scalar loop differ only in summation order: far below 1e-7 */
+    /* Both sides read the same weight values (tk_weight rounds them to the dtype first;
+     * backends keeping f16/bf16 in 16 bits widen exactly) and accumulate in f32, so they
+     * differ only in summation order: far below 1e-7 for every weight dtype */
     tk_check_nmse (what, ref, fast, n, 1e-7);
     for (int64_t i = 0; i < c->m; i++)
       for (int64_t j = c->n; j < c->ldy; j++)

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT
  *
- * bench-cpu-kernels — throughput of the CPU backend's heavy ops at the real models'
- * shapes, for the fast path ("cpu") and, on the smaller shapes, the reference path
- * ("cpu-ref"): GEMM in GFLOP/s (Meissonic's 1024-px branch has 2 x (77 + 32*32) = 2202
+ * bench-cpu-kernels — throughput of a backend's heavy ops at the real models' shapes, for
+ * the CPU fast path ("cpu", or any backend named by --backend, e.g. vulkan:0 for lavapipe)
+ * and, on the smaller shapes, the CPU reference path ("cpu-ref"): GEMM in GFLOP/s (Meissonic's 1024-px branch has 2 x (77 + 32*32) = 2202
  * tokens, the no-downsample branch 2 x (77 + 64*64) = 8346), attention and a VQ-decoder
  * convolution in milliseconds. A development tool, not a test: numbers depend on the
  * machine and its load, so it prints the median of several runs.
  *
- * Usage: bench-cpu-kernels [--threads N] [--quick]
+ * Usage: bench-cpu-kernels [--threads N] [--quick] [--backend NAME] [--dtype f16|bf16|f32]
+ *                          [--gemm MxKxN]...
+ * --gemm replaces the built-in GEMM list by the given shapes (and skips attention and
+ * convolution); --dtype picks the weights' dtype (f16 by default, as the checkpoints ship).
  */
 #include "ts-backend.h"
 
@@ -23,6 +26,18 @@ now (void)
   clock_gettime (CLOCK_MONOTONIC, &t);
   return (double) t.tv_sec + 1e-9 * (double) t.tv_nsec;
 }
+
+/* CPU seconds of the whole process (every thread): on a loaded machine wall time swings
+ * with the neighbours, CPU time much less, so GFLOP per CPU-second compares kernels. */
+static double
+cpu_now (void)
+{
+  struct timespec t;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double) t.tv_sec + 1e-9 * (double) t.tv_nsec;
+}
+
+static double last_cpu_s; /* median CPU seconds of the last time_matmul */
 
 static int
 cmp_double (const void *a, const void *b)
@@ -55,23 +70,40 @@ filled_buffer (const ts_backend *be, size_t n, float scale)
   return buf;
 }
 
+static ts_dtype weight_dtype = TS_DTYPE_F16;
+
 static void
 random_weight (const ts_backend *be, ts_weight *w, int n_dims, const int64_t *shape)
 {
   ts_error err = { 0 };
   size_t n = 1;
   uint16_t *host;
+  float *host32 = NULL;
+  const void *data;
 
   for (int i = 0; i < n_dims; i++)
     n *= (size_t) shape[i];
   host = malloc (n * sizeof *host);
+  if (!host)
+    die ("weight", &err);
   for (size_t i = 0; i < n; i++) /* f16 values in about [-0.06, 0.06], as the checkpoints ship */
     host[i] = (uint16_t) (0x2000u + (i * 40503u) % 0x0c00u) | (uint16_t) ((i & 1u) << 15);
-  if (be->ops->weight_upload (be->impl, w, "bench.weight", TS_DTYPE_F16, host, n_dims, shape,
+  data = host;
+  if (weight_dtype == TS_DTYPE_F32) {
+    host32 = malloc (n * sizeof *host32);
+    if (!host32)
+      die ("weight", &err);
+    for (size_t i = 0; i < n; i++)
+      host32[i] = (float) (int) (i % 97u - 48u) * 1e-3f;
+    data = host32;
+  }
+  /* the same bits read as bf16 are values around 1e-19: fine for timing */
+  if (be->ops->weight_upload (be->impl, w, "bench.weight", weight_dtype, data, n_dims, shape,
                               &err)
       != TS_OK)
     die ("weight_upload", &err);
   free (host);
+  free (host32);
 }
 
 /* Median seconds of `reps` runs of the matmul (after one warm-up). */
@@ -85,18 +117,22 @@ time_matmul (const ts_backend *be, int64_t m, int64_t k, int64_t n, int reps)
   ts_buffer *y = filled_buffer (be, (size_t) (m * n), 0.0f);
   ts_matmul_args a = { .x = ts_ref_at (x, 0), .ldx = k, .w = &w, .y = ts_ref_at (y, 0),
                        .ldy = n, .m = m, .n = n, .k = k };
-  double t[16], med;
+  double t[16], c[16], med;
 
   random_weight (be, &w, 2, shape);
   for (int r = -1; r < reps; r++) {
-    double t0 = now ();
+    double t0 = now (), c0 = cpu_now ();
     if (ts_op_matmul (be, &a, &err) != TS_OK || be->ops->sync (be->impl, &err) != TS_OK)
       die ("matmul", &err);
-    if (r >= 0)
+    if (r >= 0) {
       t[r] = now () - t0;
+      c[r] = cpu_now () - c0;
+    }
   }
   qsort (t, (size_t) reps, sizeof t[0], cmp_double);
+  qsort (c, (size_t) reps, sizeof c[0], cmp_double);
   med = t[reps / 2];
+  last_cpu_s = c[reps / 2];
   be->ops->weight_free (be->impl, &w);
   be->ops->buffer_free (be->impl, x);
   be->ops->buffer_free (be->impl, y);
@@ -168,11 +204,12 @@ time_conv3x3 (const ts_backend *be, int64_t c_in, int64_t c_out, int64_t h, int6
 int
 main (int argc, char **argv)
 {
-  static const struct {
+  typedef struct {
     int64_t m, k, n;
     const char *what;
     bool ref; /* small enough for the scalar reference */
-  } gemms[] = {
+  } gemm_shape;
+  static const gemm_shape builtin[] = {
     { 8346, 1024, 4096, "no-downsample FF up (2 x 4173 tokens)", false },
     { 2202, 1024, 4096, "FF up (2 x 1101 tokens)", false },
     { 2202, 4096, 1024, "FF down", false },
@@ -180,44 +217,72 @@ main (int argc, char **argv)
     { 154, 1024, 1024, "text stream (2 x 77 tokens)", true },
     { 2, 1024, 6144, "AdaLN modulation (batch 2)", true },
   };
+  gemm_shape custom[16];
+  const gemm_shape *gemms = builtin;
+  size_t n_gemms = sizeof builtin / sizeof builtin[0], n_custom = 0;
   int n_threads = 0, reps = 5;
   bool quick = false;
+  const char *backend = "cpu";
   ts_backend fast, ref;
   ts_error err = { 0 };
 
   for (int i = 1; i < argc; i++) {
+    long long m, k, n;
     if (strcmp (argv[i], "--threads") == 0 && i + 1 < argc)
       n_threads = atoi (argv[++i]);
     else if (strcmp (argv[i], "--quick") == 0)
       quick = true;
-    else {
-      fprintf (stderr, "usage: %s [--threads N] [--quick]\n", argv[0]);
+    else if (strcmp (argv[i], "--backend") == 0 && i + 1 < argc)
+      backend = argv[++i];
+    else if (strcmp (argv[i], "--dtype") == 0 && i + 1 < argc) {
+      i++;
+      weight_dtype = strcmp (argv[i], "f32") == 0    ? TS_DTYPE_F32
+                     : strcmp (argv[i], "bf16") == 0 ? TS_DTYPE_BF16
+                                                     : TS_DTYPE_F16;
+    } else if (strcmp (argv[i], "--gemm") == 0 && i + 1 < argc && n_custom < 16
+               && sscanf (argv[i + 1], "%lldx%lldx%lld", &m, &k, &n) == 3 && m > 0 && k > 0
+               && n > 0) {
+      custom[n_custom++] = (gemm_shape) { m, k, n, argv[++i], false };
+    } else {
+      fprintf (stderr,
+               "usage: %s [--threads N] [--quick] [--backend NAME] [--dtype f16|bf16|f32] "
+               "[--gemm MxKxN]...\n",
+               argv[0]);
       return 2;
     }
   }
+  if (n_custom > 0) {
+    gemms = custom;
+    n_gemms = n_custom;
+  }
   if (quick)
     reps = 3;
-  if (ts_backend_cpu_new (&fast, false, n_threads, &err) != TS_OK)
-    die ("cpu backend", &err);
+  if (ts_backend_new_by_name (&fast, backend, n_threads, &err) != TS_OK)
+    die (backend, &err);
   if (ts_backend_cpu_new (&ref, true, 1, &err) != TS_OK)
     die ("cpu-ref backend", &err);
   if (n_threads > 0)
-    printf ("backend %s, %d threads\n", fast.ops->name, n_threads);
+    printf ("backend %s, %d threads, %s weights\n", fast.ops->name, n_threads,
+            ts_dtype_name (weight_dtype));
   else
-    printf ("backend %s, one thread per online core\n", fast.ops->name);
+    printf ("backend %s, one thread per online core, %s weights\n", fast.ops->name,
+            ts_dtype_name (weight_dtype));
 
-  printf ("%-40s %6s %6s %6s %12s %12s\n", "sgemm y = x w^T", "M", "K", "N", "cpu GFLOP/s",
-          "ref GFLOP/s");
-  for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++) {
+  printf ("%-40s %6s %6s %6s %12s %12s %12s\n", "sgemm y = x w^T", "M", "K", "N", "GFLOP/s",
+          "GFLOP/cpu-s", "ref GFLOP/s");
+  for (size_t i = 0; i < n_gemms; i++) {
     double flops = 2.0 * (double) gemms[i].m * (double) gemms[i].k * (double) gemms[i].n;
     double tf, tr = 0.0;
-    if (quick && gemms[i].m > 2202)
+    if (quick && gemms[i].m > 2202 && n_custom == 0)
       continue;
+    double cf;
     tf = time_matmul (&fast, gemms[i].m, gemms[i].k, gemms[i].n, reps);
+    cf = last_cpu_s;
     if (gemms[i].ref)
       tr = time_matmul (&ref, gemms[i].m, gemms[i].k, gemms[i].n, 1);
-    printf ("%-40s %6lld %6lld %6lld %12.1f", gemms[i].what, (long long) gemms[i].m,
-            (long long) gemms[i].k, (long long) gemms[i].n, flops / tf * 1e-9);
+    printf ("%-40s %6lld %6lld %6lld %12.1f %12.1f", gemms[i].what, (long long) gemms[i].m,
+            (long long) gemms[i].k, (long long) gemms[i].n, flops / tf * 1e-9,
+            flops / cf * 1e-9);
     if (gemms[i].ref)
       printf (" %12.2f\n", flops / tr * 1e-9);
     else
@@ -225,7 +290,7 @@ main (int argc, char **argv)
     fflush (stdout);
   }
 
-  {
+  if (n_custom == 0) {
     double t = time_attention (&fast, 2, 8, 1101, 128, false, reps);
     double flops = 2.0 * 8 * 2.0 * 2.0 * 1101.0 * 1101.0 * 128.0;
     printf ("attention 2 x 8 heads x 1101 x 128: %.1f ms (%.1f GFLOP/s)\n", t * 1e3,

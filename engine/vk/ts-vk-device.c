@@ -447,11 +447,47 @@ ts_vk_device_open (ts_vk *vk, int device_index, ts_error *err)
       .queueCount = 1,
       .pQueuePriorities = &priority,
     };
+    VkPhysicalDevice16BitStorageFeatures s16 = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES };
+    VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                     .pNext = &s16 };
+    VkPhysicalDevice16BitStorageFeatures s16_on = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES };
     VkDeviceCreateInfo dci = {
       .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
       .queueCreateInfoCount = 1,
       .pQueueCreateInfos = &qci,
     };
+    VkPhysicalDeviceSubgroupProperties sub = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES };
+    VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+                                       .pNext = &sub };
+    const char *gemm = getenv ("TESSERA_VK_GEMM");
+    bool broadcast;
+
+    vkGetPhysicalDeviceFeatures2 (vk->phys, &f2);
+    vkGetPhysicalDeviceProperties2 (vk->phys, &p2);
+    /* Only the one feature the _w16 shaders need (reading 16-bit storage buffers). */
+    if (s16.storageBuffer16BitAccess) {
+      s16_on.storageBuffer16BitAccess = VK_TRUE;
+      dci.pNext = &s16_on;
+      vk->storage16 = true;
+    }
+    vk->subgroup_size = sub.subgroupSize;
+    broadcast = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT)
+                && (sub.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT)
+                && sub.subgroupSize >= 1 && sub.subgroupSize <= 16;
+    /* ROWS needs subgroupBroadcast and a fixed subgroup size (TN = 4 x subgroup size). */
+    vk->gemm = vk->cpu_type && broadcast ? TS_VK_GEMM_ROWS : TS_VK_GEMM_TILED;
+    if (gemm && strcmp (gemm, "tiled") == 0)
+      vk->gemm = TS_VK_GEMM_TILED;
+    else if (gemm && strcmp (gemm, "blocked") == 0)
+      vk->gemm = TS_VK_GEMM_BLOCKED;
+    else if (gemm && strcmp (gemm, "rows") == 0 && broadcast)
+      vk->gemm = TS_VK_GEMM_ROWS;
+    else if (gemm && *gemm)
+      TS_LOG_W ("vk: TESSERA_VK_GEMM=%s is not usable here (rows, tiled or blocked): ignored",
+                gemm);
     VK_TRY (vkCreateDevice (vk->phys, &dci, NULL, &vk->device));
   }
   vkGetDeviceQueue (vk->device, vk->queue_family, 0, &vk->queue);

@@ -13,7 +13,7 @@
 
 #define TS_VK_PUSH_MAX 128
 
-/* shaders/matmul.comp */
+/* shaders/matmul.comp (and its matmul_w16 variant) */
 typedef struct {
   uint32_t x_off, w_off, b_off, y_off;
   uint32_t m, n, k, ldx, ldy;
@@ -102,10 +102,10 @@ typedef struct {
 } ts_vk_upsample_push;
 _Static_assert (sizeof (ts_vk_upsample_push) <= TS_VK_PUSH_MAX, "upsample.comp push constants");
 
-/* shaders/embed.comp */
+/* shaders/embed.comp (and its embed_w16 variant) */
 typedef struct {
   uint32_t t_off, ids_off, y_off;
-  uint32_t n, dim;
+  uint32_t n, dim, n_rows;
 } ts_vk_embed_push;
 _Static_assert (sizeof (ts_vk_embed_push) <= TS_VK_PUSH_MAX, "embed.comp push constants");
 

@@ -329,8 +329,6 @@ ts_vk_buffer_free (void *impl, ts_buffer *buf)
   if (!buf)
     return;
   al = buf->impl;
-  if (al->kn)
-    ts_vk_buffer_free (impl, al->kn);
   /* The buffer may still be read by recorded work. */
   if (vk->frames[0].submitted || vk->frames[1].submitted || vk->frames[vk->cur].recording)
     ts_vk_sync (vk, NULL);
@@ -518,8 +516,9 @@ f16_to_f32 (uint16_t h)
 }
 
 static void
-widen (float *dst, const void *src, ts_dtype dtype, int64_t n)
+widen (void *dst_, const void *src, ts_dtype dtype, int64_t n)
 {
+  float *dst = dst_;
   const unsigned char *s = src;
 
   if (dtype == TS_DTYPE_F32) {
@@ -538,8 +537,46 @@ widen (float *dst, const void *src, ts_dtype dtype, int64_t n)
   }
 }
 
-/* Weights are widened to f32 at upload (exact for F16 and BF16), so every shader reads one
- * format. */
+/* Element e of the source in the storage dtype `dst_dtype` (F32 or the source's own 16-bit
+ * dtype) at element `at` of dst. */
+static void
+put (void *dst, int64_t at, const unsigned char *src, int64_t e, ts_dtype src_dtype,
+     ts_dtype dst_dtype)
+{
+  if (dst_dtype != TS_DTYPE_F32)
+    memcpy ((unsigned char *) dst + 2 * at, src + 2 * e, 2);
+  else if (src_dtype == TS_DTYPE_F32)
+    memcpy ((float *) dst + at, src + 4 * e, 4);
+  else
+    widen ((float *) dst + at, src + 2 * e, src_dtype, 1);
+}
+
+/* Converts (and for a [k, n] layout transposes) the host data into dst. */
+static void
+store_weight (void *dst, const void *data, ts_dtype src_dtype, ts_dtype dst_dtype, int64_t n,
+              bool kn, int64_t rows, int64_t cols)
+{
+  if (!kn) {
+    if (src_dtype == dst_dtype)
+      memcpy (dst, data, (size_t) n * ts_dtype_size (dst_dtype));
+    else
+      widen (dst, data, src_dtype, n);
+    return;
+  }
+  /* Blocks of 64 x 64 keep both sides of the transpose in cache. */
+  for (int64_t r0 = 0; r0 < rows; r0 += 64)
+    for (int64_t c0 = 0; c0 < cols; c0 += 64)
+      for (int64_t r = r0; r < r0 + 64 && r < rows; r++)
+        for (int64_t c = c0; c < c0 + 64 && c < cols; c++)
+          put (dst, c * rows + r, data, r * cols + c, src_dtype, dst_dtype);
+}
+
+/* How weights are stored: a 2-D weight [n, k] (a linear layer's, or an embedding table) in
+ * the layout the device's GEMM kernel reads (transposed to [k, n] for TS_VK_GEMM_ROWS when n
+ * is a multiple of 4, so that only one copy exists), and kept in 16 bits when it is F16 or
+ * BF16 and the device reads 16-bit storage buffers; the shaders that read 2-D weights
+ * (matmul, embed) have _w16 variants. Every other weight is widened to f32 (exact for F16
+ * and BF16), so the remaining shaders read one format. */
 ts_status
 ts_vk_weight_upload (void *impl, ts_weight *w, const char *name, ts_dtype src_dtype,
                      const void *data, int n_dims, const int64_t *shape, ts_error *err)
@@ -548,7 +585,9 @@ ts_vk_weight_upload (void *impl, ts_weight *w, const char *name, ts_dtype src_dt
   const char *label = name ? name : "(unnamed)";
   int64_t n = 1;
   size_t n_bytes;
-  float *tmp = NULL;
+  void *tmp = NULL;
+  ts_dtype dtype = TS_DTYPE_F32;
+  bool kn;
   ts_status st;
 
   if (!w)
@@ -566,7 +605,10 @@ ts_vk_weight_upload (void *impl, ts_weight *w, const char *name, ts_dtype src_dt
       return ts_error_set (err, TS_ERR_INVALID_ARG, "weight_upload: '%s': bad shape", label);
   if (!data && n > 0)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "weight_upload: '%s': data is NULL", label);
-  if (!ts_mul_size ((size_t) n, sizeof (float), &n_bytes))
+  if (n_dims == 2 && src_dtype != TS_DTYPE_F32 && vk->storage16)
+    dtype = src_dtype;
+  kn = n_dims == 2 && vk->gemm == TS_VK_GEMM_ROWS && shape[0] % 4 == 0 && shape[1] > 1;
+  if (!ts_mul_size ((size_t) n, ts_dtype_size (dtype), &n_bytes))
     return ts_error_set (err, TS_ERR_INVALID_ARG, "weight_upload: '%s': too large", label);
 
   w->buf = buffer_alloc (vk, n_bytes, false, err);
@@ -574,24 +616,26 @@ ts_vk_weight_upload (void *impl, ts_weight *w, const char *name, ts_dtype src_dt
     ts_error_prefix (err, "weight_upload: '%s'", label);
     return err ? err->code : TS_ERR_NOMEM;
   }
+  ((ts_vk_alloc *) w->buf->impl)->kn = kn;
   ts_vk_set_name (vk, VK_OBJECT_TYPE_BUFFER, (uint64_t) ts_vk_buffer_handle (w->buf), label);
   if (n > 0) {
     if (w->buf->data) {
       /* A fresh buffer: no recorded work can touch it yet, so no wait is needed. */
-      widen ((float *) (void *) w->buf->data, data, src_dtype, n);
+      store_weight (w->buf->data, data, src_dtype, dtype, n, kn, shape[0],
+                    n_dims == 2 ? shape[1] : 1);
     } else {
       tmp = malloc (n_bytes);
       if (!tmp) {
         st = ts_error_set (err, TS_ERR_NOMEM, "weight_upload: '%s': out of host memory", label);
         goto fail;
       }
-      widen (tmp, data, src_dtype, n);
+      store_weight (tmp, data, src_dtype, dtype, n, kn, shape[0], n_dims == 2 ? shape[1] : 1);
       if ((st = ts_vk_upload (impl, ts_ref_at (w->buf, 0), tmp, n_bytes, err)) != TS_OK)
         goto fail;
       free (tmp);
     }
   }
-  w->dtype = TS_DTYPE_F32;
+  w->dtype = dtype;
   w->n_dims = n_dims;
   for (int i = 0; i < 4; i++)
     w->shape[i] = i < n_dims ? shape[i] : 1;

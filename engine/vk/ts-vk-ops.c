@@ -38,7 +38,7 @@ weight_operand (const ts_weight *w)
   ts_vk_operand o = { { NULL, 0 }, 0 };
   if (w) {
     o.ref = ts_ref_at (w->buf, 0);
-    o.bytes = (size_t) w->n_elements * sizeof (float);
+    o.bytes = (size_t) w->n_elements * ts_dtype_size (w->dtype);
   }
   return o;
 }
@@ -63,58 +63,42 @@ off (const ts_vk *vk, const ts_vk_operand *o)
   return o->ref.buf ? ts_vk_operand_offset (vk, &o->ref) : 0;
 }
 
-/* The weight's [k, n] copy, made on first use by a transpose dispatch (kept with the
- * weight's buffer, freed with it). NULL when it cannot be made; matmul then reads [n, k]. */
-static ts_buffer *
-weight_kn (ts_vk *vk, const ts_matmul_args *a)
+static bool
+weight_kn (const ts_weight *w)
 {
-  ts_vk_alloc *al = a->w->buf->impl;
-  ts_transpose_args t;
-  ts_error err = { TS_OK, "" };
-
-  if (al->kn)
-    return al->kn;
-  al->kn = ts_vk_buffer_new (vk, (size_t) (a->n * a->k) * sizeof (float), &err);
-  if (!al->kn) {
-    TS_LOG_D ("vk: matmul: no [k, n] copy of '%s': %s", a->w->name ? a->w->name : "?",
-              err.message);
-    return NULL;
-  }
-  t = (ts_transpose_args) { .x = ts_ref_at (a->w->buf, 0), .y = ts_ref_at (al->kn, 0),
-                            .batch = 1, .rows = a->n, .cols = a->k };
-  if (ts_vk_transpose (vk, &t, &err) != TS_OK) {
-    ts_vk_buffer_free (vk, al->kn);
-    al->kn = NULL;
-  }
-  return al->kn;
+  return ((const ts_vk_alloc *) w->buf->impl)->kn;
 }
 
+/* The shader reading a 2-D weight (matmul or embed), and its BF16 specialization. */
+static ts_vk_shader
+weight_shader (const ts_weight *w, ts_vk_shader f32, ts_vk_shader w16, uint32_t *bf16)
+{
+  *bf16 = w->dtype == TS_DTYPE_BF16;
+  return w->dtype == TS_DTYPE_F32 ? f32 : w16;
+}
+
+/* Four kernels (shaders/matmul.comp explains them): ROWS for weights stored [k, n]
+ * (CPU-type devices; COLS for those when m <= 16), TILED for weights [n, k] on GPUs with enough rows to fill 64 x 64
+ * tiles, BLOCKED for the rest. The ROWS tile was measured on lavapipe (docs/benchmarks.md):
+ * 16 rows per lane and 4 x subgroup-size columns per workgroup of two subgroups, fewer
+ * rows per lane when m is small (clamped rows are wasted work). */
 ts_status
 ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
   ts_status st = ts_cpu_matmul_check (a, err);
-  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_MATMUL, .label = "matmul" };
+  ts_vk_dispatch_desc d = { .label = "matmul" };
   ts_vk_matmul_push pc;
-  uint32_t tm = 4, tn = 4, wg = 64;
-  ts_buffer *kn = NULL;
-  bool vec4;
+  uint32_t tm = 4, tn = 4, wg = 64, mode = 0, bf16;
+  bool x4, y4 = false;
 
   if (st != TS_OK)
     return st;
   if (a->m == 0 || a->n == 0)
     return TS_OK;
-  /* On CPU-type devices large GEMMs read a transposed copy of the weight with 8 x 16
-   * register tiles (lavapipe's fast form, ENVIRONMENT.md). */
-  if (vk->cpu_type && a->n % 4 == 0 && a->k > 0 && a->m >= 16 && a->n >= 64)
-    kn = weight_kn (vk, a);
+  d.shader = weight_shader (a->w, TS_VK_SHADER_MATMUL, TS_VK_SHADER_MATMUL_W16, &bf16);
   d.operands[0] = operand (a->x, extent (1, 0, a->m, a->ldx, a->k));
   d.operands[1] = weight_operand (a->w);
-  if (kn) {
-    d.operands[1].ref = ts_ref_at (kn, 0);
-    tm = 8;
-    tn = 16;
-  }
   d.operands[2] = weight_operand (a->bias);
   d.operands[3] = operand (a->y, extent (1, 0, a->m, a->ldy, a->n));
   d.n_operands = 4;
@@ -125,18 +109,42 @@ ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
     .ldx = (uint32_t) a->ldx, .ldy = (uint32_t) a->ldy,
     .has_bias = a->bias != NULL, .accumulate = a->accumulate,
   };
-  vec4 = a->k % 4 == 0 && a->ldx % 4 == 0 && pc.x_off % 4 == 0 && pc.w_off % 4 == 0;
+  x4 = a->k % 4 == 0 && a->ldx % 4 == 0 && pc.x_off % 4 == 0;
+  if (weight_kn (a->w) && a->m <= 16) {
+    mode = 3;
+    tm = a->m < 8 ? (uint32_t) a->m : 8;
+    d.groups[0] = (uint32_t) (((uint64_t) a->n / 4 + wg - 1) / wg);
+    d.groups[1] = cap_groups (((uint64_t) a->m + tm - 1) / tm);
+  } else if (weight_kn (a->w)) {
+    mode = 1;
+    y4 = a->ldy % 4 == 0 && pc.y_off % 4 == 0 && pc.b_off % 4 == 0;
+    tn = 4 * vk->subgroup_size;
+    wg = 2 * vk->subgroup_size;
+    /* scalar stores at 16 rows per lane would take LLVM ~25 s to compile on lavapipe */
+    tm = a->m >= 512 && y4 ? (vk->subgroup_size <= 8 ? 16 : 8) : a->m >= 64 ? 4 : 2;
+    d.groups[0] = (uint32_t) (((uint64_t) a->n + tn - 1) / tn);
+    d.groups[1] = cap_groups (((uint64_t) a->m + tm * wg - 1) / (tm * wg));
+  } else if (vk->gemm == TS_VK_GEMM_TILED && a->m > 16) {
+    mode = 2;
+    wg = 256;
+    d.groups[0] = (uint32_t) (((uint64_t) a->n + 63) / 64);
+    d.groups[1] = cap_groups (((uint64_t) a->m + 63) / 64);
+  } else {
+    x4 = x4 && pc.w_off % 4 == 0;
+    d.groups[0] = (uint32_t) (((uint64_t) a->n + tn - 1) / tn + wg - 1) / wg;
+    d.groups[1] = cap_groups (((uint64_t) a->m + tm - 1) / tm);
+  }
+  d.groups[2] = 1;
   d.spec[0] = wg;
   d.spec[1] = tm;
   d.spec[2] = tn;
-  d.spec[3] = kn ? 0 : vec4;
-  d.spec[4] = kn != NULL;
-  d.n_spec = 5;
+  d.spec[3] = x4;
+  d.spec[4] = mode;
+  d.spec[5] = bf16;
+  d.spec[6] = y4;
+  d.n_spec = 7;
   d.push = &pc;
   d.push_size = sizeof pc;
-  d.groups[0] = (uint32_t) (((uint64_t) a->n + tn - 1) / tn + wg - 1) / wg;
-  d.groups[1] = cap_groups (((uint64_t) a->m + tm - 1) / tm);
-  d.groups[2] = 1;
   d.flops = 2.0 * (double) a->m * (double) a->n * (double) a->k;
   return ts_vk_dispatch (vk, &d, err);
 }
@@ -394,19 +402,30 @@ ts_vk_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
+/* On CPU-type devices with subgroup broadcast (the ROWS GEMM's condition) conv2d runs the
+ * shader's lane-sharing form: 4 pixels x 2 subgroups' worth of channels per invocation. */
 static ts_status
 conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_t transposed,
                ts_error *err)
 {
-  const uint32_t oc = 8, wg = 64;
+  uint32_t oc = 8, wg = 64, sg = 0;
+  uint64_t items = (uint64_t) pc->h_out * pc->w_out;
 
+  if (!transposed && vk->cpu_type && vk->gemm == TS_VK_GEMM_ROWS) {
+    sg = vk->subgroup_size;
+    oc = 2 * sg;
+    wg = 4 * sg;
+    items = (uint64_t) pc->h_out * ((pc->w_out + 3) / 4);
+  }
   d->spec[0] = wg;
   d->spec[1] = transposed;
   d->spec[2] = oc;
-  d->n_spec = 3;
+  d->spec[3] = sg;
+  d->spec[4] = sg && pc->w_out % 4 == 0 && pc->y_off % 4 == 0;
+  d->n_spec = 5;
   d->push = pc;
   d->push_size = sizeof *pc;
-  d->groups[0] = groups_1d ((uint64_t) pc->h_out * pc->w_out, wg);
+  d->groups[0] = groups_1d (items, wg);
   d->groups[1] = (pc->c_out + oc - 1) / oc;
   d->groups[2] = pc->batch;
   return ts_vk_dispatch (vk, d, err);
@@ -549,9 +568,10 @@ ts_vk_embed (void *impl, const ts_embed_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
   ts_status st = ts_cpu_embed_check (a, err);
-  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_EMBED, .label = "embed" };
+  ts_vk_dispatch_desc d = { .label = "embed" };
   ts_vk_embed_push pc;
   int32_t *ids = NULL;
+  uint32_t bf16;
 
   if (st != TS_OK)
     return st;
@@ -578,9 +598,13 @@ ts_vk_embed (void *impl, const ts_embed_args *a, ts_error *err)
   d.operands[2] = operand (a->y, (size_t) (a->n * a->dim) * sizeof (float));
   d.n_operands = 3;
   pc = (ts_vk_embed_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
-                            off (vk, &d.operands[2]), (uint32_t) a->n, (uint32_t) a->dim };
+                            off (vk, &d.operands[2]), (uint32_t) a->n, (uint32_t) a->dim,
+                            (uint32_t) a->table->shape[0] };
+  d.shader = weight_shader (a->table, TS_VK_SHADER_EMBED, TS_VK_SHADER_EMBED_W16, &bf16);
   d.spec[0] = WG_1D;
-  d.n_spec = 1;
+  d.spec[1] = weight_kn (a->table);
+  d.spec[2] = bf16;
+  d.n_spec = 3;
   d.push = &pc;
   d.push_size = sizeof pc;
   d.groups[0] = groups_1d ((uint64_t) (a->n * a->dim), WG_1D);

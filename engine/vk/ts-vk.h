@@ -8,7 +8,8 @@
  *     index or name), the validation messenger, VkResult names.
  *   - ts-vk-memory.c: a block sub-allocator for device memory, buffers, uploads and
  *     downloads (mapped directly when host-visible, through a staging buffer otherwise),
- *     weights (widened to f32 at upload).
+ *     weights (2-D ones in the layout the device's GEMM wants, f16/bf16 kept in 16 bits
+ *     when the device can read them; the rest widened to f32).
  *   - ts-vk-backend.c: the command stream (two command buffers used in turn, a barrier after
  *     every dispatch, submitted in pieces of at most TS_VK_BATCH dispatches; `sync` waits),
  *     the pipelines (created on first use, kept in an on-disk pipeline cache), timestamp
@@ -33,7 +34,7 @@
 #define TS_VK_BATCH 64
 /* Storage-buffer bindings of the one descriptor-set layout every pipeline shares. */
 #define TS_VK_MAX_BINDINGS 6
-#define TS_VK_MAX_SPEC 5
+#define TS_VK_MAX_SPEC 7
 
 const char *ts_vk_result_name (VkResult r);
 /* The engine status for a failed call: DEVICE_LOST -> TS_ERR_DEVICE, out of memory ->
@@ -68,6 +69,8 @@ typedef enum {
   TS_VK_SHADER_GROUP_NORM,
   TS_VK_SHADER_UPSAMPLE,
   TS_VK_SHADER_EMBED,
+  TS_VK_SHADER_MATMUL_W16, /* matmul.comp with TS_W16: 16-bit weights */
+  TS_VK_SHADER_EMBED_W16,  /* embed.comp with TS_W16 */
   TS_VK_SHADER_COUNT
 } ts_vk_shader;
 
@@ -90,8 +93,16 @@ typedef struct {
   ts_vk_block *block;
   VkDeviceSize offset; /* inside the block's memory */
   VkDeviceSize size;   /* bytes reserved in the block */
-  ts_buffer *kn;       /* a weight's transposed [k, n] copy for matmul (CPU-type devices) */
+  bool kn;             /* a 2-D weight [n, k] stored transposed as [k, n] (ts_vk_gemm) */
 } ts_vk_alloc;
+
+/* The GEMM kernel family of a device (shaders/matmul.comp), which also decides how 2-D
+ * weights are stored. TESSERA_VK_GEMM=rows|tiled|blocked overrides the default. */
+typedef enum {
+  TS_VK_GEMM_ROWS,    /* CPU-type devices: 2-D weights stored [k, n], rows per lane */
+  TS_VK_GEMM_TILED,   /* GPUs: weights [n, k], shared-memory tiles (blocked for tiny m) */
+  TS_VK_GEMM_BLOCKED, /* weights [n, k], register tiles only */
+} ts_vk_gemm;
 
 typedef struct ts_vk_pipeline ts_vk_pipeline;
 typedef struct ts_vk_profile ts_vk_profile;
@@ -121,6 +132,9 @@ typedef struct {
   VkQueue queue;
   uint32_t queue_family;
   bool cpu_type;           /* lavapipe and other software devices */
+  bool storage16;          /* storageBuffer16BitAccess enabled: 2-D f16/bf16 weights stay 16-bit */
+  uint32_t subgroup_size;
+  ts_vk_gemm gemm;
   bool validation;         /* TESSERA_VK_VALIDATION: layer + messenger enabled */
   int validation_messages; /* warnings and errors the messenger has seen */
 
