@@ -111,7 +111,7 @@ def stage_vq(a):
         if hasattr(m, "conv2"):
             torch.nn.init.zeros_(m.conv2.weight)
             torch.nn.init.zeros_(m.conv2.bias)
-    opt = torch.optim.Adam(vq.parameters(), lr=2e-3)
+    opt = torch.optim.Adam(vq.parameters(), lr=a.vq_lr)
     codes = vq.quantize.embedding.weight
     n_codes = codes.shape[0]
     usage = torch.zeros(n_codes)
@@ -250,6 +250,7 @@ def main():
     ap.add_argument("--vq-steps", type=int, default=800)
     ap.add_argument("--vq-batch", type=int, default=4)
     ap.add_argument("--vq-warmup", type=int, default=250)
+    ap.add_argument("--vq-lr", type=float, default=5e-4)
     ap.add_argument("--n-train", type=int, default=6000)
     ap.add_argument("--tr-steps", type=int, default=1200)
     ap.add_argument("--tr-batch", type=int, default=32)
