@@ -1,0 +1,270 @@
+# SPDX-License-Identifier: MIT
+"""Trains the demo model on procedural shapes and exports it in the diffusers layout.
+
+Stages (each saves into --work, so a later stage can be rerun alone with --stages):
+  tokenizer    learn a CLIP-format BPE from the training captions (bpe.py)
+  vq           train the VQ-VAE (VQModel block structure): autoencoder, then k-means
+               codebook start, then VQ training
+  encode       render the training scenes at 128x128 and encode them to 16x16 token grids
+  transformer  train the text encoder and the Meissonic transformer jointly with the
+               MaskGIT objective (cosine mask ratio, loss on masked tokens) and 10 %
+               caption dropout, so classifier-free guidance has an unconditional model
+  export       write the model folder (export.py)
+
+Everything is seeded: the same command gives the same files (on the same torch build).
+Runs on the CPU with 2 threads; the default budget fits in well under two hours.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import bpe
+import export
+import make_dataset as ds
+from modules import CLIPTextModelWithProjection, Transformer2DModel, VQModel
+
+IMAGE_SIZE = 128
+MICRO_CONDS = [IMAGE_SIZE, IMAGE_SIZE, 0, 0, 6]  # width, height, crop top/left, aesthetic
+
+VQ_CONFIG = {
+    "_class_name": "VQModel", "_diffusers_version": "0.31.0", "act_fn": "silu",
+    "block_out_channels": [8, 16, 32, 32],
+    "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "force_upcast": True, "in_channels": 3, "out_channels": 3, "latent_channels": 8,
+    "layers_per_block": 1, "lookup_from_codebook": True, "mid_block_add_attention": False,
+    "norm_num_groups": 1, "norm_type": "group", "num_vq_embeddings": 128,
+    "sample_size": IMAGE_SIZE, "scaling_factor": 0.18215, "vq_embed_dim": None,
+}
+TRANSFORMER_CONFIG = {
+    "_class_name": "Transformer2DModel", "_diffusers_version": "0.31.0",
+    "attention_head_dim": 32, "axes_dims_rope": [8, 12, 12], "codebook_size": 128,
+    "downsample": True, "guidance_embeds": False, "in_channels": 64,
+    "joint_attention_dim": 64, "num_attention_heads": 2, "num_layers": 2,
+    "num_single_layers": 2, "patch_size": 1, "pooled_projection_dim": 64, "upsample": True,
+    "vocab_size": 129,
+}
+TEXT_CONFIG = {
+    "architectures": ["CLIPTextModelWithProjection"], "attention_dropout": 0.0,
+    "bos_token_id": 0, "dropout": 0.0, "eos_token_id": 2, "hidden_act": "gelu",
+    "hidden_size": 64, "initializer_factor": 1.0, "initializer_range": 0.02,
+    "intermediate_size": 256, "layer_norm_eps": 1e-05, "max_position_embeddings": 77,
+    "model_type": "clip_text_model", "num_attention_heads": 2, "num_hidden_layers": 3,
+    "pad_token_id": 1, "projection_dim": 64, "torch_dtype": "float32",
+    "vocab_size": None,  # set from the learned tokenizer
+}
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def to_tensor(images):
+    a = np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in images])
+    return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
+
+
+def stage_tokenizer(a):
+    caps = [ds.caption(s) for s in ds.training_scenes(a.seed, 20000)]
+    tok = bpe.BPE.learn(caps + [""])
+    os.makedirs(a.work + "/tokenizer", exist_ok=True)
+    tok.save(a.work + "/tokenizer")
+    log("tokenizer: %d merges, vocab %d; '%s' -> %s" % (
+        len(tok.merges), len(tok.vocab), caps[0], tok.encode(caps[0])[:16]))
+
+
+def load_tokenizer(a):
+    with open(a.work + "/tokenizer/merges.txt", encoding="utf-8") as f:
+        merges = [tuple(line.split()) for line in f.read().split("\n")[1:] if line]
+    return bpe.BPE(merges)
+
+
+def kmeans(x, k, iters, gen):
+    """Plain k-means (random distinct starts), to start the codebook on real latents."""
+    c = x[torch.randperm(x.shape[0], generator=gen)[:k]].clone()
+    for _ in range(iters):
+        idx = torch.cdist(x, c).argmin(1)
+        for j in range(k):
+            sel = x[idx == j]
+            if len(sel):
+                c[j] = sel.mean(0)
+    return c
+
+
+def stage_vq(a):
+    """Whole 128x128 images. The first vq_warmup steps train a plain autoencoder; then
+    k-means on its latents starts the codebook and training goes on with quantisation,
+    the usual codebook + 0.25 commitment loss and dead-code restarts."""
+    torch.manual_seed(a.seed)
+    gen = torch.Generator().manual_seed(a.seed + 5)
+    rng = random.Random(a.seed + 1)
+    vq = VQModel(VQ_CONFIG)
+    # Zero-initialised second convs make every resnet start as its shortcut, so the
+    # untrained network is shallow and learns colours and edges in a few hundred steps.
+    for m in vq.modules():
+        if hasattr(m, "conv2"):
+            torch.nn.init.zeros_(m.conv2.weight)
+            torch.nn.init.zeros_(m.conv2.bias)
+    opt = torch.optim.Adam(vq.parameters(), lr=a.vq_lr)
+    codes = vq.quantize.embedding.weight
+    n_codes = codes.shape[0]
+    usage = torch.zeros(n_codes)
+    t0, dead = time.time(), []
+    for step in range(a.vq_steps):
+        x = to_tensor([ds.render(ds.sample_scene(rng), IMAGE_SIZE) for _ in range(a.vq_batch)])
+        z = vq.encode(x)
+        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        quantise = step >= a.vq_warmup
+        if step == a.vq_warmup:
+            with torch.no_grad():
+                lat = [vq.encode(to_tensor([ds.render(ds.sample_scene(rng), IMAGE_SIZE)
+                                            for _ in range(16)])) for _ in range(4)]
+                lat = torch.cat([l.permute(0, 2, 3, 1).reshape(-1, l.shape[1]) for l in lat])
+                codes.copy_(kmeans(lat, n_codes, 10, gen))
+        if quantise:
+            idx = torch.cdist(flat, codes).argmin(1)
+            zq = codes[idx]
+            loss_q = F.mse_loss(zq, flat.detach()) + 0.25 * F.mse_loss(flat, zq.detach())
+            zq = flat + (zq - flat).detach()
+            usage += torch.bincount(idx, minlength=n_codes).float()
+        else:
+            zq, loss_q = flat, torch.zeros(())
+        zq = zq.view(z.shape[0], z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
+        rec = vq.decode_latent(zq)
+        loss_rec = F.mse_loss(rec, x) + 0.5 * (rec - x).abs().mean()
+        loss = loss_rec + loss_q
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 50 == 49:
+            if quantise:
+                with torch.no_grad():  # restart dead codes on random encoder outputs
+                    dead = (usage == 0).nonzero().flatten()
+                    if len(dead):
+                        codes[dead] = flat[torch.randint(0, flat.shape[0], (len(dead),),
+                                                         generator=gen)].detach()
+                usage.zero_()
+            log("vq %d/%d rec %.4f q %.4f dead %d (%.1fs)" % (
+                step + 1, a.vq_steps, loss_rec.item(), loss_q.item(), len(dead),
+                time.time() - t0))
+    torch.save(vq.state_dict(), a.work + "/vq.pt")
+
+
+def stage_encode(a):
+    vq = VQModel(VQ_CONFIG)
+    vq.load_state_dict(torch.load(a.work + "/vq.pt"))
+    vq.eval()
+    tok = load_tokenizer(a)
+    scenes = ds.training_scenes(a.seed + 2, a.n_train)
+    grids, caps, err = [], [], 0.0
+    with torch.no_grad():
+        for i in range(0, len(scenes), 64):
+            chunk = scenes[i:i + 64]
+            x = to_tensor([ds.render(s, IMAGE_SIZE) for s in chunk])
+            idx = vq.quantize.indices(vq.encode(x))
+            if i == 0:
+                err = (vq.decode_indices(idx).clamp(0, 1) - x).abs().mean().item()
+            grids.append(idx.short())
+            caps += [tok.encode(ds.caption(s)) for s in chunk]
+    grids = torch.cat(grids)
+    torch.save({"grids": grids, "ids": torch.tensor(caps, dtype=torch.int16)},
+               a.work + "/tokens.pt")
+    log("encode: %d grids %s, %d codes used, first-chunk L1 %.4f" % (
+        len(grids), tuple(grids.shape[1:]), len(grids.unique()), err))
+
+
+def stage_transformer(a):
+    torch.manual_seed(a.seed + 3)
+    tok = load_tokenizer(a)
+    tcfg = dict(TEXT_CONFIG, vocab_size=len(tok.vocab))
+    te = CLIPTextModelWithProjection(tcfg)
+    tr = Transformer2DModel(TRANSFORMER_CONFIG)
+    data = torch.load(a.work + "/tokens.pt")
+    grids, ids = data["grids"].long(), data["ids"].long()
+    empty = torch.tensor(tok.encode(""))
+    mask_id = TRANSFORMER_CONFIG["vocab_size"] - 1
+    params = list(te.parameters()) + list(tr.parameters())
+    opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    micro = torch.tensor(MICRO_CONDS, dtype=torch.float32)
+    n, hw = grids.shape[0], grids.shape[1] * grids.shape[2]
+    g = torch.Generator().manual_seed(a.seed + 4)
+    t0, ema = time.time(), None
+    for step in range(a.tr_steps):
+        lr = a.lr * min(1.0, (step + 1) / 100) * (0.5 + 0.5 * math.cos(math.pi * step / a.tr_steps))
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        sel = torch.randint(0, n, (a.tr_batch,), generator=g)
+        target = grids[sel]
+        cap = ids[sel].clone()
+        drop = torch.rand(a.tr_batch, generator=g) < 0.1
+        cap[drop] = empty
+        # MaskGIT: mask ratio cos(pi/2 r), r ~ U(0,1); at least one masked token.
+        r = torch.rand(a.tr_batch, generator=g)
+        n_mask = (torch.cos(math.pi / 2 * r) * hw).ceil().clamp(min=1)
+        score = torch.rand(a.tr_batch, hw, generator=g)
+        rank = score.argsort(1).argsort(1)
+        masked = (rank < n_mask[:, None]).view_as(target)
+        inp = target.masked_fill(masked, mask_id)
+        t = torch.randint(0, 64, (1,), generator=g)  # the step counter; taught to be ignored
+        hidden, pooled = te(cap)
+        logits = tr(inp, hidden, pooled, t, micro)
+        loss = F.cross_entropy(logits.permute(0, 2, 3, 1)[masked], target[masked])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if step % 50 == 49 or step == a.tr_steps - 1:
+            log("transformer %d/%d loss %.4f (ema %.4f) lr %.2e (%.1fs)" % (
+                step + 1, a.tr_steps, loss.item(), ema, lr, time.time() - t0))
+        if step % 100 == 99 or step == a.tr_steps - 1:
+            torch.save({"text_encoder": te.state_dict(), "transformer": tr.state_dict(),
+                        "text_config": tcfg}, a.work + "/transformer.pt")
+
+
+def stage_export(a):
+    ck = torch.load(a.work + "/transformer.pt")
+    vq = torch.load(a.work + "/vq.pt")
+    export.write_model(a.out, a.work + "/tokenizer", VQ_CONFIG, vq, ck["text_config"],
+                       ck["text_encoder"], TRANSFORMER_CONFIG, ck["transformer"])
+    log("export: wrote %s" % a.out)
+
+
+STAGES = {"tokenizer": stage_tokenizer, "vq": stage_vq, "encode": stage_encode,
+          "transformer": stage_transformer, "export": stage_export}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", default="demo-work", help="checkpoints and intermediate files")
+    ap.add_argument("--out", default="demo-model", help="the model folder to write")
+    ap.add_argument("--stages", default=",".join(STAGES))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--vq-steps", type=int, default=800)
+    ap.add_argument("--vq-batch", type=int, default=4)
+    ap.add_argument("--vq-warmup", type=int, default=250)
+    ap.add_argument("--vq-lr", type=float, default=5e-4)
+    ap.add_argument("--n-train", type=int, default=6000)
+    ap.add_argument("--tr-steps", type=int, default=1200)
+    ap.add_argument("--tr-batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.work, exist_ok=True)
+    with open(a.work + "/args.json", "w") as f:
+        json.dump(vars(a), f, indent=1)
+    for name in a.stages.split(","):
+        t0 = time.time()
+        STAGES[name](a)
+        log("stage %s done in %.0fs" % (name, time.time() - t0))
+
+
+if __name__ == "__main__":
+    main()
