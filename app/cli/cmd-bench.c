@@ -27,7 +27,7 @@
 #define REFERENCE_TFLOP_1024 1.48
 
 static const char usage_text[] =
-  "Usage: tessera-cli bench --model DIR [--size WxH] [--steps N] [--backend cpu|cpu-ref]\n"
+  "Usage: tessera-cli bench --model DIR [--size WxH] [--steps N] [--backend NAME]\n"
   "                         [--threads N] [--fp16] [--guidance G] [--seed S] [--prompt TEXT]\n"
   "\n"
   "Loads the model, runs one text-to-image generation and prints per-stage times (load,\n"
@@ -38,7 +38,8 @@ static const char usage_text[] =
   "  --size WxH      image size (default: the model's, 1024x1024 for Meissonic)\n"
   "  --steps N       sampling steps to run (default 2); the estimate scales to the\n"
   "                  official step count\n"
-  "  --backend B     cpu (default) or cpu-ref\n"
+  "  --backend B     cpu (default), cpu-ref, vulkan or vulkan:N (tessera-cli devices\n"
+  "                  lists N; TESSERA_VK_PROFILE=1 prints per-kernel GFLOP/s)\n"
   "  --threads N     worker threads (default 0: every core)\n"
   "  --fp16          load *.fp16.safetensors variants when present\n"
   "  --guidance G    classifier-free guidance (default 9: batch 2; <= 1: batch 1)\n"

@@ -22,7 +22,7 @@ int tessera_cli_devices (int argc, char **argv);
  * [--tokenizer DIR]`: a full-size model folder with random weights, for benchmarks. */
 int tessera_cli_make_random_model (int argc, char **argv);
 
-/* `bench --model DIR [--size WxH] [--steps N] [--backend cpu|cpu-ref] [--threads N]
+/* `bench --model DIR [--size WxH] [--steps N] [--backend NAME] [--threads N]
  * [--fp16]`: per-stage times, transformer GFLOP/s and peak memory of a generation. */
 int tessera_cli_bench (int argc, char **argv);
 
