@@ -50,6 +50,20 @@ groups_1d (uint64_t n, uint32_t wg)
   return (uint32_t) (g > MAX_GROUPS ? MAX_GROUPS : g);
 }
 
+/* Most element-wise kernels: one invocation per element, WG_1D invocations a group. */
+static ts_status
+dispatch_1d (ts_vk *vk, ts_vk_dispatch_desc *d, const void *push, size_t push_size, uint64_t n,
+             ts_error *err)
+{
+  d->spec[0] = WG_1D;
+  d->n_spec = 1;
+  d->push = push;
+  d->push_size = push_size;
+  d->groups[0] = groups_1d (n, WG_1D);
+  d->groups[1] = d->groups[2] = 1;
+  return ts_vk_dispatch (vk, d, err);
+}
+
 static uint32_t
 cap_groups (uint64_t g)
 {
@@ -285,13 +299,7 @@ ts_vk_rope (void *impl, const ts_rope_args *a, ts_error *err)
     .batch = (uint32_t) a->batch, .seq = (uint32_t) a->seq, .heads = (uint32_t) a->heads,
     .d_head = (uint32_t) a->d_head,
   };
-  d.spec[0] = WG_1D;
-  d.n_spec = 1;
-  d.push = &pc;
-  d.push_size = sizeof pc;
-  d.groups[0] = groups_1d ((uint64_t) (a->batch * a->seq * a->heads * (a->d_head / 2)), WG_1D);
-  d.groups[1] = d.groups[2] = 1;
-  return ts_vk_dispatch (vk, &d, err);
+  return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (a->batch * a->seq * a->heads * (a->d_head / 2)), err);
 }
 
 ts_status
@@ -315,13 +323,7 @@ ts_vk_act (void *impl, const ts_act_args *a, ts_error *err)
     .ldy = (uint32_t) a->ldy,
     .kind = a->kind == TS_ACT_SILU ? 0u : a->kind == TS_ACT_GELU_TANH ? 1u : 2u,
   };
-  d.spec[0] = WG_1D;
-  d.n_spec = 1;
-  d.push = &pc;
-  d.push_size = sizeof pc;
-  d.groups[0] = groups_1d ((uint64_t) (a->rows * a->cols), WG_1D);
-  d.groups[1] = d.groups[2] = 1;
-  return ts_vk_dispatch (vk, &d, err);
+  return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (a->rows * a->cols), err);
 }
 
 ts_status
@@ -365,13 +367,7 @@ ts_vk_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
     .rows_per_batch = need_g ? (uint32_t) a->rows_per_batch : 1,
     .gate_stride = need_g ? (uint32_t) a->gate_stride : 0, .kind = kind, .s = a->s,
   };
-  d.spec[0] = WG_1D;
-  d.n_spec = 1;
-  d.push = &pc;
-  d.push_size = sizeof pc;
-  d.groups[0] = groups_1d ((uint64_t) (a->rows * a->cols), WG_1D);
-  d.groups[1] = d.groups[2] = 1;
-  return ts_vk_dispatch (vk, &d, err);
+  return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (a->rows * a->cols), err);
 }
 
 ts_status
@@ -393,13 +389,7 @@ ts_vk_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
   d.n_operands = 2;
   pc = (ts_vk_transpose_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
                                 (uint32_t) a->batch, (uint32_t) a->rows, (uint32_t) a->cols };
-  d.spec[0] = WG_1D;
-  d.n_spec = 1;
-  d.push = &pc;
-  d.push_size = sizeof pc;
-  d.groups[0] = groups_1d ((uint64_t) (a->batch * a->rows * a->cols), WG_1D);
-  d.groups[1] = d.groups[2] = 1;
-  return ts_vk_dispatch (vk, &d, err);
+  return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (a->batch * a->rows * a->cols), err);
 }
 
 /* On CPU-type devices with subgroup broadcast (the ROWS GEMM's condition) conv2d runs the
