@@ -9,7 +9,7 @@
  */
 #include "ts-backend.h"
 #include "ts-config.h"
-#include "ts-golden.h"
+#include "golden-test-common.h"
 #include "ts-vq.h"
 
 #include <glib.h>
@@ -19,44 +19,6 @@
 /* fp16 weights vs fp32 weights, max abs difference / max |fp32 output|. The README expects
  * about 1e-2 relative for half-precision engines; observed values are printed. */
 #define FP16_REL_BOUND 1e-2
-
-typedef struct {
-  int n_pass, n_fail;
-} counts;
-
-static void
-report_cb (void *ud, const char *case_name, const char *tensor, double max_abs_err,
-           double tolerance, bool pass)
-{
-  counts *c = ud;
-  g_test_message ("%s %-28s max abs err %.3e  tolerance %.3e  %s", case_name, tensor,
-                  max_abs_err, tolerance, pass ? "ok" : "FAIL");
-  if (pass)
-    c->n_pass++;
-  else
-    c->n_fail++;
-}
-
-static const char *
-golden_dir (void)
-{
-  const char *dir = g_getenv ("TESSERA_GOLDEN_DIR");
-  if (!dir || !g_file_test (dir, G_FILE_TEST_IS_DIR))
-    return NULL;
-  return dir;
-}
-
-static cJSON *
-load_index (const char *dir)
-{
-  g_autofree char *path = g_build_filename (dir, "index.json", NULL);
-  g_autofree char *text = NULL;
-  g_autoptr (GError) error = NULL;
-  g_assert_true (g_file_get_contents (path, &text, NULL, &error));
-  cJSON *index = cJSON_Parse (text);
-  g_assert_nonnull (index);
-  return index;
-}
 
 typedef ts_status (*runner_fn) (const char *, const cJSON *, const ts_backend *,
                                 ts_golden_report_fn, void *, ts_error *);
