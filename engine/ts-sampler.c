@@ -187,11 +187,18 @@ ts_sampler_kth_smallest (float *a, size_t n, size_t k)
   }
   return a[kk];
 }
+float
+ts_sampler_gumbel (float u)
+{
+  /* gumbel_noise: -log((-log(noise.clamp(1e-20))).clamp(1e-20)) */
+  float inner = -logf (fmaxf (u, CLAMP_MIN));
+  return -logf (fmaxf (inner, CLAMP_MIN));
+}
 
 /* torch's CPU softmax sums exp (l - max) in 8-lane vectors (code c into lane c % 8). */
 #define SOFTMAX_LANES 8
 
-/* Per-row scratch, O(n_tokens). */
+/* Per-image scratch of the per-token part, O(n_tokens). */
 typedef struct {
   float *max;       /* max logit per token */
   float *lanes;     /* [SOFTMAX_LANES][n_tokens] partial sums of exp (l - max) */
@@ -199,14 +206,13 @@ typedef struct {
   float *cdf_sum;   /* sum of exp (l - max) in code order, for the inverse CDF */
   float *threshold; /* u * cdf_sum (RNG draws) */
   float *running;   /* running sum of the inverse-CDF scan */
-  float *conf;      /* selected probability, then confidence, per token */
-  float *select;    /* a copy of conf that the selection reorders */
+  float *guided;    /* one codebook row of guided logits */
   int32_t *code;    /* chosen code per token */
   unsigned char *unknown;
-} step_scratch;
+} tokens_scratch;
 
 static void
-step_scratch_free (step_scratch *s)
+tokens_scratch_free (tokens_scratch *s)
 {
   free (s->max);
   free (s->lanes);
@@ -214,27 +220,77 @@ step_scratch_free (step_scratch *s)
   free (s->cdf_sum);
   free (s->threshold);
   free (s->running);
-  free (s->conf);
-  free (s->select);
+  free (s->guided);
   free (s->code);
   free (s->unknown);
 }
 
 static ts_status
-check_args (const ts_sampler_step_args *a, ts_error *err)
+tokens_scratch_init (tokens_scratch *s, size_t n, bool guided, ts_error *err)
+{
+  memset (s, 0, sizeof *s);
+  s->max = malloc (n * sizeof *s->max);
+  s->lanes = malloc (SOFTMAX_LANES * n * sizeof *s->lanes);
+  s->sum = malloc (n * sizeof *s->sum);
+  s->cdf_sum = malloc (n * sizeof *s->cdf_sum);
+  s->threshold = malloc (n * sizeof *s->threshold);
+  s->running = malloc (n * sizeof *s->running);
+  s->guided = guided ? malloc (n * sizeof *s->guided) : NULL;
+  s->code = malloc (n * sizeof *s->code);
+  s->unknown = malloc (n);
+  if (!s->max || !s->lanes || !s->sum || !s->cdf_sum || !s->threshold || !s->running
+      || (guided && !s->guided) || !s->code || !s->unknown) {
+    tokens_scratch_free (s);
+    return ts_error_set (err, TS_ERR_NOMEM, "sampler: out of memory for %zu tokens", n);
+  }
+  return TS_OK;
+}
+
+static ts_status
+check_draws (const ts_sampler_draws *d, bool noise, ts_error *err)
+{
+  switch (d->kind) {
+  case TS_SAMPLER_DRAWS_RNG:
+    break;
+  case TS_SAMPLER_DRAWS_RECORDED:
+    if (!d->multinomial || (noise && !d->gumbel && !d->uniform))
+      return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: recorded draws need "
+                           "multinomial draws and gumbel or uniform noise");
+    break;
+  default:
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: unknown draw source %d",
+                         (int) d->kind);
+  }
+  return TS_OK;
+}
+
+/* Sizes shared by both entry points: the logits of one image must be addressable and the
+ * lane scratch must not overflow. */
+static ts_status
+check_sizes (int n_images, int codebook_size, int n_tokens, ts_error *err)
 {
   size_t n;
+
+  if (n_images < 1 || codebook_size < 1 || n_tokens < 1)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: bad sizes (%d images, codebook "
+                         "%d, %d tokens)", n_images, codebook_size, n_tokens);
+  if (!ts_mul_size ((size_t) n_images, (size_t) codebook_size, &n)
+      || !ts_mul_size (n, (size_t) n_tokens, &n) || n > SIZE_MAX / sizeof (float)
+      || (size_t) n_tokens > SIZE_MAX / (SOFTMAX_LANES * sizeof (float)))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: logits size overflows");
+  return TS_OK;
+}
+
+static ts_status
+check_args (const ts_sampler_step_args *a, ts_error *err)
+{
+  ts_status st;
 
   if (!a || !a->logits || !a->sample || !a->pred_original_sample || !a->prev_sample)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: step needs logits, sample and "
                          "both output grids");
-  if (a->n_images < 1 || a->codebook_size < 1 || a->n_tokens < 1)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: bad sizes (%d images, codebook "
-                         "%d, %d tokens)", a->n_images, a->codebook_size, a->n_tokens);
-  if (!ts_mul_size ((size_t) a->n_images, (size_t) a->codebook_size, &n)
-      || !ts_mul_size (n, (size_t) a->n_tokens, &n) || n > SIZE_MAX / sizeof (float)
-      || (size_t) a->n_tokens > SIZE_MAX / (SOFTMAX_LANES * sizeof (float)))
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: logits size overflows");
+  if ((st = check_sizes (a->n_images, a->codebook_size, a->n_tokens, err)) != TS_OK)
+    return st;
   if (a->n_steps < 1 || a->step_index < 0 || a->step_index >= a->n_steps)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: step index %d out of range for "
                          "%d steps", a->step_index, a->n_steps);
@@ -246,23 +302,26 @@ check_args (const ts_sampler_step_args *a, ts_error *err)
   if (a->step_index < a->n_steps - 1 && a->n_tokens < 2)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: re-masking needs at least 2 "
                          "tokens, got %d", a->n_tokens);
-  switch (a->draws.kind) {
-  case TS_SAMPLER_DRAWS_RNG:
-    break;
-  case TS_SAMPLER_DRAWS_RECORDED:
-    if (!a->draws.multinomial
-        || (a->step_index < a->n_steps - 1 && !a->draws.gumbel && !a->draws.uniform))
-      return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: recorded draws need "
-                           "multinomial draws and gumbel or uniform noise");
-    break;
-  default:
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: unknown draw source %d",
-                         (int) a->draws.kind);
-  }
-  return TS_OK;
+  return check_draws (&a->draws, a->step_index < a->n_steps - 1, err);
 }
 
-/* Softmax statistics of one row: per token the max logit and two sums of exp (l - max).
+/* Codebook row c of the logits the step samples from: the input row, or with guidance the
+ * row combined by ts_sampler_cfg_combine into scratch (the same fp32 operations whether
+ * the combination is done here or beforehand over the whole tensor). */
+static const float *
+logits_row (const ts_sampler_tokens_args *a, int c, tokens_scratch *s)
+{
+  const size_t n = (size_t) a->n_tokens;
+  const float *uncond = a->logits + (size_t) c * n;
+
+  if (!a->cond_logits)
+    return uncond;
+  ts_sampler_cfg_combine (uncond, a->cond_logits + (size_t) c * n, a->guidance_scale,
+                          s->guided, n);
+  return s->guided;
+}
+
+/* Softmax statistics of one image: per token the max logit and two sums of exp (l - max).
  *
  * sum is the softmax denominator in torch 1.13's order (_vec_softmax_lastdim with AVX2
  * vectors): vec::reduce_all accumulates code c into lane c % 8, then vec_reduce_all folds
@@ -272,8 +331,7 @@ check_args (const ts_sampler_step_args *a, ts_error *err)
  *
  * cdf_sum is the plain sum in code order, which the inverse-CDF scan repeats exactly. */
 static ts_status
-row_softmax_stats (const ts_sampler_step_args *a, int row, const float *logits,
-                   step_scratch *s, ts_error *err)
+softmax_stats (const ts_sampler_tokens_args *a, int row, tokens_scratch *s, ts_error *err)
 {
   const size_t n = (size_t) a->n_tokens;
 
@@ -283,13 +341,13 @@ row_softmax_stats (const ts_sampler_step_args *a, int row, const float *logits,
   }
   memset (s->lanes, 0, SOFTMAX_LANES * n * sizeof *s->lanes);
   for (int c = 0; c < a->codebook_size; c++) {
-    const float *l = logits + (size_t) c * n;
+    const float *l = logits_row (a, c, s);
     for (size_t t = 0; t < n; t++)
       if (l[t] > s->max[t])
         s->max[t] = l[t];
   }
   for (int c = 0; c < a->codebook_size; c++) {
-    const float *l = logits + (size_t) c * n;
+    const float *l = logits_row (a, c, s);
     float *lane = s->lanes + (size_t) (c % SOFTMAX_LANES) * n;
     for (size_t t = 0; t < n; t++) {
       float e = expf (l[t] - s->max[t]);
@@ -312,20 +370,19 @@ row_softmax_stats (const ts_sampler_step_args *a, int row, const float *logits,
   return TS_OK;
 }
 
-/* Inverse-CDF draw for the unknown tokens of a row from the Philox stream. The scan sums
+/* Inverse-CDF draw for the unknown tokens from the Philox stream. The scan sums
  * exp (l - max) in the same order as cdf_sum, so its final value is cdf_sum[t] bit for
  * bit, and u * cdf_sum < cdf_sum for u < 1 (u <= 1 - 2^-24 and cdf_sum >= 1, the max
  * code's term): some code always crosses the threshold. */
 static void
-row_draw_rng (const ts_sampler_step_args *a, int row, const float *logits, step_scratch *s)
+draw_rng (const ts_sampler_tokens_args *a, tokens_scratch *s)
 {
   const size_t n = (size_t) a->n_tokens;
-  const uint32_t image = a->draws.image_index + (uint32_t) row;
   size_t n_pending = 0;
 
   for (size_t t = 0; t < n; t++) {
     if (s->unknown[t]) {
-      float u = ts_rng_uniform (a->draws.seed, image, (uint32_t) a->step_index,
+      float u = ts_rng_uniform (a->draws.seed, a->draws.image_index, (uint32_t) a->step_index,
                                 TS_RNG_PURPOSE_MULTINOMIAL, (uint32_t) t);
       s->threshold[t] = u * s->cdf_sum[t];
       s->running[t] = 0.0f;
@@ -334,7 +391,7 @@ row_draw_rng (const ts_sampler_step_args *a, int row, const float *logits, step_
     }
   }
   for (int c = 0; c < a->codebook_size && n_pending > 0; c++) {
-    const float *l = logits + (size_t) c * n;
+    const float *l = logits_row (a, c, s);
     for (size_t t = 0; t < n; t++) {
       if (!s->unknown[t] || s->code[t] >= 0)
         continue;
@@ -349,10 +406,10 @@ row_draw_rng (const ts_sampler_step_args *a, int row, const float *logits, step_
 }
 
 static ts_status
-row_draw_recorded (const ts_sampler_step_args *a, int row, step_scratch *s, ts_error *err)
+draw_recorded (const ts_sampler_tokens_args *a, int row, tokens_scratch *s, ts_error *err)
 {
   const size_t n = (size_t) a->n_tokens;
-  const int32_t *draws = a->draws.multinomial + (size_t) row * n;
+  const int32_t *draws = a->draws.multinomial;
 
   for (size_t t = 0; t < n; t++) {
     if (!s->unknown[t])
@@ -367,134 +424,206 @@ row_draw_recorded (const ts_sampler_step_args *a, int row, step_scratch *s, ts_e
 }
 
 static float
-row_gumbel (const ts_sampler_step_args *a, int row, size_t t)
+token_gumbel (const ts_sampler_tokens_args *a, size_t t)
 {
-  const size_t i = (size_t) row * (size_t) a->n_tokens + t;
-  float u, inner;
-
   if (a->draws.kind == TS_SAMPLER_DRAWS_RECORDED && a->draws.gumbel)
-    return a->draws.gumbel[i];
+    return a->draws.gumbel[t];
   if (a->draws.kind == TS_SAMPLER_DRAWS_RECORDED)
-    u = a->draws.uniform[i];
-  else
-    u = ts_rng_uniform (a->draws.seed, a->draws.image_index + (uint32_t) row,
-                        (uint32_t) a->step_index, TS_RNG_PURPOSE_GUMBEL, (uint32_t) t);
-  /* gumbel_noise: -log((-log(noise.clamp(1e-20))).clamp(1e-20)) */
-  inner = -logf (fmaxf (u, CLAMP_MIN));
-  return -logf (fmaxf (inner, CLAMP_MIN));
+    return ts_sampler_gumbel (a->draws.uniform[t]);
+  return ts_sampler_gumbel (ts_rng_uniform (a->draws.seed, a->draws.image_index,
+                                            (uint32_t) a->step_index, TS_RNG_PURPOSE_GUMBEL,
+                                            (uint32_t) t));
+}
+
+/* The per-token part for one image (`row` only names it in messages). */
+static ts_status
+sample_tokens (const ts_sampler_tokens_args *a, int row, tokens_scratch *s, ts_error *err)
+{
+  const size_t n = (size_t) a->n_tokens;
+  ts_status st;
+
+  /* Read the whole input grid first: the outputs may overwrite it. */
+  for (size_t t = 0; t < n; t++) {
+    s->unknown[t] = a->sample[t] == a->mask_token_id;
+    s->code[t] = a->sample[t];
+    if (!s->unknown[t] && (a->sample[t] < 0 || a->sample[t] >= a->codebook_size))
+      return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: token %zu of image %d is %d, "
+                           "neither a code below %d nor the mask id %d", t, row,
+                           (int) a->sample[t], a->codebook_size, (int) a->mask_token_id);
+  }
+
+  if ((st = softmax_stats (a, row, s, err)) != TS_OK)
+    return st;
+  if (a->draws.kind == TS_SAMPLER_DRAWS_RNG)
+    draw_rng (a, s);
+  else if ((st = draw_recorded (a, row, s, err)) != TS_OK)
+    return st;
+
+  /* selected_probs: softmax output (exp (l - max) * (1 / sum)) of the chosen code, and
+   * finfo(float32).max where the token was given; then
+   * confidence = log(probs.clamp(1e-20)) + temperature * gumbel_noise(probs). */
+  for (size_t t = 0; t < n; t++) {
+    float p = FLT_MAX;
+    if (s->unknown[t]) {
+      size_t i = (size_t) s->code[t] * n + t;
+      float l = a->logits[i];
+      float inv_sum;
+      if (a->cond_logits)
+        ts_sampler_cfg_combine (&a->logits[i], &a->cond_logits[i], a->guidance_scale, &l, 1);
+      inv_sum = 1.0f / s->sum[t];
+      p = expf (l - s->max[t]) * inv_sum;
+    }
+    if (a->selected_probs)
+      a->selected_probs[t] = p;
+    if (a->confidence) {
+      float conf = logf (fmaxf (p, CLAMP_MIN));
+      if (a->noise) {
+        float noise = a->temperature * token_gumbel (a, t);
+        conf = conf + noise;
+      }
+      a->confidence[t] = conf;
+    }
+  }
+  memcpy (a->codes, s->code, n * sizeof *a->codes);
+  return TS_OK;
+}
+
+ts_status
+ts_sampler_sample_tokens (const ts_sampler_tokens_args *a, ts_error *err)
+{
+  tokens_scratch s;
+  ts_status st;
+
+  if (!a || !a->logits || !a->sample || !a->codes)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: sampling needs logits, a sample "
+                         "and a code grid");
+  if ((st = check_sizes (1, a->codebook_size, a->n_tokens, err)) != TS_OK)
+    return st;
+  if (a->step_index < 0)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: step index %d is negative",
+                         a->step_index);
+  if (!isfinite (a->temperature) || !isfinite (a->guidance_scale))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: temperature or guidance scale "
+                         "is not finite");
+  if ((st = check_draws (&a->draws, a->noise, err)) != TS_OK)
+    return st;
+  if ((st = tokens_scratch_init (&s, (size_t) a->n_tokens, a->cond_logits != NULL, err)) != TS_OK)
+    return st;
+  st = sample_tokens (a, 0, &s, err);
+  tokens_scratch_free (&s);
+  return st;
+}
+
+ts_status
+ts_sampler_remask (const ts_sampler_remask_args *a, int *mask_len_out, ts_error *err)
+{
+  const size_t n = (size_t) a->n_tokens;
+  float *select, cut_off;
+  int mask_len;
+
+  for (size_t t = 0; t < n; t++)
+    if (a->codes[t] < 0 || a->codes[t] >= a->codebook_size)
+      return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: token %zu has no code below %d "
+                           "(got %d: its logits are not finite or a recorded draw is outside "
+                           "the codebook)", t, a->codebook_size, (int) a->codes[t]);
+  mask_len = ts_sampler_mask_len_scaled (a->schedule, a->step_index, a->n_steps, a->n_tokens,
+                                         a->n_unknown,
+                                         a->starting_mask_ratio > 0.0f ? a->starting_mask_ratio
+                                                                       : 1.0f);
+  if (mask_len_out)
+    *mask_len_out = mask_len;
+  if (mask_len == 0) {
+    memmove (a->prev_sample, a->codes, n * sizeof *a->prev_sample);
+    return TS_OK;
+  }
+  /* torch.sort + gather(mask_len): the mask_len-th smallest, found by selection on a copy. */
+  select = malloc (n * sizeof *select);
+  if (!select)
+    return ts_error_set (err, TS_ERR_NOMEM, "sampler: out of memory for %zu tokens", n);
+  memcpy (select, a->confidence, n * sizeof *select);
+  cut_off = ts_sampler_kth_smallest (select, n, (size_t) mask_len);
+  free (select);
+  for (size_t t = 0; t < n; t++)
+    a->prev_sample[t] = a->confidence[t] < cut_off ? a->mask_token_id : a->codes[t];
+  return TS_OK;
 }
 
 static ts_status
-step_row (const ts_sampler_step_args *a, int row, step_scratch *s, ts_error *err)
+step_row (const ts_sampler_step_args *a, int row, tokens_scratch *s, float *confidence,
+          ts_error *err)
 {
   const size_t n = (size_t) a->n_tokens;
   const size_t off = (size_t) row * n;
-  const float *logits = a->logits + (size_t) row * (size_t) a->codebook_size * n;
-  const int32_t *sample = a->sample + off;
-  int32_t *pred = a->pred_original_sample + off;
-  int32_t *prev = a->prev_sample + off;
-  int n_unknown = 0, mask_len;
-  float cut_off;
+  ts_sampler_tokens_args ta = {
+    .codebook_size = a->codebook_size,
+    .n_tokens = a->n_tokens,
+    .logits = a->logits + (size_t) row * (size_t) a->codebook_size * n,
+    .sample = a->sample + off,
+    .mask_token_id = a->mask_token_id,
+    .step_index = a->step_index,
+    .temperature = a->temperature,
+    .noise = a->step_index < a->n_steps - 1,
+    .draws = a->draws,
+    .codes = a->pred_original_sample + off,
+    .selected_probs = a->selected_probs ? a->selected_probs + off : NULL,
+    .confidence = confidence,
+  };
+  ts_sampler_remask_args ra = {
+    .codebook_size = a->codebook_size,
+    .n_tokens = a->n_tokens,
+    .mask_token_id = a->mask_token_id,
+    .codes = a->pred_original_sample + off,
+    .confidence = confidence,
+    .step_index = a->step_index,
+    .n_steps = a->n_steps,
+    .schedule = a->schedule,
+    .starting_mask_ratio = a->starting_mask_ratio,
+    .prev_sample = a->prev_sample + off,
+  };
+  int mask_len;
   ts_status st;
 
-  /* Read the whole input row first: the outputs may overwrite it. */
-  for (size_t t = 0; t < n; t++) {
-    s->unknown[t] = sample[t] == a->mask_token_id;
-    s->code[t] = sample[t];
-    if (s->unknown[t]) {
-      n_unknown++;
-    } else if (sample[t] < 0 || sample[t] >= a->codebook_size) {
-      return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: token %zu of image %d is %d, "
-                           "neither a code below %d nor the mask id %d", t, row,
-                           (int) sample[t], a->codebook_size, (int) a->mask_token_id);
-    }
+  for (size_t t = 0; t < n; t++)
+    ra.n_unknown += a->sample[off + t] == a->mask_token_id;
+  ta.draws.image_index += (uint32_t) row;
+  if (a->draws.kind == TS_SAMPLER_DRAWS_RECORDED) {
+    ta.draws.multinomial += off;
+    if (ta.draws.gumbel)
+      ta.draws.gumbel += off;
+    if (ta.draws.uniform)
+      ta.draws.uniform += off;
   }
-
-  st = row_softmax_stats (a, row, logits, s, err);
-  if (st != TS_OK)
+  if ((st = sample_tokens (&ta, row, s, err)) != TS_OK)
     return st;
-  if (a->draws.kind == TS_SAMPLER_DRAWS_RNG) {
-    row_draw_rng (a, row, logits, s);
-  } else {
-    st = row_draw_recorded (a, row, s, err);
-    if (st != TS_OK)
-      return st;
-  }
-
-  /* selected_probs: softmax output (exp (l - max) * (1 / sum)) of the chosen code, and
-   * finfo(float32).max where the token was given. s->conf holds it until the log below. */
-  for (size_t t = 0; t < n; t++) {
-    if (s->unknown[t]) {
-      float l = logits[(size_t) s->code[t] * n + t];
-      float inv_sum = 1.0f / s->sum[t];
-      s->conf[t] = expf (l - s->max[t]) * inv_sum;
-    } else {
-      s->conf[t] = FLT_MAX;
-    }
-    if (a->selected_probs)
-      a->selected_probs[off + t] = s->conf[t];
-    pred[t] = s->code[t];
-  }
-
-  mask_len = ts_sampler_mask_len_scaled (a->schedule, a->step_index, a->n_steps, a->n_tokens,
-                                         n_unknown,
-                                         a->starting_mask_ratio > 0.0f ? a->starting_mask_ratio : 1.0f);
+  if ((st = ts_sampler_remask (&ra, &mask_len, err)) != TS_OK)
+    return st;
   if (a->mask_len)
     a->mask_len[row] = mask_len;
-  if (mask_len == 0) {
-    for (size_t t = 0; t < n; t++)
-      prev[t] = pred[t];
-    return TS_OK;
-  }
-
-  /* confidence = log(probs.clamp(1e-20)) + temperature * gumbel_noise(probs) */
-  for (size_t t = 0; t < n; t++) {
-    float noise = a->temperature * row_gumbel (a, row, t);
-    s->conf[t] = logf (fmaxf (s->conf[t], CLAMP_MIN)) + noise;
-    if (a->confidence)
-      a->confidence[off + t] = s->conf[t];
-  }
-  /* torch.sort + gather(mask_len): the mask_len-th smallest, found by selection on a copy. */
-  memcpy (s->select, s->conf, n * sizeof *s->select);
-  cut_off = ts_sampler_kth_smallest (s->select, n, (size_t) mask_len);
-  for (size_t t = 0; t < n; t++)
-    prev[t] = s->conf[t] < cut_off ? a->mask_token_id : pred[t];
+  if (a->confidence)
+    memcpy (a->confidence + off, confidence, n * sizeof *confidence);
   return TS_OK;
 }
 
 ts_status
 ts_sampler_step (const ts_sampler_step_args *a, ts_error *err)
 {
-  step_scratch s = { 0 };
-  size_t n;
+  tokens_scratch s;
+  float *confidence;
   ts_status st;
 
-  st = check_args (a, err);
-  if (st != TS_OK)
+  if ((st = check_args (a, err)) != TS_OK)
     return st;
-  n = (size_t) a->n_tokens;
-  s.max = malloc (n * sizeof *s.max);
-  s.lanes = malloc (SOFTMAX_LANES * n * sizeof *s.lanes);
-  s.sum = malloc (n * sizeof *s.sum);
-  s.cdf_sum = malloc (n * sizeof *s.cdf_sum);
-  s.threshold = malloc (n * sizeof *s.threshold);
-  s.running = malloc (n * sizeof *s.running);
-  s.conf = malloc (n * sizeof *s.conf);
-  s.select = malloc (n * sizeof *s.select);
-  s.code = malloc (n * sizeof *s.code);
-  s.unknown = malloc (n);
-  if (!s.max || !s.lanes || !s.sum || !s.cdf_sum || !s.threshold || !s.running || !s.conf
-      || !s.select || !s.code || !s.unknown) {
-    st = ts_error_set (err, TS_ERR_NOMEM, "sampler: out of memory for %zu tokens", n);
-    goto fail;
+  confidence = malloc ((size_t) a->n_tokens * sizeof *confidence);
+  if (!confidence)
+    return ts_error_set (err, TS_ERR_NOMEM, "sampler: out of memory for %d tokens",
+                         a->n_tokens);
+  if ((st = tokens_scratch_init (&s, (size_t) a->n_tokens, false, err)) != TS_OK) {
+    free (confidence);
+    return st;
   }
-  for (int row = 0; row < a->n_images; row++) {
-    st = step_row (a, row, &s, err);
-    if (st != TS_OK)
-      goto fail;
-  }
-  st = TS_OK;
-fail:
-  step_scratch_free (&s);
+  for (int row = 0; row < a->n_images && st == TS_OK; row++)
+    st = step_row (a, row, &s, confidence, err);
+  tokens_scratch_free (&s);
+  free (confidence);
   return st;
 }

@@ -130,8 +130,8 @@ typedef struct {
   /* Optional (NULL to skip). selected_probs: the softmax probability of the sampled code,
    * FLT_MAX at tokens that were known on entry. confidence: log (max (p, 1e-20)) +
    * temperature * gumbel with p = selected_probs (so ln FLT_MAX + ... at known tokens);
-   * not written on the last step, which draws no Gumbel noise. mask_len: [n_images], the
-   * number re-masked per row (0 on the last step). */
+   * on the last step, which draws no Gumbel noise, log (max (p, 1e-20)) alone.
+   * mask_len: [n_images], the number re-masked per row (0 on the last step). */
   float *selected_probs;
   float *confidence;
   int *mask_len;
@@ -153,5 +153,74 @@ typedef struct {
  * non-finite temperature, or a non-final step over a single token (the reference indexes
  * past the end); TS_ERR_NOMEM when scratch memory (O(n_tokens)) cannot be allocated. */
 ts_status ts_sampler_step (const ts_sampler_step_args *a, ts_error *err);
+
+/* ---- the two halves of a step ----
+ *
+ * ts_sampler_step is a per-token part, independent for every token (softmax statistics,
+ * the draw, the confidence), followed by a per-image part that needs the whole grid
+ * (mask_len, the cut-off, re-masking). The pipeline runs the first where the logits are,
+ * through the backend's `sample` op (ts-backend.h: the CPU backend calls
+ * ts_sampler_sample_tokens, the Vulkan backend runs shaders/sample.comp), and the second
+ * on the host with ts_sampler_remask, so only codes and confidences leave the device. */
+
+/* The reference's Gumbel noise from a uniform draw u:
+ * -log (max (-log (max (u, 1e-20)), 1e-20)) in fp32. */
+float ts_sampler_gumbel (float u);
+
+typedef struct {
+  int codebook_size;
+  int n_tokens;
+  /* [codebook_size][n_tokens] of one image, laid out as ts_sampler_step_args.logits. */
+  const float *logits;
+  /* NULL, or the conditional logits of the same image and layout: the step then samples
+   * from ts_sampler_cfg_combine (logits, cond_logits, guidance_scale), combined as it reads
+   * them (bit for bit the same as combining beforehand). */
+  const float *cond_logits;
+  float guidance_scale;
+  const int32_t *sample; /* [n_tokens]; mask_token_id marks unknown tokens */
+  int32_t mask_token_id;
+  int step_index;        /* the RNG stream's step */
+  float temperature;
+  bool noise;            /* add temperature * Gumbel noise (every step but the last) */
+  /* As in ts_sampler_step_args with image_index naming this image and the recorded arrays
+   * indexed [t]. */
+  ts_sampler_draws draws;
+
+  /* Outputs [n_tokens]; codes may be the same array as sample. codes: the sampled code at
+   * unknown tokens, the input elsewhere. selected_probs (optional) and confidence
+   * (optional) as in ts_sampler_step_args, confidence with the noise only when `noise`. */
+  int32_t *codes;
+  float *selected_probs;
+  float *confidence;
+} ts_sampler_tokens_args;
+
+/* The per-token part of ts_sampler_step for one image, with its arithmetic. Fails with
+ * TS_ERR_INVALID_ARG on bad sizes, a known token outside [0, codebook_size), a recorded
+ * draw outside it, non-finite logits, temperature or guidance scale; TS_ERR_NOMEM when
+ * scratch memory (O(n_tokens)) cannot be allocated. */
+ts_status ts_sampler_sample_tokens (const ts_sampler_tokens_args *a, ts_error *err);
+
+typedef struct {
+  int codebook_size;
+  int n_tokens;
+  int n_unknown; /* masked tokens on entry to the step */
+  int32_t mask_token_id;
+  const int32_t *codes;    /* [n_tokens]: the per-token part's codes */
+  const float *confidence; /* [n_tokens]: its confidences (read unless the last step) */
+  int step_index;
+  int n_steps;
+  ts_sampler_schedule schedule;
+  float starting_mask_ratio; /* as in ts_sampler_step_args; 0 means 1 */
+  int32_t *prev_sample;      /* out [n_tokens]; may be the same array as codes */
+} ts_sampler_remask_args;
+
+/* The per-image part: mask_len from the schedule (returned in *mask_len when not NULL),
+ * then prev_sample = codes with the tokens whose confidence is strictly below the
+ * mask_len-th smallest set to mask_token_id (none on the last step). Fails with
+ * TS_ERR_INVALID_ARG when a code lies outside [0, codebook_size) (a GPU writes -1 for a
+ * token it could not sample: non-finite logits or a recorded draw outside the codebook),
+ * TS_ERR_NOMEM when the O(n_tokens) selection copy cannot be allocated. Requires
+ * 0 <= step_index < n_steps and n_tokens >= 2 unless it is the last step. */
+ts_status ts_sampler_remask (const ts_sampler_remask_args *a, int *mask_len, ts_error *err);
 
 #endif /* TS_SAMPLER_H */
