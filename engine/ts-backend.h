@@ -210,6 +210,41 @@ typedef struct {
   int64_t n, dim;
 } ts_embed_args;
 
+/* The per-token part of one MaskGIT sampler step for one image (ts-sampler.h,
+ * ts_sampler_sample_tokens; the re-masking, which needs the whole grid, is
+ * ts_sampler_remask on the host, so only `codes` and `confidence` leave the device).
+ * logits is [n_rows, codebook_size, n_tokens]: the transformer's output for one image, or
+ * with n_rows = 2 the [unconditional ; conditional] pair, sampled from as
+ * uncond + guidance_scale * (cond - uncond) rounded after each operation. Per token:
+ * softmax over the codebook; an unknown token (sample == mask_token_id) draws its code,
+ * from the Philox stream (ts-rng.h: key `seed`, image image_index, step step_index) by
+ * inverse CDF, or from draw_codes when present (recorded draws); a known token keeps its
+ * id. confidence = log (max (p, 1e-20)) of the chosen code's probability p (FLT_MAX at
+ * known tokens), plus temperature * Gumbel noise when `noise` is set (from the Philox
+ * stream, or draw_gumbel with draw_codes).
+ *
+ * The CPU backend runs ts_sampler_sample_tokens, summing in torch's order, and fails with
+ * TS_ERR_INVALID_ARG on non-finite logits, known ids outside the codebook or recorded
+ * draws outside it. A GPU sums in its own order (exp and log to its own precision, so a
+ * draw that lands within rounding of a CDF step may pick the neighbouring code) and cannot
+ * fail on data: it writes code -1 for such a token, which ts_sampler_remask rejects. */
+typedef struct {
+  ts_ref logits;         /* F32 [n_rows, codebook_size, n_tokens] */
+  int n_rows;            /* 1, or 2 with guidance */
+  float guidance_scale;
+  ts_ref sample;         /* I32 [n_tokens] */
+  int32_t mask_token_id;
+  int64_t codebook_size, n_tokens;
+  float temperature;
+  bool noise;
+  uint64_t seed;
+  uint32_t image_index, step_index;
+  ts_ref draw_codes;     /* absent, or I32 [n_tokens] recorded codes (read at unknown tokens) */
+  ts_ref draw_gumbel;    /* with draw_codes and noise: F32 [n_tokens] recorded Gumbel noise */
+  ts_ref codes;          /* out: I32 [n_tokens] */
+  ts_ref confidence;     /* out: F32 [n_tokens] */
+} ts_sample_args;
+
 /* ---- the vtable ---- */
 
 typedef struct ts_backend_ops {
@@ -239,6 +274,7 @@ typedef struct ts_backend_ops {
   ts_status (*group_norm) (void *impl, const ts_group_norm_args *a, ts_error *err);
   ts_status (*upsample) (void *impl, const ts_upsample_args *a, ts_error *err);
   ts_status (*embed) (void *impl, const ts_embed_args *a, ts_error *err);
+  ts_status (*sample) (void *impl, const ts_sample_args *a, ts_error *err);
 
   /* Waits for everything enqueued. */
   ts_status (*sync) (void *impl, ts_error *err);
@@ -315,6 +351,12 @@ static inline ts_status
 ts_op_embed (const ts_backend *be, const ts_embed_args *a, ts_error *err)
 {
   return be->ops->embed (be->impl, a, err);
+}
+
+static inline ts_status
+ts_op_sample (const ts_backend *be, const ts_sample_args *a, ts_error *err)
+{
+  return be->ops->sample (be->impl, a, err);
 }
 
 static inline ts_ref

@@ -502,7 +502,7 @@ cpu_destroy (void *impl)
     .act = ts_cpu_act, .elementwise = ts_cpu_elementwise, .transpose = ts_cpu_transpose,     \
     .conv2d = ts_cpu_conv2d, .conv_transpose2d = ts_cpu_conv_transpose2d,                    \
     .group_norm = ts_cpu_group_norm, .upsample = ts_cpu_upsample, .embed = ts_cpu_embed,     \
-    .sync = cpu_sync, .destroy = cpu_destroy,                                                \
+    .sample = ts_cpu_sample, .sync = cpu_sync, .destroy = cpu_destroy,                                                \
   }
 
 static const ts_backend_ops cpu_ref_ops = CPU_OPS_INIT ("cpu-ref");

@@ -106,6 +106,7 @@ ts_status ts_cpu_conv_transpose2d_check (const ts_conv_transpose2d_args *a, ts_e
 ts_status ts_cpu_group_norm_check (const ts_group_norm_args *a, ts_error *err);
 ts_status ts_cpu_upsample_check (const ts_upsample_args *a, ts_error *err);
 ts_status ts_cpu_embed_check (const ts_embed_args *a, ts_error *err);
+ts_status ts_cpu_sample_check (const ts_sample_args *a, ts_error *err);
 
 /* ---- element access ---- */
 
@@ -242,5 +243,6 @@ ts_status ts_cpu_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a
 ts_status ts_cpu_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err);
 ts_status ts_cpu_upsample (void *impl, const ts_upsample_args *a, ts_error *err);
 ts_status ts_cpu_embed (void *impl, const ts_embed_args *a, ts_error *err);
+ts_status ts_cpu_sample (void *impl, const ts_sample_args *a, ts_error *err);
 
 #endif /* TS_CPU_H */

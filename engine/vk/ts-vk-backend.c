@@ -576,6 +576,7 @@ static const ts_backend_ops vk_ops = {
   .group_norm = ts_vk_group_norm,
   .upsample = ts_vk_upsample,
   .embed = ts_vk_embed,
+  .sample = ts_vk_sample,
   .sync = ts_vk_sync,
   .destroy = vk_destroy,
 };

@@ -109,4 +109,13 @@ typedef struct {
 } ts_vk_embed_push;
 _Static_assert (sizeof (ts_vk_embed_push) <= TS_VK_PUSH_MAX, "embed.comp push constants");
 
+/* shaders/sample.comp */
+typedef struct {
+  uint32_t l_off, s_off, dc_off, dg_off, c_off, f_off;
+  uint32_t codebook, n_tokens, n_rows, mask_id, noise, recorded;
+  uint32_t seed_lo, seed_hi, image, step;
+  float guidance, temperature;
+} ts_vk_sample_push;
+_Static_assert (sizeof (ts_vk_sample_push) <= TS_VK_PUSH_MAX, "sample.comp push constants");
+
 #endif /* TS_VK_KERNELS_H */

@@ -604,3 +604,49 @@ out:
   free (ids);
   return st;
 }
+
+/* shaders/sample.comp: 32 neighbouring tokens x 8 code lanes a workgroup. */
+ts_status
+ts_vk_sample (void *impl, const ts_sample_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_sample_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_SAMPLE, .label = "sample" };
+  ts_vk_sample_push pc;
+  const uint32_t lanes = 8, tokens = 32;
+  size_t grid;
+
+  if (st != TS_OK)
+    return st;
+  grid = (size_t) a->n_tokens * sizeof (int32_t);
+  d.operands[0] = operand (a->logits, (size_t) (a->n_rows * a->codebook_size * a->n_tokens)
+                                          * sizeof (float));
+  d.operands[1] = operand (a->sample, grid);
+  if (a->draw_codes.buf) {
+    d.operands[2] = operand (a->draw_codes, grid);
+    if (a->noise)
+      d.operands[3] = operand (a->draw_gumbel, grid);
+  }
+  d.operands[4] = operand (a->codes, grid);
+  d.operands[5] = operand (a->confidence, grid);
+  d.n_operands = 6;
+  pc = (ts_vk_sample_push) {
+    .l_off = off (vk, &d.operands[0]), .s_off = off (vk, &d.operands[1]),
+    .dc_off = off (vk, &d.operands[2]), .dg_off = off (vk, &d.operands[3]),
+    .c_off = off (vk, &d.operands[4]), .f_off = off (vk, &d.operands[5]),
+    .codebook = (uint32_t) a->codebook_size, .n_tokens = (uint32_t) a->n_tokens,
+    .n_rows = (uint32_t) a->n_rows, .mask_id = (uint32_t) a->mask_token_id,
+    .noise = a->noise, .recorded = a->draw_codes.buf != NULL,
+    .seed_lo = (uint32_t) a->seed, .seed_hi = (uint32_t) (a->seed >> 32),
+    .image = a->image_index, .step = a->step_index,
+    .guidance = a->guidance_scale, .temperature = a->temperature,
+  };
+  d.spec[0] = lanes * tokens;
+  d.spec[1] = lanes;
+  d.n_spec = 2;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = cap_groups (((uint64_t) a->n_tokens + tokens - 1) / tokens);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}

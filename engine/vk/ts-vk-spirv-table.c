@@ -10,7 +10,7 @@
 extern const ts_vk_spirv ts_vk_spirv_matmul, ts_vk_spirv_norm, ts_vk_spirv_softmax,
     ts_vk_spirv_attention, ts_vk_spirv_rope, ts_vk_spirv_act, ts_vk_spirv_elementwise,
     ts_vk_spirv_transpose, ts_vk_spirv_conv2d, ts_vk_spirv_group_norm, ts_vk_spirv_upsample,
-    ts_vk_spirv_embed, ts_vk_spirv_matmul_w16, ts_vk_spirv_embed_w16;
+    ts_vk_spirv_embed, ts_vk_spirv_sample, ts_vk_spirv_matmul_w16, ts_vk_spirv_embed_w16;
 
 const ts_vk_spirv *const ts_vk_spirv_table[TS_VK_SHADER_COUNT] = {
   [TS_VK_SHADER_MATMUL] = &ts_vk_spirv_matmul,
@@ -25,6 +25,7 @@ const ts_vk_spirv *const ts_vk_spirv_table[TS_VK_SHADER_COUNT] = {
   [TS_VK_SHADER_GROUP_NORM] = &ts_vk_spirv_group_norm,
   [TS_VK_SHADER_UPSAMPLE] = &ts_vk_spirv_upsample,
   [TS_VK_SHADER_EMBED] = &ts_vk_spirv_embed,
+  [TS_VK_SHADER_SAMPLE] = &ts_vk_spirv_sample,
   [TS_VK_SHADER_MATMUL_W16] = &ts_vk_spirv_matmul_w16,
   [TS_VK_SHADER_EMBED_W16] = &ts_vk_spirv_embed_w16,
 };

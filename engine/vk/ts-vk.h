@@ -69,6 +69,7 @@ typedef enum {
   TS_VK_SHADER_GROUP_NORM,
   TS_VK_SHADER_UPSAMPLE,
   TS_VK_SHADER_EMBED,
+  TS_VK_SHADER_SAMPLE,
   TS_VK_SHADER_MATMUL_W16, /* matmul.comp with TS_W16: 16-bit weights */
   TS_VK_SHADER_EMBED_W16,  /* embed.comp with TS_W16 */
   TS_VK_SHADER_COUNT
@@ -257,5 +258,6 @@ ts_status ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a,
 ts_status ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err);
 ts_status ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err);
 ts_status ts_vk_embed (void *impl, const ts_embed_args *a, ts_error *err);
+ts_status ts_vk_sample (void *impl, const ts_sample_args *a, ts_error *err);
 
 #endif /* TS_VK_H */
