@@ -376,16 +376,102 @@ abort_cb (void *user_data)
   return p->should_abort && p->should_abort (p->abort_data);
 }
 
+/* The grids of the sample op, each n_tokens 32-bit values in one backend buffer. */
+enum { GRID_SAMPLE, GRID_CODES, GRID_CONFIDENCE, GRID_DRAW_CODES, GRID_DRAW_NOISE, GRID_COUNT };
+
+static ts_ref
+grid_ref (ts_buffer *grids, int which, int n_tok)
+{
+  return ts_ref_at (grids, (size_t) which * n_tok * sizeof (int32_t));
+}
+
+/* One scheduler step: the per-token part on the backend (ts_op_sample, on the logits where
+ * the transformer left them), codes and confidences back to the host, then the re-masking
+ * (ts_sampler_remask). tokens is updated in place; predicted and confidence receive the
+ * op's outputs; noise is host scratch for recorded uniforms turned into Gumbel noise. */
+static ts_status
+sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_args *run, int step,
+             ts_ref logits, int batch, ts_buffer *grids, int n_tok, int32_t *tokens,
+             int32_t *predicted, float *confidence, float *noise, ts_error *err)
+{
+  const ts_backend *be = &m->be;
+  const size_t grid_bytes = (size_t) n_tok * sizeof (int32_t);
+  ts_sampler_draws draws = { .kind = TS_SAMPLER_DRAWS_RNG, .seed = p->seed };
+  ts_sample_args sa = {
+    .logits = logits,
+    .n_rows = batch,
+    .guidance_scale = (float) p->guidance,
+    .sample = grid_ref (grids, GRID_SAMPLE, n_tok),
+    .mask_token_id = (int32_t) m->scfg.mask_token_id,
+    .codebook_size = m->tcfg.codebook_size,
+    .n_tokens = n_tok,
+    .temperature = ts_sampler_temperature ((float) p->temperature_start,
+                                           (float) p->temperature_end, step, p->steps),
+    .noise = step < p->steps - 1,
+    .step_index = (uint32_t) step,
+    .codes = grid_ref (grids, GRID_CODES, n_tok),
+    .confidence = grid_ref (grids, GRID_CONFIDENCE, n_tok),
+  };
+  ts_sampler_remask_args ra = {
+    .codebook_size = m->tcfg.codebook_size,
+    .n_tokens = n_tok,
+    .mask_token_id = (int32_t) m->scfg.mask_token_id,
+    .codes = predicted,
+    .confidence = confidence,
+    .step_index = step,
+    .n_steps = p->steps,
+    .schedule = m->scfg.masking_schedule == TS_MASKING_LINEAR ? TS_SAMPLER_SCHEDULE_LINEAR
+                                                               : TS_SAMPLER_SCHEDULE_COSINE,
+    .starting_mask_ratio = run->starting_mask_ratio,
+    .prev_sample = tokens,
+  };
+  ts_status st;
+
+  if (run->draws && (st = run->draws (run->draws_data, step, &draws, err)) != TS_OK)
+    return st;
+  if (draws.kind == TS_SAMPLER_DRAWS_RECORDED) {
+    const float *g = draws.gumbel;
+    if (!draws.multinomial || (sa.noise && !draws.gumbel && !draws.uniform))
+      return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: recorded draws need "
+                           "multinomial draws and gumbel or uniform noise");
+    sa.draw_codes = grid_ref (grids, GRID_DRAW_CODES, n_tok);
+    if ((st = be->ops->upload (be->impl, sa.draw_codes, draws.multinomial, grid_bytes, err)) != TS_OK)
+      return st;
+    if (sa.noise) {
+      if (!g) {
+        for (int i = 0; i < n_tok; i++)
+          noise[i] = ts_sampler_gumbel (draws.uniform[i]);
+        g = noise;
+      }
+      sa.draw_gumbel = grid_ref (grids, GRID_DRAW_NOISE, n_tok);
+      if ((st = be->ops->upload (be->impl, sa.draw_gumbel, g, grid_bytes, err)) != TS_OK)
+        return st;
+    }
+  } else {
+    sa.seed = draws.seed;
+    sa.image_index = draws.image_index;
+  }
+  for (int i = 0; i < n_tok; i++)
+    ra.n_unknown += tokens[i] == sa.mask_token_id;
+  if ((st = be->ops->upload (be->impl, sa.sample, tokens, grid_bytes, err)) != TS_OK
+      || (st = ts_op_sample (be, &sa, err)) != TS_OK
+      || (st = be->ops->download (be->impl, sa.codes, predicted, grid_bytes, err)) != TS_OK
+      || (st = be->ops->download (be->impl, sa.confidence, confidence, grid_bytes, err)) != TS_OK)
+    return st;
+  return ts_sampler_remask (&ra, NULL, err);
+}
+
 ts_status
 ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_args *run,
                  ts_result *out, ts_error *err)
 {
   uint32_t width = p->width, height = p->height;
   int f = m->vcfg.vae_scale_factor;
-  int grid_h, grid_w, n_tok, batch, codebook = m->tcfg.codebook_size;
+  int grid_h, grid_w, n_tok, batch;
   int32_t mask_id = (int32_t) m->scfg.mask_token_id;
-  float *pooled = NULL, *hidden = NULL, *logits = NULL, *confidence = NULL, *probs = NULL;
+  float *pooled = NULL, *hidden = NULL, *confidence = NULL, *noise = NULL;
   int32_t *tokens = NULL, *model_in = NULL, *predicted = NULL;
+  ts_buffer *grids = NULL;
   float *image_f = NULL;
   ts_image *image = NULL;
   bool truncated = false;
@@ -423,12 +509,18 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   model_in = malloc ((size_t) batch * n_tok * sizeof *model_in);
   predicted = malloc ((size_t) n_tok * sizeof *predicted);
   confidence = malloc ((size_t) n_tok * sizeof *confidence);
-  probs = malloc ((size_t) n_tok * sizeof *probs);
-  logits = malloc ((size_t) batch * codebook * n_tok * sizeof *logits);
-  if (!tokens || !model_in || !predicted || !confidence || !probs || !logits) {
-    st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory for a %dx%d token grid "
-                                          "(%.1f MB of logits)",
-                       grid_w, grid_h, (double) batch * codebook * n_tok * 4 / 1e6);
+  noise = malloc ((size_t) n_tok * sizeof *noise);
+  if (!tokens || !model_in || !predicted || !confidence || !noise) {
+    st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory for a %dx%d token grid",
+                       grid_w, grid_h);
+    goto out;
+  }
+  /* The sample op's grids on the backend, GRID_* below: the logits stay where the
+   * transformer computed them and only codes and confidences come back. */
+  grids = m->be.ops->buffer_new (m->be.impl, (size_t) GRID_COUNT * n_tok * sizeof (int32_t), err);
+  if (!grids) {
+    st = err ? err->code : TS_ERR_NOMEM;
+    ts_error_prefix (err, "generate: sampler grids");
     goto out;
   }
   if (run->init_tokens)
@@ -446,7 +538,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
 
   for (int step = run->start_step; step < p->steps; step++) {
     ts_transformer_forward_args fa;
-    ts_sampler_step_args sa;
+    ts_ref logits;
     double step_t0 = ts_time_now ();
     int n_masked = 0;
 
@@ -472,53 +564,23 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     fa.micro_conds[3] = (float) p->crop_left;
     fa.micro_conds[4] = (float) p->aesthetic_score;
     fa.timestep = ts_sampler_timestep (step, p->steps);
-    fa.logits = logits;
+    fa.logits_ref = &logits;
     t0 = ts_time_now ();
     st = ts_transformer_forward (m->transformer, &fa, NULL, &abort_hook, err);
+    /* Wait here so that the device's transformer time is not counted as sampling. */
+    if (st == TS_OK)
+      st = m->be.ops->sync (m->be.impl, err);
     m->stats.transformer_s += ts_time_now () - t0;
     m->stats.n_transformer_calls++;
     if (st != TS_OK)
       goto out;
 
     t0 = ts_time_now ();
-    if (batch == 2)
-      ts_sampler_cfg_combine (logits, logits + (size_t) codebook * n_tok, (float) p->guidance,
-                              logits, (size_t) codebook * n_tok);
-
-    memset (&sa, 0, sizeof sa);
-    sa.n_images = 1;
-    sa.codebook_size = codebook;
-    sa.n_tokens = n_tok;
-    sa.logits = logits;
-    sa.sample = tokens;
-    sa.mask_token_id = mask_id;
-    sa.step_index = step;
-    sa.n_steps = p->steps;
-    sa.schedule = m->scfg.masking_schedule == TS_MASKING_LINEAR ? TS_SAMPLER_SCHEDULE_LINEAR
-                                                                 : TS_SAMPLER_SCHEDULE_COSINE;
-    sa.starting_mask_ratio = run->starting_mask_ratio;
-    sa.temperature = ts_sampler_temperature ((float) p->temperature_start,
-                                             (float) p->temperature_end, step, p->steps);
-    if (run->draws) {
-      st = run->draws (run->draws_data, step, &sa.draws, err);
-      if (st != TS_OK)
-        goto out;
-    } else {
-      sa.draws.kind = TS_SAMPLER_DRAWS_RNG;
-      sa.draws.seed = p->seed;
-      sa.draws.image_index = 0;
-    }
-    sa.pred_original_sample = predicted;
-    sa.prev_sample = tokens;
-    sa.selected_probs = probs;
-    sa.confidence = confidence;
-    st = ts_sampler_step (&sa, err);
+    st = sample_step (m, p, run, step, logits, batch, grids, n_tok, tokens, predicted,
+                      confidence, noise, err);
     m->stats.sampler_s += ts_time_now () - t0;
     if (st != TS_OK)
       goto out;
-    if (step == p->steps - 1)
-      for (int i = 0; i < n_tok; i++)
-        confidence[i] = probs[i] >= 3.0e38f ? logf (3.4028235e38f) : logf (fmaxf (probs[i], 1e-20f));
 
     for (int i = 0; i < n_tok; i++)
       n_masked += tokens[i] == mask_id;
@@ -543,8 +605,8 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
 
   /* The sampling loop's buffers and the transformer's activations are done with: give
    * them back before the VQ decode needs its own. */
-  free (logits);
-  logits = NULL;
+  m->be.ops->buffer_free (m->be.impl, grids);
+  grids = NULL;
   ts_transformer_trim (m->transformer);
 
   if (run->decode) {
@@ -577,8 +639,9 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
 out:
   ts_image_free (image);
   free (image_f);
-  free (logits);
-  free (probs);
+  if (grids)
+    m->be.ops->buffer_free (m->be.impl, grids);
+  free (noise);
   free (confidence);
   free (predicted);
   free (model_in);

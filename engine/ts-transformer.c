@@ -760,7 +760,8 @@ static ts_status
 tf_validate (const ts_transformer *tf, const ts_transformer_forward_args *a, ts_error *err)
 {
   ts_status st;
-  if (!a->tokens || !a->encoder_hidden_states || !a->pooled_projections || !a->logits)
+  if (!a->tokens || !a->encoder_hidden_states || !a->pooled_projections
+      || (!a->logits && !a->logits_ref))
     return ts_error_set (err, TS_ERR_INVALID_ARG, "transformer: forward needs tokens, "
                                                   "encoder_hidden_states, pooled_projections "
                                                   "and logits");
@@ -971,8 +972,11 @@ ts_transformer_forward (ts_transformer *tf, const ts_transformer_forward_args *a
   TRY (rms (r, other, other, B * r->HW, D, tf->mlm_norm));
   TRY (mm (r, other, D, tf->mlm_conv2, NULL, cur, C, B * r->HW, C, D));
   TRY (transpose (r, cur, other, B, r->HW, C));
-  TRY (be->ops->download (be->impl, other, a->logits, (size_t) (B * C * r->HW) * sizeof (float),
-                          err));
+  if (a->logits)
+    TRY (be->ops->download (be->impl, other, a->logits,
+                            (size_t) (B * C * r->HW) * sizeof (float), err));
+  else
+    *a->logits_ref = other;
   st = TS_OK;
   goto out;
 

@@ -74,12 +74,16 @@ typedef struct {
   float micro_conds[TS_TRANSFORMER_N_MICRO_CONDS];
   /* The integer step counter t the pipeline passes (N-1 … 0); the forward uses t·1000. */
   int64_t timestep;
-  /* Out: [batch, codebook_size, grid_h, grid_w], caller-owned. */
+  /* Out, one of the two: logits, a caller-owned host array [batch, codebook_size, grid_h,
+   * grid_w]; or, when logits is NULL, logits_ref, set to where that tensor lies in backend
+   * memory: borrowed from the transformer, valid until its next forward, trim or free, and
+   * possibly still being computed (the backend orders later ops after it). */
   float *logits;
+  ts_ref *logits_ref;
 } ts_transformer_forward_args;
 
 /* Runs one forward pass. Inputs are host arrays (uploaded inside), the logits come back
- * into a->logits. With `cap` set every intermediate the golden set names
+ * into a->logits or stay on the backend (a->logits_ref). With `cap` set every intermediate the golden set names
  * ("mid.cond_embed_input" … "mid.up_block_out", see the golden README) is downloaded and
  * passed to it in the reference layout. `abort` (optional) is polled between blocks and
  * gives TS_ERR_CANCELLED. TS_ERR_INVALID_ARG for a grid check_grid rejects, a token id
