@@ -65,7 +65,12 @@ update_rows (TesseraPreferences *self)
   g_autofree char *gallery = g_settings_get_string (self->settings, "gallery-folder");
   g_autofree char *backend = g_settings_get_string (self->settings, "backend");
 
-  adw_action_row_set_subtitle (self->model_row, model[0] ? model : _("None chosen"));
+  if (model[0])
+    adw_action_row_set_subtitle (self->model_row, model);
+  else if (ts_default_model_dir ())
+    adw_action_row_set_subtitle (self->model_row, _("The bundled demo model (synthetic shapes)"));
+  else
+    adw_action_row_set_subtitle (self->model_row, _("None chosen"));
   if (gallery[0])
     adw_action_row_set_subtitle (self->gallery_row, gallery);
   else

@@ -437,8 +437,16 @@ load_model (TesseraWindow *self)
     g_cancellable_cancel (self->run_cancellable);
   if (!dir[0])
     {
-      set_model_state (self, MODEL_EMPTY);
-      return;
+      /* Nothing chosen: the bundled demo model, when it is installed. */
+      const char *demo = ts_default_model_dir ();
+
+      if (!demo)
+        {
+          set_model_state (self, MODEL_EMPTY);
+          return;
+        }
+      g_free (dir);
+      dir = g_strdup (demo);
     }
   self->load_cancellable = g_cancellable_new ();
   description = g_filename_display_name (dir);

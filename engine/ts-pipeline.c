@@ -24,7 +24,9 @@
 #include "ts-vq.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct ts_model {
   char *dir;
@@ -269,11 +271,40 @@ ts_model_get_stats (const ts_model *m, ts_model_stats *stats)
 }
 
 /* The official pipeline runs the real (downsampling) Meissonic at 1024 px and the
- * no-downsample Monetico at 512 px; use the same defaults. */
+ * no-downsample Monetico at 512 px; use the same defaults. A model trained at another
+ * size (the bundled demo model: 128 px) names it in the VQ config's sample_size; the real
+ * folders carry diffusers' default 32 there, which is no image size for them, so a
+ * sample_size below 64 or one the model cannot take is ignored. */
+static bool
+is_folder (const char *path)
+{
+  struct stat st;
+
+  return path && path[0] && stat (path, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+const char *
+ts_default_model_dir (void)
+{
+  const char *env = getenv ("TESSERA_DEFAULT_MODEL");
+
+  if (env)
+    return is_folder (env) ? env : NULL;
+  if (is_folder (TS_DEFAULT_MODEL_INSTALLED))
+    return TS_DEFAULT_MODEL_INSTALLED;
+  if (is_folder (TS_DEFAULT_MODEL_SOURCE))
+    return TS_DEFAULT_MODEL_SOURCE;
+  return NULL;
+}
+
 void
 ts_model_default_size (const ts_model *m, uint32_t *width, uint32_t *height)
 {
   uint32_t s = m->tcfg.downsample ? 1024 : 512;
+  uint32_t trained = m->vcfg.sample_size > 0 ? (uint32_t) m->vcfg.sample_size : 0;
+
+  if (trained >= 64 && ts_model_check_size (m, trained, trained, NULL) == TS_OK)
+    s = trained;
   *width = s;
   *height = s;
 }

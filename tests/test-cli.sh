@@ -33,6 +33,18 @@ cmp -s "$tmp/a.png" "$tmp/b.png" && ok "same seed, byte-identical PNG" || fail "
 gen --prompt "a red fox in the snow" --negative "blurry" --seed 43 --out "$tmp/c.png" >/dev/null || fail "generate seed 43"
 cmp -s "$tmp/a.png" "$tmp/c.png" && fail "another seed, another image" || ok "another seed, another image"
 
+# Without --model: the bundled default model ($TESSERA_DEFAULT_MODEL names it here), and a
+# clear error when there is none.
+TESSERA_DEFAULT_MODEL="$model" "$cli" generate --prompt "a red fox in the snow" --negative "blurry" \
+  --size 256x256 --steps 4 --quiet --seed 42 --out "$tmp/d.png" >/dev/null 2>"$tmp/d.err" || fail "generate, default model"
+cmp -s "$tmp/a.png" "$tmp/d.png" && grep -q "bundled demo model" "$tmp/d.err" \
+  && ok "no --model: the default model" || fail "no --model: the default model"
+if TESSERA_DEFAULT_MODEL="" "$cli" generate --prompt "x" --out "$tmp/e.png" 2>"$tmp/e.err"; then
+  fail "no --model and no default model fails"
+fi
+grep -q "demo model is not installed" "$tmp/e.err" && [ ! -e "$tmp/e.png" ] \
+  && ok "no --model and no default model: clear error" || fail "no --model and no default model: clear error"
+
 gen --prompt "x" --seed 1 --steps 3 --preview-dir "$tmp/prev" --out "$tmp/p.png" >/dev/null || fail "previews"
 [ "$(ls "$tmp/prev" | wc -l)" -eq 3 ] && ok "one preview per step" || fail "one preview per step"
 

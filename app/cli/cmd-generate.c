@@ -56,17 +56,20 @@ static void
 generate_usage (FILE *out, bool inpaint)
 {
   if (inpaint)
-    fprintf (out, "Usage: tessera-cli inpaint --model DIR --image IN.png --mask MASK.png --prompt TEXT\n"
+    fprintf (out, "Usage: tessera-cli inpaint [--model DIR] --image IN.png --mask MASK.png --prompt TEXT\n"
                   "                           [--strength X] [options]\n");
   else
-    fprintf (out, "Usage: tessera-cli generate --model DIR --prompt TEXT [options]\n");
+    fprintf (out, "Usage: tessera-cli generate [--model DIR] --prompt TEXT [options]\n");
   fprintf (out,
            "\n"
            "Options:\n"
-           "  --model DIR          a Meissonic folder in the diffusers layout\n"
+           "  --model DIR          a Meissonic folder in the diffusers layout (default: the\n"
+           "                       bundled demo model, a tiny model of synthetic shapes, or\n"
+           "                       $TESSERA_DEFAULT_MODEL)\n"
            "  --prompt TEXT        what to draw (over 77 CLIP tokens is truncated, with a warning)\n"
            "  --negative TEXT      what to avoid (default: none)\n"
-           "  --size WxH           image size in pixels (default: the model's, 1024x1024 for Meissonic)\n"
+           "  --size WxH           image size in pixels (default: the model's, 1024x1024 for\n"
+           "                       Meissonic, 128x128 for the demo model)\n"
            "  --steps N            sampling steps (default 48)\n"
            "  --cfg G              classifier-free guidance scale (default 9; <= 1 turns it off)\n"
            "  --seed S             random seed, 0 to 2^64-1 (default: a random one, printed)\n"
@@ -221,11 +224,20 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     if (takes_value)
       i++;
   }
-  if (!o->model_dir || !o->prompt || (inpaint && (!o->image || !o->mask))) {
-    fprintf (stderr, "tessera-cli: %s\n", inpaint ? "--model, --image, --mask and --prompt are required"
-                                                   : "--model and --prompt are required");
+  if (!o->prompt || (inpaint && (!o->image || !o->mask))) {
+    fprintf (stderr, "tessera-cli: %s\n", inpaint ? "--image, --mask and --prompt are required"
+                                                   : "--prompt is required");
     generate_usage (stderr, inpaint);
     return 2;
+  }
+  if (!o->model_dir) {
+    o->model_dir = ts_default_model_dir ();
+    if (!o->model_dir) {
+      fprintf (stderr, "tessera-cli: no --model given and the bundled demo model is not installed "
+                       "(nor named by $TESSERA_DEFAULT_MODEL)\n");
+      return 2;
+    }
+    fprintf (stderr, "model: the bundled demo model (%s)\n", o->model_dir);
   }
   if (!o->have_seed) {
     struct timespec ts;

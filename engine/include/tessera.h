@@ -324,6 +324,14 @@ void ts_model_load_params_init (ts_model_load_params *p);
 ts_model *ts_model_load (const char *dir, const ts_model_load_params *p, ts_error *err);
 void ts_model_free (ts_model *model);
 
+/* The bundled demo model (a tiny model trained on synthetic shapes, see
+ * docs/demo-model.md), used when no other model is configured: the folder named by
+ * $TESSERA_DEFAULT_MODEL when that is set (set it to an empty string or a missing path to
+ * have none), else the installed copy (<datadir>/tessera/demo-model), else the source
+ * tree's data/demo-model for an uninstalled build. NULL when that folder does not exist.
+ * The string is static or from the environment: do not free it. */
+const char *ts_default_model_dir (void);
+
 /* Sizes: the default (width = height = 0 in params) and a check. A size must be a multiple
  * of the VQ factor and give a token grid the transformer's down/upsample can take;
  * otherwise TS_ERR_INVALID_ARG with a message naming the sizes it can take. */
