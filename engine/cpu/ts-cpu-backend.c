@@ -470,6 +470,14 @@ cpu_weight_free (void *impl, ts_weight *w)
 
 /* ---- the object ---- */
 
+/* Host memory: an operand may span any buffer. */
+static size_t
+cpu_max_operand_bytes (void *impl)
+{
+  (void) impl;
+  return SIZE_MAX;
+}
+
 static ts_status
 cpu_sync (void *impl, ts_error *err)
 {
@@ -502,7 +510,7 @@ cpu_destroy (void *impl)
     .act = ts_cpu_act, .elementwise = ts_cpu_elementwise, .transpose = ts_cpu_transpose,     \
     .conv2d = ts_cpu_conv2d, .conv_transpose2d = ts_cpu_conv_transpose2d,                    \
     .group_norm = ts_cpu_group_norm, .upsample = ts_cpu_upsample, .embed = ts_cpu_embed,     \
-    .sync = cpu_sync, .destroy = cpu_destroy,                                                \
+    .max_operand_bytes = cpu_max_operand_bytes, .sync = cpu_sync, .destroy = cpu_destroy,    \
   }
 
 static const ts_backend_ops cpu_ref_ops = CPU_OPS_INIT ("cpu-ref");
