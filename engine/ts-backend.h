@@ -184,15 +184,31 @@ typedef struct {
   int k;
 } ts_conv_transpose2d_args;
 
+typedef enum {
+  TS_GN_FULL,  /* statistics of x, then y = x normalised with them */
+  TS_GN_STATS, /* statistics only: x's merge into `stats`; y is unused */
+  TS_GN_APPLY, /* y = x normalised with the statistics in `stats` */
+} ts_gn_pass;
+
 /* GroupNorm over NCHW with `groups` groups (fp32 statistics, biased variance), affine
- * weight/bias [c], then SiLU when silu is set. x and y may alias. */
+ * weight/bias [c], then SiLU when silu is set. x and y may alias.
+ *
+ * A tensor too large for one op is normalised in parts along hw (the VQ decoder's row
+ * bands, each a dense [batch, c, hw] tensor of its own): TS_GN_STATS over each part in turn
+ * keeps the running per-(batch, group) mean and biased variance in stats [batch, groups, 2]
+ * (F32), merging the part into the statistics of the `hw_done` positions per channel seen
+ * before (0 for the first part, which overwrites stats); then TS_GN_APPLY normalises each
+ * part with them. */
 typedef struct {
+  ts_gn_pass pass;
   ts_ref x, y;
   const ts_weight *weight, *bias;
   int64_t batch, c, hw;
   int groups;
   float eps;
   bool silu;
+  ts_ref stats;    /* TS_GN_STATS and TS_GN_APPLY */
+  int64_t hw_done; /* TS_GN_STATS */
 } ts_group_norm_args;
 
 /* Nearest-neighbour 2x upsample, NCHW: y [batch, c, 2h, 2w]. */
@@ -275,6 +291,11 @@ typedef struct ts_backend_ops {
   ts_status (*upsample) (void *impl, const ts_upsample_args *a, ts_error *err);
   ts_status (*embed) (void *impl, const ts_embed_args *a, ts_error *err);
   ts_status (*sample) (void *impl, const ts_sample_args *a, ts_error *err);
+
+  /* The most bytes one operand of one op may span (a Vulkan device's
+   * maxStorageBufferRange); SIZE_MAX when there is no such limit. Stages that could exceed
+   * it split their tensors (ts-vq's row bands). */
+  size_t (*max_operand_bytes) (void *impl);
 
   /* Waits for everything enqueued. */
   ts_status (*sync) (void *impl, ts_error *err);

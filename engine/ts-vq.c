@@ -8,10 +8,21 @@
  * `models/downsampling.py` (Downsample2D: zero pad right/bottom by 1, 3×3 stride 2, no
  * padding) and `models/upsampling.py` (Upsample2D: nearest 2×, then 3×3 conv).
  *
- * Activations are NCHW F32 in three backend buffers ("slots") of the largest feature map
- * the request needs; a resnet reads one slot and uses the other two, so the working set is
- * three feature maps. The nearest-codebook search runs the −2·z·e term as a backend
- * matmul (as torch.cdist does for more than 25 rows) and finishes the argmin on the host.
+ * Decoder activations are NCHW F32 feature maps stored as horizontal row bands, each band
+ * a dense [batch, c, rows, w] tensor in its own backend buffer of at most a byte budget
+ * (32 MiB, or the device's maxStorageBufferRange when smaller). A convolution computes
+ * one output band at a time from a gathered copy of the input rows it reads (the band
+ * plus its halo, through a nearest 2× upsample where the block has one); GroupNorm keeps
+ * whole-tensor statistics gathered band by band (TS_GN_STATS) and normalises the gathered
+ * rows (TS_GN_APPLY); input bands are released as soon as no later band reads them. So at
+ * 1024² the decoder holds about two full-resolution 128-channel maps (0.5 GB each) instead
+ * of three 256-channel ones, and no op binds more than a band. A map that fits one band
+ * runs exactly the ops of a whole-tensor decode.
+ *
+ * The encoder keeps its activations in three backend buffers ("slots") of the largest
+ * feature map the request needs; a resnet reads one slot and uses the other two. The
+ * nearest-codebook search runs the −2·z·e term as a backend matmul (as torch.cdist does
+ * for more than 25 rows) and finishes the argmin on the host.
  */
 #include "ts-vq.h"
 
@@ -25,6 +36,20 @@
 
 #define VQ_GN_EPS 1e-6f
 #define VQ_N_SLOTS 3
+#define VQ_BAND_BYTES_DEFAULT ((size_t) 32 << 20)
+/* Rows a band's temporaries hold beyond the band: a 3×3 halo, plus the row a nearest 2×
+ * upsample of the gathered low-resolution rows adds at either end. */
+#define VQ_BAND_EXTRA_ROWS 4
+
+/* The decoder's temporaries, each grown to the largest band it has held. */
+enum {
+  VQ_TMP_IN,    /* the rows a convolution reads, gathered (and normalised) */
+  VQ_TMP_LO,    /* low-resolution rows gathered for a 2× upsample */
+  VQ_TMP_UP,    /* their upsample */
+  VQ_TMP_OUT,   /* a convolution's output band on its way to a residual add or the host */
+  VQ_TMP_STATS, /* GroupNorm statistics [batch, groups, 2] */
+  VQ_N_TMP
+};
 
 typedef struct {
   int c_in, c_out;
@@ -68,6 +93,9 @@ struct ts_vq {
   size_t slot_bytes;
   ts_buffer *ids_buf;
   size_t ids_bytes;
+  ts_buffer *tmp[VQ_N_TMP];
+  size_t tmp_bytes[VQ_N_TMP];
+  size_t band_bytes; /* TESSERA_VQ_BAND_BYTES; 0: VQ_BAND_BYTES_DEFAULT */
 };
 
 #define VQ_LOAD(dst, nd, shape, ...)                                   \
@@ -268,6 +296,10 @@ ts_vq_new (const ts_backend *be, const ts_vq_config *cfg, const ts_st_set *weigh
                   cfg->num_vq_embeddings);
     goto fail;
   }
+  /* TESSERA_VQ_BAND_BYTES=<bytes> shrinks the bands, so that tests run the banded decoder
+   * on small images. */
+  const char *band_env = getenv ("TESSERA_VQ_BAND_BYTES");
+  vq->band_bytes = band_env ? (size_t) strtoull (band_env, NULL, 10) : 0;
   vq->factor = 1 << (cfg->n_blocks - 1);
   vq->embed_dim = cfg->vq_embed_dim > 0 ? cfg->vq_embed_dim : cfg->latent_channels;
 
@@ -292,9 +324,7 @@ ts_vq_free (ts_vq *vq)
 {
   if (!vq)
     return;
-  for (int i = 0; i < VQ_N_SLOTS; i++)
-    if (vq->slot[i])
-      vq->be->ops->buffer_free (vq->be->impl, vq->slot[i]);
+  ts_vq_trim (vq);
   if (vq->ids_buf)
     vq->be->ops->buffer_free (vq->be->impl, vq->ids_buf);
   ts_weight_set_free (vq->weights);
@@ -332,7 +362,14 @@ ts_vq_trim (ts_vq *vq)
     vq->slot[i] = NULL;
   }
   vq->slot_bytes = 0;
+  for (int i = 0; i < VQ_N_TMP; i++) {
+    if (vq->tmp[i])
+      vq->be->ops->buffer_free (vq->be->impl, vq->tmp[i]);
+    vq->tmp[i] = NULL;
+    vq->tmp_bytes[i] = 0;
+  }
 }
+
 
 /* Grows the three activation slots to `elems` floats each and the id buffer to `n_ids`. */
 static ts_status
@@ -384,28 +421,6 @@ vq_note (size_t *max, int64_t batch, int64_t c, int64_t h, int64_t w)
     n = SIZE_MAX;
   if (n > *max)
     *max = n;
-}
-
-/* Largest feature map (floats) of a decode of an h × w grid; every tensor the decode
- * writes is noted, walking the same loop as vq_decode_run. */
-static size_t
-vq_decode_max_elems (const ts_vq *vq, int64_t B, int64_t h, int64_t w)
-{
-  size_t m = 0;
-  vq_note (&m, B, vq->embed_dim, h, w);
-  vq_note (&m, B, vq->cfg.latent_channels, h, w);
-  for (int i = 0; i < vq->cfg.n_blocks; i++) {
-    const vq_block *blk = &vq->dec_blocks[i];
-    vq_note (&m, B, blk->c_in, h, w);
-    vq_note (&m, B, blk->c_out, h, w);
-    if (blk->sample_w) {
-      h *= 2;
-      w *= 2;
-      vq_note (&m, B, blk->c_out, h, w);
-    }
-  }
-  vq_note (&m, B, vq->cfg.out_channels, h, w);
-  return m;
 }
 
 static size_t
@@ -514,6 +529,391 @@ vq_capture (const ts_vq *vq, const ts_capture *cap, const char *name, ts_ref ref
   return st;
 }
 
+/* ---- banded feature maps (decoder) ---- */
+
+/* A feature map [batch, c, h, w] as bands of `rows` rows (the last may have fewer), band k
+ * a dense [batch, c, rows_k, w] tensor; NULL until written and after release. */
+typedef struct {
+  int64_t batch, c, h, w, rows;
+  int n_bands;
+  ts_buffer **band;
+} vq_map;
+
+/* A GroupNorm in front of a convolution. */
+typedef struct {
+  const ts_weight *w, *b;
+  bool silu;      /* fused into the GroupNorm op (ResnetBlock2D's nonlinearity) */
+  bool act;       /* SiLU as its own op after the norm (conv_norm_out, then conv_act) */
+  bool parts;     /* set by vq_norm_prepare: statistics in VQ_TMP_STATS, not one op */
+  float *capture; /* host [batch, c, h, w] receiving the normalised rows, or NULL */
+} vq_norm;
+
+typedef struct {
+  const ts_weight *w, *b;
+  int64_t c_out;
+  int k, stride, pad_top, pad_left, pad_bottom, pad_right;
+} vq_conv_desc;
+
+static vq_conv_desc
+vq_conv_same (const ts_weight *w, const ts_weight *b, int64_t c_out, int k)
+{
+  vq_conv_desc d = { .w = w, .b = b, .c_out = c_out, .k = k, .stride = 1, .pad_top = k / 2,
+                     .pad_left = k / 2, .pad_bottom = k / 2, .pad_right = k / 2 };
+  return d;
+}
+
+static size_t
+vq_band_budget (const ts_vq *vq)
+{
+  size_t budget = vq->band_bytes ? vq->band_bytes : VQ_BAND_BYTES_DEFAULT;
+  size_t limit = vq->be->ops->max_operand_bytes (vq->be->impl);
+  return budget < limit ? budget : limit;
+}
+
+static int64_t
+vq_band_rows (const vq_map *m, int k)
+{
+  const int64_t r0 = (int64_t) k * m->rows;
+  return m->h - r0 < m->rows ? m->h - r0 : m->rows;
+}
+
+/* Sets up an empty map. Its bands are sized so that `c_band` channels (the most that a
+ * convolution writing or reading the map holds per row) of a band plus
+ * VQ_BAND_EXTRA_ROWS rows stay within the budget. */
+static ts_status
+vq_map_init (const ts_vq *vq, vq_map *m, int64_t batch, int64_t c, int64_t h, int64_t w,
+             int64_t c_band, ts_error *err)
+{
+  const size_t row_bytes = (size_t) batch * (size_t) c_band * (size_t) w * sizeof (float);
+  const int64_t fit = (int64_t) (vq_band_budget (vq) / row_bytes) - VQ_BAND_EXTRA_ROWS;
+  *m = (vq_map) { .batch = batch, .c = c, .h = h, .w = w };
+  m->rows = fit < 1 ? 1 : fit > h ? h : fit;
+  m->n_bands = (int) ((h + m->rows - 1) / m->rows);
+  m->band = calloc ((size_t) m->n_bands, sizeof *m->band);
+  if (!m->band)
+    return ts_error_set (err, TS_ERR_NOMEM, "vqvae: out of memory");
+  return TS_OK;
+}
+
+static void
+vq_map_clear (const ts_vq *vq, vq_map *m)
+{
+  for (int k = 0; m->band && k < m->n_bands; k++)
+    if (m->band[k])
+      vq->be->ops->buffer_free (vq->be->impl, m->band[k]);
+  free (m->band);
+  m->band = NULL;
+}
+
+/* Frees the bands that end at or above row `row` (no later band reads them). */
+static void
+vq_map_release (const ts_vq *vq, vq_map *m, int64_t row)
+{
+  for (int k = 0; k < m->n_bands && (int64_t) k * m->rows + vq_band_rows (m, k) <= row; k++)
+    if (m->band[k]) {
+      vq->be->ops->buffer_free (vq->be->impl, m->band[k]);
+      m->band[k] = NULL;
+    }
+}
+
+static ts_status
+vq_map_band_new (const ts_vq *vq, vq_map *m, int k, ts_ref *out, ts_error *err)
+{
+  const size_t bytes = (size_t) (m->batch * m->c * vq_band_rows (m, k) * m->w) * sizeof (float);
+  if (!m->band[k]) {
+    m->band[k] = vq->be->ops->buffer_new (vq->be->impl, bytes, err);
+    if (!m->band[k]) {
+      ts_error_prefix (err, "vqvae: activation band (%zu bytes)", bytes);
+      return err ? err->code : TS_ERR_NOMEM;
+    }
+  }
+  *out = ts_ref_at (m->band[k], 0);
+  return TS_OK;
+}
+
+/* Temporary `i`, grown to at least `bytes`. */
+static ts_status
+vq_tmp (ts_vq *vq, int i, size_t bytes, ts_ref *out, ts_error *err)
+{
+  if (bytes > vq->tmp_bytes[i]) {
+    if (vq->tmp[i])
+      vq->be->ops->buffer_free (vq->be->impl, vq->tmp[i]);
+    vq->tmp_bytes[i] = 0;
+    vq->tmp[i] = vq->be->ops->buffer_new (vq->be->impl, bytes, err);
+    if (!vq->tmp[i]) {
+      ts_error_prefix (err, "vqvae: band temporary (%zu bytes)", bytes);
+      return err ? err->code : TS_ERR_NOMEM;
+    }
+    vq->tmp_bytes[i] = bytes;
+  }
+  *out = ts_ref_at (vq->tmp[i], 0);
+  return TS_OK;
+}
+
+/* Copies rows [r0, r1) of every plane of m into dst, dense [batch, c, r1 - r0, w]. */
+static ts_status
+vq_map_gather (const ts_vq *vq, const vq_map *m, int64_t r0, int64_t r1, ts_ref dst,
+               ts_error *err)
+{
+  for (int k = (int) (r0 / m->rows); k < m->n_bands && (int64_t) k * m->rows < r1; k++) {
+    const int64_t b0 = (int64_t) k * m->rows, n = vq_band_rows (m, k);
+    const int64_t s = r0 > b0 ? r0 : b0, e = r1 < b0 + n ? r1 : b0 + n;
+    TS_ASSERT (m->band[k]);
+    ts_elementwise_args cp = { .kind = TS_EW_COPY,
+                               .a = ts_ref_f32 (ts_ref_at (m->band[k], 0), (s - b0) * m->w),
+                               .y = ts_ref_f32 (dst, (s - r0) * m->w),
+                               .rows = m->batch * m->c, .cols = (e - s) * m->w,
+                               .lda = n * m->w, .ldy = (r1 - r0) * m->w };
+    ts_status st = ts_op_elementwise (vq->be, &cp, err);
+    if (st != TS_OK)
+      return st;
+  }
+  return TS_OK;
+}
+
+/* Downloads `rows` rows of each of `planes` planes of src (dense [planes, rows, w]) into
+ * rows [r0, r0 + rows) of host [planes, h, w]. */
+static ts_status
+vq_download_rows (const ts_vq *vq, ts_ref src, int64_t planes, int64_t rows, int64_t r0,
+                  int64_t h, int64_t w, float *host, ts_error *err)
+{
+  for (int64_t p = 0; p < planes; p++) {
+    ts_status st = vq->be->ops->download (vq->be->impl, ts_ref_f32 (src, p * rows * w),
+                                          host + (p * h + r0) * w,
+                                          (size_t) (rows * w) * sizeof (float), err);
+    if (st != TS_OK)
+      return st;
+  }
+  return TS_OK;
+}
+
+/* Prepares the norm in front of a convolution from map x into a map of n_out bands: one
+ * GroupNorm op when both are a single band (the whole-tensor decode), else x's
+ * statistics band by band into VQ_TMP_STATS. */
+static ts_status
+vq_norm_prepare (ts_vq *vq, const vq_map *x, vq_norm *nm, int n_out, ts_error *err)
+{
+  const int64_t groups = vq->cfg.norm_num_groups;
+  ts_ref stats;
+  ts_status st;
+  nm->parts = x->n_bands > 1 || n_out > 1;
+  if (!nm->parts)
+    return TS_OK;
+  if ((st = vq_tmp (vq, VQ_TMP_STATS, (size_t) (x->batch * groups) * 2 * sizeof (float), &stats,
+                    err)) != TS_OK)
+    return st;
+  for (int k = 0; k < x->n_bands; k++) {
+    ts_group_norm_args a = { .pass = TS_GN_STATS, .x = ts_ref_at (x->band[k], 0),
+                             .batch = x->batch, .c = x->c, .hw = vq_band_rows (x, k) * x->w,
+                             .groups = (int) groups, .eps = VQ_GN_EPS, .stats = stats,
+                             .hw_done = (int64_t) k * x->rows * x->w };
+    if ((st = ts_op_group_norm (vq->be, &a, err)) != TS_OK)
+      return st;
+  }
+  return TS_OK;
+}
+
+/* Rows [in0, in1) of x (at twice its resolution when up is 2), normalised by nm when given,
+ * as a dense tensor *src: a band of x itself when it is exactly that, else a temporary. */
+static ts_status
+vq_map_rows (ts_vq *vq, const vq_map *x, int up, const vq_norm *nm, int64_t in0, int64_t in1,
+             ts_ref *src, ts_error *err)
+{
+  const int64_t B = x->batch, C = x->c, w = x->w * up, n = in1 - in0;
+  const size_t plane_row = (size_t) (B * C * w) * sizeof (float);
+  const int k = (int) (in0 / x->rows);
+  ts_ref tin;
+  ts_status st;
+
+  if (up == 1 && !nm && in0 == (int64_t) k * x->rows && n == vq_band_rows (x, k)) {
+    *src = ts_ref_at (x->band[k], 0);
+    return TS_OK;
+  }
+  if ((st = vq_tmp (vq, VQ_TMP_IN, (size_t) n * plane_row, &tin, err)) != TS_OK)
+    return st;
+  *src = tin;
+  if (up == 1 && nm && !nm->parts) {
+    /* the whole map, one band: one GroupNorm op, as a whole-tensor decode runs it */
+    ts_group_norm_args a = { .x = ts_ref_at (x->band[0], 0), .y = tin, .weight = nm->w,
+                             .bias = nm->b, .batch = B, .c = C, .hw = x->h * x->w,
+                             .groups = vq->cfg.norm_num_groups, .eps = VQ_GN_EPS,
+                             .silu = nm->silu };
+    TS_ASSERT (x->n_bands == 1 && n == x->h);
+    if ((st = ts_op_group_norm (vq->be, &a, err)) != TS_OK)
+      return st;
+  } else if (up == 1) {
+    if ((st = vq_map_gather (vq, x, in0, in1, tin, err)) != TS_OK)
+      return st;
+  } else {
+    /* nearest 2×: rows [in0, in1) come from low rows [in0 / 2, (in1 - 1) / 2] */
+    const int64_t lo0 = in0 / 2, lo1 = (in1 - 1) / 2 + 1;
+    ts_ref lo, upb;
+    if ((st = vq_tmp (vq, VQ_TMP_LO, (size_t) (lo1 - lo0) * plane_row / 2, &lo, err)) != TS_OK
+        || (st = vq_tmp (vq, VQ_TMP_UP, (size_t) (lo1 - lo0) * 2 * plane_row, &upb, err))
+               != TS_OK
+        || (st = vq_map_gather (vq, x, lo0, lo1, lo, err)) != TS_OK)
+      return st;
+    ts_upsample_args ua = { .x = lo, .y = upb, .batch = B, .c = C, .h = lo1 - lo0, .w = x->w };
+    if ((st = ts_op_upsample (vq->be, &ua, err)) != TS_OK)
+      return st;
+    ts_elementwise_args cp = { .kind = TS_EW_COPY, .a = ts_ref_f32 (upb, (in0 - 2 * lo0) * w),
+                               .y = tin, .rows = B * C, .cols = n * w,
+                               .lda = (lo1 - lo0) * 2 * w, .ldy = n * w };
+    if ((st = ts_op_elementwise (vq->be, &cp, err)) != TS_OK)
+      return st;
+  }
+  if (nm && nm->parts) {
+    ts_group_norm_args a = { .pass = TS_GN_APPLY, .x = tin, .y = tin, .weight = nm->w,
+                             .bias = nm->b, .batch = B, .c = C, .hw = n * w,
+                             .groups = vq->cfg.norm_num_groups, .eps = VQ_GN_EPS,
+                             .silu = nm->silu, .stats = ts_ref_at (vq->tmp[VQ_TMP_STATS], 0) };
+    TS_ASSERT (up == 1);
+    if ((st = ts_op_group_norm (vq->be, &a, err)) != TS_OK)
+      return st;
+  }
+  if (nm && nm->capture
+      && (st = vq_download_rows (vq, tin, B * C, n, in0, x->h, w, nm->capture, err)) != TS_OK)
+    return st;
+  if (nm && nm->act) {
+    ts_act_args act = { .kind = TS_ACT_SILU, .x = tin, .y = tin, .rows = B * C, .cols = n * w,
+                        .ldx = n * w, .ldy = n * w };
+    if ((st = ts_op_act (vq->be, &act, err)) != TS_OK)
+      return st;
+  }
+  return TS_OK;
+}
+
+/* Output rows [r0, r1) of convolution d over map x (upsampled 2× first when up is 2, and
+ * normalised by nm when given) into y, dense [batch, d.c_out, r1 - r0, w_out]. */
+static ts_status
+vq_conv_band (ts_vq *vq, const vq_map *x, int up, const vq_norm *nm, const vq_conv_desc *d,
+              int64_t r0, int64_t r1, ts_ref y, ts_error *err)
+{
+  const int64_t h_in = x->h * up, w_in = x->w * up;
+  int64_t in0 = r0 * d->stride - d->pad_top, in1 = (r1 - 1) * d->stride - d->pad_top + d->k;
+  const int pad_top = in0 < 0 ? (int) -in0 : 0, pad_bottom = in1 > h_in ? (int) (in1 - h_in) : 0;
+  ts_ref src;
+  ts_status st;
+
+  in0 = in0 < 0 ? 0 : in0;
+  in1 = in1 > h_in ? h_in : in1;
+  if ((st = vq_map_rows (vq, x, up, nm, in0, in1, &src, err)) != TS_OK)
+    return st;
+  ts_conv2d_args a = { .x = src, .y = y, .w = d->w, .bias = d->b, .batch = x->batch,
+                       .c_in = x->c, .h = in1 - in0, .w_in = w_in, .c_out = d->c_out,
+                       .h_out = r1 - r0,
+                       .w_out = (w_in + d->pad_left + d->pad_right - d->k) / d->stride + 1,
+                       .kh = d->k, .kw = d->k, .stride = d->stride, .pad_top = pad_top,
+                       .pad_left = d->pad_left, .pad_bottom = pad_bottom,
+                       .pad_right = d->pad_right };
+  return ts_op_conv2d (vq->be, &a, err);
+}
+
+/* y = convolution d of x (2× upsampled first when up is 2), into a new map; x is released
+ * band by band as the output passes it. */
+static ts_status
+vq_map_conv (ts_vq *vq, vq_map *x, int up, const vq_conv_desc *d, vq_map *y, ts_error *err)
+{
+  const int64_t h = (x->h * up + d->pad_top + d->pad_bottom - d->k) / d->stride + 1;
+  const int64_t w = (x->w * up + d->pad_left + d->pad_right - d->k) / d->stride + 1;
+  ts_status st = vq_map_init (vq, y, x->batch, d->c_out, h, w,
+                              x->c > d->c_out ? x->c : d->c_out, err);
+  for (int k = 0; st == TS_OK && k < y->n_bands; k++) {
+    const int64_t r0 = (int64_t) k * y->rows, r1 = r0 + vq_band_rows (y, k);
+    ts_ref out;
+    if ((st = vq_map_band_new (vq, y, k, &out, err)) == TS_OK)
+      st = vq_conv_band (vq, x, up, NULL, d, r0, r1, out, err);
+    /* the next band reads from input row (r1 - pad) / up on */
+    vq_map_release (vq, x, (r1 * d->stride - d->pad_top) / up);
+  }
+  vq_map_clear (vq, x);
+  return st;
+}
+
+/* ResnetBlock2D (temb None) on map *x, which it replaces by the output: norm1 → SiLU →
+ * conv1 → norm2 → SiLU → conv2, plus the input (through conv_shortcut when channels
+ * change). With a shortcut the input is consumed band by band while conv1 runs. */
+static ts_status
+vq_map_resnet (ts_vq *vq, const vq_resnet *r, vq_map *x, ts_error *err)
+{
+  const int64_t c_band = r->c_in > r->c_out ? r->c_in : r->c_out;
+  const vq_conv_desc c1 = vq_conv_same (r->c1_w, r->c1_b, r->c_out, 3);
+  const vq_conv_desc c2 = vq_conv_same (r->c2_w, r->c2_b, r->c_out, 3);
+  const vq_conv_desc sc = vq_conv_same (r->sc_w, r->sc_b, r->c_out, 1);
+  vq_norm n1 = { .w = r->n1_w, .b = r->n1_b, .silu = true };
+  vq_norm n2 = { .w = r->n2_w, .b = r->n2_b, .silu = true };
+  vq_map h = { 0 }, s = { 0 };
+  ts_ref out, t;
+  ts_status st;
+
+#define TRY(call)               \
+  do {                          \
+    if ((st = (call)) != TS_OK) \
+      goto fail;                \
+  } while (0)
+
+  TRY (vq_map_init (vq, &h, x->batch, r->c_out, x->h, x->w, c_band, err));
+  if (r->sc_w)
+    TRY (vq_map_init (vq, &s, x->batch, r->c_out, x->h, x->w, c_band, err));
+  TRY (vq_norm_prepare (vq, x, &n1, h.n_bands, err));
+  for (int k = 0; k < h.n_bands; k++) {
+    const int64_t r0 = (int64_t) k * h.rows, r1 = r0 + vq_band_rows (&h, k);
+    TRY (vq_map_band_new (vq, &h, k, &out, err));
+    TRY (vq_conv_band (vq, x, 1, &n1, &c1, r0, r1, out, err));
+    if (r->sc_w) {
+      TRY (vq_map_band_new (vq, &s, k, &out, err));
+      TRY (vq_conv_band (vq, x, 1, NULL, &sc, r0, r1, out, err));
+      vq_map_release (vq, x, r1 - 1);
+    }
+  }
+  if (r->sc_w) {
+    vq_map_clear (vq, x);
+    *x = s;
+    s.band = NULL;
+  }
+  TRY (vq_norm_prepare (vq, &h, &n2, x->n_bands, err));
+  for (int k = 0; k < x->n_bands; k++) {
+    const int64_t r0 = (int64_t) k * x->rows, r1 = r0 + vq_band_rows (x, k);
+    const size_t bytes = (size_t) (x->batch * x->c * (r1 - r0) * x->w) * sizeof (float);
+    TRY (vq_tmp (vq, VQ_TMP_OUT, bytes, &t, err));
+    TRY (vq_conv_band (vq, &h, 1, &n2, &c2, r0, r1, t, err));
+    out = ts_ref_at (x->band[k], 0);
+    ts_elementwise_args add = { .kind = TS_EW_ADD, .a = out, .b = t, .y = out,
+                                .rows = x->batch * x->c, .cols = (r1 - r0) * x->w,
+                                .lda = (r1 - r0) * x->w, .ldb = (r1 - r0) * x->w,
+                                .ldy = (r1 - r0) * x->w };
+    TRY (ts_op_elementwise (vq->be, &add, err));
+    vq_map_release (vq, &h, r1 - 1);
+  }
+#undef TRY
+  st = TS_OK;
+
+fail:
+  vq_map_clear (vq, &h);
+  vq_map_clear (vq, &s);
+  return st;
+}
+
+static ts_status
+vq_map_capture (const ts_vq *vq, const ts_capture *cap, const char *name, const vq_map *m,
+                ts_error *err)
+{
+  if (!ts_capture_wanted (cap))
+    return TS_OK;
+  const int64_t shape[4] = { m->batch, m->c, m->h, m->w };
+  float *host = malloc ((size_t) (m->batch * m->c * m->h * m->w) * sizeof *host);
+  ts_status st = TS_OK;
+  if (!host)
+    return ts_error_set (err, TS_ERR_NOMEM, "vqvae: out of memory capturing %s", name);
+  for (int k = 0; st == TS_OK && k < m->n_bands; k++)
+    st = vq_download_rows (vq, ts_ref_at (m->band[k], 0), m->batch * m->c, vq_band_rows (m, k),
+                           (int64_t) k * m->rows, m->h, m->w, host, err);
+  if (st == TS_OK)
+    cap->fn (cap->user_data, name, host, 4, shape);
+  free (host);
+  return st;
+}
+
 /* ---- decode ---- */
 
 ts_status
@@ -525,6 +925,9 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
   const ts_vq_config *c = &vq->cfg;
   const int64_t B = batch, D = vq->embed_dim, C_lat = c->latent_channels;
   const int n = c->n_blocks;
+  vq_map m = { 0 }, y = { 0 }, o = { 0 };
+  float *norm_host = NULL;
+  ts_ref out, t;
   ts_status st;
 
   if (batch < 1 || h < 1 || w < 1)
@@ -542,79 +945,103 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
                            "vqvae: decode: codebook id %d at position %zu is outside [0, %d)",
                            (int) ids[i], i, c->num_vq_embeddings);
 
-  if ((st = vq_scratch_reserve (vq, vq_decode_max_elems (vq, B, h, w), n_ids, err)) != TS_OK)
+  if ((st = vq_scratch_reserve (vq, 0, n_ids, err)) != TS_OK)
     return st;
 
 #define TRY(call)               \
   do {                          \
     if ((st = (call)) != TS_OK) \
-      return st;                \
+      goto fail;                \
   } while (0)
 
-  int64_t hh = h, ww = w;
-  const ts_ref r_ids = ts_ref_at (vq->ids_buf, 0);
-  TRY (be->ops->upload (be->impl, r_ids, ids, n_ids * sizeof (int32_t), err));
+  TRY (be->ops->upload (be->impl, ts_ref_at (vq->ids_buf, 0), ids, n_ids * sizeof (int32_t),
+                        err));
 
-  /* VectorQuantizer.get_codebook_entry: embedding(ids).view(B, h, w, D).permute(0, 3, 1, 2) */
-  ts_embed_args emb = { .table = vq->codebook, .ids = r_ids, .y = vq_slot (vq, 0),
-                        .n = (int64_t) n_ids, .dim = D };
-  TRY (ts_op_embed (be, &emb, err));
-  ts_transpose_args tr = { .x = vq_slot (vq, 0), .y = vq_slot (vq, 1), .batch = B,
-                           .rows = hh * ww, .cols = D };
-  TRY (ts_op_transpose (be, &tr, err));
-  TRY (vq_capture (vq, cap, "mid.quant", vq_slot (vq, 1), B, D, hh, ww, err));
+  /* VectorQuantizer.get_codebook_entry: embedding(ids).view(B, h, w, D).permute(0, 3, 1, 2),
+   * band by band */
+  TRY (vq_map_init (vq, &m, B, D, h, w, D, err));
+  for (int k = 0; k < m.n_bands; k++) {
+    const int64_t r0 = (int64_t) k * m.rows, np = vq_band_rows (&m, k) * w;
+    TRY (vq_map_band_new (vq, &m, k, &out, err));
+    TRY (vq_tmp (vq, VQ_TMP_OUT, (size_t) (B * np * D) * sizeof (float), &t, err));
+    for (int64_t b = 0; b < B; b++) {
+      ts_embed_args emb = { .table = vq->codebook,
+                            .ids = ts_ref_at (vq->ids_buf, (size_t) ((b * h + r0) * w)
+                                                               * sizeof (int32_t)),
+                            .y = ts_ref_f32 (t, b * np * D), .n = np, .dim = D };
+      TRY (ts_op_embed (be, &emb, err));
+    }
+    ts_transpose_args tr = { .x = t, .y = out, .batch = B, .rows = np, .cols = D };
+    TRY (ts_op_transpose (be, &tr, err));
+  }
+  TRY (vq_map_capture (vq, cap, "mid.quant", &m, err));
 
-  TRY (vq_conv (vq, vq_slot (vq, 1), vq_slot (vq, 2), vq->post_quant_w, vq->post_quant_b, B, D,
-                hh, ww, C_lat, 1, err));
-  TRY (vq_capture (vq, cap, "mid.post_quant_conv_out", vq_slot (vq, 2), B, C_lat, hh, ww, err));
+  const vq_conv_desc post_quant = vq_conv_same (vq->post_quant_w, vq->post_quant_b, C_lat, 1);
+  TRY (vq_map_conv (vq, &m, 1, &post_quant, &y, err));
+  m = y, y = (vq_map) { 0 };
+  TRY (vq_map_capture (vq, cap, "mid.post_quant_conv_out", &m, err));
 
   const int64_t c_top = c->block_out_channels[n - 1];
-  TRY (vq_conv (vq, vq_slot (vq, 2), vq_slot (vq, 0), vq->dec_in_w, vq->dec_in_b, B, C_lat, hh,
-                ww, c_top, 3, err));
-  TRY (vq_capture (vq, cap, "mid.dec_conv_in_out", vq_slot (vq, 0), B, c_top, hh, ww, err));
+  const vq_conv_desc conv_in = vq_conv_same (vq->dec_in_w, vq->dec_in_b, c_top, 3);
+  TRY (vq_map_conv (vq, &m, 1, &conv_in, &y, err));
+  m = y, y = (vq_map) { 0 };
+  TRY (vq_map_capture (vq, cap, "mid.dec_conv_in_out", &m, err));
 
-  int cur = 0;
   for (int j = 0; j < 2; j++)
-    TRY (vq_resnet_run (vq, &vq->dec_mid[j], B, hh, ww, &cur, err));
-  TRY (vq_capture (vq, cap, "mid.dec_mid_block_out", vq_slot (vq, cur), B, c_top, hh, ww, err));
+    TRY (vq_map_resnet (vq, &vq->dec_mid[j], &m, err));
+  TRY (vq_map_capture (vq, cap, "mid.dec_mid_block_out", &m, err));
 
   for (int i = 0; i < n; i++) {
     const vq_block *blk = &vq->dec_blocks[i];
     for (int j = 0; j < blk->n_resnets; j++)
-      TRY (vq_resnet_run (vq, &blk->resnets[j], B, hh, ww, &cur, err));
+      TRY (vq_map_resnet (vq, &blk->resnets[j], &m, err));
     if (blk->sample_w) {
-      const int up = (cur + 1) % VQ_N_SLOTS, out = (cur + 2) % VQ_N_SLOTS;
-      ts_upsample_args ua = { .x = vq_slot (vq, cur), .y = vq_slot (vq, up), .batch = B,
-                              .c = blk->c_out, .h = hh, .w = ww };
-      TRY (ts_op_upsample (be, &ua, err));
-      hh *= 2;
-      ww *= 2;
-      TRY (vq_conv (vq, vq_slot (vq, up), vq_slot (vq, out), blk->sample_w, blk->sample_b, B,
-                    blk->c_out, hh, ww, blk->c_out, 3, err));
-      cur = out;
+      const vq_conv_desc upc = vq_conv_same (blk->sample_w, blk->sample_b, blk->c_out, 3);
+      TRY (vq_map_conv (vq, &m, 2, &upc, &y, err));
+      m = y, y = (vq_map) { 0 };
     }
     if (ts_capture_wanted (cap)) {
       char name[48];
       snprintf (name, sizeof name, "mid.dec_up_block%d_out", i);
-      TRY (vq_capture (vq, cap, name, vq_slot (vq, cur), B, blk->c_out, hh, ww, err));
+      TRY (vq_map_capture (vq, cap, name, &m, err));
     }
   }
 
   /* conv_norm_out and conv_act are separate modules; the golden hook sits between them. */
-  const int64_t c_bot = c->block_out_channels[0];
-  const int nx = (cur + 1) % VQ_N_SLOTS, ox = (cur + 2) % VQ_N_SLOTS;
-  TRY (vq_group_norm (vq, vq_slot (vq, cur), vq_slot (vq, nx), vq->dec_norm_w, vq->dec_norm_b,
-                      B, c_bot, hh * ww, false, err));
-  TRY (vq_capture (vq, cap, "mid.dec_conv_norm_out", vq_slot (vq, nx), B, c_bot, hh, ww, err));
-  ts_act_args act = { .kind = TS_ACT_SILU, .x = vq_slot (vq, nx), .y = vq_slot (vq, nx),
-                      .rows = B * c_bot, .cols = hh * ww, .ldx = hh * ww, .ldy = hh * ww };
-  TRY (ts_op_act (be, &act, err));
-  TRY (vq_conv (vq, vq_slot (vq, nx), vq_slot (vq, ox), vq->dec_out_w, vq->dec_out_b, B, c_bot,
-                hh, ww, c->out_channels, 3, err));
-  TRY (be->ops->download (be->impl, vq_slot (vq, ox), image,
-                          (size_t) B * c->out_channels * hh * ww * sizeof (float), err));
+  const int64_t c_bot = c->block_out_channels[0], C_out = c->out_channels;
+  const vq_conv_desc conv_out = vq_conv_same (vq->dec_out_w, vq->dec_out_b, C_out, 3);
+  vq_norm norm_out = { .w = vq->dec_norm_w, .b = vq->dec_norm_b, .act = true };
+  if (ts_capture_wanted (cap)) {
+    norm_host = malloc ((size_t) (B * c_bot * m.h * m.w) * sizeof *norm_host);
+    if (!norm_host) {
+      st = ts_error_set (err, TS_ERR_NOMEM, "vqvae: out of memory capturing conv_norm_out");
+      goto fail;
+    }
+    norm_out.capture = norm_host;
+  }
+  TRY (vq_map_init (vq, &o, B, C_out, m.h, m.w, c_bot > C_out ? c_bot : C_out, err));
+  TRY (vq_norm_prepare (vq, &m, &norm_out, o.n_bands, err));
+  for (int k = 0; k < o.n_bands; k++) {
+    const int64_t r0 = (int64_t) k * o.rows, r1 = r0 + vq_band_rows (&o, k);
+    TRY (vq_tmp (vq, VQ_TMP_OUT, (size_t) (B * C_out * (r1 - r0) * o.w) * sizeof (float), &t,
+                 err));
+    TRY (vq_conv_band (vq, &m, 1, &norm_out, &conv_out, r0, r1, t, err));
+    TRY (vq_download_rows (vq, t, B * C_out, r1 - r0, r0, o.h, o.w, image, err));
+    vq_map_release (vq, &m, r1 - 1);
+  }
+  if (norm_host) {
+    const int64_t shape[4] = { B, c_bot, m.h, m.w };
+    cap->fn (cap->user_data, "mid.dec_conv_norm_out", norm_host, 4, shape);
+  }
 #undef TRY
-  return TS_OK;
+  st = TS_OK;
+
+fail:
+  vq_map_clear (vq, &m);
+  vq_map_clear (vq, &y);
+  vq_map_clear (vq, &o);
+  free (norm_host);
+  return st;
 }
 
 void

@@ -4,7 +4,10 @@
 // affine weight and bias per channel, optional SiLU), the twin of
 // engine/cpu/ts-cpu-group-norm.c. One workgroup per (batch, group); per-invocation partial
 // sums are Kahan-compensated since a group can hold millions of elements. x and y may
-// alias. Push constants: ts_vk_group_norm_push.
+// alias. pass (ts_gn_pass): 0 computes the statistics and normalises; 1 only merges the
+// statistics of this part into stats [batch, groups, 2] = (mean, biased variance) of the
+// hw_done positions per channel seen before (Chan et al.'s pairwise update, in fp32);
+// 2 normalises with the kept statistics. Push constants: ts_vk_group_norm_push.
 #version 450
 #include "common.glsl"
 #include "reduce.glsl"
@@ -13,10 +16,11 @@ layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) buffer Y { float y[]; };
 layout(std430, binding = 2) readonly buffer W { float w[]; };
 layout(std430, binding = 3) readonly buffer B { float bias[]; };
+layout(std430, binding = 4) buffer S { float stats[]; };
 layout(push_constant) uniform P {
-  uint x_off, y_off, w_off, b_off;
-  uint batch, c, hw, groups, has_w, has_b, silu;
-  float eps;
+  uint x_off, y_off, w_off, b_off, s_off;
+  uint batch, c, hw, groups, has_w, has_b, silu, pass;
+  float eps, hw_done;
 } p;
 
 void main ()
@@ -26,24 +30,47 @@ void main ()
   for (uint bg = gl_WorkGroupID.x; bg < p.batch * p.groups; bg += gl_NumWorkGroups.x) {
     uint bi = bg / p.groups, g = bg - bi * p.groups;
     uint base = (bi * p.c + g * cg) * p.hw;
-    precise float s = 0.0, comp = 0.0;
-    for (uint i = lid; i < n; i += WG) {
-      precise float t = x[p.x_off + base + i] - comp;
-      precise float u = s + t;
-      comp = (u - s) - t;
-      s = u;
+    uint si = p.s_off + bg * 2u;
+    float mean, var;
+    if (p.pass == 2u) {
+      mean = stats[si];
+      var = stats[si + 1u];
+    } else {
+      precise float s = 0.0, comp = 0.0;
+      for (uint i = lid; i < n; i += WG) {
+        precise float t = x[p.x_off + base + i] - comp;
+        precise float u = s + t;
+        comp = (u - s) - t;
+        s = u;
+      }
+      mean = ts_wg_sum (s) / float (n);
+      s = 0.0;
+      comp = 0.0;
+      for (uint i = lid; i < n; i += WG) {
+        float d = x[p.x_off + base + i] - mean;
+        precise float t = d * d - comp;
+        precise float u = s + t;
+        comp = (u - s) - t;
+        s = u;
+      }
+      var = ts_wg_sum (s) / float (n);
     }
-    float mean = ts_wg_sum (s) / float (n);
-    s = 0.0;
-    comp = 0.0;
-    for (uint i = lid; i < n; i += WG) {
-      float d = x[p.x_off + base + i] - mean;
-      precise float t = d * d - comp;
-      precise float u = s + t;
-      comp = (u - s) - t;
-      s = u;
+    if (p.pass == 1u) {
+      if (lid == 0u) {
+        if (p.hw_done > 0.0) {
+          float n_a = float (cg) * p.hw_done, n_b = float (n), n_ab = n_a + n_b;
+          float mean_a = stats[si], delta = mean - mean_a;
+          float m2 = stats[si + 1u] * n_a + var * n_b + delta * delta * (n_a / n_ab) * n_b;
+          mean = mean_a + delta * (n_b / n_ab);
+          var = m2 / n_ab;
+        }
+        stats[si] = mean;
+        stats[si + 1u] = var;
+      }
+      barrier ();
+      continue;
     }
-    float rstd = inversesqrt (ts_wg_sum (s) / float (n) + p.eps);
+    float rstd = inversesqrt (var + p.eps);
     for (uint i = lid; i < n; i += WG) {
       uint ch = g * cg + i / p.hw;
       float wv = p.has_w != 0u ? w[p.w_off + ch] : 1.0;

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #ifdef TS_HAVE_OPENBLAS_THREADS
@@ -318,6 +319,13 @@ ts_cpu_scratch_reserve (ts_cpu *cpu, size_t n_floats, const char *op, ts_error *
 
 /* ---- buffers ---- */
 
+/* Buffers from this size up are private anonymous mappings of their own rather than
+ * malloc memory. glibc raises its mmap threshold (up to 32 MiB) after such a block is
+ * freed and then serves blocks of that size from the heap, where a freed block need not go
+ * back to the system: the VQ decoder's stream of band buffers then kept hundreds of MB of
+ * freed memory resident. A mapping is returned on free and reads as zeros. */
+#define CPU_MMAP_BYTES ((size_t) 1 << 20)
+
 static ts_buffer *
 cpu_buffer_new (void *impl, size_t size_bytes, ts_error *err)
 {
@@ -326,9 +334,14 @@ cpu_buffer_new (void *impl, size_t size_bytes, ts_error *err)
   (void) impl;
   if (!buf || size_bytes > PTRDIFF_MAX) /* no allocator can return more than PTRDIFF_MAX */
     goto fail;
-  /* calloc: a fresh buffer reads as zeros, which keeps runs reproducible, and large
-   * allocations come from mmap and cost nothing until touched. */
-  buf->data = calloc (size_bytes ? size_bytes : 1, 1);
+  /* A fresh buffer reads as zeros, which keeps runs reproducible; large ones cost nothing
+   * until touched. */
+  if (size_bytes >= CPU_MMAP_BYTES) {
+    void *p = mmap (NULL, size_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    buf->data = p == MAP_FAILED ? NULL : p;
+  } else {
+    buf->data = calloc (size_bytes ? size_bytes : 1, 1);
+  }
   if (!buf->data)
     goto fail;
   buf->size = size_bytes;
@@ -346,7 +359,10 @@ cpu_buffer_free (void *impl, ts_buffer *buf)
   (void) impl;
   if (!buf)
     return;
-  free (buf->data);
+  if (buf->size >= CPU_MMAP_BYTES)
+    munmap (buf->data, buf->size);
+  else
+    free (buf->data);
   free (buf);
 }
 
@@ -470,6 +486,14 @@ cpu_weight_free (void *impl, ts_weight *w)
 
 /* ---- the object ---- */
 
+/* Host memory: an operand may span any buffer. */
+static size_t
+cpu_max_operand_bytes (void *impl)
+{
+  (void) impl;
+  return SIZE_MAX;
+}
+
 static ts_status
 cpu_sync (void *impl, ts_error *err)
 {
@@ -502,7 +526,8 @@ cpu_destroy (void *impl)
     .act = ts_cpu_act, .elementwise = ts_cpu_elementwise, .transpose = ts_cpu_transpose,     \
     .conv2d = ts_cpu_conv2d, .conv_transpose2d = ts_cpu_conv_transpose2d,                    \
     .group_norm = ts_cpu_group_norm, .upsample = ts_cpu_upsample, .embed = ts_cpu_embed,     \
-    .sample = ts_cpu_sample, .sync = cpu_sync, .destroy = cpu_destroy,                                                \
+    .sample = ts_cpu_sample, .max_operand_bytes = cpu_max_operand_bytes,                    \
+    .sync = cpu_sync, .destroy = cpu_destroy,                                                \
   }
 
 static const ts_backend_ops cpu_ref_ops = CPU_OPS_INIT ("cpu-ref");

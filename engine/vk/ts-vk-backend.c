@@ -555,6 +555,13 @@ vk_destroy (void *impl)
   free (vk);
 }
 
+static size_t
+vk_max_operand_bytes (void *impl)
+{
+  const ts_vk *vk = impl;
+  return vk->props.limits.maxStorageBufferRange;
+}
+
 static const ts_backend_ops vk_ops = {
   .name = "vulkan",
   .buffer_new = ts_vk_buffer_new,
@@ -577,6 +584,7 @@ static const ts_backend_ops vk_ops = {
   .upsample = ts_vk_upsample,
   .embed = ts_vk_embed,
   .sample = ts_vk_sample,
+  .max_operand_bytes = vk_max_operand_bytes,
   .sync = ts_vk_sync,
   .destroy = vk_destroy,
 };

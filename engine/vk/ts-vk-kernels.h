@@ -88,9 +88,9 @@ _Static_assert (sizeof (ts_vk_conv2d_push) <= TS_VK_PUSH_MAX, "conv2d.comp push 
 
 /* shaders/group_norm.comp */
 typedef struct {
-  uint32_t x_off, y_off, w_off, b_off;
-  uint32_t batch, c, hw, groups, has_w, has_b, silu;
-  float eps;
+  uint32_t x_off, y_off, w_off, b_off, s_off;
+  uint32_t batch, c, hw, groups, has_w, has_b, silu, pass;
+  float eps, hw_done;
 } ts_vk_group_norm_push;
 _Static_assert (sizeof (ts_vk_group_norm_push) <= TS_VK_PUSH_MAX,
                 "group_norm.comp push constants");

@@ -501,16 +501,20 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
     return TS_OK;
   bytes = (size_t) (a->batch * a->c * a->hw) * sizeof (float);
   d.operands[0] = operand (a->x, bytes);
-  d.operands[1] = operand (a->y, bytes);
+  if (a->pass != TS_GN_STATS)
+    d.operands[1] = operand (a->y, bytes);
   d.operands[2] = weight_operand (a->weight);
   d.operands[3] = weight_operand (a->bias);
-  d.n_operands = 4;
+  if (a->pass != TS_GN_FULL)
+    d.operands[4] = operand (a->stats, (size_t) (a->batch * a->groups) * 2 * sizeof (float));
+  d.n_operands = 5;
   pc = (ts_vk_group_norm_push) {
     .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
     .w_off = off (vk, &d.operands[2]), .b_off = off (vk, &d.operands[3]),
-    .batch = (uint32_t) a->batch, .c = (uint32_t) a->c, .hw = (uint32_t) a->hw,
-    .groups = (uint32_t) a->groups, .has_w = a->weight != NULL, .has_b = a->bias != NULL,
-    .silu = a->silu, .eps = a->eps,
+    .s_off = off (vk, &d.operands[4]), .batch = (uint32_t) a->batch, .c = (uint32_t) a->c,
+    .hw = (uint32_t) a->hw, .groups = (uint32_t) a->groups, .has_w = a->weight != NULL,
+    .has_b = a->bias != NULL, .silu = a->silu, .pass = (uint32_t) a->pass, .eps = a->eps,
+    .hw_done = (float) a->hw_done,
   };
   d.spec[0] = WG_ROW (vk);
   d.n_spec = 1;
