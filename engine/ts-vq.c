@@ -8,21 +8,22 @@
  * `models/downsampling.py` (Downsample2D: zero pad right/bottom by 1, 3×3 stride 2, no
  * padding) and `models/upsampling.py` (Upsample2D: nearest 2×, then 3×3 conv).
  *
- * Decoder activations are NCHW F32 feature maps stored as horizontal row bands, each band
- * a dense [batch, c, rows, w] tensor in its own backend buffer of at most a byte budget
- * (32 MiB, or the device's maxStorageBufferRange when smaller). A convolution computes
- * one output band at a time from a gathered copy of the input rows it reads (the band
- * plus its halo, through a nearest 2× upsample where the block has one); GroupNorm keeps
- * whole-tensor statistics gathered band by band (TS_GN_STATS) and normalises the gathered
- * rows (TS_GN_APPLY); input bands are released as soon as no later band reads them. So at
- * 1024² the decoder holds about two full-resolution 128-channel maps (0.5 GB each) instead
- * of three 256-channel ones, and no op binds more than a band. A map that fits one band
- * runs exactly the ops of a whole-tensor decode.
+ * Activations are NCHW F32 feature maps stored as horizontal row bands, each band a dense
+ * [batch, c, rows, w] tensor in its own backend buffer of at most a byte budget (32 MiB,
+ * or the device's maxStorageBufferRange when smaller), in the decoder and the encoder
+ * alike. A convolution computes one output band at a time from a gathered copy of the
+ * input rows it reads (the band plus its halo, through a nearest 2× upsample where a
+ * decoder block has one, or every other row for the encoder's stride-2 downsample with
+ * its right/bottom zero pad); GroupNorm keeps whole-tensor statistics gathered band by
+ * band (TS_GN_STATS) and normalises the gathered rows (TS_GN_APPLY); input bands are
+ * released as soon as no later band reads them. So at 1024² the decoder holds about two
+ * full-resolution 128-channel maps (0.5 GB each) instead of three 256-channel ones, and no
+ * op binds more than a band. A map that fits one band runs exactly the ops of a
+ * whole-tensor pass.
  *
- * The encoder keeps its activations in three backend buffers ("slots") of the largest
- * feature map the request needs; a resnet reads one slot and uses the other two. The
- * nearest-codebook search runs the −2·z·e term as a backend matmul (as torch.cdist does
- * for more than 25 rows) and finishes the argmin on the host.
+ * The encoder's nearest-codebook search runs the −2·z·e term as a backend matmul (as
+ * torch.cdist does for more than 25 rows) over chunks of latent rows whose scores fit the
+ * budget, and finishes the argmin on the host.
  */
 #include "ts-vq.h"
 
@@ -35,7 +36,6 @@
 #include <string.h>
 
 #define VQ_GN_EPS 1e-6f
-#define VQ_N_SLOTS 3
 #define VQ_BAND_BYTES_DEFAULT ((size_t) 32 << 20)
 /* Rows a band's temporaries hold beyond the band: a 3×3 halo, plus the row a nearest 2×
  * upsample of the gathered low-resolution rows adds at either end. */
@@ -89,8 +89,6 @@ struct ts_vq {
   vq_block dec_blocks[TS_VQ_MAX_BLOCKS];
   const ts_weight *dec_norm_w, *dec_norm_b, *dec_out_w, *dec_out_b;
 
-  ts_buffer *slot[VQ_N_SLOTS];
-  size_t slot_bytes;
   ts_buffer *ids_buf;
   size_t ids_bytes;
   ts_buffer *tmp[VQ_N_TMP];
@@ -356,12 +354,6 @@ ts_vq_trim (ts_vq *vq)
 {
   if (!vq)
     return;
-  for (int i = 0; i < VQ_N_SLOTS; i++) {
-    if (vq->slot[i])
-      vq->be->ops->buffer_free (vq->be->impl, vq->slot[i]);
-    vq->slot[i] = NULL;
-  }
-  vq->slot_bytes = 0;
   for (int i = 0; i < VQ_N_TMP; i++) {
     if (vq->tmp[i])
       vq->be->ops->buffer_free (vq->be->impl, vq->tmp[i]);
@@ -371,30 +363,12 @@ ts_vq_trim (ts_vq *vq)
 }
 
 
-/* Grows the three activation slots to `elems` floats each and the id buffer to `n_ids`. */
+/* Grows the id buffer to `n_ids`. */
 static ts_status
-vq_scratch_reserve (ts_vq *vq, size_t elems, size_t n_ids, ts_error *err)
+vq_ids_reserve (ts_vq *vq, size_t n_ids, ts_error *err)
 {
   const ts_backend *be = vq->be;
   size_t bytes;
-  if (!ts_mul_size (elems, sizeof (float), &bytes))
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "vqvae: request too large");
-  if (bytes > vq->slot_bytes) {
-    for (int i = 0; i < VQ_N_SLOTS; i++) {
-      if (vq->slot[i])
-        be->ops->buffer_free (be->impl, vq->slot[i]);
-      vq->slot[i] = NULL;
-    }
-    vq->slot_bytes = 0;
-    for (int i = 0; i < VQ_N_SLOTS; i++) {
-      vq->slot[i] = be->ops->buffer_new (be->impl, bytes, err);
-      if (!vq->slot[i]) {
-        ts_error_prefix (err, "vqvae: activations (3 x %zu bytes)", bytes);
-        return err ? err->code : TS_ERR_NOMEM;
-      }
-    }
-    vq->slot_bytes = bytes;
-  }
   if (!ts_mul_size (n_ids, sizeof (int32_t), &bytes))
     return ts_error_set (err, TS_ERR_INVALID_ARG, "vqvae: request too large");
   if (bytes > vq->ids_bytes) {
@@ -411,125 +385,7 @@ vq_scratch_reserve (ts_vq *vq, size_t elems, size_t n_ids, ts_error *err)
   return TS_OK;
 }
 
-/* Raises *max to batch·c·h·w; SIZE_MAX on overflow, which the reservation then rejects. */
-static void
-vq_note (size_t *max, int64_t batch, int64_t c, int64_t h, int64_t w)
-{
-  size_t n;
-  if (!ts_mul_size ((size_t) batch, (size_t) c, &n) || !ts_mul_size (n, (size_t) h, &n)
-      || !ts_mul_size (n, (size_t) w, &n))
-    n = SIZE_MAX;
-  if (n > *max)
-    *max = n;
-}
-
-static size_t
-vq_encode_max_elems (const ts_vq *vq, int64_t B, int64_t h, int64_t w)
-{
-  size_t m = 0;
-  vq_note (&m, B, vq->cfg.in_channels, h, w);
-  for (int i = 0; i < vq->cfg.n_blocks; i++) {
-    const vq_block *blk = &vq->enc_blocks[i];
-    vq_note (&m, B, blk->c_in, h, w);
-    vq_note (&m, B, blk->c_out, h, w);
-    if (blk->sample_w) {
-      h /= 2;
-      w /= 2;
-    }
-  }
-  vq_note (&m, B, vq->cfg.latent_channels, h, w);
-  vq_note (&m, B, vq->embed_dim, h, w);
-  vq_note (&m, B, vq->cfg.num_vq_embeddings, h, w); /* distance scores */
-  return m;
-}
-
-/* ---- ops ---- */
-
-static ts_status
-vq_conv (const ts_vq *vq, ts_ref x, ts_ref y, const ts_weight *w, const ts_weight *b,
-         int64_t batch, int64_t c_in, int64_t h, int64_t wd, int64_t c_out, int k, ts_error *err)
-{
-  const int pad = k / 2;
-  ts_conv2d_args a = { .x = x, .y = y, .w = w, .bias = b, .batch = batch, .c_in = c_in,
-                       .h = h, .w_in = wd, .c_out = c_out, .h_out = h, .w_out = wd,
-                       .kh = k, .kw = k, .stride = 1, .pad_top = pad, .pad_left = pad,
-                       .pad_bottom = pad, .pad_right = pad };
-  return ts_op_conv2d (vq->be, &a, err);
-}
-
-static ts_status
-vq_group_norm (const ts_vq *vq, ts_ref x, ts_ref y, const ts_weight *w, const ts_weight *b,
-               int64_t batch, int64_t c, int64_t hw, bool silu, ts_error *err)
-{
-  ts_group_norm_args a = { .x = x, .y = y, .weight = w, .bias = b, .batch = batch, .c = c,
-                           .hw = hw, .groups = vq->cfg.norm_num_groups, .eps = VQ_GN_EPS,
-                           .silu = silu };
-  return ts_op_group_norm (vq->be, &a, err);
-}
-
-static ts_ref
-vq_slot (const ts_vq *vq, int i)
-{
-  return ts_ref_at (vq->slot[i % VQ_N_SLOTS], 0);
-}
-
-/* ResnetBlock2D (temb None): norm1 → SiLU → conv1 → norm2 → SiLU → conv2, plus the input
- * (through conv_shortcut when channels change). Reads slot *cur, leaves the result in
- * *cur (which may change). */
-static ts_status
-vq_resnet_run (const ts_vq *vq, const vq_resnet *r, int64_t B, int64_t h, int64_t w, int *cur,
-               ts_error *err)
-{
-  const int x = *cur, t1 = (x + 1) % VQ_N_SLOTS, t2 = (x + 2) % VQ_N_SLOTS;
-  const int64_t hw = h * w;
-  ts_status st;
-  if ((st = vq_group_norm (vq, vq_slot (vq, x), vq_slot (vq, t1), r->n1_w, r->n1_b, B, r->c_in,
-                           hw, true, err)) != TS_OK
-      || (st = vq_conv (vq, vq_slot (vq, t1), vq_slot (vq, t2), r->c1_w, r->c1_b, B, r->c_in, h,
-                        w, r->c_out, 3, err)) != TS_OK
-      || (st = vq_group_norm (vq, vq_slot (vq, t2), vq_slot (vq, t2), r->n2_w, r->n2_b, B,
-                              r->c_out, hw, true, err)) != TS_OK
-      || (st = vq_conv (vq, vq_slot (vq, t2), vq_slot (vq, t1), r->c2_w, r->c2_b, B, r->c_out, h,
-                        w, r->c_out, 3, err)) != TS_OK)
-    return st;
-
-  ts_elementwise_args add = { .kind = TS_EW_ADD, .rows = B * r->c_out, .cols = hw,
-                              .lda = hw, .ldb = hw, .ldy = hw };
-  if (r->sc_w) {
-    if ((st = vq_conv (vq, vq_slot (vq, x), vq_slot (vq, t2), r->sc_w, r->sc_b, B, r->c_in, h, w,
-                       r->c_out, 1, err)) != TS_OK)
-      return st;
-    add.a = vq_slot (vq, t2);
-    add.b = vq_slot (vq, t1);
-    add.y = vq_slot (vq, t2);
-    *cur = t2;
-  } else {
-    add.a = vq_slot (vq, x);
-    add.b = vq_slot (vq, t1);
-    add.y = vq_slot (vq, x);
-  }
-  return ts_op_elementwise (vq->be, &add, err);
-}
-
-static ts_status
-vq_capture (const ts_vq *vq, const ts_capture *cap, const char *name, ts_ref ref, int64_t b,
-            int64_t c, int64_t h, int64_t w, ts_error *err)
-{
-  if (!ts_capture_wanted (cap))
-    return TS_OK;
-  const int64_t shape[4] = { b, c, h, w };
-  const size_t n = (size_t) b * (size_t) c * (size_t) h * (size_t) w;
-  float *host = malloc (n * sizeof *host);
-  if (!host)
-    return ts_error_set (err, TS_ERR_NOMEM, "vqvae: out of memory capturing %s", name);
-  ts_status st = vq->be->ops->download (vq->be->impl, ref, host, n * sizeof *host, err);
-  if (st == TS_OK)
-    cap->fn (cap->user_data, name, host, 4, shape);
-  free (host);
-  return st;
-}
-
-/* ---- banded feature maps (decoder) ---- */
+/* ---- banded feature maps ---- */
 
 /* A feature map [batch, c, h, w] as bands of `rows` rows (the last may have fewer), band k
  * a dense [batch, c, rows_k, w] tensor; NULL until written and after release. */
@@ -671,20 +527,35 @@ vq_map_gather (const ts_vq *vq, const vq_map *m, int64_t r0, int64_t r1, ts_ref 
   return TS_OK;
 }
 
-/* Downloads `rows` rows of each of `planes` planes of src (dense [planes, rows, w]) into
- * rows [r0, r0 + rows) of host [planes, h, w]. */
+/* Moves `rows` rows of each of `planes` planes between backend memory dev (dense
+ * [planes, rows, w]) and rows [r0, r0 + rows) of a host [planes, h, w] tensor: from src
+ * when it is given (an upload), else into dst. */
 static ts_status
-vq_download_rows (const ts_vq *vq, ts_ref src, int64_t planes, int64_t rows, int64_t r0,
-                  int64_t h, int64_t w, float *host, ts_error *err)
+vq_copy_rows (const ts_vq *vq, ts_ref dev, int64_t planes, int64_t rows, int64_t r0, int64_t h,
+              int64_t w, const float *src, float *dst, ts_error *err)
 {
+  const ts_backend *be = vq->be;
+  const size_t bytes = (size_t) (rows * w) * sizeof (float);
   for (int64_t p = 0; p < planes; p++) {
-    ts_status st = vq->be->ops->download (vq->be->impl, ts_ref_f32 (src, p * rows * w),
-                                          host + (p * h + r0) * w,
-                                          (size_t) (rows * w) * sizeof (float), err);
+    const ts_ref d = ts_ref_f32 (dev, p * rows * w);
+    const int64_t at = (p * h + r0) * w;
+    ts_status st = src ? be->ops->upload (be->impl, d, src + at, bytes, err)
+                       : be->ops->download (be->impl, d, dst + at, bytes, err);
     if (st != TS_OK)
       return st;
   }
   return TS_OK;
+}
+
+/* Downloads map m into host [batch, c, h, w]. */
+static ts_status
+vq_map_download (const ts_vq *vq, const vq_map *m, float *host, ts_error *err)
+{
+  ts_status st = TS_OK;
+  for (int k = 0; st == TS_OK && k < m->n_bands; k++)
+    st = vq_copy_rows (vq, ts_ref_at (m->band[k], 0), m->batch * m->c, vq_band_rows (m, k),
+                       (int64_t) k * m->rows, m->h, m->w, NULL, host, err);
+  return st;
 }
 
 /* Prepares the norm in front of a convolution from map x into a map of n_out bands: one
@@ -772,7 +643,7 @@ vq_map_rows (ts_vq *vq, const vq_map *x, int up, const vq_norm *nm, int64_t in0,
       return st;
   }
   if (nm && nm->capture
-      && (st = vq_download_rows (vq, tin, B * C, n, in0, x->h, w, nm->capture, err)) != TS_OK)
+      && (st = vq_copy_rows (vq, tin, B * C, n, in0, x->h, w, NULL, nm->capture, err)) != TS_OK)
     return st;
   if (nm && nm->act) {
     ts_act_args act = { .kind = TS_ACT_SILU, .x = tin, .y = tin, .rows = B * C, .cols = n * w,
@@ -809,20 +680,23 @@ vq_conv_band (ts_vq *vq, const vq_map *x, int up, const vq_norm *nm, const vq_co
   return ts_op_conv2d (vq->be, &a, err);
 }
 
-/* y = convolution d of x (2× upsampled first when up is 2), into a new map; x is released
- * band by band as the output passes it. */
+/* y = convolution d of x (2× upsampled first when up is 2, or normalised by nm when
+ * given), into a new map; x is released band by band as the output passes it. */
 static ts_status
-vq_map_conv (ts_vq *vq, vq_map *x, int up, const vq_conv_desc *d, vq_map *y, ts_error *err)
+vq_map_conv (ts_vq *vq, vq_map *x, int up, vq_norm *nm, const vq_conv_desc *d, vq_map *y,
+             ts_error *err)
 {
   const int64_t h = (x->h * up + d->pad_top + d->pad_bottom - d->k) / d->stride + 1;
   const int64_t w = (x->w * up + d->pad_left + d->pad_right - d->k) / d->stride + 1;
   ts_status st = vq_map_init (vq, y, x->batch, d->c_out, h, w,
                               x->c > d->c_out ? x->c : d->c_out, err);
+  if (st == TS_OK && nm)
+    st = vq_norm_prepare (vq, x, nm, y->n_bands, err);
   for (int k = 0; st == TS_OK && k < y->n_bands; k++) {
     const int64_t r0 = (int64_t) k * y->rows, r1 = r0 + vq_band_rows (y, k);
     ts_ref out;
     if ((st = vq_map_band_new (vq, y, k, &out, err)) == TS_OK)
-      st = vq_conv_band (vq, x, up, NULL, d, r0, r1, out, err);
+      st = vq_conv_band (vq, x, up, nm, d, r0, r1, out, err);
     /* the next band reads from input row (r1 - pad) / up on */
     vq_map_release (vq, x, (r1 * d->stride - d->pad_top) / up);
   }
@@ -902,12 +776,10 @@ vq_map_capture (const ts_vq *vq, const ts_capture *cap, const char *name, const 
     return TS_OK;
   const int64_t shape[4] = { m->batch, m->c, m->h, m->w };
   float *host = malloc ((size_t) (m->batch * m->c * m->h * m->w) * sizeof *host);
-  ts_status st = TS_OK;
+  ts_status st;
   if (!host)
     return ts_error_set (err, TS_ERR_NOMEM, "vqvae: out of memory capturing %s", name);
-  for (int k = 0; st == TS_OK && k < m->n_bands; k++)
-    st = vq_download_rows (vq, ts_ref_at (m->band[k], 0), m->batch * m->c, vq_band_rows (m, k),
-                           (int64_t) k * m->rows, m->h, m->w, host, err);
+  st = vq_map_download (vq, m, host, err);
   if (st == TS_OK)
     cap->fn (cap->user_data, name, host, 4, shape);
   free (host);
@@ -945,7 +817,7 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
                            "vqvae: decode: codebook id %d at position %zu is outside [0, %d)",
                            (int) ids[i], i, c->num_vq_embeddings);
 
-  if ((st = vq_scratch_reserve (vq, 0, n_ids, err)) != TS_OK)
+  if ((st = vq_ids_reserve (vq, n_ids, err)) != TS_OK)
     return st;
 
 #define TRY(call)               \
@@ -977,13 +849,13 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
   TRY (vq_map_capture (vq, cap, "mid.quant", &m, err));
 
   const vq_conv_desc post_quant = vq_conv_same (vq->post_quant_w, vq->post_quant_b, C_lat, 1);
-  TRY (vq_map_conv (vq, &m, 1, &post_quant, &y, err));
+  TRY (vq_map_conv (vq, &m, 1, NULL, &post_quant, &y, err));
   m = y, y = (vq_map) { 0 };
   TRY (vq_map_capture (vq, cap, "mid.post_quant_conv_out", &m, err));
 
   const int64_t c_top = c->block_out_channels[n - 1];
   const vq_conv_desc conv_in = vq_conv_same (vq->dec_in_w, vq->dec_in_b, c_top, 3);
-  TRY (vq_map_conv (vq, &m, 1, &conv_in, &y, err));
+  TRY (vq_map_conv (vq, &m, 1, NULL, &conv_in, &y, err));
   m = y, y = (vq_map) { 0 };
   TRY (vq_map_capture (vq, cap, "mid.dec_conv_in_out", &m, err));
 
@@ -997,7 +869,7 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
       TRY (vq_map_resnet (vq, &blk->resnets[j], &m, err));
     if (blk->sample_w) {
       const vq_conv_desc upc = vq_conv_same (blk->sample_w, blk->sample_b, blk->c_out, 3);
-      TRY (vq_map_conv (vq, &m, 2, &upc, &y, err));
+      TRY (vq_map_conv (vq, &m, 2, NULL, &upc, &y, err));
       m = y, y = (vq_map) { 0 };
     }
     if (ts_capture_wanted (cap)) {
@@ -1026,7 +898,7 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
     TRY (vq_tmp (vq, VQ_TMP_OUT, (size_t) (B * C_out * (r1 - r0) * o.w) * sizeof (float), &t,
                  err));
     TRY (vq_conv_band (vq, &m, 1, &norm_out, &conv_out, r0, r1, t, err));
-    TRY (vq_download_rows (vq, t, B * C_out, r1 - r0, r0, o.h, o.w, image, err));
+    TRY (vq_copy_rows (vq, t, B * C_out, r1 - r0, r0, o.h, o.w, NULL, image, err));
     vq_map_release (vq, &m, r1 - 1);
   }
   if (norm_host) {
@@ -1065,16 +937,70 @@ ts_vq_to_uint8 (const float *image_nchw, int batch, int height, int width, uint8
 
 /* ---- encode ---- */
 
+/* The nearest codebook entry of every position of the latent map z [batch, D, h, w] into
+ * ids [batch, h, w]: per chunk of rows whose scores [batch·rows·w, K] fit the band budget,
+ * the rows gathered, transposed to [batch, rows·w, D] and multiplied by the codebook; the
+ * argmin of ||e||² − 2·z·e is taken on the host (||z||² is the same for every entry). */
+static ts_status
+vq_nearest_codes (ts_vq *vq, const vq_map *z, int32_t *ids, ts_error *err)
+{
+  const int64_t B = z->batch, D = z->c, K = vq->cfg.num_vq_embeddings, R = z->h * z->w;
+  const size_t row_bytes = (size_t) (B * z->w * K) * sizeof (float);
+  const int64_t fit = (int64_t) (vq_band_budget (vq) / row_bytes);
+  const int64_t rows = fit < 1 ? 1 : fit > z->h ? z->h : fit;
+  float *scores = malloc ((size_t) (B * rows * z->w * K) * sizeof *scores);
+  ts_ref src, zt, sc;
+  ts_status st = TS_OK;
+
+  if (!scores)
+    return ts_error_set (err, TS_ERR_NOMEM, "vqvae: encode: out of memory");
+  for (int64_t r0 = 0; st == TS_OK && r0 < z->h; r0 += rows) {
+    const int64_t np = (r0 + rows < z->h ? rows : z->h - r0) * z->w;
+    if ((st = vq_map_rows (vq, z, 1, NULL, r0, r0 + np / z->w, &src, err)) != TS_OK
+        || (st = vq_tmp (vq, VQ_TMP_UP, (size_t) (B * np * D) * sizeof (float), &zt, err))
+               != TS_OK
+        || (st = vq_tmp (vq, VQ_TMP_OUT, (size_t) (B * np * K) * sizeof (float), &sc, err))
+               != TS_OK)
+      break;
+    ts_transpose_args tr = { .x = src, .y = zt, .batch = B, .rows = D, .cols = np };
+    ts_matmul_args mm = { .x = zt, .ldx = D, .w = vq->codebook, .y = sc, .ldy = K,
+                          .m = B * np, .n = K, .k = D };
+    if ((st = ts_op_transpose (vq->be, &tr, err)) != TS_OK
+        || (st = ts_op_matmul (vq->be, &mm, err)) != TS_OK
+        || (st = vq->be->ops->download (vq->be->impl, sc, scores,
+                                        (size_t) (B * np * K) * sizeof *scores, err)) != TS_OK)
+      break;
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t p = 0; p < np; p++) {
+        const float *row = scores + (b * np + p) * K;
+        int best = 0;
+        double best_d = vq->code_norms[0] - 2.0 * (double) row[0];
+        for (int k = 1; k < K; k++) {
+          const double d = vq->code_norms[k] - 2.0 * (double) row[k];
+          if (d < best_d) {
+            best_d = d;
+            best = k;
+          }
+        }
+        ids[b * R + r0 * z->w + p] = best;
+      }
+  }
+  free (scores);
+  return st;
+}
+
 ts_status
 ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, int32_t *ids,
               float *latents, const ts_capture *cap, ts_error *err)
 {
   TS_ASSERT (vq && image && ids);
-  const ts_backend *be = vq->be;
   const ts_vq_config *c = &vq->cfg;
   const int n = c->n_blocks, f = vq->factor;
   const int64_t B = batch, D = vq->embed_dim, K = c->num_vq_embeddings;
-  float *scores = NULL, *host_lat = NULL, *extra = NULL;
+  const int64_t C_in = c->in_channels, c0 = c->block_out_channels[0];
+  vq_map m = { 0 }, y = { 0 };
+  float *host_lat = NULL, *extra = NULL;
+  ts_ref out;
   ts_status st;
 
   if (batch < 1)
@@ -1090,9 +1016,6 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
   if (!ts_mul_size ((size_t) B, (size_t) R, &n_ids)
       || !ts_mul_size (n_ids, (size_t) K, &n_scores))
     return ts_error_set (err, TS_ERR_INVALID_ARG, "vqvae: encode: request too large");
-  if ((st = vq_scratch_reserve (vq, vq_encode_max_elems (vq, B, height, width), n_ids, err))
-      != TS_OK)
-    return st;
 
 #define TRY(call)               \
   do {                          \
@@ -1100,86 +1023,55 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
       goto fail;                \
   } while (0)
 
-  int64_t hh = height, ww = width;
-  TRY (be->ops->upload (be->impl, vq_slot (vq, 0), image,
-                        (size_t) B * c->in_channels * hh * ww * sizeof (float), err));
-  const int64_t c0 = c->block_out_channels[0];
-  TRY (vq_conv (vq, vq_slot (vq, 0), vq_slot (vq, 1), vq->enc_in_w, vq->enc_in_b, B,
-                c->in_channels, hh, ww, c0, 3, err));
-  TRY (vq_capture (vq, cap, "mid.enc_conv_in_out", vq_slot (vq, 1), B, c0, hh, ww, err));
+  TRY (vq_map_init (vq, &m, B, C_in, height, width, C_in > c0 ? C_in : c0, err));
+  for (int k = 0; k < m.n_bands; k++) {
+    TRY (vq_map_band_new (vq, &m, k, &out, err));
+    TRY (vq_copy_rows (vq, out, B * C_in, vq_band_rows (&m, k), (int64_t) k * m.rows, height,
+                       width, image, NULL, err));
+  }
+  const vq_conv_desc conv_in = vq_conv_same (vq->enc_in_w, vq->enc_in_b, c0, 3);
+  TRY (vq_map_conv (vq, &m, 1, NULL, &conv_in, &y, err));
+  m = y, y = (vq_map) { 0 };
+  TRY (vq_map_capture (vq, cap, "mid.enc_conv_in_out", &m, err));
 
-  int cur = 1;
   for (int i = 0; i < n; i++) {
     const vq_block *blk = &vq->enc_blocks[i];
     for (int j = 0; j < blk->n_resnets; j++)
-      TRY (vq_resnet_run (vq, &blk->resnets[j], B, hh, ww, &cur, err));
+      TRY (vq_map_resnet (vq, &blk->resnets[j], &m, err));
     if (blk->sample_w) {
       /* Downsample2D with padding=0: F.pad(x, (0, 1, 0, 1)) then a 3×3 stride-2 conv. */
-      const int out = (cur + 1) % VQ_N_SLOTS;
-      ts_conv2d_args a = { .x = vq_slot (vq, cur), .y = vq_slot (vq, out), .w = blk->sample_w,
-                           .bias = blk->sample_b, .batch = B, .c_in = blk->c_out, .h = hh,
-                           .w_in = ww, .c_out = blk->c_out, .h_out = (hh + 1 - 3) / 2 + 1,
-                           .w_out = (ww + 1 - 3) / 2 + 1, .kh = 3, .kw = 3, .stride = 2,
-                           .pad_top = 0, .pad_left = 0, .pad_bottom = 1, .pad_right = 1 };
-      TRY (ts_op_conv2d (be, &a, err));
-      hh = a.h_out;
-      ww = a.w_out;
-      cur = out;
+      const vq_conv_desc down = { .w = blk->sample_w, .b = blk->sample_b, .c_out = blk->c_out,
+                                  .k = 3, .stride = 2, .pad_bottom = 1, .pad_right = 1 };
+      TRY (vq_map_conv (vq, &m, 1, NULL, &down, &y, err));
+      m = y, y = (vq_map) { 0 };
     }
     if (ts_capture_wanted (cap)) {
       char name[48];
       snprintf (name, sizeof name, "mid.enc_down_block%d_out", i);
-      TRY (vq_capture (vq, cap, name, vq_slot (vq, cur), B, blk->c_out, hh, ww, err));
+      TRY (vq_map_capture (vq, cap, name, &m, err));
     }
   }
-  TS_ASSERT (hh == h_lat && ww == w_lat);
+  TS_ASSERT (m.h == h_lat && m.w == w_lat);
 
-  const int64_t c_top = c->block_out_channels[n - 1];
   for (int j = 0; j < 2; j++)
-    TRY (vq_resnet_run (vq, &vq->enc_mid[j], B, hh, ww, &cur, err));
-  TRY (vq_capture (vq, cap, "mid.enc_mid_block_out", vq_slot (vq, cur), B, c_top, hh, ww, err));
+    TRY (vq_map_resnet (vq, &vq->enc_mid[j], &m, err));
+  TRY (vq_map_capture (vq, cap, "mid.enc_mid_block_out", &m, err));
 
-  const int nx = (cur + 1) % VQ_N_SLOTS, ox = (cur + 2) % VQ_N_SLOTS;
-  TRY (vq_group_norm (vq, vq_slot (vq, cur), vq_slot (vq, nx), vq->enc_norm_w, vq->enc_norm_b,
-                      B, c_top, R, true, err));
-  TRY (vq_conv (vq, vq_slot (vq, nx), vq_slot (vq, ox), vq->enc_out_w, vq->enc_out_b, B, c_top,
-                hh, ww, c->latent_channels, 3, err));
-  TRY (vq_capture (vq, cap, "mid.enc_conv_out_out", vq_slot (vq, ox), B, c->latent_channels, hh,
-                   ww, err));
-  TRY (vq_conv (vq, vq_slot (vq, ox), vq_slot (vq, cur), vq->quant_w, vq->quant_b, B,
-                c->latent_channels, hh, ww, D, 1, err));
-  const int lat = cur;
+  /* conv_norm_out → conv_act (fused) → conv_out → quant_conv */
+  vq_norm norm_out = { .w = vq->enc_norm_w, .b = vq->enc_norm_b, .silu = true };
+  const vq_conv_desc conv_out = vq_conv_same (vq->enc_out_w, vq->enc_out_b,
+                                              c->latent_channels, 3);
+  TRY (vq_map_conv (vq, &m, 1, &norm_out, &conv_out, &y, err));
+  m = y, y = (vq_map) { 0 };
+  TRY (vq_map_capture (vq, cap, "mid.enc_conv_out_out", &m, err));
+  const vq_conv_desc quant = vq_conv_same (vq->quant_w, vq->quant_b, D, 1);
+  TRY (vq_map_conv (vq, &m, 1, NULL, &quant, &y, err));
+  m = y, y = (vq_map) { 0 };
   if (latents)
-    TRY (be->ops->download (be->impl, vq_slot (vq, lat), latents,
-                            (size_t) B * D * R * sizeof (float), err));
+    TRY (vq_map_download (vq, &m, latents, err));
 
-  /* VectorQuantizer.forward: argmin over torch.cdist(z, codebook). −2·z·e on the backend,
-   * ||e||² added on the host; ||z||² is the same for every entry and drops out. */
-  ts_transpose_args tr = { .x = vq_slot (vq, lat), .y = vq_slot (vq, nx), .batch = B,
-                           .rows = D, .cols = R };
-  TRY (ts_op_transpose (be, &tr, err));
-  ts_matmul_args mm = { .x = vq_slot (vq, nx), .ldx = D, .w = vq->codebook, .y = vq_slot (vq, ox),
-                        .ldy = K, .m = B * R, .n = K, .k = D };
-  TRY (ts_op_matmul (be, &mm, err));
-  scores = malloc (n_scores * sizeof *scores);
-  if (!scores) {
-    st = ts_error_set (err, TS_ERR_NOMEM, "vqvae: encode: out of memory");
-    goto fail;
-  }
-  TRY (be->ops->download (be->impl, vq_slot (vq, ox), scores, n_scores * sizeof *scores, err));
-  for (size_t i = 0; i < n_ids; i++) {
-    const float *row = scores + i * (size_t) K;
-    int best = 0;
-    double best_d = vq->code_norms[0] - 2.0 * (double) row[0];
-    for (int k = 1; k < K; k++) {
-      const double d = vq->code_norms[k] - 2.0 * (double) row[k];
-      if (d < best_d) {
-        best_d = d;
-        best = k;
-      }
-    }
-    ids[i] = best;
-  }
+  /* VectorQuantizer.forward: argmin over torch.cdist(z, codebook). */
+  TRY (vq_nearest_codes (vq, &m, ids, err));
 
   if (ts_capture_wanted (cap)) {
     /* The chosen entries (NCHW) and, per position, second-best minus best Euclidean
@@ -1190,8 +1082,7 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
       st = ts_error_set (err, TS_ERR_NOMEM, "vqvae: encode: out of memory");
       goto fail;
     }
-    TRY (be->ops->download (be->impl, vq_slot (vq, lat), host_lat,
-                            (size_t) B * D * R * sizeof (float), err));
+    TRY (vq_map_download (vq, &m, host_lat, err));
     float *margin = extra + (size_t) B * D * R;
     for (int64_t b = 0; b < B; b++)
       for (int64_t p = 0; p < R; p++) {
@@ -1223,7 +1114,8 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
   st = TS_OK;
 
 fail:
-  free (scores);
+  vq_map_clear (vq, &m);
+  vq_map_clear (vq, &y);
   free (host_lat);
   free (extra);
   return st;

@@ -24,9 +24,9 @@ typedef struct ts_vq ts_vq;
  * the config, TS_ERR_UNSUPPORTED for mid-block attention. */
 ts_vq *ts_vq_new (const ts_backend *be, const ts_vq_config *cfg, const ts_st_set *weights,
                   ts_error *err);
-/* Frees the activation buffers (the decoder's band temporaries, the encoder's 3 slots
- * sized for its largest tensor), which the next call allocates again, so a loaded model
- * does not hold them between generations. NULL-safe. */
+/* Frees the activation buffers (the band temporaries of the decoder and the encoder),
+ * which the next call allocates again, so a loaded model does not hold them between
+ * generations. NULL-safe. */
 void ts_vq_trim (ts_vq *vq);
 
 /* NULL-safe; frees the backend weights and scratch buffers. */
