@@ -688,8 +688,10 @@ vq_map_conv (ts_vq *vq, vq_map *x, int up, vq_norm *nm, const vq_conv_desc *d, v
 {
   const int64_t h = (x->h * up + d->pad_top + d->pad_bottom - d->k) / d->stride + 1;
   const int64_t w = (x->w * up + d->pad_left + d->pad_right - d->k) / d->stride + 1;
-  ts_status st = vq_map_init (vq, y, x->batch, d->c_out, h, w,
-                              x->c > d->c_out ? x->c : d->c_out, err);
+  /* a stride-s band reads s² times its area of input (s·rows + 1 rows, s·w wide) */
+  const int64_t c_in = x->c * d->stride * d->stride;
+  ts_status st = vq_map_init (vq, y, x->batch, d->c_out, h, w, c_in > d->c_out ? c_in : d->c_out,
+                              err);
   if (st == TS_OK && nm)
     st = vq_norm_prepare (vq, x, nm, y->n_bands, err);
   for (int k = 0; st == TS_OK && k < y->n_bands; k++) {

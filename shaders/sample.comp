@@ -19,6 +19,9 @@
 // CDF sum), so probabilities differ in the last bits and a draw within rounding of a CDF
 // step may pick the neighbouring code.
 //
+// With guidance the unconditional row is bound at 0 and the conditional one at 6, so that
+// neither binding spans more than one image's logits.
+//
 // A token whose logits are not finite, or whose recorded draw is outside the codebook,
 // gets code -1: ts_sampler_remask turns that into the error the CPU reports.
 #version 450
@@ -34,8 +37,9 @@ layout(std430, binding = 2) readonly buffer DC { int draw_codes[]; };
 layout(std430, binding = 3) readonly buffer DG { float draw_gumbel[]; };
 layout(std430, binding = 4) writeonly buffer C { int codes[]; };
 layout(std430, binding = 5) writeonly buffer F { float confidence[]; };
+layout(std430, binding = 6) readonly buffer LC { float logits_cond[]; };
 layout(push_constant) uniform P {
-  uint l_off, s_off, dc_off, dg_off, c_off, f_off;
+  uint l_off, s_off, dc_off, dg_off, c_off, f_off, lc_off;
   uint codebook, n_tokens, n_rows, mask_id, noise, recorded;
   uint seed_lo, seed_hi, image, step;
   float guidance, temperature;
@@ -50,11 +54,11 @@ shared int sh_code[TOK];
 // after each operation as ts_sampler_cfg_combine.
 float logit (uint c, uint t)
 {
-  uint i = p.l_off + c * p.n_tokens + t;
-  float u = logits[i];
+  uint i = c * p.n_tokens + t;
+  float u = logits[p.l_off + i];
   if (p.n_rows == 1u)
     return u;
-  precise float d = logits[i + p.codebook * p.n_tokens] - u;
+  precise float d = logits_cond[p.lc_off + i] - u;
   precise float s = p.guidance * d;
   precise float g = u + s;
   return g;

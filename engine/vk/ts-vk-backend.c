@@ -451,12 +451,16 @@ ts_vk_dispatch (ts_vk *vk, const ts_vk_dispatch_desc *d, ts_error *err)
       VkDeviceSize avail = ((o->ref.buf->size + 3) / 4 * 4) - base;
       if (range > avail)
         range = avail;
-      if (range > vk->props.limits.maxStorageBufferRange)
+      if (range > (o->weight ? vk->props.limits.maxStorageBufferRange : vk->max_operand))
         return ts_error_set (err, TS_ERR_UNSUPPORTED,
-                             "vk: %s: operand %d spans %llu bytes, more than the device's "
-                             "maxStorageBufferRange of %u bytes",
+                             "vk: %s: operand %d spans %llu bytes, more than the %zu bytes "
+                             "one binding may span (maxStorageBufferRange %u%s)",
                              d->label, i, (unsigned long long) range,
-                             vk->props.limits.maxStorageBufferRange);
+                             o->weight ? (size_t) vk->props.limits.maxStorageBufferRange
+                                       : vk->max_operand,
+                             vk->props.limits.maxStorageBufferRange,
+                             vk->max_operand < vk->props.limits.maxStorageBufferRange
+                               ? ", lowered by TESSERA_VK_MAX_OPERAND" : "");
       infos[i] = (VkDescriptorBufferInfo) { ts_vk_buffer_handle (o->ref.buf), base, range };
     }
     writes[i] = (VkWriteDescriptorSet) {
@@ -559,7 +563,7 @@ static size_t
 vk_max_operand_bytes (void *impl)
 {
   const ts_vk *vk = impl;
-  return vk->props.limits.maxStorageBufferRange;
+  return vk->max_operand;
 }
 
 static const ts_backend_ops vk_ops = {

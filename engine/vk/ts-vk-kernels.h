@@ -73,7 +73,7 @@ _Static_assert (sizeof (ts_vk_elementwise_push) <= TS_VK_PUSH_MAX,
 /* shaders/transpose.comp */
 typedef struct {
   uint32_t x_off, y_off;
-  uint32_t batch, rows, cols;
+  uint32_t batch, rows, cols, ldx, ldy;
 } ts_vk_transpose_push;
 _Static_assert (sizeof (ts_vk_transpose_push) <= TS_VK_PUSH_MAX, "transpose.comp push constants");
 
@@ -111,7 +111,7 @@ _Static_assert (sizeof (ts_vk_embed_push) <= TS_VK_PUSH_MAX, "embed.comp push co
 
 /* shaders/sample.comp */
 typedef struct {
-  uint32_t l_off, s_off, dc_off, dg_off, c_off, f_off;
+  uint32_t l_off, s_off, dc_off, dg_off, c_off, f_off, lc_off;
   uint32_t codebook, n_tokens, n_rows, mask_id, noise, recorded;
   uint32_t seed_lo, seed_hi, image, step;
   float guidance, temperature;

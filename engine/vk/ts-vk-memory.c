@@ -14,6 +14,9 @@
  *
  * TESSERA_VK_MAX_MEMORY=<bytes|NNNK|NNNM|NNNG> caps the bytes of live buffers, so that the
  * out-of-memory path can be exercised: the error names the bytes requested.
+ * TESSERA_VK_MAX_OPERAND=<bytes|K|M|G> lowers the bytes one activation operand of a dispatch
+ * may span below maxStorageBufferRange, so that tests run the ops' split paths (ts-vk-ops.c)
+ * and the stages' bands on small tensors.
  */
 #include "ts-vk.h"
 
@@ -84,6 +87,7 @@ ts_vk_memory_init (ts_vk *vk, ts_error *err)
   VkDeviceSize main_heap = 0;
   uint32_t main_heap_index = 0;
   const char *cap = getenv ("TESSERA_VK_MAX_MEMORY");
+  const char *operand_cap = getenv ("TESSERA_VK_MAX_OPERAND");
   int t;
   ts_status st = TS_OK;
 
@@ -91,6 +95,9 @@ ts_vk_memory_init (ts_vk *vk, ts_error *err)
   vk->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : ((VkDeviceSize) 1 << 30);
   vk->block_size = TS_VK_BLOCK_DEFAULT < vk->max_alloc ? TS_VK_BLOCK_DEFAULT : vk->max_alloc;
   vk->max_total = cap && *cap ? parse_bytes (cap) : 0;
+  vk->max_operand = vk->props.limits.maxStorageBufferRange;
+  if (operand_cap && *operand_cap && parse_bytes (operand_cap) < vk->max_operand)
+    vk->max_operand = (size_t) parse_bytes (operand_cap);
 
   VK_TRY (vkCreateBuffer (vk->device, &bci, NULL, &probe));
   vkGetBufferMemoryRequirements (vk->device, probe, &req);

@@ -5,6 +5,17 @@
  * binding must cover), fills the shader's push constants (ts-vk-kernels.h) and records one
  * dispatch. Workgroup counts of the 1-D kernels are capped at 65535; those kernels loop
  * grid-stride over the rest.
+ *
+ * An op whose activation operands would span more than one binding may (ts_vk.max_operand)
+ * runs as the same op over pieces, each a call of its own with refs moved to the piece:
+ * rows (matmul, norm, softmax, act, elementwise, embed; a row of act and elementwise in
+ * column pieces when one row is too large; never across a batch boundary of a per-batch
+ * modulation or gate), batches (attention, rope, conv2d, conv_transpose2d, group_norm),
+ * then query rows (non-causal attention) or sequence positions (rope), channel planes
+ * (upsample), tiles (transpose, through the shader's strides). Every output element is
+ * computed by the same arithmetic as in one dispatch. What stays whole: weights, a batch
+ * entry's keys and values in attention, a batch entry's input of a convolution, one row
+ * of the sample op's logits (the two rows of guidance are bound separately).
  */
 #include "ts-vk.h"
 #include "ts-vk-kernels.h"
@@ -28,19 +39,90 @@ extent (int64_t batch, int64_t bs, int64_t rows, int64_t ld, int64_t cols)
 static ts_vk_operand
 operand (ts_ref r, size_t bytes)
 {
-  ts_vk_operand o = { r, bytes };
+  ts_vk_operand o = { r, bytes, false };
   return o;
 }
 
 static ts_vk_operand
 weight_operand (const ts_weight *w)
 {
-  ts_vk_operand o = { { NULL, 0 }, 0 };
+  ts_vk_operand o = { { NULL, 0 }, 0, true };
   if (w) {
     o.ref = ts_ref_at (w->buf, 0);
     o.bytes = (size_t) w->n_elements * ts_dtype_size (w->dtype);
   }
   return o;
+}
+
+/* ---- pieces ---- */
+
+/* The elements an activation operand of one piece may span: the cap less the slack of
+ * aligning its binding down to minStorageBufferOffsetAlignment. */
+static int64_t
+cap_elems (const ts_vk *vk)
+{
+  const size_t align = vk->props.limits.minStorageBufferOffsetAlignment;
+  return vk->max_operand > align ? (int64_t) ((vk->max_operand - align) / sizeof (float)) : 0;
+}
+
+/* Whether every activation operand of d fits one binding. */
+static bool
+fits (const ts_vk *vk, const ts_vk_dispatch_desc *d)
+{
+  for (int i = 0; i < d->n_operands; i++)
+    if (!d->operands[i].weight && d->operands[i].bytes > (size_t) cap_elems (vk) * sizeof (float))
+      return false;
+  return true;
+}
+
+/* The most of n units (rows, batches, planes) per piece such that each of the n_ops operands
+ * (units ld[i] elements apart, one unit spanning span[i]) fits one binding; 0 when a single
+ * unit does not. */
+static int64_t
+piece_units (const ts_vk *vk, int64_t n, int n_ops, const int64_t *ld, const int64_t *span)
+{
+  const int64_t cap = cap_elems (vk);
+  int64_t per = n;
+  for (int i = 0; i < n_ops; i++) {
+    const int64_t fit = span[i] > cap ? 0 : ld[i] > 0 ? (cap - span[i]) / ld[i] + 1 : n;
+    if (fit < per)
+      per = fit;
+  }
+  return per;
+}
+
+/* The end of the piece of at most `per` units that starts at unit u0 of n. With units in
+ * batches of rpb (rpb > 0: a modulation or gate row per batch) a piece is whole batches or
+ * part of one batch, so that the piece's unit i belongs to batch u0 / rpb + i / rpb. */
+static int64_t
+piece_end (int64_t u0, int64_t per, int64_t n, int64_t rpb)
+{
+  int64_t len = per;
+  if (rpb > 0)
+    len = per >= rpb ? per / rpb * rpb : per < rpb - u0 % rpb ? per : rpb - u0 % rpb;
+  return len < n - u0 ? u0 + len : n;
+}
+
+/* One piece [u0, u1) of an op's units: the op's arguments moved to the piece, and the op
+ * run on them. */
+typedef ts_status (*piece_fn) (ts_vk *vk, const void *args, int64_t u0, int64_t u1,
+                               ts_error *err);
+
+/* Runs fn over pieces of at most `per` of n units (piece_end with rpb) and returns true
+ * with the status in *st; false when per is 0 (one unit does not fit) or n (the units are
+ * not what is too large), so that the op goes as one dispatch and reports the operand. */
+static bool
+run_pieces (ts_vk *vk, int64_t n, int64_t per, int64_t rpb, piece_fn fn, const void *args,
+            ts_status *st, ts_error *err)
+{
+  if (per <= 0 || per >= n)
+    return false;
+  *st = TS_OK;
+  for (int64_t u0 = 0, u1; *st == TS_OK && u0 < n; u0 = u1) {
+    u1 = piece_end (u0, per, n, rpb);
+    *st = fn (vk, args, u0, u1, err);
+  }
+  return true;
 }
 
 static uint32_t
@@ -96,6 +178,17 @@ weight_shader (const ts_weight *w, ts_vk_shader f32, ts_vk_shader w16, uint32_t 
  * tiles, BLOCKED for the rest. The ROWS tile was measured on lavapipe (docs/benchmarks.md):
  * 16 rows per lane and 4 x subgroup-size columns per workgroup of two subgroups, fewer
  * rows per lane when m is small (clamped rows are wasted work). */
+static ts_status
+matmul_piece (ts_vk *vk, const void *args, int64_t r0, int64_t r1, ts_error *err)
+{
+  const ts_matmul_args *a = args;
+  ts_matmul_args p = *a;
+  p.x = ts_ref_f32 (a->x, r0 * a->ldx);
+  p.y = ts_ref_f32 (a->y, r0 * a->ldy);
+  p.m = r1 - r0;
+  return ts_vk_matmul (vk, &p, err);
+}
+
 ts_status
 ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
 {
@@ -116,6 +209,12 @@ ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
   d.operands[2] = weight_operand (a->bias);
   d.operands[3] = operand (a->y, extent (1, 0, a->m, a->ldy, a->n));
   d.n_operands = 4;
+  if (!fits (vk, &d)) {
+    const int64_t ld[2] = { a->ldx, a->ldy }, span[2] = { a->k, a->n };
+    if (run_pieces (vk, a->m, piece_units (vk, a->m, 2, ld, span), 0, matmul_piece, a, &st,
+                    err))
+      return st;
+  }
   pc = (ts_vk_matmul_push) {
     .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
     .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
@@ -163,6 +262,21 @@ ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
+static ts_status
+norm_piece (ts_vk *vk, const void *args, int64_t r0, int64_t r1, ts_error *err)
+{
+  const ts_norm_args *a = args;
+  ts_norm_args p = *a;
+  p.x = ts_ref_f32 (a->x, r0 * a->ldx);
+  p.y = ts_ref_f32 (a->y, r0 * a->ldy);
+  p.rows = r1 - r0;
+  if (a->shift.buf) {
+    p.shift = ts_ref_f32 (a->shift, r0 / a->rows_per_batch * a->mod_stride);
+    p.scale = ts_ref_f32 (a->scale, r0 / a->rows_per_batch * a->mod_stride);
+  }
+  return ts_vk_norm (vk, &p, err);
+}
+
 ts_status
 ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
 {
@@ -188,6 +302,12 @@ ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
     d.operands[5] = operand (a->scale, extent (1, 0, n_batches, a->mod_stride, a->dim));
   }
   d.n_operands = 6;
+  if (!fits (vk, &d)) {
+    const int64_t ld[2] = { a->ldx, a->ldy }, span[2] = { a->dim, a->dim };
+    if (run_pieces (vk, a->rows, piece_units (vk, a->rows, 2, ld, span),
+                    mod ? a->rows_per_batch : 0, norm_piece, a, &st, err))
+      return st;
+  }
   pc = (ts_vk_norm_push) {
     .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
     .w_off = off (vk, &d.operands[2]), .b_off = off (vk, &d.operands[3]),
@@ -207,6 +327,16 @@ ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
+static ts_status
+softmax_piece (ts_vk *vk, const void *args, int64_t r0, int64_t r1, ts_error *err)
+{
+  const ts_softmax_args *a = args;
+  ts_softmax_args p = *a;
+  p.x = ts_ref_f32 (a->x, r0 * a->dim);
+  p.rows = r1 - r0;
+  return ts_vk_softmax (vk, &p, err);
+}
+
 ts_status
 ts_vk_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
 {
@@ -221,6 +351,10 @@ ts_vk_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
     return TS_OK;
   d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->dim, a->dim));
   d.n_operands = 1;
+  if (!fits (vk, &d)
+      && run_pieces (vk, a->rows, piece_units (vk, a->rows, 1, &a->dim, &a->dim), 0,
+                     softmax_piece, a, &st, err))
+    return st;
   pc = (ts_vk_softmax_push) { off (vk, &d.operands[0]), (uint32_t) a->rows, (uint32_t) a->dim };
   d.spec[0] = WG_ROW (vk);
   d.n_spec = 1;
@@ -229,6 +363,30 @@ ts_vk_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
   d.groups[0] = cap_groups ((uint64_t) a->rows);
   d.groups[1] = d.groups[2] = 1;
   return ts_vk_dispatch (vk, &d, err);
+}
+
+static ts_status
+attention_batch_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
+{
+  const ts_attention_args *a = args;
+  ts_attention_args p = *a;
+  p.q = ts_ref_f32 (a->q, b0 * a->bs_q);
+  p.k = ts_ref_f32 (a->k, b0 * a->bs_k);
+  p.v = ts_ref_f32 (a->v, b0 * a->bs_v);
+  p.out = ts_ref_f32 (a->out, b0 * a->bs_o);
+  p.batch = b1 - b0;
+  return ts_vk_attention (vk, &p, err);
+}
+
+static ts_status
+attention_query_piece (ts_vk *vk, const void *args, int64_t i0, int64_t i1, ts_error *err)
+{
+  const ts_attention_args *a = args;
+  ts_attention_args p = *a;
+  p.q = ts_ref_f32 (a->q, i0 * a->ldq);
+  p.out = ts_ref_f32 (a->out, i0 * a->ldo);
+  p.seq_q = i1 - i0;
+  return ts_vk_attention (vk, &p, err);
 }
 
 ts_status
@@ -255,6 +413,16 @@ ts_vk_attention (void *impl, const ts_attention_args *a, ts_error *err)
   d.operands[2] = operand (a->v, extent (a->batch, a->bs_v, a->seq_kv, a->ldv, width));
   d.operands[3] = operand (a->out, extent (a->batch, a->bs_o, a->seq_q, a->ldo, width));
   d.n_operands = 4;
+  if (!fits (vk, &d)
+      && run_pieces (vk, a->batch, 1, 0, attention_batch_piece, a, &st, err))
+    return st;
+  if (!fits (vk, &d) && !a->causal) {
+    /* query rows; every piece reads all keys (the causal mask would need the offset) */
+    const int64_t ld[2] = { a->ldq, a->ldo }, span[2] = { width, width };
+    if (run_pieces (vk, a->seq_q, piece_units (vk, a->seq_q, 2, ld, span), 0,
+                    attention_query_piece, a, &st, err))
+      return st;
+  }
   pc = (ts_vk_attention_push) {
     .q_off = off (vk, &d.operands[0]), .k_off = off (vk, &d.operands[1]),
     .v_off = off (vk, &d.operands[2]), .o_off = off (vk, &d.operands[3]),
@@ -277,6 +445,28 @@ ts_vk_attention (void *impl, const ts_attention_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
+static ts_status
+rope_batch_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
+{
+  const ts_rope_args *a = args;
+  ts_rope_args p = *a;
+  p.x = ts_ref_f32 (a->x, b0 * a->bs_x);
+  p.batch = b1 - b0;
+  return ts_vk_rope (vk, &p, err);
+}
+
+static ts_status
+rope_seq_piece (ts_vk *vk, const void *args, int64_t s0, int64_t s1, ts_error *err)
+{
+  const ts_rope_args *a = args;
+  ts_rope_args p = *a;
+  p.x = ts_ref_f32 (a->x, s0 * a->ldx);
+  p.cos = ts_ref_f32 (a->cos, s0 * a->d_head);
+  p.sin = ts_ref_f32 (a->sin, s0 * a->d_head);
+  p.seq = s1 - s0;
+  return ts_vk_rope (vk, &p, err);
+}
+
 ts_status
 ts_vk_rope (void *impl, const ts_rope_args *a, ts_error *err)
 {
@@ -293,6 +483,15 @@ ts_vk_rope (void *impl, const ts_rope_args *a, ts_error *err)
   d.operands[1] = operand (a->cos, extent (1, 0, a->seq, a->d_head, a->d_head));
   d.operands[2] = operand (a->sin, extent (1, 0, a->seq, a->d_head, a->d_head));
   d.n_operands = 3;
+  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, rope_batch_piece, a, &st, err))
+    return st;
+  if (!fits (vk, &d)) {
+    const int64_t ld[3] = { a->ldx, a->d_head, a->d_head };
+    const int64_t span[3] = { a->heads * a->d_head, a->d_head, a->d_head };
+    if (run_pieces (vk, a->seq, piece_units (vk, a->seq, 3, ld, span), 0, rope_seq_piece, a,
+                    &st, err))
+      return st;
+  }
   pc = (ts_vk_rope_push) {
     .x_off = off (vk, &d.operands[0]), .cos_off = off (vk, &d.operands[1]),
     .sin_off = off (vk, &d.operands[2]), .ldx = (uint32_t) a->ldx, .bs_x = (uint32_t) a->bs_x,
@@ -317,6 +516,23 @@ ts_vk_act (void *impl, const ts_act_args *a, ts_error *err)
   d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->ldx, a->cols));
   d.operands[1] = operand (a->y, extent (1, 0, a->rows, a->ldy, a->cols));
   d.n_operands = 2;
+  if (!fits (vk, &d)) {
+    const int64_t ld[2] = { a->ldx, a->ldy }, span[2] = { a->cols, a->cols };
+    const int64_t per = piece_units (vk, a->rows, 2, ld, span), cap = cap_elems (vk);
+    /* rows, or one row at a time in column pieces when a row is too large */
+    const int64_t rows = per > 0 ? per : 1, cols = per > 0 ? a->cols : cap;
+    for (int64_t r0 = 0; cap > 0 && per < a->rows && st == TS_OK && r0 < a->rows; r0 += rows)
+      for (int64_t c0 = 0; st == TS_OK && c0 < a->cols; c0 += cols) {
+        ts_act_args p = *a;
+        p.x = ts_ref_f32 (a->x, r0 * a->ldx + c0);
+        p.y = ts_ref_f32 (a->y, r0 * a->ldy + c0);
+        p.rows = rows < a->rows - r0 ? rows : a->rows - r0;
+        p.cols = cols < a->cols - c0 ? cols : a->cols - c0;
+        st = ts_vk_act (vk, &p, err);
+      }
+    if (cap > 0 && per < a->rows)
+      return st;
+  }
   pc = (ts_vk_act_push) {
     .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
     .rows = (uint32_t) a->rows, .cols = (uint32_t) a->cols, .ldx = (uint32_t) a->ldx,
@@ -359,6 +575,31 @@ ts_vk_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
                                                        / a->rows_per_batch,
                                               a->gate_stride, a->cols));
   d.n_operands = 4;
+  if (!fits (vk, &d)) {
+    const int64_t ld[3] = { a->lda, a->ldy, a->ldb }, span[3] = { a->cols, a->cols, a->cols };
+    const int64_t per = piece_units (vk, a->rows, need_b ? 3 : 2, ld, span), cap = cap_elems (vk);
+    const int64_t rpb = need_g ? a->rows_per_batch : 0;
+    /* rows (whole batches of the gate, or part of one), or one row at a time in column
+     * pieces when a row is too large */
+    const int64_t rows = per > 0 ? per : 1, cols = per > 0 ? a->cols : cap;
+    for (int64_t r0 = 0, r1; cap > 0 && per < a->rows && st == TS_OK && r0 < a->rows; r0 = r1) {
+      r1 = piece_end (r0, rows, a->rows, rpb);
+      for (int64_t c0 = 0; st == TS_OK && c0 < a->cols; c0 += cols) {
+        ts_elementwise_args p = *a;
+        p.a = ts_ref_f32 (a->a, r0 * a->lda + c0);
+        if (need_b)
+          p.b = ts_ref_f32 (a->b, r0 * a->ldb + c0);
+        p.y = ts_ref_f32 (a->y, r0 * a->ldy + c0);
+        if (need_g)
+          p.gate = ts_ref_f32 (a->gate, r0 / rpb * a->gate_stride + c0);
+        p.rows = r1 - r0;
+        p.cols = cols < a->cols - c0 ? cols : a->cols - c0;
+        st = ts_vk_elementwise (vk, &p, err);
+      }
+    }
+    if (cap > 0 && per < a->rows)
+      return st;
+  }
   pc = (ts_vk_elementwise_push) {
     .a_off = off (vk, &d.operands[0]), .b_off = off (vk, &d.operands[1]),
     .y_off = off (vk, &d.operands[2]), .g_off = off (vk, &d.operands[3]),
@@ -370,26 +611,51 @@ ts_vk_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
   return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (a->rows * a->cols), err);
 }
 
+/* y[b, c, r] = x[b, r, c] for a batch x rows x cols block whose rows are ldx (x) and ldy
+ * (y) elements apart. */
+static ts_status
+transpose_tile (ts_vk *vk, ts_ref x, ts_ref y, int64_t batch, int64_t rows, int64_t cols,
+                int64_t ldx, int64_t ldy, ts_error *err)
+{
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_TRANSPOSE, .label = "transpose" };
+  ts_vk_transpose_push pc;
+
+  d.operands[0] = operand (x, extent (1, 0, batch * rows, ldx, cols));
+  d.operands[1] = operand (y, extent (1, 0, batch * cols, ldy, rows));
+  d.n_operands = 2;
+  pc = (ts_vk_transpose_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
+                                (uint32_t) batch, (uint32_t) rows, (uint32_t) cols,
+                                (uint32_t) ldx, (uint32_t) ldy };
+  return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (batch * rows * cols), err);
+}
+
 ts_status
 ts_vk_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
   ts_status st = ts_cpu_transpose_check (a, err);
-  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_TRANSPOSE, .label = "transpose" };
-  ts_vk_transpose_push pc;
-  size_t bytes;
+  const int64_t cap = cap_elems (vk), plane = a->rows * a->cols;
+  int64_t tr, tc;
 
   if (st != TS_OK)
     return st;
   if (a->batch == 0 || a->rows == 0 || a->cols == 0)
     return TS_OK;
-  bytes = (size_t) (a->batch * a->rows * a->cols) * sizeof (float);
-  d.operands[0] = operand (a->x, bytes);
-  d.operands[1] = operand (a->y, bytes);
-  d.n_operands = 2;
-  pc = (ts_vk_transpose_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
-                                (uint32_t) a->batch, (uint32_t) a->rows, (uint32_t) a->cols };
-  return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (a->batch * a->rows * a->cols), err);
+  if (a->batch * plane <= cap)
+    return transpose_tile (vk, a->x, a->y, a->batch, a->rows, a->cols, a->cols, a->rows, err);
+  /* tiles of tr x tc of each batch entry: x spans (tr - 1) cols + tc <= tr cols, y spans
+   * (tc - 1) rows + tr */
+  tr = cap / a->cols < 1 ? 1 : cap / a->cols > a->rows ? a->rows : cap / a->cols;
+  tc = cap < tr ? 1 : (cap - tr) / a->rows + 1;
+  tc = tc > a->cols ? a->cols : tc;
+  for (int64_t b = 0; st == TS_OK && b < a->batch; b++)
+    for (int64_t r0 = 0; st == TS_OK && r0 < a->rows; r0 += tr)
+      for (int64_t c0 = 0; st == TS_OK && c0 < a->cols; c0 += tc)
+        st = transpose_tile (vk, ts_ref_f32 (a->x, b * plane + r0 * a->cols + c0),
+                             ts_ref_f32 (a->y, b * plane + c0 * a->rows + r0), 1,
+                             tr < a->rows - r0 ? tr : a->rows - r0,
+                             tc < a->cols - c0 ? tc : a->cols - c0, a->cols, a->rows, err);
+  return st;
 }
 
 /* On CPU-type devices with subgroup broadcast (the ROWS GEMM's condition) conv2d runs the
@@ -421,6 +687,17 @@ conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_
   return ts_vk_dispatch (vk, d, err);
 }
 
+static ts_status
+conv2d_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
+{
+  const ts_conv2d_args *a = args;
+  ts_conv2d_args p = *a;
+  p.x = ts_ref_f32 (a->x, b0 * a->c_in * a->h * a->w_in);
+  p.y = ts_ref_f32 (a->y, b0 * a->c_out * a->h_out * a->w_out);
+  p.batch = b1 - b0;
+  return ts_vk_conv2d (vk, &p, err);
+}
+
 ts_status
 ts_vk_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
 {
@@ -439,6 +716,8 @@ ts_vk_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
   d.operands[3] = operand (a->y, (size_t) (a->batch * a->c_out * a->h_out * a->w_out)
                                      * sizeof (float));
   d.n_operands = 4;
+  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, conv2d_piece, a, &st, err))
+    return st;
   pc = (ts_vk_conv2d_push) {
     .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
     .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
@@ -451,6 +730,17 @@ ts_vk_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
   d.flops = 2.0 * (double) a->batch * (double) a->c_out * (double) a->h_out * (double) a->w_out
             * (double) a->c_in * a->kh * a->kw;
   return conv_dispatch (vk, &d, &pc, 0, err);
+}
+
+static ts_status
+conv_transpose2d_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
+{
+  const ts_conv_transpose2d_args *a = args;
+  ts_conv_transpose2d_args p = *a;
+  p.x = ts_ref_f32 (a->x, b0 * a->c_in * a->h * a->w_in);
+  p.y = ts_ref_f32 (a->y, b0 * a->c_out * a->h * a->w_in * a->k * a->k);
+  p.batch = b1 - b0;
+  return ts_vk_conv_transpose2d (vk, &p, err);
 }
 
 ts_status
@@ -473,6 +763,8 @@ ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error 
   d.operands[2] = weight_operand (a->bias);
   d.operands[3] = operand (a->y, (size_t) (a->batch * a->c_out * h_out * w_out) * sizeof (float));
   d.n_operands = 4;
+  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, conv_transpose2d_piece, a, &st, err))
+    return st;
   pc = (ts_vk_conv2d_push) {
     .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
     .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
@@ -484,6 +776,20 @@ ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error 
   d.flops = 2.0 * (double) a->batch * (double) a->c_out * (double) h_out * (double) w_out
             * (double) a->c_in;
   return conv_dispatch (vk, &d, &pc, 1, err);
+}
+
+static ts_status
+group_norm_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
+{
+  const ts_group_norm_args *a = args;
+  ts_group_norm_args p = *a;
+  p.x = ts_ref_f32 (a->x, b0 * a->c * a->hw);
+  if (a->pass != TS_GN_STATS)
+    p.y = ts_ref_f32 (a->y, b0 * a->c * a->hw);
+  if (a->pass != TS_GN_FULL)
+    p.stats = ts_ref_f32 (a->stats, b0 * a->groups * 2);
+  p.batch = b1 - b0;
+  return ts_vk_group_norm (vk, &p, err);
 }
 
 ts_status
@@ -508,6 +814,8 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
   if (a->pass != TS_GN_FULL)
     d.operands[4] = operand (a->stats, (size_t) (a->batch * a->groups) * 2 * sizeof (float));
   d.n_operands = 5;
+  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, group_norm_piece, a, &st, err))
+    return st;
   pc = (ts_vk_group_norm_push) {
     .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
     .w_off = off (vk, &d.operands[2]), .b_off = off (vk, &d.operands[3]),
@@ -523,6 +831,19 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
   d.groups[0] = cap_groups ((uint64_t) (a->batch * a->groups));
   d.groups[1] = d.groups[2] = 1;
   return ts_vk_dispatch (vk, &d, err);
+}
+
+/* Channel planes [p0, p1) of the batch x c planes. */
+static ts_status
+upsample_piece (ts_vk *vk, const void *args, int64_t p0, int64_t p1, ts_error *err)
+{
+  const ts_upsample_args *a = args;
+  ts_upsample_args p = *a;
+  p.x = ts_ref_f32 (a->x, p0 * a->h * a->w);
+  p.y = ts_ref_f32 (a->y, p0 * 4 * a->h * a->w);
+  p.batch = 1;
+  p.c = p1 - p0;
+  return ts_vk_upsample (vk, &p, err);
 }
 
 ts_status
@@ -542,6 +863,13 @@ ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
   d.operands[0] = operand (a->x, (size_t) n_in * sizeof (float));
   d.operands[1] = operand (a->y, (size_t) n_in * 4 * sizeof (float));
   d.n_operands = 2;
+  if (!fits (vk, &d)) {
+    const int64_t hw = a->h * a->w, ld[2] = { hw, 4 * hw }, span[2] = { hw, 4 * hw };
+    const int64_t planes = a->batch * a->c;
+    if (run_pieces (vk, planes, piece_units (vk, planes, 2, ld, span), 0, upsample_piece, a,
+                    &st, err))
+      return st;
+  }
   pc = (ts_vk_upsample_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
                                (uint32_t) a->batch, (uint32_t) a->c, (uint32_t) a->h,
                                (uint32_t) a->w };
@@ -552,6 +880,17 @@ ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
   d.groups[0] = groups_1d ((uint64_t) n_in * 4, WG_1D);
   d.groups[1] = d.groups[2] = 1;
   return ts_vk_dispatch (vk, &d, err);
+}
+
+static ts_status
+embed_piece (ts_vk *vk, const void *args, int64_t i0, int64_t i1, ts_error *err)
+{
+  const ts_embed_args *a = args;
+  ts_embed_args p = *a;
+  p.ids = ts_ref_at (a->ids.buf, a->ids.offset + (size_t) i0 * sizeof (int32_t));
+  p.y = ts_ref_f32 (a->y, i0 * a->dim);
+  p.n = i1 - i0;
+  return ts_vk_embed (vk, &p, err);
 }
 
 /* The ids are read back and checked on the host first: an id outside the table is an
@@ -571,6 +910,11 @@ ts_vk_embed (void *impl, const ts_embed_args *a, ts_error *err)
     return st;
   if (a->n == 0)
     return TS_OK;
+  if (a->n * a->dim > cap_elems (vk)) {
+    const int64_t ld[2] = { 1, a->dim }, span[2] = { 1, a->dim };
+    if (run_pieces (vk, a->n, piece_units (vk, a->n, 2, ld, span), 0, embed_piece, a, &st, err))
+      return st;
+  }
   ids = malloc ((size_t) a->n * sizeof *ids);
   if (!ids)
     return ts_error_set (err, TS_ERR_NOMEM, "embed: out of host memory");
@@ -623,8 +967,10 @@ ts_vk_sample (void *impl, const ts_sample_args *a, ts_error *err)
   if (st != TS_OK)
     return st;
   grid = (size_t) a->n_tokens * sizeof (int32_t);
-  d.operands[0] = operand (a->logits, (size_t) (a->n_rows * a->codebook_size * a->n_tokens)
-                                          * sizeof (float));
+  d.operands[0] = operand (a->logits, (size_t) (a->codebook_size * a->n_tokens) * sizeof (float));
+  if (a->n_rows == 2)
+    d.operands[6] = operand (ts_ref_f32 (a->logits, a->codebook_size * a->n_tokens),
+                             (size_t) (a->codebook_size * a->n_tokens) * sizeof (float));
   d.operands[1] = operand (a->sample, grid);
   if (a->draw_codes.buf) {
     d.operands[2] = operand (a->draw_codes, grid);
@@ -633,12 +979,12 @@ ts_vk_sample (void *impl, const ts_sample_args *a, ts_error *err)
   }
   d.operands[4] = operand (a->codes, grid);
   d.operands[5] = operand (a->confidence, grid);
-  d.n_operands = 6;
+  d.n_operands = 7;
   pc = (ts_vk_sample_push) {
     .l_off = off (vk, &d.operands[0]), .s_off = off (vk, &d.operands[1]),
     .dc_off = off (vk, &d.operands[2]), .dg_off = off (vk, &d.operands[3]),
     .c_off = off (vk, &d.operands[4]), .f_off = off (vk, &d.operands[5]),
-    .codebook = (uint32_t) a->codebook_size, .n_tokens = (uint32_t) a->n_tokens,
+    .lc_off = off (vk, &d.operands[6]), .codebook = (uint32_t) a->codebook_size, .n_tokens = (uint32_t) a->n_tokens,
     .n_rows = (uint32_t) a->n_rows, .mask_id = (uint32_t) a->mask_token_id,
     .noise = a->noise, .recorded = a->draw_codes.buf != NULL,
     .seed_lo = (uint32_t) a->seed, .seed_hi = (uint32_t) (a->seed >> 32),

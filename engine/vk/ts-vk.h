@@ -20,7 +20,10 @@
  * Every buffer binding covers only the bytes the op touches (aligned down to the device's
  * storage-buffer offset alignment), so no bound range exceeds maxStorageBufferRange even
  * when a ts_buffer is larger; shaders get the element offset of each operand inside its
- * binding as a push constant.
+ * binding as a push constant. An op whose activation operands would span more than that
+ * (ts_vk.max_operand: the range, or less with TESSERA_VK_MAX_OPERAND) runs as several
+ * dispatches over pieces of its rows, batches or tokens (ts-vk-ops.c); weights are bound
+ * whole.
  */
 #ifndef TS_VK_H
 #define TS_VK_H
@@ -33,7 +36,7 @@
 /* Dispatches recorded before a command buffer is submitted (without waiting). */
 #define TS_VK_BATCH 64
 /* Storage-buffer bindings of the one descriptor-set layout every pipeline shares. */
-#define TS_VK_MAX_BINDINGS 6
+#define TS_VK_MAX_BINDINGS 7
 #define TS_VK_MAX_SPEC 7
 
 const char *ts_vk_result_name (VkResult r);
@@ -145,6 +148,8 @@ typedef struct {
   VkDeviceSize block_size;
   VkDeviceSize max_alloc;
   uint64_t max_total; /* TESSERA_VK_MAX_MEMORY, 0 = unlimited */
+  size_t max_operand; /* bytes an activation operand of one dispatch may span: the device's
+                       * maxStorageBufferRange, or less with TESSERA_VK_MAX_OPERAND */
   uint64_t total;     /* bytes of live ts_buffers */
   ts_vk_block *blocks;
   ts_buffer *staging; /* host-visible, for devices without host-visible device memory */
@@ -215,10 +220,12 @@ ts_status ts_vk_sync (void *impl, ts_error *err);
 /* The barrier every recorded command is followed by. */
 void ts_vk_barrier (ts_vk *vk);
 
-/* One operand of a dispatch: `bytes` bytes starting at ref (the op's extent). */
+/* One operand of a dispatch: `bytes` bytes starting at ref (the op's extent). A weight is
+ * held to maxStorageBufferRange, the rest to ts_vk.max_operand. */
 typedef struct {
   ts_ref ref;
   size_t bytes;
+  bool weight;
 } ts_vk_operand;
 
 /* One dispatch: shader, specialization constants (constant_id 0..n_spec-1), operands bound
