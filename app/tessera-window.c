@@ -410,6 +410,10 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_clear_pointer (&self->model_info, tessera_model_info_unref);
   self->model_info = info;
   fill_sizes (self);
+  /* A model made for another guidance scale than the official 9 (the bundled demo model:
+   * 2) gets it, unless the user has set a guidance of their own. */
+  if (info->default_guidance != 9.0 && gtk_adjustment_get_value (self->guidance_adjustment) == 9.0)
+    gtk_adjustment_set_value (self->guidance_adjustment, info->default_guidance);
   /* The colour table follows the load on the engine thread, in chunks that yield to
    * generations; the load's cancellable also stops it. */
   tessera_worker_palette_async (self->worker, G_OBJECT (self), on_palette_partial, self->load_cancellable,

@@ -544,6 +544,7 @@ run_load (TesseraWorker *self, Job *job)
   info->name = g_strdup (ts_model_name (self->model));
   info->backend = g_strdup (ts_model_backend_name (self->model));
   ts_model_default_size (self->model, &info->default_width, &info->default_height);
+  info->default_guidance = ts_model_default_guidance (self->model);
   info->vae_scale_factor = ts_model_vae_scale_factor (self->model);
   info->codebook_size = ts_model_codebook_size (self->model);
   info->mask_token_id = ts_model_mask_token_id (self->model);

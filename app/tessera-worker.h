@@ -25,6 +25,7 @@ typedef struct {
   char *name;
   char *backend;
   guint default_width, default_height;
+  double default_guidance; /* the model's recommended guidance scale */
   guint vae_scale_factor;
   int codebook_size;
   int mask_token_id;

@@ -788,6 +788,12 @@ ts_model_index_from_json_text (const char *text, size_t len, const char *name,
   c = (json_ctx) { root, name, "model_index.json", err };
   TRY (json_string (&c, "_class_name", KEY_OPTIONAL, &class_name));
   copy_name (idx.class_name, class_name);
+  TRY (json_number (&c, "_tessera_guidance_scale", KEY_OPTIONAL, &idx.guidance_scale));
+  if (!(idx.guidance_scale >= 0.0 && idx.guidance_scale <= 100.0)) {
+    st = ts_error_set (err, TS_ERR_FORMAT, "%s: '_tessera_guidance_scale' must be from 0 to 100",
+                       name);
+    goto fail;
+  }
 
   for (int i = 0; i < TS_COMPONENT_COUNT; i++) {
     const char *key = ts_component_name ((ts_component) i);

@@ -109,6 +109,9 @@ typedef struct {
 typedef struct {
   char class_name[TS_CONFIG_NAME_MAX]; /* "Pipeline" */
   ts_model_index_entry components[TS_COMPONENT_COUNT];
+  /* Tessera's private "_tessera_guidance_scale" (diffusers ignores keys starting with
+   * '_'): the guidance scale the model was made for; 0 when absent (the official 9). */
+  double guidance_scale;
 } ts_model_index;
 
 /* Each parser: `path` is read and parsed; `_from_json_text` parses `len` bytes (no NUL

@@ -37,6 +37,7 @@ struct ts_model {
   ts_vq_config vcfg;
   ts_clip_text_config ccfg;
   ts_scheduler_config scfg;
+  double guidance; /* the model's recommended guidance scale */
   ts_tokenizer *tokenizer;
   ts_text_encoder *text_encoder;
   ts_transformer *transformer;
@@ -155,6 +156,8 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   m->vcfg = *ts_model_files_vq_config (files);
   m->ccfg = *ts_model_files_clip_text_config (files);
   m->scfg = *ts_model_files_scheduler_config (files);
+  m->guidance = ts_model_files_index (files)->guidance_scale > 0.0
+                  ? ts_model_files_index (files)->guidance_scale : 9.0;
 
   /* ts_model_files_open has checked that the components agree (codebook sizes, CLIP
    * widths, a mask id outside the codebook). */
@@ -264,17 +267,18 @@ ts_model_codebook_size (const ts_model *m)
   return m->tcfg.codebook_size;
 }
 
+double
+ts_model_default_guidance (const ts_model *m)
+{
+  return m->guidance;
+}
+
 void
 ts_model_get_stats (const ts_model *m, ts_model_stats *stats)
 {
   *stats = m->stats;
 }
 
-/* The official pipeline runs the real (downsampling) Meissonic at 1024 px and the
- * no-downsample Monetico at 512 px; use the same defaults. A model trained at another
- * size (the bundled demo model: 128 px) names it in the VQ config's sample_size; the real
- * folders carry diffusers' default 32 there, which is no image size for them, so a
- * sample_size below 64 or one the model cannot take is ignored. */
 static bool
 is_folder (const char *path)
 {
@@ -297,6 +301,11 @@ ts_default_model_dir (void)
   return NULL;
 }
 
+/* The official pipeline runs the real (downsampling) Meissonic at 1024 px and the
+ * no-downsample Monetico at 512 px; use the same defaults. A model trained at another
+ * size (the bundled demo model: 128 px) names it in the VQ config's sample_size; the real
+ * folders carry diffusers' default 32 there, which is no image size for them, so a
+ * sample_size below 64 or one the model cannot take is ignored. */
 void
 ts_model_default_size (const ts_model *m, uint32_t *width, uint32_t *height)
 {

@@ -163,6 +163,7 @@ test_tiny_scheduler_and_index (void)
 
   g_assert_cmpint (ts_model_index_from_file (index, &mi, &err), ==, TS_OK);
   g_assert_cmpstr (mi.class_name, ==, "Pipeline");
+  g_assert_true (mi.guidance_scale == 0.0); /* no Tessera hint: the official default */
   g_assert_cmpstr (mi.components[TS_COMPONENT_TRANSFORMER].library, ==, "transformer");
   g_assert_cmpstr (mi.components[TS_COMPONENT_TRANSFORMER].class_name, ==,
                    "Transformer2DModel");
@@ -711,6 +712,15 @@ test_model_index_errors (void)
 
   st = parse_index ("scheduler", cJSON_CreateString ("Scheduler"), &mi, &err);
   assert_error (st, &err, TS_ERR_FORMAT, "key 'scheduler'", "[library, class]");
+
+  /* Tessera's guidance hint: a number from 0 to 100. */
+  st = parse_index ("_tessera_guidance_scale", cJSON_CreateNumber (2.5), &mi, &err);
+  g_assert_cmpint (st, ==, TS_OK);
+  g_assert_true (mi.guidance_scale == 2.5);
+  st = parse_index ("_tessera_guidance_scale", cJSON_CreateNumber (-1), &mi, &err);
+  assert_error (st, &err, TS_ERR_FORMAT, "'_tessera_guidance_scale' must be from 0 to 100", NULL);
+  st = parse_index ("_tessera_guidance_scale", cJSON_CreateString ("high"), &mi, &err);
+  g_assert_cmpint (st, ==, TS_ERR_FORMAT);
 
   pair = cJSON_CreateArray ();
   cJSON_AddItemToArray (pair, cJSON_CreateString ("transformers"));

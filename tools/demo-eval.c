@@ -12,7 +12,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static const char usage_text[] =
@@ -148,7 +150,7 @@ score_images (const char *dir, tally *t)
 }
 
 static int
-score_generated (const char *model_dir, const char *prompts, const ts_generate_params *base,
+score_generated (const char *model_dir, const char *prompts, ts_generate_params *base,
                  const ts_model_load_params *lp, int n_seeds, const char *save_dir, tally *t)
 {
   char line[1024], label[32], path[4096];
@@ -167,6 +169,8 @@ score_generated (const char *model_dir, const char *prompts, const ts_generate_p
     ts_model_free (model);
     return -1;
   }
+  if (base->guidance < 0.0)
+    base->guidance = ts_model_default_guidance (model);
   for (int index = 0; fgets (line, sizeof line, f); index++) {
     if (!*trim (line) || line[0] == '#')
       continue;
@@ -215,6 +219,7 @@ main (int argc, char **argv)
   bool require_all = false;
 
   ts_generate_params_init (&gp);
+  gp.guidance = -1.0; /* the model's, unless --cfg */
   ts_model_load_params_init (&lp);
   lp.backend = "cpu";
   gp.width = gp.height = 128;
@@ -259,6 +264,10 @@ main (int argc, char **argv)
       fputs (usage_text, stderr);
       return 2;
     }
+  }
+  if (save_dir && mkdir (save_dir, 0755) != 0 && errno != EEXIST) {
+    fprintf (stderr, "demo-eval: cannot create '%s': %s\n", save_dir, strerror (errno));
+    return 1;
   }
   if (images)
     failures = score_images (images, &t);

@@ -71,7 +71,8 @@ generate_usage (FILE *out, bool inpaint)
            "  --size WxH           image size in pixels (default: the model's, 1024x1024 for\n"
            "                       Meissonic, 128x128 for the demo model)\n"
            "  --steps N            sampling steps (default 48)\n"
-           "  --cfg G              classifier-free guidance scale (default 9; <= 1 turns it off)\n"
+           "  --cfg G              classifier-free guidance scale (default: the model's, 9 for\n"
+           "                       Meissonic, 2 for the demo model; <= 1 turns it off)\n"
            "  --seed S             random seed, 0 to 2^64-1 (default: a random one, printed)\n"
            "  --temperature A,B    sampling temperature from A to B (default 2,0)\n"
            "  --aesthetic X        aesthetic-score micro-condition (default 6)\n"
@@ -128,7 +129,7 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
 {
   memset (o, 0, sizeof *o);
   o->steps = 48;
-  o->cfg = 9.0;
+  o->cfg = -1.0; /* the model's */
   o->temp_start = 2.0;
   o->temp_end = 0.0;
   o->aesthetic = 6.0;
@@ -193,8 +194,8 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
         return 2;
       }
     } else if (strcmp (a, "--cfg") == 0) {
-      if (!parse_double (v, &o->cfg)) {
-        fprintf (stderr, "tessera-cli: --cfg wants a number, not '%s'\n", v);
+      if (!parse_double (v, &o->cfg) || o->cfg < 0.0) {
+        fprintf (stderr, "tessera-cli: --cfg wants a number from 0, not '%s'\n", v);
         return 2;
       }
     } else if (strcmp (a, "--aesthetic") == 0) {
@@ -389,6 +390,8 @@ run (int argc, char **argv, bool inpaint)
   if (!inpaint && (o.width == 0 || o.height == 0))
     ts_model_default_size (model, &gp.width, &gp.height);
   gp.steps = o.steps;
+  if (o.cfg < 0.0)
+    o.cfg = ts_model_default_guidance (model);
   gp.guidance = o.cfg;
   gp.temperature_start = o.temp_start;
   gp.temperature_end = o.temp_end;

@@ -336,6 +336,9 @@ const char *ts_default_model_dir (void);
  * of the VQ factor and give a token grid the transformer's down/upsample can take;
  * otherwise TS_ERR_INVALID_ARG with a message naming the sizes it can take. */
 void ts_model_default_size (const ts_model *model, uint32_t *width, uint32_t *height);
+/* The guidance scale the model was made for: the official 9, unless model_index.json has
+ * Tessera's "_tessera_guidance_scale" (the bundled demo model does). */
+double ts_model_default_guidance (const ts_model *model);
 ts_status ts_model_check_size (const ts_model *model, uint32_t width, uint32_t height,
                                ts_error *err);
 uint32_t ts_model_vae_scale_factor (const ts_model *model);
