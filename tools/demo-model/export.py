@@ -84,10 +84,16 @@ def tokenizer_config(vocab):
 
 
 def write_model(out, tokenizer_dir, vq_cfg, vq_state, text_cfg, text_state, tr_cfg,
-                tr_state):
+                tr_state, guidance_scale=None):
+    """guidance_scale: written as Tessera's private "_tessera_guidance_scale" in
+    model_index.json (diffusers ignores keys that start with '_'), the default scale
+    Tessera uses for this model instead of the official 9."""
     for sub in ("scheduler", "text_encoder", "tokenizer", "transformer", "vqvae"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
-    write_json(out + "/model_index.json", MODEL_INDEX)
+    index = dict(MODEL_INDEX)
+    if guidance_scale is not None:
+        index["_tessera_guidance_scale"] = guidance_scale
+    write_json(out + "/model_index.json", index)
     write_json(out + "/scheduler/scheduler_config.json", {
         "_class_name": "Scheduler", "_diffusers_version": "0.31.0",
         "mask_token_id": tr_cfg["vocab_size"] - 1, "masking_schedule": "cosine"})

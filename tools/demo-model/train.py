@@ -253,6 +253,11 @@ def stage_transformer(a):
     tcfg = dict(TEXT_CONFIG, vocab_size=len(tok.vocab))
     te = CLIPTextModelWithProjection(tcfg)
     tr = Transformer2DModel(TRANSFORMER_CONFIG)
+    if a.tr_resume:  # go on from transformer.pt with a new schedule (and a new seed)
+        ck = torch.load(a.work + "/transformer.pt")
+        te.load_state_dict(ck["text_encoder"])
+        tr.load_state_dict(ck["transformer"])
+        torch.manual_seed(a.seed + 3 + a.tr_resume)
     data = torch.load(a.work + "/tokens.pt")
     grids, ids = data["grids"].long(), data["ids"].long()
     empty = torch.tensor(tok.encode(""))
@@ -261,7 +266,7 @@ def stage_transformer(a):
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.99), weight_decay=0.01)
     micro = torch.tensor(MICRO_CONDS, dtype=torch.float32)
     n, hw = grids.shape[0], grids.shape[1] * grids.shape[2]
-    g = torch.Generator().manual_seed(a.seed + 4)
+    g = torch.Generator().manual_seed(a.seed + 4 + 1000 * a.tr_resume)
     t0, ema = time.time(), None
     for step in range(a.tr_steps):
         lr = a.lr * min(1.0, (step + 1) / 100) * (0.5 + 0.5 * math.cos(math.pi * step / a.tr_steps))
@@ -300,7 +305,8 @@ def stage_export(a):
     ck = torch.load(a.work + "/transformer.pt")
     vq = torch.load(a.work + "/vq.pt")
     export.write_model(a.out, a.work + "/tokenizer", VQ_CONFIG, vq, ck["text_config"],
-                       ck["text_encoder"], TRANSFORMER_CONFIG, ck["transformer"])
+                       ck["text_encoder"], TRANSFORMER_CONFIG, ck["transformer"],
+                       guidance_scale=a.guidance)
     log("export: wrote %s" % a.out)
 
 
@@ -329,6 +335,13 @@ def main():
     ap.add_argument("--tr-steps", type=int, default=2000)
     ap.add_argument("--tr-batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--guidance", type=float, default=2.0,
+                    help="the default guidance scale written into the export (chosen on "
+                         "validation captions with demo-eval; the official 9 is far too "
+                         "strong for a model this small)")
+    ap.add_argument("--tr-resume", type=int, default=0,
+                    help="N > 0: round N of going on from transformer.pt (new optimiser, "
+                         "schedule and draws) instead of starting afresh")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     os.makedirs(a.work, exist_ok=True)
