@@ -19,7 +19,8 @@
 
 static const char usage_text[] =
   "Usage: demo-eval --model DIR --prompts FILE [--seeds N] [--size WxH] [--steps N]\n"
-  "                 [--cfg G] [--threads N] [--backend NAME] [--save DIR] [--require-all]\n"
+  "                 [--cfg G] [--temperature A,B] [--threads N] [--backend NAME] [--save DIR]\n"
+  "                 [--require-all]\n"
   "       demo-eval --images DIR [--require-all]    (scores DIR/captions.tsv: NAME<TAB>CAPTION)\n";
 
 enum { T_COLOUR, T_SHAPE, T_SIZE, T_POSITION, T_BACKGROUND, T_ALL, T_N };
@@ -248,6 +249,12 @@ main (int argc, char **argv)
       gp.steps = atoi (v);
     else if (strcmp (a, "--cfg") == 0)
       gp.guidance = atof (v);
+    else if (strcmp (a, "--temperature") == 0) {
+      if (sscanf (v, "%lf,%lf", &gp.temperature_start, &gp.temperature_end) != 2) {
+        fprintf (stderr, "demo-eval: --temperature wants A,B, not '%s'\n", v);
+        return 2;
+      }
+    }
     else if (strcmp (a, "--threads") == 0)
       lp.n_threads = atoi (v);
     else if (strcmp (a, "--backend") == 0)
