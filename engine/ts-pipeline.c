@@ -156,8 +156,9 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   m->vcfg = *ts_model_files_vq_config (files);
   m->ccfg = *ts_model_files_clip_text_config (files);
   m->scfg = *ts_model_files_scheduler_config (files);
-  m->guidance = ts_model_files_index (files)->guidance_scale > 0.0
-                  ? ts_model_files_index (files)->guidance_scale : 9.0;
+  m->guidance = ts_model_files_index (files)->guidance_scale;
+  if (m->guidance <= 0.0)
+    m->guidance = 9.0; /* no hint in the folder: the official pipeline's */
 
   /* ts_model_files_open has checked that the components agree (codebook sizes, CLIP
    * widths, a mask id outside the codebook). */
