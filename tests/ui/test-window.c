@@ -26,6 +26,7 @@
 #define TIMEOUT_S 120
 
 static char *model_dir;
+static const char *demo_model_dir; /* the source tree's data/demo-model */
 static char *gallery_dir;
 static char *tmp_dir;
 static GtkApplication *app;
@@ -776,6 +777,24 @@ test_screenshots (void)
   tessera_mask_editor_paint_line (editor, 4.0 * f, 5.0 * f, 11.0 * f, 9.0 * f);
   screenshot (win, "inpainting.png");
   close_window (win);
+
+  /* The bundled demo model, as a first start sees it: no folder chosen and no size or
+   * guidance set, so it loads with its own size and guidance, and draws its shapes. */
+  g_assert_nonnull (demo_model_dir);
+  g_settings_reset (s, "image-width");
+  g_settings_reset (s, "image-height");
+  g_settings_reset (s, "guidance");
+  g_setenv ("TESSERA_DEFAULT_MODEL", demo_model_dir, TRUE);
+  win = open_window ("");
+  WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "loading") != 0, TIMEOUT_S);
+  g_assert_cmpstr (_tessera_window_get_model_state (win), ==, "ready");
+  g_assert_cmpfloat (g_settings_get_double (s, "guidance"), ==, 2.0);
+  g_assert_cmpuint (g_settings_get_uint (s, "image-width"), ==, 128);
+  g_clear_object (&last);
+  last = generate (win, "a large red circle on the left, blue background", 48);
+  screenshot (win, "demo-model.png");
+  close_window (win);
+  g_setenv ("TESSERA_DEFAULT_MODEL", "", TRUE);
 }
 
 int
@@ -793,6 +812,7 @@ main (int argc, char **argv)
       return 77;
     }
   model_dir = g_build_filename (golden, "models", "tiny-meissonic", NULL);
+  demo_model_dir = g_getenv ("TESSERA_DEMO_MODEL_DIR");
   tmp = g_dir_make_tmp ("tessera-ui-XXXXXX", &error);
   g_assert_no_error (error);
   tmp_dir = g_strdup (tmp);
