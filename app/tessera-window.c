@@ -261,15 +261,45 @@ select_size (TesseraWindow *self, guint width, guint height)
   return FALSE;
 }
 
+/* The size last chosen for each model folder ("image-sizes"): a size is only good for the
+ * model it was chosen with (the bundled demo model, trained at 128 px, draws noise at the
+ * 256 px that suits another), so each model gets back its own, or else its default. */
+static gboolean
+lookup_saved_size (TesseraWindow *self, const char *model_path, guint *width, guint *height)
+{
+  g_autoptr (GVariant) sizes = g_settings_get_value (self->settings, "image-sizes");
+
+  return g_variant_lookup (sizes, model_path, "(uu)", width, height);
+}
+
+static void
+save_size (TesseraWindow *self, const char *model_path, guint width, guint height)
+{
+  g_autoptr (GVariant) old = g_settings_get_value (self->settings, "image-sizes");
+  GVariantBuilder b;
+  GVariantIter iter;
+  const char *key;
+  guint w, h;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{s(uu)}"));
+  g_variant_iter_init (&iter, old);
+  while (g_variant_iter_next (&iter, "{&s(uu)}", &key, &w, &h))
+    if (strcmp (key, model_path) != 0)
+      g_variant_builder_add (&b, "{s(uu)}", key, w, h);
+  g_variant_builder_add (&b, "{s(uu)}", model_path, width, height);
+  g_settings_set_value (self->settings, "image-sizes", g_variant_builder_end (&b));
+}
+
 static void
 fill_sizes (TesseraWindow *self)
 {
   guint n = g_list_model_get_n_items (G_LIST_MODEL (self->size_list));
   g_autoptr (GPtrArray) labels = g_ptr_array_new_with_free_func (g_free);
-  /* Read before the splice: filling the list selects its first row, which is saved. */
-  guint want_w = g_settings_get_uint (self->settings, "image-width");
-  guint want_h = g_settings_get_uint (self->settings, "image-height");
+  guint want_w = 0, want_h = 0;
+  gboolean saved;
 
+  /* Read before the splice: filling the list selects its first row, which is saved. */
+  saved = lookup_saved_size (self, self->model_info->path, &want_w, &want_h);
   for (guint i = 0; i < self->model_info->sizes->len; i++)
     {
       TesseraSize *s = &g_array_index (self->model_info->sizes, TesseraSize, i);
@@ -277,7 +307,7 @@ fill_sizes (TesseraWindow *self)
     }
   g_ptr_array_add (labels, NULL);
   gtk_string_list_splice (self->size_list, 0, n, (const char *const *) labels->pdata);
-  if (!select_size (self, want_w, want_h))
+  if (!saved || !select_size (self, want_w, want_h))
     adw_combo_row_set_selected (self->size_row, 0);
 }
 
@@ -288,10 +318,7 @@ on_size_selected (TesseraWindow *self)
 
   get_selected_size (self, &w, &h);
   if (w && h)
-    {
-      g_settings_set_uint (self->settings, "image-width", w);
-      g_settings_set_uint (self->settings, "image-height", h);
-    }
+    save_size (self, self->model_info->path, w, h);
 }
 
 static void
@@ -328,11 +355,12 @@ apply_meta (TesseraWindow *self, const ts_image_meta *m)
     g_debug ("seed %" G_GUINT64_FORMAT " is above the form's range; using %u", m->seed, G_MAXUINT32);
   /* Reusing parameters means reusing the seed too. */
   gtk_toggle_button_set_active (self->seed_lock, TRUE);
-  /* A size this model cannot take is remembered for the next model that can. */
   if (m->width && m->height && !select_size (self, m->width, m->height))
     {
-      g_settings_set_uint (self->settings, "image-width", m->width);
-      g_settings_set_uint (self->settings, "image-height", m->height);
+      g_autofree char *msg = g_strdup_printf (_("This model does not make %u × %u images: the size is unchanged"),
+                                              m->width, m->height);
+
+      toast (self, msg);
     }
   gtk_expander_set_expanded (self->negative_expander, m->negative_prompt && m->negative_prompt[0]);
 }
