@@ -42,7 +42,7 @@ cmp -s "$tmp/a.png" "$tmp/d.png" && grep -q "bundled demo model" "$tmp/d.err" \
 # The bundled demo model (the source tree's, or an installed copy) with its own defaults.
 (unset TESSERA_DEFAULT_MODEL; "$cli" generate --prompt "a large red circle on the left, blue background" \
   --steps 4 --quiet --seed 1 --out "$tmp/demo.png" >/dev/null 2>&1) || fail "generate with the bundled model"
-"$cli" info "$tmp/demo.png" | grep -q 'CFG scale: 2, Seed: 1, Size: 128x128, Model: demo-model' \
+"$cli" info "$tmp/demo.png" | grep -q 'CFG scale: 1.5, Seed: 1, Size: 128x128, Model: demo-model' \
   && ok "bundled model: its size and guidance" || { "$cli" info "$tmp/demo.png"; fail "bundled model: its size and guidance"; }
 if TESSERA_DEFAULT_MODEL="" "$cli" generate --prompt "x" --out "$tmp/e.png" 2>"$tmp/e.err"; then
   fail "no --model and no default model fails"

@@ -72,7 +72,7 @@ generate_usage (FILE *out, bool inpaint)
            "                       Meissonic, 128x128 for the demo model)\n"
            "  --steps N            sampling steps (default 48)\n"
            "  --cfg G              classifier-free guidance scale (default: the model's, 9 for\n"
-           "                       Meissonic, 2 for the demo model; <= 1 turns it off)\n"
+           "                       Meissonic, 1.5 for the demo model; <= 1 turns it off)\n"
            "  --seed S             random seed, 0 to 2^64-1 (default: a random one, printed)\n"
            "  --temperature A,B    sampling temperature from A to B (default 2,0)\n"
            "  --aesthetic X        aesthetic-score micro-condition (default 6)\n"

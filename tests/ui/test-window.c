@@ -787,7 +787,7 @@ test_screenshots (void)
   win = open_window ("");
   WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "loading") != 0, TIMEOUT_S);
   g_assert_cmpstr (_tessera_window_get_model_state (win), ==, "ready");
-  g_assert_cmpfloat (g_settings_get_double (s, "guidance"), ==, 2.0);
+  g_assert_cmpfloat (g_settings_get_double (s, "guidance"), ==, 1.5);
   {
     guint w, h;
     _tessera_window_get_selected_size (win, &w, &h);
