@@ -355,7 +355,7 @@ apply_meta (TesseraWindow *self, const ts_image_meta *m)
     g_debug ("seed %" G_GUINT64_FORMAT " is above the form's range; using %u", m->seed, G_MAXUINT32);
   /* Reusing parameters means reusing the seed too. */
   gtk_toggle_button_set_active (self->seed_lock, TRUE);
-  if (m->width && m->height && !select_size (self, m->width, m->height))
+  if (m->width && m->height && self->model_info && !select_size (self, m->width, m->height))
     {
       g_autofree char *msg = g_strdup_printf (_("This model does not make %u × %u images: the size is unchanged"),
                                               m->width, m->height);
