@@ -328,15 +328,14 @@ def transformer_worker(rank, a):
         opt.zero_grad()
         loss.backward()
         if a.procs > 1:
-            flat = torch.cat([p.grad.flatten() for p in params])
+            # One all-reduce a step: every gradient, and the loss at the end for the log.
+            flat = torch.cat([p.grad.flatten() for p in params] + [loss.detach().view(1)])
             dist.all_reduce(flat)
-            loss_all = torch.tensor([loss.item()])
-            dist.all_reduce(loss_all)
             off = 0
             for p in params:
                 p.grad.copy_(flat[off:off + p.numel()].view_as(p))
                 off += p.numel()
-            loss_v = loss_all.item()
+            loss_v = flat[-1].item()
         else:
             loss_v = loss.item()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
