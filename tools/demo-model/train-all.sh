@@ -3,7 +3,7 @@
 # Trains the bundled demo model from nothing, exactly as data/demo-model was made, and
 # writes the model folder: train-all.sh [WORK_DIR] [OUT_DIR]
 # (defaults demo-work and demo-model). Needs Debian's python3-torch, python3-numpy and
-# python3-pil. About 105 minutes on 2 CPU cores (VQ-VAE 30, encode 5.5, transformer 67);
+# python3-pil. About 105 minutes on 2 CPU cores (VQ-VAE 30, encode 5.5, transformer 69);
 # every stage is seeded, and each stage leaves its checkpoint in WORK_DIR, so a stage can
 # be rerun alone (train.py --stages NAME).
 #
