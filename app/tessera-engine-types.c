@@ -30,7 +30,6 @@ tessera_engine_error_from_ts (const ts_error *e, GError **error)
     case TS_ERR_UNSUPPORTED: code = TESSERA_ENGINE_ERROR_UNSUPPORTED; break;
     case TS_ERR_NOT_FOUND: code = TESSERA_ENGINE_ERROR_NOT_FOUND; break;
     case TS_ERR_DEVICE: code = TESSERA_ENGINE_ERROR_DEVICE; break;
-    case TS_ERR_MISMATCH: code = TESSERA_ENGINE_ERROR_MISMATCH; break;
     case TS_OK: code = TESSERA_ENGINE_ERROR_FAILED; break;
     }
   if (e->message[0])

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // act.comp — y = act(x) over a strided rows x cols matrix (SiLU, GELU tanh, GELU erf);
-// the twin of engine/cpu/ts-cpu-act.c. Push constants: ts_vk_act_push.
+// the twin of engine/backend/cpu/ts-cpu-act.c. Push constants: ts_vk_act_push.
 #version 450
 #include "common.glsl"
 

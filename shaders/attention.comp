@@ -5,7 +5,7 @@
 // (query, head, batch): the query (pre-scaled) and the output accumulator live in
 // registers, the keys and values stream from memory; the running maximum rescales the
 // accumulator whenever it grows. causal masks keys j > i (CLIP). The twin of
-// engine/cpu/ts-cpu-attention.c. Specialization constant 1 is d_head (so the per-invocation
+// engine/backend/cpu/ts-cpu-attention.c. Specialization constant 1 is d_head (so the per-invocation
 // arrays have a fixed size). Push constants: ts_vk_attention_push.
 #version 450
 #include "common.glsl"

@@ -3,7 +3,7 @@
 // conv2d.comp — 2-D convolution over NCHW with zero padding (possibly asymmetric) and
 // stride, and, with specialization constant 1 (TRANSPOSED) set, the non-overlapping
 // transposed convolution nn.ConvTranspose2d(k, stride=k) (kh = kw = stride = k,
-// h_out = h * k); the twin of engine/cpu/ts-cpu-conv2d.c.
+// h_out = h * k); the twin of engine/backend/cpu/ts-cpu-conv2d.c.
 //
 // Each invocation computes OC output channels (specialization constant 2) at one output
 // pixel, so every input value it loads feeds OC multiply-adds. A workgroup shares one

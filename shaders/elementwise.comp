@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // elementwise.comp — add, multiply, gated add, classifier-free guidance, strided copy and
-// bias add over a rows x cols matrix; the twin of engine/cpu/ts-cpu-elementwise.c. Results
+// bias add over a rows x cols matrix; the twin of engine/backend/cpu/ts-cpu-elementwise.c. Results
 // are `precise` so that no multiply-add is fused: the CPU computes the same expressions
 // unfused and the kernel tests compare bit for bit. y may alias a or b (each element is
 // read before it is written, by the same invocation). Push constants: ts_vk_elementwise_push.

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 //
 // embed.comp — embedding gather y[i, :] = table[ids[i], :], the twin of
-// engine/cpu/ts-cpu-embed.c. The host has checked every id against the table before the
+// engine/backend/cpu/ts-cpu-embed.c. The host has checked every id against the table before the
 // dispatch (an out-of-range id is an error, never a read out of bounds). The table is
-// stored as the backend chose for 2-D weights (engine/vk/ts-vk-memory.c): [rows, dim], or
+// stored as the backend chose for 2-D weights (engine/backend/vk/ts-vk-memory.c): [rows, dim], or
 // transposed [dim, rows] (specialization constant 1, KN) where matmul wants that layout;
 // with TS_W16 defined (embed_w16) in 16 bits, f16 or bf16 (specialization constant 2).
 // Push constants: ts_vk_embed_push.

@@ -2,7 +2,7 @@
 //
 // group_norm.comp — GroupNorm over NCHW (fp32 two-pass statistics per (batch, group),
 // affine weight and bias per channel, optional SiLU), the twin of
-// engine/cpu/ts-cpu-group-norm.c. One workgroup per (batch, group); per-invocation partial
+// engine/backend/cpu/ts-cpu-group-norm.c. One workgroup per (batch, group); per-invocation partial
 // sums are Kahan-compensated since a group can hold millions of elements. x and y may
 // alias. pass (ts_gn_pass): 0 computes the statistics and normalises; 1 only merges the
 // statistics of this part into stats [batch, groups, 2] = (mean, biased variance) of the

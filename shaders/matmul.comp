@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 //
 // matmul.comp — y = (accumulate ? y : 0) + x w^T + bias, f32 accumulation; the twin of
-// engine/cpu/ts-cpu-matmul.c. Compiled twice: as is (weights in f32) and with TS_W16
+// engine/backend/cpu/ts-cpu-matmul.c. Compiled twice: as is (weights in f32) and with TS_W16
 // defined (matmul_w16: weights kept in 16 bits, specialization constant 5 picks f16 or
 // bf16; bf16 is read as uint16 and widened by a shift, which is exact). The bias is f32.
 //
 // Specialization constant 4 (MODE) picks one of four kernels, each for one weight layout
-// and one kind of device (engine/vk/ts-vk-ops.c chooses):
+// and one kind of device (engine/backend/vk/ts-vk-ops.c chooses):
 //
 //  0 BLOCKED (weight in nn.Linear's [n, k] layout): each invocation computes a TM x TN tile
 //    of y straight from the storage buffers; the invocations of a workgroup share their

@@ -2,7 +2,7 @@
 //
 // norm.comp — LayerNorm / RMSNorm over rows with optional affine weight and bias and the
 // optional AdaLN modulation y = y * (1 + scale[b]) + shift[b]; the twin of
-// engine/cpu/ts-cpu-norm.c. One workgroup per row (grid-stride over rows): the statistics
+// engine/backend/cpu/ts-cpu-norm.c. One workgroup per row (grid-stride over rows): the statistics
 // are fp32 workgroup sums of Kahan-compensated per-invocation partials (the reference
 // accumulates in double; compensation keeps long rows within the fp32 tolerances), the
 // variance is the two-pass sum of squared deviations. x and y may alias: every element is

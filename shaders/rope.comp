@@ -2,7 +2,7 @@
 //
 // rope.comp — rotary embedding in place on x [batch, seq, heads * d_head], adjacent pairs
 // rotated with cos/sin [seq, d_head] taken at the even index; the twin of
-// engine/cpu/ts-cpu-rope.c. One invocation per pair. Push constants: ts_vk_rope_push.
+// engine/backend/cpu/ts-cpu-rope.c. One invocation per pair. Push constants: ts_vk_rope_push.
 #version 450
 #include "common.glsl"
 

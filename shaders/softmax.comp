@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // softmax.comp — in-place, max-subtracted softmax over rows, the twin of
-// engine/cpu/ts-cpu-softmax.c. One workgroup per row (grid-stride over rows). Push
+// engine/backend/cpu/ts-cpu-softmax.c. One workgroup per row (grid-stride over rows). Push
 // constants: ts_vk_softmax_push.
 #version 450
 #include "common.glsl"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // transpose.comp — per-batch 2-D transpose y[b, c, r] = x[b, r, c] (NCHW <-> NHWC), the
-// twin of ts_cpu_transpose in engine/cpu/ts-cpu-elementwise.c. One invocation per output
+// twin of ts_cpu_transpose in engine/backend/cpu/ts-cpu-elementwise.c. One invocation per output
 // element, so writes are contiguous. Rows of x are ldx apart and rows of y ldy apart
 // (cols and rows for the whole op, the full matrix's for a tile of it: ts-vk-ops.c splits
 // a transpose too large for one binding into tiles); batches are dense in those strides.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // upsample.comp — nearest-neighbour 2x upsampling over NCHW, the twin of
-// engine/cpu/ts-cpu-upsample.c. One invocation per output element. Push constants:
+// engine/backend/cpu/ts-cpu-upsample.c. One invocation per output element. Push constants:
 // ts_vk_upsample_push.
 #version 450
 #include "common.glsl"

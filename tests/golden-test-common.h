@@ -6,7 +6,7 @@
 #ifndef GOLDEN_TEST_COMMON_H
 #define GOLDEN_TEST_COMMON_H
 
-#include "ts-golden.h"
+#include "devkit/golden/ts-golden.h"
 
 typedef struct {
   int n_pass, n_fail;

@@ -10,7 +10,7 @@
 #ifndef TS_KERNEL_COMMON_H
 #define TS_KERNEL_COMMON_H
 
-#include "ts-backend.h"
+#include "backend/ts-backend.h"
 
 #include <glib.h>
 

@@ -7,7 +7,7 @@
  * broken config (bad JSON, wrong types, missing keys without a default, invalid or
  * unsupported values) is an error that names the key and the file.
  */
-#include "ts-config.h"
+#include "model/ts-config.h"
 
 #include <cjson/cJSON.h>
 #include <glib.h>

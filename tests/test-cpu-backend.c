@@ -7,7 +7,7 @@
  */
 #include "kernel-common.h"
 
-#include "cpu/ts-cpu.h"
+#include "backend/cpu/ts-cpu.h"
 
 #include <math.h>
 #include <stdatomic.h>

@@ -6,10 +6,10 @@
  * both pooling rules of transformers (argmax for eos_token_id 2, first eos otherwise).
  * Skips when the golden folder is absent.
  */
-#include "ts-backend.h"
-#include "ts-config.h"
+#include "backend/ts-backend.h"
+#include "model/ts-config.h"
 #include "golden-test-common.h"
-#include "ts-text-encoder.h"
+#include "stages/ts-text-encoder.h"
 
 #include <glib.h>
 #include <string.h>

@@ -10,8 +10,8 @@
  *
  * Skips when $TESSERA_GOLDEN_DIR does not exist.
  */
-#include "ts-golden.h"
-#include "ts-transformer.h"
+#include "devkit/golden/ts-golden.h"
+#include "stages/ts-transformer.h"
 
 #include <glib.h>
 #include <math.h>

@@ -7,10 +7,10 @@
  * uint8 conversion rounds half to even like numpy, and bad sizes or ids are rejected.
  * Skips when the golden folder is absent.
  */
-#include "ts-backend.h"
-#include "ts-config.h"
+#include "backend/ts-backend.h"
+#include "model/ts-config.h"
 #include "golden-test-common.h"
-#include "ts-vq.h"
+#include "stages/ts-vq.h"
 
 #include <glib.h>
 #include <math.h>

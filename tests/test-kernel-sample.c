@@ -16,8 +16,8 @@
  * the fixed seed none does on lavapipe (the count is printed), and at most 1 % may.
  */
 #include "kernel-common.h"
-#include "ts-rng.h"
-#include "ts-sampler.h"
+#include "core/ts-rng.h"
+#include "stages/ts-sampler.h"
 
 #include <float.h>
 #include <math.h>

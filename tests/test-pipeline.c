@@ -6,10 +6,10 @@
  * cannot take are refused with a message naming what it can take, over-long prompts are
  * flagged, and the pipeline_replay golden case passes on both CPU paths.
  */
-#include "ts-golden.h"
-#include "ts-pipeline.h"
-#include "ts-safetensors.h"
-#include "ts-st-writer.h"
+#include "devkit/golden/ts-golden.h"
+#include "pipeline/ts-pipeline.h"
+#include "model/ts-safetensors.h"
+#include "devkit/ts-st-writer.h"
 
 #include <glib.h>
 #include <stdlib.h>

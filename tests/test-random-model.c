@@ -10,8 +10,8 @@
  * be copied byte for byte from either config layout, and bad arguments must fail with a
  * message naming the problem. Skipped (77) when TESSERA_GOLDEN_DIR is absent.
  */
-#include "ts-random-model.h"
-#include "ts-safetensors.h"
+#include "devkit/ts-random-model.h"
+#include "model/ts-safetensors.h"
 
 #include <glib.h>
 #include <glib/gstdio.h>

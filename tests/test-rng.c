@@ -5,7 +5,7 @@
  * cross-checked with an independent Python implementation when written), seed/counter
  * independence and the uniform mapping.
  */
-#include "ts-rng.h"
+#include "core/ts-rng.h"
 
 #include <glib.h>
 #include <math.h>

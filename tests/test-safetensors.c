@@ -7,7 +7,7 @@
  * f16/bf16/f8 conversions against known bit patterns; and the tiny Meissonic transformer
  * of the golden set (skipped when TESSERA_GOLDEN_DIR is absent).
  */
-#include "ts-safetensors.h"
+#include "model/ts-safetensors.h"
 
 #include <glib.h>
 #include <glib/gstdio.h>

@@ -8,9 +8,9 @@
  * the same step), the inverse-CDF multinomial, re-masking, argument checks, the selection
  * and the CFG expression.
  */
-#include "ts-rng.h"
-#include "ts-safetensors.h"
-#include "ts-sampler.h"
+#include "core/ts-rng.h"
+#include "model/ts-safetensors.h"
+#include "stages/ts-sampler.h"
 
 #include <cjson/cJSON.h>
 #include <float.h>

@@ -8,7 +8,7 @@
  * the first device, CPU-type included (CI runs lavapipe); exits 77 only when there is no
  * Vulkan device at all.
  */
-#include "ts-backend.h"
+#include "backend/ts-backend.h"
 
 #include <glib.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
  * --gemm replaces the built-in GEMM list by the given shapes (and skips attention and
  * convolution); --dtype picks the weights' dtype (f16 by default, as the checkpoints ship).
  */
-#include "ts-backend.h"
+#include "backend/ts-backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,6 +6,7 @@
  * checkpoint. This file picks the tokenizer folder, parses the options and shows progress.
  */
 #include "tessera.h"
+#include "tessera-devkit.h"
 #include "tessera-cli-commands.h"
 
 #include <dirent.h>

@@ -5,6 +5,7 @@
  * function `cmd_<name>` listed in the table below; `tessera-cli --help` prints the table.
  */
 #include "tessera.h"
+#include "tessera-devkit.h"
 #include "tessera-cli-commands.h"
 
 #include <math.h>

@@ -48,7 +48,7 @@ typedef enum {
   TS_ERR_NOT_FOUND = -6,   /* a file, tensor or component is missing */
   TS_ERR_CANCELLED = -7,   /* the caller's abort callback asked to stop */
   TS_ERR_DEVICE = -8,      /* the compute device failed or was lost */
-  TS_ERR_MISMATCH = -9,    /* a check against reference data failed */
+  /* -9 is taken by TS_ERR_MISMATCH of tessera-devkit.h (golden checks) */
 } ts_status;
 
 #define TS_ERROR_MESSAGE_MAX 2048
@@ -431,16 +431,6 @@ typedef struct {
 
 void ts_model_get_stats (const ts_model *model, ts_model_stats *stats);
 
-/* Writes a full-size model folder with random weights (diffusers layout, dtype F32, F16 or
- * BF16 weights) from a folder of configs: either the diffusers layout (component/config.json)
- * or the golden set's real-configs naming (transformer_config.json, vqvae_config.json,
- * text_encoder_config*.json, model_index.json, scheduler_config*.json, tokenizer_*.json).
- * tokenizer_dir (vocab.json + merges.txt) is copied into OUT/tokenizer. Weights are drawn
- * from the engine's seeded generator so the same seed writes the same files. For measuring
- * speed and memory at the real size without the real weights. */
-ts_status ts_make_random_model (const char *configs_dir, const char *tokenizer_dir,
-                                const char *out_dir, ts_dtype dtype, uint64_t seed,
-                                ts_progress_fn progress, void *progress_data, ts_error *err);
 /* A model folder is the official diffusers layout of MeissonFlow/Meissonic:
  *
  *     model_index.json
@@ -544,7 +534,7 @@ uint64_t ts_model_info_estimate_memory (const ts_model_info *info, uint32_t widt
 /* NULL-safe. Unmaps the weights. */
 void ts_model_info_free (ts_model_info *info);
 
-/* ---- Vulkan devices (engine/vk) ---------------------------------------------------- */
+/* ---- Vulkan devices (engine/backend/vk) ---------------------------------------------------- */
 
 /* One Vulkan physical device as the loader reports it. */
 typedef struct {
@@ -563,33 +553,6 @@ typedef struct {
  * that way. Fails with TS_ERR_DEVICE when no Vulkan driver loads, TS_ERR_UNSUPPORTED in a
  * build without Vulkan. Thread-safety: Safe (creates and destroys its own instance). */
 ts_status ts_vulkan_list_devices (ts_vk_device_info *out, int cap, int *n, ts_error *err);
-
-/* ---- golden checks (ts-golden) --------------------------------------------------- */
-
-/* The golden set (../shared/golden) holds reference data computed by the official PyTorch
- * code. ts_golden_check runs every case listed in GOLDEN_DIR/index.json, driven only by
- * the index: kinds, parameters and file names. A case kind this build cannot run is
- * reported as not implemented (TS_ERR_UNSUPPORTED) and counts as a failure. */
-
-/* One compared output: its max abs error against the tolerance (NAN tolerance for exact
- * comparisons, where max_abs_err counts mismatching elements). */
-typedef void (*ts_golden_report_fn) (void *user_data, const char *case_name, const char *tensor,
-                                     double max_abs_err, double tolerance, bool pass);
-/* A finished case: TS_OK (passed), TS_ERR_MISMATCH (an output out of tolerance),
- * TS_ERR_UNSUPPORTED (kind not implemented) or another error with its message. */
-typedef void (*ts_golden_case_fn) (void *user_data, const char *case_name, const char *kind,
-                                   ts_status status, const char *message);
-
-typedef struct {
-  int n_cases, n_passed, n_failed, n_not_implemented;
-} ts_golden_summary;
-
-/* backend: "cpu", "cpu-ref", "vulkan", "vulkan:N", "auto" (NULL = "cpu"). Returns TS_OK
- * when every case passed, TS_ERR_MISMATCH when any failed or was not implemented, other
- * codes when the index itself cannot be read. Thread-safety: Unsafe. */
-ts_status ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_fn report,
-                           ts_golden_case_fn case_done, void *user_data, ts_golden_summary *summary,
-                           ts_error *err);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,7 @@
 // for 1-D kernels, and the math helpers GLSL lacks or gets wrong at the extremes (erf; a
 // tanh that does not overflow to NaN for large arguments). Every shader binds its operands
 // as std430 float arrays at bindings 0..5 and receives each operand's element offset
-// inside its binding as a push constant (see engine/vk/ts-vk-kernels.h).
+// inside its binding as a push constant (see engine/backend/vk/ts-vk-kernels.h).
 
 #extension GL_EXT_control_flow_attributes : enable
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // philox.glsl — the engine's counter-based generator, Philox4x32-10, and the sampler's
-// stream layout, in 32-bit integer arithmetic: the twin of engine/ts-rng.c (see ts-rng.h
+// stream layout, in 32-bit integer arithmetic: the twin of engine/core/ts-rng.c (see ts-rng.h
 // for the layout: ctr = (token, image, step, purpose), key = the seed's two halves, word 0
 // of the block mapped to [0, 1) with 24 bits). Same inputs, same bits as the CPU.
 

@@ -8,7 +8,7 @@
  * checkpoint index is not fuzzed here: ts-safetensors has no parse-from-memory entry for
  * it.
  */
-#include "ts-config.h"
+#include "model/ts-config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

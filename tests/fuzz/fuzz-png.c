@@ -6,7 +6,7 @@
  * and the infotext the engine writes always parses again. Seeds: tests/fuzz/corpus/png/.
  *
  *     clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iengine -Iengine/include \
- *       engine/ts-common.c engine/ts-image.c tests/fuzz/fuzz-png.c -lpng -lcjson -lm -o fuzz-png
+ *       engine/core/ts-common.c engine/image/ts-image.c tests/fuzz/fuzz-png.c -lpng -lcjson -lm -o fuzz-png
  *     mkdir -p /tmp/png-corpus && ./fuzz-png -max_total_time=60 /tmp/png-corpus tests/fuzz/corpus/png
  */
 #include "tessera.h"

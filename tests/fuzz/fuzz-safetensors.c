@@ -6,7 +6,7 @@
  * read out of bounds. Built by tests/fuzz/meson.build with -Dfuzzing=true under
  * ASan+UBSan; seeds in tests/fuzz/corpus/safetensors (tools/make-fuzz-seeds.py).
  */
-#include "ts-safetensors.h"
+#include "model/ts-safetensors.h"
 
 #include <stdlib.h>
 #include <string.h>

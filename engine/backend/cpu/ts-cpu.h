@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ts-cpu — internals shared by the files of the CPU backend (engine/backend/cpu/). The backend
+ * implements every op of ts-backend.h twice, selected per instance at run time:
+ *
+ *   - the reference path ("cpu-ref"): plain scalar loops, single-threaded, fp32
+ *     accumulation, weights kept in their source dtype (F32/F16/BF16) and widened per
+ *     element on use. It is what every other backend is tested against, so it favours
+ *     being obviously correct over being fast. Norm statistics (mean, variance, mean of
+ *     squares) are accumulated in double: that is the most accurate choice and keeps the
+ *     reference within the golden fp32 tolerances without relying on summation order.
+ *   - the fast path ("cpu"): GEMM-shaped work (matmul, convolutions, attention) through
+ *     OpenBLAS's cblas_sgemm on f32 weights widened once at upload, everything else as
+ *     loops split over a small persistent pthread pool. The pool also splits the GEMMs:
+ *     each thread calls a single-threaded sgemm on its own slab (OpenBLAS is set to one
+ *     thread), so there is one set of worker threads and no nested parallelism.
+ *
+ * Setting TS_CPU_REFERENCE=1 in the environment makes ts_backend_cpu_new() build the
+ * reference path whatever the caller asked for (as ggml's reference mode does).
+ *
+ * Every op validates its arguments before touching memory: NULL refs, negative sizes,
+ * strides smaller than a row, misaligned offsets and byte ranges that do not fit their
+ * buffer (overflow-checked) are TS_ERR_INVALID_ARG with a message naming the op and the
+ * argument.
+ */
+#ifndef TS_CPU_H
+#define TS_CPU_H
+
+#include "backend/ts-backend.h"
+#include "core/ts-common.h"
+
+#include <stdint.h>
+#include <string.h>
+
+
+/* One unit of parallel work: items [begin, end) run on pool thread `thread` (0 is the
+ * calling thread; every thread index is below ts_cpu.n_threads). */
+typedef void (*ts_cpu_task_fn) (void *ctx, int64_t begin, int64_t end, int thread);
+
+typedef struct ts_cpu_pool ts_cpu_pool;
+
+typedef struct {
+  bool reference;
+  int n_threads;
+  ts_cpu_pool *pool;      /* NULL on the reference path and with one thread */
+  float **scratch;        /* per-thread scratch, n_threads entries */
+  size_t *scratch_floats; /* capacity of each entry */
+} ts_cpu;
+
+/* Runs fn over [0, n) in chunks of `grain` items, spread over the pool; returns when all
+ * chunks are done. Runs inline on the calling thread when n <= grain or there is no pool. */
+void ts_cpu_parallel_for (ts_cpu *cpu, int64_t n, int64_t grain, ts_cpu_task_fn fn, void *ctx);
+
+/* Makes every thread's scratch hold at least n_floats floats. TS_ERR_NOMEM naming `op`. */
+ts_status ts_cpu_scratch_reserve (ts_cpu *cpu, size_t n_floats, const char *op, ts_error *err);
+
+/* ---- argument validation (ts-cpu-backend.c) ---- */
+
+/* Checks a strided region of `elem_size`-byte elements at r: `n_dims` dimensions with
+ * counts[i] elements `strides[i]` elements apart (the innermost stride is normally 1).
+ * Counts and strides must be >= 0; nothing is accessed when a count is 0, but the ref must
+ * still be present. Fails when the last byte touched lies outside the buffer or the offset
+ * is not a multiple of elem_size. */
+ts_status ts_cpu_check_region (const char *op, const char *arg, ts_ref r, size_t elem_size,
+                               int n_dims, const int64_t *counts, const int64_t *strides,
+                               ts_error *err);
+
+/* rows x cols F32 matrix with row stride ld (>= cols). */
+ts_status ts_cpu_check_matrix (const char *op, const char *arg, ts_ref r, int64_t rows,
+                               int64_t cols, int64_t ld, ts_error *err);
+
+/* batch x rows x cols F32 tensor with batch stride bs (>= 0) and row stride ld (>= cols). */
+ts_status ts_cpu_check_batched (const char *op, const char *arg, ts_ref r, int64_t batch,
+                                int64_t bs, int64_t rows, int64_t cols, int64_t ld,
+                                ts_error *err);
+
+/* A dense (contiguous) F32 tensor with dimensions dims[0..n_dims). */
+ts_status ts_cpu_check_dense (const char *op, const char *arg, ts_ref r, int n_dims,
+                              const int64_t *dims, ts_error *err);
+
+/* A weight of exactly n_elements elements whose storage (F32, F16 or BF16) fits its
+ * buffer. Optional weights are checked by the caller only when non-NULL. */
+ts_status ts_cpu_check_weight (const char *op, const char *arg, const ts_weight *w,
+                               int64_t n_elements, ts_error *err);
+
+/* Fails unless every value is >= 0, naming the first negative one. `names` is a
+ * comma-separated list matching the values ("m,n,k"). */
+ts_status ts_cpu_check_sizes (const char *op, const char *names, const int64_t *values, int n,
+                              ts_error *err);
+
+/* ---- per-op argument checks ----
+ * Each op's full validation, run before the op touches memory. The Vulkan backend runs the
+ * same checks so that every backend refuses exactly the same arguments with the same
+ * messages. */
+
+ts_status ts_cpu_matmul_check (const ts_matmul_args *a, ts_error *err);
+ts_status ts_cpu_norm_check (const ts_norm_args *a, ts_error *err);
+ts_status ts_cpu_softmax_check (const ts_softmax_args *a, ts_error *err);
+ts_status ts_cpu_attention_check (const ts_attention_args *a, ts_error *err);
+ts_status ts_cpu_rope_check (const ts_rope_args *a, ts_error *err);
+ts_status ts_cpu_act_check (const ts_act_args *a, ts_error *err);
+ts_status ts_cpu_elementwise_check (const ts_elementwise_args *a, ts_error *err);
+ts_status ts_cpu_transpose_check (const ts_transpose_args *a, ts_error *err);
+ts_status ts_cpu_conv2d_check (const ts_conv2d_args *a, ts_error *err);
+ts_status ts_cpu_conv_transpose2d_check (const ts_conv_transpose2d_args *a, ts_error *err);
+ts_status ts_cpu_group_norm_check (const ts_group_norm_args *a, ts_error *err);
+ts_status ts_cpu_upsample_check (const ts_upsample_args *a, ts_error *err);
+ts_status ts_cpu_embed_check (const ts_embed_args *a, ts_error *err);
+ts_status ts_cpu_sample_check (const ts_sample_args *a, ts_error *err);
+
+/* ---- element access ---- */
+
+static inline float *
+ts_cpu_f32 (ts_ref r)
+{
+  return (float *) (void *) (r.buf->data + r.offset);
+}
+
+static inline const int32_t *
+ts_cpu_i32 (ts_ref r)
+{
+  return (const int32_t *) (const void *) (r.buf->data + r.offset);
+}
+
+/* IEEE 754 binary16 to binary32, exact, including subnormals, infinities and NaNs. */
+static inline float
+ts_cpu_f16_to_f32 (uint16_t h)
+{
+  uint32_t sign = (uint32_t) (h & 0x8000u) << 16;
+  uint32_t expo = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  uint32_t bits;
+  float f;
+
+  if (expo == 0) {
+    /* zero or subnormal: mant * 2^-24, exact in binary32 */
+    f = (float) mant * 0x1p-24f;
+    return sign ? -f : f;
+  }
+  if (expo == 31)
+    bits = sign | 0x7f800000u | (mant << 13);
+  else
+    bits = sign | ((expo + 112u) << 23) | (mant << 13);
+  memcpy (&f, &bits, sizeof f);
+  return f;
+}
+
+/* bfloat16 is the upper half of a binary32. */
+static inline float
+ts_cpu_bf16_to_f32 (uint16_t h)
+{
+  uint32_t bits = (uint32_t) h << 16;
+  float f;
+  memcpy (&f, &bits, sizeof f);
+  return f;
+}
+
+/* Element i of a weight in whatever dtype it is stored (validated beforehand). */
+static inline float
+ts_cpu_weight_get (const ts_weight *w, int64_t i)
+{
+  const void *p = w->buf->data;
+  if (w->dtype == TS_DTYPE_F16)
+    return ts_cpu_f16_to_f32 (((const uint16_t *) p)[i]);
+  if (w->dtype == TS_DTYPE_BF16)
+    return ts_cpu_bf16_to_f32 (((const uint16_t *) p)[i]);
+  return ((const float *) p)[i];
+}
+
+/* The fast path's view of a weight: its f32 data, or NULL when it is stored narrower (a
+ * weight made by a reference-path instance), in which case ops use the reference loop. */
+static inline const float *
+ts_cpu_weight_f32 (const ts_weight *w)
+{
+  return w && w->dtype == TS_DTYPE_F32 ? (const float *) (const void *) w->buf->data : NULL;
+}
+
+/* ---- fast-path building blocks ---- */
+
+/* Sums in TS_CPU_LANES independent double accumulators, a form the compiler vectorises
+ * without reassociating anything (plain -O2, no -ffast-math). */
+#define TS_CPU_LANES 8
+
+static inline double
+ts_cpu_sum_f64 (const float *x, int64_t n)
+{
+  double lane[TS_CPU_LANES] = { 0 }, s = 0.0;
+  int64_t j = 0;
+
+  for (; j + TS_CPU_LANES <= n; j += TS_CPU_LANES)
+    for (int l = 0; l < TS_CPU_LANES; l++)
+      lane[l] += (double) x[j + l];
+  for (; j < n; j++)
+    s += (double) x[j];
+  for (int l = 0; l < TS_CPU_LANES; l++)
+    s += lane[l];
+  return s;
+}
+
+/* sum (x - center)^2, likewise. */
+static inline double
+ts_cpu_sum_sq_f64 (const float *x, int64_t n, double center)
+{
+  double lane[TS_CPU_LANES] = { 0 }, s = 0.0;
+  int64_t j = 0;
+
+  for (; j + TS_CPU_LANES <= n; j += TS_CPU_LANES)
+    for (int l = 0; l < TS_CPU_LANES; l++) {
+      double d = (double) x[j + l] - center;
+      lane[l] += d * d;
+    }
+  for (; j < n; j++)
+    s += ((double) x[j] - center) * ((double) x[j] - center);
+  for (int l = 0; l < TS_CPU_LANES; l++)
+    s += lane[l];
+  return s;
+}
+
+/* The fast path's in-place softmax of one row (shared by softmax and attention). */
+void ts_cpu_softmax_row_fast (float *x, int64_t n);
+
+/* ts-cpu-simd.c: vectorised where the CPU allows (AVX2), libm loops elsewhere. */
+/* x[i] = exp(x[i] - shift); returns the sum of the new values. */
+float ts_cpu_exp_sub_sum (float *x, int64_t n, float shift);
+/* y = x / (1 + exp(-x)); y may equal x. */
+void ts_cpu_silu (const float *x, float *y, int64_t n);
+/* y = gelu_tanh(x); y may equal x. */
+void ts_cpu_gelu_tanh (const float *x, float *y, int64_t n);
+
+/* ---- the ops, one file per kernel family ---- */
+
+ts_status ts_cpu_matmul (void *impl, const ts_matmul_args *a, ts_error *err);
+ts_status ts_cpu_norm (void *impl, const ts_norm_args *a, ts_error *err);
+ts_status ts_cpu_softmax (void *impl, const ts_softmax_args *a, ts_error *err);
+ts_status ts_cpu_attention (void *impl, const ts_attention_args *a, ts_error *err);
+ts_status ts_cpu_rope (void *impl, const ts_rope_args *a, ts_error *err);
+ts_status ts_cpu_act (void *impl, const ts_act_args *a, ts_error *err);
+ts_status ts_cpu_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err);
+ts_status ts_cpu_transpose (void *impl, const ts_transpose_args *a, ts_error *err);
+ts_status ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err);
+ts_status ts_cpu_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a,
+                                   ts_error *err);
+ts_status ts_cpu_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err);
+ts_status ts_cpu_upsample (void *impl, const ts_upsample_args *a, ts_error *err);
+ts_status ts_cpu_embed (void *impl, const ts_embed_args *a, ts_error *err);
+ts_status ts_cpu_sample (void *impl, const ts_sample_args *a, ts_error *err);
+
+#endif /* TS_CPU_H */

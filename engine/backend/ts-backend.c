@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ts-backend — the backend-independent part of ts-backend.h: destroying a backend
+ * through its vtable. Each backend's constructor lives with its implementation
+ * (ts_backend_cpu_new in engine/backend/cpu/, ts_backend_vulkan_new in engine/backend/vk/); a build
+ * without Vulkan gets the Vulkan entry points here, failing with TS_ERR_UNSUPPORTED.
+ */
+#include "backend/ts-backend.h"
+#include "core/ts-common.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef TS_HAVE_VULKAN
+#define VULKAN_NAMES ", vulkan, vulkan:N"
+#else
+#define VULKAN_NAMES ""
+#endif
+
+/* "vulkan:N" -> N, else -1 (plain "vulkan") or -2 (not a Vulkan name). */
+static int
+vulkan_index (const char *name)
+{
+  char *end;
+  long v;
+
+  if (strcmp (name, "vulkan") == 0)
+    return -1;
+  if (strncmp (name, "vulkan:", 7) != 0 || name[7] < '0' || name[7] > '9')
+    return -2;
+  v = strtol (name + 7, &end, 10);
+  return *end == '\0' && v < 1000000 ? (int) v : -2;
+}
+
+bool
+ts_backend_name_valid (const char *name)
+{
+  return name
+         && (strcmp (name, "auto") == 0 || strcmp (name, "cpu") == 0
+             || strcmp (name, "cpu-ref") == 0 || vulkan_index (name) != -2);
+}
+
+const char *
+ts_backend_names (void)
+{
+  return "auto, cpu, cpu-ref" VULKAN_NAMES;
+}
+
+ts_status
+ts_backend_new_by_name (ts_backend *out, const char *name, int n_threads, ts_error *err)
+{
+  int index;
+
+  if (!name || strcmp (name, "auto") == 0) {
+    ts_error vk_err = { TS_OK, "" };
+    if (ts_backend_vulkan_new (out, -1, &vk_err) == TS_OK) {
+      TS_LOG_I ("backend: auto: using Vulkan");
+      return TS_OK;
+    }
+    TS_LOG_I ("backend: auto: using the CPU (%s)", vk_err.message);
+    return ts_backend_cpu_new (out, false, n_threads, err);
+  }
+  if (strcmp (name, "cpu") == 0 || strcmp (name, "cpu-ref") == 0)
+    return ts_backend_cpu_new (out, strcmp (name, "cpu-ref") == 0, n_threads, err);
+  index = vulkan_index (name);
+  if (index != -2)
+    return ts_backend_vulkan_new (out, index, err);
+  return ts_error_set (err, TS_ERR_INVALID_ARG, "unknown backend '%s' (this build has: %s)", name,
+                       ts_backend_names ());
+}
+
+void
+ts_backend_free (ts_backend *be)
+{
+  if (!be || !be->ops)
+    return;
+  if (be->ops->destroy)
+    be->ops->destroy (be->impl);
+  be->ops = NULL;
+  be->impl = NULL;
+}
+
+#ifndef TS_HAVE_VULKAN
+ts_status
+ts_backend_vulkan_new (ts_backend *out, int device_index, ts_error *err)
+{
+  (void) device_index;
+  if (out)
+    out->ops = NULL, out->impl = NULL;
+  return ts_error_set (err, TS_ERR_UNSUPPORTED, "vk: this build has no Vulkan support");
+}
+
+ts_status
+ts_vulkan_list_devices (ts_vk_device_info *out, int cap, int *n, ts_error *err)
+{
+  (void) out;
+  (void) cap;
+  if (n)
+    *n = 0;
+  return ts_error_set (err, TS_ERR_UNSUPPORTED, "vk: this build has no Vulkan support");
+}
+#endif

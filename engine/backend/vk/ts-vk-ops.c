@@ -1,0 +1,1002 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ts-vk-ops — the ops of the Vulkan backend: each runs the argument check it shares with
+ * the CPU backend (ts_cpu_<op>_check), computes the byte extent of every operand (what the
+ * binding must cover), fills the shader's push constants (ts-vk-kernels.h) and records one
+ * dispatch. Workgroup counts of the 1-D kernels are capped at 65535; those kernels loop
+ * grid-stride over the rest.
+ *
+ * An op whose activation operands would span more than one binding may (ts_vk.max_operand)
+ * runs as the same op over pieces, each a call of its own with refs moved to the piece:
+ * rows (matmul, norm, softmax, act, elementwise, embed; a row of act and elementwise in
+ * column pieces when one row is too large; never across a batch boundary of a per-batch
+ * modulation or gate), batches (attention, rope, conv2d, conv_transpose2d, group_norm),
+ * then query rows (non-causal attention) or sequence positions (rope), channel planes
+ * (upsample), tiles (transpose, through the shader's strides). Every output element is
+ * computed by the same arithmetic as in one dispatch. What stays whole: weights, a batch
+ * entry's keys and values in attention, a batch entry's input of a convolution, one row
+ * of the sample op's logits (the two rows of guidance are bound separately).
+ */
+#include "backend/vk/ts-vk.h"
+#include "backend/vk/ts-vk-kernels.h"
+#include "backend/cpu/ts-cpu.h"
+
+#include <stdlib.h>
+
+#define WG_1D 256u
+#define WG_ROW(vk) ((vk)->cpu_type ? 32u : 256u)
+#define MAX_GROUPS 65535u
+
+/* Bytes spanned by a batch x rows x cols F32 region with strides bs and ld. */
+static size_t
+extent (int64_t batch, int64_t bs, int64_t rows, int64_t ld, int64_t cols)
+{
+  if (batch <= 0 || rows <= 0 || cols <= 0)
+    return 0;
+  return (size_t) ((batch - 1) * bs + (rows - 1) * ld + cols) * sizeof (float);
+}
+
+static ts_vk_operand
+operand (ts_ref r, size_t bytes)
+{
+  ts_vk_operand o = { r, bytes, false };
+  return o;
+}
+
+static ts_vk_operand
+weight_operand (const ts_weight *w)
+{
+  ts_vk_operand o = { { NULL, 0 }, 0, true };
+  if (w) {
+    o.ref = ts_ref_at (w->buf, 0);
+    o.bytes = (size_t) w->n_elements * ts_dtype_size (w->dtype);
+  }
+  return o;
+}
+
+/* ---- pieces ---- */
+
+/* The elements an activation operand of one piece may span: the cap less the slack of
+ * aligning its binding down to minStorageBufferOffsetAlignment. */
+static int64_t
+cap_elems (const ts_vk *vk)
+{
+  const size_t align = vk->props.limits.minStorageBufferOffsetAlignment;
+  return vk->max_operand > align ? (int64_t) ((vk->max_operand - align) / sizeof (float)) : 0;
+}
+
+/* Whether every activation operand of d fits one binding. */
+static bool
+fits (const ts_vk *vk, const ts_vk_dispatch_desc *d)
+{
+  for (int i = 0; i < d->n_operands; i++)
+    if (!d->operands[i].weight && d->operands[i].bytes > (size_t) cap_elems (vk) * sizeof (float))
+      return false;
+  return true;
+}
+
+/* The most of n units (rows, batches, planes) per piece such that each of the n_ops operands
+ * (units ld[i] elements apart, one unit spanning span[i]) fits one binding; 0 when a single
+ * unit does not. */
+static int64_t
+piece_units (const ts_vk *vk, int64_t n, int n_ops, const int64_t *ld, const int64_t *span)
+{
+  const int64_t cap = cap_elems (vk);
+  int64_t per = n;
+  for (int i = 0; i < n_ops; i++) {
+    const int64_t fit = span[i] > cap ? 0 : ld[i] > 0 ? (cap - span[i]) / ld[i] + 1 : n;
+    if (fit < per)
+      per = fit;
+  }
+  return per;
+}
+
+/* The end of the piece of at most `per` units that starts at unit u0 of n. With units in
+ * batches of rpb (rpb > 0: a modulation or gate row per batch) a piece is whole batches or
+ * part of one batch, so that the piece's unit i belongs to batch u0 / rpb + i / rpb. */
+static int64_t
+piece_end (int64_t u0, int64_t per, int64_t n, int64_t rpb)
+{
+  int64_t len = per;
+  if (rpb > 0)
+    len = per >= rpb ? per / rpb * rpb : per < rpb - u0 % rpb ? per : rpb - u0 % rpb;
+  return len < n - u0 ? u0 + len : n;
+}
+
+/* One piece [u0, u1) of an op's units: the op's arguments moved to the piece, and the op
+ * run on them. */
+typedef ts_status (*piece_fn) (ts_vk *vk, const void *args, int64_t u0, int64_t u1,
+                               ts_error *err);
+
+/* Runs fn over pieces of at most `per` of n units (piece_end with rpb) and returns true
+ * with the status in *st; false when per is 0 (one unit does not fit) or n (the units are
+ * not what is too large), so that the op goes as one dispatch and reports the operand. */
+static bool
+run_pieces (ts_vk *vk, int64_t n, int64_t per, int64_t rpb, piece_fn fn, const void *args,
+            ts_status *st, ts_error *err)
+{
+  if (per <= 0 || per >= n)
+    return false;
+  *st = TS_OK;
+  for (int64_t u0 = 0, u1; *st == TS_OK && u0 < n; u0 = u1) {
+    u1 = piece_end (u0, per, n, rpb);
+    *st = fn (vk, args, u0, u1, err);
+  }
+  return true;
+}
+
+static uint32_t
+groups_1d (uint64_t n, uint32_t wg)
+{
+  uint64_t g = (n + wg - 1) / wg;
+  return (uint32_t) (g > MAX_GROUPS ? MAX_GROUPS : g);
+}
+
+/* Most element-wise kernels: one invocation per element, WG_1D invocations a group. */
+static ts_status
+dispatch_1d (ts_vk *vk, ts_vk_dispatch_desc *d, const void *push, size_t push_size, uint64_t n,
+             ts_error *err)
+{
+  d->spec[0] = WG_1D;
+  d->n_spec = 1;
+  d->push = push;
+  d->push_size = push_size;
+  d->groups[0] = groups_1d (n, WG_1D);
+  d->groups[1] = d->groups[2] = 1;
+  return ts_vk_dispatch (vk, d, err);
+}
+
+static uint32_t
+cap_groups (uint64_t g)
+{
+  return (uint32_t) (g > MAX_GROUPS ? MAX_GROUPS : g);
+}
+
+/* Element offset of an operand inside its binding (0 for an absent one). */
+static uint32_t
+off (const ts_vk *vk, const ts_vk_operand *o)
+{
+  return o->ref.buf ? ts_vk_operand_offset (vk, &o->ref) : 0;
+}
+
+static bool
+weight_kn (const ts_weight *w)
+{
+  return ((const ts_vk_alloc *) w->buf->impl)->kn;
+}
+
+/* The shader reading a 2-D weight (matmul or embed), and its BF16 specialization. */
+static ts_vk_shader
+weight_shader (const ts_weight *w, ts_vk_shader f32, ts_vk_shader w16, uint32_t *bf16)
+{
+  *bf16 = w->dtype == TS_DTYPE_BF16;
+  return w->dtype == TS_DTYPE_F32 ? f32 : w16;
+}
+
+/* Four kernels (shaders/matmul.comp explains them): ROWS for weights stored [k, n]
+ * (CPU-type devices; COLS for those when m <= 16), TILED for weights [n, k] on GPUs with enough rows to fill 64 x 64
+ * tiles, BLOCKED for the rest. The ROWS tile was measured on lavapipe (docs/benchmarks.md):
+ * 16 rows per lane and 4 x subgroup-size columns per workgroup of two subgroups, fewer
+ * rows per lane when m is small (clamped rows are wasted work). */
+static ts_status
+matmul_piece (ts_vk *vk, const void *args, int64_t r0, int64_t r1, ts_error *err)
+{
+  const ts_matmul_args *a = args;
+  ts_matmul_args p = *a;
+  p.x = ts_ref_f32 (a->x, r0 * a->ldx);
+  p.y = ts_ref_f32 (a->y, r0 * a->ldy);
+  p.m = r1 - r0;
+  return ts_vk_matmul (vk, &p, err);
+}
+
+ts_status
+ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_matmul_check (a, err);
+  ts_vk_dispatch_desc d = { .label = "matmul" };
+  ts_vk_matmul_push pc;
+  uint32_t tm = 4, tn = 4, wg = 64, mode = 0, bf16;
+  bool x4, y4 = false;
+
+  if (st != TS_OK)
+    return st;
+  if (a->m == 0 || a->n == 0)
+    return TS_OK;
+  d.shader = weight_shader (a->w, TS_VK_SHADER_MATMUL, TS_VK_SHADER_MATMUL_W16, &bf16);
+  d.operands[0] = operand (a->x, extent (1, 0, a->m, a->ldx, a->k));
+  d.operands[1] = weight_operand (a->w);
+  d.operands[2] = weight_operand (a->bias);
+  d.operands[3] = operand (a->y, extent (1, 0, a->m, a->ldy, a->n));
+  d.n_operands = 4;
+  if (!fits (vk, &d)) {
+    const int64_t ld[2] = { a->ldx, a->ldy }, span[2] = { a->k, a->n };
+    if (run_pieces (vk, a->m, piece_units (vk, a->m, 2, ld, span), 0, matmul_piece, a, &st,
+                    err))
+      return st;
+  }
+  pc = (ts_vk_matmul_push) {
+    .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
+    .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
+    .m = (uint32_t) a->m, .n = (uint32_t) a->n, .k = (uint32_t) a->k,
+    .ldx = (uint32_t) a->ldx, .ldy = (uint32_t) a->ldy,
+    .has_bias = a->bias != NULL, .accumulate = a->accumulate,
+  };
+  x4 = a->k % 4 == 0 && a->ldx % 4 == 0 && pc.x_off % 4 == 0;
+  if (weight_kn (a->w) && a->m <= 16) {
+    mode = 3;
+    tm = a->m < 8 ? (uint32_t) a->m : 8;
+    d.groups[0] = (uint32_t) (((uint64_t) a->n / 4 + wg - 1) / wg);
+    d.groups[1] = cap_groups (((uint64_t) a->m + tm - 1) / tm);
+  } else if (weight_kn (a->w)) {
+    mode = 1;
+    y4 = a->ldy % 4 == 0 && pc.y_off % 4 == 0 && pc.b_off % 4 == 0;
+    tn = 4 * vk->subgroup_size;
+    wg = 2 * vk->subgroup_size;
+    /* scalar stores at 16 rows per lane would take LLVM ~25 s to compile on lavapipe */
+    tm = a->m >= 512 && y4 ? (vk->subgroup_size <= 8 ? 16 : 8) : a->m >= 64 ? 4 : 2;
+    d.groups[0] = (uint32_t) (((uint64_t) a->n + tn - 1) / tn);
+    d.groups[1] = cap_groups (((uint64_t) a->m + tm * wg - 1) / (tm * wg));
+  } else if (vk->gemm == TS_VK_GEMM_TILED && a->m > 16) {
+    mode = 2;
+    wg = 256;
+    d.groups[0] = (uint32_t) (((uint64_t) a->n + 63) / 64);
+    d.groups[1] = cap_groups (((uint64_t) a->m + 63) / 64);
+  } else {
+    x4 = x4 && pc.w_off % 4 == 0;
+    d.groups[0] = (uint32_t) (((uint64_t) a->n + tn - 1) / tn + wg - 1) / wg;
+    d.groups[1] = cap_groups (((uint64_t) a->m + tm - 1) / tm);
+  }
+  d.groups[2] = 1;
+  d.spec[0] = wg;
+  d.spec[1] = tm;
+  d.spec[2] = tn;
+  d.spec[3] = x4;
+  d.spec[4] = mode;
+  d.spec[5] = bf16;
+  d.spec[6] = y4;
+  d.n_spec = 7;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.flops = 2.0 * (double) a->m * (double) a->n * (double) a->k;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+static ts_status
+norm_piece (ts_vk *vk, const void *args, int64_t r0, int64_t r1, ts_error *err)
+{
+  const ts_norm_args *a = args;
+  ts_norm_args p = *a;
+  p.x = ts_ref_f32 (a->x, r0 * a->ldx);
+  p.y = ts_ref_f32 (a->y, r0 * a->ldy);
+  p.rows = r1 - r0;
+  if (a->shift.buf) {
+    p.shift = ts_ref_f32 (a->shift, r0 / a->rows_per_batch * a->mod_stride);
+    p.scale = ts_ref_f32 (a->scale, r0 / a->rows_per_batch * a->mod_stride);
+  }
+  return ts_vk_norm (vk, &p, err);
+}
+
+ts_status
+ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_norm_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_NORM, .label = "norm" };
+  ts_vk_norm_push pc;
+  bool mod;
+  int64_t n_batches;
+
+  if (st != TS_OK)
+    return st;
+  if (a->rows == 0 || a->dim == 0)
+    return TS_OK;
+  mod = a->shift.buf != NULL;
+  n_batches = mod ? (a->rows + a->rows_per_batch - 1) / a->rows_per_batch : 0;
+  d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->ldx, a->dim));
+  d.operands[1] = operand (a->y, extent (1, 0, a->rows, a->ldy, a->dim));
+  d.operands[2] = weight_operand (a->weight);
+  d.operands[3] = weight_operand (a->bias);
+  if (mod) {
+    d.operands[4] = operand (a->shift, extent (1, 0, n_batches, a->mod_stride, a->dim));
+    d.operands[5] = operand (a->scale, extent (1, 0, n_batches, a->mod_stride, a->dim));
+  }
+  d.n_operands = 6;
+  if (!fits (vk, &d)) {
+    const int64_t ld[2] = { a->ldx, a->ldy }, span[2] = { a->dim, a->dim };
+    if (run_pieces (vk, a->rows, piece_units (vk, a->rows, 2, ld, span),
+                    mod ? a->rows_per_batch : 0, norm_piece, a, &st, err))
+      return st;
+  }
+  pc = (ts_vk_norm_push) {
+    .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
+    .w_off = off (vk, &d.operands[2]), .b_off = off (vk, &d.operands[3]),
+    .shift_off = off (vk, &d.operands[4]), .scale_off = off (vk, &d.operands[5]),
+    .rows = (uint32_t) a->rows, .dim = (uint32_t) a->dim, .ldx = (uint32_t) a->ldx,
+    .ldy = (uint32_t) a->ldy, .rows_per_batch = mod ? (uint32_t) a->rows_per_batch : 1,
+    .mod_stride = mod ? (uint32_t) a->mod_stride : 0,
+    .kind = a->kind == TS_NORM_RMS, .has_w = a->weight != NULL, .has_b = a->bias != NULL,
+    .has_mod = mod, .eps = a->eps,
+  };
+  d.spec[0] = WG_ROW (vk);
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = cap_groups ((uint64_t) a->rows);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+static ts_status
+softmax_piece (ts_vk *vk, const void *args, int64_t r0, int64_t r1, ts_error *err)
+{
+  const ts_softmax_args *a = args;
+  ts_softmax_args p = *a;
+  p.x = ts_ref_f32 (a->x, r0 * a->dim);
+  p.rows = r1 - r0;
+  return ts_vk_softmax (vk, &p, err);
+}
+
+ts_status
+ts_vk_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_softmax_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_SOFTMAX, .label = "softmax" };
+  ts_vk_softmax_push pc;
+
+  if (st != TS_OK)
+    return st;
+  if (a->rows == 0 || a->dim == 0)
+    return TS_OK;
+  d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->dim, a->dim));
+  d.n_operands = 1;
+  if (!fits (vk, &d)
+      && run_pieces (vk, a->rows, piece_units (vk, a->rows, 1, &a->dim, &a->dim), 0,
+                     softmax_piece, a, &st, err))
+    return st;
+  pc = (ts_vk_softmax_push) { off (vk, &d.operands[0]), (uint32_t) a->rows, (uint32_t) a->dim };
+  d.spec[0] = WG_ROW (vk);
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = cap_groups ((uint64_t) a->rows);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+static ts_status
+attention_batch_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
+{
+  const ts_attention_args *a = args;
+  ts_attention_args p = *a;
+  p.q = ts_ref_f32 (a->q, b0 * a->bs_q);
+  p.k = ts_ref_f32 (a->k, b0 * a->bs_k);
+  p.v = ts_ref_f32 (a->v, b0 * a->bs_v);
+  p.out = ts_ref_f32 (a->out, b0 * a->bs_o);
+  p.batch = b1 - b0;
+  return ts_vk_attention (vk, &p, err);
+}
+
+static ts_status
+attention_query_piece (ts_vk *vk, const void *args, int64_t i0, int64_t i1, ts_error *err)
+{
+  const ts_attention_args *a = args;
+  ts_attention_args p = *a;
+  p.q = ts_ref_f32 (a->q, i0 * a->ldq);
+  p.out = ts_ref_f32 (a->out, i0 * a->ldo);
+  p.seq_q = i1 - i0;
+  return ts_vk_attention (vk, &p, err);
+}
+
+ts_status
+ts_vk_attention (void *impl, const ts_attention_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_attention_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ATTENTION, .label = "attention" };
+  ts_vk_attention_push pc;
+  int64_t width;
+  const uint32_t wg = 32;
+
+  if (st != TS_OK)
+    return st;
+  if (a->batch == 0 || a->heads == 0 || a->seq_q == 0 || a->d_head == 0)
+    return TS_OK;
+  if (a->d_head > 256)
+    return ts_error_set (err, TS_ERR_UNSUPPORTED,
+                         "vk: attention: d_head = %lld is larger than the kernel's 256",
+                         (long long) a->d_head);
+  width = a->heads * a->d_head;
+  d.operands[0] = operand (a->q, extent (a->batch, a->bs_q, a->seq_q, a->ldq, width));
+  d.operands[1] = operand (a->k, extent (a->batch, a->bs_k, a->seq_kv, a->ldk, width));
+  d.operands[2] = operand (a->v, extent (a->batch, a->bs_v, a->seq_kv, a->ldv, width));
+  d.operands[3] = operand (a->out, extent (a->batch, a->bs_o, a->seq_q, a->ldo, width));
+  d.n_operands = 4;
+  if (!fits (vk, &d)
+      && run_pieces (vk, a->batch, 1, 0, attention_batch_piece, a, &st, err))
+    return st;
+  if (!fits (vk, &d) && !a->causal) {
+    /* query rows; every piece reads all keys (the causal mask would need the offset) */
+    const int64_t ld[2] = { a->ldq, a->ldo }, span[2] = { width, width };
+    if (run_pieces (vk, a->seq_q, piece_units (vk, a->seq_q, 2, ld, span), 0,
+                    attention_query_piece, a, &st, err))
+      return st;
+  }
+  pc = (ts_vk_attention_push) {
+    .q_off = off (vk, &d.operands[0]), .k_off = off (vk, &d.operands[1]),
+    .v_off = off (vk, &d.operands[2]), .o_off = off (vk, &d.operands[3]),
+    .ldq = (uint32_t) a->ldq, .ldk = (uint32_t) a->ldk, .ldv = (uint32_t) a->ldv,
+    .ldo = (uint32_t) a->ldo, .bs_q = (uint32_t) a->bs_q, .bs_k = (uint32_t) a->bs_k,
+    .bs_v = (uint32_t) a->bs_v, .bs_o = (uint32_t) a->bs_o, .batch = (uint32_t) a->batch,
+    .heads = (uint32_t) a->heads, .seq_q = (uint32_t) a->seq_q, .seq_kv = (uint32_t) a->seq_kv,
+    .scale = a->scale, .causal = a->causal,
+  };
+  d.spec[0] = wg;
+  d.spec[1] = (uint32_t) a->d_head;
+  d.n_spec = 2;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = (uint32_t) ((a->seq_q + wg - 1) / wg);
+  d.groups[1] = (uint32_t) a->heads;
+  d.groups[2] = (uint32_t) a->batch;
+  d.flops = 4.0 * (double) a->batch * (double) a->heads * (double) a->seq_q
+            * (double) a->seq_kv * (double) a->d_head * (a->causal ? 0.5 : 1.0);
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+static ts_status
+rope_batch_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
+{
+  const ts_rope_args *a = args;
+  ts_rope_args p = *a;
+  p.x = ts_ref_f32 (a->x, b0 * a->bs_x);
+  p.batch = b1 - b0;
+  return ts_vk_rope (vk, &p, err);
+}
+
+static ts_status
+rope_seq_piece (ts_vk *vk, const void *args, int64_t s0, int64_t s1, ts_error *err)
+{
+  const ts_rope_args *a = args;
+  ts_rope_args p = *a;
+  p.x = ts_ref_f32 (a->x, s0 * a->ldx);
+  p.cos = ts_ref_f32 (a->cos, s0 * a->d_head);
+  p.sin = ts_ref_f32 (a->sin, s0 * a->d_head);
+  p.seq = s1 - s0;
+  return ts_vk_rope (vk, &p, err);
+}
+
+ts_status
+ts_vk_rope (void *impl, const ts_rope_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_rope_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ROPE, .label = "rope" };
+  ts_vk_rope_push pc;
+
+  if (st != TS_OK)
+    return st;
+  if (a->batch == 0 || a->seq == 0 || a->heads == 0 || a->d_head < 2)
+    return TS_OK;
+  d.operands[0] = operand (a->x, extent (a->batch, a->bs_x, a->seq, a->ldx, a->heads * a->d_head));
+  d.operands[1] = operand (a->cos, extent (1, 0, a->seq, a->d_head, a->d_head));
+  d.operands[2] = operand (a->sin, extent (1, 0, a->seq, a->d_head, a->d_head));
+  d.n_operands = 3;
+  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, rope_batch_piece, a, &st, err))
+    return st;
+  if (!fits (vk, &d)) {
+    const int64_t ld[3] = { a->ldx, a->d_head, a->d_head };
+    const int64_t span[3] = { a->heads * a->d_head, a->d_head, a->d_head };
+    if (run_pieces (vk, a->seq, piece_units (vk, a->seq, 3, ld, span), 0, rope_seq_piece, a,
+                    &st, err))
+      return st;
+  }
+  pc = (ts_vk_rope_push) {
+    .x_off = off (vk, &d.operands[0]), .cos_off = off (vk, &d.operands[1]),
+    .sin_off = off (vk, &d.operands[2]), .ldx = (uint32_t) a->ldx, .bs_x = (uint32_t) a->bs_x,
+    .batch = (uint32_t) a->batch, .seq = (uint32_t) a->seq, .heads = (uint32_t) a->heads,
+    .d_head = (uint32_t) a->d_head,
+  };
+  return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (a->batch * a->seq * a->heads * (a->d_head / 2)), err);
+}
+
+ts_status
+ts_vk_act (void *impl, const ts_act_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_act_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ACT, .label = "act" };
+  ts_vk_act_push pc;
+
+  if (st != TS_OK)
+    return st;
+  if (a->rows == 0 || a->cols == 0)
+    return TS_OK;
+  d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->ldx, a->cols));
+  d.operands[1] = operand (a->y, extent (1, 0, a->rows, a->ldy, a->cols));
+  d.n_operands = 2;
+  if (!fits (vk, &d)) {
+    const int64_t ld[2] = { a->ldx, a->ldy }, span[2] = { a->cols, a->cols };
+    const int64_t per = piece_units (vk, a->rows, 2, ld, span), cap = cap_elems (vk);
+    /* rows, or one row at a time in column pieces when a row is too large */
+    const int64_t rows = per > 0 ? per : 1, cols = per > 0 ? a->cols : cap;
+    for (int64_t r0 = 0; cap > 0 && per < a->rows && st == TS_OK && r0 < a->rows; r0 += rows)
+      for (int64_t c0 = 0; st == TS_OK && c0 < a->cols; c0 += cols) {
+        ts_act_args p = *a;
+        p.x = ts_ref_f32 (a->x, r0 * a->ldx + c0);
+        p.y = ts_ref_f32 (a->y, r0 * a->ldy + c0);
+        p.rows = rows < a->rows - r0 ? rows : a->rows - r0;
+        p.cols = cols < a->cols - c0 ? cols : a->cols - c0;
+        st = ts_vk_act (vk, &p, err);
+      }
+    if (cap > 0 && per < a->rows)
+      return st;
+  }
+  pc = (ts_vk_act_push) {
+    .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
+    .rows = (uint32_t) a->rows, .cols = (uint32_t) a->cols, .ldx = (uint32_t) a->ldx,
+    .ldy = (uint32_t) a->ldy,
+    .kind = a->kind == TS_ACT_SILU ? 0u : a->kind == TS_ACT_GELU_TANH ? 1u : 2u,
+  };
+  return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (a->rows * a->cols), err);
+}
+
+ts_status
+ts_vk_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_elementwise_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ELEMENTWISE, .label = "elementwise" };
+  ts_vk_elementwise_push pc;
+  bool need_b, need_g;
+  uint32_t kind = 0;
+
+  if (st != TS_OK)
+    return st;
+  if (a->rows == 0 || a->cols == 0)
+    return TS_OK;
+  switch (a->kind) {
+  case TS_EW_ADD: kind = 0; break;
+  case TS_EW_MUL: kind = 1; break;
+  case TS_EW_GATED_ADD: kind = 2; break;
+  case TS_EW_CFG: kind = 3; break;
+  case TS_EW_COPY: kind = 4; break;
+  case TS_EW_BIAS_ADD: kind = 5; break;
+  }
+  need_b = kind <= 3;
+  need_g = kind == 2 || kind == 5;
+  d.operands[0] = operand (a->a, extent (1, 0, a->rows, a->lda, a->cols));
+  if (need_b)
+    d.operands[1] = operand (a->b, extent (1, 0, a->rows, a->ldb, a->cols));
+  d.operands[2] = operand (a->y, extent (1, 0, a->rows, a->ldy, a->cols));
+  if (need_g)
+    d.operands[3] = operand (a->gate, extent (1, 0, (a->rows + a->rows_per_batch - 1)
+                                                       / a->rows_per_batch,
+                                              a->gate_stride, a->cols));
+  d.n_operands = 4;
+  if (!fits (vk, &d)) {
+    const int64_t ld[3] = { a->lda, a->ldy, a->ldb }, span[3] = { a->cols, a->cols, a->cols };
+    const int64_t per = piece_units (vk, a->rows, need_b ? 3 : 2, ld, span), cap = cap_elems (vk);
+    const int64_t rpb = need_g ? a->rows_per_batch : 0;
+    /* rows (whole batches of the gate, or part of one), or one row at a time in column
+     * pieces when a row is too large */
+    const int64_t rows = per > 0 ? per : 1, cols = per > 0 ? a->cols : cap;
+    for (int64_t r0 = 0, r1; cap > 0 && per < a->rows && st == TS_OK && r0 < a->rows; r0 = r1) {
+      r1 = piece_end (r0, rows, a->rows, rpb);
+      for (int64_t c0 = 0; st == TS_OK && c0 < a->cols; c0 += cols) {
+        ts_elementwise_args p = *a;
+        p.a = ts_ref_f32 (a->a, r0 * a->lda + c0);
+        if (need_b)
+          p.b = ts_ref_f32 (a->b, r0 * a->ldb + c0);
+        p.y = ts_ref_f32 (a->y, r0 * a->ldy + c0);
+        if (need_g)
+          p.gate = ts_ref_f32 (a->gate, r0 / rpb * a->gate_stride + c0);
+        p.rows = r1 - r0;
+        p.cols = cols < a->cols - c0 ? cols : a->cols - c0;
+        st = ts_vk_elementwise (vk, &p, err);
+      }
+    }
+    if (cap > 0 && per < a->rows)
+      return st;
+  }
+  pc = (ts_vk_elementwise_push) {
+    .a_off = off (vk, &d.operands[0]), .b_off = off (vk, &d.operands[1]),
+    .y_off = off (vk, &d.operands[2]), .g_off = off (vk, &d.operands[3]),
+    .rows = (uint32_t) a->rows, .cols = (uint32_t) a->cols, .lda = (uint32_t) a->lda,
+    .ldb = need_b ? (uint32_t) a->ldb : 0, .ldy = (uint32_t) a->ldy,
+    .rows_per_batch = need_g ? (uint32_t) a->rows_per_batch : 1,
+    .gate_stride = need_g ? (uint32_t) a->gate_stride : 0, .kind = kind, .s = a->s,
+  };
+  return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (a->rows * a->cols), err);
+}
+
+/* y[b, c, r] = x[b, r, c] for a batch x rows x cols block whose rows are ldx (x) and ldy
+ * (y) elements apart. */
+static ts_status
+transpose_tile (ts_vk *vk, ts_ref x, ts_ref y, int64_t batch, int64_t rows, int64_t cols,
+                int64_t ldx, int64_t ldy, ts_error *err)
+{
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_TRANSPOSE, .label = "transpose" };
+  ts_vk_transpose_push pc;
+
+  d.operands[0] = operand (x, extent (1, 0, batch * rows, ldx, cols));
+  d.operands[1] = operand (y, extent (1, 0, batch * cols, ldy, rows));
+  d.n_operands = 2;
+  pc = (ts_vk_transpose_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
+                                (uint32_t) batch, (uint32_t) rows, (uint32_t) cols,
+                                (uint32_t) ldx, (uint32_t) ldy };
+  return dispatch_1d (vk, &d, &pc, sizeof pc, (uint64_t) (batch * rows * cols), err);
+}
+
+ts_status
+ts_vk_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_transpose_check (a, err);
+  const int64_t cap = cap_elems (vk), plane = a->rows * a->cols;
+  int64_t tr, tc;
+
+  if (st != TS_OK)
+    return st;
+  if (a->batch == 0 || a->rows == 0 || a->cols == 0)
+    return TS_OK;
+  if (a->batch * plane <= cap)
+    return transpose_tile (vk, a->x, a->y, a->batch, a->rows, a->cols, a->cols, a->rows, err);
+  /* tiles of tr x tc of each batch entry: x spans (tr - 1) cols + tc <= tr cols, y spans
+   * (tc - 1) rows + tr */
+  tr = cap / a->cols < 1 ? 1 : cap / a->cols > a->rows ? a->rows : cap / a->cols;
+  tc = cap < tr ? 1 : (cap - tr) / a->rows + 1;
+  tc = tc > a->cols ? a->cols : tc;
+  for (int64_t b = 0; st == TS_OK && b < a->batch; b++)
+    for (int64_t r0 = 0; st == TS_OK && r0 < a->rows; r0 += tr)
+      for (int64_t c0 = 0; st == TS_OK && c0 < a->cols; c0 += tc)
+        st = transpose_tile (vk, ts_ref_f32 (a->x, b * plane + r0 * a->cols + c0),
+                             ts_ref_f32 (a->y, b * plane + c0 * a->rows + r0), 1,
+                             tr < a->rows - r0 ? tr : a->rows - r0,
+                             tc < a->cols - c0 ? tc : a->cols - c0, a->cols, a->rows, err);
+  return st;
+}
+
+/* On CPU-type devices with subgroup broadcast (the ROWS GEMM's condition) conv2d runs the
+ * shader's lane-sharing form: 4 pixels x 2 subgroups' worth of channels per invocation. */
+static ts_status
+conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_t transposed,
+               ts_error *err)
+{
+  uint32_t oc = 8, wg = 64, sg = 0;
+  uint64_t items = (uint64_t) pc->h_out * pc->w_out;
+
+  if (!transposed && vk->cpu_type && vk->gemm == TS_VK_GEMM_ROWS) {
+    sg = vk->subgroup_size;
+    oc = 2 * sg;
+    wg = 4 * sg;
+    items = (uint64_t) pc->h_out * ((pc->w_out + 3) / 4);
+  }
+  d->spec[0] = wg;
+  d->spec[1] = transposed;
+  d->spec[2] = oc;
+  d->spec[3] = sg;
+  d->spec[4] = sg && pc->w_out % 4 == 0 && pc->y_off % 4 == 0;
+  d->n_spec = 5;
+  d->push = pc;
+  d->push_size = sizeof *pc;
+  d->groups[0] = groups_1d (items, wg);
+  d->groups[1] = (pc->c_out + oc - 1) / oc;
+  d->groups[2] = pc->batch;
+  return ts_vk_dispatch (vk, d, err);
+}
+
+static ts_status
+conv2d_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
+{
+  const ts_conv2d_args *a = args;
+  ts_conv2d_args p = *a;
+  p.x = ts_ref_f32 (a->x, b0 * a->c_in * a->h * a->w_in);
+  p.y = ts_ref_f32 (a->y, b0 * a->c_out * a->h_out * a->w_out);
+  p.batch = b1 - b0;
+  return ts_vk_conv2d (vk, &p, err);
+}
+
+ts_status
+ts_vk_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_conv2d_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_CONV2D, .label = "conv2d" };
+  ts_vk_conv2d_push pc;
+
+  if (st != TS_OK)
+    return st;
+  if (a->batch == 0 || a->c_out == 0 || a->h_out == 0 || a->w_out == 0)
+    return TS_OK;
+  d.operands[0] = operand (a->x, (size_t) (a->batch * a->c_in * a->h * a->w_in) * sizeof (float));
+  d.operands[1] = weight_operand (a->w);
+  d.operands[2] = weight_operand (a->bias);
+  d.operands[3] = operand (a->y, (size_t) (a->batch * a->c_out * a->h_out * a->w_out)
+                                     * sizeof (float));
+  d.n_operands = 4;
+  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, conv2d_piece, a, &st, err))
+    return st;
+  pc = (ts_vk_conv2d_push) {
+    .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
+    .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
+    .batch = (uint32_t) a->batch, .c_in = (uint32_t) a->c_in, .h = (uint32_t) a->h,
+    .w_in = (uint32_t) a->w_in, .c_out = (uint32_t) a->c_out, .h_out = (uint32_t) a->h_out,
+    .w_out = (uint32_t) a->w_out, .kh = (uint32_t) a->kh, .kw = (uint32_t) a->kw,
+    .stride = (uint32_t) a->stride, .pad_top = (uint32_t) a->pad_top,
+    .pad_left = (uint32_t) a->pad_left, .has_bias = a->bias != NULL,
+  };
+  d.flops = 2.0 * (double) a->batch * (double) a->c_out * (double) a->h_out * (double) a->w_out
+            * (double) a->c_in * a->kh * a->kw;
+  return conv_dispatch (vk, &d, &pc, 0, err);
+}
+
+static ts_status
+conv_transpose2d_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
+{
+  const ts_conv_transpose2d_args *a = args;
+  ts_conv_transpose2d_args p = *a;
+  p.x = ts_ref_f32 (a->x, b0 * a->c_in * a->h * a->w_in);
+  p.y = ts_ref_f32 (a->y, b0 * a->c_out * a->h * a->w_in * a->k * a->k);
+  p.batch = b1 - b0;
+  return ts_vk_conv_transpose2d (vk, &p, err);
+}
+
+ts_status
+ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_conv_transpose2d_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_CONV2D, .label = "conv_transpose2d" };
+  ts_vk_conv2d_push pc;
+  int64_t h_out, w_out;
+
+  if (st != TS_OK)
+    return st;
+  h_out = a->h * a->k;
+  w_out = a->w_in * a->k;
+  if (a->batch == 0 || a->c_out == 0 || h_out == 0 || w_out == 0)
+    return TS_OK;
+  d.operands[0] = operand (a->x, (size_t) (a->batch * a->c_in * a->h * a->w_in) * sizeof (float));
+  d.operands[1] = weight_operand (a->w);
+  d.operands[2] = weight_operand (a->bias);
+  d.operands[3] = operand (a->y, (size_t) (a->batch * a->c_out * h_out * w_out) * sizeof (float));
+  d.n_operands = 4;
+  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, conv_transpose2d_piece, a, &st, err))
+    return st;
+  pc = (ts_vk_conv2d_push) {
+    .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
+    .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
+    .batch = (uint32_t) a->batch, .c_in = (uint32_t) a->c_in, .h = (uint32_t) a->h,
+    .w_in = (uint32_t) a->w_in, .c_out = (uint32_t) a->c_out, .h_out = (uint32_t) h_out,
+    .w_out = (uint32_t) w_out, .kh = (uint32_t) a->k, .kw = (uint32_t) a->k,
+    .stride = (uint32_t) a->k, .has_bias = a->bias != NULL,
+  };
+  d.flops = 2.0 * (double) a->batch * (double) a->c_out * (double) h_out * (double) w_out
+            * (double) a->c_in;
+  return conv_dispatch (vk, &d, &pc, 1, err);
+}
+
+static ts_status
+group_norm_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
+{
+  const ts_group_norm_args *a = args;
+  ts_group_norm_args p = *a;
+  p.x = ts_ref_f32 (a->x, b0 * a->c * a->hw);
+  if (a->pass != TS_GN_STATS)
+    p.y = ts_ref_f32 (a->y, b0 * a->c * a->hw);
+  if (a->pass != TS_GN_FULL)
+    p.stats = ts_ref_f32 (a->stats, b0 * a->groups * 2);
+  p.batch = b1 - b0;
+  return ts_vk_group_norm (vk, &p, err);
+}
+
+ts_status
+ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_group_norm_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_GROUP_NORM, .label = "group_norm" };
+  ts_vk_group_norm_push pc;
+  size_t bytes;
+
+  if (st != TS_OK)
+    return st;
+  if (a->batch == 0 || a->c == 0 || a->hw == 0)
+    return TS_OK;
+  bytes = (size_t) (a->batch * a->c * a->hw) * sizeof (float);
+  d.operands[0] = operand (a->x, bytes);
+  if (a->pass != TS_GN_STATS)
+    d.operands[1] = operand (a->y, bytes);
+  d.operands[2] = weight_operand (a->weight);
+  d.operands[3] = weight_operand (a->bias);
+  if (a->pass != TS_GN_FULL)
+    d.operands[4] = operand (a->stats, (size_t) (a->batch * a->groups) * 2 * sizeof (float));
+  d.n_operands = 5;
+  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, group_norm_piece, a, &st, err))
+    return st;
+  pc = (ts_vk_group_norm_push) {
+    .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
+    .w_off = off (vk, &d.operands[2]), .b_off = off (vk, &d.operands[3]),
+    .s_off = off (vk, &d.operands[4]), .batch = (uint32_t) a->batch, .c = (uint32_t) a->c,
+    .hw = (uint32_t) a->hw, .groups = (uint32_t) a->groups, .has_w = a->weight != NULL,
+    .has_b = a->bias != NULL, .silu = a->silu, .pass = (uint32_t) a->pass, .eps = a->eps,
+    .hw_done = (float) a->hw_done,
+  };
+  d.spec[0] = WG_ROW (vk);
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = cap_groups ((uint64_t) (a->batch * a->groups));
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+/* Channel planes [p0, p1) of the batch x c planes. */
+static ts_status
+upsample_piece (ts_vk *vk, const void *args, int64_t p0, int64_t p1, ts_error *err)
+{
+  const ts_upsample_args *a = args;
+  ts_upsample_args p = *a;
+  p.x = ts_ref_f32 (a->x, p0 * a->h * a->w);
+  p.y = ts_ref_f32 (a->y, p0 * 4 * a->h * a->w);
+  p.batch = 1;
+  p.c = p1 - p0;
+  return ts_vk_upsample (vk, &p, err);
+}
+
+ts_status
+ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_upsample_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_UPSAMPLE, .label = "upsample" };
+  ts_vk_upsample_push pc;
+  int64_t n_in;
+
+  if (st != TS_OK)
+    return st;
+  n_in = a->batch * a->c * a->h * a->w;
+  if (n_in == 0)
+    return TS_OK;
+  d.operands[0] = operand (a->x, (size_t) n_in * sizeof (float));
+  d.operands[1] = operand (a->y, (size_t) n_in * 4 * sizeof (float));
+  d.n_operands = 2;
+  if (!fits (vk, &d)) {
+    const int64_t hw = a->h * a->w, ld[2] = { hw, 4 * hw }, span[2] = { hw, 4 * hw };
+    const int64_t planes = a->batch * a->c;
+    if (run_pieces (vk, planes, piece_units (vk, planes, 2, ld, span), 0, upsample_piece, a,
+                    &st, err))
+      return st;
+  }
+  pc = (ts_vk_upsample_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
+                               (uint32_t) a->batch, (uint32_t) a->c, (uint32_t) a->h,
+                               (uint32_t) a->w };
+  d.spec[0] = WG_1D;
+  d.n_spec = 1;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = groups_1d ((uint64_t) n_in * 4, WG_1D);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
+
+static ts_status
+embed_piece (ts_vk *vk, const void *args, int64_t i0, int64_t i1, ts_error *err)
+{
+  const ts_embed_args *a = args;
+  ts_embed_args p = *a;
+  p.ids = ts_ref_at (a->ids.buf, a->ids.offset + (size_t) i0 * sizeof (int32_t));
+  p.y = ts_ref_f32 (a->y, i0 * a->dim);
+  p.n = i1 - i0;
+  return ts_vk_embed (vk, &p, err);
+}
+
+/* The ids are read back and checked on the host first: an id outside the table is an
+ * error (as on the CPU), never an out-of-bounds read on the device. Embeddings run a few
+ * times per generation, so the wait this costs does not matter. */
+ts_status
+ts_vk_embed (void *impl, const ts_embed_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_embed_check (a, err);
+  ts_vk_dispatch_desc d = { .label = "embed" };
+  ts_vk_embed_push pc;
+  int32_t *ids = NULL;
+  uint32_t bf16;
+
+  if (st != TS_OK)
+    return st;
+  if (a->n == 0)
+    return TS_OK;
+  if (a->n * a->dim > cap_elems (vk)) {
+    const int64_t ld[2] = { 1, a->dim }, span[2] = { 1, a->dim };
+    if (run_pieces (vk, a->n, piece_units (vk, a->n, 2, ld, span), 0, embed_piece, a, &st, err))
+      return st;
+  }
+  ids = malloc ((size_t) a->n * sizeof *ids);
+  if (!ids)
+    return ts_error_set (err, TS_ERR_NOMEM, "embed: out of host memory");
+  if ((st = ts_vk_download (vk, a->ids, ids, (size_t) a->n * sizeof *ids, err)) != TS_OK)
+    goto out;
+  for (int64_t i = 0; i < a->n; i++)
+    if (ids[i] < 0 || ids[i] >= a->table->shape[0]) {
+      st = ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "embed: id %d at position %lld is outside table '%s' of %lld rows",
+                         (int) ids[i], (long long) i,
+                         a->table->name ? a->table->name : "(unnamed)",
+                         (long long) a->table->shape[0]);
+      goto out;
+    }
+  if (a->dim == 0)
+    goto out;
+  d.operands[0] = weight_operand (a->table);
+  d.operands[1] = operand (a->ids, (size_t) a->n * sizeof (int32_t));
+  d.operands[2] = operand (a->y, (size_t) (a->n * a->dim) * sizeof (float));
+  d.n_operands = 3;
+  pc = (ts_vk_embed_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
+                            off (vk, &d.operands[2]), (uint32_t) a->n, (uint32_t) a->dim,
+                            (uint32_t) a->table->shape[0] };
+  d.shader = weight_shader (a->table, TS_VK_SHADER_EMBED, TS_VK_SHADER_EMBED_W16, &bf16);
+  d.spec[0] = WG_1D;
+  d.spec[1] = weight_kn (a->table);
+  d.spec[2] = bf16;
+  d.n_spec = 3;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = groups_1d ((uint64_t) (a->n * a->dim), WG_1D);
+  d.groups[1] = d.groups[2] = 1;
+  st = ts_vk_dispatch (vk, &d, err);
+out:
+  free (ids);
+  return st;
+}
+
+/* shaders/sample.comp: 32 neighbouring tokens x 8 code lanes a workgroup. */
+ts_status
+ts_vk_sample (void *impl, const ts_sample_args *a, ts_error *err)
+{
+  ts_vk *vk = impl;
+  ts_status st = ts_cpu_sample_check (a, err);
+  ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_SAMPLE, .label = "sample" };
+  ts_vk_sample_push pc;
+  const uint32_t lanes = 8, tokens = 32;
+  size_t grid;
+
+  if (st != TS_OK)
+    return st;
+  grid = (size_t) a->n_tokens * sizeof (int32_t);
+  d.operands[0] = operand (a->logits, (size_t) (a->codebook_size * a->n_tokens) * sizeof (float));
+  if (a->n_rows == 2)
+    d.operands[6] = operand (ts_ref_f32 (a->logits, a->codebook_size * a->n_tokens),
+                             (size_t) (a->codebook_size * a->n_tokens) * sizeof (float));
+  d.operands[1] = operand (a->sample, grid);
+  if (a->draw_codes.buf) {
+    d.operands[2] = operand (a->draw_codes, grid);
+    if (a->noise)
+      d.operands[3] = operand (a->draw_gumbel, grid);
+  }
+  d.operands[4] = operand (a->codes, grid);
+  d.operands[5] = operand (a->confidence, grid);
+  d.n_operands = 7;
+  pc = (ts_vk_sample_push) {
+    .l_off = off (vk, &d.operands[0]), .s_off = off (vk, &d.operands[1]),
+    .dc_off = off (vk, &d.operands[2]), .dg_off = off (vk, &d.operands[3]),
+    .c_off = off (vk, &d.operands[4]), .f_off = off (vk, &d.operands[5]),
+    .lc_off = off (vk, &d.operands[6]), .codebook = (uint32_t) a->codebook_size, .n_tokens = (uint32_t) a->n_tokens,
+    .n_rows = (uint32_t) a->n_rows, .mask_id = (uint32_t) a->mask_token_id,
+    .noise = a->noise, .recorded = a->draw_codes.buf != NULL,
+    .seed_lo = (uint32_t) a->seed, .seed_hi = (uint32_t) (a->seed >> 32),
+    .image = a->image_index, .step = a->step_index,
+    .guidance = a->guidance_scale, .temperature = a->temperature,
+  };
+  d.spec[0] = lanes * tokens;
+  d.spec[1] = lanes;
+  d.n_spec = 2;
+  d.push = &pc;
+  d.push_size = sizeof pc;
+  d.groups[0] = cap_groups (((uint64_t) a->n_tokens + tokens - 1) / tokens);
+  d.groups[1] = d.groups[2] = 1;
+  return ts_vk_dispatch (vk, &d, err);
+}
