@@ -47,6 +47,8 @@ tessera_cli_devices (int argc, char **argv)
     printf ("    max storage buffer %u MiB, fp16 %s, int8 %s, 16-bit storage %s\n",
             info[i].max_storage_buffer_range >> 20, info[i].fp16 ? "yes" : "no",
             info[i].int8 ? "yes" : "no", info[i].storage16 ? "yes" : "no");
+    printf ("    driver %s (version 0x%08x)\n", info[i].driver[0] ? info[i].driver : "unknown",
+            info[i].driver_version);
   }
   if (n == 0)
     printf ("no Vulkan devices\n");

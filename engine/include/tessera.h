@@ -545,6 +545,8 @@ typedef struct {
   uint32_t max_storage_buffer_range; /* bytes */
   uint32_t subgroup_size;
   bool fp16, int8, storage16; /* shaderFloat16, shaderInt8, storageBuffer16BitAccess */
+  char driver[512];           /* driver name and info ("NVIDIA 550.54.15"); "" before 1.2 */
+  uint32_t driver_version;    /* vendor-specific encoding */
 } ts_vk_device_info;
 
 /* Lists the Vulkan devices: fills out[0 .. min(cap, *n)) and sets *n to the number of

@@ -253,12 +253,20 @@ describe (VkPhysicalDevice pd, ts_vk_device_info *info)
 {
   VkPhysicalDeviceSubgroupProperties sub = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES };
   VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub };
+  VkPhysicalDeviceDriverProperties drv = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES };
   VkPhysicalDevice16BitStorageFeatures s16 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES };
   VkPhysicalDeviceShaderFloat16Int8Features f16 = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, .pNext = &s16 };
   VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f16 };
   VkPhysicalDeviceMemoryProperties mem;
 
+  VkPhysicalDeviceProperties plain;
+
+  /* VkPhysicalDeviceDriverProperties is core in Vulkan 1.2; older devices must not see it
+   * in the chain. */
+  vkGetPhysicalDeviceProperties (pd, &plain);
+  if (plain.apiVersion >= VK_API_VERSION_1_2)
+    sub.pNext = &drv;
   vkGetPhysicalDeviceProperties2 (pd, &p2);
   memset (info, 0, sizeof *info);
   snprintf (info->name, sizeof info->name, "%s", p2.properties.deviceName);
@@ -266,6 +274,9 @@ describe (VkPhysicalDevice pd, ts_vk_device_info *info)
   info->api_version = p2.properties.apiVersion;
   info->max_storage_buffer_range = p2.properties.limits.maxStorageBufferRange;
   info->subgroup_size = sub.subgroupSize;
+  info->driver_version = p2.properties.driverVersion;
+  if (sub.pNext == &drv)
+    snprintf (info->driver, sizeof info->driver, "%s %s", drv.driverName, drv.driverInfo);
   if (p2.properties.apiVersion >= VK_API_VERSION_1_2) {
     vkGetPhysicalDeviceFeatures2 (pd, &f2);
     info->fp16 = f16.shaderFloat16;
