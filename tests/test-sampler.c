@@ -584,9 +584,103 @@ test_temperature_linspace (void)
   g_assert_cmpfloat (ts_sampler_temperature (3.0f, 0.01f, 0, 20), ==, 3.0f);
   g_assert_cmpfloat (ts_sampler_temperature (3.0f, 0.01f, 19, 20), ==, 0.01f);
   /* 64 steps, index 13: inside the first 8-lane vector of the second pair, so torch's
-   * value is (start + 8 step) + 5 step = 0x3fcb2cb3 rather than start + 13 step
-   * (0x3fcb2cb2); the golden table holds the former. */
+   * value is (start + 8 step) + 5 step = 0x3fcb2cb3 rather than start + 13 step rounded
+   * twice (0x3fcb2cb2); the golden table holds the former. */
   g_assert_cmphex (f32_bits (ts_sampler_temperature (2.0f, 0.0f, 13, 64)), ==, 0x3fcb2cb3);
+}
+
+/* fmaf (a, b, c) rounded to nearest, computed without an FMA so that the emulation below
+ * shares no code path with the engine. a * b is exact in double (24 + 24 significant bits
+ * fit in 53). Rounding p + c to double and then to float could round twice the wrong way
+ * (a sum just above a float midpoint lands on it, then ties to even), so the sum is
+ * rounded to double *to odd* instead: TwoSum gives the exact error e of the double sum s
+ * (s + e == p + c exactly, as p and c are doubles), and when e != 0 and s is even, s moves
+ * one ulp towards p + c, onto its odd neighbour. Rounding to odd at 53 bits followed by
+ * rounding to nearest at 24 bits is the correctly rounded result, as 53 >= 24 + 2
+ * (Boldo and Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms
+ * using rounding to odd", IEEE Trans. Computers 57(4), 2008). */
+static float
+emulated_fmaf (float a, float b, float c)
+{
+  double p = (double) a * (double) b;
+  double s = p + (double) c;
+  double c_part = s - p;
+  double p_part = s - c_part;
+  double e = (p - p_part) + ((double) c - c_part);
+  uint64_t u;
+
+  memcpy (&u, &s, sizeof u);
+  if (e != 0.0 && (u & 1) == 0)
+    s = nextafter (s, e > 0.0 ? INFINITY : -INFINITY);
+  return (float) s;
+}
+
+/* All of torch.linspace (start, end, n) in fp32, written as torch 1.13's AVX2 kernel
+ * fills its output (see ts_sampler_temperature): pairs of 8-lane vectors while 16
+ * elements remain, whose lane 0 is a fused multiply-add and whose lane k adds the
+ * separately rounded k * step; then one fused multiply-add per remaining element. */
+static void
+torch_linspace_f32 (float start, float end, int n, float *out)
+{
+  float step, k_step[8];
+  int halfway = n / 2, i = 0;
+
+  if (n == 1) {
+    out[0] = start;
+    return;
+  }
+  step = (end - start) / (float) (n - 1);
+  for (int k = 1; k < 8; k++)
+    k_step[k] = (float) k * step;
+  for (; i + 16 <= n; i += 16) {
+    for (int v = i; v < i + 16; v += 8) {
+      float lane0 = v < halfway ? emulated_fmaf (step, (float) v, start)
+                                : emulated_fmaf (-step, (float) (n - 1 - v), end);
+      out[v] = lane0;
+      for (int k = 1; k < 8; k++)
+        out[v + k] = lane0 + k_step[k];
+    }
+  }
+  for (; i < n; i++)
+    out[i] = i < halfway ? emulated_fmaf (step, (float) i, start)
+                         : emulated_fmaf (-step, (float) (n - 1 - i), end);
+}
+
+static void
+test_temperature_fma (void)
+{
+  /* (start, end): the default, the single-value forms T -> 0.01, and other ranges. */
+  static const float pairs[][2] = {
+    { 2.0f, 0.0f }, { 1.0f, 0.0f }, { 3.0f, 0.5f }, { 0.0f, 1.0f },
+    { 3.0f, 0.01f }, { 2.5f, 1e-5f }, { 0.7f, 0.7f },
+  };
+  enum { MAX_STEPS = 200 };
+  float want[MAX_STEPS];
+  int checked = 0, mismatches = 0;
+
+  /* The emulation on a case where double rounding goes wrong: a * b = 1 + 2^-11 + 2^-24
+   * is a float midpoint and c = 2^-60 puts the sum just above it. */
+  g_assert_cmphex (f32_bits (emulated_fmaf (0x1.001p+0f, 0x1.001p+0f, 0x1p-60f)), ==,
+                   0x3f801001);
+
+  /* The reported case: start + 3 step in one rounding is 0x3faaaaab, in two 0x3faaaaaa. */
+  g_assert_cmphex (f32_bits (ts_sampler_temperature (2.0f, 0.0f, 3, 10)), ==, 0x3faaaaab);
+
+  for (size_t p = 0; p < G_N_ELEMENTS (pairs); p++) {
+    for (int n = 1; n <= MAX_STEPS; n++) {
+      torch_linspace_f32 (pairs[p][0], pairs[p][1], n, want);
+      for (int i = 0; i < n; i++) {
+        uint32_t got = f32_bits (ts_sampler_temperature (pairs[p][0], pairs[p][1], i, n));
+
+        checked++;
+        if (got != f32_bits (want[i]) && mismatches++ == 0)
+          g_test_message ("linspace (%a, %a, %d)[%d]: got 0x%08x, want 0x%08x", pairs[p][0],
+                          pairs[p][1], n, i, got, f32_bits (want[i]));
+      }
+    }
+  }
+  g_test_message ("%d of %d linspace elements differ", mismatches, checked);
+  g_assert_cmpint (mismatches, ==, 0);
 }
 
 /* ---- step ---- */
@@ -998,6 +1092,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sampler/mask-len-small", test_mask_len_small);
   g_test_add_func ("/sampler/schedule-linear", test_schedule_linear);
   g_test_add_func ("/sampler/temperature-linspace", test_temperature_linspace);
+  g_test_add_func ("/sampler/temperature-fma", test_temperature_fma);
   g_test_add_func ("/sampler/single-step-fills-all", test_single_step_fills_all);
   g_test_add_func ("/sampler/seed-reproducible", test_seed_reproducible);
   g_test_add_func ("/sampler/recorded-matches-rng", test_recorded_matches_rng);

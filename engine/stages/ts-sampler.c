@@ -104,11 +104,31 @@ ts_sampler_mask_len_scaled (ts_sampler_schedule schedule, int step_index, int n_
 float
 ts_sampler_temperature (float start, float end, int step_index, int n_steps)
 {
-  /* at::native linspace_kernel (RangeFactoriesKernel.cpp) through cpu_serial_kernel_vec:
-   * full blocks of 2 x 8 lanes use Vectorized<float>::arange (lane k = base + k * step),
-   * the remainder the scalar lambda. */
+  /* Mirrors linspace_kernel in aten/src/ATen/native/cpu/RangeFactoriesKernel.cpp (torch
+   * 1.13) as the AVX2 build of that file runs it: torch 1.13 dispatches AVX2 kernels on
+   * AVX-512 hosts too (AVX-512 is opt-in since pytorch#80253), so Vectorized<float> has 8
+   * lanes on every host the golden set came from. cpu_serial_kernel_vec (vectorized_loop
+   * in native/cpu/Loops.h) writes full blocks of 2 x 8 lanes with the vector lambda
+   * (Vectorized<float>::arange in cpu/vec/vec256/vec256_float.h) and the remaining
+   * n % 16 elements with the scalar one.
+   *
+   * The per-capability kernel files are compiled with -mavx2 -mfma, and GCC contracts
+   * C++ across statements, so which operations fuse depends on the generated code. In
+   * Debian's libtorch_cpu.so 1.13.1 (and GCC 12 on a replica of the loop):
+   * - the scalar lambda's start + step * idx and end - step * (steps - idx - 1), and the
+   *   same expressions that build each vector's base (lane 0), are one vfmadd/vfnmadd:
+   *   a single rounding, hence fmaf;
+   * - the other lanes, base + k * step, are not fused: k * step does not depend on the
+   *   idx < halfway branch, so it is computed (and rounded) once ahead of it, and GCC
+   *   only fuses a multiply with adds in its own basic block; the add is a separate
+   *   vaddss after the branch. So lane k is base + round (k * step), two roundings.
+   *   Separate statements keep clang, which contracts within an expression, from
+   *   fusing it.
+   * The golden scheduler tables (64, 48 and 16 steps reach the vector path) rule out
+   * fused lanes and 16-lane vectors; fmaf in the scalar path gives linspace (2, 0, 10)[3]
+   * = 0x3faaaaab where two roundings give 0x3faaaaaa. */
   const int lanes = 8;
-  float step, base;
+  float step, base, offset;
   int halfway, vec_end, base_index, lane;
 
   TS_ASSERT (step_index >= 0 && step_index < n_steps);
@@ -119,13 +139,14 @@ ts_sampler_temperature (float start, float end, int step_index, int n_steps)
   vec_end = n_steps - n_steps % (2 * lanes);
   base_index = step_index < vec_end ? step_index - step_index % lanes : step_index;
   if (base_index < halfway)
-    base = start + step * (float) base_index;
+    base = fmaf (step, (float) base_index, start);
   else
-    base = end - step * (float) (n_steps - base_index - 1);
+    base = fmaf (-step, (float) (n_steps - base_index - 1), end);
   lane = step_index - base_index;
   if (lane == 0)
     return base;
-  return base + (float) lane * step;
+  offset = (float) lane * step;
+  return base + offset;
 }
 
 void

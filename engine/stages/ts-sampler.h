@@ -58,11 +58,12 @@ int ts_sampler_mask_len_scaled (ts_sampler_schedule schedule, int step_index, in
                                 int seq_len, int n_unknown, float starting_mask_ratio);
 
 /* Element step_index of torch.linspace (start, end, n_steps) in fp32, bit for bit as
- * torch 1.13's CPU kernel computes it: step = (end - start) / (n_steps - 1); the kernel
- * writes 8-lane vectors two at a time, lane 0 of each vector being start + step * i below
- * the halfway index n_steps / 2 and end - step * (n_steps - 1 - i) from there on, the
- * other lanes lane 0 + lane * step; the last n_steps % 16 elements use the lane-0 formula
- * each. The reference's default is start 2, end 0 (a single value T means T to 0.01f).
+ * torch 1.13's CPU kernel (AVX2 build) computes it: step = (end - start) / (n_steps - 1);
+ * the kernel writes 8-lane vectors two at a time, lane 0 of each vector being
+ * start + step * i below the halfway index n_steps / 2 and end - step * (n_steps - 1 - i)
+ * from there on, each a fused multiply-add, the other lanes lane 0 + (lane * step) with
+ * two roundings; the last n_steps % 16 elements use the fused lane-0 formula each. The
+ * reference's default is start 2, end 0 (a single value T means T to 0.01f).
  * Requires 0 <= step_index < n_steps. */
 float ts_sampler_temperature (float start, float end, int step_index, int n_steps);
 
