@@ -33,6 +33,95 @@ struct ts_golden_case {
   char failures[TS_ERROR_MESSAGE_MAX / 2];
 };
 
+/* One tensor's value of the tolerance table: {"atol": a, "rtol": r}, both finite and ≥ 0,
+ * nothing else. */
+static ts_status
+tolerance_check_value (const char *case_name, const cJSON *value, ts_error *err)
+{
+  bool have_atol = false, have_rtol = false;
+  const cJSON *item;
+
+  if (!cJSON_IsObject (value))
+    return ts_error_set (err, TS_ERR_FORMAT,
+                         "golden: case '%s': tolerance for '%s' is not an object "
+                         "{\"atol\": a, \"rtol\": r}", case_name, value->string);
+  cJSON_ArrayForEach (item, value)
+  {
+    const char *key = item->string ? item->string : "";
+    bool *have = strcmp (key, "atol") == 0 ? &have_atol : strcmp (key, "rtol") == 0 ? &have_rtol
+                                                                                  : NULL;
+    if (!have)
+      return ts_error_set (err, TS_ERR_FORMAT,
+                           "golden: case '%s': tolerance for '%s' has an unknown key '%s' "
+                           "(only \"atol\" and \"rtol\")", case_name, value->string, key);
+    if (*have)
+      return ts_error_set (err, TS_ERR_FORMAT,
+                           "golden: case '%s': tolerance for '%s' gives %s twice", case_name,
+                           value->string, key);
+    *have = true;
+    if (!cJSON_IsNumber (item) || !isfinite (item->valuedouble) || item->valuedouble < 0)
+      return ts_error_set (err, TS_ERR_FORMAT,
+                           "golden: case '%s': tolerance for '%s': %s must be a finite number "
+                           ">= 0", case_name, value->string, key);
+  }
+  if (!have_atol || !have_rtol)
+    return ts_error_set (err, TS_ERR_FORMAT, "golden: case '%s': tolerance for '%s' lacks \"%s\"",
+                         case_name, value->string, have_atol ? "rtol" : "atol");
+  return TS_OK;
+}
+
+ts_status
+ts_golden_tolerance_validate (const cJSON *case_entry, ts_error *err)
+{
+  const char *case_name = case_entry->string ? case_entry->string : "(unnamed case)";
+  const cJSON *table = cJSON_GetObjectItemCaseSensitive (case_entry, "tolerance");
+  const cJSON *tensors = cJSON_GetObjectItemCaseSensitive (case_entry, "tensors");
+  const cJSON *value;
+  ts_status st;
+
+  if (!table)
+    return TS_OK;
+  if (!cJSON_IsObject (table))
+    return ts_error_set (err, TS_ERR_FORMAT,
+                         "golden: case '%s': \"tolerance\" is not an object "
+                         "{tensor: {\"atol\": a, \"rtol\": r}}", case_name);
+  cJSON_ArrayForEach (value, table)
+  {
+    const char *name = value->string ? value->string : "";
+    /* A name the case does not list would silently leave the default in force; a name given
+     * twice would make the table's meaning depend on which one a reader takes. */
+    if (!cJSON_IsObject (tensors) || !cJSON_GetObjectItemCaseSensitive (tensors, name))
+      return ts_error_set (err, TS_ERR_FORMAT,
+                           "golden: case '%s': tolerance for '%s', a tensor the case does not "
+                           "list", case_name, name);
+    for (const cJSON *prev = table->child; prev != value; prev = prev->next)
+      if (prev->string && strcmp (prev->string, name) == 0)
+        return ts_error_set (err, TS_ERR_FORMAT,
+                             "golden: case '%s': tolerance for '%s' is given twice", case_name,
+                             name);
+    if ((st = tolerance_check_value (case_name, value, err)) != TS_OK)
+      return st;
+  }
+  return TS_OK;
+}
+
+bool
+ts_golden_tolerance_lookup (const cJSON *case_entry, const char *name, double *atol,
+                            double *rtol)
+{
+  const cJSON *table = cJSON_GetObjectItemCaseSensitive (case_entry, "tolerance");
+  const cJSON *value = cJSON_IsObject (table) ? cJSON_GetObjectItemCaseSensitive (table, name)
+                                              : NULL;
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive (value, "atol");
+  const cJSON *r = cJSON_GetObjectItemCaseSensitive (value, "rtol");
+
+  if (!cJSON_IsNumber (a) || !cJSON_IsNumber (r))
+    return false;
+  *atol = a->valuedouble;
+  *rtol = r->valuedouble;
+  return true;
+}
+
 ts_golden_case *
 ts_golden_case_new (const char *golden_dir, const cJSON *case_entry, const char *kind,
                      double atol, double rtol, ts_golden_report_fn report, void *ud,
@@ -51,6 +140,8 @@ ts_golden_case_new (const char *golden_dir, const cJSON *case_entry, const char 
     ts_error_set (err, TS_ERR_FORMAT, "golden: case '%s': no \"file\" in its index entry", name);
     return NULL;
   }
+  if (ts_golden_tolerance_validate (case_entry, err) != TS_OK)
+    return NULL;
   ts_golden_case *gc = calloc (1, sizeof *gc);
   if (!gc) {
     ts_error_set (err, TS_ERR_NOMEM, "golden: out of memory");
@@ -162,8 +253,8 @@ ts_golden_case_report (ts_golden_case *gc, const char *name, double max_abs_err,
     gc->report (gc->ud, gc->case_name, name, max_abs_err, tolerance, pass);
 }
 
-void
-ts_golden_case_compare (ts_golden_case *gc, const char *name, const float *ours, size_t n)
+static void
+gc_compare (ts_golden_case *gc, const char *name, const float *ours, size_t n, bool exact)
 {
   const ts_st_tensor *ref = ts_safetensors_find (gc->file, name);
   long slice = -1;
@@ -237,8 +328,12 @@ ts_golden_case_compare (ts_golden_case *gc, const char *name, const float *ours,
   free (raw);
 
   const bool is_mid = strncmp (name, "mid.", 4) == 0;
-  const double atol = is_int ? 0.0 : is_mid ? gc->atol * fmax (1.0, max_ref) : gc->atol;
-  const double rtol = is_int ? 0.0 : gc->rtol;
+  double atol = is_mid ? gc->atol * fmax (1.0, max_ref) : gc->atol, rtol = gc->rtol;
+  /* A slice "<tensor>.<i>" takes <tensor>'s row of the table. */
+  if (!ts_golden_tolerance_lookup (gc->entry, name, &atol, &rtol) && slice >= 0)
+    ts_golden_tolerance_lookup (gc->entry, base, &atol, &rtol);
+  if (is_int || exact)
+    atol = rtol = 0.0;
   double max_err = 0, tol_at_max = atol;
   size_t worst = 0, n_bad = 0, first_bad = 0;
   for (size_t i = 0; i < n; i++) {
@@ -262,6 +357,18 @@ ts_golden_case_compare (ts_golden_case *gc, const char *name, const float *ours,
               tol_at_max, first_bad);
   free (r);
   ts_golden_case_report (gc, name, max_err, tol_at_max, n_bad == 0);
+}
+
+void
+ts_golden_case_compare (ts_golden_case *gc, const char *name, const float *ours, size_t n)
+{
+  gc_compare (gc, name, ours, n, false);
+}
+
+void
+ts_golden_case_compare_exact (ts_golden_case *gc, const char *name, const float *ours, size_t n)
+{
+  gc_compare (gc, name, ours, n, true);
 }
 
 static void

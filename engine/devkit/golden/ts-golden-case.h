@@ -11,6 +11,14 @@
  * max(1, max |ref|) of the tensor. Integer references (token ids, indices) must match
  * exactly. A captured name "<tensor>.<i>" that is not in the file compares against slice i
  * of <tensor>'s first dimension (stacked references such as mid.hidden_states_all).
+ *
+ * Per-case tolerance tables (same README section): an index entry may carry
+ * "tolerance": {tensor: {"atol": a, "rtol": r}}. For a tensor it names, the check is
+ * |ours − ref| ≤ a + r·|ref| element by element, replacing the runner's default and the
+ * magnitude scaling of intermediates: sets at the real widths and depths carry tolerances
+ * measured per tensor, and scaling them again would loosen them. Names are exact tensor
+ * names as the entry's "tensors" lists them (no patterns); a slice of a stacked reference
+ * uses its tensor's row. Integer references stay exact whatever the table says.
  */
 #ifndef TS_GOLDEN_CASE_H
 #define TS_GOLDEN_CASE_H
@@ -21,9 +29,22 @@
 
 typedef struct ts_golden_case ts_golden_case;
 
-/* Opens golden_dir/<entry "file"> for an entry whose "kind" is `kind`. NULL on failure
- * (TS_ERR_INVALID_ARG for another kind, TS_ERR_FORMAT for an entry without "file", the
- * reader's error for the file). */
+/* TS_OK when the entry has no "tolerance" or a well-formed one. TS_ERR_FORMAT naming the
+ * case and the tensor when the table or a tensor's value is not an object, a value has a
+ * key other than "atol" and "rtol", lacks one of them or holds one that is not a finite
+ * number ≥ 0, or a tensor is named twice or is not in the entry's "tensors". */
+ts_status ts_golden_tolerance_validate (const cJSON *case_entry, ts_error *err);
+
+/* The entry's table values for tensor `name` (exact name) into *atol and *rtol; false,
+ * leaving them untouched, when the table has no such tensor. The entry must have passed
+ * ts_golden_tolerance_validate. */
+bool ts_golden_tolerance_lookup (const cJSON *case_entry, const char *name, double *atol,
+                                 double *rtol);
+
+/* Opens golden_dir/<entry "file"> for an entry whose "kind" is `kind`; atol and rtol are
+ * the runner's defaults, which the entry's tolerance table overrides per tensor. NULL on
+ * failure (TS_ERR_INVALID_ARG for another kind, TS_ERR_FORMAT for an entry without "file"
+ * or with a malformed tolerance table, the reader's error for the file). */
 ts_golden_case *ts_golden_case_new (const char *golden_dir, const cJSON *case_entry,
                                       const char *kind, double atol, double rtol,
                                       ts_golden_report_fn report, void *ud, ts_error *err);
@@ -44,6 +65,12 @@ const ts_st_tensor *ts_golden_case_tensor (const ts_golden_case *gc, const char 
 /* Compares n floats with the reference `name` (or a slice, see above) and reports it. */
 void ts_golden_case_compare (ts_golden_case *gc, const char *name, const float *ours,
                               size_t n);
+
+/* As ts_golden_case_compare, but every element must match exactly whatever the defaults
+ * and the tolerance table say: for integer quantities the reference stores as floats
+ * (mid.mask_len), which the README holds exact like the integer tensors. */
+void ts_golden_case_compare_exact (ts_golden_case *gc, const char *name, const float *ours,
+                                   size_t n);
 
 /* Reports a check done by the runner itself (e.g. uint8 pixels with a boundary rule). */
 void ts_golden_case_report (ts_golden_case *gc, const char *name, double max_abs_err,

@@ -9,9 +9,13 @@
  *
  * Tolerances follow the golden README: outputs atol 5e-5, rtol 1e-4 (element-wise
  * |engine − ref| <= atol + rtol·|ref|); intermediates the same with atol scaled by the
- * tensor's largest magnitude (when above 1), since their values are not O(1).
+ * tensor's largest magnitude (when above 1), since their values are not O(1). A tensor
+ * the entry's "tolerance" table names gets the table's atol/rtol instead, unscaled
+ * (ts-golden-case.h).
  */
 #include "devkit/golden/ts-golden.h"
+
+#include "devkit/golden/ts-golden-case.h"
 
 #include "core/ts-common.h"
 #include "model/ts-safetensors.h"
@@ -27,6 +31,7 @@
 
 typedef struct {
   const char *case_name;
+  const cJSON *entry;   /* the index entry (its tolerance table) */
   const cJSON *tensors; /* the entry's tensor list */
   const ts_safetensors *file;
   ts_golden_report_fn report;
@@ -126,14 +131,17 @@ tf_golden_compare (ts_golden_tf_ctx *c, const char *name, const char *ref_name,
   for (size_t i = 0; i < t->n_elements; i++)
     if (fabs (ref[i]) > magnitude)
       magnitude = fabs (ref[i]);
-  const double atol = TS_GOLDEN_TF_ATOL * (intermediate && magnitude > 1.0 ? magnitude : 1.0);
+  double atol = TS_GOLDEN_TF_ATOL * (intermediate && magnitude > 1.0 ? magnitude : 1.0);
+  double rtol = TS_GOLDEN_TF_RTOL;
+  if (t->dtype == TS_DTYPE_F32 || t->dtype == TS_DTYPE_F16 || t->dtype == TS_DTYPE_BF16)
+    ts_golden_tolerance_lookup (c->entry, ref_name, &atol, &rtol);
   double max_err = 0.0, tol_at_max = atol;
   size_t i_max = 0, n_bad = 0, i_bad = 0;
   for (size_t i = 0; i < t->n_elements; i++) {
     double d = fabs ((double) data[i] - (double) ref[i]);
     if (isnan (d))
       d = INFINITY;
-    double tol = atol + TS_GOLDEN_TF_RTOL * fabs (ref[i]);
+    double tol = atol + rtol * fabs (ref[i]);
     if (!(d <= tol)) {
       if (!n_bad)
         i_bad = i;
@@ -294,6 +302,8 @@ ts_golden_run_transformer_forward (const char *golden_dir, const cJSON *case_ent
     return ts_error_set (err, TS_ERR_FORMAT,
                          "golden: not a transformer_forward entry with file, model, tensors, "
                          "latent_grid, height_px, width_px, vae_scale_factor and timestep");
+  if ((st = ts_golden_tolerance_validate (case_entry, err)) != TS_OK)
+    return st;
 
   /* The case name is the file's base name: "cases/transformer_h1024.safetensors". */
   const char *base = strrchr (file_rel, '/');
@@ -389,6 +399,7 @@ ts_golden_run_transformer_forward (const char *golden_dir, const cJSON *case_ent
   memcpy (args.micro_conds, micro, sizeof args.micro_conds);
 
   ctx.case_name = case_name;
+  ctx.entry = case_entry;
   ctx.tensors = tensors;
   ctx.file = file;
   ctx.report = report;

@@ -4,13 +4,16 @@
  * see ../shared/golden/README.md) against this engine. Everything is driven by
  * GOLDEN_DIR/index.json: each case's "kind" picks a runner, and the runner reads the
  * case's parameters and file names from its index entry. A kind without a runner is
- * reported as not implemented and counts as a failure, never as a pass.
+ * reported as not implemented and counts as a failure, never as a pass. A case whose
+ * "tolerance" table is malformed fails with TS_ERR_FORMAT before it runs, whatever its kind
+ * (the table's rules are in ts-golden-case.h).
  *
  * This file also holds the tokenizer runner, which needs no compute backend.
  */
 #include "devkit/golden/ts-golden.h"
 
 #include "core/ts-common.h"
+#include "devkit/golden/ts-golden-case.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -252,6 +255,11 @@ ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_f
     if (!run) {
       sum.n_not_implemented++;
       case_done (user_data, entry->string, kind_name, TS_ERR_UNSUPPORTED, "not implemented");
+      continue;
+    }
+    if ((st = ts_golden_tolerance_validate (entry, &case_err)) != TS_OK) {
+      sum.n_failed++;
+      case_done (user_data, entry->string, kind_name, st, case_err.message);
       continue;
     }
     if (needs_backend && !have_backend) {

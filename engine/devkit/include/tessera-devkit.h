@@ -35,7 +35,10 @@ const char *ts_devkit_status_name (ts_status status);
 /* The golden set (../shared/golden) holds reference data computed by the official PyTorch
  * code. ts_golden_check runs every case listed in GOLDEN_DIR/index.json, driven only by
  * the index: kinds, parameters and file names. A case kind this build cannot run is
- * reported as not implemented (TS_ERR_UNSUPPORTED) and counts as a failure. */
+ * reported as not implemented (TS_ERR_UNSUPPORTED) and counts as a failure. A case's
+ * "tolerance": {tensor: {"atol": a, "rtol": r}} replaces the built-in check of each tensor
+ * it names with |ours − ref| ≤ a + r·|ref| (integer tensors and counts stay exact); a
+ * malformed table fails that case with TS_ERR_FORMAT naming the case and the tensor. */
 
 /* One compared output: its max abs error against the tolerance (NAN tolerance for exact
  * comparisons, where max_abs_err counts mismatching elements). */
