@@ -80,7 +80,7 @@ struct _TesseraWorker
   guint model_serial; /* bumped by every load */
 };
 
-G_DEFINE_TYPE (TesseraWorker, tessera_worker, G_TYPE_OBJECT)
+G_DEFINE_FINAL_TYPE (TesseraWorker, tessera_worker, G_TYPE_OBJECT)
 
 /* ---- boxed types ---- */
 
