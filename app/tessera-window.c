@@ -3,15 +3,13 @@
  * tessera-window.c — the main window. It drives every engine job through its
  * TesseraWorker: loading the model named in GSettings, generating, inpainting and the
  * "Finish now" decode. Step callbacks arrive on the main thread (the worker posts them)
- * and turn into a preview texture; finished images are written to the gallery folder by a
- * GTask thread with the engine's atomic PNG writer. Cancellation is a GCancellable per
- * run; a cancelled run is silent and keeps its partial preview on screen.
+ * and turn into a preview texture; finished images go to the gallery, which writes them
+ * off the main thread. Cancellation is a GCancellable per run; a cancelled run is silent
+ * and keeps its partial preview on screen.
  */
 #include "tessera-window.h"
 
-#include <errno.h>
 #include <glib/gi18n.h>
-#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -625,60 +623,10 @@ show_blank_grid (TesseraWindow *self, guint width, guint height, int steps)
 /* ---- saving ---- */
 
 typedef struct {
-  ts_image *image;
-  ts_image_meta meta; /* g_malloc'd strings */
-  GFile *folder;
+  TesseraWindow *self; /* a reference */
   RunKind kind;
-} SaveData;
-
-static void
-save_data_free (SaveData *d)
-{
-  ts_image_free (d->image);
-  tessera_image_meta_free_strings (&d->meta);
-  g_clear_object (&d->folder);
-  g_free (d);
-}
-
-static void
-save_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  SaveData *d = task_data;
-  g_autofree char *dir = g_file_get_path (d->folder);
-  g_autoptr (GDateTime) now = g_date_time_new_now_local ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
-  g_autofree char *path = NULL;
-  ts_error err;
-  GError *error = NULL;
-
-  (void) source;
-  (void) cancellable;
-  if (g_mkdir_with_parents (dir, 0755) != 0)
-    {
-      int e = errno;
-      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (e), _("Cannot create %s: %s"), dir,
-                               g_strerror (e));
-      return;
-    }
-  for (int i = 1; i < 1000; i++)
-    {
-      g_autofree char *name = i == 1 ? g_strdup_printf ("tessera-%s-%s%" G_GUINT64_FORMAT ".png", stamp,
-                                                        d->kind == RUN_INPAINT ? "inpaint-" : "", d->meta.seed)
-                                     : g_strdup_printf ("tessera-%s-%s%" G_GUINT64_FORMAT "-%d.png", stamp,
-                                                        d->kind == RUN_INPAINT ? "inpaint-" : "", d->meta.seed, i);
-      g_free (path);
-      path = g_build_filename (dir, name, NULL);
-      if (!g_file_test (path, G_FILE_TEST_EXISTS))
-        break;
-    }
-  if (ts_image_save_png (d->image, &d->meta, path, &err) != TS_OK)
-    {
-      tessera_engine_error_from_ts (&err, &error);
-      g_task_return_error (task, error);
-      return;
-    }
-  g_task_return_pointer (task, g_file_new_for_path (path), g_object_unref);
-}
+  ts_image *inpaint_source; /* inpainting: the result, the next source */
+} SaveClosure;
 
 static void
 on_toast_show_in_gallery (AdwToast *t, gpointer user_data)
@@ -693,15 +641,17 @@ on_toast_show_in_gallery (AdwToast *t, gpointer user_data)
 static void
 save_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (TesseraWindow) self = user_data;
-  SaveData *d = g_task_get_task_data (G_TASK (result));
+  SaveClosure *c = user_data;
+  g_autoptr (TesseraWindow) self = c->self;
+  g_autoptr (ts_image) inpaint_source = c->inpaint_source;
+  RunKind kind = c->kind;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GFile) file = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autoptr (GFile) file = tessera_gallery_save_finish (TESSERA_GALLERY (source), result, &error);
   g_autofree char *base = NULL;
   g_autofree char *title = NULL;
   AdwToast *t;
 
-  (void) source;
+  g_free (c);
   if (!file)
     {
       toast_error (self, _("The image could not be saved"), error);
@@ -709,17 +659,10 @@ save_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   g_set_object (&self->last_saved, file);
   self->n_saved++;
-  tessera_gallery_add_file (self->gallery, file);
-  if (d->kind == RUN_INPAINT)
+  if (kind == RUN_INPAINT)
     {
-      ts_error err;
-      ts_image *copy = ts_image_new (d->image->width, d->image->height, &err);
-
-      if (copy)
-        {
-          memcpy (copy->pixels, d->image->pixels, (gsize) d->image->width * d->image->height * 3);
-          tessera_inpaint_view_replace_source (self->inpaint_view, file, copy);
-        }
+      if (inpaint_source)
+        tessera_inpaint_view_replace_source (self->inpaint_view, file, g_steal_pointer (&inpaint_source));
     }
   else
     g_set_object (&self->current_file, file);
@@ -737,33 +680,40 @@ save_done (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 save_to_gallery (TesseraWindow *self, ts_image *image, RunKind kind)
 {
-  SaveData *d = g_new0 (SaveData, 1);
-  g_autoptr (GTask) task = NULL;
+  SaveClosure *c = g_new0 (SaveClosure, 1);
+  const RunParams *p = &self->params;
+  ts_image_meta meta;
 
-  d->image = image;
-  d->kind = kind;
-  d->folder = gallery_folder (self);
-  ts_image_meta_init (&d->meta);
-  d->meta.prompt = g_strdup (self->params.prompt);
-  d->meta.negative_prompt = g_strdup (self->params.negative_prompt);
-  d->meta.model = g_strdup (self->model_info ? self->model_info->name : NULL);
-  d->meta.backend = g_strdup (self->model_info ? self->model_info->backend : NULL);
-  d->meta.sampler = g_strdup ("MaskGIT");
-  d->meta.source = g_strdup (self->params.source);
-  d->meta.seed = self->params.seed;
-  d->meta.steps = (uint32_t) self->params.steps;
-  d->meta.width = image->width;
-  d->meta.height = image->height;
-  d->meta.cfg = self->params.guidance;
-  d->meta.temperature_start = self->params.temperature_start;
-  d->meta.temperature_end = self->params.temperature_end;
-  d->meta.aesthetic_score = self->params.aesthetic_score;
-  d->meta.strength = kind == RUN_INPAINT ? self->params.strength : -1;
+  c->self = g_object_ref (self);
+  c->kind = kind;
+  if (kind == RUN_INPAINT)
+    {
+      /* The result becomes the inpainting page's source once it is saved. */
+      ts_error err;
 
-  task = g_task_new (NULL, NULL, save_done, g_object_ref (self));
-  g_task_set_source_tag (task, save_to_gallery);
-  g_task_set_task_data (task, d, (GDestroyNotify) save_data_free);
-  g_task_run_in_thread (task, save_thread);
+      c->inpaint_source = ts_image_new (image->width, image->height, &err);
+      if (c->inpaint_source)
+        memcpy (c->inpaint_source->pixels, image->pixels, (gsize) image->width * image->height * 3);
+    }
+  /* Borrowed strings: the gallery copies the metadata. */
+  ts_image_meta_init (&meta);
+  meta.prompt = p->prompt;
+  meta.negative_prompt = p->negative_prompt;
+  meta.model = self->model_info ? self->model_info->name : NULL;
+  meta.backend = self->model_info ? self->model_info->backend : NULL;
+  meta.sampler = (char *) "MaskGIT";
+  meta.source = p->source;
+  meta.seed = p->seed;
+  meta.steps = (uint32_t) p->steps;
+  meta.width = image->width;
+  meta.height = image->height;
+  meta.cfg = p->guidance;
+  meta.temperature_start = p->temperature_start;
+  meta.temperature_end = p->temperature_end;
+  meta.aesthetic_score = p->aesthetic_score;
+  meta.strength = kind == RUN_INPAINT ? p->strength : -1;
+  tessera_gallery_save_async (self->gallery, image, &meta, kind == RUN_INPAINT ? "inpaint" : NULL, NULL,
+                              save_done, c);
 }
 
 /* ---- runs ---- */
