@@ -6,6 +6,7 @@
 #pragma once
 
 #include "tessera-gallery.h"
+#include "tessera-generate-page.h"
 #include "tessera-inpaint-view.h"
 #include "tessera-window.h"
 #include "tessera-worker.h"
@@ -20,7 +21,7 @@ char *_tessera_window_dup_prompt (TesseraWindow *self);
 gboolean _tessera_window_select_size (TesseraWindow *self, guint width, guint height);
 /* Step callbacks that reached the window during the current or last run. */
 guint _tessera_window_get_n_step_updates (TesseraWindow *self);
-/* The canvas texture and how many times it changed. */
+/* The generate page's canvas texture, NULL before anything was shown. */
 GdkPaintable *_tessera_window_get_canvas_paintable (TesseraWindow *self);
 /* The last file saved to the gallery, NULL before the first. */
 GFile *_tessera_window_get_last_saved (TesseraWindow *self);
@@ -30,6 +31,7 @@ const TesseraResult *_tessera_window_get_last_result (TesseraWindow *self);
 double _tessera_window_get_preview_ms (TesseraWindow *self, double *max_ms, guint *count);
 const char *_tessera_window_get_status_text (TesseraWindow *self);
 const char *_tessera_window_get_error_text (TesseraWindow *self);
+TesseraGeneratePage *_tessera_window_get_generate_page (TesseraWindow *self);
 TesseraGallery *_tessera_window_get_gallery (TesseraWindow *self);
 TesseraInpaintView *_tessera_window_get_inpaint_view (TesseraWindow *self);
 TesseraModelInfo *_tessera_window_get_model_info (TesseraWindow *self);
@@ -41,10 +43,10 @@ guint _tessera_window_get_n_opened (TesseraWindow *self);
 const char *_tessera_window_get_last_toast (TesseraWindow *self);
 /* Toasts shown or queued (screenshots wait for them to time out). */
 guint _tessera_window_get_n_toasts (TesseraWindow *self);
-/* The preview's colour table (borrowed) and the seconds its decoding took (0 from the
- * cache); returns the share of it computed, 1 when complete. */
 /* The size selected in the form (0 x 0 without a model). */
 void _tessera_window_get_selected_size (TesseraWindow *self, guint *width, guint *height);
+/* The preview's colour table (borrowed) and the seconds its decoding took (0 from the
+ * cache); returns the share of it computed, 1 when complete. */
 double _tessera_window_get_palette (TesseraWindow *self, GBytes **palette, double *seconds);
 
 G_END_DECLS
