@@ -6,7 +6,8 @@
  * and turn into a preview texture on the generate page (TesseraGeneratePage) or the
  * inpainting page; finished images go to the gallery, which writes them off the main
  * thread. Cancellation is a GCancellable per run; a cancelled run is silent and keeps its
- * partial preview on screen.
+ * partial preview on screen. The win.* actions that start and stop runs are in
+ * tessera-window-actions.c.
  */
 #include "tessera-window.h"
 
@@ -21,67 +22,8 @@
 #include "tessera-window-private.h"
 #include "tessera-worker.h"
 
-typedef enum {
-  TESSERA_RUN_IDLE,
-  TESSERA_RUN_GENERATE,
-  TESSERA_RUN_INPAINT,
-} TesseraRunKind;
-
-/* What a run was asked to do, kept for the PNG metadata. */
-typedef struct {
-  TesseraFormParams form;
-  char *source; /* inpainting: the source file's name */
-  double strength; /* inpainting; -1 otherwise */
-} TesseraRunParams;
-
-struct _TesseraWindow
-{
-  AdwApplicationWindow parent_instance;
-
-  /* template */
-  AdwToastOverlay *toast_overlay;
-  AdwViewStack *view_stack;
-  AdwViewSwitcherTitle *switcher_title;
-  AdwViewSwitcherBar *switcher_bar;
-  TesseraGeneratePage *generate_page;
-  TesseraGallery *gallery;
-  TesseraInpaintView *inpaint_view;
-
-  GSettings *settings;
-  TesseraWorker *worker;
-
-  TesseraModelState model_state;
-  TesseraModelInfo *model_info;
-  GCancellable *load_cancellable;
-  GBytes *palette;          /* the live preview's colour table, partial while computing */
-  double palette_fraction;  /* 1 once complete */
-  double palette_seconds;
-
-  TesseraRunKind run;
-  gboolean finishing;
-  GCancellable *run_cancellable;
-  TesseraRunParams params;
-  TesseraStep *last_step;
-  double step_seconds;
-  int n_step_seconds;
-  guint n_step_updates;
-  double preview_ms_sum, preview_ms_max;
-  guint preview_count;
-
-  GFile *current_file;     /* the image on the canvas, for win.inpaint-current */
-  GFile *last_saved;
-  guint n_saved;
-  guint n_opened;
-  TesseraResult *last_result;
-  char *last_toast;
-  GPtrArray *toasts; /* shown and not yet dismissed */
-  GtkFileChooserNative *chooser;
-};
-
 G_DEFINE_FINAL_TYPE (TesseraWindow, tessera_window, ADW_TYPE_APPLICATION_WINDOW)
 
-static void update_actions (TesseraWindow *self);
-static void load_model (TesseraWindow *self);
 static void tessera_window_constructed (GObject *object);
 
 /* ---- helpers ---- */
@@ -194,7 +136,7 @@ set_model_state (TesseraWindow *self, TesseraModelState state)
 {
   self->model_state = state;
   tessera_generate_page_set_model_state (self->generate_page, state);
-  update_actions (self);
+  _tessera_window_update_actions (self);
 }
 
 static void
@@ -267,8 +209,8 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
   set_model_state (self, TESSERA_MODEL_READY);
 }
 
-static void
-load_model (TesseraWindow *self)
+void
+_tessera_window_load_model (TesseraWindow *self)
 {
   g_autofree char *dir = g_settings_get_string (self->settings, "model-folder");
   g_autofree char *backend = g_settings_get_string (self->settings, "backend");
@@ -309,7 +251,7 @@ load_model (TesseraWindow *self)
 static void
 on_model_settings_changed (TesseraWindow *self)
 {
-  load_model (self);
+  _tessera_window_load_model (self);
 }
 
 static void
@@ -322,8 +264,8 @@ on_gallery_folder_changed (TesseraWindow *self)
 
 /* ---- the preview ---- */
 
-static void
-render_step (TesseraWindow *self, const TesseraStep *step)
+void
+_tessera_window_render_step (TesseraWindow *self, const TesseraStep *step)
 {
   g_autofree char *mode_nick = g_settings_get_string (self->settings, "preview-mode");
   gint64 t0 = g_get_monotonic_time ();
@@ -345,8 +287,8 @@ render_step (TesseraWindow *self, const TesseraStep *step)
     tessera_generate_page_set_preview (self->generate_page, GDK_PAINTABLE (texture));
 }
 
-static void
-set_progress (TesseraWindow *self, double fraction, const char *text)
+void
+_tessera_window_set_progress (TesseraWindow *self, double fraction, const char *text)
 {
   if (self->run == TESSERA_RUN_INPAINT)
     tessera_inpaint_view_set_progress (self->inpaint_view, fraction, text);
@@ -354,8 +296,8 @@ set_progress (TesseraWindow *self, double fraction, const char *text)
     tessera_generate_page_set_progress (self->generate_page, fraction, text);
 }
 
-static void
-on_step (GObject *target, const TesseraStep *step)
+void
+_tessera_window_on_step (GObject *target, const TesseraStep *step)
 {
   TesseraWindow *self = TESSERA_WINDOW (target);
   int total = step->grid_h * step->grid_w;
@@ -374,7 +316,7 @@ on_step (GObject *target, const TesseraStep *step)
   self->n_step_updates++;
   self->step_seconds += step->seconds;
   self->n_step_seconds++;
-  render_step (self, step);
+  _tessera_window_render_step (self, step);
 
   per_step = self->step_seconds / MAX (1, self->n_step_seconds);
   ips = per_step > 0 ? 1.0 / per_step : 0;
@@ -391,8 +333,8 @@ on_step (GObject *target, const TesseraStep *step)
       g_free (text);
       text = g_steal_pointer (&with_palette);
     }
-  set_progress (self, (double) done / step->n_steps, text);
-  update_actions (self);
+  _tessera_window_set_progress (self, (double) done / step->n_steps, text);
+  _tessera_window_update_actions (self);
 }
 
 static void
@@ -401,11 +343,11 @@ on_preview_mode_changed (TesseraWindow *self)
   if (self->last_step && (self->run != TESSERA_RUN_IDLE ||
                           tessera_generate_page_get_preview (self->generate_page) == NULL ||
                           self->current_file == NULL))
-    render_step (self, self->last_step);
+    _tessera_window_render_step (self, self->last_step);
 }
 
-static void
-show_blank_grid (TesseraWindow *self, guint width, guint height, int steps)
+void
+_tessera_window_show_blank_grid (TesseraWindow *self, guint width, guint height, int steps)
 {
   TesseraStep step = { 0 };
   guint f = self->model_info->vae_scale_factor;
@@ -425,7 +367,7 @@ show_blank_grid (TesseraWindow *self, guint width, guint height, int steps)
   step.confidence = g_new0 (float, n);
   for (gsize i = 0; i < n; i++)
     step.tokens[i] = step.mask_token_id;
-  render_step (self, &step);
+  _tessera_window_render_step (self, &step);
   g_free (step.tokens);
   g_free (step.predicted);
   g_free (step.confidence);
@@ -484,7 +426,7 @@ save_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_object_set_data_full (G_OBJECT (t), "tessera-file", g_object_ref (file), g_object_unref);
   g_signal_connect_object (t, "button-clicked", G_CALLBACK (on_toast_show_in_gallery), self, 0);
   show_toast (self, t);
-  update_actions (self);
+  _tessera_window_update_actions (self);
 }
 
 /* Takes image. */
@@ -529,8 +471,8 @@ save_to_gallery (TesseraWindow *self, ts_image *image, TesseraRunKind kind)
 
 /* ---- runs ---- */
 
-static void
-begin_run (TesseraWindow *self, TesseraRunKind kind)
+void
+_tessera_window_begin_run (TesseraWindow *self, TesseraRunKind kind)
 {
   self->run = kind;
   self->finishing = FALSE;
@@ -545,8 +487,8 @@ begin_run (TesseraWindow *self, TesseraRunKind kind)
     tessera_generate_page_set_running (self->generate_page, TRUE);
   else
     tessera_inpaint_view_set_running (self->inpaint_view, TRUE);
-  set_progress (self, 0, _("Encoding the prompt…"));
-  update_actions (self);
+  _tessera_window_set_progress (self, 0, _("Encoding the prompt…"));
+  _tessera_window_update_actions (self);
 }
 
 static void
@@ -561,7 +503,7 @@ end_run (TesseraWindow *self)
   tessera_generate_page_set_form_sensitive (self->generate_page, TRUE);
   if (kind == TESSERA_RUN_INPAINT)
     tessera_inpaint_view_set_running (self->inpaint_view, FALSE);
-  update_actions (self);
+  _tessera_window_update_actions (self);
 }
 
 static void
@@ -589,8 +531,8 @@ finish_result (TesseraWindow *self, TesseraResult *result, TesseraRunKind kind)
   self->last_result = result;
 }
 
-static void
-run_done (GObject *source, GAsyncResult *res, gpointer user_data)
+void
+_tessera_window_run_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr (TesseraWindow) self = user_data;
   g_autoptr (GError) error = NULL;
@@ -613,16 +555,16 @@ run_done (GObject *source, GAsyncResult *res, gpointer user_data)
             {
               g_autofree char *text = g_strdup_printf (_("Cancelled at step %d / %d"), self->last_step->step + 1,
                                                        self->last_step->n_steps);
-              set_progress (self, (double) (self->last_step->step + 1) / self->last_step->n_steps,
+              _tessera_window_set_progress (self, (double) (self->last_step->step + 1) / self->last_step->n_steps,
                                             text);
             }
           else
-            set_progress (self, 0, _("Cancelled"));
+            _tessera_window_set_progress (self, 0, _("Cancelled"));
         }
       else
         {
           toast_error (self, kind == TESSERA_RUN_INPAINT ? _("Inpainting failed") : _("Generation failed"), error);
-          set_progress (self, 0, error->message);
+          _tessera_window_set_progress (self, 0, error->message);
         }
       end_run (self);
       return;
@@ -631,8 +573,8 @@ run_done (GObject *source, GAsyncResult *res, gpointer user_data)
   finish_result (self, result, kind);
 }
 
-static void
-finish_decode_done (GObject *source, GAsyncResult *res, gpointer user_data)
+void
+_tessera_window_finish_decode_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr (TesseraWindow) self = user_data;
   g_autoptr (GError) error = NULL;
@@ -749,7 +691,7 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
   self->n_opened++;
   adw_view_stack_set_visible_child_name (self->view_stack, "generate");
   loaded_free (l);
-  update_actions (self);
+  _tessera_window_update_actions (self);
 }
 
 void
@@ -782,7 +724,7 @@ inpaint_load_done (GObject *source, GAsyncResult *result, gpointer user_data)
   tessera_inpaint_view_set_strength (self->inpaint_view, g_settings_get_double (self->settings, "inpaint-strength"));
   adw_view_stack_set_visible_child_name (self->view_stack, "inpaint");
   loaded_free (l);
-  update_actions (self);
+  _tessera_window_update_actions (self);
 }
 
 void
@@ -833,291 +775,6 @@ static void
 on_gallery_inpaint (TesseraWindow *self, GFile *file)
 {
   _tessera_window_inpaint_file (self, file);
-}
-
-/* ---- actions ---- */
-
-/* The form's values into the window's run parameters (a generation's, so far). */
-static void
-read_form (TesseraWindow *self, TesseraRunParams *p)
-{
-  tessera_generate_page_read_params (self->generate_page, &p->form);
-  g_clear_pointer (&p->source, g_free);
-  p->strength = -1;
-}
-
-static void
-to_worker_params (const TesseraRunParams *p, TesseraGenerateParams *gp)
-{
-  tessera_generate_params_init (gp);
-  gp->prompt = p->form.prompt;
-  gp->negative_prompt = p->form.negative_prompt;
-  gp->width = p->form.width;
-  gp->height = p->form.height;
-  gp->steps = p->form.steps;
-  gp->guidance = p->form.guidance;
-  gp->temperature_start = p->form.temperature_start;
-  gp->temperature_end = p->form.temperature_end;
-  gp->aesthetic_score = p->form.aesthetic_score;
-  gp->seed = p->form.seed;
-}
-
-static void
-generate_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-  TesseraGenerateParams gp;
-
-  (void) action;
-  (void) param;
-  if (self->model_state != TESSERA_MODEL_READY || self->run != TESSERA_RUN_IDLE)
-    return;
-  read_form (self, &self->params);
-  to_worker_params (&self->params, &gp);
-  begin_run (self, TESSERA_RUN_GENERATE);
-  g_clear_object (&self->current_file);
-  show_blank_grid (self, self->params.form.width, self->params.form.height,
-                                   self->params.form.steps);
-  tessera_worker_generate_async (self->worker, &gp, G_OBJECT (self), on_step, self->run_cancellable,
-                                 run_done, g_object_ref (self));
-}
-
-static void
-inpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
-  const ts_image *src = tessera_inpaint_view_get_source_image (self->inpaint_view);
-  GFile *src_file = tessera_inpaint_view_get_source_file (self->inpaint_view);
-  g_autoptr (GBytes) mask = NULL;
-  TesseraGenerateParams gp;
-  ts_image *copy;
-  ts_error err;
-
-  (void) action;
-  (void) param;
-  if (self->model_state != TESSERA_MODEL_READY || self->run != TESSERA_RUN_IDLE || !src)
-    return;
-  mask = tessera_mask_editor_get_mask (editor);
-  copy = ts_image_new (src->width, src->height, &err);
-  if (!copy || !mask)
-    {
-      ts_image_free (copy);
-      return;
-    }
-  memcpy (copy->pixels, src->pixels, (gsize) src->width * src->height * 3);
-  /* The generate page's settings (steps, guidance, seed, ...) with the inpainting page's
-   * prompt, at the source's size. */
-  read_form (self, &self->params);
-  g_free (self->params.form.prompt);
-  self->params.form.prompt = tessera_inpaint_view_dup_prompt (self->inpaint_view);
-  self->params.form.width = src->width;
-  self->params.form.height = src->height;
-  self->params.strength = tessera_inpaint_view_get_strength (self->inpaint_view);
-  self->params.source = src_file ? g_file_get_basename (src_file) : NULL;
-  g_settings_set_double (self->settings, "inpaint-strength", self->params.strength);
-  to_worker_params (&self->params, &gp);
-  begin_run (self, TESSERA_RUN_INPAINT);
-  tessera_worker_inpaint_async (self->worker, &gp, copy, mask, self->params.strength, G_OBJECT (self),
-                                on_step, self->run_cancellable, run_done,
-                                g_object_ref (self));
-}
-
-static void
-cancel_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-
-  (void) action;
-  (void) param;
-  if (self->run != TESSERA_RUN_IDLE && !self->finishing)
-    {
-      g_cancellable_cancel (self->run_cancellable);
-      set_progress (self, tessera_generate_page_get_progress (self->generate_page), _("Stopping…"));
-      update_actions (self);
-    }
-}
-
-/* "Finish now" through the public API: the last step's `predicted` grid has a prediction
- * at every position, so take the revealed tokens as they are and the prediction for every
- * still-masked one, cancel the run (it stops within one transformer block) and VQ-decode
- * that combined grid with ts_model_decode. The decode job queues behind the cancelled run
- * on the engine thread. */
-static void
-finish_now_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-  g_autofree int32_t *grid = NULL;
-  gsize n;
-
-  (void) action;
-  (void) param;
-  if (self->run != TESSERA_RUN_GENERATE || self->finishing || !self->last_step)
-    return;
-  n = (gsize) self->last_step->grid_w * self->last_step->grid_h;
-  grid = g_new (int32_t, n);
-  for (gsize i = 0; i < n; i++)
-    grid[i] = self->last_step->tokens[i] == self->last_step->mask_token_id ? self->last_step->predicted[i]
-                                                                           : self->last_step->tokens[i];
-  self->finishing = TRUE;
-  g_cancellable_cancel (self->run_cancellable);
-  memcpy (self->last_step->tokens, grid, n * sizeof *grid);
-  self->last_step->n_masked = 0;
-  render_step (self, self->last_step);
-  set_progress (self, 1.0, _("Finishing: decoding every token…"));
-  tessera_worker_decode_async (self->worker, grid, self->last_step->grid_h, self->last_step->grid_w, NULL,
-                               finish_decode_done, g_object_ref (self));
-  update_actions (self);
-}
-
-static void
-reroll_seed_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-
-  (void) action;
-  (void) param;
-  tessera_generate_page_reroll_seed (self->generate_page);
-}
-
-static void
-inpaint_current_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-
-  (void) action;
-  (void) param;
-  if (self->current_file)
-    _tessera_window_inpaint_file (self, self->current_file);
-}
-
-static void
-open_response (GtkNativeDialog *dialog, int response, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-
-      if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "inpaint") == 0)
-        _tessera_window_inpaint_file (self, file);
-      else
-        tessera_window_open_file (self, file);
-    }
-  g_clear_object (&self->chooser);
-}
-
-static void
-show_chooser (TesseraWindow *self, GtkFileChooserNative *chooser, GCallback response)
-{
-  if (self->chooser)
-    gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
-  g_clear_object (&self->chooser);
-  self->chooser = chooser;
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
-  g_signal_connect (chooser, "response", response, self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
-}
-
-static void
-open_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-  GtkFileChooserNative *chooser;
-  g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
-  /* The folder from the settings, which the gallery shows. */
-  GFile *folder = tessera_gallery_get_folder (self->gallery);
-
-  (void) action;
-  (void) param;
-  chooser = gtk_file_chooser_native_new (_("Open Image"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN,
-                                         _("_Open"), NULL);
-  gtk_file_filter_set_name (filter, _("PNG images"));
-  gtk_file_filter_add_mime_type (filter, "image/png");
-  gtk_file_filter_add_suffix (filter, "png");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
-  gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
-  show_chooser (self, chooser, G_CALLBACK (open_response));
-}
-
-static void
-model_folder_response (GtkNativeDialog *dialog, int response, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) folder = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      g_autofree char *path = g_file_get_path (folder);
-      g_autofree char *old = g_settings_get_string (self->settings, "model-folder");
-
-      if (path && g_strcmp0 (path, old) == 0)
-        load_model (self);
-      else if (path)
-        g_settings_set_string (self->settings, "model-folder", path);
-    }
-  g_clear_object (&self->chooser);
-}
-
-static void
-choose_model_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-  GtkFileChooserNative *chooser;
-
-  (void) action;
-  (void) param;
-  chooser = gtk_file_chooser_native_new (_("Choose the Meissonic Folder"), GTK_WINDOW (self),
-                                         GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Select"), NULL);
-  show_chooser (self, chooser, G_CALLBACK (model_folder_response));
-}
-
-static void
-reload_model_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  (void) action;
-  (void) param;
-  load_model (TESSERA_WINDOW (user_data));
-}
-
-static const GActionEntry win_entries[] = {
-  { .name = "generate", .activate = generate_activated },
-  { .name = "cancel", .activate = cancel_activated },
-  { .name = "finish-now", .activate = finish_now_activated },
-  { .name = "open", .activate = open_activated },
-  { .name = "choose-model", .activate = choose_model_activated },
-  { .name = "reload-model", .activate = reload_model_activated },
-  { .name = "reroll-seed", .activate = reroll_seed_activated },
-  { .name = "inpaint-current", .activate = inpaint_current_activated },
-  { .name = "inpaint-run", .activate = inpaint_run_activated },
-};
-
-static void
-set_enabled (TesseraWindow *self, const char *name, gboolean enabled)
-{
-  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self), name);
-
-  g_simple_action_set_enabled (G_SIMPLE_ACTION (action), enabled);
-}
-
-static void
-update_actions (TesseraWindow *self)
-{
-  gboolean ready = self->model_state == TESSERA_MODEL_READY;
-  gboolean idle = self->run == TESSERA_RUN_IDLE;
-  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
-
-  set_enabled (self, "generate", ready && idle);
-  set_enabled (self, "cancel", !idle && !self->finishing);
-  set_enabled (self, "finish-now", self->run == TESSERA_RUN_GENERATE && !self->finishing && self->last_step != NULL);
-  set_enabled (self, "open", idle);
-  set_enabled (self, "choose-model", idle);
-  set_enabled (self, "reload-model", idle);
-  set_enabled (self, "reroll-seed", idle);
-  set_enabled (self, "inpaint-current", idle && self->current_file != NULL);
-  set_enabled (self, "inpaint-run", ready && idle && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
-                                      tessera_mask_editor_count_cells (editor) > 0);
 }
 
 /* ---- GObject ---- */
@@ -1276,7 +933,6 @@ tessera_window_constructed (GObject *object)
   TesseraWindow *self = TESSERA_WINDOW (object);
   GtkDropTarget *drop;
   GType drop_types[] = { GDK_TYPE_FILE_LIST, G_TYPE_FILE };
-  g_autoptr (GAction) preview_mode = NULL;
   g_autoptr (GFile) folder = NULL;
 
   G_OBJECT_CLASS (tessera_window_parent_class)->constructed (object);
@@ -1285,9 +941,7 @@ tessera_window_constructed (GObject *object)
   self->toasts = g_ptr_array_new ();
   self->worker = tessera_worker_new ();
 
-  g_action_map_add_action_entries (G_ACTION_MAP (self), win_entries, G_N_ELEMENTS (win_entries), self);
-  preview_mode = g_settings_create_action (self->settings, "preview-mode");
-  g_action_map_add_action (G_ACTION_MAP (self), preview_mode);
+  _tessera_window_add_actions (self);
 
   gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (self->settings, "window-width"),
                                g_settings_get_int (self->settings, "window-height"));
@@ -1309,7 +963,7 @@ tessera_window_constructed (GObject *object)
 
   g_signal_connect_object (self->gallery, "reuse-parameters", G_CALLBACK (on_gallery_reuse), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "inpaint", G_CALLBACK (on_gallery_inpaint), self, G_CONNECT_SWAPPED);
-  g_signal_connect_object (self->inpaint_view, "changed", G_CALLBACK (update_actions), self,
+  g_signal_connect_object (self->inpaint_view, "changed", G_CALLBACK (_tessera_window_update_actions), self,
                            G_CONNECT_SWAPPED);
 
   drop = gtk_drop_target_new (G_TYPE_INVALID, GDK_ACTION_COPY);
@@ -1319,8 +973,8 @@ tessera_window_constructed (GObject *object)
 
   folder = gallery_folder (self);
   tessera_gallery_set_folder (self->gallery, folder);
-  update_actions (self);
-  load_model (self);
+  _tessera_window_update_actions (self);
+  _tessera_window_load_model (self);
 }
 
 TesseraWindow *
