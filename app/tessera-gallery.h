@@ -3,7 +3,7 @@
  * tessera-gallery.h — TesseraGallery, the view of the gallery folder: a grid of
  * thumbnails, newest first, kept up to date by a GFileMonitor, and the selected image
  * large with its parameters and actions (reuse, inpaint, copy prompt, show in folder,
- * save as, move to the trash with undo).
+ * save as, move to the trash with undo). New images are saved into the folder through it.
  */
 #pragma once
 
@@ -21,6 +21,14 @@ void tessera_gallery_set_folder (TesseraGallery *self, GFile *folder);
 GFile *tessera_gallery_get_folder (TesseraGallery *self);
 /* Adds (or refreshes) a file now, without waiting for the file monitor. */
 void tessera_gallery_add_file (TesseraGallery *self, GFile *file);
+/* Writes image (taken) as a PNG carrying meta (copied) into the folder, on a thread with the
+ * engine's atomic writer, and adds it: tessera-DATE-TIME-[KIND-]SEED.png, numbered when
+ * that name is taken. kind (nullable) is a word for the name, such as "inpaint". _finish
+ * returns the new file. */
+void tessera_gallery_save_async (TesseraGallery *self, ts_image *image, const ts_image_meta *meta,
+                                 const char *kind, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+GFile *tessera_gallery_save_finish (TesseraGallery *self, GAsyncResult *result, GError **error);
 /* The items, newest first. */
 GListModel *tessera_gallery_get_model (TesseraGallery *self);
 void tessera_gallery_select_file (TesseraGallery *self, GFile *file);

@@ -3,130 +3,35 @@
  * tessera-window.c — the main window. It drives every engine job through its
  * TesseraWorker: loading the model named in GSettings, generating, inpainting and the
  * "Finish now" decode. Step callbacks arrive on the main thread (the worker posts them)
- * and turn into a preview texture; finished images are written to the gallery folder by a
- * GTask thread with the engine's atomic PNG writer. Cancellation is a GCancellable per
- * run; a cancelled run is silent and keeps its partial preview on screen.
+ * and turn into a preview texture on the generate page (TesseraGeneratePage) or the
+ * inpainting page; finished images go to the gallery, which writes them off the main
+ * thread. Cancellation is a GCancellable per run; a cancelled run is silent and keeps its
+ * partial preview on screen. The win.* actions that start and stop runs are in
+ * tessera-window-actions.c.
  */
 #include "tessera-window.h"
 
-#include <errno.h>
 #include <glib/gi18n.h>
-#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
 #include "tessera-gallery.h"
+#include "tessera-generate-page.h"
 #include "tessera-inpaint-view.h"
 #include "tessera-preview.h"
 #include "tessera-window-private.h"
 #include "tessera-worker.h"
 
-typedef enum {
-  MODEL_EMPTY,
-  MODEL_LOADING,
-  MODEL_ERROR,
-  MODEL_READY,
-} ModelState;
-
-typedef enum {
-  RUN_IDLE,
-  RUN_GENERATE,
-  RUN_INPAINT,
-} RunKind;
-
-/* What a run was asked to do, kept for the PNG metadata. */
-typedef struct {
-  char *prompt;
-  char *negative_prompt;
-  guint width, height;
-  int steps;
-  double guidance;
-  double temperature_start, temperature_end;
-  double aesthetic_score;
-  guint64 seed;
-  char *source; /* inpainting: the source file's name */
-  double strength;
-} RunParams;
-
-struct _TesseraWindow
-{
-  AdwApplicationWindow parent_instance;
-
-  /* template */
-  AdwToastOverlay *toast_overlay;
-  AdwViewStack *view_stack;
-  AdwViewSwitcherTitle *switcher_title;
-  AdwViewSwitcherBar *switcher_bar;
-  GtkStack *model_stack;
-  AdwStatusPage *loading_page;
-  GtkProgressBar *load_progress;
-  GtkLabel *load_label;
-  GtkLabel *error_label;
-  GtkWidget *form;
-  GtkTextView *prompt_view;
-  GtkTextView *negative_view;
-  GtkExpander *negative_expander;
-  AdwComboRow *size_row;
-  GtkAdjustment *steps_adjustment;
-  GtkAdjustment *guidance_adjustment;
-  GtkAdjustment *seed_adjustment;
-  GtkToggleButton *seed_lock;
-  GtkAdjustment *temp_start_adjustment;
-  GtkAdjustment *temp_end_adjustment;
-  GtkAdjustment *aesthetic_adjustment;
-  GtkStack *run_stack;
-  GtkStack *canvas_stack;
-  GtkPicture *canvas;
-  GtkLabel *status_label;
-  GtkProgressBar *progress_bar;
-  TesseraGallery *gallery;
-  TesseraInpaintView *inpaint_view;
-
-  GSettings *settings;
-  TesseraWorker *worker;
-
-  ModelState model_state;
-  TesseraModelInfo *model_info;
-  GCancellable *load_cancellable;
-  GBytes *palette;          /* the live preview's colour table, partial while computing */
-  double palette_fraction;  /* 1 once complete */
-  double palette_seconds;
-  GtkStringList *size_list;
-
-  RunKind run;
-  gboolean finishing;
-  GCancellable *run_cancellable;
-  RunParams params;
-  TesseraStep *last_step;
-  double step_seconds;
-  int n_step_seconds;
-  guint n_step_updates;
-  double preview_ms_sum, preview_ms_max;
-  guint preview_count;
-
-  GFile *current_file;     /* the image on the canvas, for win.inpaint-current */
-  GFile *last_saved;
-  guint n_saved;
-  guint n_opened;
-  TesseraResult *last_result;
-  char *last_toast;
-  GPtrArray *toasts; /* shown and not yet dismissed */
-  GtkFileChooserNative *chooser;
-};
-
 G_DEFINE_FINAL_TYPE (TesseraWindow, tessera_window, ADW_TYPE_APPLICATION_WINDOW)
 
-static void update_actions (TesseraWindow *self);
-static void load_model (TesseraWindow *self);
 static void tessera_window_constructed (GObject *object);
 
 /* ---- helpers ---- */
 
 static void
-run_params_clear (RunParams *p)
+run_params_clear (TesseraRunParams *p)
 {
-  g_clear_pointer (&p->prompt, g_free);
-  g_clear_pointer (&p->negative_prompt, g_free);
+  tessera_form_params_clear (&p->form);
   g_clear_pointer (&p->source, g_free);
 }
 
@@ -187,22 +92,6 @@ toast_error (TesseraWindow *self, const char *what, const GError *error)
   toast (self, msg);
 }
 
-static char *
-text_view_dup_text (GtkTextView *view)
-{
-  GtkTextBuffer *buffer = gtk_text_view_get_buffer (view);
-  GtkTextIter start, end;
-
-  gtk_text_buffer_get_bounds (buffer, &start, &end);
-  return gtk_text_buffer_get_text (buffer, &start, &end, FALSE);
-}
-
-static void
-text_view_set_text (GtkTextView *view, const char *text)
-{
-  gtk_text_buffer_set_text (gtk_text_view_get_buffer (view), text ? text : "", -1);
-}
-
 static GFile *
 gallery_folder (TesseraWindow *self)
 {
@@ -227,154 +116,27 @@ format_duration (double seconds)
   return g_strdup_printf ("%d:%02d", s / 60, s % 60);
 }
 
-/* ---- the form ---- */
-
-static void
-get_selected_size (TesseraWindow *self, guint *width, guint *height)
-{
-  guint i = adw_combo_row_get_selected (self->size_row);
-
-  *width = *height = 0;
-  if (self->model_info && i < self->model_info->sizes->len)
-    {
-      TesseraSize *s = &g_array_index (self->model_info->sizes, TesseraSize, i);
-      *width = s->width;
-      *height = s->height;
-    }
-}
-
-static gboolean
-select_size (TesseraWindow *self, guint width, guint height)
-{
-  if (!self->model_info)
-    return FALSE;
-  for (guint i = 0; i < self->model_info->sizes->len; i++)
-    {
-      TesseraSize *s = &g_array_index (self->model_info->sizes, TesseraSize, i);
-
-      if (s->width == width && s->height == height)
-        {
-          adw_combo_row_set_selected (self->size_row, i);
-          return TRUE;
-        }
-    }
-  return FALSE;
-}
-
-/* The size last chosen for each model folder ("image-sizes"): a size is only good for the
- * model it was chosen with (the bundled demo model, trained at 128 px, draws noise at the
- * 256 px that suits another), so each model gets back its own, or else its default. */
-static gboolean
-lookup_saved_size (TesseraWindow *self, const char *model_path, guint *width, guint *height)
-{
-  g_autoptr (GVariant) sizes = g_settings_get_value (self->settings, "image-sizes");
-
-  return g_variant_lookup (sizes, model_path, "(uu)", width, height);
-}
-
-static void
-save_size (TesseraWindow *self, const char *model_path, guint width, guint height)
-{
-  g_autoptr (GVariant) old = g_settings_get_value (self->settings, "image-sizes");
-  GVariantBuilder b;
-  GVariantIter iter;
-  const char *key;
-  guint w, h;
-
-  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{s(uu)}"));
-  g_variant_iter_init (&iter, old);
-  while (g_variant_iter_next (&iter, "{&s(uu)}", &key, &w, &h))
-    if (strcmp (key, model_path) != 0)
-      g_variant_builder_add (&b, "{s(uu)}", key, w, h);
-  g_variant_builder_add (&b, "{s(uu)}", model_path, width, height);
-  g_settings_set_value (self->settings, "image-sizes", g_variant_builder_end (&b));
-}
-
-static void
-fill_sizes (TesseraWindow *self)
-{
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->size_list));
-  g_autoptr (GPtrArray) labels = g_ptr_array_new_with_free_func (g_free);
-  guint want_w = 0, want_h = 0;
-  gboolean saved;
-
-  /* Read before the splice: filling the list selects its first row, which is saved. */
-  saved = lookup_saved_size (self, self->model_info->path, &want_w, &want_h);
-  for (guint i = 0; i < self->model_info->sizes->len; i++)
-    {
-      TesseraSize *s = &g_array_index (self->model_info->sizes, TesseraSize, i);
-      g_ptr_array_add (labels, g_strdup_printf ("%u × %u", s->width, s->height));
-    }
-  g_ptr_array_add (labels, NULL);
-  gtk_string_list_splice (self->size_list, 0, n, (const char *const *) labels->pdata);
-  if (!saved || !select_size (self, want_w, want_h))
-    adw_combo_row_set_selected (self->size_row, 0);
-}
-
-static void
-on_size_selected (TesseraWindow *self)
-{
-  guint w, h;
-
-  get_selected_size (self, &w, &h);
-  if (w && h)
-    save_size (self, self->model_info->path, w, h);
-}
-
-static void
-on_seed_lock_toggled (TesseraWindow *self)
-{
-  gboolean locked = gtk_toggle_button_get_active (self->seed_lock);
-
-  gtk_button_set_icon_name (GTK_BUTTON (self->seed_lock),
-                            locked ? "changes-prevent-symbolic" : "changes-allow-symbolic");
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->seed_lock),
-                               locked ? _("The seed is kept for the next image")
-                                      : _("A new random seed is drawn for every image"));
-}
-
 /* Fills the form from an image's parameters; values it does not record stay as they are. */
 static void
 apply_meta (TesseraWindow *self, const ts_image_meta *m)
 {
-  if (m->prompt)
-    text_view_set_text (self->prompt_view, m->prompt);
-  text_view_set_text (self->negative_view, m->negative_prompt);
-  if (m->steps > 0)
-    gtk_adjustment_set_value (self->steps_adjustment, m->steps);
-  if (!isnan (m->cfg))
-    gtk_adjustment_set_value (self->guidance_adjustment, m->cfg);
-  if (!isnan (m->temperature_start))
-    gtk_adjustment_set_value (self->temp_start_adjustment, m->temperature_start);
-  if (!isnan (m->temperature_end))
-    gtk_adjustment_set_value (self->temp_end_adjustment, m->temperature_end);
-  if (!isnan (m->aesthetic_score))
-    gtk_adjustment_set_value (self->aesthetic_adjustment, m->aesthetic_score);
-  gtk_adjustment_set_value (self->seed_adjustment, (double) MIN (m->seed, (guint64) G_MAXUINT32));
-  if (m->seed > G_MAXUINT32)
-    g_debug ("seed %" G_GUINT64_FORMAT " is above the form's range; using %u", m->seed, G_MAXUINT32);
-  /* Reusing parameters means reusing the seed too. */
-  gtk_toggle_button_set_active (self->seed_lock, TRUE);
-  if (m->width && m->height && self->model_info && !select_size (self, m->width, m->height))
+  if (!tessera_generate_page_apply_meta (self->generate_page, m))
     {
       g_autofree char *msg = g_strdup_printf (_("This model does not make %u × %u images: the size is unchanged"),
                                               m->width, m->height);
 
       toast (self, msg);
     }
-  gtk_expander_set_expanded (self->negative_expander, m->negative_prompt && m->negative_prompt[0]);
 }
 
 /* ---- model state ---- */
 
 static void
-set_model_state (TesseraWindow *self, ModelState state)
+set_model_state (TesseraWindow *self, TesseraModelState state)
 {
-  static const char *const names[] = { "empty", "loading", "error", "ready" };
-
   self->model_state = state;
-  gtk_stack_set_visible_child_name (self->model_stack, names[state]);
-  update_actions (self);
+  tessera_generate_page_set_model_state (self->generate_page, state);
+  _tessera_window_update_actions (self);
 }
 
 static void
@@ -383,8 +145,7 @@ on_load_progress (GObject *target, double fraction, const char *what)
   TesseraWindow *self = TESSERA_WINDOW (target);
   g_autofree char *text = g_strdup_printf (_("Loading %s… %d %%"), what ? what : "", (int) (fraction * 100));
 
-  gtk_progress_bar_set_fraction (self->load_progress, fraction);
-  gtk_label_set_label (self->load_label, text);
+  tessera_generate_page_set_load_progress (self->generate_page, fraction, text);
 }
 
 static void
@@ -431,28 +192,25 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         return;
-      gtk_label_set_label (self->error_label, error->message);
-      set_model_state (self, MODEL_ERROR);
+      tessera_generate_page_set_error (self->generate_page, error->message);
+      set_model_state (self, TESSERA_MODEL_ERROR);
       return;
     }
   g_clear_pointer (&self->model_info, tessera_model_info_unref);
   self->model_info = info;
-  fill_sizes (self);
-  /* A model made for another guidance scale than the official 9 (the bundled demo model:
-   * 2) gets it, unless the user has set a guidance of their own. */
-  if (info->default_guidance != 9.0 && gtk_adjustment_get_value (self->guidance_adjustment) == 9.0)
-    gtk_adjustment_set_value (self->guidance_adjustment, info->default_guidance);
+  /* The sizes, and the model's own guidance unless the user set one. */
+  tessera_generate_page_set_model_info (self->generate_page, info);
   /* The colour table follows the load on the engine thread, in chunks that yield to
    * generations; the load's cancellable also stops it. */
   tessera_worker_palette_async (self->worker, G_OBJECT (self), on_palette_partial, self->load_cancellable,
                                 palette_done, g_object_ref (self));
   g_debug ("model %s ready on %s: %u sizes, %d codes", info->name, info->backend, info->sizes->len,
            info->codebook_size);
-  set_model_state (self, MODEL_READY);
+  set_model_state (self, TESSERA_MODEL_READY);
 }
 
-static void
-load_model (TesseraWindow *self)
+void
+_tessera_window_load_model (TesseraWindow *self)
 {
   g_autofree char *dir = g_settings_get_string (self->settings, "model-folder");
   g_autofree char *backend = g_settings_get_string (self->settings, "backend");
@@ -461,11 +219,12 @@ load_model (TesseraWindow *self)
   g_cancellable_cancel (self->load_cancellable);
   g_clear_object (&self->load_cancellable);
   g_clear_pointer (&self->model_info, tessera_model_info_unref);
+  tessera_generate_page_set_model_info (self->generate_page, NULL);
   g_clear_pointer (&self->palette, g_bytes_unref);
   self->palette = g_bytes_new (NULL, 0);
   self->palette_fraction = 0;
   self->palette_seconds = 0;
-  if (self->run != RUN_IDLE)
+  if (self->run != TESSERA_RUN_IDLE)
     g_cancellable_cancel (self->run_cancellable);
   if (!dir[0])
     {
@@ -474,7 +233,7 @@ load_model (TesseraWindow *self)
 
       if (!demo)
         {
-          set_model_state (self, MODEL_EMPTY);
+          set_model_state (self, TESSERA_MODEL_EMPTY);
           return;
         }
       g_free (dir);
@@ -482,10 +241,8 @@ load_model (TesseraWindow *self)
     }
   self->load_cancellable = g_cancellable_new ();
   description = g_filename_display_name (dir);
-  adw_status_page_set_description (self->loading_page, description);
-  gtk_progress_bar_set_fraction (self->load_progress, 0);
-  gtk_label_set_label (self->load_label, "");
-  set_model_state (self, MODEL_LOADING);
+  tessera_generate_page_set_loading (self->generate_page, description);
+  set_model_state (self, TESSERA_MODEL_LOADING);
   tessera_worker_load_async (self->worker, dir, backend, g_settings_get_int (self->settings, "threads"),
                              G_OBJECT (self), on_load_progress, self->load_cancellable, load_done,
                              g_object_ref (self));
@@ -494,7 +251,7 @@ load_model (TesseraWindow *self)
 static void
 on_model_settings_changed (TesseraWindow *self)
 {
-  load_model (self);
+  _tessera_window_load_model (self);
 }
 
 static void
@@ -507,8 +264,8 @@ on_gallery_folder_changed (TesseraWindow *self)
 
 /* ---- the preview ---- */
 
-static void
-render_step (TesseraWindow *self, const TesseraStep *step)
+void
+_tessera_window_render_step (TesseraWindow *self, const TesseraStep *step)
 {
   g_autofree char *mode_nick = g_settings_get_string (self->settings, "preview-mode");
   gint64 t0 = g_get_monotonic_time ();
@@ -524,29 +281,23 @@ render_step (TesseraWindow *self, const TesseraStep *step)
   self->preview_count++;
   g_debug ("preview: step %d/%d %dx%d tokens (%s) built in %.3f ms", step->step + 1, step->n_steps,
            step->grid_w, step->grid_h, mode_nick, ms);
-  if (self->run == RUN_INPAINT)
+  if (self->run == TESSERA_RUN_INPAINT)
     tessera_inpaint_view_set_preview (self->inpaint_view, GDK_PAINTABLE (texture));
   else
-    {
-      gtk_picture_set_paintable (self->canvas, GDK_PAINTABLE (texture));
-      gtk_stack_set_visible_child_name (self->canvas_stack, "canvas");
-    }
+    tessera_generate_page_set_preview (self->generate_page, GDK_PAINTABLE (texture));
 }
 
-static void
-set_progress (TesseraWindow *self, double fraction, const char *text)
+void
+_tessera_window_set_progress (TesseraWindow *self, double fraction, const char *text)
 {
-  if (self->run == RUN_INPAINT)
+  if (self->run == TESSERA_RUN_INPAINT)
     tessera_inpaint_view_set_progress (self->inpaint_view, fraction, text);
   else
-    {
-      gtk_progress_bar_set_fraction (self->progress_bar, CLAMP (fraction, 0.0, 1.0));
-      gtk_label_set_label (self->status_label, text);
-    }
+    tessera_generate_page_set_progress (self->generate_page, fraction, text);
 }
 
-static void
-on_step (GObject *target, const TesseraStep *step)
+void
+_tessera_window_on_step (GObject *target, const TesseraStep *step)
 {
   TesseraWindow *self = TESSERA_WINDOW (target);
   int total = step->grid_h * step->grid_w;
@@ -558,14 +309,14 @@ on_step (GObject *target, const TesseraStep *step)
 
   /* After "Finish now" the grid on screen is final; a step that was already posted when
    * the run was cancelled must not replace it. */
-  if (self->run == RUN_IDLE || self->finishing)
+  if (self->run == TESSERA_RUN_IDLE || self->finishing)
     return;
   step_copy_free (self->last_step);
   self->last_step = step_copy (step);
   self->n_step_updates++;
   self->step_seconds += step->seconds;
   self->n_step_seconds++;
-  render_step (self, step);
+  _tessera_window_render_step (self, step);
 
   per_step = self->step_seconds / MAX (1, self->n_step_seconds);
   ips = per_step > 0 ? 1.0 / per_step : 0;
@@ -582,21 +333,21 @@ on_step (GObject *target, const TesseraStep *step)
       g_free (text);
       text = g_steal_pointer (&with_palette);
     }
-  set_progress (self, (double) done / step->n_steps, text);
-  update_actions (self);
+  _tessera_window_set_progress (self, (double) done / step->n_steps, text);
+  _tessera_window_update_actions (self);
 }
 
 static void
 on_preview_mode_changed (TesseraWindow *self)
 {
-  if (self->last_step && (self->run != RUN_IDLE || gtk_picture_get_paintable (self->canvas) == NULL ||
+  if (self->last_step && (self->run != TESSERA_RUN_IDLE ||
+                          tessera_generate_page_get_preview (self->generate_page) == NULL ||
                           self->current_file == NULL))
-    render_step (self, self->last_step);
+    _tessera_window_render_step (self, self->last_step);
 }
 
-/* An all-masked grid right away, so a run shows the grid before its first step ends. */
-static void
-show_blank_grid (TesseraWindow *self, guint width, guint height, int steps)
+void
+_tessera_window_show_blank_grid (TesseraWindow *self, guint width, guint height, int steps)
 {
   TesseraStep step = { 0 };
   guint f = self->model_info->vae_scale_factor;
@@ -616,7 +367,7 @@ show_blank_grid (TesseraWindow *self, guint width, guint height, int steps)
   step.confidence = g_new0 (float, n);
   for (gsize i = 0; i < n; i++)
     step.tokens[i] = step.mask_token_id;
-  render_step (self, &step);
+  _tessera_window_render_step (self, &step);
   g_free (step.tokens);
   g_free (step.predicted);
   g_free (step.confidence);
@@ -625,60 +376,10 @@ show_blank_grid (TesseraWindow *self, guint width, guint height, int steps)
 /* ---- saving ---- */
 
 typedef struct {
-  ts_image *image;
-  ts_image_meta meta; /* g_malloc'd strings */
-  GFile *folder;
-  RunKind kind;
-} SaveData;
-
-static void
-save_data_free (SaveData *d)
-{
-  ts_image_free (d->image);
-  tessera_image_meta_free_strings (&d->meta);
-  g_clear_object (&d->folder);
-  g_free (d);
-}
-
-static void
-save_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  SaveData *d = task_data;
-  g_autofree char *dir = g_file_get_path (d->folder);
-  g_autoptr (GDateTime) now = g_date_time_new_now_local ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
-  g_autofree char *path = NULL;
-  ts_error err;
-  GError *error = NULL;
-
-  (void) source;
-  (void) cancellable;
-  if (g_mkdir_with_parents (dir, 0755) != 0)
-    {
-      int e = errno;
-      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (e), _("Cannot create %s: %s"), dir,
-                               g_strerror (e));
-      return;
-    }
-  for (int i = 1; i < 1000; i++)
-    {
-      g_autofree char *name = i == 1 ? g_strdup_printf ("tessera-%s-%s%" G_GUINT64_FORMAT ".png", stamp,
-                                                        d->kind == RUN_INPAINT ? "inpaint-" : "", d->meta.seed)
-                                     : g_strdup_printf ("tessera-%s-%s%" G_GUINT64_FORMAT "-%d.png", stamp,
-                                                        d->kind == RUN_INPAINT ? "inpaint-" : "", d->meta.seed, i);
-      g_free (path);
-      path = g_build_filename (dir, name, NULL);
-      if (!g_file_test (path, G_FILE_TEST_EXISTS))
-        break;
-    }
-  if (ts_image_save_png (d->image, &d->meta, path, &err) != TS_OK)
-    {
-      tessera_engine_error_from_ts (&err, &error);
-      g_task_return_error (task, error);
-      return;
-    }
-  g_task_return_pointer (task, g_file_new_for_path (path), g_object_unref);
-}
+  TesseraWindow *self; /* a reference */
+  TesseraRunKind kind;
+  ts_image *inpaint_source; /* inpainting: the result, the next source */
+} SaveClosure;
 
 static void
 on_toast_show_in_gallery (AdwToast *t, gpointer user_data)
@@ -693,15 +394,17 @@ on_toast_show_in_gallery (AdwToast *t, gpointer user_data)
 static void
 save_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (TesseraWindow) self = user_data;
-  SaveData *d = g_task_get_task_data (G_TASK (result));
+  SaveClosure *c = user_data;
+  g_autoptr (TesseraWindow) self = c->self;
+  g_autoptr (ts_image) inpaint_source = c->inpaint_source;
+  TesseraRunKind kind = c->kind;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GFile) file = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autoptr (GFile) file = tessera_gallery_save_finish (TESSERA_GALLERY (source), result, &error);
   g_autofree char *base = NULL;
   g_autofree char *title = NULL;
   AdwToast *t;
 
-  (void) source;
+  g_free (c);
   if (!file)
     {
       toast_error (self, _("The image could not be saved"), error);
@@ -709,17 +412,10 @@ save_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   g_set_object (&self->last_saved, file);
   self->n_saved++;
-  tessera_gallery_add_file (self->gallery, file);
-  if (d->kind == RUN_INPAINT)
+  if (kind == TESSERA_RUN_INPAINT)
     {
-      ts_error err;
-      ts_image *copy = ts_image_new (d->image->width, d->image->height, &err);
-
-      if (copy)
-        {
-          memcpy (copy->pixels, d->image->pixels, (gsize) d->image->width * d->image->height * 3);
-          tessera_inpaint_view_replace_source (self->inpaint_view, file, copy);
-        }
+      if (inpaint_source)
+        tessera_inpaint_view_replace_source (self->inpaint_view, file, g_steal_pointer (&inpaint_source));
     }
   else
     g_set_object (&self->current_file, file);
@@ -730,61 +426,88 @@ save_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_object_set_data_full (G_OBJECT (t), "tessera-file", g_object_ref (file), g_object_unref);
   g_signal_connect_object (t, "button-clicked", G_CALLBACK (on_toast_show_in_gallery), self, 0);
   show_toast (self, t);
-  update_actions (self);
+  _tessera_window_update_actions (self);
 }
 
 /* Takes image. */
 static void
-save_to_gallery (TesseraWindow *self, ts_image *image, RunKind kind)
+save_to_gallery (TesseraWindow *self, ts_image *image, TesseraRunKind kind)
 {
-  SaveData *d = g_new0 (SaveData, 1);
-  g_autoptr (GTask) task = NULL;
+  SaveClosure *c = g_new0 (SaveClosure, 1);
+  const TesseraRunParams *p = &self->params;
+  ts_image_meta meta;
 
-  d->image = image;
-  d->kind = kind;
-  d->folder = gallery_folder (self);
-  ts_image_meta_init (&d->meta);
-  d->meta.prompt = g_strdup (self->params.prompt);
-  d->meta.negative_prompt = g_strdup (self->params.negative_prompt);
-  d->meta.model = g_strdup (self->model_info ? self->model_info->name : NULL);
-  d->meta.backend = g_strdup (self->model_info ? self->model_info->backend : NULL);
-  d->meta.sampler = g_strdup ("MaskGIT");
-  d->meta.source = g_strdup (self->params.source);
-  d->meta.seed = self->params.seed;
-  d->meta.steps = (uint32_t) self->params.steps;
-  d->meta.width = image->width;
-  d->meta.height = image->height;
-  d->meta.cfg = self->params.guidance;
-  d->meta.temperature_start = self->params.temperature_start;
-  d->meta.temperature_end = self->params.temperature_end;
-  d->meta.aesthetic_score = self->params.aesthetic_score;
-  d->meta.strength = kind == RUN_INPAINT ? self->params.strength : -1;
+  c->self = g_object_ref (self);
+  c->kind = kind;
+  if (kind == TESSERA_RUN_INPAINT)
+    {
+      /* The result becomes the inpainting page's source once it is saved. */
+      ts_error err;
 
-  task = g_task_new (NULL, NULL, save_done, g_object_ref (self));
-  g_task_set_source_tag (task, save_to_gallery);
-  g_task_set_task_data (task, d, (GDestroyNotify) save_data_free);
-  g_task_run_in_thread (task, save_thread);
+      c->inpaint_source = ts_image_new (image->width, image->height, &err);
+      if (c->inpaint_source)
+        memcpy (c->inpaint_source->pixels, image->pixels, (gsize) image->width * image->height * 3);
+    }
+  /* Borrowed strings: the gallery copies the metadata. */
+  ts_image_meta_init (&meta);
+  meta.prompt = p->form.prompt;
+  meta.negative_prompt = p->form.negative_prompt;
+  meta.model = self->model_info ? self->model_info->name : NULL;
+  meta.backend = self->model_info ? self->model_info->backend : NULL;
+  meta.sampler = (char *) "MaskGIT";
+  meta.source = p->source;
+  meta.seed = p->form.seed;
+  meta.steps = (uint32_t) p->form.steps;
+  meta.width = image->width;
+  meta.height = image->height;
+  meta.cfg = p->form.guidance;
+  meta.temperature_start = p->form.temperature_start;
+  meta.temperature_end = p->form.temperature_end;
+  meta.aesthetic_score = p->form.aesthetic_score;
+  meta.strength = kind == TESSERA_RUN_INPAINT ? p->strength : -1;
+  tessera_gallery_save_async (self->gallery, image, &meta, kind == TESSERA_RUN_INPAINT ? "inpaint" : NULL, NULL,
+                              save_done, c);
 }
 
 /* ---- runs ---- */
 
-static void
-end_run (TesseraWindow *self)
+void
+_tessera_window_begin_run (TesseraWindow *self, TesseraRunKind kind)
 {
-  RunKind kind = self->run;
-
-  self->run = RUN_IDLE;
+  self->run = kind;
   self->finishing = FALSE;
-  g_clear_object (&self->run_cancellable);
-  gtk_stack_set_visible_child_name (self->run_stack, "idle");
-  gtk_widget_set_sensitive (self->form, TRUE);
-  if (kind == RUN_INPAINT)
-    tessera_inpaint_view_set_running (self->inpaint_view, FALSE);
-  update_actions (self);
+  self->run_cancellable = g_cancellable_new ();
+  step_copy_free (self->last_step);
+  self->last_step = NULL;
+  self->step_seconds = 0;
+  self->n_step_seconds = 0;
+  self->n_step_updates = 0;
+  tessera_generate_page_set_form_sensitive (self->generate_page, FALSE);
+  if (kind == TESSERA_RUN_GENERATE)
+    tessera_generate_page_set_running (self->generate_page, TRUE);
+  else
+    tessera_inpaint_view_set_running (self->inpaint_view, TRUE);
+  _tessera_window_set_progress (self, 0, _("Encoding the prompt…"));
+  _tessera_window_update_actions (self);
 }
 
 static void
-finish_result (TesseraWindow *self, TesseraResult *result, RunKind kind)
+end_run (TesseraWindow *self)
+{
+  TesseraRunKind kind = self->run;
+
+  self->run = TESSERA_RUN_IDLE;
+  self->finishing = FALSE;
+  g_clear_object (&self->run_cancellable);
+  tessera_generate_page_set_running (self->generate_page, FALSE);
+  tessera_generate_page_set_form_sensitive (self->generate_page, TRUE);
+  if (kind == TESSERA_RUN_INPAINT)
+    tessera_inpaint_view_set_running (self->inpaint_view, FALSE);
+  _tessera_window_update_actions (self);
+}
+
+static void
+finish_result (TesseraWindow *self, TesseraResult *result, TesseraRunKind kind)
 {
   g_autoptr (GdkTexture) texture = tessera_texture_from_image (result->image);
   g_autofree char *took = format_duration (result->seconds);
@@ -793,29 +516,27 @@ finish_result (TesseraWindow *self, TesseraResult *result, RunKind kind)
   if (result->prompt_truncated)
     toast (self, _("The prompt was longer than 77 tokens; the end was left out"));
   text = g_strdup_printf (_("Done in %s · %d × %d tokens"), took, result->grid_w, result->grid_h);
-  if (kind == RUN_INPAINT)
+  if (kind == TESSERA_RUN_INPAINT)
     {
       tessera_inpaint_view_set_preview (self->inpaint_view, GDK_PAINTABLE (texture));
       tessera_inpaint_view_set_progress (self->inpaint_view, 1.0, text);
     }
   else
     {
-      gtk_picture_set_paintable (self->canvas, GDK_PAINTABLE (texture));
-      gtk_stack_set_visible_child_name (self->canvas_stack, "canvas");
-      gtk_progress_bar_set_fraction (self->progress_bar, 1.0);
-      gtk_label_set_label (self->status_label, text);
+      tessera_generate_page_set_preview (self->generate_page, GDK_PAINTABLE (texture));
+      tessera_generate_page_set_progress (self->generate_page, 1.0, text);
     }
   save_to_gallery (self, g_steal_pointer (&result->image), kind);
   tessera_result_free (self->last_result);
   self->last_result = result;
 }
 
-static void
-run_done (GObject *source, GAsyncResult *res, gpointer user_data)
+void
+_tessera_window_run_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr (TesseraWindow) self = user_data;
   g_autoptr (GError) error = NULL;
-  RunKind kind = self->run;
+  TesseraRunKind kind = self->run;
   TesseraResult *result;
 
   if (g_task_get_source_tag (G_TASK (res)) == tessera_worker_inpaint_async)
@@ -834,15 +555,16 @@ run_done (GObject *source, GAsyncResult *res, gpointer user_data)
             {
               g_autofree char *text = g_strdup_printf (_("Cancelled at step %d / %d"), self->last_step->step + 1,
                                                        self->last_step->n_steps);
-              set_progress (self, (double) (self->last_step->step + 1) / self->last_step->n_steps, text);
+              _tessera_window_set_progress (self, (double) (self->last_step->step + 1) / self->last_step->n_steps,
+                                            text);
             }
           else
-            set_progress (self, 0, _("Cancelled"));
+            _tessera_window_set_progress (self, 0, _("Cancelled"));
         }
       else
         {
-          toast_error (self, kind == RUN_INPAINT ? _("Inpainting failed") : _("Generation failed"), error);
-          set_progress (self, 0, error->message);
+          toast_error (self, kind == TESSERA_RUN_INPAINT ? _("Inpainting failed") : _("Generation failed"), error);
+          _tessera_window_set_progress (self, 0, error->message);
         }
       end_run (self);
       return;
@@ -851,8 +573,8 @@ run_done (GObject *source, GAsyncResult *res, gpointer user_data)
   finish_result (self, result, kind);
 }
 
-static void
-finish_decode_done (GObject *source, GAsyncResult *res, gpointer user_data)
+void
+_tessera_window_finish_decode_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr (TesseraWindow) self = user_data;
   g_autoptr (GError) error = NULL;
@@ -872,178 +594,7 @@ finish_decode_done (GObject *source, GAsyncResult *res, gpointer user_data)
   result->tokens = g_memdup2 (self->last_step->tokens, (gsize) result->grid_w * result->grid_h * sizeof (int32_t));
   result->seconds = self->step_seconds;
   end_run (self);
-  finish_result (self, result, RUN_GENERATE);
-}
-
-static void
-read_form (TesseraWindow *self, RunParams *p)
-{
-  run_params_clear (p);
-  p->prompt = text_view_dup_text (self->prompt_view);
-  p->negative_prompt = text_view_dup_text (self->negative_view);
-  get_selected_size (self, &p->width, &p->height);
-  p->steps = (int) gtk_adjustment_get_value (self->steps_adjustment);
-  p->guidance = gtk_adjustment_get_value (self->guidance_adjustment);
-  p->temperature_start = gtk_adjustment_get_value (self->temp_start_adjustment);
-  p->temperature_end = gtk_adjustment_get_value (self->temp_end_adjustment);
-  p->aesthetic_score = gtk_adjustment_get_value (self->aesthetic_adjustment);
-  if (!gtk_toggle_button_get_active (self->seed_lock))
-    gtk_adjustment_set_value (self->seed_adjustment, g_random_int ());
-  p->seed = (guint64) gtk_adjustment_get_value (self->seed_adjustment);
-  g_settings_set_uint64 (self->settings, "seed", p->seed);
-  g_settings_set_string (self->settings, "prompt", p->prompt);
-  g_settings_set_string (self->settings, "negative-prompt", p->negative_prompt);
-  p->strength = -1;
-}
-
-static void
-to_worker_params (const RunParams *p, TesseraGenerateParams *gp)
-{
-  tessera_generate_params_init (gp);
-  gp->prompt = p->prompt;
-  gp->negative_prompt = p->negative_prompt;
-  gp->width = p->width;
-  gp->height = p->height;
-  gp->steps = p->steps;
-  gp->guidance = p->guidance;
-  gp->temperature_start = p->temperature_start;
-  gp->temperature_end = p->temperature_end;
-  gp->aesthetic_score = p->aesthetic_score;
-  gp->seed = p->seed;
-}
-
-static void
-begin_run (TesseraWindow *self, RunKind kind)
-{
-  self->run = kind;
-  self->finishing = FALSE;
-  self->run_cancellable = g_cancellable_new ();
-  step_copy_free (self->last_step);
-  self->last_step = NULL;
-  self->step_seconds = 0;
-  self->n_step_seconds = 0;
-  self->n_step_updates = 0;
-  gtk_widget_set_sensitive (self->form, FALSE);
-  if (kind == RUN_GENERATE)
-    gtk_stack_set_visible_child_name (self->run_stack, "running");
-  else
-    tessera_inpaint_view_set_running (self->inpaint_view, TRUE);
-  set_progress (self, 0, _("Encoding the prompt…"));
-  update_actions (self);
-}
-
-static void
-generate_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-  TesseraGenerateParams gp;
-
-  (void) action;
-  (void) param;
-  if (self->model_state != MODEL_READY || self->run != RUN_IDLE)
-    return;
-  read_form (self, &self->params);
-  to_worker_params (&self->params, &gp);
-  begin_run (self, RUN_GENERATE);
-  g_clear_object (&self->current_file);
-  show_blank_grid (self, self->params.width, self->params.height, self->params.steps);
-  tessera_worker_generate_async (self->worker, &gp, G_OBJECT (self), on_step, self->run_cancellable, run_done,
-                                 g_object_ref (self));
-}
-
-static void
-inpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
-  const ts_image *src = tessera_inpaint_view_get_source_image (self->inpaint_view);
-  GFile *src_file = tessera_inpaint_view_get_source_file (self->inpaint_view);
-  g_autoptr (GBytes) mask = NULL;
-  TesseraGenerateParams gp;
-  ts_image *copy;
-  ts_error err;
-
-  (void) action;
-  (void) param;
-  if (self->model_state != MODEL_READY || self->run != RUN_IDLE || !src)
-    return;
-  mask = tessera_mask_editor_get_mask (editor);
-  copy = ts_image_new (src->width, src->height, &err);
-  if (!copy || !mask)
-    {
-      ts_image_free (copy);
-      return;
-    }
-  memcpy (copy->pixels, src->pixels, (gsize) src->width * src->height * 3);
-  read_form (self, &self->params);
-  g_free (self->params.prompt);
-  self->params.prompt = tessera_inpaint_view_dup_prompt (self->inpaint_view);
-  self->params.width = src->width;
-  self->params.height = src->height;
-  self->params.strength = tessera_inpaint_view_get_strength (self->inpaint_view);
-  self->params.source = src_file ? g_file_get_basename (src_file) : NULL;
-  g_settings_set_double (self->settings, "inpaint-strength", self->params.strength);
-  to_worker_params (&self->params, &gp);
-  begin_run (self, RUN_INPAINT);
-  tessera_worker_inpaint_async (self->worker, &gp, copy, mask, self->params.strength, G_OBJECT (self), on_step,
-                                self->run_cancellable, run_done, g_object_ref (self));
-}
-
-static void
-cancel_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-
-  (void) action;
-  (void) param;
-  if (self->run != RUN_IDLE && !self->finishing)
-    {
-      g_cancellable_cancel (self->run_cancellable);
-      set_progress (self, gtk_progress_bar_get_fraction (self->progress_bar), _("Stopping…"));
-      update_actions (self);
-    }
-}
-
-/* "Finish now" through the public API: the last step's `predicted` grid has a prediction
- * at every position, so take the revealed tokens as they are and the prediction for every
- * still-masked one, cancel the run (it stops within one transformer block) and VQ-decode
- * that combined grid with ts_model_decode. The decode job queues behind the cancelled run
- * on the engine thread. */
-static void
-finish_now_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-  g_autofree int32_t *grid = NULL;
-  gsize n;
-
-  (void) action;
-  (void) param;
-  if (self->run != RUN_GENERATE || self->finishing || !self->last_step)
-    return;
-  n = (gsize) self->last_step->grid_w * self->last_step->grid_h;
-  grid = g_new (int32_t, n);
-  for (gsize i = 0; i < n; i++)
-    grid[i] = self->last_step->tokens[i] == self->last_step->mask_token_id ? self->last_step->predicted[i]
-                                                                           : self->last_step->tokens[i];
-  self->finishing = TRUE;
-  g_cancellable_cancel (self->run_cancellable);
-  memcpy (self->last_step->tokens, grid, n * sizeof *grid);
-  self->last_step->n_masked = 0;
-  render_step (self, self->last_step);
-  set_progress (self, 1.0, _("Finishing: decoding every token…"));
-  tessera_worker_decode_async (self->worker, grid, self->last_step->grid_h, self->last_step->grid_w, NULL,
-                               finish_decode_done, g_object_ref (self));
-  update_actions (self);
-}
-
-static void
-reroll_seed_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-
-  (void) action;
-  (void) param;
-  gtk_adjustment_set_value (self->seed_adjustment, g_random_int ());
+  finish_result (self, result, TESSERA_RUN_GENERATE);
 }
 
 /* ---- opening images ---- */
@@ -1130,19 +681,17 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     msg = g_strdup_printf (_("“%s” carries no generation parameters"), base);
   toast (self, msg);
-  if (self->run == RUN_IDLE)
+  if (self->run == TESSERA_RUN_IDLE)
     {
       texture = tessera_texture_from_image (l->image);
-      gtk_picture_set_paintable (self->canvas, GDK_PAINTABLE (texture));
-      gtk_stack_set_visible_child_name (self->canvas_stack, "canvas");
-      gtk_label_set_label (self->status_label, base);
-      gtk_progress_bar_set_fraction (self->progress_bar, 0);
+      tessera_generate_page_set_preview (self->generate_page, GDK_PAINTABLE (texture));
+      tessera_generate_page_set_progress (self->generate_page, 0, base);
       g_set_object (&self->current_file, file);
     }
   self->n_opened++;
   adw_view_stack_set_visible_child_name (self->view_stack, "generate");
   loaded_free (l);
-  update_actions (self);
+  _tessera_window_update_actions (self);
 }
 
 void
@@ -1175,7 +724,7 @@ inpaint_load_done (GObject *source, GAsyncResult *result, gpointer user_data)
   tessera_inpaint_view_set_strength (self->inpaint_view, g_settings_get_double (self->settings, "inpaint-strength"));
   adw_view_stack_set_visible_child_name (self->view_stack, "inpaint");
   loaded_free (l);
-  update_actions (self);
+  _tessera_window_update_actions (self);
 }
 
 void
@@ -1184,109 +733,9 @@ _tessera_window_inpaint_file (TesseraWindow *self, GFile *file)
   g_return_if_fail (TESSERA_IS_WINDOW (self));
   g_return_if_fail (G_IS_FILE (file));
 
-  if (self->run == RUN_INPAINT)
+  if (self->run == TESSERA_RUN_INPAINT)
     return;
   load_png_async (self, file, inpaint_load_done);
-}
-
-static void
-open_response (GtkNativeDialog *dialog, int response, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-
-      if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "inpaint") == 0)
-        _tessera_window_inpaint_file (self, file);
-      else
-        tessera_window_open_file (self, file);
-    }
-  g_clear_object (&self->chooser);
-}
-
-static void
-show_chooser (TesseraWindow *self, GtkFileChooserNative *chooser, GCallback response)
-{
-  if (self->chooser)
-    gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
-  g_clear_object (&self->chooser);
-  self->chooser = chooser;
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
-  g_signal_connect (chooser, "response", response, self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
-}
-
-static void
-open_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-  GtkFileChooserNative *chooser;
-  g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
-  g_autoptr (GFile) folder = gallery_folder (self);
-
-  (void) action;
-  (void) param;
-  chooser = gtk_file_chooser_native_new (_("Open Image"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN,
-                                         _("_Open"), NULL);
-  gtk_file_filter_set_name (filter, _("PNG images"));
-  gtk_file_filter_add_mime_type (filter, "image/png");
-  gtk_file_filter_add_suffix (filter, "png");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
-  gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
-  show_chooser (self, chooser, G_CALLBACK (open_response));
-}
-
-static void
-model_folder_response (GtkNativeDialog *dialog, int response, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) folder = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      g_autofree char *path = g_file_get_path (folder);
-      g_autofree char *old = g_settings_get_string (self->settings, "model-folder");
-
-      if (path && g_strcmp0 (path, old) == 0)
-        load_model (self);
-      else if (path)
-        g_settings_set_string (self->settings, "model-folder", path);
-    }
-  g_clear_object (&self->chooser);
-}
-
-static void
-choose_model_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-  GtkFileChooserNative *chooser;
-
-  (void) action;
-  (void) param;
-  chooser = gtk_file_chooser_native_new (_("Choose the Meissonic Folder"), GTK_WINDOW (self),
-                                         GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Select"), NULL);
-  show_chooser (self, chooser, G_CALLBACK (model_folder_response));
-}
-
-static void
-reload_model_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  (void) action;
-  (void) param;
-  load_model (TESSERA_WINDOW (user_data));
-}
-
-static void
-inpaint_current_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
-{
-  TesseraWindow *self = user_data;
-
-  (void) action;
-  (void) param;
-  if (self->current_file)
-    _tessera_window_inpaint_file (self, self->current_file);
 }
 
 static gboolean
@@ -1328,47 +777,6 @@ on_gallery_inpaint (TesseraWindow *self, GFile *file)
   _tessera_window_inpaint_file (self, file);
 }
 
-/* ---- actions ---- */
-
-static const GActionEntry win_entries[] = {
-  { .name = "generate", .activate = generate_activated },
-  { .name = "cancel", .activate = cancel_activated },
-  { .name = "finish-now", .activate = finish_now_activated },
-  { .name = "open", .activate = open_activated },
-  { .name = "choose-model", .activate = choose_model_activated },
-  { .name = "reload-model", .activate = reload_model_activated },
-  { .name = "reroll-seed", .activate = reroll_seed_activated },
-  { .name = "inpaint-current", .activate = inpaint_current_activated },
-  { .name = "inpaint-run", .activate = inpaint_run_activated },
-};
-
-static void
-set_enabled (TesseraWindow *self, const char *name, gboolean enabled)
-{
-  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self), name);
-
-  g_simple_action_set_enabled (G_SIMPLE_ACTION (action), enabled);
-}
-
-static void
-update_actions (TesseraWindow *self)
-{
-  gboolean ready = self->model_state == MODEL_READY;
-  gboolean idle = self->run == RUN_IDLE;
-  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
-
-  set_enabled (self, "generate", ready && idle);
-  set_enabled (self, "cancel", !idle && !self->finishing);
-  set_enabled (self, "finish-now", self->run == RUN_GENERATE && !self->finishing && self->last_step != NULL);
-  set_enabled (self, "open", idle);
-  set_enabled (self, "choose-model", idle);
-  set_enabled (self, "reload-model", idle);
-  set_enabled (self, "reroll-seed", idle);
-  set_enabled (self, "inpaint-current", idle && self->current_file != NULL);
-  set_enabled (self, "inpaint-run", ready && idle && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
-                                      tessera_mask_editor_count_cells (editor) > 0);
-}
-
 /* ---- GObject ---- */
 
 static gboolean
@@ -1377,13 +785,7 @@ tessera_window_close_request (GtkWindow *window)
   TesseraWindow *self = TESSERA_WINDOW (window);
   int w, h;
 
-  {
-    g_autofree char *prompt = text_view_dup_text (self->prompt_view);
-    g_autofree char *negative = text_view_dup_text (self->negative_view);
-
-    g_settings_set_string (self->settings, "prompt", prompt);
-    g_settings_set_string (self->settings, "negative-prompt", negative);
-  }
+  tessera_generate_page_save_prompts (self->generate_page);
   gtk_window_get_default_size (window, &w, &h);
   g_settings_set_int (self->settings, "window-width", w);
   g_settings_set_int (self->settings, "window-height", h);
@@ -1427,7 +829,6 @@ tessera_window_dispose (GObject *object)
   g_clear_object (&self->settings);
   g_clear_object (&self->current_file);
   g_clear_object (&self->last_saved);
-  g_clear_object (&self->size_list);
   g_clear_pointer (&self->model_info, tessera_model_info_unref);
   g_clear_pointer (&self->palette, g_bytes_unref);
   g_clear_pointer (&self->last_step, step_copy_free);
@@ -1501,6 +902,7 @@ tessera_window_class_init (TesseraWindowClass *klass)
                                                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
                                                           G_PARAM_STATIC_STRINGS));
 
+  g_type_ensure (TESSERA_TYPE_GENERATE_PAGE);
   g_type_ensure (TESSERA_TYPE_GALLERY);
   g_type_ensure (TESSERA_TYPE_INPAINT_VIEW);
   gtk_widget_class_set_template_from_resource (widget_class, APP_RESOURCE_PATH "/tessera-window.ui");
@@ -1509,28 +911,7 @@ tessera_window_class_init (TesseraWindowClass *klass)
   BIND (view_stack);
   BIND (switcher_title);
   BIND (switcher_bar);
-  BIND (model_stack);
-  BIND (loading_page);
-  BIND (load_progress);
-  BIND (load_label);
-  BIND (error_label);
-  BIND (form);
-  BIND (prompt_view);
-  BIND (negative_view);
-  BIND (negative_expander);
-  BIND (size_row);
-  BIND (steps_adjustment);
-  BIND (guidance_adjustment);
-  BIND (seed_adjustment);
-  BIND (seed_lock);
-  BIND (temp_start_adjustment);
-  BIND (temp_end_adjustment);
-  BIND (aesthetic_adjustment);
-  BIND (run_stack);
-  BIND (canvas_stack);
-  BIND (canvas);
-  BIND (status_label);
-  BIND (progress_bar);
+  BIND (generate_page);
   BIND (gallery);
   BIND (inpaint_view);
 #undef BIND
@@ -1552,7 +933,6 @@ tessera_window_constructed (GObject *object)
   TesseraWindow *self = TESSERA_WINDOW (object);
   GtkDropTarget *drop;
   GType drop_types[] = { GDK_TYPE_FILE_LIST, G_TYPE_FILE };
-  g_autoptr (GAction) preview_mode = NULL;
   g_autoptr (GFile) folder = NULL;
 
   G_OBJECT_CLASS (tessera_window_parent_class)->constructed (object);
@@ -1560,37 +940,15 @@ tessera_window_constructed (GObject *object)
     self->settings = g_settings_new ("io.github.tessera.Tessera");
   self->toasts = g_ptr_array_new ();
   self->worker = tessera_worker_new ();
-  self->size_list = gtk_string_list_new (NULL);
-  adw_combo_row_set_model (self->size_row, G_LIST_MODEL (self->size_list));
 
-  g_action_map_add_action_entries (G_ACTION_MAP (self), win_entries, G_N_ELEMENTS (win_entries), self);
-  preview_mode = g_settings_create_action (self->settings, "preview-mode");
-  g_action_map_add_action (G_ACTION_MAP (self), preview_mode);
+  _tessera_window_add_actions (self);
 
   gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (self->settings, "window-width"),
                                g_settings_get_int (self->settings, "window-height"));
   if (g_settings_get_boolean (self->settings, "window-maximized"))
     gtk_window_maximize (GTK_WINDOW (self));
 
-  g_settings_bind (self->settings, "steps", self->steps_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (self->settings, "guidance", self->guidance_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (self->settings, "temperature-start", self->temp_start_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (self->settings, "temperature-end", self->temp_end_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (self->settings, "aesthetic-score", self->aesthetic_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (self->settings, "seed-locked", self->seed_lock, "active", G_SETTINGS_BIND_DEFAULT);
-  gtk_adjustment_set_value (self->seed_adjustment,
-                            (double) MIN (g_settings_get_uint64 (self->settings, "seed"), (guint64) G_MAXUINT32));
-  {
-    g_autofree char *prompt = g_settings_get_string (self->settings, "prompt");
-    g_autofree char *negative = g_settings_get_string (self->settings, "negative-prompt");
-
-    text_view_set_text (self->prompt_view, prompt);
-    text_view_set_text (self->negative_view, negative);
-    gtk_expander_set_expanded (self->negative_expander, negative[0] != '\0');
-  }
-  g_signal_connect_object (self->seed_lock, "notify::active", G_CALLBACK (on_seed_lock_toggled), self, G_CONNECT_SWAPPED);
-  on_seed_lock_toggled (self);
-  g_signal_connect_object (self->size_row, "notify::selected", G_CALLBACK (on_size_selected), self, G_CONNECT_SWAPPED);
+  tessera_generate_page_set_settings (self->generate_page, self->settings);
 
   g_signal_connect_object (self->settings, "changed::model-folder", G_CALLBACK (on_model_settings_changed), self,
                            G_CONNECT_SWAPPED);
@@ -1605,7 +963,8 @@ tessera_window_constructed (GObject *object)
 
   g_signal_connect_object (self->gallery, "reuse-parameters", G_CALLBACK (on_gallery_reuse), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "inpaint", G_CALLBACK (on_gallery_inpaint), self, G_CONNECT_SWAPPED);
-  g_signal_connect_object (self->inpaint_view, "changed", G_CALLBACK (update_actions), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->inpaint_view, "changed", G_CALLBACK (_tessera_window_update_actions), self,
+                           G_CONNECT_SWAPPED);
 
   drop = gtk_drop_target_new (G_TYPE_INVALID, GDK_ACTION_COPY);
   gtk_drop_target_set_gtypes (drop, drop_types, G_N_ELEMENTS (drop_types));
@@ -1614,8 +973,8 @@ tessera_window_constructed (GObject *object)
 
   folder = gallery_folder (self);
   tessera_gallery_set_folder (self->gallery, folder);
-  update_actions (self);
-  load_model (self);
+  _tessera_window_update_actions (self);
+  _tessera_window_load_model (self);
 }
 
 TesseraWindow *
@@ -1636,31 +995,33 @@ tessera_window_get_settings (TesseraWindow *self)
 const char *
 _tessera_window_get_model_state (TesseraWindow *self)
 {
-  return gtk_stack_get_visible_child_name (self->model_stack);
+  static const char *const names[] = { "empty", "loading", "error", "ready" };
+
+  return names[tessera_generate_page_get_model_state (self->generate_page)];
 }
 
 gboolean
 _tessera_window_is_running (TesseraWindow *self)
 {
-  return self->run != RUN_IDLE;
+  return self->run != TESSERA_RUN_IDLE;
 }
 
 void
 _tessera_window_set_prompt (TesseraWindow *self, const char *prompt)
 {
-  text_view_set_text (self->prompt_view, prompt);
+  tessera_generate_page_set_prompt (self->generate_page, prompt);
 }
 
 char *
 _tessera_window_dup_prompt (TesseraWindow *self)
 {
-  return text_view_dup_text (self->prompt_view);
+  return tessera_generate_page_dup_prompt (self->generate_page);
 }
 
 gboolean
 _tessera_window_select_size (TesseraWindow *self, guint width, guint height)
 {
-  return select_size (self, width, height);
+  return tessera_generate_page_select_size (self->generate_page, width, height);
 }
 
 guint
@@ -1672,7 +1033,7 @@ _tessera_window_get_n_step_updates (TesseraWindow *self)
 GdkPaintable *
 _tessera_window_get_canvas_paintable (TesseraWindow *self)
 {
-  return gtk_picture_get_paintable (self->canvas);
+  return tessera_generate_page_get_preview (self->generate_page);
 }
 
 GFile *
@@ -1706,13 +1067,19 @@ _tessera_window_get_preview_ms (TesseraWindow *self, double *max_ms, guint *coun
 const char *
 _tessera_window_get_status_text (TesseraWindow *self)
 {
-  return gtk_label_get_label (self->status_label);
+  return tessera_generate_page_get_status (self->generate_page);
 }
 
 const char *
 _tessera_window_get_error_text (TesseraWindow *self)
 {
-  return gtk_label_get_label (self->error_label);
+  return tessera_generate_page_get_error (self->generate_page);
+}
+
+TesseraGeneratePage *
+_tessera_window_get_generate_page (TesseraWindow *self)
+{
+  return self->generate_page;
 }
 
 TesseraGallery *
@@ -1751,7 +1118,6 @@ _tessera_window_get_n_toasts (TesseraWindow *self)
   return self->toasts->len;
 }
 
-
 double
 _tessera_window_get_palette (TesseraWindow *self, GBytes **palette, double *seconds)
 {
@@ -1765,5 +1131,5 @@ _tessera_window_get_palette (TesseraWindow *self, GBytes **palette, double *seco
 void
 _tessera_window_get_selected_size (TesseraWindow *self, guint *width, guint *height)
 {
-  get_selected_size (self, width, height);
+  tessera_generate_page_get_size (self->generate_page, width, height);
 }

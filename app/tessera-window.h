@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * tessera-window.h — TesseraWindow, the main window: the generate page (form, live
- * preview, progress), the gallery and the inpainting page, a toast overlay for errors,
- * and the window actions (win.generate, win.cancel, win.finish-now, win.open, ...). It owns
- * the TesseraWorker and the loaded model's state.
+ * tessera-window.h — TesseraWindow, the main window: the generate page
+ * (TesseraGeneratePage: form, live preview, progress), the gallery and the inpainting page,
+ * a toast overlay for errors, and the window actions (win.generate, win.cancel,
+ * win.finish-now, win.open, ...; see tessera-window-actions.c). It owns the TesseraWorker
+ * and the loaded model's state.
  */
 #pragma once
 

@@ -563,8 +563,8 @@ test_restart (void)
   g_assert_cmpstr (_tessera_window_get_model_state (win), ==, "ready");
   g_assert_true (_tessera_window_select_size (win, SIZE, SIZE));
   {
-    GtkTextView *neg = GTK_TEXT_VIEW (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW,
-                                                                     "negative_view"));
+    GtkTextView *neg = GTK_TEXT_VIEW (gtk_widget_get_template_child (GTK_WIDGET (_tessera_window_get_generate_page (win)),
+                                                                     TESSERA_TYPE_GENERATE_PAGE, "negative_view"));
     gtk_text_buffer_set_text (gtk_text_view_get_buffer (neg), "blurry", -1);
   }
   _tessera_window_set_prompt (win, "an old tram in the rain");
@@ -609,9 +609,10 @@ test_restart (void)
     g_assert_cmpstr (mode, ==, "confidence");
   }
   {
-    GtkAdjustment *steps = GTK_ADJUSTMENT (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW,
+    GtkWidget *page = GTK_WIDGET (_tessera_window_get_generate_page (win));
+    GtkAdjustment *steps = GTK_ADJUSTMENT (gtk_widget_get_template_child (page, TESSERA_TYPE_GENERATE_PAGE,
                                                                           "steps_adjustment"));
-    GtkAdjustment *seed_adj = GTK_ADJUSTMENT (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW,
+    GtkAdjustment *seed_adj = GTK_ADJUSTMENT (gtk_widget_get_template_child (page, TESSERA_TYPE_GENERATE_PAGE,
                                                                              "seed_adjustment"));
     g_assert_cmpfloat (gtk_adjustment_get_value (steps), ==, 5);
     g_assert_cmpfloat (gtk_adjustment_get_value (seed_adj), ==, (double) seed);
@@ -649,8 +650,8 @@ screenshot (TesseraWindow *win, const char *name)
   guint frames = 0;
   GdkFrameClock *clock;
 
-  GtkStack *model_stack = GTK_STACK (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW,
-                                                                    "model_stack"));
+  GtkStack *model_stack = GTK_STACK (gtk_widget_get_template_child (GTK_WIDGET (_tessera_window_get_generate_page (win)),
+                                                                    TESSERA_TYPE_GENERATE_PAGE, "model_stack"));
   gint64 frame0, t0;
 
   if (!dir)

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-generate-page.h — TesseraGeneratePage, the window's Generate page: what the
+ * model is doing (none chosen, loading, failed, ready) and, once it is ready, the form
+ * (prompt, negative prompt, size, steps, guidance, seed, advanced sampler settings) beside
+ * the live canvas with its progress bar and status line. The form keeps itself in
+ * GSettings. The window runs the jobs (it owns the worker) and feeds the model state,
+ * preview and progress here; the page's buttons activate the window's actions
+ * (win.generate, win.cancel, win.finish-now, win.reroll-seed, win.preview-mode, ...).
+ */
+#pragma once
+
+#include <adwaita.h>
+
+#include "tessera-engine-types.h"
+#include "tessera-worker.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  TESSERA_MODEL_EMPTY,   /* none chosen: how to get one */
+  TESSERA_MODEL_LOADING,
+  TESSERA_MODEL_ERROR,
+  TESSERA_MODEL_READY,
+} TesseraModelState;
+
+/* The form's values when a run starts; strings are g_malloc'd. */
+typedef struct {
+  char *prompt;
+  char *negative_prompt;
+  guint width, height;
+  int steps;
+  double guidance;
+  double temperature_start, temperature_end;
+  double aesthetic_score;
+  guint64 seed;
+} TesseraFormParams;
+
+void tessera_form_params_clear (TesseraFormParams *params);
+
+#define TESSERA_TYPE_GENERATE_PAGE (tessera_generate_page_get_type ())
+G_DECLARE_FINAL_TYPE (TesseraGeneratePage, tessera_generate_page, TESSERA, GENERATE_PAGE, AdwBin)
+
+/* Binds the form to settings (steps, guidance, temperatures, aesthetic score, seed lock,
+ * the size per model) and fills the prompts and seed from it. Call once, before the first
+ * model loads. */
+void tessera_generate_page_set_settings (TesseraGeneratePage *self, GSettings *settings);
+
+/* Shows state: the how-to, the loading page, the error page or the form and canvas. */
+void tessera_generate_page_set_model_state (TesseraGeneratePage *self, TesseraModelState state);
+TesseraModelState tessera_generate_page_get_model_state (TesseraGeneratePage *self);
+/* The loading page: the folder being loaded (resets the progress), then its progress. */
+void tessera_generate_page_set_loading (TesseraGeneratePage *self, const char *description);
+void tessera_generate_page_set_load_progress (TesseraGeneratePage *self, double fraction,
+                                              const char *text);
+/* The error page's message. */
+void tessera_generate_page_set_error (TesseraGeneratePage *self, const char *message);
+const char *tessera_generate_page_get_error (TesseraGeneratePage *self);
+
+/* The loaded model (nullable, ref'd): fills the sizes with the one last chosen for this
+ * model folder (else the model's own) and gives the model its default guidance unless the
+ * user set one. Without a model the selected size is 0 x 0. */
+void tessera_generate_page_set_model_info (TesseraGeneratePage *self, TesseraModelInfo *info);
+/* Selects a size of the model; FALSE (the size unchanged) when it has none such. */
+gboolean tessera_generate_page_select_size (TesseraGeneratePage *self, guint width, guint height);
+void tessera_generate_page_get_size (TesseraGeneratePage *self, guint *width, guint *height);
+
+void tessera_generate_page_set_prompt (TesseraGeneratePage *self, const char *prompt);
+char *tessera_generate_page_dup_prompt (TesseraGeneratePage *self);
+/* Fills the form from an image's parameters; values it does not record stay as they are,
+ * and the seed gets locked. Returns FALSE when it names a size the model does not make
+ * (the size stays). */
+gboolean tessera_generate_page_apply_meta (TesseraGeneratePage *self, const TesseraImageMeta *meta);
+/* Reads the form into params (cleared first) for a run: draws a new seed unless it is
+ * locked, and stores the seed and prompts in the settings. */
+void tessera_generate_page_read_params (TesseraGeneratePage *self, TesseraFormParams *params);
+/* Stores the prompts in the settings (the window does on close). */
+void tessera_generate_page_save_prompts (TesseraGeneratePage *self);
+void tessera_generate_page_reroll_seed (TesseraGeneratePage *self);
+
+/* While a run uses the form it is insensitive; while a generation runs, Cancel and Finish
+ * Now replace Generate. */
+void tessera_generate_page_set_form_sensitive (TesseraGeneratePage *self, gboolean sensitive);
+void tessera_generate_page_set_running (TesseraGeneratePage *self, gboolean running);
+/* The canvas (it replaces the placeholder), the progress bar and the status line. */
+void tessera_generate_page_set_preview (TesseraGeneratePage *self, GdkPaintable *preview);
+GdkPaintable *tessera_generate_page_get_preview (TesseraGeneratePage *self);
+void tessera_generate_page_set_progress (TesseraGeneratePage *self, double fraction, const char *text);
+double tessera_generate_page_get_progress (TesseraGeneratePage *self);
+const char *tessera_generate_page_get_status (TesseraGeneratePage *self);
+
+G_END_DECLS

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tessera-window-actions.c — TesseraWindow's win.* actions: generate, inpaint-run,
+ * cancel and finish-now start and stop engine runs (the run's bookkeeping, the step
+ * callback and the completion are in tessera-window.c); open, choose-model and
+ * reload-model pick files and models; reroll-seed and inpaint-current act on the generate
+ * page; preview-mode is the GSettings key as an action. _tessera_window_update_actions
+ * enables each action while it can run, and is called whenever the model or run state
+ * changes.
+ */
+#include <glib/gi18n.h>
+#include <string.h>
+
+#include "tessera-generate-page.h"
+#include "tessera-inpaint-view.h"
+#include "tessera-mask-editor.h"
+#include "tessera-window-private.h"
+#include "tessera-worker.h"
+
+/* ---- runs ---- */
+
+/* The form's values into the window's run parameters (a generation's, so far). */
+static void
+read_form (TesseraWindow *self, TesseraRunParams *p)
+{
+  tessera_generate_page_read_params (self->generate_page, &p->form);
+  g_clear_pointer (&p->source, g_free);
+  p->strength = -1;
+}
+
+static void
+to_worker_params (const TesseraRunParams *p, TesseraGenerateParams *gp)
+{
+  tessera_generate_params_init (gp);
+  gp->prompt = p->form.prompt;
+  gp->negative_prompt = p->form.negative_prompt;
+  gp->width = p->form.width;
+  gp->height = p->form.height;
+  gp->steps = p->form.steps;
+  gp->guidance = p->form.guidance;
+  gp->temperature_start = p->form.temperature_start;
+  gp->temperature_end = p->form.temperature_end;
+  gp->aesthetic_score = p->form.aesthetic_score;
+  gp->seed = p->form.seed;
+}
+
+static void
+generate_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  TesseraGenerateParams gp;
+
+  (void) action;
+  (void) param;
+  if (self->model_state != TESSERA_MODEL_READY || self->run != TESSERA_RUN_IDLE)
+    return;
+  read_form (self, &self->params);
+  to_worker_params (&self->params, &gp);
+  _tessera_window_begin_run (self, TESSERA_RUN_GENERATE);
+  g_clear_object (&self->current_file);
+  _tessera_window_show_blank_grid (self, self->params.form.width, self->params.form.height,
+                                   self->params.form.steps);
+  tessera_worker_generate_async (self->worker, &gp, G_OBJECT (self), _tessera_window_on_step, self->run_cancellable,
+                                 _tessera_window_run_done, g_object_ref (self));
+}
+
+static void
+inpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
+  const ts_image *src = tessera_inpaint_view_get_source_image (self->inpaint_view);
+  GFile *src_file = tessera_inpaint_view_get_source_file (self->inpaint_view);
+  g_autoptr (GBytes) mask = NULL;
+  TesseraGenerateParams gp;
+  ts_image *copy;
+  ts_error err;
+
+  (void) action;
+  (void) param;
+  if (self->model_state != TESSERA_MODEL_READY || self->run != TESSERA_RUN_IDLE || !src)
+    return;
+  mask = tessera_mask_editor_get_mask (editor);
+  copy = ts_image_new (src->width, src->height, &err);
+  if (!copy || !mask)
+    {
+      ts_image_free (copy);
+      return;
+    }
+  memcpy (copy->pixels, src->pixels, (gsize) src->width * src->height * 3);
+  /* The generate page's settings (steps, guidance, seed, ...) with the inpainting page's
+   * prompt, at the source's size. */
+  read_form (self, &self->params);
+  g_free (self->params.form.prompt);
+  self->params.form.prompt = tessera_inpaint_view_dup_prompt (self->inpaint_view);
+  self->params.form.width = src->width;
+  self->params.form.height = src->height;
+  self->params.strength = tessera_inpaint_view_get_strength (self->inpaint_view);
+  self->params.source = src_file ? g_file_get_basename (src_file) : NULL;
+  g_settings_set_double (self->settings, "inpaint-strength", self->params.strength);
+  to_worker_params (&self->params, &gp);
+  _tessera_window_begin_run (self, TESSERA_RUN_INPAINT);
+  tessera_worker_inpaint_async (self->worker, &gp, copy, mask, self->params.strength, G_OBJECT (self),
+                                _tessera_window_on_step, self->run_cancellable, _tessera_window_run_done,
+                                g_object_ref (self));
+}
+
+static void
+cancel_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  (void) action;
+  (void) param;
+  if (self->run != TESSERA_RUN_IDLE && !self->finishing)
+    {
+      g_cancellable_cancel (self->run_cancellable);
+      _tessera_window_set_progress (self, tessera_generate_page_get_progress (self->generate_page), _("Stopping…"));
+      _tessera_window_update_actions (self);
+    }
+}
+
+/* "Finish now" through the public API: the last step's `predicted` grid has a prediction
+ * at every position, so take the revealed tokens as they are and the prediction for every
+ * still-masked one, cancel the run (it stops within one transformer block) and VQ-decode
+ * that combined grid with ts_model_decode. The decode job queues behind the cancelled run
+ * on the engine thread. */
+static void
+finish_now_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  g_autofree int32_t *grid = NULL;
+  gsize n;
+
+  (void) action;
+  (void) param;
+  if (self->run != TESSERA_RUN_GENERATE || self->finishing || !self->last_step)
+    return;
+  n = (gsize) self->last_step->grid_w * self->last_step->grid_h;
+  grid = g_new (int32_t, n);
+  for (gsize i = 0; i < n; i++)
+    grid[i] = self->last_step->tokens[i] == self->last_step->mask_token_id ? self->last_step->predicted[i]
+                                                                           : self->last_step->tokens[i];
+  self->finishing = TRUE;
+  g_cancellable_cancel (self->run_cancellable);
+  memcpy (self->last_step->tokens, grid, n * sizeof *grid);
+  self->last_step->n_masked = 0;
+  _tessera_window_render_step (self, self->last_step);
+  _tessera_window_set_progress (self, 1.0, _("Finishing: decoding every token…"));
+  tessera_worker_decode_async (self->worker, grid, self->last_step->grid_h, self->last_step->grid_w, NULL,
+                               _tessera_window_finish_decode_done, g_object_ref (self));
+  _tessera_window_update_actions (self);
+}
+
+static void
+reroll_seed_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  (void) action;
+  (void) param;
+  tessera_generate_page_reroll_seed (self->generate_page);
+}
+
+static void
+inpaint_current_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  (void) action;
+  (void) param;
+  if (self->current_file)
+    _tessera_window_inpaint_file (self, self->current_file);
+}
+
+/* ---- files and models ---- */
+
+static void
+open_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+
+      if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "inpaint") == 0)
+        _tessera_window_inpaint_file (self, file);
+      else
+        tessera_window_open_file (self, file);
+    }
+  g_clear_object (&self->chooser);
+}
+
+static void
+show_chooser (TesseraWindow *self, GtkFileChooserNative *chooser, GCallback response)
+{
+  if (self->chooser)
+    gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
+  g_clear_object (&self->chooser);
+  self->chooser = chooser;
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  g_signal_connect (chooser, "response", response, self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+static void
+open_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  GtkFileChooserNative *chooser;
+  g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
+  /* The folder from the settings, which the gallery shows. */
+  GFile *folder = tessera_gallery_get_folder (self->gallery);
+
+  (void) action;
+  (void) param;
+  chooser = gtk_file_chooser_native_new (_("Open Image"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN,
+                                         _("_Open"), NULL);
+  gtk_file_filter_set_name (filter, _("PNG images"));
+  gtk_file_filter_add_mime_type (filter, "image/png");
+  gtk_file_filter_add_suffix (filter, "png");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
+  gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
+  show_chooser (self, chooser, G_CALLBACK (open_response));
+}
+
+static void
+model_folder_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) folder = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      g_autofree char *path = g_file_get_path (folder);
+      g_autofree char *old = g_settings_get_string (self->settings, "model-folder");
+
+      if (path && g_strcmp0 (path, old) == 0)
+        _tessera_window_load_model (self);
+      else if (path)
+        g_settings_set_string (self->settings, "model-folder", path);
+    }
+  g_clear_object (&self->chooser);
+}
+
+static void
+choose_model_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  GtkFileChooserNative *chooser;
+
+  (void) action;
+  (void) param;
+  chooser = gtk_file_chooser_native_new (_("Choose the Meissonic Folder"), GTK_WINDOW (self),
+                                         GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Select"), NULL);
+  show_chooser (self, chooser, G_CALLBACK (model_folder_response));
+}
+
+static void
+reload_model_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  (void) action;
+  (void) param;
+  _tessera_window_load_model (TESSERA_WINDOW (user_data));
+}
+
+/* ---- setup and state ---- */
+
+static const GActionEntry win_entries[] = {
+  { .name = "generate", .activate = generate_activated },
+  { .name = "cancel", .activate = cancel_activated },
+  { .name = "finish-now", .activate = finish_now_activated },
+  { .name = "open", .activate = open_activated },
+  { .name = "choose-model", .activate = choose_model_activated },
+  { .name = "reload-model", .activate = reload_model_activated },
+  { .name = "reroll-seed", .activate = reroll_seed_activated },
+  { .name = "inpaint-current", .activate = inpaint_current_activated },
+  { .name = "inpaint-run", .activate = inpaint_run_activated },
+};
+
+void
+_tessera_window_add_actions (TesseraWindow *self)
+{
+  g_autoptr (GAction) preview_mode = NULL;
+
+  g_action_map_add_action_entries (G_ACTION_MAP (self), win_entries, G_N_ELEMENTS (win_entries), self);
+  preview_mode = g_settings_create_action (self->settings, "preview-mode");
+  g_action_map_add_action (G_ACTION_MAP (self), preview_mode);
+}
+
+static void
+set_enabled (TesseraWindow *self, const char *name, gboolean enabled)
+{
+  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self), name);
+
+  g_simple_action_set_enabled (G_SIMPLE_ACTION (action), enabled);
+}
+
+void
+_tessera_window_update_actions (TesseraWindow *self)
+{
+  gboolean ready = self->model_state == TESSERA_MODEL_READY;
+  gboolean idle = self->run == TESSERA_RUN_IDLE;
+  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
+
+  set_enabled (self, "generate", ready && idle);
+  set_enabled (self, "cancel", !idle && !self->finishing);
+  set_enabled (self, "finish-now", self->run == TESSERA_RUN_GENERATE && !self->finishing && self->last_step != NULL);
+  set_enabled (self, "open", idle);
+  set_enabled (self, "choose-model", idle);
+  set_enabled (self, "reload-model", idle);
+  set_enabled (self, "reroll-seed", idle);
+  set_enabled (self, "inpaint-current", idle && self->current_file != NULL);
+  set_enabled (self, "inpaint-run", ready && idle && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
+                                      tessera_mask_editor_count_cells (editor) > 0);
+}
