@@ -18,6 +18,11 @@ engine = os.path.join(root, 'engine')
 errors = []
 
 # Folder -> folders it may include from (itself always allowed, include/ always allowed).
+# model/ knows the file formats and what all configs share (safetensors, the JSON helpers,
+# tensor tables, model_index.json); each stage owns its config and tensor table
+# (stages/ts-*-config), so model/ never sees a stage. Opening a model folder needs every
+# stage's config and checks them against each other, so it is the pipeline's
+# (pipeline/ts-model-files), not model/'s.
 LAYERS = {
     'core': [],
     'model': ['core', 'backend'],

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT
  *
- * test-config — ts-config against the golden set: the tiny configs and the real Meissonic
- * configs parse to the expected values, the expected tensor tables equal the tensor sets
- * of the golden safetensors files exactly (names and shapes, read here straight from the
- * files' JSON headers), the real configs give the real parameter counts, and every kind of
- * broken config (bad JSON, wrong types, missing keys without a default, invalid or
- * unsupported values) is an error that names the key and the file.
+ * test-config — the config parsers (model/ts-config and the stages' ts-*-config) against
+ * the golden set: the tiny configs and the real Meissonic configs parse to the expected
+ * values, the expected tensor tables equal the tensor sets of the golden safetensors
+ * files exactly (names and shapes, read here straight from the files' JSON headers), the
+ * real configs give the real parameter counts, and every kind of broken config (bad JSON,
+ * wrong types, missing keys without a default, invalid or unsupported values) is an error
+ * that names the key and the file.
  */
 #include "model/ts-config.h"
+#include "stages/ts-sampler-config.h"
+#include "stages/ts-text-encoder-config.h"
+#include "stages/ts-transformer-config.h"
+#include "stages/ts-vq-config.h"
 
 #include <cjson/cJSON.h>
 #include <glib.h>

@@ -7,8 +7,8 @@
  * Skips when the golden folder is absent.
  */
 #include "backend/ts-backend.h"
-#include "model/ts-config.h"
 #include "golden-test-common.h"
+#include "stages/ts-text-encoder-config.h"
 #include "stages/ts-text-encoder.h"
 
 #include <glib.h>

@@ -8,8 +8,8 @@
  * Skips when the golden folder is absent.
  */
 #include "backend/ts-backend.h"
-#include "model/ts-config.h"
 #include "golden-test-common.h"
+#include "stages/ts-vq-config.h"
 #include "stages/ts-vq.h"
 
 #include <glib.h>

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT
  *
- * Tests for ts-image: RGB8 images, PNG reading and writing, and the two metadata forms
- * (A1111 infotext in `parameters`, JSON in `tessera`). Foreign and hostile PNG files are
- * built here with libpng directly or byte by byte (chunks with valid CRCs), so the reader
- * is checked against files it did not write: A1111-style tEXt/zTXt/iTXt chunks, every
- * colour type and bit depth, interlacing, truncation, garbage, huge declared sizes and
- * oversized text. Atomic saving is checked for a missing directory, replacement of an
+ * Tests for image/ts-image-*: RGB8 images, PNG reading and writing, and the two metadata
+ * forms (A1111 infotext in `parameters`, JSON in `tessera`). Foreign and hostile PNG files
+ * are built here with libpng directly or byte by byte (chunks with valid CRCs), so the
+ * reader is checked against files it did not write: A1111-style tEXt/zTXt/iTXt chunks,
+ * every colour type and bit depth, interlacing, truncation, garbage, huge declared sizes
+ * and oversized text. Atomic saving is checked for a missing directory, replacement of an
  * existing file, a directory in the way and a write that fails midway (RLIMIT_FSIZE, which
  * makes write() fail with EFBIG just as a full disk fails with ENOSPC).
  */

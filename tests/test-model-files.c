@@ -7,7 +7,7 @@
  * symlinked, checkpoints rewritten by a small safetensors writer below) fail with one
  * clear message naming the component, file and tensors.
  */
-#include "model/ts-model-files.h"
+#include "pipeline/ts-model-files.h"
 
 #include <glib.h>
 #include <glib/gstdio.h>

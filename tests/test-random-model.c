@@ -3,7 +3,7 @@
  * Unit tests for ts-random-model (ts_make_random_model), the random-weight folders the
  * benchmarks run on. Models are made from the golden tiny Meissonic's configs into a
  * temporary folder and read back with the safetensors reader: each checkpoint must hold
- * exactly the tensors of ts-config's expected tables with the asked dtype, every element
+ * exactly the tensors of the stages' expected tables with the asked dtype, every element
  * must equal the documented Philox stream under the initialisation rule, the value
  * statistics must follow the rule (checked against the test's own reading of it), the
  * same seed must give byte-identical files and another seed different ones, configs must
@@ -12,6 +12,9 @@
  */
 #include "devkit/ts-random-model.h"
 #include "model/ts-safetensors.h"
+#include "stages/ts-text-encoder-config.h"
+#include "stages/ts-transformer-config.h"
+#include "stages/ts-vq-config.h"
 
 #include <glib.h>
 #include <glib/gstdio.h>

@@ -2,8 +2,8 @@
  *
  * ts-random-model — ts_make_random_model: a full diffusers-layout Meissonic folder with
  * seeded random weights, for benchmarks at the real size (`tessera-cli make-random-model`).
- * The configs are parsed with ts-config (so a folder this writes is one the loader
- * accepts), the tensor set is exactly ts-config's expected-tensor tables, the weights are
+ * The configs are parsed by the stages' config modules (so a folder this writes is one the
+ * loader accepts), the tensor set is exactly their expected-tensor tables, the weights are
  * streamed through ts-st-writer chunk by chunk (gigabytes never sit in memory) and their
  * values come from the Philox stream described in ts-random-model.h. Config and tokenizer
  * files are copied byte for byte.
@@ -13,6 +13,10 @@
 #include "core/ts-common.h"
 #include "core/ts-rng.h"
 #include "model/ts-safetensors.h"
+#include "stages/ts-sampler-config.h"
+#include "stages/ts-text-encoder-config.h"
+#include "stages/ts-transformer-config.h"
+#include "stages/ts-vq-config.h"
 #include "devkit/ts-st-writer.h"
 
 #include <dirent.h>

@@ -11,8 +11,8 @@
  *   key = seed (low word, high word)
  *   ctr = { i / 4 (low 32 bits), i / 4 (high 32 bits), tensor,
  *           TS_RANDOM_MODEL_PURPOSE + component }
- *   tensor = the index of the tensor in its component's expected-tensor table (ts-config,
- *            module order); component = its ts_component value
+ *   tensor = the index of the tensor in its component's expected-tensor table
+ *            (stages/ts-*-config, module order); component = its ts_component value
  *
  * and the block's words w0..w3 become four normals by Box-Muller:
  *   u = ((w >> 8) + 1) x 2^-24 for w0 and w2 (in (0, 1], so the log is finite),

@@ -155,7 +155,7 @@ const char *ts_tokenizer_id_to_token (const ts_tokenizer *tok, int32_t id);
  * encoder's embedding table. */
 size_t ts_tokenizer_n_vocab (const ts_tokenizer *tok);
 
-/* ---- images and PNG metadata (ts-image) ------------------------------------------ */
+/* ---- images and PNG metadata (ts-image-png, ts-image-meta) ----------------------- */
 
 /* Images are 8-bit RGB buffers. PNG files are read and written with libpng; the
  * generation parameters travel in two text chunks: `parameters`, in the exact format of

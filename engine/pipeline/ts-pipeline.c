@@ -16,8 +16,7 @@
 #include "pipeline/ts-pipeline.h"
 
 #include "core/ts-common.h"
-#include "model/ts-config.h"
-#include "model/ts-model-files.h"
+#include "pipeline/ts-model-files.h"
 #include "stages/ts-sampler.h"
 #include "stages/ts-text-encoder.h"
 #include "stages/ts-transformer.h"

@@ -22,6 +22,7 @@
 #define TS_SAMPLER_H
 
 #include "tessera.h"
+#include "stages/ts-sampler-config.h"
 
 /* scheduler_config.json "masking_schedule". */
 typedef enum {

@@ -13,9 +13,9 @@
 #ifndef TS_TEXT_ENCODER_H
 #define TS_TEXT_ENCODER_H
 
-#include "model/ts-config.h"
 #include "model/ts-safetensors.h"
 #include "stages/ts-stage.h"
+#include "stages/ts-text-encoder-config.h"
 
 /* Tokens per prompt: the pipeline tokenizes with padding="max_length", max_length 77. */
 #define TS_TEXT_ENCODER_SEQ_LEN 77

@@ -25,9 +25,9 @@
 #define TS_TRANSFORMER_H
 
 #include "backend/ts-backend.h"
-#include "model/ts-config.h"
 #include "model/ts-safetensors.h"
 #include "stages/ts-stage.h"
+#include "stages/ts-transformer-config.h"
 
 /* Width of one sinusoidal embedding (timestep and each micro-condition), as in the
  * official forward (`micro_cond_encode_dim = 256`, Timesteps(num_channels=256)). */

@@ -11,9 +11,9 @@
 #ifndef TS_VQ_H
 #define TS_VQ_H
 
-#include "model/ts-config.h"
 #include "model/ts-safetensors.h"
 #include "stages/ts-stage.h"
+#include "stages/ts-vq-config.h"
 
 typedef struct ts_vq ts_vq;
 

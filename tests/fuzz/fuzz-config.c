@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT
  *
- * fuzz-config — libFuzzer harness for ts-config: the input is parsed as each kind of
- * config the model folder holds (transformer, VQModel, CLIP text, scheduler,
- * model_index.json). Whatever parses must satisfy the invariants later stages rely on,
- * and its tensor table must enumerate (the list and the counting paths agreeing), so a
- * config that slips past validation with sizes that overflow shows up here. The sharded
- * checkpoint index is not fuzzed here: ts-safetensors has no parse-from-memory entry for
- * it.
+ * fuzz-config — libFuzzer harness for the config parsers (model/ts-config and the
+ * stages' ts-*-config): the input is parsed as each kind of config the model folder holds
+ * (transformer, VQModel, CLIP text, scheduler, model_index.json). Whatever parses must
+ * satisfy the invariants later stages rely on, and its tensor table must enumerate (the
+ * list and the counting paths agreeing), so a config that slips past validation with
+ * sizes that overflow shows up here. The sharded checkpoint index is not fuzzed here:
+ * ts-safetensors has no parse-from-memory entry for it.
  */
 #include "model/ts-config.h"
+#include "stages/ts-sampler-config.h"
+#include "stages/ts-text-encoder-config.h"
+#include "stages/ts-transformer-config.h"
+#include "stages/ts-vq-config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

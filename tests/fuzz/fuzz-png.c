@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT
  *
- * libFuzzer harness for ts-image: the PNG reader and both metadata parsers on hostile
- * bytes. Besides crashes and sanitizer reports it checks two promises: whatever the reader
- * accepts, the writer writes and the reader reads back with the same pixels and metadata;
- * and the infotext the engine writes always parses again. Seeds: tests/fuzz/corpus/png/.
+ * libFuzzer harness for image/ts-image-*: the PNG reader and both metadata parsers on
+ * hostile bytes. Besides crashes and sanitizer reports it checks two promises: whatever the
+ * reader accepts, the writer writes and the reader reads back with the same pixels and
+ * metadata; and the infotext the engine writes always parses again. Seeds: tests/fuzz/corpus/png/.
  *
  *     clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iengine -Iengine/include \
- *       engine/core/ts-common.c engine/image/ts-image.c tests/fuzz/fuzz-png.c -lpng -lcjson -lm -o fuzz-png
+ *       engine/core/ts-common.c engine/image/ts-image-meta.c \
+ *       engine/image/ts-image-png.c tests/fuzz/fuzz-png.c -lpng -lcjson -lm -o fuzz-png
  *     mkdir -p /tmp/png-corpus && ./fuzz-png -max_total_time=60 /tmp/png-corpus tests/fuzz/corpus/png
  */
 #include "tessera.h"

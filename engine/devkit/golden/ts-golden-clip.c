@@ -9,8 +9,8 @@
 #include "devkit/golden/ts-golden.h"
 
 #include "core/ts-common.h"
-#include "model/ts-config.h"
 #include "devkit/golden/ts-golden-case.h"
+#include "stages/ts-text-encoder-config.h"
 #include "stages/ts-text-encoder.h"
 
 #include <string.h>

@@ -10,8 +10,8 @@
 #include "devkit/golden/ts-golden.h"
 
 #include "core/ts-common.h"
-#include "model/ts-config.h"
 #include "devkit/golden/ts-golden-case.h"
+#include "stages/ts-vq-config.h"
 #include "stages/ts-vq.h"
 
 #include <math.h>

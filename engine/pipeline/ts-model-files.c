@@ -3,7 +3,7 @@
  * ts-model-files — model folder → configs + opened, checked checkpoints; and the public
  * inspection API of tessera.h (ts_model_info_*) built on it. See ts-model-files.h.
  */
-#include "model/ts-model-files.h"
+#include "pipeline/ts-model-files.h"
 
 #include "core/ts-common.h"
 

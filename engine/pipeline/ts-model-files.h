@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT
  *
  * ts-model-files — opens a diffusers model folder (the layout of MeissonFlow/Meissonic):
- * model_index.json, each component's config (via ts-config) and each network's
- * checkpoint (via ts-safetensors), and checks every tensor the official modules have
- * against the checkpoint before any compute stage sees it. This is the loading stage
- * between the files and the text encoder / transformer / VQ decoder stages, which look
- * their weights up here by component and official name and widen them to f32/f16
- * themselves.
+ * model_index.json (model/ts-config), each component's config (parsed by the stage that
+ * owns it: stages/ts-*-config) and each network's checkpoint (model/ts-safetensors), and
+ * checks every tensor the official modules have against the checkpoint before any compute
+ * stage sees it. This is the loading step between the files and the text encoder /
+ * transformer / VQ decoder stages, which look their weights up here by component and
+ * official name and widen them to f32/f16 themselves. It sits in pipeline/ because a
+ * folder is the whole pipeline's: it needs every stage's config and checks them against
+ * each other, while model/ only knows the file formats.
  *
  * Checking collects every problem of a checkpoint (missing tensors, wrong shapes,
  * non-float dtypes) into one readable error; tensors the model does not use are only
@@ -18,6 +20,10 @@
 #include "tessera.h"
 #include "model/ts-config.h"
 #include "model/ts-safetensors.h"
+#include "stages/ts-sampler-config.h"
+#include "stages/ts-text-encoder-config.h"
+#include "stages/ts-transformer-config.h"
+#include "stages/ts-vq-config.h"
 
 typedef struct ts_model_files ts_model_files;
 
