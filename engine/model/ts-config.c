@@ -147,13 +147,6 @@ enum {
   KEY_NULLABLE = 1 << 1, /* null is a meaningful value (reported through is_null) */
 };
 
-#define TRY(expr)                                                                          \
-  do {                                                                                     \
-    st = (expr);                                                                           \
-    if (st != TS_OK)                                                                       \
-      goto fail;                                                                           \
-  } while (0)
-
 static const char *
 json_type_name (const cJSON *item)
 {
@@ -406,30 +399,30 @@ ts_transformer_config_from_json_text (const char *text, size_t len, const char *
   ts_status st;
   json_ctx c;
 
-  TRY (parse_json_object (text, len, name, &root, err));
+  TS_TRY (parse_json_object (text, len, name, &root, err));
   c = (json_ctx) { root, name, "Transformer2DModel", err };
 
-  TRY (json_string (&c, "_class_name", KEY_OPTIONAL, &class_name));
+  TS_TRY (json_string (&c, "_class_name", KEY_OPTIONAL, &class_name));
   copy_name (cfg.class_name, class_name);
-  TRY (json_size (&c, "attention_head_dim", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
-                  &cfg.attention_head_dim));
-  TRY (json_size (&c, "num_attention_heads", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
-                  &cfg.num_attention_heads));
-  TRY (json_size (&c, "num_layers", KEY_OPTIONAL, TS_CONFIG_MAX_LAYERS, &cfg.num_layers));
-  TRY (json_size (&c, "num_single_layers", KEY_OPTIONAL, TS_CONFIG_MAX_LAYERS,
-                  &cfg.num_single_layers));
-  TRY (json_size (&c, "joint_attention_dim", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
-                  &cfg.joint_attention_dim));
-  TRY (json_size (&c, "pooled_projection_dim", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
-                  &cfg.pooled_projection_dim));
-  TRY (json_size (&c, "codebook_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.codebook_size));
-  TRY (json_size (&c, "vocab_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.vocab_size));
-  TRY (json_size_array (&c, "axes_dims_rope", KEY_OPTIONAL, cfg.axes_dims_rope, 3, &n_axes));
-  TRY (json_bool (&c, "downsample", KEY_OPTIONAL, &cfg.downsample));
-  TRY (json_bool (&c, "upsample", KEY_OPTIONAL, &cfg.upsample));
-  TRY (json_bool (&c, "guidance_embeds", KEY_OPTIONAL, &guidance_embeds));
-  TRY (json_size (&c, "in_channels", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.in_channels));
-  TRY (json_size (&c, "patch_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.patch_size));
+  TS_TRY (json_size (&c, "attention_head_dim", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
+                     &cfg.attention_head_dim));
+  TS_TRY (json_size (&c, "num_attention_heads", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
+                     &cfg.num_attention_heads));
+  TS_TRY (json_size (&c, "num_layers", KEY_OPTIONAL, TS_CONFIG_MAX_LAYERS, &cfg.num_layers));
+  TS_TRY (json_size (&c, "num_single_layers", KEY_OPTIONAL, TS_CONFIG_MAX_LAYERS,
+                     &cfg.num_single_layers));
+  TS_TRY (json_size (&c, "joint_attention_dim", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
+                     &cfg.joint_attention_dim));
+  TS_TRY (json_size (&c, "pooled_projection_dim", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
+                     &cfg.pooled_projection_dim));
+  TS_TRY (json_size (&c, "codebook_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.codebook_size));
+  TS_TRY (json_size (&c, "vocab_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.vocab_size));
+  TS_TRY (json_size_array (&c, "axes_dims_rope", KEY_OPTIONAL, cfg.axes_dims_rope, 3, &n_axes));
+  TS_TRY (json_bool (&c, "downsample", KEY_OPTIONAL, &cfg.downsample));
+  TS_TRY (json_bool (&c, "upsample", KEY_OPTIONAL, &cfg.upsample));
+  TS_TRY (json_bool (&c, "guidance_embeds", KEY_OPTIONAL, &guidance_embeds));
+  TS_TRY (json_size (&c, "in_channels", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.in_channels));
+  TS_TRY (json_size (&c, "patch_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.patch_size));
 
   inner = (int64_t) cfg.num_attention_heads * cfg.attention_head_dim;
   if (inner > TS_CONFIG_MAX_DIM) {
@@ -523,39 +516,39 @@ ts_vq_config_from_json_text (const char *text, size_t len, const char *name, ts_
   ts_status st;
   json_ctx c;
 
-  TRY (parse_json_object (text, len, name, &root, err));
+  TS_TRY (parse_json_object (text, len, name, &root, err));
   c = (json_ctx) { root, name, "VQModel", err };
 
-  TRY (json_string (&c, "_class_name", KEY_OPTIONAL, &class_name));
+  TS_TRY (json_string (&c, "_class_name", KEY_OPTIONAL, &class_name));
   copy_name (cfg.class_name, class_name);
-  TRY (json_size (&c, "in_channels", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.in_channels));
-  TRY (json_size (&c, "out_channels", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.out_channels));
-  TRY (json_size (&c, "latent_channels", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
-                  &cfg.latent_channels));
-  TRY (json_size_array (&c, "block_out_channels", KEY_OPTIONAL, cfg.block_out_channels,
-                        TS_VQ_MAX_BLOCKS, &cfg.n_blocks));
-  TRY (json_block_types (&c, "down_block_types", "DownEncoderBlock2D", cfg.n_blocks));
-  TRY (json_block_types (&c, "up_block_types", "UpDecoderBlock2D", cfg.n_blocks));
+  TS_TRY (json_size (&c, "in_channels", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.in_channels));
+  TS_TRY (json_size (&c, "out_channels", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.out_channels));
+  TS_TRY (json_size (&c, "latent_channels", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
+                     &cfg.latent_channels));
+  TS_TRY (json_size_array (&c, "block_out_channels", KEY_OPTIONAL, cfg.block_out_channels,
+                           TS_VQ_MAX_BLOCKS, &cfg.n_blocks));
+  TS_TRY (json_block_types (&c, "down_block_types", "DownEncoderBlock2D", cfg.n_blocks));
+  TS_TRY (json_block_types (&c, "up_block_types", "UpDecoderBlock2D", cfg.n_blocks));
   /* 256 resnets per block is far beyond any VQ-VAE and keeps the counts bounded. */
-  TRY (json_size (&c, "layers_per_block", KEY_OPTIONAL, 256, &cfg.layers_per_block));
-  TRY (json_size (&c, "norm_num_groups", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
-                  &cfg.norm_num_groups));
-  TRY (json_size (&c, "num_vq_embeddings", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
-                  &cfg.num_vq_embeddings));
+  TS_TRY (json_size (&c, "layers_per_block", KEY_OPTIONAL, 256, &cfg.layers_per_block));
+  TS_TRY (json_size (&c, "norm_num_groups", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
+                     &cfg.norm_num_groups));
+  TS_TRY (json_size (&c, "num_vq_embeddings", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
+                     &cfg.num_vq_embeddings));
   /* Absent or null: the codebook is latent_channels wide. */
   vq_embed_dim = cfg.latent_channels;
-  TRY (json_int64 (&c, "vq_embed_dim", KEY_NULLABLE, &vq_embed_dim, &vq_embed_dim_null));
+  TS_TRY (json_int64 (&c, "vq_embed_dim", KEY_NULLABLE, &vq_embed_dim, &vq_embed_dim_null));
   if (vq_embed_dim_null)
     vq_embed_dim = cfg.latent_channels;
-  TRY (check_range (&c, "vq_embed_dim", vq_embed_dim, 1, TS_CONFIG_MAX_DIM));
+  TS_TRY (check_range (&c, "vq_embed_dim", vq_embed_dim, 1, TS_CONFIG_MAX_DIM));
   cfg.vq_embed_dim = (int) vq_embed_dim;
-  TRY (json_size (&c, "sample_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.sample_size));
-  TRY (json_bool (&c, "mid_block_add_attention", KEY_OPTIONAL, &cfg.mid_block_add_attention));
-  TRY (json_bool (&c, "lookup_from_codebook", KEY_OPTIONAL, &cfg.lookup_from_codebook));
-  TRY (json_bool (&c, "force_upcast", KEY_OPTIONAL, &cfg.force_upcast));
-  TRY (json_number (&c, "scaling_factor", KEY_OPTIONAL, &cfg.scaling_factor));
-  TRY (json_string (&c, "act_fn", KEY_OPTIONAL, &act_fn));
-  TRY (json_string (&c, "norm_type", KEY_OPTIONAL, &norm_type));
+  TS_TRY (json_size (&c, "sample_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.sample_size));
+  TS_TRY (json_bool (&c, "mid_block_add_attention", KEY_OPTIONAL, &cfg.mid_block_add_attention));
+  TS_TRY (json_bool (&c, "lookup_from_codebook", KEY_OPTIONAL, &cfg.lookup_from_codebook));
+  TS_TRY (json_bool (&c, "force_upcast", KEY_OPTIONAL, &cfg.force_upcast));
+  TS_TRY (json_number (&c, "scaling_factor", KEY_OPTIONAL, &cfg.scaling_factor));
+  TS_TRY (json_string (&c, "act_fn", KEY_OPTIONAL, &act_fn));
+  TS_TRY (json_string (&c, "norm_type", KEY_OPTIONAL, &norm_type));
 
   if (strcmp (act_fn, "silu") != 0) {
     st = ts_error_set (err, TS_ERR_UNSUPPORTED,
@@ -628,7 +621,7 @@ ts_clip_text_config_from_json_text (const char *text, size_t len, const char *na
   ts_status st;
   json_ctx c;
 
-  TRY (parse_json_object (text, len, name, &root, err));
+  TS_TRY (parse_json_object (text, len, name, &root, err));
   obj = root;
   /* A full CLIPConfig: transformers reads the text tower from "text_config". */
   text_config = cJSON_GetObjectItemCaseSensitive (root, "text_config");
@@ -647,7 +640,7 @@ ts_clip_text_config_from_json_text (const char *text, size_t len, const char *na
   {
     const char *model_type = NULL;
     json_ctx top = { root, name, "CLIPTextConfig", err };
-    TRY (json_string (&top, "model_type", KEY_OPTIONAL, &model_type));
+    TS_TRY (json_string (&top, "model_type", KEY_OPTIONAL, &model_type));
     if (model_type && strcmp (model_type, "clip_text_model") != 0 &&
         strcmp (model_type, "clip") != 0) {
       st = ts_error_set (err, TS_ERR_UNSUPPORTED,
@@ -668,26 +661,26 @@ ts_clip_text_config_from_json_text (const char *text, size_t len, const char *na
       copy_name (cfg.class_name, first->valuestring);
   }
 
-  TRY (json_size (&c, "vocab_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.vocab_size));
-  TRY (json_size (&c, "hidden_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.hidden_size));
-  TRY (json_size (&c, "intermediate_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
-                  &cfg.intermediate_size));
-  TRY (json_size (&c, "num_hidden_layers", KEY_OPTIONAL, TS_CONFIG_MAX_LAYERS,
-                  &cfg.num_hidden_layers));
-  TRY (json_size (&c, "num_attention_heads", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
-                  &cfg.num_attention_heads));
-  TRY (json_size (&c, "max_position_embeddings", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
-                  &cfg.max_position_embeddings));
-  TRY (json_size (&c, "projection_dim", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.projection_dim));
-  TRY (json_number (&c, "layer_norm_eps", KEY_OPTIONAL, &cfg.layer_norm_eps));
-  TRY (json_string (&c, "hidden_act", KEY_OPTIONAL, &act));
-  TRY (json_int64 (&c, "eos_token_id", KEY_NULLABLE, &cfg.eos_token_id, &is_null));
+  TS_TRY (json_size (&c, "vocab_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.vocab_size));
+  TS_TRY (json_size (&c, "hidden_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.hidden_size));
+  TS_TRY (json_size (&c, "intermediate_size", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
+                     &cfg.intermediate_size));
+  TS_TRY (json_size (&c, "num_hidden_layers", KEY_OPTIONAL, TS_CONFIG_MAX_LAYERS,
+                     &cfg.num_hidden_layers));
+  TS_TRY (json_size (&c, "num_attention_heads", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
+                     &cfg.num_attention_heads));
+  TS_TRY (json_size (&c, "max_position_embeddings", KEY_OPTIONAL, TS_CONFIG_MAX_DIM,
+                     &cfg.max_position_embeddings));
+  TS_TRY (json_size (&c, "projection_dim", KEY_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.projection_dim));
+  TS_TRY (json_number (&c, "layer_norm_eps", KEY_OPTIONAL, &cfg.layer_norm_eps));
+  TS_TRY (json_string (&c, "hidden_act", KEY_OPTIONAL, &act));
+  TS_TRY (json_int64 (&c, "eos_token_id", KEY_NULLABLE, &cfg.eos_token_id, &is_null));
   if (is_null)
     cfg.eos_token_id = -1;
-  TRY (json_int64 (&c, "bos_token_id", KEY_NULLABLE, &cfg.bos_token_id, &is_null));
+  TS_TRY (json_int64 (&c, "bos_token_id", KEY_NULLABLE, &cfg.bos_token_id, &is_null));
   if (is_null)
     cfg.bos_token_id = -1;
-  TRY (json_int64 (&c, "pad_token_id", KEY_NULLABLE, &cfg.pad_token_id, &is_null));
+  TS_TRY (json_int64 (&c, "pad_token_id", KEY_NULLABLE, &cfg.pad_token_id, &is_null));
   if (is_null)
     cfg.pad_token_id = -1;
 
@@ -735,14 +728,14 @@ ts_scheduler_config_from_json_text (const char *text, size_t len, const char *na
   ts_status st;
   json_ctx c;
 
-  TRY (parse_json_object (text, len, name, &root, err));
+  TS_TRY (parse_json_object (text, len, name, &root, err));
   c = (json_ctx) { root, name, "Scheduler", err };
 
-  TRY (json_string (&c, "_class_name", KEY_OPTIONAL, &class_name));
+  TS_TRY (json_string (&c, "_class_name", KEY_OPTIONAL, &class_name));
   copy_name (cfg.class_name, class_name);
-  TRY (json_int64 (&c, "mask_token_id", KEY_REQUIRED, &cfg.mask_token_id, NULL));
-  TRY (check_range (&c, "mask_token_id", cfg.mask_token_id, 0, TS_CONFIG_MAX_DIM));
-  TRY (json_string (&c, "masking_schedule", KEY_OPTIONAL, &schedule));
+  TS_TRY (json_int64 (&c, "mask_token_id", KEY_REQUIRED, &cfg.mask_token_id, NULL));
+  TS_TRY (check_range (&c, "mask_token_id", cfg.mask_token_id, 0, TS_CONFIG_MAX_DIM));
+  TS_TRY (json_string (&c, "masking_schedule", KEY_OPTIONAL, &schedule));
   if (strcmp (schedule, "cosine") == 0) {
     cfg.masking_schedule = TS_MASKING_COSINE;
   } else if (strcmp (schedule, "linear") == 0) {
@@ -784,11 +777,11 @@ ts_model_index_from_json_text (const char *text, size_t len, const char *name,
   json_ctx c;
 
   memset (&idx, 0, sizeof idx);
-  TRY (parse_json_object (text, len, name, &root, err));
+  TS_TRY (parse_json_object (text, len, name, &root, err));
   c = (json_ctx) { root, name, "model_index.json", err };
-  TRY (json_string (&c, "_class_name", KEY_OPTIONAL, &class_name));
+  TS_TRY (json_string (&c, "_class_name", KEY_OPTIONAL, &class_name));
   copy_name (idx.class_name, class_name);
-  TRY (json_number (&c, "_tessera_guidance_scale", KEY_OPTIONAL, &idx.guidance_scale));
+  TS_TRY (json_number (&c, "_tessera_guidance_scale", KEY_OPTIONAL, &idx.guidance_scale));
   if (!(idx.guidance_scale >= 0.0 && idx.guidance_scale <= 100.0)) {
     st = ts_error_set (err, TS_ERR_FORMAT, "%s: '_tessera_guidance_scale' must be from 0 to 100",
                        name);
