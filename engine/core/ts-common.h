@@ -25,8 +25,6 @@ ts_status ts_error_set (ts_error *err, ts_status code, const char *fmt, ...) TS_
 ts_status ts_error_setv (ts_error *err, ts_status code, const char *fmt, va_list ap);
 /* Prepends "prefix: " to an already filled message (for adding file or component names). */
 void ts_error_prefix (ts_error *err, const char *fmt, ...) TS_PRINTF (2, 3);
-/* Clears err to TS_OK with an empty message. */
-void ts_error_clear (ts_error *err);
 
 void ts_log (ts_log_level level, const char *fmt, ...) TS_PRINTF (2, 3);
 #define TS_LOG_E(...) ts_log (TS_LOG_ERROR, __VA_ARGS__)

@@ -161,12 +161,6 @@ ts_text_encoder_free (ts_text_encoder *te)
   free (te);
 }
 
-const ts_clip_text_config *
-ts_text_encoder_get_config (const ts_text_encoder *te)
-{
-  return &te->cfg;
-}
-
 /* Appends a region of `bytes` to a layout, 256-byte aligned (a safe alignment for any
  * backend's storage buffers). false on overflow. */
 static bool

@@ -311,12 +311,6 @@ ts_transformer_free (ts_transformer *tf)
   free (tf);
 }
 
-const ts_transformer_config *
-ts_transformer_get_config (const ts_transformer *tf)
-{
-  return &tf->cfg;
-}
-
 ts_status
 ts_transformer_check_grid (const ts_transformer_config *cfg, int grid_h, int grid_w,
                            ts_error *err)
