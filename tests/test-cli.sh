@@ -3,7 +3,8 @@
 # End-to-end checks of tessera-cli on the golden set's tiny model: generate writes a PNG
 # whose metadata reads back, the same seed gives a byte-identical PNG, another seed a
 # different one, previews are written per step, inpaint writes an image that names its
-# source, and bad input gives a clear error and a non-zero exit. Skips without the set.
+# source, options parse alike in every form (--name value, --name=value, the full 64-bit
+# seed range), and bad input gives a clear error and a non-zero exit. Skips without the set.
 set -eu
 cli=${1:?usage: test-cli.sh TESSERA_CLI}
 golden=${TESSERA_GOLDEN_DIR:-}
@@ -66,6 +67,43 @@ grep -q "multiples of 32" "$tmp/err.txt" && [ ! -e "$tmp/bad.png" ] && ok "bad s
 if "$cli" generate --model "$tmp" --prompt x --out "$tmp/bad.png" 2>"$tmp/err.txt"; then fail "broken folder"; fi
 grep -q "model_index.json" "$tmp/err.txt" && ok "broken folder gives a clear error" \
   || { cat "$tmp/err.txt"; fail "broken folder gives a clear error"; }
+# Options: --name=value as --name value, the largest seed, and one error format for
+# unknown options and bad values (exit status 2, nothing written).
+gen --prompt=x --seed=18446744073709551615 --steps=2 --out="$tmp/o.png" >/dev/null \
+  || fail "--name=value"
+"$cli" info "$tmp/o.png" | grep -q 'Steps: 2, Sampler: MaskGIT, CFG scale: 9, Seed: 18446744073709551615,' \
+  && ok "--name=value and a 64-bit seed" \
+  || { "$cli" info "$tmp/o.png"; fail "--name=value and a 64-bit seed"; }
+usage_error() { # EXPECTED-MESSAGE ARGS...: exit status 2 with that message, no image
+  want=$1; shift
+  rc=0; "$cli" "$@" >/dev/null 2>"$tmp/err.txt" || rc=$?
+  [ "$rc" -eq 2 ] && grep -qF -- "$want" "$tmp/err.txt" && [ ! -e "$tmp/bad.png" ] \
+    || { echo "# exit $rc, stderr:"; sed 's/^/# /' "$tmp/err.txt"; return 1; }
+}
+bad_gen() { # EXPECTED-MESSAGE ARGS...: generate with ARGS is a usage error
+  want=$1; shift
+  usage_error "tessera-cli generate: $want" generate --model "$model" --prompt x --out "$tmp/bad.png" "$@"
+}
+bad_gen "unknown option '--foo'" --foo \
+  && usage_error "tessera-cli bench: unknown option '--foo'" bench --foo=1 \
+  && usage_error "tessera-cli inspect: unknown option '--foo'" inspect --foo "$model" \
+  && ok "unknown options are called unknown" || fail "unknown options are called unknown"
+bad_gen "--seed: '12x' is not a number" --seed 12x \
+  && bad_gen "--seed: '18446744073709551616' is not a number" --seed 18446744073709551616 \
+  && bad_gen "--steps: '4.5' is not a whole number from 1 to 1000" --steps=4.5 \
+  && bad_gen "--temperature: '1,0x' is not A,B" --temperature 1,0x \
+  && usage_error "tessera-cli make-random-model: --seed: 'x' is not a number" \
+       make-random-model --configs "$tmp" --out "$tmp/bad" --seed x \
+  && ok "bad numbers are refused" || fail "bad numbers are refused"
+bad_gen "--seed: ' -1' is not a number" --seed " -1" \
+  && bad_gen "--seed: '-1' is not a number" --seed=-1 \
+  && usage_error "tessera-cli bench: --seed: ' -1' is not a number" bench --model "$model" --seed " -1" \
+  && ok "a negative seed is refused, not wrapped to 2^64-1" \
+  || fail "a negative seed is refused, not wrapped to 2^64-1"
+bad_gen "--steps needs a value" --steps && bad_gen "--quiet takes no value" --quiet=1 \
+  && ok "a missing value and a value for a flag are refused" \
+  || fail "a missing value and a value for a flag are refused"
+
 "$cli" tokenize "$model" "a photo of a cat" | grep -q '^49406 320 1125 539 320 2368 49407 0' \
   && ok "tokenize" || fail "tokenize"
 echo "1..$n"

@@ -13,6 +13,7 @@
  * convolution); --dtype picks the weights' dtype (f16 by default, as the checkpoints ship).
  */
 #include "backend/ts-backend.h"
+#include "cli-options.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,14 +202,34 @@ time_conv3x3 (const ts_backend *be, int64_t c_in, int64_t c_out, int64_t h, int6
   return t[reps / 2];
 }
 
+typedef struct {
+  int64_t m, k, n;
+  const char *what;
+  bool ref; /* small enough for the scalar reference */
+} gemm_shape;
+
+typedef struct {
+  gemm_shape shapes[16];
+  size_t n;
+} gemm_list;
+
+/* --gemm MxKxN, repeatable: appends to a gemm_list. */
+static bool
+parse_gemm (const char *value, void *dest)
+{
+  gemm_list *list = dest;
+  uint32_t mkn[3];
+
+  if (list->n >= sizeof list->shapes / sizeof list->shapes[0]
+      || !cli_parse_uint32_list (value, 'x', mkn, 3) || !mkn[0] || !mkn[1] || !mkn[2])
+    return false;
+  list->shapes[list->n++] = (gemm_shape) { mkn[0], mkn[1], mkn[2], value, false };
+  return true;
+}
+
 int
 main (int argc, char **argv)
 {
-  typedef struct {
-    int64_t m, k, n;
-    const char *what;
-    bool ref; /* small enough for the scalar reference */
-  } gemm_shape;
   static const gemm_shape builtin[] = {
     { 8346, 1024, 4096, "no-downsample FF up (2 x 4173 tokens)", false },
     { 2202, 1024, 4096, "FF up (2 x 1101 tokens)", false },
@@ -217,42 +238,45 @@ main (int argc, char **argv)
     { 154, 1024, 1024, "text stream (2 x 77 tokens)", true },
     { 2, 1024, 6144, "AdaLN modulation (batch 2)", true },
   };
-  gemm_shape custom[16];
+  static const char *const dtype_names[] = { "f16", "bf16", "f32", NULL };
+  static const ts_dtype dtypes[] = { TS_DTYPE_F16, TS_DTYPE_BF16, TS_DTYPE_F32 };
+  gemm_list custom = { .n = 0 };
   const gemm_shape *gemms = builtin;
-  size_t n_gemms = sizeof builtin / sizeof builtin[0], n_custom = 0;
-  int n_threads = 0, reps = 5;
+  size_t n_gemms = sizeof builtin / sizeof builtin[0], n_custom;
+  int n_threads = 0, reps = 5, dtype_index = 0;
   bool quick = false;
   const char *backend = "cpu";
   ts_backend fast, ref;
   ts_error err = { 0 };
+  const cli_option opts[] = {
+    { "--threads", CLI_INT, &n_threads, "N", .help = "threads (default 0: every core)",
+      .min = 0, .max = 4096 },
+    { "--quick", CLI_FLAG, &quick, NULL,
+      .help = "3 runs instead of 5, and no GEMM over 2202 rows" },
+    { "--backend", CLI_STRING, &backend, "NAME", .help = "the backend (default cpu)" },
+    { "--dtype", CLI_CHOICE, &dtype_index, "T", .help = "the weights: f16 (default), bf16, f32",
+      .choices = dtype_names },
+    { "--gemm", CLI_CALLBACK, &custom, "MxKxN",
+      .help = "time this GEMM instead of the built-in list (up to 16 times)",
+      .parse = parse_gemm, .wants = "MxKxN with sizes from 1 (at most 16 of them)" },
+    { NULL },
+  };
 
-  for (int i = 1; i < argc; i++) {
-    long long m, k, n;
-    if (strcmp (argv[i], "--threads") == 0 && i + 1 < argc)
-      n_threads = atoi (argv[++i]);
-    else if (strcmp (argv[i], "--quick") == 0)
-      quick = true;
-    else if (strcmp (argv[i], "--backend") == 0 && i + 1 < argc)
-      backend = argv[++i];
-    else if (strcmp (argv[i], "--dtype") == 0 && i + 1 < argc) {
-      i++;
-      weight_dtype = strcmp (argv[i], "f32") == 0    ? TS_DTYPE_F32
-                     : strcmp (argv[i], "bf16") == 0 ? TS_DTYPE_BF16
-                                                     : TS_DTYPE_F16;
-    } else if (strcmp (argv[i], "--gemm") == 0 && i + 1 < argc && n_custom < 16
-               && sscanf (argv[i + 1], "%lldx%lldx%lld", &m, &k, &n) == 3 && m > 0 && k > 0
-               && n > 0) {
-      custom[n_custom++] = (gemm_shape) { m, k, n, argv[++i], false };
-    } else {
-      fprintf (stderr,
-               "usage: %s [--threads N] [--quick] [--backend NAME] [--dtype f16|bf16|f32] "
-               "[--gemm MxKxN]...\n",
-               argv[0]);
-      return 2;
-    }
+  switch (cli_parse ("bench-cpu-kernels", opts, argc, argv, NULL)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    printf ("Usage: bench-cpu-kernels [--threads N] [--quick] [--backend NAME] "
+            "[--dtype f16|bf16|f32] [--gemm MxKxN]...\n\n");
+    cli_print_options (stdout, opts);
+    return 0;
+  case CLI_BAD:
+    return 2;
   }
+  weight_dtype = dtypes[dtype_index];
+  n_custom = custom.n;
   if (n_custom > 0) {
-    gemms = custom;
+    gemms = custom.shapes;
     n_gemms = n_custom;
   }
   if (quick)

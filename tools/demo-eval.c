@@ -9,19 +9,28 @@
  */
 #include "tessera.h"
 #include "demo-checker.h"
+#include "cli-options.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
-static const char usage_text[] =
-  "Usage: demo-eval --model DIR --prompts FILE [--seeds N] [--size WxH] [--steps N]\n"
-  "                 [--cfg G] [--temperature A,B] [--threads N] [--backend NAME] [--save DIR]\n"
-  "                 [--require-all]\n"
-  "       demo-eval --images DIR [--require-all]    (scores DIR/captions.tsv: NAME<TAB>CAPTION)\n";
+static void
+usage (FILE *out, const cli_option *opts)
+{
+  fputs ("Usage: demo-eval --model DIR --prompts FILE [--seeds N] [--size WxH] [--steps N]\n"
+         "                 [--cfg G] [--temperature A,B] [--threads N] [--backend NAME]\n"
+         "                 [--save DIR] [--require-all]\n"
+         "       demo-eval --images DIR [--require-all]\n"
+         "                 (scores DIR/captions.tsv: NAME<TAB>CAPTION)\n"
+         "\n",
+         out);
+  cli_print_options (out, opts);
+}
 
 enum { T_COLOUR, T_SHAPE, T_SIZE, T_POSITION, T_BACKGROUND, T_ALL, T_N };
 
@@ -218,60 +227,52 @@ main (int argc, char **argv)
   tally t = { 0 };
   int n_seeds = 1, failures;
   bool require_all = false;
+  uint32_t size[2] = { 128, 128 };
+  double temperature[2];
+  const cli_option opts[] = {
+    { "--model", CLI_STRING, &model_dir, "DIR", .help = "the model folder" },
+    { "--prompts", CLI_STRING, &prompts, "FILE",
+      .help = "one caption a line; empty lines and # comments are skipped" },
+    { "--images", CLI_STRING, &images, "DIR",
+      .help = "score DIR/captions.tsv's PNGs instead of generating" },
+    { "--save", CLI_STRING, &save_dir, "DIR", .help = "also write each generated image" },
+    { "--seeds", CLI_INT, &n_seeds, "N", .help = "seeds 1 to N per caption (default 1)",
+      .min = 1, .max = 1000000 },
+    { "--size", CLI_SIZE, size, "WxH", .help = "image size (default 128x128)" },
+    { "--steps", CLI_INT, &gp.steps, "N", .help = "sampling steps (default 48)", .min = 1,
+      .max = 1000 },
+    { "--cfg", CLI_DOUBLE, &gp.guidance, "G",
+      .help = "classifier-free guidance (default: the model's)", .min = 0, .max = INFINITY },
+    { "--temperature", CLI_LIST, temperature, "A,B",
+      .help = "sampling temperature from A to B (default 2,0)", .n = 2, .min = 0,
+      .max = INFINITY },
+    { "--threads", CLI_INT, &lp.n_threads, "N", .help = "CPU threads (default: every core)",
+      .min = 0, .max = 4096 },
+    { "--backend", CLI_STRING, &lp.backend, "NAME", .help = "the engine backend (default cpu)" },
+    { "--require-all", CLI_FLAG, &require_all, NULL,
+      .help = "exit 1 unless every image gets every stated attribute right" },
+    { NULL },
+  };
 
   ts_generate_params_init (&gp);
   gp.guidance = -1.0; /* the model's, unless --cfg */
+  temperature[0] = gp.temperature_start;
+  temperature[1] = gp.temperature_end;
   ts_model_load_params_init (&lp);
   lp.backend = "cpu";
-  gp.width = gp.height = 128;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp (a, "--require-all") == 0) {
-      require_all = true;
-      continue;
-    }
-    if (!v) {
-      fputs (usage_text, stderr);
-      return 2;
-    }
-    i++;
-    if (strcmp (a, "--model") == 0)
-      model_dir = v;
-    else if (strcmp (a, "--prompts") == 0)
-      prompts = v;
-    else if (strcmp (a, "--images") == 0)
-      images = v;
-    else if (strcmp (a, "--save") == 0)
-      save_dir = v;
-    else if (strcmp (a, "--seeds") == 0)
-      n_seeds = atoi (v);
-    else if (strcmp (a, "--steps") == 0)
-      gp.steps = atoi (v);
-    else if (strcmp (a, "--cfg") == 0)
-      gp.guidance = atof (v);
-    else if (strcmp (a, "--temperature") == 0) {
-      if (sscanf (v, "%lf,%lf", &gp.temperature_start, &gp.temperature_end) != 2) {
-        fprintf (stderr, "demo-eval: --temperature wants A,B, not '%s'\n", v);
-        return 2;
-      }
-    }
-    else if (strcmp (a, "--threads") == 0)
-      lp.n_threads = atoi (v);
-    else if (strcmp (a, "--backend") == 0)
-      lp.backend = v;
-    else if (strcmp (a, "--size") == 0) {
-      unsigned w, h;
-      if (sscanf (v, "%ux%u", &w, &h) != 2) {
-        fputs (usage_text, stderr);
-        return 2;
-      }
-      gp.width = w;
-      gp.height = h;
-    } else {
-      fputs (usage_text, stderr);
-      return 2;
-    }
+  switch (cli_parse ("demo-eval", opts, argc, argv, NULL)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    usage (stdout, opts);
+    return 0;
+  case CLI_BAD:
+    return 2;
   }
+  gp.width = size[0];
+  gp.height = size[1];
+  gp.temperature_start = temperature[0];
+  gp.temperature_end = temperature[1];
   if (save_dir && mkdir (save_dir, 0755) != 0 && errno != EEXIST) {
     fprintf (stderr, "demo-eval: cannot create '%s': %s\n", save_dir, strerror (errno));
     return 1;
@@ -281,7 +282,7 @@ main (int argc, char **argv)
   else if (model_dir && prompts && n_seeds > 0)
     failures = score_generated (model_dir, prompts, &gp, &lp, n_seeds, save_dir, &t);
   else {
-    fputs (usage_text, stderr);
+    usage (stderr, opts);
     return 2;
   }
   if (failures < 0)

@@ -10,8 +10,8 @@
  */
 #include "tessera.h"
 #include "tessera-cli-commands.h"
+#include "cli-options.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,25 +26,20 @@
  * 1.48 TFLOP per sample per step, by the issue's count; CFG runs batch 2. */
 #define REFERENCE_TFLOP_1024 1.48
 
-static const char usage_text[] =
-  "Usage: tessera-cli bench --model DIR [--size WxH] [--steps N] [--backend NAME]\n"
-  "                         [--threads N] [--fp16] [--guidance G] [--seed S] [--prompt TEXT]\n"
-  "\n"
-  "Loads the model, runs one text-to-image generation and prints per-stage times (load,\n"
-  "tokenize, text encoder, transformer step, sampler step, VQ decode), the transformer's\n"
-  "GFLOP/s, an estimate for a full-length generation and peak memory.\n"
-  "\n"
-  "  --model DIR     a model folder (e.g. from tessera-cli make-random-model)\n"
-  "  --size WxH      image size (default: the model's, 1024x1024 for Meissonic)\n"
-  "  --steps N       sampling steps to run (default 2); the estimate scales to the\n"
-  "                  official step count\n"
-  "  --backend B     cpu (default), cpu-ref, vulkan or vulkan:N (tessera-cli devices\n"
-  "                  lists N; TESSERA_VK_PROFILE=1 prints per-kernel GFLOP/s)\n"
-  "  --threads N     worker threads (default 0: every core)\n"
-  "  --fp16          load *.fp16.safetensors variants when present\n"
-  "  --guidance G    classifier-free guidance (default 9: batch 2; <= 1: batch 1)\n"
-  "  --seed S        sampling seed (default 0)\n"
-  "  --prompt TEXT   the prompt (default \"a photo of a red fox in the snow\")\n";
+static void
+usage (FILE *out, const cli_option *opts)
+{
+  fputs ("Usage: tessera-cli bench --model DIR [--size WxH] [--steps N] [--backend NAME]\n"
+         "                         [--threads N] [--fp16] [--guidance G] [--seed S]\n"
+         "                         [--prompt TEXT]\n"
+         "\n"
+         "Loads the model, runs one text-to-image generation and prints per-stage times (load,\n"
+         "tokenize, text encoder, transformer step, sampler step, VQ decode), the transformer's\n"
+         "GFLOP/s, an estimate for a full-length generation and peak memory.\n"
+         "\n",
+         out);
+  cli_print_options (out, opts);
+}
 
 static double
 now_s (void)
@@ -180,15 +175,6 @@ on_step (void *user_data, const ts_step_info *info)
            n ? ", NaN/Inf confidences" : "");
 }
 
-static bool
-parse_int (const char *s, long lo, long hi, long *out)
-{
-  char *end;
-  errno = 0;
-  *out = strtol (s, &end, 10);
-  return !errno && end != s && !*end && *out >= lo && *out <= hi;
-}
-
 static void
 print_bytes (const char *label, double bytes, const char *note)
 {
@@ -203,8 +189,8 @@ tessera_cli_bench (int argc, char **argv)
 {
   const char *dir = NULL, *backend = "cpu",
              *prompt = "a photo of a red fox in the snow";
-  long threads = 0, steps = 2;
-  unsigned width = 0, height = 0;
+  int threads = 0, steps = 2;
+  uint32_t size[2] = { 0, 0 }, width, height;
   double guidance = 9;
   uint64_t seed = 0;
   bool fp16 = false, peak_reset;
@@ -219,77 +205,51 @@ tessera_cli_bench (int argc, char **argv)
   double rss_before, rss_loaded, t_load, t_gen, peak_gen, tf_step, sampler_step, estimate, on_disk;
   long n_non_finite = 0;
   int full_steps, rc = 1;
+  const cli_option opts[] = {
+    { "--model", CLI_STRING, &dir, "DIR",
+      .help = "a model folder (e.g. from tessera-cli make-random-model)" },
+    { "--size", CLI_SIZE, size, "WxH",
+      .help = "image size (default: the model's, 1024x1024 for Meissonic)" },
+    { "--steps", CLI_INT, &steps, "N",
+      .help = "sampling steps to run (default 2); the estimate scales to the\n"
+              "official step count",
+      .min = 1, .max = 1000 },
+    { "--backend", CLI_STRING, &backend, "B",
+      .help = "cpu (default), cpu-ref, vulkan or vulkan:N (tessera-cli devices\n"
+              "lists N; TESSERA_VK_PROFILE=1 prints per-kernel GFLOP/s)" },
+    { "--threads", CLI_INT, &threads, "N",
+      .help = "worker threads (default 0: every core)", .min = 0, .max = 4096 },
+    { "--fp16", CLI_FLAG, &fp16, NULL,
+      .help = "load *.fp16.safetensors variants when present" },
+    { "--guidance", CLI_DOUBLE, &guidance, "G",
+      .help = "classifier-free guidance (default 9: batch 2; <= 1: batch 1)" },
+    { "--seed", CLI_UINT64, &seed, "S", .help = "sampling seed (default 0)" },
+    { "--prompt", CLI_STRING, &prompt, "TEXT",
+      .help = "the prompt (default \"a photo of a red fox in the snow\")" },
+    { NULL },
+  };
 
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-    if (strcmp (a, "-h") == 0 || strcmp (a, "--help") == 0) {
-      fputs (usage_text, stdout);
-      return 0;
-    }
-    if (strcmp (a, "--fp16") == 0) {
-      fp16 = true;
-      continue;
-    }
-    if (!v) {
-      fputs (usage_text, stderr);
-      return 2;
-    }
-    i++;
-    if (strcmp (a, "--model") == 0) {
-      dir = v;
-    } else if (strcmp (a, "--backend") == 0) {
-      backend = v;
-    } else if (strcmp (a, "--prompt") == 0) {
-      prompt = v;
-    } else if (strcmp (a, "--size") == 0) {
-      char x;
-      if (sscanf (v, "%u%c%u", &width, &x, &height) != 3 || (x != 'x' && x != 'X') || !width
-          || !height) {
-        fprintf (stderr, "tessera-cli: --size: '%s' is not WIDTHxHEIGHT\n", v);
-        return 2;
-      }
-    } else if (strcmp (a, "--steps") == 0) {
-      if (!parse_int (v, 1, 1000, &steps)) {
-        fprintf (stderr, "tessera-cli: --steps: '%s' is not a number from 1 to 1000\n", v);
-        return 2;
-      }
-    } else if (strcmp (a, "--threads") == 0) {
-      if (!parse_int (v, 0, 4096, &threads)) {
-        fprintf (stderr, "tessera-cli: --threads: '%s' is not a number from 0 to 4096\n", v);
-        return 2;
-      }
-    } else if (strcmp (a, "--guidance") == 0) {
-      char *end;
-      guidance = strtod (v, &end);
-      if (end == v || *end) {
-        fprintf (stderr, "tessera-cli: --guidance: '%s' is not a number\n", v);
-        return 2;
-      }
-    } else if (strcmp (a, "--seed") == 0) {
-      char *end;
-      errno = 0;
-      seed = strtoull (v, &end, 0);
-      if (errno || end == v || *end || v[0] == '-') {
-        fprintf (stderr, "tessera-cli: --seed: '%s' is not a non-negative integer\n", v);
-        return 2;
-      }
-    } else {
-      fprintf (stderr, "tessera-cli: bench: unknown option '%s'\n", a);
-      fputs (usage_text, stderr);
-      return 2;
-    }
-  }
-  if (!dir) {
-    fputs (usage_text, stderr);
+  switch (cli_parse ("tessera-cli bench", opts, argc, argv, NULL)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    usage (stdout, opts);
+    return 0;
+  case CLI_BAD:
     return 2;
   }
+  if (!dir) {
+    fprintf (stderr, "tessera-cli bench: --model is required\n");
+    usage (stderr, opts);
+    return 2;
+  }
+  width = size[0];
+  height = size[1];
 
   /* ---- load ---- */
   ts_model_load_params_init (&lp);
   lp.backend = backend;
-  lp.n_threads = (int) threads;
+  lp.n_threads = threads;
   lp.prefer_fp16 = fp16;
   lp.progress = isatty (fileno (stderr)) ? on_load_progress : NULL;
   rss_before = proc_status_bytes ("VmRSS");
@@ -310,7 +270,7 @@ tessera_cli_bench (int argc, char **argv)
   gp.prompt = prompt;
   gp.width = width;
   gp.height = height;
-  gp.steps = (int) steps;
+  gp.steps = steps;
   gp.guidance = guidance;
   gp.seed = seed;
   gp.on_step = on_step;
@@ -325,9 +285,9 @@ tessera_cli_bench (int argc, char **argv)
   printf ("tessera-cli bench %s\n", TS_VERSION_STRING);
   printf ("  model      %s (%s)\n", dir, ts_model_name (model));
   printf ("  device     %s, %ld CPUs online\n", cpu, sysconf (_SC_NPROCESSORS_ONLN));
-  printf ("  backend    %s, threads %ld%s\n", ts_model_backend_name (model), threads,
+  printf ("  backend    %s, threads %d%s\n", ts_model_backend_name (model), threads,
           threads == 0 ? " (every core)" : "");
-  printf ("  size       %ux%u, steps %ld, guidance %g (batch %d)%s\n", gp.width, gp.height,
+  printf ("  size       %ux%u, steps %d, guidance %g (batch %d)%s\n", gp.width, gp.height,
           steps, guidance, guidance > 1 ? 2 : 1, fp16 ? ", fp16 variants preferred" : "");
   fflush (stdout);
 
@@ -353,7 +313,7 @@ tessera_cli_bench (int argc, char **argv)
   printf ("  %-34s %10.3f\n", "text encoder", stats.text_encoder_s);
   printf ("  %-34s %10.3f  (mean of %d, batch %d)\n", "transformer step", tf_step,
           stats.n_transformer_calls, stats.transformer_batch);
-  printf ("  %-34s %10.3f  (mean of %ld)\n", "sampler step (CFG + scheduler)", sampler_step,
+  printf ("  %-34s %10.3f  (mean of %d)\n", "sampler step (CFG + scheduler)", sampler_step,
           steps);
   printf ("  %-34s %10.3f\n", "VQ decode", stats.vq_decode_s);
   printf ("  %-34s %10.3f  (%dx%d tokens)\n", "generate, whole call", t_gen, result.grid_w,

@@ -7,6 +7,7 @@
 #include "tessera-cli-commands.h"
 
 #include <tessera.h>
+#include "cli-options.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,11 +22,17 @@ tessera_cli_devices (int argc, char **argv)
   int n = 0, best = -1, best_rank = 100;
   static const char *ranked[] = { "discrete", "integrated", "virtual", "other" };
 
-  if (argc > 1) {
-    fprintf (stderr, "Usage: tessera-cli devices\n");
+  static const cli_option no_options[] = { { NULL } };
+
+  switch (cli_parse ("tessera-cli devices", no_options, argc, argv, NULL)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    printf ("Usage: tessera-cli devices\n");
+    return 0;
+  case CLI_BAD:
     return 2;
   }
-  (void) argv;
   if (ts_vulkan_list_devices (info, MAX_DEVICES, &n, &err) != TS_OK) {
     printf ("no Vulkan devices: %s\n", err.message);
     printf ("the default backend is cpu\n");

@@ -8,6 +8,7 @@
 #include "tessera-cli-commands.h"
 
 #include "tessera.h"
+#include "cli-options.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,13 +28,13 @@ typedef struct {
   const char *out;
   const char *preview_dir;
   const char *backend;
-  const char *image;   /* inpaint */
-  const char *mask;    /* inpaint */
-  double strength;     /* inpaint */
-  uint32_t width, height;
+  const char *image;     /* inpaint */
+  const char *mask;      /* inpaint */
+  double strength;       /* inpaint */
+  uint32_t size[2];      /* width, height; 0: the model's */
   int steps;
   double cfg;
-  double temp_start, temp_end;
+  double temperature[2]; /* start, end */
   double aesthetic;
   uint64_t seed;
   bool have_seed;
@@ -52,183 +53,99 @@ typedef struct {
   int preview_errors;
 } progress_state;
 
+/* The options of generate; inpaint's three come last, and generate's table ends before them. */
+#define N_INPAINT_OPTIONS 3
+
 static void
-generate_usage (FILE *out, bool inpaint)
+generate_usage (FILE *out, bool inpaint, const cli_option *opts)
 {
   if (inpaint)
     fprintf (out, "Usage: tessera-cli inpaint [--model DIR] --image IN.png --mask MASK.png --prompt TEXT\n"
                   "                           [--strength X] [options]\n");
   else
     fprintf (out, "Usage: tessera-cli generate [--model DIR] --prompt TEXT [options]\n");
-  fprintf (out,
-           "\n"
-           "Options:\n"
-           "  --model DIR          a Meissonic folder in the diffusers layout (default: the\n"
-           "                       bundled demo model, a tiny model of synthetic shapes, or\n"
-           "                       $TESSERA_DEFAULT_MODEL)\n"
-           "  --prompt TEXT        what to draw (over 77 CLIP tokens is truncated, with a warning)\n"
-           "  --negative TEXT      what to avoid (default: none)\n"
-           "  --size WxH           image size in pixels (default: the model's, 1024x1024 for\n"
-           "                       Meissonic, 128x128 for the demo model)\n"
-           "  --steps N            sampling steps (default 48)\n"
-           "  --cfg G              classifier-free guidance scale (default: the model's, 9 for\n"
-           "                       Meissonic, 1.5 for the demo model; <= 1 turns it off)\n"
-           "  --seed S             random seed, 0 to 2^64-1 (default: a random one, printed)\n"
-           "  --temperature A,B    sampling temperature from A to B (default 2,0)\n"
-           "  --aesthetic X        aesthetic-score micro-condition (default 6)\n"
-           "  --backend NAME       auto (default: Vulkan on a GPU, else cpu), cpu, cpu-ref (the\n"
-           "                       scalar reference path), vulkan, vulkan:N (see `devices`)\n"
-           "  --threads N          CPU threads (default: every core)\n"
-           "  --fp16               load the *.fp16.safetensors weight variants when present\n"
-           "  --out FILE.png       where to write the image (default tessera-SEED.png)\n"
-           "  --preview-dir DIR    also save the decoded prediction after every step\n"
-           "  --quiet              no progress on stderr\n");
-  if (inpaint)
-    fprintf (out,
-             "  --image IN.png       the image to repaint (its size is the generation size)\n"
-             "  --mask MASK.png      same size; white (luminance >= 128) = repaint, black = keep\n"
-             "  --strength X         0 < X <= 1: the share of the steps to run (default 1)\n");
+  fprintf (out, "\nOptions:\n");
+  cli_print_options (out, opts);
 }
 
-static bool
-parse_u64 (const char *s, uint64_t *out)
-{
-  char *end;
-  if (!*s || *s == '-')
-    return false;
-  errno = 0;
-  *out = strtoull (s, &end, 10);
-  return errno == 0 && *end == '\0';
-}
-
-static bool
-parse_double (const char *s, double *out)
-{
-  char *end;
-  errno = 0;
-  *out = strtod (s, &end);
-  return errno == 0 && end != s && *end == '\0' && isfinite (*out);
-}
-
-static bool
-parse_int (const char *s, int *out)
-{
-  char *end;
-  long v;
-  errno = 0;
-  v = strtol (s, &end, 10);
-  if (errno || end == s || *end || v < -1000000 || v > 1000000)
-    return false;
-  *out = (int) v;
-  return true;
-}
-
-/* Returns 0 when parsed, 2 on a usage error (already reported). */
+/* Returns 0 when parsed, 2 on a usage error (already reported); exits after --help. */
 static int
 parse_options (int argc, char **argv, bool inpaint, gen_options *o)
 {
+  cli_option opts[] = {
+    { "--model", CLI_STRING, &o->model_dir, "DIR",
+      .help = "a Meissonic folder in the diffusers layout (default: the\n"
+              "bundled demo model, a tiny model of synthetic shapes, or\n"
+              "$TESSERA_DEFAULT_MODEL)" },
+    { "--prompt", CLI_STRING, &o->prompt, "TEXT",
+      .help = "what to draw (over 77 CLIP tokens is truncated, with a warning)" },
+    { "--negative", CLI_STRING, &o->negative, "TEXT", .help = "what to avoid (default: none)" },
+    { "--size", CLI_SIZE, o->size, "WxH",
+      .help = "image size in pixels (default: the model's, 1024x1024 for\n"
+              "Meissonic, 128x128 for the demo model)" },
+    { "--steps", CLI_INT, &o->steps, "N", .help = "sampling steps (default 48)", .min = 1,
+      .max = 1000 },
+    { "--cfg", CLI_DOUBLE, &o->cfg, "G",
+      .help = "classifier-free guidance scale (default: the model's, 9 for\n"
+              "Meissonic, 1.5 for the demo model; <= 1 turns it off)",
+      .min = 0, .max = INFINITY },
+    { "--seed", CLI_UINT64, &o->seed, "S",
+      .help = "random seed, 0 to 2^64-1 (default: a random one, printed)",
+      .seen = &o->have_seed },
+    { "--temperature", CLI_LIST, o->temperature, "A,B",
+      .help = "sampling temperature from A to B (default 2,0)", .n = 2, .min = 0,
+      .max = INFINITY },
+    { "--aesthetic", CLI_DOUBLE, &o->aesthetic, "X",
+      .help = "aesthetic-score micro-condition (default 6)" },
+    { "--backend", CLI_STRING, &o->backend, "NAME",
+      .help = "auto (default: Vulkan on a GPU, else cpu), cpu, cpu-ref (the\n"
+              "scalar reference path), vulkan, vulkan:N (see `devices`)" },
+    { "--threads", CLI_INT, &o->threads, "N", .help = "CPU threads (default: every core)",
+      .min = 0, .max = 1000000 },
+    { "--fp16", CLI_FLAG, &o->fp16, NULL,
+      .help = "load the *.fp16.safetensors weight variants when present" },
+    { "--out", CLI_STRING, &o->out, "FILE.png",
+      .help = "where to write the image (default tessera-SEED.png)" },
+    { "--preview-dir", CLI_STRING, &o->preview_dir, "DIR",
+      .help = "also save the decoded prediction after every step" },
+    { "--quiet", CLI_FLAG, &o->quiet, NULL, .help = "no progress on stderr" },
+    /* inpaint only: */
+    { "--image", CLI_STRING, &o->image, "IN.png",
+      .help = "the image to repaint (its size is the generation size)" },
+    { "--mask", CLI_STRING, &o->mask, "MASK.png",
+      .help = "same size; white (luminance >= 128) = repaint, black = keep" },
+    { "--strength", CLI_DOUBLE, &o->strength, "X",
+      .help = "0 < X <= 1: the share of the steps to run (default 1)", .min = 0,
+      .min_open = true, .max = 1 },
+    { NULL },
+  };
+  const size_t n_opts = sizeof opts / sizeof opts[0] - 1;
+
   memset (o, 0, sizeof *o);
   o->steps = 48;
   o->cfg = -1.0; /* the model's */
-  o->temp_start = 2.0;
-  o->temp_end = 0.0;
+  o->temperature[0] = 2.0;
+  o->temperature[1] = 0.0;
   o->aesthetic = 6.0;
   o->strength = 1.0;
   o->backend = "auto";
+  if (!inpaint)
+    opts[n_opts - N_INPAINT_OPTIONS] = (cli_option) { NULL };
 
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    bool takes_value = true;
-
-    if (strcmp (a, "-h") == 0 || strcmp (a, "--help") == 0) {
-      generate_usage (stdout, inpaint);
-      exit (0);
-    } else if (strcmp (a, "--fp16") == 0) {
-      o->fp16 = true;
-      takes_value = false;
-    } else if (strcmp (a, "--quiet") == 0) {
-      o->quiet = true;
-      takes_value = false;
-    } else if (!v) {
-      fprintf (stderr, "tessera-cli: %s needs a value (see --help)\n", a);
-      return 2;
-    } else if (strcmp (a, "--model") == 0) {
-      o->model_dir = v;
-    } else if (strcmp (a, "--prompt") == 0) {
-      o->prompt = v;
-    } else if (strcmp (a, "--negative") == 0) {
-      o->negative = v;
-    } else if (strcmp (a, "--out") == 0) {
-      o->out = v;
-    } else if (strcmp (a, "--preview-dir") == 0) {
-      o->preview_dir = v;
-    } else if (strcmp (a, "--backend") == 0) {
-      o->backend = v;
-    } else if (inpaint && strcmp (a, "--image") == 0) {
-      o->image = v;
-    } else if (inpaint && strcmp (a, "--mask") == 0) {
-      o->mask = v;
-    } else if (inpaint && strcmp (a, "--strength") == 0) {
-      if (!parse_double (v, &o->strength) || o->strength <= 0 || o->strength > 1) {
-        fprintf (stderr, "tessera-cli: --strength wants a number in (0, 1], not '%s'\n", v);
-        return 2;
-      }
-    } else if (strcmp (a, "--size") == 0) {
-      unsigned w, h;
-      char tail;
-      if (sscanf (v, "%ux%u%c", &w, &h, &tail) != 2 || w == 0 || h == 0) {
-        fprintf (stderr, "tessera-cli: --size wants WxH, e.g. 1024x1024, not '%s'\n", v);
-        return 2;
-      }
-      o->width = w;
-      o->height = h;
-    } else if (strcmp (a, "--steps") == 0) {
-      if (!parse_int (v, &o->steps) || o->steps < 1 || o->steps > 1000) {
-        fprintf (stderr, "tessera-cli: --steps wants 1 to 1000, not '%s'\n", v);
-        return 2;
-      }
-    } else if (strcmp (a, "--threads") == 0) {
-      if (!parse_int (v, &o->threads) || o->threads < 0) {
-        fprintf (stderr, "tessera-cli: --threads wants a count, not '%s'\n", v);
-        return 2;
-      }
-    } else if (strcmp (a, "--cfg") == 0) {
-      if (!parse_double (v, &o->cfg) || o->cfg < 0.0) {
-        fprintf (stderr, "tessera-cli: --cfg wants a number from 0, not '%s'\n", v);
-        return 2;
-      }
-    } else if (strcmp (a, "--aesthetic") == 0) {
-      if (!parse_double (v, &o->aesthetic)) {
-        fprintf (stderr, "tessera-cli: --aesthetic wants a number, not '%s'\n", v);
-        return 2;
-      }
-    } else if (strcmp (a, "--seed") == 0) {
-      if (!parse_u64 (v, &o->seed)) {
-        fprintf (stderr, "tessera-cli: --seed wants 0 to 18446744073709551615, not '%s'\n", v);
-        return 2;
-      }
-      o->have_seed = true;
-    } else if (strcmp (a, "--temperature") == 0) {
-      char buf[128], *comma;
-      snprintf (buf, sizeof buf, "%s", v);
-      comma = strchr (buf, ',');
-      if (!comma || (*comma = '\0', !parse_double (buf, &o->temp_start))
-          || !parse_double (comma + 1, &o->temp_end) || o->temp_start < 0 || o->temp_end < 0) {
-        fprintf (stderr, "tessera-cli: --temperature wants A,B (e.g. 2,0), not '%s'\n", v);
-        return 2;
-      }
-    } else {
-      fprintf (stderr, "tessera-cli: unknown option '%s' (see --help)\n", a);
-      return 2;
-    }
-    if (takes_value)
-      i++;
+  switch (cli_parse (inpaint ? "tessera-cli inpaint" : "tessera-cli generate", opts, argc, argv,
+                     NULL)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    generate_usage (stdout, inpaint, opts);
+    exit (0);
+  case CLI_BAD:
+    return 2;
   }
   if (!o->prompt || (inpaint && (!o->image || !o->mask))) {
     fprintf (stderr, "tessera-cli: %s\n", inpaint ? "--image, --mask and --prompt are required"
                                                    : "--prompt is required");
-    generate_usage (stderr, inpaint);
+    generate_usage (stderr, inpaint, opts);
     return 2;
   }
   if (!o->model_dir) {
@@ -385,16 +302,16 @@ run (int argc, char **argv, bool inpaint)
   ts_generate_params_init (&gp);
   gp.prompt = o.prompt;
   gp.negative_prompt = o.negative;
-  gp.width = inpaint ? src->width : o.width;
-  gp.height = inpaint ? src->height : o.height;
-  if (!inpaint && (o.width == 0 || o.height == 0))
+  gp.width = inpaint ? src->width : o.size[0];
+  gp.height = inpaint ? src->height : o.size[1];
+  if (!inpaint && (o.size[0] == 0 || o.size[1] == 0))
     ts_model_default_size (model, &gp.width, &gp.height);
   gp.steps = o.steps;
   if (o.cfg < 0.0)
     o.cfg = ts_model_default_guidance (model);
   gp.guidance = o.cfg;
-  gp.temperature_start = o.temp_start;
-  gp.temperature_end = o.temp_end;
+  gp.temperature_start = o.temperature[0];
+  gp.temperature_end = o.temperature[1];
   gp.aesthetic_score = o.aesthetic;
   gp.seed = o.seed;
   ps = (progress_state) { .model = model, .o = &o, .t_start = now_s (), .quiet = o.quiet,
@@ -445,8 +362,8 @@ run (int argc, char **argv, bool inpaint)
   meta.width = gp.width;
   meta.height = gp.height;
   meta.cfg = o.cfg;
-  meta.temperature_start = o.temp_start;
-  meta.temperature_end = o.temp_end;
+  meta.temperature_start = o.temperature[0];
+  meta.temperature_end = o.temperature[1];
   meta.aesthetic_score = o.aesthetic;
   meta.crop_top = 0;
   meta.crop_left = 0;

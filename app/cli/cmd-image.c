@@ -7,21 +7,34 @@
 #include "tessera-cli-commands.h"
 
 #include "tessera.h"
+#include "cli-options.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static const cli_option no_options[] = { { NULL } };
+
 int
 tessera_cli_info (int argc, char **argv)
 {
-  int rc = 0;
+  static const char usage[] = "Usage: tessera-cli info FILE.png...\n";
+  int rc = 0, n_files;
 
-  if (argc < 2) {
-    fprintf (stderr, "Usage: tessera-cli info FILE.png...\n");
+  switch (cli_parse ("tessera-cli info", no_options, argc, argv, &n_files)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    fputs (usage, stdout);
+    return 0;
+  case CLI_BAD:
     return 2;
   }
-  for (int i = 1; i < argc; i++) {
+  if (n_files < 1) {
+    fputs (usage, stderr);
+    return 2;
+  }
+  for (int i = 1; i <= n_files; i++) {
     ts_image_meta meta;
     ts_error err;
     ts_image *img = ts_image_load_png (argv[i], &meta, &err);
@@ -32,7 +45,7 @@ tessera_cli_info (int argc, char **argv)
       rc = 1;
       continue;
     }
-    if (argc > 2)
+    if (n_files > 1)
       printf ("== %s\n", argv[i]);
     printf ("# %ux%u pixels\n", img->width, img->height);
     text = ts_image_meta_to_parameters (&meta);
@@ -50,15 +63,33 @@ tessera_cli_info (int argc, char **argv)
 int
 tessera_cli_make_mask (int argc, char **argv)
 {
-  unsigned w, h, rx, ry, rw, rh;
-  char tail;
+  static const char usage[] =
+    "Usage: tessera-cli make-mask WxH X,Y,W,H OUT.png\n"
+    "Writes a black WxH image with a white rectangle (white = repaint).\n";
+  uint32_t w, h, rect[4];
   ts_image *img;
   ts_error err;
+  int n_args;
 
-  if (argc != 4 || sscanf (argv[1], "%ux%u%c", &w, &h, &tail) != 2
-      || sscanf (argv[2], "%u,%u,%u,%u%c", &rx, &ry, &rw, &rh, &tail) != 4) {
-    fprintf (stderr, "Usage: tessera-cli make-mask WxH X,Y,W,H OUT.png\n"
-                     "Writes a black WxH image with a white rectangle (white = repaint).\n");
+  switch (cli_parse ("tessera-cli make-mask", no_options, argc, argv, &n_args)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    fputs (usage, stdout);
+    return 0;
+  case CLI_BAD:
+    return 2;
+  }
+  if (n_args != 3) {
+    fputs (usage, stderr);
+    return 2;
+  }
+  if (!cli_parse_size (argv[1], &w, &h)) {
+    fprintf (stderr, "tessera-cli make-mask: '%s' is not WIDTHxHEIGHT\n", argv[1]);
+    return 2;
+  }
+  if (!cli_parse_uint32_list (argv[2], ',', rect, 4)) {
+    fprintf (stderr, "tessera-cli make-mask: '%s' is not X,Y,W,H\n", argv[2]);
     return 2;
   }
   img = ts_image_new (w, h, &err);
@@ -66,9 +97,10 @@ tessera_cli_make_mask (int argc, char **argv)
     fprintf (stderr, "tessera-cli: %s\n", err.message);
     return 1;
   }
-  for (unsigned y = ry; y < ry + rh && y < h; y++)
-    for (unsigned x = rx; x < rx + rw && x < w; x++)
-      memset (img->pixels + 3 * ((size_t) y * w + x), 255, 3);
+  /* In 64 bits: X + W may pass 2^32. */
+  for (uint64_t y = rect[1]; y < (uint64_t) rect[1] + rect[3] && y < h; y++)
+    for (uint64_t x = rect[0]; x < (uint64_t) rect[0] + rect[2] && x < w; x++)
+      memset (img->pixels + 3 * (y * w + x), 255, 3);
   if (ts_image_save_png (img, NULL, argv[3], &err) != TS_OK) {
     fprintf (stderr, "tessera-cli: %s\n", err.message);
     ts_image_free (img);

@@ -10,6 +10,7 @@
 #include "tessera-cli-commands.h"
 
 #include "tessera.h"
+#include "cli-options.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -142,7 +143,7 @@ print_info (const ts_model_info *info, bool weights_opened)
 }
 
 static void
-usage (FILE *out)
+usage (FILE *out, const cli_option *opts)
 {
   fprintf (out,
            "Usage: tessera-cli inspect [--fp16] MODEL_DIR\n"
@@ -150,9 +151,9 @@ usage (FILE *out)
            "Shows a diffusers model folder (the layout of MeissonFlow/Meissonic): components,\n"
            "configs, parameter counts, weight dtypes and sizes, and the estimated memory to\n"
            "generate an image. Every tensor is checked against the configs.\n"
-           "\n"
-           "  --fp16      open the .fp16.safetensors variants where present\n"
-           "  -h, --help  show this help\n"
+           "\n");
+  cli_print_options (out, opts);
+  fprintf (out,
            "\n"
            "Exit status: 0 if the folder loads, 1 if it does not (the error is printed),\n"
            "2 for usage errors.\n");
@@ -165,29 +166,32 @@ tessera_cli_inspect (int argc, char **argv)
   const char *dir = NULL;
   ts_model_info *info;
   ts_error err, configs_err;
+  bool fp16 = false;
+  int n_args;
+  const cli_option opts[] = {
+    { "--fp16", CLI_FLAG, &fp16, NULL,
+      .help = "open the .fp16.safetensors variants where present" },
+    { NULL },
+  };
 
-  for (int i = 1; i < argc; i++) {
-    if (strcmp (argv[i], "--fp16") == 0) {
-      flags |= TS_LOAD_PREFER_FP16;
-    } else if (strcmp (argv[i], "-h") == 0 || strcmp (argv[i], "--help") == 0) {
-      usage (stdout);
-      return 0;
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-      fprintf (stderr, "tessera-cli inspect: unknown option '%s'\n", argv[i]);
-      usage (stderr);
-      return 2;
-    } else if (!dir) {
-      dir = argv[i];
-    } else {
-      fprintf (stderr, "tessera-cli inspect: more than one MODEL_DIR\n");
-      usage (stderr);
-      return 2;
-    }
-  }
-  if (!dir) {
-    usage (stderr);
+  switch (cli_parse ("tessera-cli inspect", opts, argc, argv, &n_args)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    usage (stdout, opts);
+    return 0;
+  case CLI_BAD:
     return 2;
   }
+  if (n_args != 1) {
+    fprintf (stderr, "tessera-cli inspect: %s\n",
+             n_args ? "more than one MODEL_DIR" : "no MODEL_DIR given");
+    usage (stderr, opts);
+    return 2;
+  }
+  dir = argv[1];
+  if (fp16)
+    flags |= TS_LOAD_PREFER_FP16;
 
   info = ts_model_info_load (dir, flags, &err);
   if (info) {

@@ -8,9 +8,9 @@
 #include "tessera.h"
 #include "tessera-devkit.h"
 #include "tessera-cli-commands.h"
+#include "cli-options.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,27 +21,22 @@
 
 #define PATH_SIZE 4096
 
-static const char usage_text[] =
-  "Usage: tessera-cli make-random-model --configs DIR --out DIR [--dtype f16|f32|bf16]\n"
-  "                                     [--seed S] [--tokenizer DIR]\n"
-  "\n"
-  "Writes a Meissonic model folder (diffusers layout) with random weights, at the size the\n"
-  "configs give, for measuring speed and memory without the real weights.\n"
-  "\n"
-  "  --configs DIR    the configs: a diffusers-layout folder (transformer/config.json, ...)\n"
-  "                   or the golden set's real-configs naming (transformer_config.json,\n"
-  "                   vqvae_config.json, text_encoder_config*.json, model_index.json,\n"
-  "                   scheduler_config*.json, tokenizer_config*.json,\n"
-  "                   tokenizer_special_tokens_map*.json); copied byte for byte\n"
-  "  --out DIR        the folder to write (created; existing files are replaced)\n"
-  "  --dtype T        f16 (default), f32 or bf16\n"
-  "  --seed S         random seed (default 0); the same seed writes the same files\n"
-  "  --tokenizer DIR  where vocab.json and merges.txt come from. Default: CONFIGS/tokenizer\n"
-  "                   when it exists, else the first ../models/*/tokenizer next to the\n"
-  "                   configs folder (where the golden set keeps the real CLIP vocabulary)\n"
-  "\n"
-  "The real Meissonic configs at f16 write about 3 GB (transformer 2 GB, text encoder\n"
-  "0.7 GB, VQ-VAE 0.3 GB). Progress goes to stderr.\n";
+static void
+usage (FILE *out, const cli_option *opts)
+{
+  fputs ("Usage: tessera-cli make-random-model --configs DIR --out DIR [--dtype f16|f32|bf16]\n"
+         "                                     [--seed S] [--tokenizer DIR]\n"
+         "\n"
+         "Writes a Meissonic model folder (diffusers layout) with random weights, at the size the\n"
+         "configs give, for measuring speed and memory without the real weights.\n"
+         "\n",
+         out);
+  cli_print_options (out, opts);
+  fputs ("\n"
+         "The real Meissonic configs at f16 write about 3 GB (transformer 2 GB, text encoder\n"
+         "0.7 GB, VQ-VAE 0.3 GB). Progress goes to stderr.\n",
+         out);
+}
 
 static bool
 is_dir (const char *path)
@@ -145,7 +140,10 @@ now_s (void)
 int
 tessera_cli_make_random_model (int argc, char **argv)
 {
-  const char *configs = NULL, *out = NULL, *tokenizer = NULL, *dtype_name = "f16";
+  static const char *const dtype_names[] = { "f16", "f32", "bf16", NULL };
+  static const ts_dtype dtypes[] = { TS_DTYPE_F16, TS_DTYPE_F32, TS_DTYPE_BF16 };
+  const char *configs = NULL, *out = NULL, *tokenizer = NULL;
+  int dtype_index = 0;
   char tok_dir[PATH_SIZE];
   uint64_t seed = 0;
   ts_dtype dtype;
@@ -153,56 +151,41 @@ tessera_cli_make_random_model (int argc, char **argv)
   ts_error err;
   ts_status st;
   double t0;
+  const cli_option opts[] = {
+    { "--configs", CLI_STRING, &configs, "DIR",
+      .help = "the configs: a diffusers-layout folder (transformer/config.json, ...)\n"
+              "or the golden set's real-configs naming (transformer_config.json,\n"
+              "vqvae_config.json, text_encoder_config*.json, model_index.json,\n"
+              "scheduler_config*.json, tokenizer_config*.json,\n"
+              "tokenizer_special_tokens_map*.json); copied byte for byte" },
+    { "--out", CLI_STRING, &out, "DIR",
+      .help = "the folder to write (created; existing files are replaced)" },
+    { "--dtype", CLI_CHOICE, &dtype_index, "T", .help = "f16 (default), f32 or bf16",
+      .choices = dtype_names },
+    { "--seed", CLI_UINT64, &seed, "S",
+      .help = "random seed (default 0); the same seed writes the same files" },
+    { "--tokenizer", CLI_STRING, &tokenizer, "DIR",
+      .help = "where vocab.json and merges.txt come from. Default: CONFIGS/tokenizer\n"
+              "when it exists, else the first ../models/*/tokenizer next to the\n"
+              "configs folder (where the golden set keeps the real CLIP vocabulary)" },
+    { NULL },
+  };
 
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-    if (strcmp (a, "-h") == 0 || strcmp (a, "--help") == 0) {
-      fputs (usage_text, stdout);
-      return 0;
-    }
-    if (!v || a[0] != '-') {
-      fputs (usage_text, stderr);
-      return 2;
-    }
-    i++;
-    if (strcmp (a, "--configs") == 0) {
-      configs = v;
-    } else if (strcmp (a, "--out") == 0) {
-      out = v;
-    } else if (strcmp (a, "--tokenizer") == 0) {
-      tokenizer = v;
-    } else if (strcmp (a, "--dtype") == 0) {
-      dtype_name = v;
-    } else if (strcmp (a, "--seed") == 0) {
-      char *end;
-      errno = 0;
-      seed = strtoull (v, &end, 0);
-      if (errno || end == v || *end || v[0] == '-') {
-        fprintf (stderr, "tessera-cli: --seed: '%s' is not a non-negative integer\n", v);
-        return 2;
-      }
-    } else {
-      fprintf (stderr, "tessera-cli: make-random-model: unknown option '%s'\n", a);
-      fputs (usage_text, stderr);
-      return 2;
-    }
+  switch (cli_parse ("tessera-cli make-random-model", opts, argc, argv, NULL)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    usage (stdout, opts);
+    return 0;
+  case CLI_BAD:
+    return 2;
   }
   if (!configs || !out) {
-    fputs (usage_text, stderr);
+    fprintf (stderr, "tessera-cli make-random-model: --configs and --out are required\n");
+    usage (stderr, opts);
     return 2;
   }
-  if (strcmp (dtype_name, "f16") == 0) {
-    dtype = TS_DTYPE_F16;
-  } else if (strcmp (dtype_name, "f32") == 0) {
-    dtype = TS_DTYPE_F32;
-  } else if (strcmp (dtype_name, "bf16") == 0) {
-    dtype = TS_DTYPE_BF16;
-  } else {
-    fprintf (stderr, "tessera-cli: --dtype: '%s' is not f16, f32 or bf16\n", dtype_name);
-    return 2;
-  }
+  dtype = dtypes[dtype_index];
   if (tokenizer) {
     snprintf (tok_dir, sizeof tok_dir, "%s", tokenizer);
   } else if (!find_tokenizer (configs, tok_dir, sizeof tok_dir)) {

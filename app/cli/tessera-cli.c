@@ -7,6 +7,7 @@
 #include "tessera.h"
 #include "tessera-devkit.h"
 #include "tessera-cli-commands.h"
+#include "cli-options.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -74,26 +75,40 @@ usage (FILE *out)
            "Environment: TESSERA_LOG=error|warn|info|debug|trace sets the log level.\n");
 }
 
+static const cli_option no_options[] = { { NULL } };
+
 static int
 cmd_help (int argc, char **argv)
 {
-  (void) argc;
-  (void) argv;
+  if (cli_parse ("tessera-cli help", no_options, argc, argv, NULL) == CLI_BAD)
+    return 2;
   usage (stdout);
   return 0;
 }
 
-/* The tokenizer lives in MODEL_DIR/tokenizer; a tokenizer folder itself is accepted too. */
+/* The tokenizer lives in MODEL_DIR/tokenizer; a tokenizer folder itself is accepted too.
+ * A TEXT that starts with '-' comes after "--". */
 static int
 cmd_tokenize (int argc, char **argv)
 {
+  static const char usage_text[] = "Usage: tessera-cli tokenize MODEL_DIR [--] TEXT...\n";
   char dir[4096];
   ts_tokenizer *tok;
   ts_error err;
   int rc = 0;
 
+  switch (cli_parse ("tessera-cli tokenize", no_options, argc, argv, &argc)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    fputs (usage_text, stdout);
+    return 0;
+  case CLI_BAD:
+    return 2;
+  }
+  argc++; /* the arguments are argv[1..argc-1] again */
   if (argc < 3) {
-    fprintf (stderr, "Usage: tessera-cli tokenize MODEL_DIR TEXT...\n");
+    fputs (usage_text, stderr);
     return 2;
   }
   snprintf (dir, sizeof dir, "%s/tokenizer", argv[1]);
@@ -153,27 +168,34 @@ golden_case_done (void *user_data, const char *case_name, const char *kind, ts_s
 static int
 cmd_check_golden (int argc, char **argv)
 {
-  const char *dir = NULL, *backend = "cpu";
+  static const char usage_text[] =
+    "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]\n";
+  const char *dir, *backend = "cpu";
+  const cli_option opts[] = {
+    { "--backend", CLI_STRING, &backend, "NAME",
+      .help = "cpu (default), cpu-ref, vulkan or vulkan:N" },
+    { NULL },
+  };
   ts_golden_summary sum;
   ts_error err;
   ts_status st;
+  int n_args;
 
-  for (int i = 1; i < argc; i++) {
-    if (strcmp (argv[i], "--backend") == 0 && i + 1 < argc)
-      backend = argv[++i];
-    else if (strncmp (argv[i], "--backend=", 10) == 0)
-      backend = argv[i] + 10;
-    else if (argv[i][0] != '-' && !dir)
-      dir = argv[i];
-    else {
-      fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]\n");
-      return 2;
-    }
-  }
-  if (!dir) {
-    fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]\n");
+  switch (cli_parse ("tessera-cli check-golden", opts, argc, argv, &n_args)) {
+  case CLI_PARSED:
+    break;
+  case CLI_HELP:
+    fprintf (stdout, "%s\n", usage_text);
+    cli_print_options (stdout, opts);
+    return 0;
+  case CLI_BAD:
     return 2;
   }
+  if (n_args != 1) {
+    fputs (usage_text, stderr);
+    return 2;
+  }
+  dir = argv[1];
   printf ("golden set %s, backend %s\n", dir, backend);
   st = ts_golden_check (dir, backend, golden_report, golden_case_done, NULL, &sum, &err);
   if (st != TS_OK && st != TS_ERR_MISMATCH) {

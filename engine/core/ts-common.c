@@ -46,15 +46,6 @@ ts_error_prefix (ts_error *err, const char *fmt, ...)
             (int) (sizeof err->message - strlen (prefix) - 3), old);
 }
 
-void
-ts_error_clear (ts_error *err)
-{
-  if (err) {
-    err->code = TS_OK;
-    err->message[0] = '\0';
-  }
-}
-
 const char *
 ts_status_name (ts_status status)
 {

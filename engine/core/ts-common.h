@@ -25,14 +25,22 @@ ts_status ts_error_set (ts_error *err, ts_status code, const char *fmt, ...) TS_
 ts_status ts_error_setv (ts_error *err, ts_status code, const char *fmt, va_list ap);
 /* Prepends "prefix: " to an already filled message (for adding file or component names). */
 void ts_error_prefix (ts_error *err, const char *fmt, ...) TS_PRINTF (2, 3);
-/* Clears err to TS_OK with an empty message. */
-void ts_error_clear (ts_error *err);
 
 void ts_log (ts_log_level level, const char *fmt, ...) TS_PRINTF (2, 3);
 #define TS_LOG_E(...) ts_log (TS_LOG_ERROR, __VA_ARGS__)
 #define TS_LOG_W(...) ts_log (TS_LOG_WARN, __VA_ARGS__)
 #define TS_LOG_I(...) ts_log (TS_LOG_INFO, __VA_ARGS__)
 #define TS_LOG_D(...) ts_log (TS_LOG_DEBUG, __VA_ARGS__)
+
+/* Evaluates `call`, an expression of type ts_status; when it fails, stores the status in
+ * the caller's `st` and jumps to the caller's `fail:` label, the one cleanup ladder of a
+ * function (STYLE.md §3). The function declares `ts_status st` and has the label; the
+ * callee has already filled `err`. */
+#define TS_TRY(call)              \
+  do {                            \
+    if ((st = (call)) != TS_OK)   \
+      goto fail;                  \
+  } while (0)
 
 /* For violated internal invariants only — never for file contents or user input. */
 #define TS_ASSERT(cond)                                                                    \

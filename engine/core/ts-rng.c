@@ -5,8 +5,8 @@
  * Written from the published algorithm (Salmon et al. 2011, section 4.2): each round
  * multiplies counter words 0 and 2 by fixed odd constants into 64-bit products, mixes the
  * high halves with the other two words and the round key, and the key is bumped by the
- * Weyl constants (golden ratio and sqrt(3) - 1) between rounds. The Random123 known-answer
- * vectors (tests/kat_vectors) are checked in tests/test-rng.c.
+ * Weyl constants (golden ratio and sqrt(3) - 1) between rounds. Random123's known-answer
+ * vectors (its file tests/kat_vectors, not ours) are checked in tests/test-rng.c.
  */
 #include "core/ts-rng.h"
 

@@ -11,13 +11,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-#define TRY(expr)                                                                          \
-  do {                                                                                     \
-    st = (expr);                                                                           \
-    if (st != TS_OK)                                                                       \
-      goto fail;                                                                           \
-  } while (0)
-
 /* ---- model_index.json ------------------------------------------------------------- */
 
 static const char *const index_expected_classes[TS_COMPONENT_COUNT][2] = {
@@ -40,11 +33,11 @@ ts_model_index_from_json_text (const char *text, size_t len, const char *name,
   ts_json_ctx c;
 
   memset (&idx, 0, sizeof idx);
-  TRY (ts_json_parse_object (text, len, name, &root, err));
+  TS_TRY (ts_json_parse_object (text, len, name, &root, err));
   c = (ts_json_ctx) { root, name, "model_index.json", err };
-  TRY (ts_json_string (&c, "_class_name", TS_JSON_OPTIONAL, &class_name));
+  TS_TRY (ts_json_string (&c, "_class_name", TS_JSON_OPTIONAL, &class_name));
   ts_json_copy_name (idx.class_name, class_name);
-  TRY (ts_json_number (&c, "_tessera_guidance_scale", TS_JSON_OPTIONAL, &idx.guidance_scale));
+  TS_TRY (ts_json_number (&c, "_tessera_guidance_scale", TS_JSON_OPTIONAL, &idx.guidance_scale));
   if (!(idx.guidance_scale >= 0.0 && idx.guidance_scale <= 100.0)) {
     st = ts_error_set (err, TS_ERR_FORMAT, "%s: '_tessera_guidance_scale' must be from 0 to 100",
                        name);

@@ -507,18 +507,6 @@ ts_model_files_free (ts_model_files *mf)
   free (mf);
 }
 
-const char *
-ts_model_files_dir (const ts_model_files *mf)
-{
-  return mf->dir;
-}
-
-ts_load_flags
-ts_model_files_flags (const ts_model_files *mf)
-{
-  return mf->flags;
-}
-
 const ts_model_index *
 ts_model_files_index (const ts_model_files *mf)
 {
@@ -547,12 +535,6 @@ const ts_scheduler_config *
 ts_model_files_scheduler_config (const ts_model_files *mf)
 {
   return &mf->scheduler;
-}
-
-const char *
-ts_model_files_component_dir (const ts_model_files *mf, ts_component c)
-{
-  return (unsigned) c < TS_COMPONENT_COUNT ? mf->component_dirs[c] : NULL;
 }
 
 const char *

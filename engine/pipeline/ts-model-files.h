@@ -35,16 +35,12 @@ ts_model_files *ts_model_files_open (const char *dir, ts_load_flags flags, ts_er
 /* NULL-safe; unmaps the checkpoints. */
 void ts_model_files_free (ts_model_files *files);
 
-const char *ts_model_files_dir (const ts_model_files *files);
-ts_load_flags ts_model_files_flags (const ts_model_files *files);
 const ts_model_index *ts_model_files_index (const ts_model_files *files);
 const ts_transformer_config *ts_model_files_transformer_config (const ts_model_files *files);
 const ts_vq_config *ts_model_files_vq_config (const ts_model_files *files);
 const ts_clip_text_config *ts_model_files_clip_text_config (const ts_model_files *files);
 const ts_scheduler_config *ts_model_files_scheduler_config (const ts_model_files *files);
 
-/* "<dir>/<component>" (borrowed). NULL for an out-of-range component. */
-const char *ts_model_files_component_dir (const ts_model_files *files, ts_component component);
 /* The tokenizer's vocab.json and merges.txt paths (borrowed; the files exist unless the
  * folder was opened with TS_LOAD_CONFIGS_ONLY). */
 const char *ts_model_files_tokenizer_vocab (const ts_model_files *files);

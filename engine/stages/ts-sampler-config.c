@@ -13,13 +13,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-#define TRY(expr)                                                                          \
-  do {                                                                                     \
-    st = (expr);                                                                           \
-    if (st != TS_OK)                                                                       \
-      goto fail;                                                                           \
-  } while (0)
-
 /* ---- Scheduler -------------------------------------------------------------------- */
 
 ts_status
@@ -32,14 +25,14 @@ ts_scheduler_config_from_json_text (const char *text, size_t len, const char *na
   ts_status st;
   ts_json_ctx c;
 
-  TRY (ts_json_parse_object (text, len, name, &root, err));
+  TS_TRY (ts_json_parse_object (text, len, name, &root, err));
   c = (ts_json_ctx) { root, name, "Scheduler", err };
 
-  TRY (ts_json_string (&c, "_class_name", TS_JSON_OPTIONAL, &class_name));
+  TS_TRY (ts_json_string (&c, "_class_name", TS_JSON_OPTIONAL, &class_name));
   ts_json_copy_name (cfg.class_name, class_name);
-  TRY (ts_json_int64 (&c, "mask_token_id", TS_JSON_REQUIRED, &cfg.mask_token_id, NULL));
-  TRY (ts_json_check_range (&c, "mask_token_id", cfg.mask_token_id, 0, TS_CONFIG_MAX_DIM));
-  TRY (ts_json_string (&c, "masking_schedule", TS_JSON_OPTIONAL, &schedule));
+  TS_TRY (ts_json_int64 (&c, "mask_token_id", TS_JSON_REQUIRED, &cfg.mask_token_id, NULL));
+  TS_TRY (ts_json_check_range (&c, "mask_token_id", cfg.mask_token_id, 0, TS_CONFIG_MAX_DIM));
+  TS_TRY (ts_json_string (&c, "masking_schedule", TS_JSON_OPTIONAL, &schedule));
   if (strcmp (schedule, "cosine") == 0) {
     cfg.masking_schedule = TS_MASKING_COSINE;
   } else if (strcmp (schedule, "linear") == 0) {

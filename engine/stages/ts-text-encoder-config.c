@@ -15,13 +15,6 @@
 #include <math.h>
 #include <string.h>
 
-#define TRY(expr)                                                                          \
-  do {                                                                                     \
-    st = (expr);                                                                           \
-    if (st != TS_OK)                                                                       \
-      goto fail;                                                                           \
-  } while (0)
-
 /* ---- CLIPTextConfig --------------------------------------------------------------- */
 
 ts_status
@@ -51,7 +44,7 @@ ts_clip_text_config_from_json_text (const char *text, size_t len, const char *na
   ts_status st;
   ts_json_ctx c;
 
-  TRY (ts_json_parse_object (text, len, name, &root, err));
+  TS_TRY (ts_json_parse_object (text, len, name, &root, err));
   obj = root;
   /* A full CLIPConfig: transformers reads the text tower from "text_config". */
   text_config = cJSON_GetObjectItemCaseSensitive (root, "text_config");
@@ -70,7 +63,7 @@ ts_clip_text_config_from_json_text (const char *text, size_t len, const char *na
   {
     const char *model_type = NULL;
     ts_json_ctx top = { root, name, "CLIPTextConfig", err };
-    TRY (ts_json_string (&top, "model_type", TS_JSON_OPTIONAL, &model_type));
+    TS_TRY (ts_json_string (&top, "model_type", TS_JSON_OPTIONAL, &model_type));
     if (model_type && strcmp (model_type, "clip_text_model") != 0 &&
         strcmp (model_type, "clip") != 0) {
       st = ts_error_set (err, TS_ERR_UNSUPPORTED,
@@ -91,27 +84,27 @@ ts_clip_text_config_from_json_text (const char *text, size_t len, const char *na
       ts_json_copy_name (cfg.class_name, first->valuestring);
   }
 
-  TRY (ts_json_size (&c, "vocab_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.vocab_size));
-  TRY (ts_json_size (&c, "hidden_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.hidden_size));
-  TRY (ts_json_size (&c, "intermediate_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.intermediate_size));
-  TRY (ts_json_size (&c, "num_hidden_layers", TS_JSON_OPTIONAL, TS_CONFIG_MAX_LAYERS,
-                     &cfg.num_hidden_layers));
-  TRY (ts_json_size (&c, "num_attention_heads", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.num_attention_heads));
-  TRY (ts_json_size (&c, "max_position_embeddings", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.max_position_embeddings));
-  TRY (ts_json_size (&c, "projection_dim", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.projection_dim));
-  TRY (ts_json_number (&c, "layer_norm_eps", TS_JSON_OPTIONAL, &cfg.layer_norm_eps));
-  TRY (ts_json_string (&c, "hidden_act", TS_JSON_OPTIONAL, &act));
-  TRY (ts_json_int64 (&c, "eos_token_id", TS_JSON_NULLABLE, &cfg.eos_token_id, &is_null));
+  TS_TRY (ts_json_size (&c, "vocab_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.vocab_size));
+  TS_TRY (ts_json_size (&c, "hidden_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.hidden_size));
+  TS_TRY (ts_json_size (&c, "intermediate_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.intermediate_size));
+  TS_TRY (ts_json_size (&c, "num_hidden_layers", TS_JSON_OPTIONAL, TS_CONFIG_MAX_LAYERS,
+                        &cfg.num_hidden_layers));
+  TS_TRY (ts_json_size (&c, "num_attention_heads", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.num_attention_heads));
+  TS_TRY (ts_json_size (&c, "max_position_embeddings", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.max_position_embeddings));
+  TS_TRY (ts_json_size (&c, "projection_dim", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.projection_dim));
+  TS_TRY (ts_json_number (&c, "layer_norm_eps", TS_JSON_OPTIONAL, &cfg.layer_norm_eps));
+  TS_TRY (ts_json_string (&c, "hidden_act", TS_JSON_OPTIONAL, &act));
+  TS_TRY (ts_json_int64 (&c, "eos_token_id", TS_JSON_NULLABLE, &cfg.eos_token_id, &is_null));
   if (is_null)
     cfg.eos_token_id = -1;
-  TRY (ts_json_int64 (&c, "bos_token_id", TS_JSON_NULLABLE, &cfg.bos_token_id, &is_null));
+  TS_TRY (ts_json_int64 (&c, "bos_token_id", TS_JSON_NULLABLE, &cfg.bos_token_id, &is_null));
   if (is_null)
     cfg.bos_token_id = -1;
-  TRY (ts_json_int64 (&c, "pad_token_id", TS_JSON_NULLABLE, &cfg.pad_token_id, &is_null));
+  TS_TRY (ts_json_int64 (&c, "pad_token_id", TS_JSON_NULLABLE, &cfg.pad_token_id, &is_null));
   if (is_null)
     cfg.pad_token_id = -1;
 

@@ -161,12 +161,6 @@ ts_text_encoder_free (ts_text_encoder *te)
   free (te);
 }
 
-const ts_clip_text_config *
-ts_text_encoder_get_config (const ts_text_encoder *te)
-{
-  return &te->cfg;
-}
-
 /* Appends a region of `bytes` to a layout, 256-byte aligned (a safe alignment for any
  * backend's storage buffers). false on overflow. */
 static bool
@@ -302,31 +296,25 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
   for (int64_t i = 0; i < rows; i++)
     pos_ids[i] = (int32_t) (i % S);
 
-#define TRY(call)            \
-  do {                       \
-    if ((st = (call)) != TS_OK) \
-      goto fail;             \
-  } while (0)
-
-  TRY (be->ops->upload (be->impl, r_ids, ids, (size_t) rows * sizeof (int32_t), err));
-  TRY (be->ops->upload (be->impl, r_pos_ids, pos_ids, (size_t) rows * sizeof (int32_t), err));
+  TS_TRY (be->ops->upload (be->impl, r_ids, ids, (size_t) rows * sizeof (int32_t), err));
+  TS_TRY (be->ops->upload (be->impl, r_pos_ids, pos_ids, (size_t) rows * sizeof (int32_t), err));
 
   /* CLIPTextEmbeddings: token_embedding(ids) + position_embedding(0..76). */
   ts_embed_args emb = { .table = te->tok_emb, .ids = r_ids, .y = x, .n = rows, .dim = H };
-  TRY (ts_op_embed (be, &emb, err));
+  TS_TRY (ts_op_embed (be, &emb, err));
   emb = (ts_embed_args) { .table = te->pos_emb, .ids = r_pos_ids, .y = hn, .n = rows, .dim = H };
-  TRY (ts_op_embed (be, &emb, err));
+  TS_TRY (ts_op_embed (be, &emb, err));
   ts_elementwise_args add = { .kind = TS_EW_ADD, .a = x, .b = hn, .y = x, .rows = rows,
                               .cols = H, .lda = H, .ldb = H, .ldy = H };
-  TRY (ts_op_elementwise (be, &add, err));
+  TS_TRY (ts_op_elementwise (be, &add, err));
 
   if (capturing) {
-    TRY (te_capture (te, cap, "mid.embeddings", x, 3, shape_bsh, err));
-    TRY (te_capture (te, cap, "mid.hidden_states_all.0", x, 3, shape_bsh, err));
+    TS_TRY (te_capture (te, cap, "mid.embeddings", x, 3, shape_bsh, err));
+    TS_TRY (te_capture (te, cap, "mid.hidden_states_all.0", x, 3, shape_bsh, err));
   }
   /* hidden_states[i] is the stream after i layers; [-2] is i = L - 1. */
   if (L - 1 == 0)
-    TRY (be->ops->download (be->impl, x, hidden_m2, (size_t) rows * H * sizeof (float), err));
+    TS_TRY (be->ops->download (be->impl, x, hidden_m2, (size_t) rows * H * sizeof (float), err));
 
   for (int l = 0; l < L; l++) {
     const te_layer *ly = &te->layers[l];
@@ -334,7 +322,7 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
     ts_norm_args norm = { .kind = TS_NORM_LAYER, .x = x, .ldx = H, .y = hn, .ldy = H,
                           .rows = rows, .dim = H, .eps = (float) cfg->layer_norm_eps,
                           .weight = ly->ln1_w, .bias = ly->ln1_b, .rows_per_batch = rows };
-    TRY (ts_op_norm (be, &norm, err));
+    TS_TRY (ts_op_norm (be, &norm, err));
 
     const ts_weight *qkv_w[3] = { ly->q_w, ly->k_w, ly->v_w };
     const ts_weight *qkv_b[3] = { ly->q_b, ly->k_b, ly->v_b };
@@ -342,7 +330,7 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
       ts_matmul_args mm = { .x = hn, .ldx = H, .w = qkv_w[j], .bias = qkv_b[j],
                             .y = ts_ref_f32 (qkv, j * H), .ldy = 3 * H,
                             .m = rows, .n = H, .k = H };
-      TRY (ts_op_matmul (be, &mm, err));
+      TS_TRY (ts_op_matmul (be, &mm, err));
     }
 
     ts_attention_args at = {
@@ -352,41 +340,43 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
       .batch = batch, .heads = heads, .seq_q = S, .seq_kv = S, .d_head = d_head,
       .scale = (float) (1.0 / sqrt ((double) d_head)), .causal = true,
     };
-    TRY (ts_op_attention (be, &at, err));
+    TS_TRY (ts_op_attention (be, &at, err));
 
     ts_matmul_args mo = { .x = attn, .ldx = H, .w = ly->o_w, .bias = ly->o_b, .y = x,
                           .ldy = H, .m = rows, .n = H, .k = H, .accumulate = true };
-    TRY (ts_op_matmul (be, &mo, err));
+    TS_TRY (ts_op_matmul (be, &mo, err));
 
     norm.weight = ly->ln2_w;
     norm.bias = ly->ln2_b;
-    TRY (ts_op_norm (be, &norm, err));
+    TS_TRY (ts_op_norm (be, &norm, err));
 
     ts_matmul_args m1 = { .x = hn, .ldx = H, .w = ly->fc1_w, .bias = ly->fc1_b, .y = mlp,
                           .ldy = I, .m = rows, .n = I, .k = H };
-    TRY (ts_op_matmul (be, &m1, err));
+    TS_TRY (ts_op_matmul (be, &m1, err));
     ts_act_args act = { .kind = te->act, .x = mlp, .y = mlp, .rows = rows, .cols = I,
                         .ldx = I, .ldy = I };
-    TRY (ts_op_act (be, &act, err));
+    TS_TRY (ts_op_act (be, &act, err));
     ts_matmul_args m2 = { .x = mlp, .ldx = I, .w = ly->fc2_w, .bias = ly->fc2_b, .y = x,
                           .ldy = H, .m = rows, .n = H, .k = I, .accumulate = true };
-    TRY (ts_op_matmul (be, &m2, err));
+    TS_TRY (ts_op_matmul (be, &m2, err));
 
     if (capturing) {
       char name[64];
       snprintf (name, sizeof name, "mid.hidden_states_all.%d", l + 1);
-      TRY (te_capture (te, cap, name, x, 3, shape_bsh, err));
+      TS_TRY (te_capture (te, cap, name, x, 3, shape_bsh, err));
     }
     if (l + 1 == L - 1)
-      TRY (be->ops->download (be->impl, x, hidden_m2, (size_t) rows * H * sizeof (float), err));
+      TS_TRY (be->ops->download (be->impl, x, hidden_m2, (size_t) rows * H * sizeof (float),
+                                 err));
   }
 
   ts_norm_args fnorm = { .kind = TS_NORM_LAYER, .x = x, .ldx = H, .y = hn, .ldy = H,
                          .rows = rows, .dim = H, .eps = (float) cfg->layer_norm_eps,
                          .weight = te->final_w, .bias = te->final_b, .rows_per_batch = rows };
-  TRY (ts_op_norm (be, &fnorm, err));
+  TS_TRY (ts_op_norm (be, &fnorm, err));
   if (last_hidden)
-    TRY (be->ops->download (be->impl, hn, last_hidden, (size_t) rows * H * sizeof (float), err));
+    TS_TRY (be->ops->download (be->impl, hn, last_hidden, (size_t) rows * H * sizeof (float),
+                               err));
 
   if (capturing) {
     pooled = malloc ((size_t) batch * (size_t) (H + 1) * sizeof *pooled);
@@ -400,20 +390,20 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
     const ts_ref row = ts_ref_f32 (hn, ((int64_t) b * S + idx) * H);
     ts_matmul_args mp = { .x = row, .ldx = H, .w = te->proj, .y = ts_ref_f32 (proj, b * P),
                           .ldy = P, .m = 1, .n = P, .k = H };
-    TRY (ts_op_matmul (be, &mp, err));
+    TS_TRY (ts_op_matmul (be, &mp, err));
     if (capturing) {
       pooled[(size_t) batch * H + b] = (float) idx;
-      TRY (be->ops->download (be->impl, row, pooled + (size_t) b * H, (size_t) H * sizeof (float),
-                              err));
+      TS_TRY (be->ops->download (be->impl, row, pooled + (size_t) b * H,
+                                 (size_t) H * sizeof (float), err));
     }
   }
-  TRY (be->ops->download (be->impl, proj, text_embeds, (size_t) batch * P * sizeof (float), err));
+  TS_TRY (be->ops->download (be->impl, proj, text_embeds, (size_t) batch * P * sizeof (float),
+                             err));
   if (capturing) {
     const int64_t shape_bh[2] = { batch, H }, shape_b[1] = { batch };
     cap->fn (cap->user_data, "mid.pooled_output", pooled, 2, shape_bh);
     cap->fn (cap->user_data, "mid.pooled_index", pooled + (size_t) batch * H, 1, shape_b);
   }
-#undef TRY
   st = TS_OK;
 
 fail:

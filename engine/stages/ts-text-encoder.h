@@ -32,8 +32,6 @@ ts_text_encoder *ts_text_encoder_new (const ts_backend *be, const ts_clip_text_c
 /* NULL-safe; frees the backend weights and scratch buffers. */
 void ts_text_encoder_free (ts_text_encoder *te);
 
-const ts_clip_text_config *ts_text_encoder_get_config (const ts_text_encoder *te);
-
 /* Runs `batch` rows of TS_TEXT_ENCODER_SEQ_LEN token ids (row-major [batch, 77]).
  *   text_embeds  [batch, projection_dim]: text_projection(final_layer_norm(pooled row)),
  *                where the pooled row is argmax(ids) (first occurrence) when the config's

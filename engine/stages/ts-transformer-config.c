@@ -14,13 +14,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-#define TRY(expr)                                                                          \
-  do {                                                                                     \
-    st = (expr);                                                                           \
-    if (st != TS_OK)                                                                       \
-      goto fail;                                                                           \
-  } while (0)
-
 /* ---- Transformer2DModel ----------------------------------------------------------- */
 
 ts_status
@@ -51,33 +44,33 @@ ts_transformer_config_from_json_text (const char *text, size_t len, const char *
   ts_status st;
   ts_json_ctx c;
 
-  TRY (ts_json_parse_object (text, len, name, &root, err));
+  TS_TRY (ts_json_parse_object (text, len, name, &root, err));
   c = (ts_json_ctx) { root, name, "Transformer2DModel", err };
 
-  TRY (ts_json_string (&c, "_class_name", TS_JSON_OPTIONAL, &class_name));
+  TS_TRY (ts_json_string (&c, "_class_name", TS_JSON_OPTIONAL, &class_name));
   ts_json_copy_name (cfg.class_name, class_name);
-  TRY (ts_json_size (&c, "attention_head_dim", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.attention_head_dim));
-  TRY (ts_json_size (&c, "num_attention_heads", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.num_attention_heads));
-  TRY (ts_json_size (&c, "num_layers", TS_JSON_OPTIONAL, TS_CONFIG_MAX_LAYERS,
-                     &cfg.num_layers));
-  TRY (ts_json_size (&c, "num_single_layers", TS_JSON_OPTIONAL, TS_CONFIG_MAX_LAYERS,
-                     &cfg.num_single_layers));
-  TRY (ts_json_size (&c, "joint_attention_dim", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.joint_attention_dim));
-  TRY (ts_json_size (&c, "pooled_projection_dim", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.pooled_projection_dim));
-  TRY (ts_json_size (&c, "codebook_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.codebook_size));
-  TRY (ts_json_size (&c, "vocab_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.vocab_size));
-  TRY (ts_json_size_array (&c, "axes_dims_rope", TS_JSON_OPTIONAL, cfg.axes_dims_rope, 3,
-                           &n_axes));
-  TRY (ts_json_bool (&c, "downsample", TS_JSON_OPTIONAL, &cfg.downsample));
-  TRY (ts_json_bool (&c, "upsample", TS_JSON_OPTIONAL, &cfg.upsample));
-  TRY (ts_json_bool (&c, "guidance_embeds", TS_JSON_OPTIONAL, &guidance_embeds));
-  TRY (ts_json_size (&c, "in_channels", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.in_channels));
-  TRY (ts_json_size (&c, "patch_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.patch_size));
+  TS_TRY (ts_json_size (&c, "attention_head_dim", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.attention_head_dim));
+  TS_TRY (ts_json_size (&c, "num_attention_heads", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.num_attention_heads));
+  TS_TRY (ts_json_size (&c, "num_layers", TS_JSON_OPTIONAL, TS_CONFIG_MAX_LAYERS,
+                        &cfg.num_layers));
+  TS_TRY (ts_json_size (&c, "num_single_layers", TS_JSON_OPTIONAL, TS_CONFIG_MAX_LAYERS,
+                        &cfg.num_single_layers));
+  TS_TRY (ts_json_size (&c, "joint_attention_dim", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.joint_attention_dim));
+  TS_TRY (ts_json_size (&c, "pooled_projection_dim", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.pooled_projection_dim));
+  TS_TRY (ts_json_size (&c, "codebook_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.codebook_size));
+  TS_TRY (ts_json_size (&c, "vocab_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.vocab_size));
+  TS_TRY (ts_json_size_array (&c, "axes_dims_rope", TS_JSON_OPTIONAL, cfg.axes_dims_rope, 3,
+                              &n_axes));
+  TS_TRY (ts_json_bool (&c, "downsample", TS_JSON_OPTIONAL, &cfg.downsample));
+  TS_TRY (ts_json_bool (&c, "upsample", TS_JSON_OPTIONAL, &cfg.upsample));
+  TS_TRY (ts_json_bool (&c, "guidance_embeds", TS_JSON_OPTIONAL, &guidance_embeds));
+  TS_TRY (ts_json_size (&c, "in_channels", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.in_channels));
+  TS_TRY (ts_json_size (&c, "patch_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.patch_size));
 
   inner = (int64_t) cfg.num_attention_heads * cfg.attention_head_dim;
   if (inner > TS_CONFIG_MAX_DIM) {

@@ -311,12 +311,6 @@ ts_transformer_free (ts_transformer *tf)
   free (tf);
 }
 
-const ts_transformer_config *
-ts_transformer_get_config (const ts_transformer *tf)
-{
-  return &tf->cfg;
-}
-
 ts_status
 ts_transformer_check_grid (const ts_transformer_config *cfg, int grid_h, int grid_w,
                            ts_error *err)
@@ -538,12 +532,6 @@ capture_nhwc (ts_tf_run *r, const char *name, ts_ref src, int64_t hh, int64_t ww
   return st;
 }
 
-#define TRY(call)              \
-  do {                         \
-    if ((st = (call)) != TS_OK) \
-      goto fail;               \
-  } while (0)
-
 /* ---- blocks ---- */
 
 /* Modulation, normalisation and Q/K/V of one dual-block stream of `len` rows per batch
@@ -554,18 +542,18 @@ stream_qkv (ts_tf_run *r, const ts_tf_stream *s, ts_ref x, int64_t len, int64_t 
 {
   const int64_t D = r->D;
   ts_status st;
-  TRY (mm (r, r->stemb, D, s->mod_w, s->mod_b, mod, 6 * D, r->B, 6 * D, D));
-  TRY (ada_norm (r, x, r->nrm, r->B * len, len, mod, ts_ref_f32 (mod, D), 6 * D));
+  TS_TRY (mm (r, r->stemb, D, s->mod_w, s->mod_b, mod, 6 * D, r->B, 6 * D, D));
+  TS_TRY (ada_norm (r, x, r->nrm, r->B * len, len, mod, ts_ref_f32 (mod, D), 6 * D));
   for (int64_t b = 0; b < r->B; b++) {
     ts_ref xb = ts_ref_f32 (r->nrm, b * len * D);
     int64_t off = (b * r->S + seq_off) * D;
-    TRY (mm (r, xb, D, s->q_w, s->q_b, ts_ref_f32 (r->q, off), D, len, D, D));
-    TRY (mm (r, xb, D, s->k_w, s->k_b, ts_ref_f32 (r->k, off), D, len, D, D));
-    TRY (mm (r, xb, D, s->v_w, s->v_b, ts_ref_f32 (r->v, off), D, len, D, D));
-    TRY (rms (r, ts_ref_f32 (r->q, off), ts_ref_f32 (r->q, off), len * r->heads, r->dh,
-              s->norm_q));
-    TRY (rms (r, ts_ref_f32 (r->k, off), ts_ref_f32 (r->k, off), len * r->heads, r->dh,
-              s->norm_k));
+    TS_TRY (mm (r, xb, D, s->q_w, s->q_b, ts_ref_f32 (r->q, off), D, len, D, D));
+    TS_TRY (mm (r, xb, D, s->k_w, s->k_b, ts_ref_f32 (r->k, off), D, len, D, D));
+    TS_TRY (mm (r, xb, D, s->v_w, s->v_b, ts_ref_f32 (r->v, off), D, len, D, D));
+    TS_TRY (rms (r, ts_ref_f32 (r->q, off), ts_ref_f32 (r->q, off), len * r->heads, r->dh,
+                 s->norm_q));
+    TS_TRY (rms (r, ts_ref_f32 (r->k, off), ts_ref_f32 (r->k, off), len * r->heads, r->dh,
+                 s->norm_k));
   }
 fail:
   return st;
@@ -581,15 +569,15 @@ stream_out (ts_tf_run *r, const ts_tf_stream *s, ts_ref x, int64_t len, int64_t 
   const int64_t D = r->D, F = r->F, rows = r->B * len;
   ts_status st;
   for (int64_t b = 0; b < r->B; b++)
-    TRY (mm (r, ts_ref_f32 (r->att, (b * r->S + seq_off) * D), D, s->out_w, s->out_b,
-             ts_ref_f32 (r->tmp, b * len * D), D, len, D, D));
-  TRY (gated_add (r, x, r->tmp, ts_ref_f32 (mod, 2 * D), rows, len, 6 * D));
-  TRY (ada_norm (r, x, r->nrm, rows, len, ts_ref_f32 (mod, 3 * D), ts_ref_f32 (mod, 4 * D),
-                 6 * D));
-  TRY (mm (r, r->nrm, D, s->ff1_w, s->ff1_b, r->big, F, rows, F, D));
-  TRY (act (r, TS_ACT_GELU_TANH, r->big, rows, F, F));
-  TRY (mm (r, r->big, F, s->ff2_w, s->ff2_b, r->tmp, D, rows, D, F));
-  TRY (gated_add (r, x, r->tmp, ts_ref_f32 (mod, 5 * D), rows, len, 6 * D));
+    TS_TRY (mm (r, ts_ref_f32 (r->att, (b * r->S + seq_off) * D), D, s->out_w, s->out_b,
+                ts_ref_f32 (r->tmp, b * len * D), D, len, D, D));
+  TS_TRY (gated_add (r, x, r->tmp, ts_ref_f32 (mod, 2 * D), rows, len, 6 * D));
+  TS_TRY (ada_norm (r, x, r->nrm, rows, len, ts_ref_f32 (mod, 3 * D), ts_ref_f32 (mod, 4 * D),
+                    6 * D));
+  TS_TRY (mm (r, r->nrm, D, s->ff1_w, s->ff1_b, r->big, F, rows, F, D));
+  TS_TRY (act (r, TS_ACT_GELU_TANH, r->big, rows, F, F));
+  TS_TRY (mm (r, r->big, F, s->ff2_w, s->ff2_b, r->tmp, D, rows, D, F));
+  TS_TRY (gated_add (r, x, r->tmp, ts_ref_f32 (mod, 5 * D), rows, len, 6 * D));
 fail:
   return st;
 }
@@ -603,15 +591,15 @@ joint_attention (ts_tf_run *r, ts_ref out, int64_t ldo)
   ts_rope_args ra = { .x = r->q, .ldx = D, .bs_x = S * D, .cos = r->rope_cos,
                       .sin = r->rope_sin, .batch = r->B, .seq = S, .heads = r->heads,
                       .d_head = r->dh };
-  TRY (ts_op_rope (r->be, &ra, r->err));
+  TS_TRY (ts_op_rope (r->be, &ra, r->err));
   ra.x = r->k;
-  TRY (ts_op_rope (r->be, &ra, r->err));
+  TS_TRY (ts_op_rope (r->be, &ra, r->err));
   ts_attention_args aa = { .q = r->q, .k = r->k, .v = r->v, .out = out, .ldq = D, .ldk = D,
                            .ldv = D, .ldo = ldo, .bs_q = S * D, .bs_k = S * D, .bs_v = S * D,
                            .bs_o = S * ldo, .batch = r->B, .heads = r->heads, .seq_q = S,
                            .seq_kv = S, .d_head = r->dh,
                            .scale = (float) (1.0 / sqrt ((double) r->dh)), .causal = false };
-  TRY (ts_op_attention (r->be, &aa, r->err));
+  TS_TRY (ts_op_attention (r->be, &aa, r->err));
 fail:
   return st;
 }
@@ -620,18 +608,18 @@ static ts_status
 dual_block (ts_tf_run *r, const ts_tf_dual_block *blk, int index)
 {
   ts_status st;
-  TRY (stream_qkv (r, &blk->txt, r->ctx, r->T, 0, r->mod_a));
-  TRY (stream_qkv (r, &blk->img, r->img, r->N, r->T, r->mod_b));
-  TRY (joint_attention (r, r->att, r->D));
-  TRY (stream_out (r, &blk->img, r->img, r->N, r->T, r->mod_b));
-  TRY (stream_out (r, &blk->txt, r->ctx, r->T, 0, r->mod_a));
+  TS_TRY (stream_qkv (r, &blk->txt, r->ctx, r->T, 0, r->mod_a));
+  TS_TRY (stream_qkv (r, &blk->img, r->img, r->N, r->T, r->mod_b));
+  TS_TRY (joint_attention (r, r->att, r->D));
+  TS_TRY (stream_out (r, &blk->img, r->img, r->N, r->T, r->mod_b));
+  TS_TRY (stream_out (r, &blk->txt, r->ctx, r->T, 0, r->mod_a));
   if (ts_capture_wanted (r->cap)) {
     char name[64];
     const int64_t s0[3] = { r->B, r->T, r->D }, s1[3] = { r->B, r->N, r->D };
     snprintf (name, sizeof name, "mid.mm_block%d.0", index);
-    TRY (capture (r, name, r->ctx, 3, s0));
+    TS_TRY (capture (r, name, r->ctx, 3, s0));
     snprintf (name, sizeof name, "mid.mm_block%d.1", index);
-    TRY (capture (r, name, r->img, 3, s1));
+    TS_TRY (capture (r, name, r->img, 3, s1));
   }
 fail:
   return st;
@@ -642,25 +630,25 @@ single_block (ts_tf_run *r, const ts_tf_single_block *blk, int index)
 {
   const int64_t D = r->D, F = r->F, rows = r->B * r->S, ldc = D + F;
   ts_status st;
-  TRY (mm (r, r->stemb, D, blk->mod_w, blk->mod_b, r->mod_a, 3 * D, r->B, 3 * D, D));
-  TRY (ada_norm (r, r->hs, r->nrm, rows, r->S, r->mod_a, ts_ref_f32 (r->mod_a, D), 3 * D));
-  TRY (mm (r, r->nrm, D, blk->q_w, blk->q_b, r->q, D, rows, D, D));
-  TRY (mm (r, r->nrm, D, blk->k_w, blk->k_b, r->k, D, rows, D, D));
-  TRY (mm (r, r->nrm, D, blk->v_w, blk->v_b, r->v, D, rows, D, D));
-  TRY (rms (r, r->q, r->q, rows * r->heads, r->dh, blk->norm_q));
-  TRY (rms (r, r->k, r->k, rows * r->heads, r->dh, blk->norm_k));
+  TS_TRY (mm (r, r->stemb, D, blk->mod_w, blk->mod_b, r->mod_a, 3 * D, r->B, 3 * D, D));
+  TS_TRY (ada_norm (r, r->hs, r->nrm, rows, r->S, r->mod_a, ts_ref_f32 (r->mod_a, D), 3 * D));
+  TS_TRY (mm (r, r->nrm, D, blk->q_w, blk->q_b, r->q, D, rows, D, D));
+  TS_TRY (mm (r, r->nrm, D, blk->k_w, blk->k_b, r->k, D, rows, D, D));
+  TS_TRY (mm (r, r->nrm, D, blk->v_w, blk->v_b, r->v, D, rows, D, D));
+  TS_TRY (rms (r, r->q, r->q, rows * r->heads, r->dh, blk->norm_q));
+  TS_TRY (rms (r, r->k, r->k, rows * r->heads, r->dh, blk->norm_k));
   /* [attn | mlp] concatenation built in place: attention writes columns [0, D), the MLP
    * columns [D, D + F) of `big`. */
-  TRY (joint_attention (r, r->big, ldc));
-  TRY (mm (r, r->nrm, D, blk->mlp_w, blk->mlp_b, ts_ref_f32 (r->big, D), ldc, rows, F, D));
-  TRY (act (r, TS_ACT_GELU_TANH, ts_ref_f32 (r->big, D), rows, F, ldc));
-  TRY (mm (r, r->big, ldc, blk->out_w, blk->out_b, r->tmp, D, rows, D, ldc));
-  TRY (gated_add (r, r->hs, r->tmp, ts_ref_f32 (r->mod_a, 2 * D), rows, r->S, 3 * D));
+  TS_TRY (joint_attention (r, r->big, ldc));
+  TS_TRY (mm (r, r->nrm, D, blk->mlp_w, blk->mlp_b, ts_ref_f32 (r->big, D), ldc, rows, F, D));
+  TS_TRY (act (r, TS_ACT_GELU_TANH, ts_ref_f32 (r->big, D), rows, F, ldc));
+  TS_TRY (mm (r, r->big, ldc, blk->out_w, blk->out_b, r->tmp, D, rows, D, ldc));
+  TS_TRY (gated_add (r, r->hs, r->tmp, ts_ref_f32 (r->mod_a, 2 * D), rows, r->S, 3 * D));
   if (ts_capture_wanted (r->cap)) {
     char name[64];
     const int64_t shape[3] = { r->B, r->S, D };
     snprintf (name, sizeof name, "mid.single_block%d", index);
-    TRY (capture (r, name, r->hs, 3, shape));
+    TS_TRY (capture (r, name, r->hs, 3, shape));
   }
 fail:
   return st;
@@ -818,7 +806,7 @@ ts_transformer_forward (ts_transformer *tf, const ts_transformer_forward_args *a
   const ts_backend *be = tf->be;
 
   float *cond_host = NULL, *rope_host = NULL, tproj_host[TS_TRANSFORMER_SINUSOID_DIM];
-  TRY (tf_plan (r, err));
+  TS_TRY (tf_plan (r, err));
 
   /* Capture staging: the largest tensor handed to the hook. */
   if (ts_capture_wanted (cap)) {
@@ -850,17 +838,17 @@ ts_transformer_forward (ts_transformer *tf, const ts_transformer_forward_args *a
   tf_sinusoid ((float) a->timestep * 1000.0f, tproj_host, (int) SD);
   tf_rope_tables (cfg, (int) T, (int) r->h, (int) r->w, rope_host, rope_host + S * r->dh);
 
-  TRY (be->ops->upload (be->impl, r->cond_in, cond_host, (size_t) (B * n_cond) * sizeof (float),
-                        err));
-  TRY (be->ops->upload (be->impl, r->tproj, tproj_host, sizeof tproj_host, err));
-  TRY (be->ops->upload (be->impl, r->rope_cos, rope_host, (size_t) (S * r->dh) * sizeof (float),
-                        err));
-  TRY (be->ops->upload (be->impl, r->rope_sin, rope_host + S * r->dh,
-                        (size_t) (S * r->dh) * sizeof (float), err));
-  TRY (be->ops->upload (be->impl, r->ids, a->tokens, (size_t) (B * r->HW) * sizeof (int32_t),
-                        err));
-  TRY (be->ops->upload (be->impl, r->enc, a->encoder_hidden_states,
-                        (size_t) (B * T * r->J) * sizeof (float), err));
+  TS_TRY (be->ops->upload (be->impl, r->cond_in, cond_host, (size_t) (B * n_cond) * sizeof (float),
+                           err));
+  TS_TRY (be->ops->upload (be->impl, r->tproj, tproj_host, sizeof tproj_host, err));
+  TS_TRY (be->ops->upload (be->impl, r->rope_cos, rope_host, (size_t) (S * r->dh) * sizeof (float),
+                           err));
+  TS_TRY (be->ops->upload (be->impl, r->rope_sin, rope_host + S * r->dh,
+                           (size_t) (S * r->dh) * sizeof (float), err));
+  TS_TRY (be->ops->upload (be->impl, r->ids, a->tokens, (size_t) (B * r->HW) * sizeof (int32_t),
+                           err));
+  TS_TRY (be->ops->upload (be->impl, r->enc, a->encoder_hidden_states,
+                           (size_t) (B * T * r->J) * sizeof (float), err));
   if (ts_capture_wanted (cap)) {
     const int64_t s_ci[2] = { B, n_cond }, s_tp[2] = { 1, SD }, s_rope[2] = { S, r->dh };
     cap->fn (cap->user_data, "mid.cond_embed_input", cond_host, 2, s_ci);
@@ -870,111 +858,111 @@ ts_transformer_forward (ts_transformer *tf, const ts_transformer_forward_args *a
   }
 
   const int64_t s_bd[2] = { B, D };
-  TRY (mm (r, r->cond_in, n_cond, tf->cond_1_w, NULL, r->c1, D, B, D, n_cond));
-  TRY (act (r, TS_ACT_SILU, r->c1, B, D, D));
-  TRY (mm (r, r->c1, D, tf->cond_2_w, NULL, r->cond_out, D, B, D, D));
-  TRY (capture (r, "mid.cond_embed_out", r->cond_out, 2, s_bd));
-  TRY (mm (r, r->tproj, SD, tf->time_1_w, tf->time_1_b, r->t1, D, 1, D, SD));
-  TRY (act (r, TS_ACT_SILU, r->t1, 1, D, D));
-  TRY (mm (r, r->t1, D, tf->time_2_w, tf->time_2_b, r->t2, D, 1, D, D));
-  TRY (mm (r, r->cond_out, D, tf->text_1_w, tf->text_1_b, r->p1, D, B, D, D));
-  TRY (act (r, TS_ACT_SILU, r->p1, B, D, D));
-  TRY (mm (r, r->p1, D, tf->text_2_w, tf->text_2_b, r->temb, D, B, D, D));
+  TS_TRY (mm (r, r->cond_in, n_cond, tf->cond_1_w, NULL, r->c1, D, B, D, n_cond));
+  TS_TRY (act (r, TS_ACT_SILU, r->c1, B, D, D));
+  TS_TRY (mm (r, r->c1, D, tf->cond_2_w, NULL, r->cond_out, D, B, D, D));
+  TS_TRY (capture (r, "mid.cond_embed_out", r->cond_out, 2, s_bd));
+  TS_TRY (mm (r, r->tproj, SD, tf->time_1_w, tf->time_1_b, r->t1, D, 1, D, SD));
+  TS_TRY (act (r, TS_ACT_SILU, r->t1, 1, D, D));
+  TS_TRY (mm (r, r->t1, D, tf->time_2_w, tf->time_2_b, r->t2, D, 1, D, D));
+  TS_TRY (mm (r, r->cond_out, D, tf->text_1_w, tf->text_1_b, r->p1, D, B, D, D));
+  TS_TRY (act (r, TS_ACT_SILU, r->p1, B, D, D));
+  TS_TRY (mm (r, r->p1, D, tf->text_2_w, tf->text_2_b, r->temb, D, B, D, D));
   {
     /* The (1, D) timestep embedding broadcasts over the batch rows. */
     ts_elementwise_args ea = { .kind = TS_EW_BIAS_ADD, .a = r->temb, .y = r->temb,
                                .gate = r->t2, .rows = B, .cols = D, .lda = D, .ldy = D,
                                .rows_per_batch = B, .gate_stride = D };
-    TRY (ts_op_elementwise (be, &ea, err));
+    TS_TRY (ts_op_elementwise (be, &ea, err));
   }
-  TRY (capture (r, "mid.temb", r->temb, 2, s_bd));
+  TS_TRY (capture (r, "mid.temb", r->temb, 2, s_bd));
   /* Every block's AdaLN starts with SiLU(temb); it is the same for all of them. */
-  TRY (copy2d (r, r->temb, D, r->stemb, D, B, D));
-  TRY (act (r, TS_ACT_SILU, r->stemb, B, D, D));
+  TS_TRY (copy2d (r, r->temb, D, r->stemb, D, B, D));
+  TS_TRY (act (r, TS_ACT_SILU, r->stemb, B, D, D));
 
   /* Image front end: Embedding → RMSNorm → 1×1 conv (NHWC in X/Y). */
   {
     ts_embed_args ea = { .table = tf->embed_table, .ids = r->ids, .y = r->X, .n = B * r->HW,
                          .dim = D };
-    TRY (ts_op_embed (be, &ea, err));
+    TS_TRY (ts_op_embed (be, &ea, err));
   }
-  TRY (rms (r, r->X, r->X, B * r->HW, D, tf->embed_norm));
-  TRY (mm (r, r->X, D, tf->embed_conv, NULL, r->Y, D, B * r->HW, D, D));
-  TRY (capture_nhwc (r, "mid.embed_out", r->Y, r->H, r->W, D));
+  TS_TRY (rms (r, r->X, r->X, B * r->HW, D, tf->embed_norm));
+  TS_TRY (mm (r, r->X, D, tf->embed_conv, NULL, r->Y, D, B * r->HW, D, D));
+  TS_TRY (capture_nhwc (r, "mid.embed_out", r->Y, r->H, r->W, D));
   ts_ref cur = r->Y;
   if (cfg->downsample) {
     /* Downsample2D: RMSNorm over channels, pad right/bottom by 1, conv 2×2 stride 2. */
-    TRY (rms (r, r->Y, r->Y, B * r->HW, D, tf->down_norm));
-    TRY (transpose (r, r->Y, r->X, B, r->HW, D));
+    TS_TRY (rms (r, r->Y, r->Y, B * r->HW, D, tf->down_norm));
+    TS_TRY (transpose (r, r->Y, r->X, B, r->HW, D));
     ts_conv2d_args ca = { .x = r->X, .y = r->Y, .w = tf->down_conv, .batch = B, .c_in = D,
                           .h = r->H, .w_in = r->W, .c_out = D, .h_out = r->h, .w_out = r->w,
                           .kh = 2, .kw = 2, .stride = 2, .pad_bottom = 1, .pad_right = 1 };
-    TRY (ts_op_conv2d (be, &ca, err));
+    TS_TRY (ts_op_conv2d (be, &ca, err));
     const int64_t s_down[4] = { B, D, r->h, r->w };
-    TRY (capture (r, "mid.down_block_out", r->Y, 4, s_down));
-    TRY (transpose (r, r->Y, r->X, B, D, N));
+    TS_TRY (capture (r, "mid.down_block_out", r->Y, 4, s_down));
+    TS_TRY (transpose (r, r->Y, r->X, B, D, N));
     cur = r->X;
   } else {
-    TRY (capture_nhwc (r, "mid.down_block_out", cur, r->h, r->w, D));
+    TS_TRY (capture_nhwc (r, "mid.down_block_out", cur, r->h, r->w, D));
   }
-  TRY (rms (r, cur, cur, B * N, D, tf->to_hidden_norm));
-  TRY (mm (r, cur, D, tf->to_hidden_w, NULL, r->img, D, B * N, D, D));
+  TS_TRY (rms (r, cur, cur, B * N, D, tf->to_hidden_norm));
+  TS_TRY (mm (r, cur, D, tf->to_hidden_w, NULL, r->img, D, B * N, D, D));
   const int64_t s_img[3] = { B, N, D }, s_ctx[3] = { B, T, D };
-  TRY (capture (r, "mid.project_to_hidden_out", r->img, 3, s_img));
+  TS_TRY (capture (r, "mid.project_to_hidden_out", r->img, 3, s_img));
 
   /* Text stream: context_embedder → encoder_proj_layer_norm. */
-  TRY (mm (r, r->enc, r->J, tf->ctx_w, tf->ctx_b, r->ctx, D, B * T, D, r->J));
-  TRY (capture (r, "mid.context_embedder_out", r->ctx, 3, s_ctx));
-  TRY (rms (r, r->ctx, r->ctx, B * T, D, tf->ctx_norm));
-  TRY (capture (r, "mid.encoder_hidden_states_in", r->ctx, 3, s_ctx));
+  TS_TRY (mm (r, r->enc, r->J, tf->ctx_w, tf->ctx_b, r->ctx, D, B * T, D, r->J));
+  TS_TRY (capture (r, "mid.context_embedder_out", r->ctx, 3, s_ctx));
+  TS_TRY (rms (r, r->ctx, r->ctx, B * T, D, tf->ctx_norm));
+  TS_TRY (capture (r, "mid.encoder_hidden_states_in", r->ctx, 3, s_ctx));
 
   for (int i = 0; i < cfg->num_layers; i++) {
     if (ts_abort_requested (abort))
       goto cancelled;
-    TRY (dual_block (r, &tf->dual[i], i));
+    TS_TRY (dual_block (r, &tf->dual[i], i));
   }
   /* [text ; image] per batch entry: each stream's rows of one entry are contiguous. */
-  TRY (copy2d (r, r->ctx, T * D, r->hs, S * D, B, T * D));
-  TRY (copy2d (r, r->img, N * D, ts_ref_f32 (r->hs, T * D), S * D, B, N * D));
+  TS_TRY (copy2d (r, r->ctx, T * D, r->hs, S * D, B, T * D));
+  TS_TRY (copy2d (r, r->img, N * D, ts_ref_f32 (r->hs, T * D), S * D, B, N * D));
   for (int i = 0; i < cfg->num_single_layers; i++) {
     if (ts_abort_requested (abort))
       goto cancelled;
-    TRY (single_block (r, &tf->single[i], i));
+    TS_TRY (single_block (r, &tf->single[i], i));
   }
   if (ts_abort_requested (abort))
     goto cancelled;
 
   /* Back end: image rows → RMSNorm → Linear → up_block → MLM head. */
-  TRY (copy2d (r, ts_ref_f32 (r->hs, T * D), S * D, r->img, N * D, B, N * D));
-  TRY (rms (r, r->img, r->img, B * N, D, tf->from_hidden_norm));
-  TRY (mm (r, r->img, D, tf->from_hidden_w, NULL, r->X, D, B * N, D, D));
-  TRY (capture (r, "mid.project_from_hidden_out", r->X, 3, s_img));
+  TS_TRY (copy2d (r, ts_ref_f32 (r->hs, T * D), S * D, r->img, N * D, B, N * D));
+  TS_TRY (rms (r, r->img, r->img, B * N, D, tf->from_hidden_norm));
+  TS_TRY (mm (r, r->img, D, tf->from_hidden_w, NULL, r->X, D, B * N, D, D));
+  TS_TRY (capture (r, "mid.project_from_hidden_out", r->X, 3, s_img));
   cur = r->X;
   ts_ref other = r->Y;
   if (cfg->upsample) {
     /* Upsample2D: RMSNorm over channels, ConvTranspose2d k2 s2. */
-    TRY (rms (r, r->X, r->X, B * N, D, tf->up_norm));
-    TRY (transpose (r, r->X, r->Y, B, N, D));
+    TS_TRY (rms (r, r->X, r->X, B * N, D, tf->up_norm));
+    TS_TRY (transpose (r, r->X, r->Y, B, N, D));
     ts_conv_transpose2d_args ca = { .x = r->Y, .y = r->X, .w = tf->up_conv, .bias = NULL,
                                     .batch = B, .c_in = D, .h = r->h, .w_in = r->w,
                                     .c_out = D, .k = 2 };
-    TRY (ts_op_conv_transpose2d (be, &ca, err));
+    TS_TRY (ts_op_conv_transpose2d (be, &ca, err));
     const int64_t s_up[4] = { B, D, r->H, r->W };
-    TRY (capture (r, "mid.up_block_out", r->X, 4, s_up));
-    TRY (transpose (r, r->X, r->Y, B, D, r->HW));
+    TS_TRY (capture (r, "mid.up_block_out", r->X, 4, s_up));
+    TS_TRY (transpose (r, r->X, r->Y, B, D, r->HW));
     cur = r->Y;
     other = r->X;
   } else {
-    TRY (capture_nhwc (r, "mid.up_block_out", cur, r->H, r->W, D));
+    TS_TRY (capture_nhwc (r, "mid.up_block_out", cur, r->H, r->W, D));
   }
   /* ConvMlmLayer: 1×1 conv → RMSNorm over channels → 1×1 conv to codebook logits. */
-  TRY (mm (r, cur, D, tf->mlm_conv1, NULL, other, D, B * r->HW, D, D));
-  TRY (rms (r, other, other, B * r->HW, D, tf->mlm_norm));
-  TRY (mm (r, other, D, tf->mlm_conv2, NULL, cur, C, B * r->HW, C, D));
-  TRY (transpose (r, cur, other, B, r->HW, C));
+  TS_TRY (mm (r, cur, D, tf->mlm_conv1, NULL, other, D, B * r->HW, D, D));
+  TS_TRY (rms (r, other, other, B * r->HW, D, tf->mlm_norm));
+  TS_TRY (mm (r, other, D, tf->mlm_conv2, NULL, cur, C, B * r->HW, C, D));
+  TS_TRY (transpose (r, cur, other, B, r->HW, C));
   if (a->logits)
-    TRY (be->ops->download (be->impl, other, a->logits,
-                            (size_t) (B * C * r->HW) * sizeof (float), err));
+    TS_TRY (be->ops->download (be->impl, other, a->logits,
+                               (size_t) (B * C * r->HW) * sizeof (float), err));
   else
     *a->logits_ref = other;
   st = TS_OK;

@@ -91,7 +91,4 @@ typedef struct {
 ts_status ts_transformer_forward (ts_transformer *tf, const ts_transformer_forward_args *a,
                                   const ts_capture *cap, const ts_abort *abort, ts_error *err);
 
-/* The configuration the object was built with (borrowed). */
-const ts_transformer_config *ts_transformer_get_config (const ts_transformer *tf);
-
 #endif /* TS_TRANSFORMER_H */

@@ -13,13 +13,6 @@
 #include <math.h>
 #include <string.h>
 
-#define TRY(expr)                                                                          \
-  do {                                                                                     \
-    st = (expr);                                                                           \
-    if (st != TS_OK)                                                                       \
-      goto fail;                                                                           \
-  } while (0)
-
 /* Checks an array of block type names: n entries, each equal to `expected`. Absent →
  * the class default, a single `expected`. */
 static ts_status
@@ -86,41 +79,41 @@ ts_vq_config_from_json_text (const char *text, size_t len, const char *name, ts_
   ts_status st;
   ts_json_ctx c;
 
-  TRY (ts_json_parse_object (text, len, name, &root, err));
+  TS_TRY (ts_json_parse_object (text, len, name, &root, err));
   c = (ts_json_ctx) { root, name, "VQModel", err };
 
-  TRY (ts_json_string (&c, "_class_name", TS_JSON_OPTIONAL, &class_name));
+  TS_TRY (ts_json_string (&c, "_class_name", TS_JSON_OPTIONAL, &class_name));
   ts_json_copy_name (cfg.class_name, class_name);
-  TRY (ts_json_size (&c, "in_channels", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.in_channels));
-  TRY (ts_json_size (&c, "out_channels", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.out_channels));
-  TRY (ts_json_size (&c, "latent_channels", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.latent_channels));
-  TRY (ts_json_size_array (&c, "block_out_channels", TS_JSON_OPTIONAL, cfg.block_out_channels,
-                           TS_VQ_MAX_BLOCKS, &cfg.n_blocks));
-  TRY (json_block_types (&c, "down_block_types", "DownEncoderBlock2D", cfg.n_blocks));
-  TRY (json_block_types (&c, "up_block_types", "UpDecoderBlock2D", cfg.n_blocks));
+  TS_TRY (ts_json_size (&c, "in_channels", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.in_channels));
+  TS_TRY (ts_json_size (&c, "out_channels", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.out_channels));
+  TS_TRY (ts_json_size (&c, "latent_channels", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.latent_channels));
+  TS_TRY (ts_json_size_array (&c, "block_out_channels", TS_JSON_OPTIONAL, cfg.block_out_channels,
+                              TS_VQ_MAX_BLOCKS, &cfg.n_blocks));
+  TS_TRY (json_block_types (&c, "down_block_types", "DownEncoderBlock2D", cfg.n_blocks));
+  TS_TRY (json_block_types (&c, "up_block_types", "UpDecoderBlock2D", cfg.n_blocks));
   /* 256 resnets per block is far beyond any VQ-VAE and keeps the counts bounded. */
-  TRY (ts_json_size (&c, "layers_per_block", TS_JSON_OPTIONAL, 256, &cfg.layers_per_block));
-  TRY (ts_json_size (&c, "norm_num_groups", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.norm_num_groups));
-  TRY (ts_json_size (&c, "num_vq_embeddings", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
-                     &cfg.num_vq_embeddings));
+  TS_TRY (ts_json_size (&c, "layers_per_block", TS_JSON_OPTIONAL, 256, &cfg.layers_per_block));
+  TS_TRY (ts_json_size (&c, "norm_num_groups", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.norm_num_groups));
+  TS_TRY (ts_json_size (&c, "num_vq_embeddings", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM,
+                        &cfg.num_vq_embeddings));
   /* Absent or null: the codebook is latent_channels wide. */
   vq_embed_dim = cfg.latent_channels;
-  TRY (ts_json_int64 (&c, "vq_embed_dim", TS_JSON_NULLABLE, &vq_embed_dim, &vq_embed_dim_null));
+  TS_TRY (ts_json_int64 (&c, "vq_embed_dim", TS_JSON_NULLABLE, &vq_embed_dim, &vq_embed_dim_null));
   if (vq_embed_dim_null)
     vq_embed_dim = cfg.latent_channels;
-  TRY (ts_json_check_range (&c, "vq_embed_dim", vq_embed_dim, 1, TS_CONFIG_MAX_DIM));
+  TS_TRY (ts_json_check_range (&c, "vq_embed_dim", vq_embed_dim, 1, TS_CONFIG_MAX_DIM));
   cfg.vq_embed_dim = (int) vq_embed_dim;
-  TRY (ts_json_size (&c, "sample_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.sample_size));
-  TRY (ts_json_bool (&c, "mid_block_add_attention", TS_JSON_OPTIONAL,
-                     &cfg.mid_block_add_attention));
-  TRY (ts_json_bool (&c, "lookup_from_codebook", TS_JSON_OPTIONAL, &cfg.lookup_from_codebook));
-  TRY (ts_json_bool (&c, "force_upcast", TS_JSON_OPTIONAL, &cfg.force_upcast));
-  TRY (ts_json_number (&c, "scaling_factor", TS_JSON_OPTIONAL, &cfg.scaling_factor));
-  TRY (ts_json_string (&c, "act_fn", TS_JSON_OPTIONAL, &act_fn));
-  TRY (ts_json_string (&c, "norm_type", TS_JSON_OPTIONAL, &norm_type));
+  TS_TRY (ts_json_size (&c, "sample_size", TS_JSON_OPTIONAL, TS_CONFIG_MAX_DIM, &cfg.sample_size));
+  TS_TRY (ts_json_bool (&c, "mid_block_add_attention", TS_JSON_OPTIONAL,
+                        &cfg.mid_block_add_attention));
+  TS_TRY (ts_json_bool (&c, "lookup_from_codebook", TS_JSON_OPTIONAL, &cfg.lookup_from_codebook));
+  TS_TRY (ts_json_bool (&c, "force_upcast", TS_JSON_OPTIONAL, &cfg.force_upcast));
+  TS_TRY (ts_json_number (&c, "scaling_factor", TS_JSON_OPTIONAL, &cfg.scaling_factor));
+  TS_TRY (ts_json_string (&c, "act_fn", TS_JSON_OPTIONAL, &act_fn));
+  TS_TRY (ts_json_string (&c, "norm_type", TS_JSON_OPTIONAL, &norm_type));
 
   if (strcmp (act_fn, "silu") != 0) {
     st = ts_error_set (err, TS_ERR_UNSUPPORTED,

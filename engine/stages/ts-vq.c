@@ -190,55 +190,48 @@ vq_load_all (ts_vq *vq, const ts_st_set *set, ts_error *err)
   char p[64];
   ts_status st;
 
-#define TRY(call)               \
-  do {                          \
-    if ((st = (call)) != TS_OK) \
-      return st;                \
-  } while (0)
-
   /* Encoder (vae.py Encoder.__init__): block i goes block_out[i-1] → block_out[i]. */
-  TRY (vq_load_conv (vq, set, "encoder.conv_in", bo[0], c->in_channels, 3, &vq->enc_in_w,
-                     &vq->enc_in_b, err));
+  TS_TRY (vq_load_conv (vq, set, "encoder.conv_in", bo[0], c->in_channels, 3, &vq->enc_in_w,
+                        &vq->enc_in_b, err));
   for (int i = 0; i < n; i++) {
     snprintf (p, sizeof p, "encoder.down_blocks.%d", i);
-    TRY (vq_load_block (vq, set, p, c->layers_per_block, i == 0 ? bo[0] : bo[i - 1], bo[i],
-                        i < n - 1, "downsamplers", &vq->enc_blocks[i], err));
+    TS_TRY (vq_load_block (vq, set, p, c->layers_per_block, i == 0 ? bo[0] : bo[i - 1], bo[i],
+                           i < n - 1, "downsamplers", &vq->enc_blocks[i], err));
   }
   for (int j = 0; j < 2; j++) {
     snprintf (p, sizeof p, "encoder.mid_block.resnets.%d", j);
-    TRY (vq_load_resnet (vq, set, p, bo[n - 1], bo[n - 1], &vq->enc_mid[j], err));
+    TS_TRY (vq_load_resnet (vq, set, p, bo[n - 1], bo[n - 1], &vq->enc_mid[j], err));
   }
-  TRY (vq_load_norm (vq, set, "encoder.conv_norm_out", bo[n - 1], &vq->enc_norm_w,
-                     &vq->enc_norm_b, err));
-  TRY (vq_load_conv (vq, set, "encoder.conv_out", c->latent_channels, bo[n - 1], 3,
-                     &vq->enc_out_w, &vq->enc_out_b, err));
-  TRY (vq_load_conv (vq, set, "quant_conv", D, c->latent_channels, 1, &vq->quant_w,
-                     &vq->quant_b, err));
+  TS_TRY (vq_load_norm (vq, set, "encoder.conv_norm_out", bo[n - 1], &vq->enc_norm_w,
+                        &vq->enc_norm_b, err));
+  TS_TRY (vq_load_conv (vq, set, "encoder.conv_out", c->latent_channels, bo[n - 1], 3,
+                        &vq->enc_out_w, &vq->enc_out_b, err));
+  TS_TRY (vq_load_conv (vq, set, "quant_conv", D, c->latent_channels, 1, &vq->quant_w,
+                        &vq->quant_b, err));
 
   const int64_t s_cb[2] = { c->num_vq_embeddings, D };
   VQ_LOAD (vq->codebook, 2, s_cb, "quantize.embedding.weight");
 
   /* Decoder (vae.py Decoder.__init__): up block i goes reversed[i-1] → reversed[i], with
    * layers_per_block + 1 resnets. */
-  TRY (vq_load_conv (vq, set, "post_quant_conv", c->latent_channels, D, 1, &vq->post_quant_w,
-                     &vq->post_quant_b, err));
-  TRY (vq_load_conv (vq, set, "decoder.conv_in", bo[n - 1], c->latent_channels, 3,
-                     &vq->dec_in_w, &vq->dec_in_b, err));
+  TS_TRY (vq_load_conv (vq, set, "post_quant_conv", c->latent_channels, D, 1, &vq->post_quant_w,
+                        &vq->post_quant_b, err));
+  TS_TRY (vq_load_conv (vq, set, "decoder.conv_in", bo[n - 1], c->latent_channels, 3,
+                        &vq->dec_in_w, &vq->dec_in_b, err));
   for (int j = 0; j < 2; j++) {
     snprintf (p, sizeof p, "decoder.mid_block.resnets.%d", j);
-    TRY (vq_load_resnet (vq, set, p, bo[n - 1], bo[n - 1], &vq->dec_mid[j], err));
+    TS_TRY (vq_load_resnet (vq, set, p, bo[n - 1], bo[n - 1], &vq->dec_mid[j], err));
   }
   for (int i = 0; i < n; i++) {
     const int c_out = bo[n - 1 - i], c_in = i == 0 ? bo[n - 1] : bo[n - i];
     snprintf (p, sizeof p, "decoder.up_blocks.%d", i);
-    TRY (vq_load_block (vq, set, p, c->layers_per_block + 1, c_in, c_out, i < n - 1,
-                        "upsamplers", &vq->dec_blocks[i], err));
+    TS_TRY (vq_load_block (vq, set, p, c->layers_per_block + 1, c_in, c_out, i < n - 1,
+                           "upsamplers", &vq->dec_blocks[i], err));
   }
-  TRY (vq_load_norm (vq, set, "decoder.conv_norm_out", bo[0], &vq->dec_norm_w, &vq->dec_norm_b,
-                     err));
-  TRY (vq_load_conv (vq, set, "decoder.conv_out", c->out_channels, bo[0], 3, &vq->dec_out_w,
-                     &vq->dec_out_b, err));
-#undef TRY
+  TS_TRY (vq_load_norm (vq, set, "decoder.conv_norm_out", bo[0], &vq->dec_norm_w, &vq->dec_norm_b,
+                        err));
+  TS_TRY (vq_load_conv (vq, set, "decoder.conv_out", c->out_channels, bo[0], 3, &vq->dec_out_w,
+                        &vq->dec_out_b, err));
 
   /* Host copy of the codebook: squared norms for the nearest-entry search and the
    * entries themselves for captures. */
@@ -259,6 +252,9 @@ vq_load_all (ts_vq *vq, const ts_st_set *set, ts_error *err)
     vq->code_norms[k] = s;
   }
   return TS_OK;
+
+fail:
+  return st;
 }
 #undef VQ_LOAD
 
@@ -722,23 +718,17 @@ vq_map_resnet (ts_vq *vq, const vq_resnet *r, vq_map *x, ts_error *err)
   ts_ref out, t;
   ts_status st;
 
-#define TRY(call)               \
-  do {                          \
-    if ((st = (call)) != TS_OK) \
-      goto fail;                \
-  } while (0)
-
-  TRY (vq_map_init (vq, &h, x->batch, r->c_out, x->h, x->w, c_band, err));
+  TS_TRY (vq_map_init (vq, &h, x->batch, r->c_out, x->h, x->w, c_band, err));
   if (r->sc_w)
-    TRY (vq_map_init (vq, &s, x->batch, r->c_out, x->h, x->w, c_band, err));
-  TRY (vq_norm_prepare (vq, x, &n1, h.n_bands, err));
+    TS_TRY (vq_map_init (vq, &s, x->batch, r->c_out, x->h, x->w, c_band, err));
+  TS_TRY (vq_norm_prepare (vq, x, &n1, h.n_bands, err));
   for (int k = 0; k < h.n_bands; k++) {
     const int64_t r0 = (int64_t) k * h.rows, r1 = r0 + vq_band_rows (&h, k);
-    TRY (vq_map_band_new (vq, &h, k, &out, err));
-    TRY (vq_conv_band (vq, x, 1, &n1, &c1, r0, r1, out, err));
+    TS_TRY (vq_map_band_new (vq, &h, k, &out, err));
+    TS_TRY (vq_conv_band (vq, x, 1, &n1, &c1, r0, r1, out, err));
     if (r->sc_w) {
-      TRY (vq_map_band_new (vq, &s, k, &out, err));
-      TRY (vq_conv_band (vq, x, 1, NULL, &sc, r0, r1, out, err));
+      TS_TRY (vq_map_band_new (vq, &s, k, &out, err));
+      TS_TRY (vq_conv_band (vq, x, 1, NULL, &sc, r0, r1, out, err));
       vq_map_release (vq, x, r1 - 1);
     }
   }
@@ -747,21 +737,20 @@ vq_map_resnet (ts_vq *vq, const vq_resnet *r, vq_map *x, ts_error *err)
     *x = s;
     s.band = NULL;
   }
-  TRY (vq_norm_prepare (vq, &h, &n2, x->n_bands, err));
+  TS_TRY (vq_norm_prepare (vq, &h, &n2, x->n_bands, err));
   for (int k = 0; k < x->n_bands; k++) {
     const int64_t r0 = (int64_t) k * x->rows, r1 = r0 + vq_band_rows (x, k);
     const size_t bytes = (size_t) (x->batch * x->c * (r1 - r0) * x->w) * sizeof (float);
-    TRY (vq_tmp (vq, VQ_TMP_OUT, bytes, &t, err));
-    TRY (vq_conv_band (vq, &h, 1, &n2, &c2, r0, r1, t, err));
+    TS_TRY (vq_tmp (vq, VQ_TMP_OUT, bytes, &t, err));
+    TS_TRY (vq_conv_band (vq, &h, 1, &n2, &c2, r0, r1, t, err));
     out = ts_ref_at (x->band[k], 0);
     ts_elementwise_args add = { .kind = TS_EW_ADD, .a = out, .b = t, .y = out,
                                 .rows = x->batch * x->c, .cols = (r1 - r0) * x->w,
                                 .lda = (r1 - r0) * x->w, .ldb = (r1 - r0) * x->w,
                                 .ldy = (r1 - r0) * x->w };
-    TRY (ts_op_elementwise (vq->be, &add, err));
+    TS_TRY (ts_op_elementwise (vq->be, &add, err));
     vq_map_release (vq, &h, r1 - 1);
   }
-#undef TRY
   st = TS_OK;
 
 fail:
@@ -822,62 +811,56 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
   if ((st = vq_ids_reserve (vq, n_ids, err)) != TS_OK)
     return st;
 
-#define TRY(call)               \
-  do {                          \
-    if ((st = (call)) != TS_OK) \
-      goto fail;                \
-  } while (0)
-
-  TRY (be->ops->upload (be->impl, ts_ref_at (vq->ids_buf, 0), ids, n_ids * sizeof (int32_t),
-                        err));
+  TS_TRY (be->ops->upload (be->impl, ts_ref_at (vq->ids_buf, 0), ids, n_ids * sizeof (int32_t),
+                           err));
 
   /* VectorQuantizer.get_codebook_entry: embedding(ids).view(B, h, w, D).permute(0, 3, 1, 2),
    * band by band */
-  TRY (vq_map_init (vq, &m, B, D, h, w, D, err));
+  TS_TRY (vq_map_init (vq, &m, B, D, h, w, D, err));
   for (int k = 0; k < m.n_bands; k++) {
     const int64_t r0 = (int64_t) k * m.rows, np = vq_band_rows (&m, k) * w;
-    TRY (vq_map_band_new (vq, &m, k, &out, err));
-    TRY (vq_tmp (vq, VQ_TMP_OUT, (size_t) (B * np * D) * sizeof (float), &t, err));
+    TS_TRY (vq_map_band_new (vq, &m, k, &out, err));
+    TS_TRY (vq_tmp (vq, VQ_TMP_OUT, (size_t) (B * np * D) * sizeof (float), &t, err));
     for (int64_t b = 0; b < B; b++) {
       ts_embed_args emb = { .table = vq->codebook,
                             .ids = ts_ref_at (vq->ids_buf, (size_t) ((b * h + r0) * w)
                                                                * sizeof (int32_t)),
                             .y = ts_ref_f32 (t, b * np * D), .n = np, .dim = D };
-      TRY (ts_op_embed (be, &emb, err));
+      TS_TRY (ts_op_embed (be, &emb, err));
     }
     ts_transpose_args tr = { .x = t, .y = out, .batch = B, .rows = np, .cols = D };
-    TRY (ts_op_transpose (be, &tr, err));
+    TS_TRY (ts_op_transpose (be, &tr, err));
   }
-  TRY (vq_map_capture (vq, cap, "mid.quant", &m, err));
+  TS_TRY (vq_map_capture (vq, cap, "mid.quant", &m, err));
 
   const vq_conv_desc post_quant = vq_conv_same (vq->post_quant_w, vq->post_quant_b, C_lat, 1);
-  TRY (vq_map_conv (vq, &m, 1, NULL, &post_quant, &y, err));
+  TS_TRY (vq_map_conv (vq, &m, 1, NULL, &post_quant, &y, err));
   m = y, y = (vq_map) { 0 };
-  TRY (vq_map_capture (vq, cap, "mid.post_quant_conv_out", &m, err));
+  TS_TRY (vq_map_capture (vq, cap, "mid.post_quant_conv_out", &m, err));
 
   const int64_t c_top = c->block_out_channels[n - 1];
   const vq_conv_desc conv_in = vq_conv_same (vq->dec_in_w, vq->dec_in_b, c_top, 3);
-  TRY (vq_map_conv (vq, &m, 1, NULL, &conv_in, &y, err));
+  TS_TRY (vq_map_conv (vq, &m, 1, NULL, &conv_in, &y, err));
   m = y, y = (vq_map) { 0 };
-  TRY (vq_map_capture (vq, cap, "mid.dec_conv_in_out", &m, err));
+  TS_TRY (vq_map_capture (vq, cap, "mid.dec_conv_in_out", &m, err));
 
   for (int j = 0; j < 2; j++)
-    TRY (vq_map_resnet (vq, &vq->dec_mid[j], &m, err));
-  TRY (vq_map_capture (vq, cap, "mid.dec_mid_block_out", &m, err));
+    TS_TRY (vq_map_resnet (vq, &vq->dec_mid[j], &m, err));
+  TS_TRY (vq_map_capture (vq, cap, "mid.dec_mid_block_out", &m, err));
 
   for (int i = 0; i < n; i++) {
     const vq_block *blk = &vq->dec_blocks[i];
     for (int j = 0; j < blk->n_resnets; j++)
-      TRY (vq_map_resnet (vq, &blk->resnets[j], &m, err));
+      TS_TRY (vq_map_resnet (vq, &blk->resnets[j], &m, err));
     if (blk->sample_w) {
       const vq_conv_desc upc = vq_conv_same (blk->sample_w, blk->sample_b, blk->c_out, 3);
-      TRY (vq_map_conv (vq, &m, 2, NULL, &upc, &y, err));
+      TS_TRY (vq_map_conv (vq, &m, 2, NULL, &upc, &y, err));
       m = y, y = (vq_map) { 0 };
     }
     if (ts_capture_wanted (cap)) {
       char name[48];
       snprintf (name, sizeof name, "mid.dec_up_block%d_out", i);
-      TRY (vq_map_capture (vq, cap, name, &m, err));
+      TS_TRY (vq_map_capture (vq, cap, name, &m, err));
     }
   }
 
@@ -893,21 +876,20 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
     }
     norm_out.capture = norm_host;
   }
-  TRY (vq_map_init (vq, &o, B, C_out, m.h, m.w, c_bot > C_out ? c_bot : C_out, err));
-  TRY (vq_norm_prepare (vq, &m, &norm_out, o.n_bands, err));
+  TS_TRY (vq_map_init (vq, &o, B, C_out, m.h, m.w, c_bot > C_out ? c_bot : C_out, err));
+  TS_TRY (vq_norm_prepare (vq, &m, &norm_out, o.n_bands, err));
   for (int k = 0; k < o.n_bands; k++) {
     const int64_t r0 = (int64_t) k * o.rows, r1 = r0 + vq_band_rows (&o, k);
-    TRY (vq_tmp (vq, VQ_TMP_OUT, (size_t) (B * C_out * (r1 - r0) * o.w) * sizeof (float), &t,
-                 err));
-    TRY (vq_conv_band (vq, &m, 1, &norm_out, &conv_out, r0, r1, t, err));
-    TRY (vq_copy_rows (vq, t, B * C_out, r1 - r0, r0, o.h, o.w, NULL, image, err));
+    TS_TRY (vq_tmp (vq, VQ_TMP_OUT, (size_t) (B * C_out * (r1 - r0) * o.w) * sizeof (float), &t,
+                    err));
+    TS_TRY (vq_conv_band (vq, &m, 1, &norm_out, &conv_out, r0, r1, t, err));
+    TS_TRY (vq_copy_rows (vq, t, B * C_out, r1 - r0, r0, o.h, o.w, NULL, image, err));
     vq_map_release (vq, &m, r1 - 1);
   }
   if (norm_host) {
     const int64_t shape[4] = { B, c_bot, m.h, m.w };
     cap->fn (cap->user_data, "mid.dec_conv_norm_out", norm_host, 4, shape);
   }
-#undef TRY
   st = TS_OK;
 
 fail:
@@ -1019,61 +1001,55 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
       || !ts_mul_size (n_ids, (size_t) K, &n_scores))
     return ts_error_set (err, TS_ERR_INVALID_ARG, "vqvae: encode: request too large");
 
-#define TRY(call)               \
-  do {                          \
-    if ((st = (call)) != TS_OK) \
-      goto fail;                \
-  } while (0)
-
-  TRY (vq_map_init (vq, &m, B, C_in, height, width, C_in > c0 ? C_in : c0, err));
+  TS_TRY (vq_map_init (vq, &m, B, C_in, height, width, C_in > c0 ? C_in : c0, err));
   for (int k = 0; k < m.n_bands; k++) {
-    TRY (vq_map_band_new (vq, &m, k, &out, err));
-    TRY (vq_copy_rows (vq, out, B * C_in, vq_band_rows (&m, k), (int64_t) k * m.rows, height,
-                       width, image, NULL, err));
+    TS_TRY (vq_map_band_new (vq, &m, k, &out, err));
+    TS_TRY (vq_copy_rows (vq, out, B * C_in, vq_band_rows (&m, k), (int64_t) k * m.rows, height,
+                          width, image, NULL, err));
   }
   const vq_conv_desc conv_in = vq_conv_same (vq->enc_in_w, vq->enc_in_b, c0, 3);
-  TRY (vq_map_conv (vq, &m, 1, NULL, &conv_in, &y, err));
+  TS_TRY (vq_map_conv (vq, &m, 1, NULL, &conv_in, &y, err));
   m = y, y = (vq_map) { 0 };
-  TRY (vq_map_capture (vq, cap, "mid.enc_conv_in_out", &m, err));
+  TS_TRY (vq_map_capture (vq, cap, "mid.enc_conv_in_out", &m, err));
 
   for (int i = 0; i < n; i++) {
     const vq_block *blk = &vq->enc_blocks[i];
     for (int j = 0; j < blk->n_resnets; j++)
-      TRY (vq_map_resnet (vq, &blk->resnets[j], &m, err));
+      TS_TRY (vq_map_resnet (vq, &blk->resnets[j], &m, err));
     if (blk->sample_w) {
       /* Downsample2D with padding=0: F.pad(x, (0, 1, 0, 1)) then a 3×3 stride-2 conv. */
       const vq_conv_desc down = { .w = blk->sample_w, .b = blk->sample_b, .c_out = blk->c_out,
                                   .k = 3, .stride = 2, .pad_bottom = 1, .pad_right = 1 };
-      TRY (vq_map_conv (vq, &m, 1, NULL, &down, &y, err));
+      TS_TRY (vq_map_conv (vq, &m, 1, NULL, &down, &y, err));
       m = y, y = (vq_map) { 0 };
     }
     if (ts_capture_wanted (cap)) {
       char name[48];
       snprintf (name, sizeof name, "mid.enc_down_block%d_out", i);
-      TRY (vq_map_capture (vq, cap, name, &m, err));
+      TS_TRY (vq_map_capture (vq, cap, name, &m, err));
     }
   }
   TS_ASSERT (m.h == h_lat && m.w == w_lat);
 
   for (int j = 0; j < 2; j++)
-    TRY (vq_map_resnet (vq, &vq->enc_mid[j], &m, err));
-  TRY (vq_map_capture (vq, cap, "mid.enc_mid_block_out", &m, err));
+    TS_TRY (vq_map_resnet (vq, &vq->enc_mid[j], &m, err));
+  TS_TRY (vq_map_capture (vq, cap, "mid.enc_mid_block_out", &m, err));
 
   /* conv_norm_out → conv_act (fused) → conv_out → quant_conv */
   vq_norm norm_out = { .w = vq->enc_norm_w, .b = vq->enc_norm_b, .silu = true };
   const vq_conv_desc conv_out = vq_conv_same (vq->enc_out_w, vq->enc_out_b,
                                               c->latent_channels, 3);
-  TRY (vq_map_conv (vq, &m, 1, &norm_out, &conv_out, &y, err));
+  TS_TRY (vq_map_conv (vq, &m, 1, &norm_out, &conv_out, &y, err));
   m = y, y = (vq_map) { 0 };
-  TRY (vq_map_capture (vq, cap, "mid.enc_conv_out_out", &m, err));
+  TS_TRY (vq_map_capture (vq, cap, "mid.enc_conv_out_out", &m, err));
   const vq_conv_desc quant = vq_conv_same (vq->quant_w, vq->quant_b, D, 1);
-  TRY (vq_map_conv (vq, &m, 1, NULL, &quant, &y, err));
+  TS_TRY (vq_map_conv (vq, &m, 1, NULL, &quant, &y, err));
   m = y, y = (vq_map) { 0 };
   if (latents)
-    TRY (vq_map_download (vq, &m, latents, err));
+    TS_TRY (vq_map_download (vq, &m, latents, err));
 
   /* VectorQuantizer.forward: argmin over torch.cdist(z, codebook). */
-  TRY (vq_nearest_codes (vq, &m, ids, err));
+  TS_TRY (vq_nearest_codes (vq, &m, ids, err));
 
   if (ts_capture_wanted (cap)) {
     /* The chosen entries (NCHW) and, per position, second-best minus best Euclidean
@@ -1084,7 +1060,7 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
       st = ts_error_set (err, TS_ERR_NOMEM, "vqvae: encode: out of memory");
       goto fail;
     }
-    TRY (vq_map_download (vq, &m, host_lat, err));
+    TS_TRY (vq_map_download (vq, &m, host_lat, err));
     float *margin = extra + (size_t) B * D * R;
     for (int64_t b = 0; b < B; b++)
       for (int64_t p = 0; p < R; p++) {
@@ -1112,7 +1088,6 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
     cap->fn (cap->user_data, "out.quantized", extra, 4, shape_q);
     cap->fn (cap->user_data, "mid.distance_margin_f64", margin, 1, shape_m);
   }
-#undef TRY
   st = TS_OK;
 
 fail:

@@ -5,10 +5,11 @@ diffusers and transformers are not available here, so this file re-creates the m
 Meissonic pipeline loads: VQModel (diffusers), CLIPTextModelWithProjection (transformers)
 and Meissonic's Transformer2DModel. Attribute names mirror the official classes so that
 `state_dict()` keys equal the checkpoint keys that the engine's config modules
-(engine/stages/ts-*-config.c) enumerate, and each forward computes what
-/work/shared/golden/README.md ("Quirks") says the official code computes, which is what the C
-engine runs. Only the parts the pipeline uses are here (no attention in the VQ mid block, no
-dropout, no fp16 paths).
+(engine/stages/ts-*-config.c) enumerate, and each forward computes what the golden set's
+README.md ("Quirks"; the set is ../shared/golden from the source root, or
+$TESSERA_GOLDEN_DIR) says the official code computes, which is what the C engine runs. Only
+the parts the pipeline uses are here (no attention in the VQ mid block, no dropout, no fp16
+paths).
 """
 import math
 
