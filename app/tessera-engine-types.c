@@ -71,12 +71,6 @@ tessera_engine_init_logging (void)
   ts_log_set_handler (forward_engine_log, NULL);
 }
 
-GBytes *
-tessera_image_dup_bytes (const ts_image *image)
-{
-  g_return_val_if_fail (image != NULL, NULL);
-  return g_bytes_new (image->pixels, (gsize) image->width * image->height * 3);
-}
 
 void
 tessera_image_meta_copy (ts_image_meta *dst, const ts_image_meta *src)

@@ -39,9 +39,6 @@ gboolean tessera_engine_error_from_ts (const ts_error *e, GError **error);
  * before the engine runs. */
 void tessera_engine_init_logging (void);
 
-/* A GdkTexture-free copy of an image's pixels (RGB8, width * 3 bytes per row). */
-GBytes *tessera_image_dup_bytes (const ts_image *image);
-
 /* Deep copies of an engine metadata struct: strings are g_strdup'd into a struct the
  * caller clears with tessera_image_meta_free_strings. */
 void tessera_image_meta_copy (ts_image_meta *dst, const ts_image_meta *src);

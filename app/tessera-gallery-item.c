@@ -242,12 +242,6 @@ tessera_gallery_item_get_mtime (TesseraGalleryItem *self)
   return self->mtime;
 }
 
-GdkPaintable *
-tessera_gallery_item_get_thumbnail (TesseraGalleryItem *self)
-{
-  g_return_val_if_fail (TESSERA_IS_GALLERY_ITEM (self), NULL);
-  return self->thumbnail;
-}
 
 const TesseraImageMeta *
 tessera_gallery_item_get_meta (TesseraGalleryItem *self)

@@ -18,7 +18,6 @@ TesseraGalleryItem *tessera_gallery_item_new (GFile *file, gint64 mtime);
 GFile *tessera_gallery_item_get_file (TesseraGalleryItem *self);
 gint64 tessera_gallery_item_get_mtime (TesseraGalleryItem *self);
 /* NULL until loaded; tessera_gallery_item_load starts that (once). "notify::thumbnail". */
-GdkPaintable *tessera_gallery_item_get_thumbnail (TesseraGalleryItem *self);
 /* NULL until loaded or when the file carries no parameters. */
 const TesseraImageMeta *tessera_gallery_item_get_meta (TesseraGalleryItem *self);
 guint tessera_gallery_item_get_width (TesseraGalleryItem *self);

@@ -221,12 +221,6 @@ tessera_inpaint_view_get_source_image (TesseraInpaintView *self)
   return self->image;
 }
 
-const TesseraImageMeta *
-tessera_inpaint_view_get_source_meta (TesseraInpaintView *self)
-{
-  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), NULL);
-  return self->meta;
-}
 
 char *
 tessera_inpaint_view_dup_prompt (TesseraInpaintView *self)

@@ -23,7 +23,6 @@ void tessera_inpaint_view_set_source (TesseraInpaintView *self, GFile *file, ts_
 void tessera_inpaint_view_replace_source (TesseraInpaintView *self, GFile *file, ts_image *image);
 GFile *tessera_inpaint_view_get_source_file (TesseraInpaintView *self);
 const ts_image *tessera_inpaint_view_get_source_image (TesseraInpaintView *self);
-const TesseraImageMeta *tessera_inpaint_view_get_source_meta (TesseraInpaintView *self);
 char *tessera_inpaint_view_dup_prompt (TesseraInpaintView *self);
 void tessera_inpaint_view_set_prompt (TesseraInpaintView *self, const char *prompt);
 double tessera_inpaint_view_get_strength (TesseraInpaintView *self);
