@@ -39,7 +39,9 @@ static const char usage_text[] =
   "  --steps N       sampling steps to run (default 2); the estimate scales to the\n"
   "                  official step count\n"
   "  --backend B     cpu (default), cpu-ref, vulkan or vulkan:N (tessera-cli devices\n"
-  "                  lists N; TESSERA_VK_PROFILE=1 prints per-kernel GFLOP/s)\n"
+  "                  lists N; TESSERA_VK_PROFILE=1 prints per-kernel GFLOP/s), or\n"
+  "                  check:cpu, check:vulkan, check:vulkan:N (every op also checked\n"
+  "                  against cpu-ref: the times then include the checking)\n"
   "  --threads N     worker threads (default 0: every core)\n"
   "  --fp16          load *.fp16.safetensors variants when present\n"
   "  --guidance G    classifier-free guidance (default 9: batch 2; <= 1: batch 1)\n"
@@ -287,6 +289,7 @@ tessera_cli_bench (int argc, char **argv)
   }
 
   /* ---- load ---- */
+  tessera_cli_show_check_log (backend);
   ts_model_load_params_init (&lp);
   lp.backend = backend;
   lp.n_threads = (int) threads;
@@ -327,6 +330,9 @@ tessera_cli_bench (int argc, char **argv)
   printf ("  device     %s, %ld CPUs online\n", cpu, sysconf (_SC_NPROCESSORS_ONLN));
   printf ("  backend    %s, threads %ld%s\n", ts_model_backend_name (model), threads,
           threads == 0 ? " (every core)" : "");
+  if (strncmp (backend, "check:", 6) == 0)
+    printf ("             every op also runs on cpu-ref and is compared: the times below\n"
+            "             include the checking and do not measure the device\n");
   printf ("  size       %ux%u, steps %ld, guidance %g (batch %d)%s\n", gp.width, gp.height,
           steps, guidance, guidance > 1 ? 2 : 1, fp16 ? ", fp16 variants preferred" : "");
   fflush (stdout);

@@ -77,7 +77,9 @@ generate_usage (FILE *out, bool inpaint)
            "  --temperature A,B    sampling temperature from A to B (default 2,0)\n"
            "  --aesthetic X        aesthetic-score micro-condition (default 6)\n"
            "  --backend NAME       auto (default: Vulkan on a GPU, else cpu), cpu, cpu-ref (the\n"
-           "                       scalar reference path), vulkan, vulkan:N (see `devices`)\n"
+           "                       scalar reference path), vulkan, vulkan:N (see `devices`),\n"
+           "                       check:cpu, check:vulkan, check:vulkan:N (every op also on\n"
+           "                       cpu-ref and compared; stops at the first op out of tolerance)\n"
            "  --threads N          CPU threads (default: every core)\n"
            "  --fp16               load the *.fp16.safetensors weight variants when present\n"
            "  --out FILE.png       where to write the image (default tessera-SEED.png)\n"
@@ -368,6 +370,7 @@ run (int argc, char **argv, bool inpaint)
     }
   }
 
+  tessera_cli_show_check_log (o.backend);
   ts_model_load_params_init (&lp);
   lp.backend = o.backend;
   lp.n_threads = o.threads;

@@ -36,7 +36,7 @@ static const command commands[] = {
   { "info", tessera_cli_info, "info FILE.png...", "print the generation parameters of PNGs" },
   { "make-mask", tessera_cli_make_mask, "make-mask WxH X,Y,W,H OUT.png",
     "write a rectangular inpainting mask" },
-  { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]",
+  { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend NAME]",
     "run every reference case against the engine" },
   { "make-random-model", tessera_cli_make_random_model,
     "make-random-model --configs DIR --out DIR",
@@ -71,6 +71,12 @@ usage (FILE *out)
            "  -h, --help      show this help\n"
            "  --version       print the version\n"
            "\n"
+           "Backends (--backend NAME of generate, inpaint, check-golden, bench):\n"
+           "  auto, cpu, cpu-ref (the scalar reference), vulkan, vulkan:N (see devices), and\n"
+           "  check:cpu, check:vulkan, check:vulkan:N: that backend with every op checked\n"
+           "  against cpu-ref, stopping at the first op out of tolerance (for bringing up a\n"
+           "  GPU or driver; slow; docs/check-backend.md)\n"
+           "\n"
            "Environment: TESSERA_LOG=error|warn|info|debug|trace sets the log level.\n");
 }
 
@@ -81,6 +87,32 @@ cmd_help (int argc, char **argv)
   (void) argv;
   usage (stdout);
   return 0;
+}
+
+static ts_log_level check_user_level;
+
+static void
+check_log (ts_log_level level, const char *message, void *user_data)
+{
+  static const char *const tags[] = { "ERROR", "WARN", "INFO", "DEBUG", "TRACE" };
+
+  (void) user_data;
+  if (level <= check_user_level)
+    fprintf (stderr, "tessera %s: %s\n", tags[level], message);
+  else if (level == TS_LOG_INFO && strncmp (message, "check: ", 7) == 0)
+    fprintf (stderr, "%s\n", message);
+}
+
+void
+tessera_cli_show_check_log (const char *backend)
+{
+  if (!backend || strncmp (backend, "check:", 6) != 0)
+    return;
+  check_user_level = ts_log_get_level ();
+  if (check_user_level >= TS_LOG_INFO)
+    return;
+  ts_log_set_handler (check_log, NULL);
+  ts_log_set_level (TS_LOG_INFO);
 }
 
 /* The tokenizer lives in MODEL_DIR/tokenizer; a tokenizer folder itself is accepted too. */
@@ -166,14 +198,15 @@ cmd_check_golden (int argc, char **argv)
     else if (argv[i][0] != '-' && !dir)
       dir = argv[i];
     else {
-      fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]\n");
+      fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend NAME]\n");
       return 2;
     }
   }
   if (!dir) {
-    fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]\n");
+    fprintf (stderr, "Usage: tessera-cli check-golden GOLDEN_DIR [--backend NAME]\n");
     return 2;
   }
+  tessera_cli_show_check_log (backend);
   printf ("golden set %s, backend %s\n", dir, backend);
   st = ts_golden_check (dir, backend, golden_report, golden_case_done, NULL, &sum, &err);
   if (st != TS_OK && st != TS_ERR_MISMATCH) {
