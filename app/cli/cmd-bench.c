@@ -216,7 +216,9 @@ tessera_cli_bench (int argc, char **argv)
       .min = 1, .max = 1000 },
     { "--backend", CLI_STRING, &backend, "B",
       .help = "cpu (default), cpu-ref, vulkan or vulkan:N (tessera-cli devices\n"
-              "lists N; TESSERA_VK_PROFILE=1 prints per-kernel GFLOP/s)" },
+              "lists N; TESSERA_VK_PROFILE=1 prints per-kernel GFLOP/s), or\n"
+              "check:cpu, check:vulkan, check:vulkan:N (every op also checked\n"
+              "against cpu-ref: the times then include the checking)" },
     { "--threads", CLI_INT, &threads, "N",
       .help = "worker threads (default 0: every core)", .min = 0, .max = 4096 },
     { "--fp16", CLI_FLAG, &fp16, NULL,
@@ -248,6 +250,7 @@ tessera_cli_bench (int argc, char **argv)
 
   /* ---- load ---- */
   ts_model_load_params_init (&lp);
+  tessera_cli_show_check_log (backend);
   lp.backend = backend;
   lp.n_threads = threads;
   lp.prefer_fp16 = fp16;
@@ -287,6 +290,9 @@ tessera_cli_bench (int argc, char **argv)
   printf ("  device     %s, %ld CPUs online\n", cpu, sysconf (_SC_NPROCESSORS_ONLN));
   printf ("  backend    %s, threads %d%s\n", ts_model_backend_name (model), threads,
           threads == 0 ? " (every core)" : "");
+  if (strncmp (backend, "check:", 6) == 0)
+    printf ("             every op also runs on cpu-ref and is compared: the times below\n"
+            "             include the checking and do not measure the device\n");
   printf ("  size       %ux%u, steps %d, guidance %g (batch %d)%s\n", gp.width, gp.height,
           steps, guidance, guidance > 1 ? 2 : 1, fp16 ? ", fp16 variants preferred" : "");
   fflush (stdout);

@@ -99,7 +99,9 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
       .help = "aesthetic-score micro-condition (default 6)" },
     { "--backend", CLI_STRING, &o->backend, "NAME",
       .help = "auto (default: Vulkan on a GPU, else cpu), cpu, cpu-ref (the\n"
-              "scalar reference path), vulkan, vulkan:N (see `devices`)" },
+              "scalar reference path), vulkan, vulkan:N (see `devices`),\n"
+              "check:cpu, check:vulkan, check:vulkan:N (every op also on\n"
+              "cpu-ref and compared; stops at the first op out of tolerance)" },
     { "--threads", CLI_INT, &o->threads, "N", .help = "CPU threads (default: every core)",
       .min = 0, .max = 1000000 },
     { "--fp16", CLI_FLAG, &o->fp16, NULL,
@@ -286,6 +288,7 @@ run (int argc, char **argv, bool inpaint)
   }
 
   ts_model_load_params_init (&lp);
+  tessera_cli_show_check_log (o.backend);
   lp.backend = o.backend;
   lp.n_threads = o.threads;
   lp.prefer_fp16 = o.fp16;

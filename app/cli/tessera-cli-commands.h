@@ -22,6 +22,11 @@ int tessera_cli_devices (int argc, char **argv);
  * [--tokenizer DIR]`: a full-size model folder with random weights, for benchmarks. */
 int tessera_cli_make_random_model (int argc, char **argv);
 
+/* With a check backend ("check:..."), shows the check backend's INFO lines (its summary
+ * when the backend is freed: ops checked, worst relative error per op kind) on stderr
+ * whatever the log level; other messages keep the user's level. Nothing otherwise. */
+void tessera_cli_show_check_log (const char *backend);
+
 /* `bench --model DIR [--size WxH] [--steps N] [--backend NAME] [--threads N]
  * [--fp16]`: per-stage times, transformer GFLOP/s and peak memory of a generation. */
 int tessera_cli_bench (int argc, char **argv);

@@ -37,7 +37,7 @@ static const command commands[] = {
   { "info", tessera_cli_info, "info FILE.png...", "print the generation parameters of PNGs" },
   { "make-mask", tessera_cli_make_mask, "make-mask WxH X,Y,W,H OUT.png",
     "write a rectangular inpainting mask" },
-  { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]",
+  { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend NAME]",
     "run every reference case against the engine" },
   { "make-random-model", tessera_cli_make_random_model,
     "make-random-model --configs DIR --out DIR",
@@ -72,6 +72,12 @@ usage (FILE *out)
            "  -h, --help      show this help\n"
            "  --version       print the version\n"
            "\n"
+           "Backends (--backend NAME of generate, inpaint, check-golden, bench):\n"
+           "  auto, cpu, cpu-ref (the scalar reference), vulkan, vulkan:N (see devices), and\n"
+           "  check:cpu, check:vulkan, check:vulkan:N: that backend with every op checked\n"
+           "  against cpu-ref, stopping at the first op out of tolerance (for bringing up a\n"
+           "  GPU or driver; slow; docs/check-backend.md)\n"
+           "\n"
            "Environment: TESSERA_LOG=error|warn|info|debug|trace sets the log level.\n");
 }
 
@@ -84,6 +90,34 @@ cmd_help (int argc, char **argv)
     return 2;
   usage (stdout);
   return 0;
+}
+
+static ts_log_level check_user_level;
+
+/* The check backend reports its summary (ops checked, worst error per op) at INFO when it
+ * is freed; with a check backend the CLI shows those lines whatever the log level. */
+static void
+check_log (ts_log_level level, const char *message, void *user_data)
+{
+  static const char *const tags[] = { "ERROR", "WARN", "INFO", "DEBUG", "TRACE" };
+
+  (void) user_data;
+  if (level <= check_user_level)
+    fprintf (stderr, "tessera %s: %s\n", tags[level], message);
+  else if (level == TS_LOG_INFO && strncmp (message, "check: ", 7) == 0)
+    fprintf (stderr, "%s\n", message);
+}
+
+void
+tessera_cli_show_check_log (const char *backend)
+{
+  if (!backend || strncmp (backend, "check:", 6) != 0)
+    return;
+  check_user_level = ts_log_get_level ();
+  if (check_user_level >= TS_LOG_INFO)
+    return;
+  ts_log_set_handler (check_log, NULL);
+  ts_log_set_level (TS_LOG_INFO);
 }
 
 /* The tokenizer lives in MODEL_DIR/tokenizer; a tokenizer folder itself is accepted too.
@@ -169,11 +203,12 @@ static int
 cmd_check_golden (int argc, char **argv)
 {
   static const char usage_text[] =
-    "Usage: tessera-cli check-golden GOLDEN_DIR [--backend cpu|cpu-ref|vulkan[:N]]\n";
+    "Usage: tessera-cli check-golden GOLDEN_DIR [--backend NAME]\n";
   const char *dir, *backend = "cpu";
   const cli_option opts[] = {
     { "--backend", CLI_STRING, &backend, "NAME",
-      .help = "cpu (default), cpu-ref, vulkan or vulkan:N" },
+      .help = "cpu (default), cpu-ref, vulkan, vulkan:N, check:cpu,\n"
+              "check:vulkan or check:vulkan:N" },
     { NULL },
   };
   ts_golden_summary sum;
@@ -196,6 +231,7 @@ cmd_check_golden (int argc, char **argv)
     return 2;
   }
   dir = argv[1];
+  tessera_cli_show_check_log (backend);
   printf ("golden set %s, backend %s\n", dir, backend);
   st = ts_golden_check (dir, backend, golden_report, golden_case_done, NULL, &sum, &err);
   if (st != TS_OK && st != TS_ERR_MISMATCH) {

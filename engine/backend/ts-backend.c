@@ -14,9 +14,15 @@
 
 #ifdef TS_HAVE_VULKAN
 #define VULKAN_NAMES ", vulkan, vulkan:N"
+#define CHECK_VULKAN_NAMES ", check:vulkan, check:vulkan:N"
 #else
 #define VULKAN_NAMES ""
+#define CHECK_VULKAN_NAMES ""
 #endif
+
+/* "check:" followed by the name of the backend under test. */
+#define CHECK_PREFIX "check:"
+#define CHECK_PREFIX_LEN 6
 
 /* "vulkan:N" -> N, else -1 (plain "vulkan") or -2 (not a Vulkan name). */
 static int
@@ -33,18 +39,31 @@ vulkan_index (const char *name)
   return *end == '\0' && v < 1000000 ? (int) v : -2;
 }
 
+/* The device part of a check backend's name ("cpu", "vulkan", "vulkan:N"), or NULL. */
+static const char *
+check_device (const char *name)
+{
+  const char *device;
+
+  if (strncmp (name, CHECK_PREFIX, CHECK_PREFIX_LEN) != 0)
+    return NULL;
+  device = name + CHECK_PREFIX_LEN;
+  return strcmp (device, "cpu") == 0 || vulkan_index (device) != -2 ? device : NULL;
+}
+
 bool
 ts_backend_name_valid (const char *name)
 {
   return name
          && (strcmp (name, "auto") == 0 || strcmp (name, "cpu") == 0
-             || strcmp (name, "cpu-ref") == 0 || vulkan_index (name) != -2);
+             || strcmp (name, "cpu-ref") == 0 || vulkan_index (name) != -2
+             || check_device (name));
 }
 
 const char *
 ts_backend_names (void)
 {
-  return "auto, cpu, cpu-ref" VULKAN_NAMES;
+  return "auto, cpu, cpu-ref" VULKAN_NAMES ", check:cpu" CHECK_VULKAN_NAMES;
 }
 
 ts_status
@@ -66,6 +85,8 @@ ts_backend_new_by_name (ts_backend *out, const char *name, int n_threads, ts_err
   index = vulkan_index (name);
   if (index != -2)
     return ts_backend_vulkan_new (out, index, err);
+  if (check_device (name))
+    return ts_backend_check_new (out, check_device (name), n_threads, err);
   return ts_error_set (err, TS_ERR_INVALID_ARG, "unknown backend '%s' (this build has: %s)", name,
                        ts_backend_names ());
 }

@@ -297,6 +297,10 @@ typedef struct ts_backend_ops {
    * it split their tensors (ts-vq's row bands). */
   size_t (*max_operand_bytes) (void *impl);
 
+  /* Optional (NULL: ignored): the stage and layer whose ops follow, for messages that
+   * name where an op came from (the check backend's). See ts_backend_scope_set. */
+  void (*scope_set) (void *impl, const char *stage, int layer);
+
   /* Waits for everything enqueued. */
   ts_status (*sync) (void *impl, ts_error *err);
   void (*destroy) (void *impl);
@@ -380,6 +384,18 @@ ts_op_sample (const ts_backend *be, const ts_sample_args *a, ts_error *err)
   return be->ops->sample (be->impl, a, err);
 }
 
+/* Labels the ops that follow with the stage that runs them and the layer (or block) within
+ * it, -1 for none: stages call it at entry and per layer. `stage` names the unit `layer`
+ * counts ("text encoder layer", "transformer single block") and must stay valid until the
+ * next call (a string literal). Backends that do not report where an op came from leave
+ * the vtable entry NULL, which makes this a test and a branch. */
+static inline void
+ts_backend_scope_set (const ts_backend *be, const char *stage, int layer)
+{
+  if (be->ops->scope_set)
+    be->ops->scope_set (be->impl, stage, layer);
+}
+
 static inline ts_ref
 ts_ref_at (ts_buffer *buf, size_t offset)
 {
@@ -413,16 +429,26 @@ ts_status ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts
  * map device memory). */
 ts_status ts_backend_vulkan_new (ts_backend *out, int device_index, ts_error *err);
 
+/* Creates the check backend ("check:<device>", engine/backend/check/, docs/check-backend.md)
+ * for bringing up a device: it runs every op on the backend `device` names ("cpu",
+ * "vulkan" or "vulkan:N", made by ts_backend_new_by_name) and on the CPU reference,
+ * compares the outputs with a per-op tolerance and fails the first op out of tolerance
+ * with TS_ERR_DEVICE, naming the op, its stage and layer, the shapes and the error. */
+ts_status ts_backend_check_new (ts_backend *out, const char *device, int n_threads,
+                                ts_error *err);
+
 /* Creates a backend from its user-facing name: "cpu", "cpu-ref", "vulkan" (the best GPU, or
  * the TESSERA_VK_DEVICE one), "vulkan:N" (device N of ts_vulkan_list_devices, CPU-type
- * devices included) or "auto" (Vulkan on a real GPU, else the CPU fast path, logging why).
- * n_threads is for the CPU backend. TS_ERR_INVALID_ARG for an unknown name, naming the
- * valid ones. */
+ * devices included), "auto" (Vulkan on a real GPU, else the CPU fast path, logging why) or
+ * "check:cpu", "check:vulkan", "check:vulkan:N" (that backend checked against cpu-ref op by
+ * op: ts_backend_check_new). n_threads is for the CPU backend. TS_ERR_INVALID_ARG for an
+ * unknown name, naming the valid ones. */
 ts_status ts_backend_new_by_name (ts_backend *out, const char *name, int n_threads,
                                   ts_error *err);
 /* Whether ts_backend_new_by_name knows `name` (it may still fail to create it). */
 bool ts_backend_name_valid (const char *name);
-/* The valid names for messages: "auto, cpu, cpu-ref, vulkan, vulkan:N". */
+/* The valid names for messages: "auto, cpu, cpu-ref, vulkan, vulkan:N, check:cpu,
+ * check:vulkan, check:vulkan:N". */
 const char *ts_backend_names (void);
 
 void ts_backend_free (ts_backend *be);

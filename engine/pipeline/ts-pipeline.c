@@ -493,6 +493,7 @@ sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_arg
   }
   for (int i = 0; i < n_tok; i++)
     ra.n_unknown += tokens[i] == sa.mask_token_id;
+  ts_backend_scope_set (be, "sampler", -1);
   if ((st = be->ops->upload (be->impl, sa.sample, tokens, grid_bytes, err)) != TS_OK
       || (st = ts_op_sample (be, &sa, err)) != TS_OK
       || (st = be->ops->download (be->impl, sa.codes, predicted, grid_bytes, err)) != TS_OK

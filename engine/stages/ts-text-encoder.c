@@ -279,6 +279,7 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
 
   if ((st = te_scratch_reserve (te, batch, err)) != TS_OK)
     return st;
+  ts_backend_scope_set (be, "text encoder", -1);
 
   const int64_t rows = (int64_t) batch * S;
   ts_buffer *buf = te->scratch;
@@ -318,6 +319,7 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
 
   for (int l = 0; l < L; l++) {
     const te_layer *ly = &te->layers[l];
+    ts_backend_scope_set (be, "text encoder layer", l);
 
     ts_norm_args norm = { .kind = TS_NORM_LAYER, .x = x, .ldx = H, .y = hn, .ldy = H,
                           .rows = rows, .dim = H, .eps = (float) cfg->layer_norm_eps,
@@ -370,6 +372,7 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
                                  err));
   }
 
+  ts_backend_scope_set (be, "text encoder", -1);
   ts_norm_args fnorm = { .kind = TS_NORM_LAYER, .x = x, .ldx = H, .y = hn, .ldy = H,
                          .rows = rows, .dim = H, .eps = (float) cfg->layer_norm_eps,
                          .weight = te->final_w, .bias = te->final_b, .rows_per_batch = rows };

@@ -807,6 +807,7 @@ ts_transformer_forward (ts_transformer *tf, const ts_transformer_forward_args *a
 
   float *cond_host = NULL, *rope_host = NULL, tproj_host[TS_TRANSFORMER_SINUSOID_DIM];
   TS_TRY (tf_plan (r, err));
+  ts_backend_scope_set (be, "transformer", -1);
 
   /* Capture staging: the largest tensor handed to the hook. */
   if (ts_capture_wanted (cap)) {
@@ -919,16 +920,20 @@ ts_transformer_forward (ts_transformer *tf, const ts_transformer_forward_args *a
   for (int i = 0; i < cfg->num_layers; i++) {
     if (ts_abort_requested (abort))
       goto cancelled;
+    ts_backend_scope_set (be, "transformer dual block", i);
     TS_TRY (dual_block (r, &tf->dual[i], i));
   }
+  ts_backend_scope_set (be, "transformer", -1);
   /* [text ; image] per batch entry: each stream's rows of one entry are contiguous. */
   TS_TRY (copy2d (r, r->ctx, T * D, r->hs, S * D, B, T * D));
   TS_TRY (copy2d (r, r->img, N * D, ts_ref_f32 (r->hs, T * D), S * D, B, N * D));
   for (int i = 0; i < cfg->num_single_layers; i++) {
     if (ts_abort_requested (abort))
       goto cancelled;
+    ts_backend_scope_set (be, "transformer single block", i);
     TS_TRY (single_block (r, &tf->single[i], i));
   }
+  ts_backend_scope_set (be, "transformer", -1);
   if (ts_abort_requested (abort))
     goto cancelled;
 

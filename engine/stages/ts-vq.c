@@ -810,6 +810,7 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
 
   if ((st = vq_ids_reserve (vq, n_ids, err)) != TS_OK)
     return st;
+  ts_backend_scope_set (be, "vq decoder", -1);
 
   TS_TRY (be->ops->upload (be->impl, ts_ref_at (vq->ids_buf, 0), ids, n_ids * sizeof (int32_t),
                            err));
@@ -844,12 +845,14 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
   m = y, y = (vq_map) { 0 };
   TS_TRY (vq_map_capture (vq, cap, "mid.dec_conv_in_out", &m, err));
 
+  ts_backend_scope_set (be, "vq decoder mid block", -1);
   for (int j = 0; j < 2; j++)
     TS_TRY (vq_map_resnet (vq, &vq->dec_mid[j], &m, err));
   TS_TRY (vq_map_capture (vq, cap, "mid.dec_mid_block_out", &m, err));
 
   for (int i = 0; i < n; i++) {
     const vq_block *blk = &vq->dec_blocks[i];
+    ts_backend_scope_set (be, "vq decoder up block", i);
     for (int j = 0; j < blk->n_resnets; j++)
       TS_TRY (vq_map_resnet (vq, &blk->resnets[j], &m, err));
     if (blk->sample_w) {
@@ -865,6 +868,7 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
   }
 
   /* conv_norm_out and conv_act are separate modules; the golden hook sits between them. */
+  ts_backend_scope_set (be, "vq decoder", -1);
   const int64_t c_bot = c->block_out_channels[0], C_out = c->out_channels;
   const vq_conv_desc conv_out = vq_conv_same (vq->dec_out_w, vq->dec_out_b, C_out, 3);
   vq_norm norm_out = { .w = vq->dec_norm_w, .b = vq->dec_norm_b, .act = true };
@@ -1001,6 +1005,7 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
       || !ts_mul_size (n_ids, (size_t) K, &n_scores))
     return ts_error_set (err, TS_ERR_INVALID_ARG, "vqvae: encode: request too large");
 
+  ts_backend_scope_set (vq->be, "vq encoder", -1);
   TS_TRY (vq_map_init (vq, &m, B, C_in, height, width, C_in > c0 ? C_in : c0, err));
   for (int k = 0; k < m.n_bands; k++) {
     TS_TRY (vq_map_band_new (vq, &m, k, &out, err));
@@ -1014,6 +1019,7 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
 
   for (int i = 0; i < n; i++) {
     const vq_block *blk = &vq->enc_blocks[i];
+    ts_backend_scope_set (vq->be, "vq encoder down block", i);
     for (int j = 0; j < blk->n_resnets; j++)
       TS_TRY (vq_map_resnet (vq, &blk->resnets[j], &m, err));
     if (blk->sample_w) {
@@ -1031,11 +1037,13 @@ ts_vq_encode (ts_vq *vq, const float *image, int batch, int height, int width, i
   }
   TS_ASSERT (m.h == h_lat && m.w == w_lat);
 
+  ts_backend_scope_set (vq->be, "vq encoder mid block", -1);
   for (int j = 0; j < 2; j++)
     TS_TRY (vq_map_resnet (vq, &vq->enc_mid[j], &m, err));
   TS_TRY (vq_map_capture (vq, cap, "mid.enc_mid_block_out", &m, err));
 
   /* conv_norm_out → conv_act (fused) → conv_out → quant_conv */
+  ts_backend_scope_set (vq->be, "vq encoder", -1);
   vq_norm norm_out = { .w = vq->enc_norm_w, .b = vq->enc_norm_b, .silu = true };
   const vq_conv_desc conv_out = vq_conv_same (vq->enc_out_w, vq->enc_out_b,
                                               c->latent_channels, 3);
