@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * ts-vk-ops — the ops of the Vulkan backend: each runs the argument check it shares with
- * the CPU backend (ts_cpu_<op>_check), computes the byte extent of every operand (what the
+ * ts-vk-ops — the ops of the Vulkan backend: each takes arguments already checked above
+ * the backends (ts-op-check.h), computes the byte extent of every operand (what the
  * binding must cover), fills the shader's push constants (ts-vk-kernels.h) and records one
  * dispatch. Workgroup counts of the 1-D kernels are capped at 65535; those kernels loop
  * grid-stride over the rest.
@@ -19,7 +19,6 @@
  */
 #include "backend/vk/ts-vk.h"
 #include "backend/vk/ts-vk-kernels.h"
-#include "backend/cpu/ts-cpu.h"
 
 #include <stdlib.h>
 
@@ -193,14 +192,12 @@ ts_status
 ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_matmul_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .label = "matmul" };
   ts_vk_matmul_push pc;
   uint32_t tm = 4, tn = 4, wg = 64, mode = 0, bf16;
   bool x4, y4 = false;
 
-  if (st != TS_OK)
-    return st;
   if (a->m == 0 || a->n == 0)
     return TS_OK;
   d.shader = weight_shader (a->w, TS_VK_SHADER_MATMUL, TS_VK_SHADER_MATMUL_W16, &bf16);
@@ -281,14 +278,12 @@ ts_status
 ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_norm_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_NORM, .label = "norm" };
   ts_vk_norm_push pc;
   bool mod;
   int64_t n_batches;
 
-  if (st != TS_OK)
-    return st;
   if (a->rows == 0 || a->dim == 0)
     return TS_OK;
   mod = a->shift.buf != NULL;
@@ -341,12 +336,10 @@ ts_status
 ts_vk_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_softmax_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_SOFTMAX, .label = "softmax" };
   ts_vk_softmax_push pc;
 
-  if (st != TS_OK)
-    return st;
   if (a->rows == 0 || a->dim == 0)
     return TS_OK;
   d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->dim, a->dim));
@@ -393,14 +386,12 @@ ts_status
 ts_vk_attention (void *impl, const ts_attention_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_attention_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ATTENTION, .label = "attention" };
   ts_vk_attention_push pc;
   int64_t width;
   const uint32_t wg = 32;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->heads == 0 || a->seq_q == 0 || a->d_head == 0)
     return TS_OK;
   if (a->d_head > 256)
@@ -471,12 +462,10 @@ ts_status
 ts_vk_rope (void *impl, const ts_rope_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_rope_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ROPE, .label = "rope" };
   ts_vk_rope_push pc;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->seq == 0 || a->heads == 0 || a->d_head < 2)
     return TS_OK;
   d.operands[0] = operand (a->x, extent (a->batch, a->bs_x, a->seq, a->ldx, a->heads * a->d_head));
@@ -505,12 +494,10 @@ ts_status
 ts_vk_act (void *impl, const ts_act_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_act_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ACT, .label = "act" };
   ts_vk_act_push pc;
 
-  if (st != TS_OK)
-    return st;
   if (a->rows == 0 || a->cols == 0)
     return TS_OK;
   d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->ldx, a->cols));
@@ -546,14 +533,12 @@ ts_status
 ts_vk_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_elementwise_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ELEMENTWISE, .label = "elementwise" };
   ts_vk_elementwise_push pc;
   bool need_b, need_g;
   uint32_t kind = 0;
 
-  if (st != TS_OK)
-    return st;
   if (a->rows == 0 || a->cols == 0)
     return TS_OK;
   switch (a->kind) {
@@ -633,12 +618,10 @@ ts_status
 ts_vk_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_transpose_check (a, err);
+  ts_status st = TS_OK;
   const int64_t cap = cap_elems (vk), plane = a->rows * a->cols;
   int64_t tr, tc;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->rows == 0 || a->cols == 0)
     return TS_OK;
   if (a->batch * plane <= cap)
@@ -702,12 +685,10 @@ ts_status
 ts_vk_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_conv2d_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_CONV2D, .label = "conv2d" };
   ts_vk_conv2d_push pc;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->c_out == 0 || a->h_out == 0 || a->w_out == 0)
     return TS_OK;
   d.operands[0] = operand (a->x, (size_t) (a->batch * a->c_in * a->h * a->w_in) * sizeof (float));
@@ -747,13 +728,11 @@ ts_status
 ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_conv_transpose2d_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_CONV2D, .label = "conv_transpose2d" };
   ts_vk_conv2d_push pc;
   int64_t h_out, w_out;
 
-  if (st != TS_OK)
-    return st;
   h_out = a->h * a->k;
   w_out = a->w_in * a->k;
   if (a->batch == 0 || a->c_out == 0 || h_out == 0 || w_out == 0)
@@ -796,13 +775,11 @@ ts_status
 ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_group_norm_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_GROUP_NORM, .label = "group_norm" };
   ts_vk_group_norm_push pc;
   size_t bytes;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->c == 0 || a->hw == 0)
     return TS_OK;
   bytes = (size_t) (a->batch * a->c * a->hw) * sizeof (float);
@@ -850,13 +827,11 @@ ts_status
 ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_upsample_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_UPSAMPLE, .label = "upsample" };
   ts_vk_upsample_push pc;
   int64_t n_in;
 
-  if (st != TS_OK)
-    return st;
   n_in = a->batch * a->c * a->h * a->w;
   if (n_in == 0)
     return TS_OK;
@@ -900,14 +875,12 @@ ts_status
 ts_vk_embed (void *impl, const ts_embed_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_embed_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .label = "embed" };
   ts_vk_embed_push pc;
   int32_t *ids = NULL;
   uint32_t bf16;
 
-  if (st != TS_OK)
-    return st;
   if (a->n == 0)
     return TS_OK;
   if (a->n * a->dim > cap_elems (vk)) {
@@ -958,15 +931,11 @@ ts_status
 ts_vk_sample (void *impl, const ts_sample_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_sample_check (a, err);
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_SAMPLE, .label = "sample" };
   ts_vk_sample_push pc;
   const uint32_t lanes = 8, tokens = 32;
-  size_t grid;
+  const size_t grid = (size_t) a->n_tokens * sizeof (int32_t);
 
-  if (st != TS_OK)
-    return st;
-  grid = (size_t) a->n_tokens * sizeof (int32_t);
   d.operands[0] = operand (a->logits, (size_t) (a->codebook_size * a->n_tokens) * sizeof (float));
   if (a->n_rows == 2)
     d.operands[6] = operand (ts_ref_f32 (a->logits, a->codebook_size * a->n_tokens),

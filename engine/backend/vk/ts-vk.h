@@ -14,8 +14,8 @@
  *     every dispatch, submitted in pieces of at most TS_VK_BATCH dispatches; `sync` waits),
  *     the pipelines (created on first use, kept in an on-disk pipeline cache), timestamp
  *     profiling (TESSERA_VK_PROFILE=1), the constructor and the vtable.
- *   - ts-vk-ops.c: one function per op: the shared argument check, then push constants,
- *     bindings and a dispatch.
+ *   - ts-vk-ops.c: one function per op (its arguments checked above the backends, in
+ *     ts-op-check.c): push constants, bindings and a dispatch.
  *
  * Every buffer binding covers only the bytes the op touches (aligned down to the device's
  * storage-buffer offset alignment), so no bound range exceeds maxStorageBufferRange even
