@@ -228,7 +228,7 @@ typedef struct {
   int64_t n, dim;
 } ts_embed_args;
 
-/* The per-token part of one MaskGIT sampler step for one image (ts-sampler.h,
+/* The per-token part of one MaskGIT sampler step for one image (ts-sample-math.h,
  * ts_sampler_sample_tokens; the re-masking, which needs the whole grid, is
  * ts_sampler_remask on the host, so only `codes` and `confidence` leave the device).
  * logits is [n_rows, codebook_size, n_tokens]: the transformer's output for one image, or

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT
  *
  * ts-cpu-sample — the per-token part of the MaskGIT sampler step (ts_sample_args) on the
- * CPU: both paths run the sampler's own reference, ts_sampler_sample_tokens, so the CPU
- * backend samples exactly as ts_sampler_step does (torch's summation order, libm's expf
- * and logf) and the Vulkan kernel (shaders/sample.comp) is tested against it.
+ * CPU: both paths run the sampler's own reference, ts_sampler_sample_tokens
+ * (backend/ts-sample-math.c), so the CPU backend samples exactly as ts_sampler_step does
+ * (torch's summation order, libm's expf and logf) and the Vulkan kernel
+ * (shaders/sample.comp) is tested against it.
  */
 #include "backend/cpu/ts-cpu.h"
-#include "stages/ts-sampler.h"
-
-#include <limits.h>
+#include "backend/ts-sample-math.h"
 
 ts_status
 ts_cpu_sample (void *impl, const ts_sample_args *a, ts_error *err)
