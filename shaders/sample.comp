@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // sample.comp — the per-token part of the MaskGIT sampler step (ts_sample_args), the twin
-// of engine/backend/cpu/ts-cpu-sample.c (ts_sampler_sample_tokens): softmax over the codebook,
+// of engine/backend/ts-sample-math.c (ts_sampler_sample_tokens): softmax over the codebook,
 // the draw of every masked token, and the confidence the host's re-masking compares.
 // Push constants: ts_vk_sample_push.
 //

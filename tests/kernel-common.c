@@ -112,16 +112,16 @@ tk_backends_init (tk_backends *b)
 
   if (ts_backend_cpu_new (&b->ref, true, 1, &err) != TS_OK)
     g_error ("cpu-ref backend: %s", err.message);
-  g_assert_cmpstr (b->ref.ops->name, ==, "cpu-ref");
+  g_assert_cmpstr (ts_backend_name (&b->ref), ==, "cpu-ref");
   if (tk_testing_vulkan ()) {
     vulkan_new (&b->fast);
-    g_assert_cmpstr (b->fast.ops->name, ==, "vulkan");
+    g_assert_cmpstr (ts_backend_name (&b->fast), ==, "vulkan");
     return;
   }
   /* Two threads: the pool and the parallel split are exercised even on one core. */
   if (ts_backend_cpu_new (&b->fast, false, 2, &err) != TS_OK)
     g_error ("cpu backend: %s", err.message);
-  g_assert_cmpstr (b->fast.ops->name, ==, "cpu");
+  g_assert_cmpstr (ts_backend_name (&b->fast), ==, "cpu");
 }
 
 void
@@ -135,12 +135,12 @@ ts_buffer *
 tk_buffer (const ts_backend *be, const float *data, size_t n)
 {
   ts_error err = { 0 };
-  ts_buffer *buf = be->ops->buffer_new (be->impl, n * sizeof (float), &err);
+  ts_buffer *buf = ts_buffer_new (be, n * sizeof (float), &err);
 
   if (!buf)
-    g_error ("%s: buffer_new (%zu floats): %s", be->ops->name, n, err.message);
-  if (data && be->ops->upload (be->impl, ts_ref_at (buf, 0), data, n * sizeof (float), &err))
-    g_error ("%s: upload: %s", be->ops->name, err.message);
+    g_error ("%s: buffer_new (%zu floats): %s", ts_backend_name (be), n, err.message);
+  if (data && ts_buffer_upload (be, ts_ref_at (buf, 0), data, n * sizeof (float), &err))
+    g_error ("%s: upload: %s", ts_backend_name (be), err.message);
   return buf;
 }
 
@@ -150,18 +150,18 @@ tk_download (const ts_backend *be, ts_buffer *buf, size_t at, size_t n)
   ts_error err = { 0 };
   float *out = g_new (float, n ? n : 1);
 
-  if (be->ops->sync (be->impl, &err) != TS_OK
-      || be->ops->download (be->impl, ts_ref_at (buf, at * sizeof (float)), out,
-                            n * sizeof (float), &err)
+  if (ts_backend_sync (be, &err) != TS_OK
+      || ts_buffer_download (be, ts_ref_at (buf, at * sizeof (float)), out,
+                             n * sizeof (float), &err)
              != TS_OK)
-    g_error ("%s: download: %s", be->ops->name, err.message);
+    g_error ("%s: download: %s", ts_backend_name (be), err.message);
   return out;
 }
 
 void
 tk_buffer_free (const ts_backend *be, ts_buffer *buf)
 {
-  be->ops->buffer_free (be->impl, buf);
+  ts_buffer_free (be, buf);
 }
 
 /* Round to nearest even, written from the definition (not shared with the engine). */
@@ -265,8 +265,8 @@ tk_weight (const ts_backend *be, ts_weight *w, const char *name, ts_dtype dtype,
       h[i] = dtype == TS_DTYPE_F16 ? tk_f32_to_f16 (values[i]) : tk_f32_to_bf16 (values[i]);
     host = h;
   }
-  if (be->ops->weight_upload (be->impl, w, name, dtype, host, n_dims, shape, &err) != TS_OK)
-    g_error ("%s: weight_upload '%s': %s", be->ops->name, name, err.message);
+  if (ts_weight_upload (be, w, name, dtype, host, n_dims, shape, &err) != TS_OK)
+    g_error ("%s: weight_upload '%s': %s", ts_backend_name (be), name, err.message);
   /* The backend must not keep pointers into the host data. */
   if (host)
     memset (host, 0xff, n * (dtype == TS_DTYPE_F32 ? 4 : 2));

@@ -42,13 +42,13 @@ run_matmuls (const ts_backend *be, float *y_host, ts_error *err)
   ts_buffer *xb, *yb;
   ts_status st;
 
-  g_assert_cmpint (be->ops->weight_upload (be->impl, &wt, "w.test", TS_DTYPE_F32, w, 2, shape,
-                                           err), ==, TS_OK);
-  xb = be->ops->buffer_new (be->impl, sizeof x, err);
-  yb = be->ops->buffer_new (be->impl, 4 * sizeof (float), err);
+  g_assert_cmpint (ts_weight_upload (be, &wt, "w.test", TS_DTYPE_F32, w, 2, shape, err), ==,
+                   TS_OK);
+  xb = ts_buffer_new (be, sizeof x, err);
+  yb = ts_buffer_new (be, 4 * sizeof (float), err);
   g_assert_nonnull (xb);
   g_assert_nonnull (yb);
-  g_assert_cmpint (be->ops->upload (be->impl, ts_ref_at (xb, 0), x, sizeof x, err), ==, TS_OK);
+  g_assert_cmpint (ts_buffer_upload (be, ts_ref_at (xb, 0), x, sizeof x, err), ==, TS_OK);
   ts_matmul_args a = { .x = ts_ref_at (xb, 0), .ldx = 3, .w = &wt, .y = ts_ref_at (yb, 0),
                        .ldy = 2, .m = 2, .n = 2, .k = 3 };
   ts_backend_scope_set (be, "test layer", 1);
@@ -59,10 +59,10 @@ run_matmuls (const ts_backend *be, float *y_host, ts_error *err)
     st = ts_op_matmul (be, &a, err);
   }
   if (st == TS_OK)
-    st = be->ops->download (be->impl, ts_ref_at (yb, 0), y_host, 4 * sizeof (float), err);
-  be->ops->buffer_free (be->impl, xb);
-  be->ops->buffer_free (be->impl, yb);
-  be->ops->weight_free (be->impl, &wt);
+    st = ts_buffer_download (be, ts_ref_at (yb, 0), y_host, 4 * sizeof (float), err);
+  ts_buffer_free (be, xb);
+  ts_buffer_free (be, yb);
+  ts_weight_free (be, &wt);
   return st;
 }
 

@@ -19,7 +19,7 @@ test_new_free (void)
   ts_backend be;
 
   g_assert_cmpint (ts_backend_cpu_new (&be, false, 0, &err), ==, TS_OK);
-  g_assert_cmpstr (be.ops->name, ==, "cpu");
+  g_assert_cmpstr (ts_backend_name (&be), ==, "cpu");
   g_assert_cmpint (((ts_cpu *) be.impl)->n_threads, >=, 1);
   ts_backend_free (&be);
   g_assert_null (be.ops);
@@ -27,17 +27,17 @@ test_new_free (void)
   ts_backend_free (NULL);
 
   g_assert_cmpint (ts_backend_cpu_new (&be, true, 8, &err), ==, TS_OK);
-  g_assert_cmpstr (be.ops->name, ==, "cpu-ref");
+  g_assert_cmpstr (ts_backend_name (&be), ==, "cpu-ref");
   g_assert_cmpint (((ts_cpu *) be.impl)->n_threads, ==, 1); /* the reference is serial */
   ts_backend_free (&be);
 
   g_setenv ("TS_CPU_REFERENCE", "1", TRUE);
   g_assert_cmpint (ts_backend_cpu_new (&be, false, 2, &err), ==, TS_OK);
-  g_assert_cmpstr (be.ops->name, ==, "cpu-ref");
+  g_assert_cmpstr (ts_backend_name (&be), ==, "cpu-ref");
   ts_backend_free (&be);
   g_setenv ("TS_CPU_REFERENCE", "0", TRUE);
   g_assert_cmpint (ts_backend_cpu_new (&be, false, 2, &err), ==, TS_OK);
-  g_assert_cmpstr (be.ops->name, ==, "cpu");
+  g_assert_cmpstr (ts_backend_name (&be), ==, "cpu");
   ts_backend_free (&be);
   g_unsetenv ("TS_CPU_REFERENCE");
 
@@ -54,31 +54,31 @@ test_buffers (void)
     const ts_backend *be = k ? &bks.fast : &bks.ref;
     ts_error err = { 0 };
     float in[10], out[10] = { 0 };
-    ts_buffer *buf = be->ops->buffer_new (be->impl, 40, &err);
+    ts_buffer *buf = ts_buffer_new (be, 40, &err);
 
     for (int i = 0; i < 10; i++)
       in[i] = (float) i;
     g_assert_nonnull (buf);
-    tk_check_status ("upload", be->ops->upload (be->impl, ts_ref_at (buf, 0), in, 40, &err),
+    tk_check_status ("upload", ts_buffer_upload (be, ts_ref_at (buf, 0), in, 40, &err),
                      TS_OK, &err);
     tk_check_status ("download",
-                     be->ops->download (be->impl, ts_ref_at (buf, 8), out, 32, &err), TS_OK,
+                     ts_buffer_download (be, ts_ref_at (buf, 8), out, 32, &err), TS_OK,
                      &err);
     g_assert_cmpfloat (out[0], ==, 2.0f);
     g_assert_cmpfloat (out[7], ==, 9.0f);
-    tk_check_status ("upload past end", be->ops->upload (be->impl, ts_ref_at (buf, 4), in, 40, &err),
+    tk_check_status ("upload past end", ts_buffer_upload (be, ts_ref_at (buf, 4), in, 40, &err),
                      TS_ERR_INVALID_ARG, &err);
     tk_check_status ("download wraps",
-                     be->ops->download (be->impl, ts_ref_at (buf, SIZE_MAX - 3), out, 8, &err),
+                     ts_buffer_download (be, ts_ref_at (buf, SIZE_MAX - 3), out, 8, &err),
                      TS_ERR_INVALID_ARG, &err);
     tk_check_status ("NULL buffer",
-                     be->ops->upload (be->impl, ts_ref_at (NULL, 0), in, 4, &err),
+                     ts_buffer_upload (be, ts_ref_at (NULL, 0), in, 4, &err),
                      TS_ERR_INVALID_ARG, &err);
-    tk_check_status ("sync", be->ops->sync (be->impl, &err), TS_OK, &err);
-    be->ops->buffer_free (be->impl, buf);
-    be->ops->buffer_free (be->impl, NULL);
+    tk_check_status ("sync", ts_backend_sync (be, &err), TS_OK, &err);
+    ts_buffer_free (be, buf);
+    ts_buffer_free (be, NULL);
 
-    g_assert_null (be->ops->buffer_new (be->impl, SIZE_MAX - 64, &err));
+    g_assert_null (ts_buffer_new (be, SIZE_MAX - 64, &err));
     g_assert_cmpint (err.code, ==, TS_ERR_NOMEM);
     g_assert_nonnull (strstr (err.message, "bytes"));
   }
@@ -109,22 +109,22 @@ test_weights (void)
     g_assert_cmpint (w.dtype, ==, k ? TS_DTYPE_F32 : TS_DTYPE_F16);
     for (int i = 0; i < 6; i++) /* exactly the rounded values, whatever the storage */
       g_assert_cmpfloat (ts_cpu_weight_get (&w, i), ==, copy[i]);
-    be->ops->weight_free (be->impl, &w);
+    ts_weight_free (be, &w);
     g_assert_null (w.buf);
-    be->ops->weight_free (be->impl, &w); /* freeing twice is harmless */
+    ts_weight_free (be, &w); /* freeing twice is harmless */
 
     tk_check_status ("I64 weight",
-                     be->ops->weight_upload (be->impl, &w, "ids", TS_DTYPE_I64, values, 1,
-                                             shape, &err),
+                     ts_weight_upload (be, &w, "ids", TS_DTYPE_I64, values, 1,
+                                       shape, &err),
                      TS_ERR_UNSUPPORTED, &err);
     g_assert_nonnull (strstr (err.message, "ids"));
     tk_check_status ("5 dims",
-                     be->ops->weight_upload (be->impl, &w, "w", TS_DTYPE_F32, values, 5, shape,
-                                             &err),
+                     ts_weight_upload (be, &w, "w", TS_DTYPE_F32, values, 5, shape,
+                                       &err),
                      TS_ERR_INVALID_ARG, &err);
     tk_check_status ("NULL data",
-                     be->ops->weight_upload (be->impl, &w, "w", TS_DTYPE_F32, NULL, 2, shape,
-                                             &err),
+                     ts_weight_upload (be, &w, "w", TS_DTYPE_F32, NULL, 2, shape,
+                                       &err),
                      TS_ERR_INVALID_ARG, &err);
   }
   tk_backends_clear (&bks);

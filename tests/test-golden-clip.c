@@ -30,7 +30,7 @@ test_case (gconstpointer data)
   ts_backend be;
   ts_error err = { 0 };
   g_assert_cmpint (ts_backend_cpu_new (&be, reference, 2, &err), ==, TS_OK);
-  g_test_message ("backend %s", be.ops->name);
+  g_test_message ("backend %s", ts_backend_name (&be));
   counts c = { 0, 0 };
   ts_status st = ts_golden_run_clip_text (dir, entry, &be, report_cb, &c, &err);
   if (st != TS_OK)

@@ -85,7 +85,7 @@ test_golden_case (gconstpointer data)
   ts_backend be;
   ts_error err;
   g_assert_cmpint (ts_backend_cpu_new (&be, gc->reference, 2, &err), ==, TS_OK);
-  g_test_message ("backend %s", be.ops->name);
+  g_test_message ("backend %s", ts_backend_name (&be));
   ReportTally tally = { 0, 0 };
   ts_status st = ts_golden_run_transformer_forward (golden_dir (), entry, &be, report, &tally,
                                                     &err);

@@ -38,7 +38,7 @@ run_case (const char *case_name, runner_fn run, bool reference, int min_checks)
   ts_backend be;
   ts_error err = { 0 };
   g_assert_cmpint (ts_backend_cpu_new (&be, reference, 2, &err), ==, TS_OK);
-  g_test_message ("backend %s", be.ops->name);
+  g_test_message ("backend %s", ts_backend_name (&be));
   counts c = { 0, 0 };
   ts_status st = run (dir, entry, &be, report_cb, &c, &err);
   if (st != TS_OK)

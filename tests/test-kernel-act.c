@@ -39,7 +39,7 @@ act_run (const ts_backend *be, ts_act_kind kind, const float *x, int64_t rows, i
   float *out;
 
   if (ts_op_act (be, &a, &err) != TS_OK)
-    g_error ("%s: act: %s", be->ops->name, err.message);
+    g_error ("%s: act: %s", ts_backend_name (be), err.message);
   out = tk_download (be, by, 0, rows * a.ldy);
   if (by != bx)
     tk_buffer_free (be, by);

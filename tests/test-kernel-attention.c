@@ -80,7 +80,7 @@ attn_run (const ts_backend *be, const attn_case *c, const attn_layout *l)
   float *res;
 
   if (ts_op_attention (be, &a, &err) != TS_OK)
-    g_error ("%s: attention: %s", be->ops->name, err.message);
+    g_error ("%s: attention: %s", ts_backend_name (be), err.message);
   res = tk_download (be, out, 0, l->n_out);
   tk_buffer_free (be, in);
   tk_buffer_free (be, out);

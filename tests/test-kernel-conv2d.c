@@ -74,10 +74,10 @@ conv_run (const ts_backend *be, const conv_case *c, conv_data *d)
   tk_weight (be, &w, "conv.weight", c->dtype, d->w, 4, wshape);
   tk_weight (be, &b, "conv.bias", c->dtype, d->b, 1, bshape);
   if (ts_op_conv2d (be, &a, &err) != TS_OK)
-    g_error ("%s: conv2d: %s", be->ops->name, err.message);
+    g_error ("%s: conv2d: %s", ts_backend_name (be), err.message);
   out = tk_download (be, y, 0, d->n_y);
-  be->ops->weight_free (be->impl, &w);
-  be->ops->weight_free (be->impl, &b);
+  ts_weight_free (be, &w);
+  ts_weight_free (be, &b);
   tk_buffer_free (be, x);
   tk_buffer_free (be, y);
   return out;
@@ -197,10 +197,10 @@ convt_run (const ts_backend *be, const convt_case *c, float *x, float *wv, float
   tk_weight (be, &w, "up.weight", c->dtype, wv, 4, wshape);
   tk_weight (be, &b, "up.bias", c->dtype, bv, 1, bshape);
   if (ts_op_conv_transpose2d (be, &a, &err) != TS_OK)
-    g_error ("%s: conv_transpose2d: %s", be->ops->name, err.message);
+    g_error ("%s: conv_transpose2d: %s", ts_backend_name (be), err.message);
   out = tk_download (be, by, 0, n_y);
-  be->ops->weight_free (be->impl, &w);
-  be->ops->weight_free (be->impl, &b);
+  ts_weight_free (be, &w);
+  ts_weight_free (be, &b);
   tk_buffer_free (be, bx);
   tk_buffer_free (be, by);
   return out;
@@ -301,8 +301,8 @@ check_invalid (const ts_backend *be)
   t.h = 1, t.w = &w;
   tk_check_status ("transpose weight", ts_op_conv_transpose2d (be, &t, &err),
                    TS_ERR_INVALID_ARG, &err);
-  be->ops->weight_free (be->impl, &w);
-  be->ops->weight_free (be->impl, &wt);
+  ts_weight_free (be, &w);
+  ts_weight_free (be, &wt);
   tk_buffer_free (be, x);
   tk_buffer_free (be, y);
 }

@@ -72,7 +72,7 @@ ew_run (const ts_backend *be, const ew_shape *sh, const ew_kind_info *k, out_mod
     args.gate = ts_ref_at (bg, 0), args.gate_stride = sh->gate_stride,
     args.rows_per_batch = rows_per_batch;
   if (ts_op_elementwise (be, &args, &err) != TS_OK)
-    g_error ("%s: elementwise %s: %s", be->ops->name, k->name, err.message);
+    g_error ("%s: elementwise %s: %s", ts_backend_name (be), k->name, err.message);
   out = tk_download (be, by, 0, sh->rows * ldy);
   if (by != ba && by != bb)
     tk_buffer_free (be, by);
@@ -171,7 +171,7 @@ test_transpose (void)
                               .rows = rows, .cols = cols };
       float *got;
       if (ts_op_transpose (bk, &a, &err) != TS_OK)
-        g_error ("%s: transpose: %s", bk->ops->name, err.message);
+        g_error ("%s: transpose: %s", ts_backend_name (bk), err.message);
       got = tk_download (bk, by, 0, n);
       tk_check_equal ("transpose", got, want, n);
       g_free (got);

@@ -23,10 +23,10 @@ embed_run (const ts_backend *be, ts_dtype dtype, float *table, const int32_t *id
   float *out;
 
   tk_weight (be, &t, "embed.weight", dtype, table, 2, shape);
-  be->ops->upload (be->impl, a.ids, ids, (size_t) n * sizeof (int32_t), &err);
+  ts_buffer_upload (be, a.ids, ids, (size_t) n * sizeof (int32_t), &err);
   tk_check_status ("embed", ts_op_embed (be, &a, &err), expect, &err);
   out = tk_download (be, by, 0, n * DIM);
-  be->ops->weight_free (be->impl, &t);
+  ts_weight_free (be, &t);
   tk_buffer_free (be, bi);
   tk_buffer_free (be, by);
   return out;
@@ -102,7 +102,7 @@ check_invalid (const ts_backend *be)
   tk_check_status ("no table", ts_op_embed (be, &a, &err), TS_ERR_INVALID_ARG, &err);
   a = ok, a.ids = ts_ref_at (ids, 2);
   tk_check_status ("misaligned ids", ts_op_embed (be, &a, &err), TS_ERR_INVALID_ARG, &err);
-  be->ops->weight_free (be->impl, &t);
+  ts_weight_free (be, &t);
   tk_buffer_free (be, ids);
   tk_buffer_free (be, y);
 }

@@ -36,10 +36,10 @@ gn_run (const ts_backend *be, const gn_case *c, const float *x, float *wv, float
   tk_weight (be, &w, "norm.weight", c->dtype, wv, 1, shape);
   tk_weight (be, &b, "norm.bias", c->dtype, bv, 1, shape);
   if (ts_op_group_norm (be, &a, &err) != TS_OK)
-    g_error ("%s: group_norm: %s", be->ops->name, err.message);
+    g_error ("%s: group_norm: %s", ts_backend_name (be), err.message);
   out = tk_download (be, by, 0, n);
-  be->ops->weight_free (be->impl, &w);
-  be->ops->weight_free (be->impl, &b);
+  ts_weight_free (be, &w);
+  ts_weight_free (be, &b);
   if (by != bx)
     tk_buffer_free (be, by);
   tk_buffer_free (be, bx);
@@ -80,7 +80,7 @@ gn_run_parts (const ts_backend *be, const gn_case *c, const float *x, float *wv,
         .stats = ts_ref_at (stats, 0), .hw_done = bounds[k],
       };
       if (ts_op_group_norm (be, &a, &err) != TS_OK)
-        g_error ("%s: group_norm part %d: %s", be->ops->name, k, err.message);
+        g_error ("%s: group_norm part %d: %s", ts_backend_name (be), k, err.message);
     }
   for (int k = 0; k < 3; k++) {
     int64_t hw = bounds[k + 1] - bounds[k];
@@ -92,8 +92,8 @@ gn_run_parts (const ts_backend *be, const gn_case *c, const float *x, float *wv,
       tk_buffer_free (be, py[k]);
     tk_buffer_free (be, px[k]);
   }
-  be->ops->weight_free (be->impl, &w);
-  be->ops->weight_free (be->impl, &b);
+  ts_weight_free (be, &w);
+  ts_weight_free (be, &b);
   tk_buffer_free (be, stats);
   return out;
 }
@@ -208,7 +208,7 @@ check_invalid (const ts_backend *be)
   a = ok, a.pass = TS_GN_STATS, a.stats = ts_ref_at (x, 0), a.hw_done = -1;
   tk_check_status ("negative hw_done", ts_op_group_norm (be, &a, &err), TS_ERR_INVALID_ARG,
                    &err);
-  be->ops->weight_free (be->impl, &w);
+  ts_weight_free (be, &w);
   tk_buffer_free (be, x);
 }
 

@@ -71,10 +71,10 @@ mm_run (const ts_backend *be, const mm_case *c, mm_data *d)
   tk_weight (be, &w, "test.weight", c->dtype, d->w, 2, wshape);
   tk_weight (be, &bias, "test.bias", c->dtype, d->bias, 1, bshape);
   if (ts_op_matmul (be, &a, &err) != TS_OK)
-    g_error ("%s: matmul: %s", be->ops->name, err.message);
+    g_error ("%s: matmul: %s", ts_backend_name (be), err.message);
   out = tk_download (be, y, 0, c->m * c->ldy);
-  be->ops->weight_free (be->impl, &w);
-  be->ops->weight_free (be->impl, &bias);
+  ts_weight_free (be, &w);
+  ts_weight_free (be, &bias);
   tk_buffer_free (be, x);
   tk_buffer_free (be, y);
   return out;
@@ -231,8 +231,8 @@ check_invalid (const ts_backend *be)
   g_assert_nonnull (strstr (err.message, "bias5"));
   tk_check_status ("NULL args", ts_op_matmul (be, NULL, &err), TS_ERR_INVALID_ARG, &err);
 
-  be->ops->weight_free (be->impl, &w);
-  be->ops->weight_free (be->impl, &bias5);
+  ts_weight_free (be, &w);
+  ts_weight_free (be, &bias5);
   tk_buffer_free (be, x);
   tk_buffer_free (be, y);
 }

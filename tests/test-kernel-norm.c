@@ -75,10 +75,10 @@ norm_run (const ts_backend *be, const norm_case *c, norm_data *d)
   tk_weight (be, &w, "norm.weight", c->dtype, d->w, 1, shape);
   tk_weight (be, &b, "norm.bias", c->dtype, d->b, 1, shape);
   if (ts_op_norm (be, &a, &err) != TS_OK)
-    g_error ("%s: norm: %s", be->ops->name, err.message);
+    g_error ("%s: norm: %s", ts_backend_name (be), err.message);
   out = tk_download (be, y, 0, c->rows * ldy);
-  be->ops->weight_free (be->impl, &w);
-  be->ops->weight_free (be->impl, &b);
+  ts_weight_free (be, &w);
+  ts_weight_free (be, &b);
   if (y != x)
     tk_buffer_free (be, y);
   tk_buffer_free (be, x);
@@ -215,7 +215,7 @@ check_invalid (const ts_backend *be)
   tk_check_status ("kind", ts_op_norm (be, &a, &err), TS_ERR_INVALID_ARG, &err);
   a = ok, a.dim = -8;
   tk_check_status ("negative dim", ts_op_norm (be, &a, &err), TS_ERR_INVALID_ARG, &err);
-  be->ops->weight_free (be->impl, &w7);
+  ts_weight_free (be, &w7);
   tk_buffer_free (be, x);
   tk_buffer_free (be, mod);
 }

@@ -44,10 +44,10 @@ rope_run (const ts_backend *be, const rope_case *c, const float *qkv, const floa
   };
   float *out;
 
-  be->ops->upload (be->impl, a.cos, cos_t, c->seq * c->d_head * sizeof (float), &err);
-  be->ops->upload (be->impl, a.sin, sin_t, c->seq * c->d_head * sizeof (float), &err);
+  ts_buffer_upload (be, a.cos, cos_t, c->seq * c->d_head * sizeof (float), &err);
+  ts_buffer_upload (be, a.sin, sin_t, c->seq * c->d_head * sizeof (float), &err);
   if (ts_op_rope (be, &a, &err) != TS_OK)
-    g_error ("%s: rope: %s", be->ops->name, err.message);
+    g_error ("%s: rope: %s", ts_backend_name (be), err.message);
   out = tk_download (be, x, 0, n);
   tk_buffer_free (be, x);
   tk_buffer_free (be, tab);

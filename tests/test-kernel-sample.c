@@ -270,7 +270,7 @@ test_backend_vs_reference (void)
                                    / (1.0 + fabs ((double) ref_conf[t])));
     }
     g_test_message ("%s on %s: %lld of %lld codes differ from the reference, max confidence "
-                    "error %.3g", what, be.fast.ops->name, (long long) n_diff,
+                    "error %.3g", what, ts_backend_name (&be.fast), (long long) n_diff,
                     (long long) c->n_tokens, max_err);
     if (!tk_testing_vulkan ()) {
       g_assert_cmpint (n_diff, ==, 0);

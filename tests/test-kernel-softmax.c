@@ -17,7 +17,7 @@ softmax_run (const ts_backend *be, const float *x, int64_t rows, int64_t dim)
   float *out;
 
   if (ts_op_softmax (be, &a, &err) != TS_OK)
-    g_error ("%s: softmax: %s", be->ops->name, err.message);
+    g_error ("%s: softmax: %s", ts_backend_name (be), err.message);
   out = tk_download (be, buf, 0, rows * dim);
   tk_buffer_free (be, buf);
   return out;

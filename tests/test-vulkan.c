@@ -36,14 +36,14 @@ test_no_device (void)
     g_assert_cmpint (st, ==, TS_ERR_DEVICE);
     /* The retry on the CPU, explicit and through "auto". */
     g_assert_cmpint (ts_backend_new_by_name (&be, "auto", 1, &err), ==, TS_OK);
-    g_assert_cmpstr (be.ops->name, ==, "cpu");
-    buf = be.ops->buffer_new (be.impl, sizeof v, &err);
+    g_assert_cmpstr (ts_backend_name (&be), ==, "cpu");
+    buf = ts_buffer_new (&be, sizeof v, &err);
     g_assert_nonnull (buf);
-    g_assert_cmpint (be.ops->upload (be.impl, ts_ref_at (buf, 0), &v, sizeof v, &err), ==, TS_OK);
-    g_assert_cmpint (be.ops->download (be.impl, ts_ref_at (buf, 0), &back, sizeof back, &err), ==,
+    g_assert_cmpint (ts_buffer_upload (&be, ts_ref_at (buf, 0), &v, sizeof v, &err), ==, TS_OK);
+    g_assert_cmpint (ts_buffer_download (&be, ts_ref_at (buf, 0), &back, sizeof back, &err), ==,
                      TS_OK);
     g_assert_cmpfloat (back, ==, v);
-    be.ops->buffer_free (be.impl, buf);
+    ts_buffer_free (&be, buf);
     ts_backend_free (&be);
     return;
   }
@@ -65,24 +65,24 @@ test_out_of_memory (void)
 
     g_setenv ("TESSERA_VK_MAX_MEMORY", "1M", TRUE);
     g_assert_cmpint (ts_backend_vulkan_new (&be, 0, &err), ==, TS_OK);
-    a = be.ops->buffer_new (be.impl, 512 * 1024, &err);
+    a = ts_buffer_new (&be, 512 * 1024, &err);
     g_assert_nonnull (a);
-    b = be.ops->buffer_new (be.impl, 1048576, &err);
+    b = ts_buffer_new (&be, 1048576, &err);
     g_assert_null (b);
     g_assert_cmpint (err.code, ==, TS_ERR_NOMEM);
     g_assert_nonnull (strstr (err.message, "1048576 bytes"));
     g_printerr ("vulkan: %s\n", err.message);
-    g_assert_cmpint (be.ops->weight_upload (be.impl, &w, "big.weight", TS_DTYPE_F32, host, 1,
-                                            shape, &err),
+    g_assert_cmpint (ts_weight_upload (&be, &w, "big.weight", TS_DTYPE_F32, host, 1,
+                                       shape, &err),
                      ==, TS_ERR_NOMEM);
     g_assert_nonnull (strstr (err.message, "big.weight"));
     g_assert_nonnull (strstr (err.message, "1200000 bytes"));
     /* The backend is still usable after the failures. */
-    be.ops->buffer_free (be.impl, a);
-    a = be.ops->buffer_new (be.impl, 768 * 1024, &err);
+    ts_buffer_free (&be, a);
+    a = ts_buffer_new (&be, 768 * 1024, &err);
     g_assert_nonnull (a);
-    g_assert_cmpint (be.ops->sync (be.impl, &err), ==, TS_OK);
-    be.ops->buffer_free (be.impl, a);
+    g_assert_cmpint (ts_backend_sync (&be, &err), ==, TS_OK);
+    ts_buffer_free (&be, a);
     ts_backend_free (&be);
     g_free (host);
     return;
@@ -108,25 +108,25 @@ test_staging (void)
     for (size_t i = 0; i < n; i++)
       x[i] = (float) i * 0.5f;
     g_assert_cmpint (ts_backend_vulkan_new (&be, 0, &err), ==, TS_OK);
-    buf = be.ops->buffer_new (be.impl, n * sizeof (float), &err);
+    buf = ts_buffer_new (&be, n * sizeof (float), &err);
     g_assert_nonnull (buf);
     g_assert_null (buf->data); /* really not mapped */
-    g_assert_cmpint (be.ops->upload (be.impl, ts_ref_at (buf, 0), x, n * sizeof (float), &err),
+    g_assert_cmpint (ts_buffer_upload (&be, ts_ref_at (buf, 0), x, n * sizeof (float), &err),
                      ==, TS_OK);
     /* out[i] = x[i] + x[1 + i]; the last element of out stays zero. */
-    out = be.ops->buffer_new (be.impl, n * sizeof (float), &err);
+    out = ts_buffer_new (&be, n * sizeof (float), &err);
     g_assert_nonnull (out);
     a.a = ts_ref_at (buf, 0);
     a.b = ts_ref_at (buf, sizeof (float));
     a.y = ts_ref_at (out, 0);
     g_assert_cmpint (ts_op_elementwise (&be, &a, &err), ==, TS_OK);
-    g_assert_cmpint (be.ops->download (be.impl, ts_ref_at (out, 0), y, n * sizeof (float), &err),
+    g_assert_cmpint (ts_buffer_download (&be, ts_ref_at (out, 0), y, n * sizeof (float), &err),
                      ==, TS_OK);
     for (size_t i = 0; i + 1 < n; i++)
       g_assert_cmpfloat (y[i], ==, x[i] + x[i + 1]);
     g_assert_cmpfloat (y[n - 1], ==, 0.0f);
-    be.ops->buffer_free (be.impl, out);
-    be.ops->buffer_free (be.impl, buf);
+    ts_buffer_free (&be, out);
+    ts_buffer_free (&be, buf);
     ts_backend_free (&be);
     g_free (x);
     g_free (y);

@@ -58,14 +58,14 @@ static ts_buffer *
 filled_buffer (const ts_backend *be, size_t n, float scale)
 {
   ts_error err = { 0 };
-  ts_buffer *buf = be->ops->buffer_new (be->impl, n * sizeof (float), &err);
+  ts_buffer *buf = ts_buffer_new (be, n * sizeof (float), &err);
   float *host = malloc (n * sizeof (float));
 
   if (!buf || !host)
     die ("buffer", &err);
   for (size_t i = 0; i < n; i++)
     host[i] = scale * (float) ((int) (i * 2654435761u % 2001u) - 1000) / 1000.0f;
-  if (be->ops->upload (be->impl, ts_ref_at (buf, 0), host, n * sizeof (float), &err) != TS_OK)
+  if (ts_buffer_upload (be, ts_ref_at (buf, 0), host, n * sizeof (float), &err) != TS_OK)
     die ("upload", &err);
   free (host);
   return buf;
@@ -99,8 +99,8 @@ random_weight (const ts_backend *be, ts_weight *w, int n_dims, const int64_t *sh
     data = host32;
   }
   /* the same bits read as bf16 are values around 1e-19: fine for timing */
-  if (be->ops->weight_upload (be->impl, w, "bench.weight", weight_dtype, data, n_dims, shape,
-                              &err)
+  if (ts_weight_upload (be, w, "bench.weight", weight_dtype, data, n_dims, shape,
+                        &err)
       != TS_OK)
     die ("weight_upload", &err);
   free (host);
@@ -123,7 +123,7 @@ time_matmul (const ts_backend *be, int64_t m, int64_t k, int64_t n, int reps)
   random_weight (be, &w, 2, shape);
   for (int r = -1; r < reps; r++) {
     double t0 = now (), c0 = cpu_now ();
-    if (ts_op_matmul (be, &a, &err) != TS_OK || be->ops->sync (be->impl, &err) != TS_OK)
+    if (ts_op_matmul (be, &a, &err) != TS_OK || ts_backend_sync (be, &err) != TS_OK)
       die ("matmul", &err);
     if (r >= 0) {
       t[r] = now () - t0;
@@ -134,9 +134,9 @@ time_matmul (const ts_backend *be, int64_t m, int64_t k, int64_t n, int reps)
   qsort (c, (size_t) reps, sizeof c[0], cmp_double);
   med = t[reps / 2];
   last_cpu_s = c[reps / 2];
-  be->ops->weight_free (be->impl, &w);
-  be->ops->buffer_free (be->impl, x);
-  be->ops->buffer_free (be->impl, y);
+  ts_weight_free (be, &w);
+  ts_buffer_free (be, x);
+  ts_buffer_free (be, y);
   return med;
 }
 
@@ -160,14 +160,14 @@ time_attention (const ts_backend *be, int64_t batch, int64_t heads, int64_t seq,
 
   for (int r = -1; r < reps; r++) {
     double t0 = now ();
-    if (ts_op_attention (be, &a, &err) != TS_OK || be->ops->sync (be->impl, &err) != TS_OK)
+    if (ts_op_attention (be, &a, &err) != TS_OK || ts_backend_sync (be, &err) != TS_OK)
       die ("attention", &err);
     if (r >= 0)
       t[r] = now () - t0;
   }
   qsort (t, (size_t) reps, sizeof t[0], cmp_double);
-  be->ops->buffer_free (be->impl, qkv);
-  be->ops->buffer_free (be->impl, out);
+  ts_buffer_free (be, qkv);
+  ts_buffer_free (be, out);
   return t[reps / 2];
 }
 
@@ -190,15 +190,15 @@ time_conv3x3 (const ts_backend *be, int64_t c_in, int64_t c_out, int64_t h, int6
   random_weight (be, &w, 4, shape);
   for (int r = -1; r < reps; r++) {
     double t0 = now ();
-    if (ts_op_conv2d (be, &a, &err) != TS_OK || be->ops->sync (be->impl, &err) != TS_OK)
+    if (ts_op_conv2d (be, &a, &err) != TS_OK || ts_backend_sync (be, &err) != TS_OK)
       die ("conv2d", &err);
     if (r >= 0)
       t[r] = now () - t0;
   }
   qsort (t, (size_t) reps, sizeof t[0], cmp_double);
-  be->ops->weight_free (be->impl, &w);
-  be->ops->buffer_free (be->impl, x);
-  be->ops->buffer_free (be->impl, y);
+  ts_weight_free (be, &w);
+  ts_buffer_free (be, x);
+  ts_buffer_free (be, y);
   return t[reps / 2];
 }
 
@@ -286,10 +286,10 @@ main (int argc, char **argv)
   if (ts_backend_cpu_new (&ref, true, 1, &err) != TS_OK)
     die ("cpu-ref backend", &err);
   if (n_threads > 0)
-    printf ("backend %s, %d threads, %s weights\n", fast.ops->name, n_threads,
+    printf ("backend %s, %d threads, %s weights\n", ts_backend_name (&fast), n_threads,
             ts_dtype_name (weight_dtype));
   else
-    printf ("backend %s, one thread per online core, %s weights\n", fast.ops->name,
+    printf ("backend %s, one thread per online core, %s weights\n", ts_backend_name (&fast),
             ts_dtype_name (weight_dtype));
 
   printf ("%-40s %6s %6s %6s %12s %12s %12s\n", "sgemm y = x w^T", "M", "K", "N", "GFLOP/s",

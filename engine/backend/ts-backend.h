@@ -14,8 +14,10 @@
  * f16), so stages never look inside a weight.
  *
  * Ops are enqueued in order and may run asynchronously; `download` and `sync` wait. Every
- * op returns a ts_status (TS_ERR_DEVICE for a lost device, TS_ERR_NOMEM for out of
- * memory). Thread-safety: Unsafe — one thread drives a backend instance; the backend may
+ * call goes through the functions below the vtable, which check the arguments once for all
+ * backends (ts-op-check.h) before the backend runs. Every op returns a ts_status
+ * (TS_ERR_INVALID_ARG for bad arguments, TS_ERR_DEVICE for a lost device, TS_ERR_NOMEM for
+ * out of memory). Thread-safety: Unsafe — one thread drives a backend instance; the backend may
  * use its own worker threads internally.
  *
  * Layout conventions used in the argument comments: [a, b, c] lists dimensions outermost
@@ -226,7 +228,7 @@ typedef struct {
   int64_t n, dim;
 } ts_embed_args;
 
-/* The per-token part of one MaskGIT sampler step for one image (ts-sampler.h,
+/* The per-token part of one MaskGIT sampler step for one image (ts-sample-math.h,
  * ts_sampler_sample_tokens; the re-masking, which needs the whole grid, is
  * ts_sampler_remask on the host, so only `codes` and `confidence` leave the device).
  * logits is [n_rows, codebook_size, n_tokens]: the transformer's output for one image, or
@@ -261,7 +263,10 @@ typedef struct {
   ts_ref confidence;     /* out: F32 [n_tokens] */
 } ts_sample_args;
 
-/* ---- the vtable ---- */
+/* ---- the vtable ----
+ * What a backend implements. Only ts-backend-ops.c calls it, after the checks of
+ * ts-op-check.h, so every entry may assume valid arguments (it still fails on data it alone
+ * sees, on device limits and on lost devices). */
 
 typedef struct ts_backend_ops {
   const char *name; /* "cpu", "cpu-ref", "vulkan" */
@@ -311,78 +316,52 @@ typedef struct {
   void *impl;
 } ts_backend;
 
-/* Convenience wrappers so stage code reads as `ts_op_matmul (be, &args, err)`. */
-static inline ts_status
-ts_op_matmul (const ts_backend *be, const ts_matmul_args *a, ts_error *err)
-{
-  return be->ops->matmul (be->impl, a, err);
-}
-static inline ts_status
-ts_op_norm (const ts_backend *be, const ts_norm_args *a, ts_error *err)
-{
-  return be->ops->norm (be->impl, a, err);
-}
-static inline ts_status
-ts_op_softmax (const ts_backend *be, const ts_softmax_args *a, ts_error *err)
-{
-  return be->ops->softmax (be->impl, a, err);
-}
-static inline ts_status
-ts_op_attention (const ts_backend *be, const ts_attention_args *a, ts_error *err)
-{
-  return be->ops->attention (be->impl, a, err);
-}
-static inline ts_status
-ts_op_rope (const ts_backend *be, const ts_rope_args *a, ts_error *err)
-{
-  return be->ops->rope (be->impl, a, err);
-}
-static inline ts_status
-ts_op_act (const ts_backend *be, const ts_act_args *a, ts_error *err)
-{
-  return be->ops->act (be->impl, a, err);
-}
-static inline ts_status
-ts_op_elementwise (const ts_backend *be, const ts_elementwise_args *a, ts_error *err)
-{
-  return be->ops->elementwise (be->impl, a, err);
-}
-static inline ts_status
-ts_op_transpose (const ts_backend *be, const ts_transpose_args *a, ts_error *err)
-{
-  return be->ops->transpose (be->impl, a, err);
-}
-static inline ts_status
-ts_op_conv2d (const ts_backend *be, const ts_conv2d_args *a, ts_error *err)
-{
-  return be->ops->conv2d (be->impl, a, err);
-}
-static inline ts_status
-ts_op_conv_transpose2d (const ts_backend *be, const ts_conv_transpose2d_args *a, ts_error *err)
-{
-  return be->ops->conv_transpose2d (be->impl, a, err);
-}
-static inline ts_status
-ts_op_group_norm (const ts_backend *be, const ts_group_norm_args *a, ts_error *err)
-{
-  return be->ops->group_norm (be->impl, a, err);
-}
-static inline ts_status
-ts_op_upsample (const ts_backend *be, const ts_upsample_args *a, ts_error *err)
-{
-  return be->ops->upsample (be->impl, a, err);
-}
-static inline ts_status
-ts_op_embed (const ts_backend *be, const ts_embed_args *a, ts_error *err)
-{
-  return be->ops->embed (be->impl, a, err);
-}
+/* ---- the calls stages make ----
+ *
+ * Stages, the pipeline, the devkit and tests reach a backend only through these functions
+ * (ts-backend-ops.c), never through `be->ops` directly: each checks its arguments
+ * (ts-op-check.h) and only then calls the backend, so the checks are written once and every
+ * backend refuses the same arguments with the same TS_ERR_INVALID_ARG message. Backends
+ * assume the arguments they get are valid. */
 
-static inline ts_status
-ts_op_sample (const ts_backend *be, const ts_sample_args *a, ts_error *err)
-{
-  return be->ops->sample (be->impl, a, err);
-}
+/* A new buffer of size_bytes, zero-filled. NULL with err filled (TS_ERR_NOMEM) on failure. */
+ts_buffer *ts_buffer_new (const ts_backend *be, size_t size_bytes, ts_error *err);
+/* NULL-safe. The buffer may still be in use by enqueued ops: the backend waits as needed. */
+void ts_buffer_free (const ts_backend *be, ts_buffer *buf);
+/* Copies size_bytes from host memory into the buffer at dst (in order with the ops). */
+ts_status ts_buffer_upload (const ts_backend *be, ts_ref dst, const void *src, size_t size_bytes,
+                            ts_error *err);
+/* Waits for the enqueued ops, then copies size_bytes at src into host memory. */
+ts_status ts_buffer_download (const ts_backend *be, ts_ref src, void *dst, size_t size_bytes,
+                              ts_error *err);
+/* The vtable's weight_upload: w is cleared first, so a failed upload leaves it empty. */
+ts_status ts_weight_upload (const ts_backend *be, ts_weight *w, const char *name,
+                            ts_dtype src_dtype, const void *data, int n_dims,
+                            const int64_t *shape, ts_error *err);
+/* NULL-safe; clears w. Freeing a cleared weight again is harmless. */
+void ts_weight_free (const ts_backend *be, ts_weight *w);
+/* Waits for everything enqueued. */
+ts_status ts_backend_sync (const ts_backend *be, ts_error *err);
+/* The vtable's name: "cpu", "cpu-ref", "vulkan". */
+const char *ts_backend_name (const ts_backend *be);
+/* The vtable's max_operand_bytes. */
+size_t ts_backend_max_operand_bytes (const ts_backend *be);
+
+ts_status ts_op_matmul (const ts_backend *be, const ts_matmul_args *a, ts_error *err);
+ts_status ts_op_norm (const ts_backend *be, const ts_norm_args *a, ts_error *err);
+ts_status ts_op_softmax (const ts_backend *be, const ts_softmax_args *a, ts_error *err);
+ts_status ts_op_attention (const ts_backend *be, const ts_attention_args *a, ts_error *err);
+ts_status ts_op_rope (const ts_backend *be, const ts_rope_args *a, ts_error *err);
+ts_status ts_op_act (const ts_backend *be, const ts_act_args *a, ts_error *err);
+ts_status ts_op_elementwise (const ts_backend *be, const ts_elementwise_args *a, ts_error *err);
+ts_status ts_op_transpose (const ts_backend *be, const ts_transpose_args *a, ts_error *err);
+ts_status ts_op_conv2d (const ts_backend *be, const ts_conv2d_args *a, ts_error *err);
+ts_status ts_op_conv_transpose2d (const ts_backend *be, const ts_conv_transpose2d_args *a,
+                                  ts_error *err);
+ts_status ts_op_group_norm (const ts_backend *be, const ts_group_norm_args *a, ts_error *err);
+ts_status ts_op_upsample (const ts_backend *be, const ts_upsample_args *a, ts_error *err);
+ts_status ts_op_embed (const ts_backend *be, const ts_embed_args *a, ts_error *err);
+ts_status ts_op_sample (const ts_backend *be, const ts_sample_args *a, ts_error *err);
 
 /* Labels the ops that follow with the stage that runs them and the layer (or block) within
  * it, -1 for none: stages call it at entry and per layer. `stage` names the unit `layer`

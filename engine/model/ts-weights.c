@@ -38,7 +38,7 @@ ts_weight_set_free (ts_weight_set *ws)
   if (!ws)
     return;
   for (size_t i = 0; i < ws->n; i++) {
-    ws->be->ops->weight_free (ws->be->impl, &ws->items[i]->w);
+    ts_weight_free (ws->be, &ws->items[i]->w);
     free (ws->items[i]);
   }
   free (ws->items);
@@ -100,8 +100,8 @@ ts_weight_set_load (ts_weight_set *ws, const ts_st_set *ckpt, int n_dims, const 
   } else {
     upload_n_dims = n_dims;
   }
-  if (ws->be->ops->weight_upload (ws->be->impl, &e->w, e->name, t->dtype, t->data, upload_n_dims,
-                                  shape, err) != TS_OK) {
+  if (ts_weight_upload (ws->be, &e->w, e->name, t->dtype, t->data, upload_n_dims,
+                        shape, err) != TS_OK) {
     ts_error_prefix (err, "%s: uploading '%s'", ws->component, e->name);
     goto fail;
   }

@@ -197,7 +197,7 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   ts_model_files_free (files);
   report_progress (params, 1.0, "ready");
   m->stats.load_s = ts_time_now () - t0;
-  TS_LOG_I ("model: loaded %s on %s in %.2f s", dir, m->be.ops->name, m->stats.load_s);
+  TS_LOG_I ("model: loaded %s on %s in %.2f s", dir, ts_backend_name (&m->be), m->stats.load_s);
   return m;
 
 fail:
@@ -246,7 +246,7 @@ ts_model_name (const ts_model *m)
 const char *
 ts_model_backend_name (const ts_model *m)
 {
-  return m->be.ops->name;
+  return ts_backend_name (&m->be);
 }
 
 uint32_t
@@ -475,7 +475,7 @@ sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_arg
       return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: recorded draws need "
                            "multinomial draws and gumbel or uniform noise");
     sa.draw_codes = grid_ref (grids, GRID_DRAW_CODES, n_tok);
-    if ((st = be->ops->upload (be->impl, sa.draw_codes, draws.multinomial, grid_bytes, err)) != TS_OK)
+    if ((st = ts_buffer_upload (be, sa.draw_codes, draws.multinomial, grid_bytes, err)) != TS_OK)
       return st;
     if (sa.noise) {
       if (!g) {
@@ -484,7 +484,7 @@ sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_arg
         g = noise;
       }
       sa.draw_gumbel = grid_ref (grids, GRID_DRAW_NOISE, n_tok);
-      if ((st = be->ops->upload (be->impl, sa.draw_gumbel, g, grid_bytes, err)) != TS_OK)
+      if ((st = ts_buffer_upload (be, sa.draw_gumbel, g, grid_bytes, err)) != TS_OK)
         return st;
     }
   } else {
@@ -494,10 +494,10 @@ sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_arg
   for (int i = 0; i < n_tok; i++)
     ra.n_unknown += tokens[i] == sa.mask_token_id;
   ts_backend_scope_set (be, "sampler", -1);
-  if ((st = be->ops->upload (be->impl, sa.sample, tokens, grid_bytes, err)) != TS_OK
+  if ((st = ts_buffer_upload (be, sa.sample, tokens, grid_bytes, err)) != TS_OK
       || (st = ts_op_sample (be, &sa, err)) != TS_OK
-      || (st = be->ops->download (be->impl, sa.codes, predicted, grid_bytes, err)) != TS_OK
-      || (st = be->ops->download (be->impl, sa.confidence, confidence, grid_bytes, err)) != TS_OK)
+      || (st = ts_buffer_download (be, sa.codes, predicted, grid_bytes, err)) != TS_OK
+      || (st = ts_buffer_download (be, sa.confidence, confidence, grid_bytes, err)) != TS_OK)
     return st;
   return ts_sampler_remask (&ra, NULL, err);
 }
@@ -558,7 +558,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   }
   /* The sample op's grids on the backend, GRID_* below: the logits stay where the
    * transformer computed them and only codes and confidences come back. */
-  grids = m->be.ops->buffer_new (m->be.impl, (size_t) GRID_COUNT * n_tok * sizeof (int32_t), err);
+  grids = ts_buffer_new (&m->be, (size_t) GRID_COUNT * n_tok * sizeof (int32_t), err);
   if (!grids) {
     st = err ? err->code : TS_ERR_NOMEM;
     ts_error_prefix (err, "generate: sampler grids");
@@ -610,7 +610,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     st = ts_transformer_forward (m->transformer, &fa, NULL, &abort_hook, err);
     /* Wait here so that the device's transformer time is not counted as sampling. */
     if (st == TS_OK)
-      st = m->be.ops->sync (m->be.impl, err);
+      st = ts_backend_sync (&m->be, err);
     m->stats.transformer_s += ts_time_now () - t0;
     m->stats.n_transformer_calls++;
     if (st != TS_OK)
@@ -646,7 +646,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
 
   /* The sampling loop's buffers and the transformer's activations are done with: give
    * them back before the VQ decode needs its own. */
-  m->be.ops->buffer_free (m->be.impl, grids);
+  ts_buffer_free (&m->be, grids);
   grids = NULL;
   ts_transformer_trim (m->transformer);
 
@@ -681,7 +681,7 @@ out:
   ts_image_free (image);
   free (image_f);
   if (grids)
-    m->be.ops->buffer_free (m->be.impl, grids);
+    ts_buffer_free (&m->be, grids);
   free (noise);
   free (confidence);
   free (predicted);

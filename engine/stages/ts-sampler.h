@@ -22,6 +22,7 @@
 #define TS_SAMPLER_H
 
 #include "tessera.h"
+#include "backend/ts-sample-math.h"
 #include "stages/ts-sampler-config.h"
 
 /* scheduler_config.json "masking_schedule". */
@@ -68,43 +69,11 @@ int ts_sampler_mask_len_scaled (ts_sampler_schedule schedule, int step_index, in
  * Requires 0 <= step_index < n_steps. */
 float ts_sampler_temperature (float start, float end, int step_index, int n_steps);
 
-/* Classifier-free guidance as src/pipeline.py writes it, elementwise in fp32:
- * out = uncond + g * (cond - uncond), rounded after each operation (no fused multiply-add).
- * out may alias either input. */
-void ts_sampler_cfg_combine (const float *uncond, const float *cond, float g, float *out,
-                             size_t n);
-
 /* The k-th smallest (0-based) of n floats, by selection; reorders a. Requires k < n and
  * no NaN in a. */
 float ts_sampler_kth_smallest (float *a, size_t n, size_t k);
 
 /* ---- one scheduler step ---- */
-
-typedef enum {
-  /* ts-rng's Philox stream: for token t of row r the multinomial uniform is
-   * ts_rng_uniform (seed, image_index + r, step_index, TS_RNG_PURPOSE_MULTINOMIAL, t), the
-   * Gumbel uniform the same with TS_RNG_PURPOSE_GUMBEL. Draws are made only where they are
-   * used (the multinomial for masked tokens, the Gumbel noise on steps that re-mask); the
-   * counter layout makes skipping free. */
-  TS_SAMPLER_DRAWS_RNG,
-  /* Draws recorded from the reference, indexed [row * n_tokens + t]. */
-  TS_SAMPLER_DRAWS_RECORDED,
-} ts_sampler_draws_kind;
-
-typedef struct {
-  ts_sampler_draws_kind kind;
-  /* TS_SAMPLER_DRAWS_RNG */
-  uint64_t seed;
-  uint32_t image_index; /* the stream's image index of row 0 */
-  /* TS_SAMPLER_DRAWS_RECORDED (borrowed). multinomial: the code torch.multinomial drew for
-   * every token (values at unmasked tokens are ignored, all must be in
-   * [0, codebook_size)). gumbel: the Gumbel noise; when NULL it is computed from uniform
-   * with the reference's -log (max (-log (max (u, 1e-20)), 1e-20)). Neither is read on
-   * the last step. */
-  const int32_t *multinomial;
-  const float *gumbel;
-  const float *uniform;
-} ts_sampler_draws;
 
 typedef struct {
   int n_images;      /* batch rows */
@@ -162,45 +131,9 @@ ts_status ts_sampler_step (const ts_sampler_step_args *a, ts_error *err);
  * the draw, the confidence), followed by a per-image part that needs the whole grid
  * (mask_len, the cut-off, re-masking). The pipeline runs the first where the logits are,
  * through the backend's `sample` op (ts-backend.h: the CPU backend calls
- * ts_sampler_sample_tokens, the Vulkan backend runs shaders/sample.comp), and the second
- * on the host with ts_sampler_remask, so only codes and confidences leave the device. */
-
-/* The reference's Gumbel noise from a uniform draw u:
- * -log (max (-log (max (u, 1e-20)), 1e-20)) in fp32. */
-float ts_sampler_gumbel (float u);
-
-typedef struct {
-  int codebook_size;
-  int n_tokens;
-  /* [codebook_size][n_tokens] of one image, laid out as ts_sampler_step_args.logits. */
-  const float *logits;
-  /* NULL, or the conditional logits of the same image and layout: the step then samples
-   * from ts_sampler_cfg_combine (logits, cond_logits, guidance_scale), combined as it reads
-   * them (bit for bit the same as combining beforehand). */
-  const float *cond_logits;
-  float guidance_scale;
-  const int32_t *sample; /* [n_tokens]; mask_token_id marks unknown tokens */
-  int32_t mask_token_id;
-  int step_index;        /* the RNG stream's step */
-  float temperature;
-  bool noise;            /* add temperature * Gumbel noise (every step but the last) */
-  /* As in ts_sampler_step_args with image_index naming this image and the recorded arrays
-   * indexed [t]. */
-  ts_sampler_draws draws;
-
-  /* Outputs [n_tokens]; codes may be the same array as sample. codes: the sampled code at
-   * unknown tokens, the input elsewhere. selected_probs (optional) and confidence
-   * (optional) as in ts_sampler_step_args, confidence with the noise only when `noise`. */
-  int32_t *codes;
-  float *selected_probs;
-  float *confidence;
-} ts_sampler_tokens_args;
-
-/* The per-token part of ts_sampler_step for one image, with its arithmetic. Fails with
- * TS_ERR_INVALID_ARG on bad sizes, a known token outside [0, codebook_size), a recorded
- * draw outside it, non-finite logits, temperature or guidance scale; TS_ERR_NOMEM when
- * scratch memory (O(n_tokens)) cannot be allocated. */
-ts_status ts_sampler_sample_tokens (const ts_sampler_tokens_args *a, ts_error *err);
+ * ts_sampler_sample_tokens of backend/ts-sample-math.h, included above, the Vulkan backend
+ * runs shaders/sample.comp), and the second on the host with ts_sampler_remask, so only
+ * codes and confidences leave the device. */
 
 typedef struct {
   int codebook_size;

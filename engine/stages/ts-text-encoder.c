@@ -155,7 +155,7 @@ ts_text_encoder_free (ts_text_encoder *te)
   if (!te)
     return;
   if (te->scratch)
-    te->be->ops->buffer_free (te->be->impl, te->scratch);
+    ts_buffer_free (te->be, te->scratch);
   ts_weight_set_free (te->weights);
   free (te->layers);
   free (te);
@@ -199,10 +199,10 @@ te_scratch_reserve (ts_text_encoder *te, int batch, ts_error *err)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "text_encoder: batch %d is too large", batch);
 
   if (te->scratch)
-    te->be->ops->buffer_free (te->be->impl, te->scratch);
+    ts_buffer_free (te->be, te->scratch);
   te->scratch = NULL;
   te->scratch_batch = 0;
-  te->scratch = te->be->ops->buffer_new (te->be->impl, end, err);
+  te->scratch = ts_buffer_new (te->be, end, err);
   if (!te->scratch) {
     ts_error_prefix (err, "text_encoder: scratch (%zu bytes)", end);
     return err ? err->code : TS_ERR_NOMEM;
@@ -223,7 +223,7 @@ te_capture (ts_text_encoder *te, const ts_capture *cap, const char *name, ts_ref
   float *host = malloc (n * sizeof *host);
   if (!host)
     return ts_error_set (err, TS_ERR_NOMEM, "text_encoder: out of memory capturing %s", name);
-  ts_status st = te->be->ops->download (te->be->impl, ref, host, n * sizeof *host, err);
+  ts_status st = ts_buffer_download (te->be, ref, host, n * sizeof *host, err);
   if (st == TS_OK)
     cap->fn (cap->user_data, name, host, n_dims, shape);
   free (host);
@@ -297,8 +297,8 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
   for (int64_t i = 0; i < rows; i++)
     pos_ids[i] = (int32_t) (i % S);
 
-  TS_TRY (be->ops->upload (be->impl, r_ids, ids, (size_t) rows * sizeof (int32_t), err));
-  TS_TRY (be->ops->upload (be->impl, r_pos_ids, pos_ids, (size_t) rows * sizeof (int32_t), err));
+  TS_TRY (ts_buffer_upload (be, r_ids, ids, (size_t) rows * sizeof (int32_t), err));
+  TS_TRY (ts_buffer_upload (be, r_pos_ids, pos_ids, (size_t) rows * sizeof (int32_t), err));
 
   /* CLIPTextEmbeddings: token_embedding(ids) + position_embedding(0..76). */
   ts_embed_args emb = { .table = te->tok_emb, .ids = r_ids, .y = x, .n = rows, .dim = H };
@@ -315,7 +315,7 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
   }
   /* hidden_states[i] is the stream after i layers; [-2] is i = L - 1. */
   if (L - 1 == 0)
-    TS_TRY (be->ops->download (be->impl, x, hidden_m2, (size_t) rows * H * sizeof (float), err));
+    TS_TRY (ts_buffer_download (be, x, hidden_m2, (size_t) rows * H * sizeof (float), err));
 
   for (int l = 0; l < L; l++) {
     const te_layer *ly = &te->layers[l];
@@ -368,8 +368,7 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
       TS_TRY (te_capture (te, cap, name, x, 3, shape_bsh, err));
     }
     if (l + 1 == L - 1)
-      TS_TRY (be->ops->download (be->impl, x, hidden_m2, (size_t) rows * H * sizeof (float),
-                                 err));
+      TS_TRY (ts_buffer_download (be, x, hidden_m2, (size_t) rows * H * sizeof (float), err));
   }
 
   ts_backend_scope_set (be, "text encoder", -1);
@@ -378,8 +377,7 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
                          .weight = te->final_w, .bias = te->final_b, .rows_per_batch = rows };
   TS_TRY (ts_op_norm (be, &fnorm, err));
   if (last_hidden)
-    TS_TRY (be->ops->download (be->impl, hn, last_hidden, (size_t) rows * H * sizeof (float),
-                               err));
+    TS_TRY (ts_buffer_download (be, hn, last_hidden, (size_t) rows * H * sizeof (float), err));
 
   if (capturing) {
     pooled = malloc ((size_t) batch * (size_t) (H + 1) * sizeof *pooled);
@@ -396,12 +394,11 @@ ts_text_encoder_forward (ts_text_encoder *te, const int32_t *ids, int batch,
     TS_TRY (ts_op_matmul (be, &mp, err));
     if (capturing) {
       pooled[(size_t) batch * H + b] = (float) idx;
-      TS_TRY (be->ops->download (be->impl, row, pooled + (size_t) b * H,
-                                 (size_t) H * sizeof (float), err));
+      TS_TRY (ts_buffer_download (be, row, pooled + (size_t) b * H, (size_t) H * sizeof (float),
+                                  err));
     }
   }
-  TS_TRY (be->ops->download (be->impl, proj, text_embeds, (size_t) batch * P * sizeof (float),
-                             err));
+  TS_TRY (ts_buffer_download (be, proj, text_embeds, (size_t) batch * P * sizeof (float), err));
   if (capturing) {
     const int64_t shape_bh[2] = { batch, H }, shape_b[1] = { batch };
     cap->fn (cap->user_data, "mid.pooled_output", pooled, 2, shape_bh);

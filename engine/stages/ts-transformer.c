@@ -292,7 +292,7 @@ void
 ts_transformer_trim (ts_transformer *tf)
 {
   if (tf && tf->scratch) {
-    tf->be->ops->buffer_free (tf->be->impl, tf->scratch);
+    ts_buffer_free (tf->be, tf->scratch);
     tf->scratch = NULL;
     tf->scratch_size = 0;
   }
@@ -305,7 +305,7 @@ ts_transformer_free (ts_transformer *tf)
     return;
   ts_weight_set_free (tf->weights);
   if (tf->scratch)
-    tf->be->ops->buffer_free (tf->be->impl, tf->scratch);
+    ts_buffer_free (tf->be, tf->scratch);
   free (tf->dual);
   free (tf->single);
   free (tf);
@@ -500,8 +500,8 @@ capture (ts_tf_run *r, const char *name, ts_ref src, int n_dims, const int64_t *
   int64_t n = 1;
   for (int i = 0; i < n_dims; i++)
     n *= shape[i];
-  ts_status st = r->be->ops->download (r->be->impl, src, r->host, (size_t) n * sizeof (float),
-                                       r->err);
+  ts_status st = ts_buffer_download (r->be, src, r->host, (size_t) n * sizeof (float),
+                                     r->err);
   if (st != TS_OK)
     return st;
   r->cap->fn (r->cap->user_data, name, r->host, n_dims, shape);
@@ -518,8 +518,8 @@ capture_nhwc (ts_tf_run *r, const char *name, ts_ref src, int64_t hh, int64_t ww
   float *nchw = malloc ((size_t) n * sizeof (float));
   if (!nchw)
     return ts_error_set (r->err, TS_ERR_NOMEM, "transformer: out of memory capturing '%s'", name);
-  ts_status st = r->be->ops->download (r->be->impl, src, r->host, (size_t) n * sizeof (float),
-                                       r->err);
+  ts_status st = ts_buffer_download (r->be, src, r->host, (size_t) n * sizeof (float),
+                                     r->err);
   if (st == TS_OK) {
     for (int64_t b = 0; b < r->B; b++)
       for (int64_t p = 0; p < hw; p++)
@@ -702,9 +702,9 @@ tf_plan (ts_tf_run *r, ts_error *err)
                          (long long) r->B, (long long) r->H, (long long) r->W);
   if (l.used > tf->scratch_size) {
     if (tf->scratch)
-      tf->be->ops->buffer_free (tf->be->impl, tf->scratch);
+      ts_buffer_free (tf->be, tf->scratch);
     tf->scratch_size = 0;
-    tf->scratch = tf->be->ops->buffer_new (tf->be->impl, l.used, err);
+    tf->scratch = ts_buffer_new (tf->be, l.used, err);
     if (!tf->scratch) {
       ts_error_prefix (err, "transformer: scratch buffer of %zu bytes", l.used);
       return err ? err->code : TS_ERR_NOMEM;
@@ -839,17 +839,17 @@ ts_transformer_forward (ts_transformer *tf, const ts_transformer_forward_args *a
   tf_sinusoid ((float) a->timestep * 1000.0f, tproj_host, (int) SD);
   tf_rope_tables (cfg, (int) T, (int) r->h, (int) r->w, rope_host, rope_host + S * r->dh);
 
-  TS_TRY (be->ops->upload (be->impl, r->cond_in, cond_host, (size_t) (B * n_cond) * sizeof (float),
-                           err));
-  TS_TRY (be->ops->upload (be->impl, r->tproj, tproj_host, sizeof tproj_host, err));
-  TS_TRY (be->ops->upload (be->impl, r->rope_cos, rope_host, (size_t) (S * r->dh) * sizeof (float),
-                           err));
-  TS_TRY (be->ops->upload (be->impl, r->rope_sin, rope_host + S * r->dh,
-                           (size_t) (S * r->dh) * sizeof (float), err));
-  TS_TRY (be->ops->upload (be->impl, r->ids, a->tokens, (size_t) (B * r->HW) * sizeof (int32_t),
-                           err));
-  TS_TRY (be->ops->upload (be->impl, r->enc, a->encoder_hidden_states,
-                           (size_t) (B * T * r->J) * sizeof (float), err));
+  TS_TRY (ts_buffer_upload (be, r->cond_in, cond_host, (size_t) (B * n_cond) * sizeof (float),
+                            err));
+  TS_TRY (ts_buffer_upload (be, r->tproj, tproj_host, sizeof tproj_host, err));
+  TS_TRY (ts_buffer_upload (be, r->rope_cos, rope_host, (size_t) (S * r->dh) * sizeof (float),
+                            err));
+  TS_TRY (ts_buffer_upload (be, r->rope_sin, rope_host + S * r->dh,
+                            (size_t) (S * r->dh) * sizeof (float), err));
+  TS_TRY (ts_buffer_upload (be, r->ids, a->tokens, (size_t) (B * r->HW) * sizeof (int32_t),
+                            err));
+  TS_TRY (ts_buffer_upload (be, r->enc, a->encoder_hidden_states,
+                            (size_t) (B * T * r->J) * sizeof (float), err));
   if (ts_capture_wanted (cap)) {
     const int64_t s_ci[2] = { B, n_cond }, s_tp[2] = { 1, SD }, s_rope[2] = { S, r->dh };
     cap->fn (cap->user_data, "mid.cond_embed_input", cond_host, 2, s_ci);
@@ -966,8 +966,8 @@ ts_transformer_forward (ts_transformer *tf, const ts_transformer_forward_args *a
   TS_TRY (mm (r, other, D, tf->mlm_conv2, NULL, cur, C, B * r->HW, C, D));
   TS_TRY (transpose (r, cur, other, B, r->HW, C));
   if (a->logits)
-    TS_TRY (be->ops->download (be->impl, other, a->logits,
-                               (size_t) (B * C * r->HW) * sizeof (float), err));
+    TS_TRY (ts_buffer_download (be, other, a->logits,
+                                (size_t) (B * C * r->HW) * sizeof (float), err));
   else
     *a->logits_ref = other;
   st = TS_OK;

@@ -320,7 +320,7 @@ ts_vq_free (ts_vq *vq)
     return;
   ts_vq_trim (vq);
   if (vq->ids_buf)
-    vq->be->ops->buffer_free (vq->be->impl, vq->ids_buf);
+    ts_buffer_free (vq->be, vq->ids_buf);
   ts_weight_set_free (vq->weights);
   for (int i = 0; i < TS_VQ_MAX_BLOCKS; i++) {
     vq_block_clear (&vq->enc_blocks[i]);
@@ -352,7 +352,7 @@ ts_vq_trim (ts_vq *vq)
     return;
   for (int i = 0; i < VQ_N_TMP; i++) {
     if (vq->tmp[i])
-      vq->be->ops->buffer_free (vq->be->impl, vq->tmp[i]);
+      ts_buffer_free (vq->be, vq->tmp[i]);
     vq->tmp[i] = NULL;
     vq->tmp_bytes[i] = 0;
   }
@@ -369,9 +369,9 @@ vq_ids_reserve (ts_vq *vq, size_t n_ids, ts_error *err)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "vqvae: request too large");
   if (bytes > vq->ids_bytes) {
     if (vq->ids_buf)
-      be->ops->buffer_free (be->impl, vq->ids_buf);
+      ts_buffer_free (be, vq->ids_buf);
     vq->ids_bytes = 0;
-    vq->ids_buf = be->ops->buffer_new (be->impl, bytes, err);
+    vq->ids_buf = ts_buffer_new (be, bytes, err);
     if (!vq->ids_buf) {
       ts_error_prefix (err, "vqvae: ids (%zu bytes)", bytes);
       return err ? err->code : TS_ERR_NOMEM;
@@ -418,7 +418,7 @@ static size_t
 vq_band_budget (const ts_vq *vq)
 {
   size_t budget = vq->band_bytes ? vq->band_bytes : VQ_BAND_BYTES_DEFAULT;
-  size_t limit = vq->be->ops->max_operand_bytes (vq->be->impl);
+  size_t limit = ts_backend_max_operand_bytes (vq->be);
   return budget < limit ? budget : limit;
 }
 
@@ -452,7 +452,7 @@ vq_map_clear (const ts_vq *vq, vq_map *m)
 {
   for (int k = 0; m->band && k < m->n_bands; k++)
     if (m->band[k])
-      vq->be->ops->buffer_free (vq->be->impl, m->band[k]);
+      ts_buffer_free (vq->be, m->band[k]);
   free (m->band);
   m->band = NULL;
 }
@@ -463,7 +463,7 @@ vq_map_release (const ts_vq *vq, vq_map *m, int64_t row)
 {
   for (int k = 0; k < m->n_bands && (int64_t) k * m->rows + vq_band_rows (m, k) <= row; k++)
     if (m->band[k]) {
-      vq->be->ops->buffer_free (vq->be->impl, m->band[k]);
+      ts_buffer_free (vq->be, m->band[k]);
       m->band[k] = NULL;
     }
 }
@@ -473,7 +473,7 @@ vq_map_band_new (const ts_vq *vq, vq_map *m, int k, ts_ref *out, ts_error *err)
 {
   const size_t bytes = (size_t) (m->batch * m->c * vq_band_rows (m, k) * m->w) * sizeof (float);
   if (!m->band[k]) {
-    m->band[k] = vq->be->ops->buffer_new (vq->be->impl, bytes, err);
+    m->band[k] = ts_buffer_new (vq->be, bytes, err);
     if (!m->band[k]) {
       ts_error_prefix (err, "vqvae: activation band (%zu bytes)", bytes);
       return err ? err->code : TS_ERR_NOMEM;
@@ -489,9 +489,9 @@ vq_tmp (ts_vq *vq, int i, size_t bytes, ts_ref *out, ts_error *err)
 {
   if (bytes > vq->tmp_bytes[i]) {
     if (vq->tmp[i])
-      vq->be->ops->buffer_free (vq->be->impl, vq->tmp[i]);
+      ts_buffer_free (vq->be, vq->tmp[i]);
     vq->tmp_bytes[i] = 0;
-    vq->tmp[i] = vq->be->ops->buffer_new (vq->be->impl, bytes, err);
+    vq->tmp[i] = ts_buffer_new (vq->be, bytes, err);
     if (!vq->tmp[i]) {
       ts_error_prefix (err, "vqvae: band temporary (%zu bytes)", bytes);
       return err ? err->code : TS_ERR_NOMEM;
@@ -535,8 +535,8 @@ vq_copy_rows (const ts_vq *vq, ts_ref dev, int64_t planes, int64_t rows, int64_t
   for (int64_t p = 0; p < planes; p++) {
     const ts_ref d = ts_ref_f32 (dev, p * rows * w);
     const int64_t at = (p * h + r0) * w;
-    ts_status st = src ? be->ops->upload (be->impl, d, src + at, bytes, err)
-                       : be->ops->download (be->impl, d, dst + at, bytes, err);
+    ts_status st = src ? ts_buffer_upload (be, d, src + at, bytes, err)
+                       : ts_buffer_download (be, d, dst + at, bytes, err);
     if (st != TS_OK)
       return st;
   }
@@ -812,8 +812,8 @@ ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, float *ima
     return st;
   ts_backend_scope_set (be, "vq decoder", -1);
 
-  TS_TRY (be->ops->upload (be->impl, ts_ref_at (vq->ids_buf, 0), ids, n_ids * sizeof (int32_t),
-                           err));
+  TS_TRY (ts_buffer_upload (be, ts_ref_at (vq->ids_buf, 0), ids, n_ids * sizeof (int32_t),
+                            err));
 
   /* VectorQuantizer.get_codebook_entry: embedding(ids).view(B, h, w, D).permute(0, 3, 1, 2),
    * band by band */
@@ -955,8 +955,8 @@ vq_nearest_codes (ts_vq *vq, const vq_map *z, int32_t *ids, ts_error *err)
                           .m = B * np, .n = K, .k = D };
     if ((st = ts_op_transpose (vq->be, &tr, err)) != TS_OK
         || (st = ts_op_matmul (vq->be, &mm, err)) != TS_OK
-        || (st = vq->be->ops->download (vq->be->impl, sc, scores,
-                                        (size_t) (B * np * K) * sizeof *scores, err)) != TS_OK)
+        || (st = ts_buffer_download (vq->be, sc, scores,
+                                     (size_t) (B * np * K) * sizeof *scores, err)) != TS_OK)
       break;
     for (int64_t b = 0; b < B; b++)
       for (int64_t p = 0; p < np; p++) {

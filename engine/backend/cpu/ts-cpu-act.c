@@ -12,24 +12,6 @@
 
 #include <math.h>
 
-ts_status
-ts_cpu_act_check (const ts_act_args *a, ts_error *err)
-{
-  int64_t sizes[4];
-  ts_status st;
-
-  if (!a)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "act: args is NULL");
-  if (a->kind != TS_ACT_SILU && a->kind != TS_ACT_GELU_TANH && a->kind != TS_ACT_GELU_ERF)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "act: unknown kind %d", (int) a->kind);
-  sizes[0] = a->rows, sizes[1] = a->cols, sizes[2] = a->ldx, sizes[3] = a->ldy;
-  if ((st = ts_cpu_check_sizes ("act", "rows,cols,ldx,ldy", sizes, 4, err)) != TS_OK
-      || (st = ts_cpu_check_matrix ("act", "x", a->x, a->rows, a->cols, a->ldx, err)) != TS_OK
-      || (st = ts_cpu_check_matrix ("act", "y", a->y, a->rows, a->cols, a->ldy, err)) != TS_OK)
-    return st;
-  return TS_OK;
-}
-
 static float
 act_one (ts_act_kind kind, float x)
 {
@@ -81,10 +63,8 @@ ts_status
 ts_cpu_act (void *impl, const ts_act_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = ts_cpu_act_check (a, err);
 
-  if (st != TS_OK)
-    return st;
+  (void) err; /* cannot fail: the arguments were checked above the backends */
   if (cpu->reference)
     act_rows (a, 0, a->rows);
   else

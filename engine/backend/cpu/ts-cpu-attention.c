@@ -22,44 +22,6 @@
 /* Scratch cap in floats: long kv sequences get fewer queries per block. */
 #define ATTN_SCRATCH_MAX (1 << 20)
 
-ts_status
-ts_cpu_attention_check (const ts_attention_args *a, ts_error *err)
-{
-  int64_t sizes[13], width;
-  ts_status st;
-
-  if (!a)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "attention: args is NULL");
-  sizes[0] = a->batch, sizes[1] = a->heads, sizes[2] = a->seq_q, sizes[3] = a->seq_kv;
-  sizes[4] = a->d_head, sizes[5] = a->ldq, sizes[6] = a->ldk, sizes[7] = a->ldv;
-  sizes[8] = a->ldo, sizes[9] = a->bs_q, sizes[10] = a->bs_k, sizes[11] = a->bs_v;
-  sizes[12] = a->bs_o;
-  if ((st = ts_cpu_check_sizes ("attention",
-                                "batch,heads,seq_q,seq_kv,d_head,ldq,ldk,ldv,ldo,bs_q,bs_k,bs_v,"
-                                "bs_o",
-                                sizes, 13, err))
-      != TS_OK)
-    return st;
-  if (__builtin_mul_overflow (a->heads, a->d_head, &width))
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "attention: heads * d_head overflows");
-  if (a->seq_kv == 0 && a->seq_q > 0 && width > 0 && a->batch > 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "attention: seq_kv is 0 (nothing to attend)");
-  if ((st = ts_cpu_check_batched ("attention", "q", a->q, a->batch, a->bs_q, a->seq_q, width,
-                                  a->ldq, err))
-          != TS_OK
-      || (st = ts_cpu_check_batched ("attention", "k", a->k, a->batch, a->bs_k, a->seq_kv,
-                                     width, a->ldk, err))
-             != TS_OK
-      || (st = ts_cpu_check_batched ("attention", "v", a->v, a->batch, a->bs_v, a->seq_kv,
-                                     width, a->ldv, err))
-             != TS_OK
-      || (st = ts_cpu_check_batched ("attention", "out", a->out, a->batch, a->bs_o, a->seq_q,
-                                     width, a->ldo, err))
-             != TS_OK)
-    return st;
-  return TS_OK;
-}
-
 static ts_status
 attention_ref (const ts_attention_args *a, ts_error *err)
 {
@@ -155,11 +117,9 @@ ts_status
 ts_cpu_attention (void *impl, const ts_attention_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = ts_cpu_attention_check (a, err);
+  ts_status st;
   attention_job job;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->heads == 0 || a->seq_q == 0 || a->d_head == 0)
     return TS_OK;
   if (cpu->reference || a->seq_kv > INT_MAX || a->d_head > INT_MAX || a->ldq > INT_MAX

@@ -2,8 +2,7 @@
  *
  * ts-cpu-backend — the CPU backend's object: host buffers, weight upload (kept in the
  * source dtype on the reference path, widened to f32 once on the fast path), the ops
- * vtable, the persistent worker pool used by the fast path, and the argument checks every
- * op runs first. The kernels themselves live in one file per family (ts-cpu-<family>.c).
+ * vtable and the persistent worker pool used by the fast path. The kernels themselves live in one file per family (ts-cpu-<family>.c).
  */
 #include "backend/cpu/ts-cpu.h"
 
@@ -19,129 +18,6 @@
 #endif
 
 #define TS_CPU_MAX_THREADS 256
-
-/* ---- argument validation ---- */
-
-ts_status
-ts_cpu_check_sizes (const char *op, const char *names, const int64_t *values, int n,
-                    ts_error *err)
-{
-  const char *name = names;
-
-  for (int i = 0; i < n; i++) {
-    const char *comma = strchr (name, ',');
-    int len = comma ? (int) (comma - name) : (int) strlen (name);
-    if (values[i] < 0)
-      return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: %.*s = %lld is negative", op, len,
-                           name, (long long) values[i]);
-    name = comma ? comma + 1 : name + len;
-  }
-  return TS_OK;
-}
-
-ts_status
-ts_cpu_check_region (const char *op, const char *arg, ts_ref r, size_t elem_size, int n_dims,
-                     const int64_t *counts, const int64_t *strides, ts_error *err)
-{
-  uint64_t last = 0; /* index of the last element touched */
-  size_t end;
-
-  if (!r.buf)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: %s is absent (NULL buffer)", op, arg);
-  if (r.offset % elem_size != 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "%s: %s offset %zu is not a multiple of the element size %zu", op, arg,
-                         r.offset, elem_size);
-  for (int i = 0; i < n_dims; i++) {
-    uint64_t span;
-    if (counts[i] < 0 || strides[i] < 0)
-      return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: %s has a negative size or stride",
-                           op, arg);
-    if (counts[i] == 0)
-      return TS_OK;
-    if (__builtin_mul_overflow ((uint64_t) (counts[i] - 1), (uint64_t) strides[i], &span)
-        || __builtin_add_overflow (last, span, &last))
-      goto too_big;
-  }
-  if (last >= SIZE_MAX || !ts_mul_size ((size_t) last + 1, elem_size, &end)
-      || !ts_add_size (end, r.offset, &end))
-    goto too_big;
-  if (end > r.buf->size)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "%s: %s needs bytes [%zu, %zu) but its buffer holds %zu bytes", op, arg,
-                         r.offset, end, r.buf->size);
-  return TS_OK;
-
-too_big:
-  return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: %s: extent overflows the address space", op,
-                       arg);
-}
-
-ts_status
-ts_cpu_check_matrix (const char *op, const char *arg, ts_ref r, int64_t rows, int64_t cols,
-                     int64_t ld, ts_error *err)
-{
-  return ts_cpu_check_batched (op, arg, r, 1, 0, rows, cols, ld, err);
-}
-
-ts_status
-ts_cpu_check_batched (const char *op, const char *arg, ts_ref r, int64_t batch, int64_t bs,
-                      int64_t rows, int64_t cols, int64_t ld, ts_error *err)
-{
-  int64_t counts[3] = { batch, rows, cols };
-  int64_t strides[3] = { bs, ld, 1 };
-
-  if (ld < cols)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "%s: %s row stride %lld is smaller than its %lld columns", op, arg,
-                         (long long) ld, (long long) cols);
-  if (bs < 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: %s batch stride %lld is negative", op,
-                         arg, (long long) bs);
-  return ts_cpu_check_region (op, arg, r, sizeof (float), 3, counts, strides, err);
-}
-
-ts_status
-ts_cpu_check_dense (const char *op, const char *arg, ts_ref r, int n_dims, const int64_t *dims,
-                    ts_error *err)
-{
-  int64_t total = 1, stride = 1;
-
-  for (int i = 0; i < n_dims; i++) {
-    if (dims[i] < 0)
-      return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: %s has a negative dimension", op, arg);
-    if (__builtin_mul_overflow (total, dims[i], &total))
-      return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: %s: size overflows", op, arg);
-  }
-  return ts_cpu_check_region (op, arg, r, sizeof (float), 1, &total, &stride, err);
-}
-
-ts_status
-ts_cpu_check_weight (const char *op, const char *arg, const ts_weight *w, int64_t n_elements,
-                     ts_error *err)
-{
-  size_t need;
-  const char *name;
-
-  if (!w)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: weight %s is NULL", op, arg);
-  name = w->name ? w->name : "(unnamed)";
-  if (!w->buf)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: weight %s '%s' has no buffer", op, arg,
-                         name);
-  if (w->dtype != TS_DTYPE_F32 && w->dtype != TS_DTYPE_F16 && w->dtype != TS_DTYPE_BF16)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: weight %s '%s' is stored as %s", op, arg,
-                         name, ts_dtype_name (w->dtype) ? ts_dtype_name (w->dtype) : "?");
-  if (w->n_elements != n_elements)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "%s: weight %s '%s' has %lld elements, the op needs %lld", op, arg,
-                         name, (long long) w->n_elements, (long long) n_elements);
-  if (n_elements < 0 || !ts_mul_size ((size_t) n_elements, ts_dtype_size (w->dtype), &need)
-      || need > w->buf->size)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: weight %s '%s' does not fit its buffer",
-                         op, arg, name);
-  return TS_OK;
-}
 
 /* ---- worker pool ---- */
 
@@ -367,29 +243,10 @@ cpu_buffer_free (void *impl, ts_buffer *buf)
 }
 
 static ts_status
-check_transfer (const char *op, ts_ref r, const void *host, size_t size_bytes, ts_error *err)
-{
-  size_t end;
-
-  if (!r.buf)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: buffer is NULL", op);
-  if (!host && size_bytes > 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "%s: host pointer is NULL", op);
-  if (!ts_add_size (r.offset, size_bytes, &end) || end > r.buf->size)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "%s: %zu bytes at offset %zu exceed the buffer's %zu bytes", op,
-                         size_bytes, r.offset, r.buf->size);
-  return TS_OK;
-}
-
-static ts_status
 cpu_upload (void *impl, ts_ref dst, const void *src, size_t size_bytes, ts_error *err)
 {
-  ts_status st = check_transfer ("upload", dst, src, size_bytes, err);
-
   (void) impl;
-  if (st != TS_OK)
-    return st;
+  (void) err;
   if (size_bytes)
     memcpy (dst.buf->data + dst.offset, src, size_bytes);
   return TS_OK;
@@ -398,11 +255,8 @@ cpu_upload (void *impl, ts_ref dst, const void *src, size_t size_bytes, ts_error
 static ts_status
 cpu_download (void *impl, ts_ref src, void *dst, size_t size_bytes, ts_error *err)
 {
-  ts_status st = check_transfer ("download", src, dst, size_bytes, err);
-
   (void) impl;
-  if (st != TS_OK)
-    return st;
+  (void) err;
   if (size_bytes)
     memcpy (dst, src.buf->data + src.offset, size_bytes);
   return TS_OK;
@@ -420,22 +274,9 @@ cpu_weight_upload (void *impl, ts_weight *w, const char *name, ts_dtype src_dtyp
   int64_t n = 1;
   size_t n_bytes;
 
-  if (!w)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "weight_upload: '%s': weight is NULL", label);
   memset (w, 0, sizeof *w);
-  if (src_dtype != TS_DTYPE_F32 && src_dtype != TS_DTYPE_F16 && src_dtype != TS_DTYPE_BF16)
-    return ts_error_set (err, TS_ERR_UNSUPPORTED,
-                         "weight_upload: '%s': dtype %s is not F32, F16 or BF16", label,
-                         ts_dtype_name (src_dtype) ? ts_dtype_name (src_dtype) : "?");
-  if (n_dims < 1 || n_dims > 4 || !shape)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "weight_upload: '%s': %d dimensions (1 to 4)",
-                         label, n_dims);
-  for (int i = 0; i < n_dims; i++) {
-    if (shape[i] < 0 || __builtin_mul_overflow (n, shape[i], &n))
-      return ts_error_set (err, TS_ERR_INVALID_ARG, "weight_upload: '%s': bad shape", label);
-  }
-  if (!data && n > 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "weight_upload: '%s': data is NULL", label);
+  for (int i = 0; i < n_dims; i++)
+    n *= shape[i];
 
   store = cpu->reference ? src_dtype : TS_DTYPE_F32;
   if (!ts_mul_size ((size_t) n, ts_dtype_size (store), &n_bytes))

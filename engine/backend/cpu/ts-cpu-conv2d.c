@@ -22,75 +22,6 @@
 /* Scratch per task, in floats (2 MiB): the im2col block or the transposed-conv patch. */
 #define CONV_SCRATCH_FLOATS (512 * 1024)
 
-static const char *
-weight_label (const ts_weight *w)
-{
-  return w->name ? w->name : "(unnamed)";
-}
-
-ts_status
-ts_cpu_conv2d_check (const ts_conv2d_args *a, ts_error *err)
-{
-  int64_t sizes[7], dims[4], kernel[4], n_w, h_exp, w_exp;
-  ts_status st;
-
-  if (!a)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv2d: args is NULL");
-  sizes[0] = a->batch, sizes[1] = a->c_in, sizes[2] = a->h, sizes[3] = a->w_in;
-  sizes[4] = a->c_out, sizes[5] = a->h_out, sizes[6] = a->w_out;
-  if ((st = ts_cpu_check_sizes ("conv2d", "batch,c_in,h,w_in,c_out,h_out,w_out", sizes, 7, err))
-      != TS_OK)
-    return st;
-  if (a->kh < 1 || a->kw < 1 || a->stride < 1)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "conv2d: kernel %dx%d and stride %d must be positive", a->kh, a->kw,
-                         a->stride);
-  if (a->pad_top < 0 || a->pad_left < 0 || a->pad_bottom < 0 || a->pad_right < 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv2d: negative padding");
-  if (a->h > INT64_MAX / 4 || a->w_in > INT64_MAX / 4)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv2d: input too large");
-  h_exp = a->h + a->pad_top + a->pad_bottom - a->kh;
-  w_exp = a->w_in + a->pad_left + a->pad_right - a->kw;
-  if (h_exp < 0 || w_exp < 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "conv2d: kernel %dx%d is larger than the padded %lldx%lld input", a->kh,
-                         a->kw, (long long) (a->h + a->pad_top + a->pad_bottom),
-                         (long long) (a->w_in + a->pad_left + a->pad_right));
-  h_exp = h_exp / a->stride + 1;
-  w_exp = w_exp / a->stride + 1;
-  if (a->h_out != h_exp || a->w_out != w_exp)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "conv2d: output %lldx%lld given, the geometry gives %lldx%lld",
-                         (long long) a->h_out, (long long) a->w_out, (long long) h_exp,
-                         (long long) w_exp);
-  dims[0] = a->batch, dims[1] = a->c_in, dims[2] = a->h, dims[3] = a->w_in;
-  if ((st = ts_cpu_check_dense ("conv2d", "x", a->x, 4, dims, err)) != TS_OK)
-    return st;
-  dims[1] = a->c_out, dims[2] = a->h_out, dims[3] = a->w_out;
-  if ((st = ts_cpu_check_dense ("conv2d", "y", a->y, 4, dims, err)) != TS_OK)
-    return st;
-  kernel[0] = a->c_out, kernel[1] = a->c_in, kernel[2] = a->kh, kernel[3] = a->kw;
-  if (__builtin_mul_overflow (a->c_out, a->c_in, &n_w)
-      || __builtin_mul_overflow (n_w, (int64_t) a->kh * a->kw, &n_w))
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv2d: weight size overflows");
-  if ((st = ts_cpu_check_weight ("conv2d", "w", a->w, n_w, err)) != TS_OK)
-    return st;
-  if (a->w->n_dims == 4) {
-    for (int i = 0; i < 4; i++)
-      if (a->w->shape[i] != kernel[i])
-        return ts_error_set (err, TS_ERR_INVALID_ARG,
-                             "conv2d: weight '%s' is [%lld, %lld, %lld, %lld], the op needs "
-                             "[c_out %lld, c_in %lld, %lld, %lld]",
-                             weight_label (a->w), (long long) a->w->shape[0],
-                             (long long) a->w->shape[1], (long long) a->w->shape[2],
-                             (long long) a->w->shape[3], (long long) kernel[0],
-                             (long long) kernel[1], (long long) kernel[2], (long long) kernel[3]);
-  }
-  if (a->bias && (st = ts_cpu_check_weight ("conv2d", "bias", a->bias, a->c_out, err)) != TS_OK)
-    return st;
-  return TS_OK;
-}
-
 static void
 conv2d_ref (const ts_conv2d_args *a)
 {
@@ -219,12 +150,10 @@ ts_status
 ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = ts_cpu_conv2d_check (a, err);
+  ts_status st;
   conv2d_job job;
   int64_t cap;
 
-  if (st != TS_OK)
-    return st;
   job.pixels = a->h_out * a->w_out;
   job.kdim = a->c_in * a->kh * a->kw;
   if (a->batch == 0 || a->c_out == 0 || job.pixels == 0)
@@ -252,54 +181,6 @@ ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
 }
 
 /* ---- transposed convolution, kernel = stride ---- */
-
-ts_status
-ts_cpu_conv_transpose2d_check (const ts_conv_transpose2d_args *a, ts_error *err)
-{
-  int64_t sizes[5], dims[4], kernel[4], n_w;
-  ts_status st;
-
-  if (!a)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv_transpose2d: args is NULL");
-  sizes[0] = a->batch, sizes[1] = a->c_in, sizes[2] = a->h, sizes[3] = a->w_in;
-  sizes[4] = a->c_out;
-  if ((st = ts_cpu_check_sizes ("conv_transpose2d", "batch,c_in,h,w_in,c_out", sizes, 5, err))
-      != TS_OK)
-    return st;
-  if (a->k < 1)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv_transpose2d: k = %d must be positive",
-                         a->k);
-  dims[0] = a->batch, dims[1] = a->c_in, dims[2] = a->h, dims[3] = a->w_in;
-  if ((st = ts_cpu_check_dense ("conv_transpose2d", "x", a->x, 4, dims, err)) != TS_OK)
-    return st;
-  if (__builtin_mul_overflow (a->h, (int64_t) a->k, &dims[2])
-      || __builtin_mul_overflow (a->w_in, (int64_t) a->k, &dims[3]))
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv_transpose2d: output size overflows");
-  dims[1] = a->c_out;
-  if ((st = ts_cpu_check_dense ("conv_transpose2d", "y", a->y, 4, dims, err)) != TS_OK)
-    return st;
-  kernel[0] = a->c_in, kernel[1] = a->c_out, kernel[2] = a->k, kernel[3] = a->k;
-  if (__builtin_mul_overflow (a->c_in, a->c_out, &n_w)
-      || __builtin_mul_overflow (n_w, (int64_t) a->k * a->k, &n_w))
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "conv_transpose2d: weight size overflows");
-  if ((st = ts_cpu_check_weight ("conv_transpose2d", "w", a->w, n_w, err)) != TS_OK)
-    return st;
-  if (a->w->n_dims == 4) {
-    for (int i = 0; i < 4; i++)
-      if (a->w->shape[i] != kernel[i])
-        return ts_error_set (err, TS_ERR_INVALID_ARG,
-                             "conv_transpose2d: weight '%s' is [%lld, %lld, %lld, %lld], the op "
-                             "needs [c_in %lld, c_out %lld, %lld, %lld]",
-                             weight_label (a->w), (long long) a->w->shape[0],
-                             (long long) a->w->shape[1], (long long) a->w->shape[2],
-                             (long long) a->w->shape[3], (long long) kernel[0],
-                             (long long) kernel[1], (long long) kernel[2], (long long) kernel[3]);
-  }
-  if (a->bias
-      && (st = ts_cpu_check_weight ("conv_transpose2d", "bias", a->bias, a->c_out, err)) != TS_OK)
-    return st;
-  return TS_OK;
-}
 
 static void
 conv_transpose2d_ref (const ts_conv_transpose2d_args *a)
@@ -368,12 +249,10 @@ ts_status
 ts_cpu_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = ts_cpu_conv_transpose2d_check (a, err);
+  ts_status st;
   convt_job job;
   int64_t cap;
 
-  if (st != TS_OK)
-    return st;
   job.pixels = a->h * a->w_in;
   job.rows = a->c_out * a->k * a->k;
   if (a->batch == 0 || job.rows == 0 || job.pixels == 0)

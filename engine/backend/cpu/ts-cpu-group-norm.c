@@ -15,43 +15,6 @@
 
 #include <math.h>
 
-ts_status
-ts_cpu_group_norm_check (const ts_group_norm_args *a, ts_error *err)
-{
-  int64_t dims[3];
-  ts_status st;
-
-  if (!a)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "group_norm: args is NULL");
-  if (a->pass != TS_GN_FULL && a->pass != TS_GN_STATS && a->pass != TS_GN_APPLY)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "group_norm: unknown pass %d", (int) a->pass);
-  dims[0] = a->batch, dims[1] = a->c, dims[2] = a->hw;
-  if ((st = ts_cpu_check_sizes ("group_norm", "batch,c,hw", dims, 3, err)) != TS_OK)
-    return st;
-  if (a->groups < 1 || a->c % a->groups != 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "group_norm: %d groups do not divide %lld channels", a->groups,
-                         (long long) a->c);
-  if ((st = ts_cpu_check_dense ("group_norm", "x", a->x, 3, dims, err)) != TS_OK)
-    return st;
-  if (a->pass != TS_GN_STATS
-      && (st = ts_cpu_check_dense ("group_norm", "y", a->y, 3, dims, err)) != TS_OK)
-    return st;
-  if (a->pass != TS_GN_FULL) {
-    int64_t sdims[3] = { a->batch, a->groups, 2 };
-    if ((st = ts_cpu_check_dense ("group_norm", "stats", a->stats, 3, sdims, err)) != TS_OK)
-      return st;
-  }
-  if (a->pass == TS_GN_STATS && a->hw_done < 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "group_norm: hw_done %lld is negative",
-                         (long long) a->hw_done);
-  if (a->weight && (st = ts_cpu_check_weight ("group_norm", "weight", a->weight, a->c, err)) != TS_OK)
-    return st;
-  if (a->bias && (st = ts_cpu_check_weight ("group_norm", "bias", a->bias, a->c, err)) != TS_OK)
-    return st;
-  return TS_OK;
-}
-
 typedef struct {
   const ts_group_norm_args *a;
   const float *w, *b; /* widened weights on the fast path; NULL on the reference path */
@@ -151,11 +114,9 @@ ts_status
 ts_cpu_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = ts_cpu_group_norm_check (a, err);
   group_norm_job job;
 
-  if (st != TS_OK)
-    return st;
+  (void) err; /* cannot fail: the arguments were checked above the backends */
   if (a->hw == 0 || a->c == 0)
     return TS_OK;
   job.a = a;

@@ -12,46 +12,6 @@
 
 #include <math.h>
 
-ts_status
-ts_cpu_norm_check (const ts_norm_args *a, ts_error *err)
-{
-  int64_t sizes[4];
-  ts_status st;
-
-  if (!a)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "norm: args is NULL");
-  if (a->kind != TS_NORM_LAYER && a->kind != TS_NORM_RMS)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "norm: unknown kind %d", (int) a->kind);
-  sizes[0] = a->rows, sizes[1] = a->dim, sizes[2] = a->ldx, sizes[3] = a->ldy;
-  if ((st = ts_cpu_check_sizes ("norm", "rows,dim,ldx,ldy", sizes, 4, err)) != TS_OK
-      || (st = ts_cpu_check_matrix ("norm", "x", a->x, a->rows, a->dim, a->ldx, err)) != TS_OK
-      || (st = ts_cpu_check_matrix ("norm", "y", a->y, a->rows, a->dim, a->ldy, err)) != TS_OK)
-    return st;
-  if (a->weight && (st = ts_cpu_check_weight ("norm", "weight", a->weight, a->dim, err)) != TS_OK)
-    return st;
-  if (a->bias && (st = ts_cpu_check_weight ("norm", "bias", a->bias, a->dim, err)) != TS_OK)
-    return st;
-  if (!a->shift.buf != !a->scale.buf)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "norm: shift and scale must be both present or both absent");
-  if (a->shift.buf) {
-    int64_t n_batches;
-    if (a->rows_per_batch <= 0)
-      return ts_error_set (err, TS_ERR_INVALID_ARG,
-                           "norm: rows_per_batch = %lld must be positive with a modulation",
-                           (long long) a->rows_per_batch);
-    n_batches = a->rows / a->rows_per_batch + (a->rows % a->rows_per_batch != 0);
-    if ((st = ts_cpu_check_matrix ("norm", "shift", a->shift, n_batches, a->dim, a->mod_stride,
-                                   err))
-            != TS_OK
-        || (st = ts_cpu_check_matrix ("norm", "scale", a->scale, n_batches, a->dim,
-                                      a->mod_stride, err))
-               != TS_OK)
-      return st;
-  }
-  return TS_OK;
-}
-
 static void
 norm_ref (const ts_norm_args *a)
 {
@@ -146,11 +106,9 @@ ts_status
 ts_cpu_norm (void *impl, const ts_norm_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = ts_cpu_norm_check (a, err);
   norm_job job;
 
-  if (st != TS_OK)
-    return st;
+  (void) err; /* cannot fail: the arguments were checked above the backends */
   if (a->rows == 0 || a->dim == 0)
     return TS_OK;
   job.a = a;

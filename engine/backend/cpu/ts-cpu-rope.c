@@ -8,35 +8,6 @@
  */
 #include "backend/cpu/ts-cpu.h"
 
-ts_status
-ts_cpu_rope_check (const ts_rope_args *a, ts_error *err)
-{
-  int64_t sizes[6], width;
-  ts_status st;
-
-  if (!a)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "rope: args is NULL");
-  sizes[0] = a->batch, sizes[1] = a->seq, sizes[2] = a->heads, sizes[3] = a->d_head;
-  sizes[4] = a->ldx, sizes[5] = a->bs_x;
-  if ((st = ts_cpu_check_sizes ("rope", "batch,seq,heads,d_head,ldx,bs_x", sizes, 6, err))
-      != TS_OK)
-    return st;
-  if (a->d_head % 2 != 0)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "rope: d_head = %lld is odd",
-                         (long long) a->d_head);
-  if (__builtin_mul_overflow (a->heads, a->d_head, &width))
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "rope: heads * d_head overflows");
-  if ((st = ts_cpu_check_batched ("rope", "x", a->x, a->batch, a->bs_x, a->seq, width, a->ldx,
-                                  err))
-          != TS_OK
-      || (st = ts_cpu_check_matrix ("rope", "cos", a->cos, a->seq, a->d_head, a->d_head, err))
-             != TS_OK
-      || (st = ts_cpu_check_matrix ("rope", "sin", a->sin, a->seq, a->d_head, a->d_head, err))
-             != TS_OK)
-    return st;
-  return TS_OK;
-}
-
 /* Rotates rows [s0, s1) of every batch and head. */
 static void
 rope_rows (const ts_rope_args *a, int64_t s0, int64_t s1)
@@ -70,11 +41,9 @@ ts_status
 ts_cpu_rope (void *impl, const ts_rope_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = ts_cpu_rope_check (a, err);
   int64_t per_row;
 
-  if (st != TS_OK)
-    return st;
+  (void) err; /* cannot fail: the arguments were checked above the backends */
   if (cpu->reference) {
     rope_rows (a, 0, a->seq);
     return TS_OK;

@@ -10,20 +10,6 @@
 
 #include <math.h>
 
-ts_status
-ts_cpu_softmax_check (const ts_softmax_args *a, ts_error *err)
-{
-  int64_t sizes[2];
-  ts_status st;
-
-  if (!a)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "softmax: args is NULL");
-  sizes[0] = a->rows, sizes[1] = a->dim;
-  if ((st = ts_cpu_check_sizes ("softmax", "rows,dim", sizes, 2, err)) != TS_OK)
-    return st;
-  return ts_cpu_check_matrix ("softmax", "x", a->x, a->rows, a->dim, a->dim, err);
-}
-
 static void
 softmax_row_ref (float *x, int64_t dim)
 {
@@ -80,11 +66,9 @@ ts_status
 ts_cpu_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = ts_cpu_softmax_check (a, err);
   float *x;
 
-  if (st != TS_OK)
-    return st;
+  (void) err; /* cannot fail: the arguments were checked above the backends */
   x = ts_cpu_f32 (a->x);
   if (cpu->reference) {
     for (int64_t r = 0; r < a->rows; r++)

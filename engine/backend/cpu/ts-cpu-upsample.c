@@ -6,24 +6,6 @@
  */
 #include "backend/cpu/ts-cpu.h"
 
-ts_status
-ts_cpu_upsample_check (const ts_upsample_args *a, ts_error *err)
-{
-  int64_t dims[4];
-  ts_status st;
-
-  if (!a)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "upsample: args is NULL");
-  dims[0] = a->batch, dims[1] = a->c, dims[2] = a->h, dims[3] = a->w;
-  if ((st = ts_cpu_check_sizes ("upsample", "batch,c,h,w", dims, 4, err)) != TS_OK
-      || (st = ts_cpu_check_dense ("upsample", "x", a->x, 4, dims, err)) != TS_OK)
-    return st;
-  if (a->h > INT64_MAX / 2 || a->w > INT64_MAX / 2)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "upsample: output size overflows");
-  dims[2] = 2 * a->h, dims[3] = 2 * a->w;
-  return ts_cpu_check_dense ("upsample", "y", a->y, 4, dims, err);
-}
-
 /* Planes (batch * channel) [p0, p1). */
 static void
 upsample_planes (const ts_upsample_args *a, int64_t p0, int64_t p1)
@@ -55,10 +37,8 @@ ts_status
 ts_cpu_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
 {
   ts_cpu *cpu = impl;
-  ts_status st = ts_cpu_upsample_check (a, err);
 
-  if (st != TS_OK)
-    return st;
+  (void) err; /* cannot fail: the arguments were checked above the backends */
   if (cpu->reference)
     upsample_planes (a, 0, a->batch * a->c);
   else

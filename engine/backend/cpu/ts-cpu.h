@@ -18,10 +18,9 @@
  * Setting TS_CPU_REFERENCE=1 in the environment makes ts_backend_cpu_new() build the
  * reference path whatever the caller asked for (as ggml's reference mode does).
  *
- * Every op validates its arguments before touching memory: NULL refs, negative sizes,
- * strides smaller than a row, misaligned offsets and byte ranges that do not fit their
- * buffer (overflow-checked) are TS_ERR_INVALID_ARG with a message naming the op and the
- * argument.
+ * The ops assume valid arguments: the wrappers of ts-backend.h run the checks of
+ * ts-op-check.h first (refs inside their buffers, sizes, strides, weights). What only the
+ * data can tell (embed's ids, the sampler's logits) is still checked here.
  */
 #ifndef TS_CPU_H
 #define TS_CPU_H
@@ -31,7 +30,6 @@
 
 #include <stdint.h>
 #include <string.h>
-
 
 /* One unit of parallel work: items [begin, end) run on pool thread `thread` (0 is the
  * calling thread; every thread index is below ts_cpu.n_threads). */
@@ -53,60 +51,6 @@ void ts_cpu_parallel_for (ts_cpu *cpu, int64_t n, int64_t grain, ts_cpu_task_fn 
 
 /* Makes every thread's scratch hold at least n_floats floats. TS_ERR_NOMEM naming `op`. */
 ts_status ts_cpu_scratch_reserve (ts_cpu *cpu, size_t n_floats, const char *op, ts_error *err);
-
-/* ---- argument validation (ts-cpu-backend.c) ---- */
-
-/* Checks a strided region of `elem_size`-byte elements at r: `n_dims` dimensions with
- * counts[i] elements `strides[i]` elements apart (the innermost stride is normally 1).
- * Counts and strides must be >= 0; nothing is accessed when a count is 0, but the ref must
- * still be present. Fails when the last byte touched lies outside the buffer or the offset
- * is not a multiple of elem_size. */
-ts_status ts_cpu_check_region (const char *op, const char *arg, ts_ref r, size_t elem_size,
-                               int n_dims, const int64_t *counts, const int64_t *strides,
-                               ts_error *err);
-
-/* rows x cols F32 matrix with row stride ld (>= cols). */
-ts_status ts_cpu_check_matrix (const char *op, const char *arg, ts_ref r, int64_t rows,
-                               int64_t cols, int64_t ld, ts_error *err);
-
-/* batch x rows x cols F32 tensor with batch stride bs (>= 0) and row stride ld (>= cols). */
-ts_status ts_cpu_check_batched (const char *op, const char *arg, ts_ref r, int64_t batch,
-                                int64_t bs, int64_t rows, int64_t cols, int64_t ld,
-                                ts_error *err);
-
-/* A dense (contiguous) F32 tensor with dimensions dims[0..n_dims). */
-ts_status ts_cpu_check_dense (const char *op, const char *arg, ts_ref r, int n_dims,
-                              const int64_t *dims, ts_error *err);
-
-/* A weight of exactly n_elements elements whose storage (F32, F16 or BF16) fits its
- * buffer. Optional weights are checked by the caller only when non-NULL. */
-ts_status ts_cpu_check_weight (const char *op, const char *arg, const ts_weight *w,
-                               int64_t n_elements, ts_error *err);
-
-/* Fails unless every value is >= 0, naming the first negative one. `names` is a
- * comma-separated list matching the values ("m,n,k"). */
-ts_status ts_cpu_check_sizes (const char *op, const char *names, const int64_t *values, int n,
-                              ts_error *err);
-
-/* ---- per-op argument checks ----
- * Each op's full validation, run before the op touches memory. The Vulkan backend runs the
- * same checks so that every backend refuses exactly the same arguments with the same
- * messages. */
-
-ts_status ts_cpu_matmul_check (const ts_matmul_args *a, ts_error *err);
-ts_status ts_cpu_norm_check (const ts_norm_args *a, ts_error *err);
-ts_status ts_cpu_softmax_check (const ts_softmax_args *a, ts_error *err);
-ts_status ts_cpu_attention_check (const ts_attention_args *a, ts_error *err);
-ts_status ts_cpu_rope_check (const ts_rope_args *a, ts_error *err);
-ts_status ts_cpu_act_check (const ts_act_args *a, ts_error *err);
-ts_status ts_cpu_elementwise_check (const ts_elementwise_args *a, ts_error *err);
-ts_status ts_cpu_transpose_check (const ts_transpose_args *a, ts_error *err);
-ts_status ts_cpu_conv2d_check (const ts_conv2d_args *a, ts_error *err);
-ts_status ts_cpu_conv_transpose2d_check (const ts_conv_transpose2d_args *a, ts_error *err);
-ts_status ts_cpu_group_norm_check (const ts_group_norm_args *a, ts_error *err);
-ts_status ts_cpu_upsample_check (const ts_upsample_args *a, ts_error *err);
-ts_status ts_cpu_embed_check (const ts_embed_args *a, ts_error *err);
-ts_status ts_cpu_sample_check (const ts_sample_args *a, ts_error *err);
 
 /* ---- element access ---- */
 

@@ -1,27 +1,31 @@
 /* SPDX-License-Identifier: MIT
  *
- * ts-vk-ops — the ops of the Vulkan backend: each runs the argument check it shares with
- * the CPU backend (ts_cpu_<op>_check), computes the byte extent of every operand (what the
+ * ts-vk-ops — the ops of the Vulkan backend: each takes arguments already checked above
+ * the backends (ts-op-check.h), computes the byte extent of every operand (what the
  * binding must cover), fills the shader's push constants (ts-vk-kernels.h) and records one
  * dispatch. Workgroup counts of the 1-D kernels are capped at 65535; those kernels loop
  * grid-stride over the rest.
  *
  * An op whose activation operands would span more than one binding may (ts_vk.max_operand)
- * runs as the same op over pieces, each a call of its own with refs moved to the piece:
- * rows (matmul, norm, softmax, act, elementwise, embed; a row of act and elementwise in
- * column pieces when one row is too large; never across a batch boundary of a per-batch
- * modulation or gate), batches (attention, rope, conv2d, conv_transpose2d, group_norm),
- * then query rows (non-causal attention) or sequence positions (rope), channel planes
- * (upsample), tiles (transpose, through the shader's strides). Every output element is
- * computed by the same arithmetic as in one dispatch. What stays whole: weights, a batch
- * entry's keys and values in attention, a batch entry's input of a convolution, one row
- * of the sample op's logits (the two rows of guidance are bound separately).
+ * runs as the same op over pieces, each a call of its own with refs moved to the piece. One
+ * splitter (run_split) does that for every op from a description the op gives of itself
+ * (split_dim: the count it splits, the refs that move and by how much): rows (matmul,
+ * norm, softmax, act, elementwise, embed; a row of act and elementwise in column pieces
+ * when one row is too large; never across a batch boundary of a per-batch modulation or
+ * gate), batches (attention, rope, conv2d, conv_transpose2d, group_norm), then query rows
+ * (non-causal attention) or sequence positions (rope), channel planes (upsample). Transpose
+ * alone tiles by itself, through the shader's strides rather than its arguments. Every
+ * output element is computed by the same arithmetic as in one dispatch. What stays whole:
+ * weights, a batch entry's keys and values in attention, a batch entry's input of a
+ * convolution, one row of the sample op's logits (the two rows of guidance are bound
+ * separately).
  */
 #include "backend/vk/ts-vk.h"
 #include "backend/vk/ts-vk-kernels.h"
-#include "backend/cpu/ts-cpu.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define WG_1D 256u
 #define WG_ROW(vk) ((vk)->cpu_type ? 32u : 256u)
@@ -75,22 +79,6 @@ fits (const ts_vk *vk, const ts_vk_dispatch_desc *d)
   return true;
 }
 
-/* The most of n units (rows, batches, planes) per piece such that each of the n_ops operands
- * (units ld[i] elements apart, one unit spanning span[i]) fits one binding; 0 when a single
- * unit does not. */
-static int64_t
-piece_units (const ts_vk *vk, int64_t n, int n_ops, const int64_t *ld, const int64_t *span)
-{
-  const int64_t cap = cap_elems (vk);
-  int64_t per = n;
-  for (int i = 0; i < n_ops; i++) {
-    const int64_t fit = span[i] > cap ? 0 : ld[i] > 0 ? (cap - span[i]) / ld[i] + 1 : n;
-    if (fit < per)
-      per = fit;
-  }
-  return per;
-}
-
 /* The end of the piece of at most `per` units that starts at unit u0 of n. With units in
  * batches of rpb (rpb > 0: a modulation or gate row per batch) a piece is whole batches or
  * part of one batch, so that the piece's unit i belongs to batch u0 / rpb + i / rpb. */
@@ -103,24 +91,169 @@ piece_end (int64_t u0, int64_t per, int64_t n, int64_t rpb)
   return len < n - u0 ? u0 + len : n;
 }
 
-/* One piece [u0, u1) of an op's units: the op's arguments moved to the piece, and the op
- * run on them. */
-typedef ts_status (*piece_fn) (ts_vk *vk, const void *args, int64_t u0, int64_t u1,
-                               ts_error *err);
+/* ---- the generic splitter ----
+ *
+ * Every op that runs in pieces describes, per call, how: which count of its arguments is
+ * the dimension it splits (rows, batches, query rows, positions, planes), which refs move
+ * and by how many elements per unit, which of them limit how many units fit one binding,
+ * and whether a unit too large for one binding goes in column pieces. run_split then runs
+ * the op itself on a copy of its arguments moved to each piece. Elements are 4 bytes
+ * (F32 activations, I32 ids). */
 
-/* Runs fn over pieces of at most `per` of n units (piece_end with rpb) and returns true
- * with the status in *st; false when per is 0 (one unit does not fit) or n (the units are
- * not what is too large), so that the op goes as one dispatch and reports the operand. */
-static bool
-run_pieces (ts_vk *vk, int64_t n, int64_t per, int64_t rpb, piece_fn fn, const void *args,
-            ts_status *st, ts_error *err)
+/* A ref of the op's arguments that the pieces move. */
+typedef struct {
+  size_t ref;     /* offsetof the ts_ref in the op's argument struct */
+  int64_t unit;   /* elements it moves per unit (per batch of rpb units when per_batch) */
+  int64_t span;   /* elements one unit spans, for a ref that limits how many units fit
+                   * one binding; 0 for one that does not */
+  bool per_batch; /* one row per batch of rpb units (a modulation or a gate) */
+  bool skip;      /* unused by this call (an operand the kind or pass does not read) */
+} split_ref;
+
+#define SPLIT_MAX_REFS 4
+
+/* How an op splits along one dimension of its units. */
+typedef struct {
+  size_t count;         /* offsetof the int64_t number of units (m, rows, batch, ...) */
+  bool fold;            /* the units are planes: `outer` x count (upsample's batch x c),
+                         * and a piece sets outer to 1 */
+  size_t outer;
+  bool columns;         /* a unit too large for one binding runs in column pieces */
+  size_t cols;          /* offsetof the int64_t number of columns (with `columns`) */
+  int64_t per;          /* units per piece, or 0: as many as the spans allow */
+  int64_t rpb;          /* units per batch of the per_batch refs (0: none) */
+  int n_refs;
+  split_ref refs[SPLIT_MAX_REFS];
+} split_dim;
+
+/* The ops that run in pieces, and a copy of any of their arguments. */
+typedef enum {
+  OP_MATMUL,
+  OP_NORM,
+  OP_SOFTMAX,
+  OP_ATTENTION,
+  OP_ROPE,
+  OP_ACT,
+  OP_ELEMENTWISE,
+  OP_CONV2D,
+  OP_CONV_TRANSPOSE2D,
+  OP_GROUP_NORM,
+  OP_UPSAMPLE,
+  OP_EMBED,
+} split_op;
+
+typedef union {
+  ts_matmul_args matmul;
+  ts_norm_args norm;
+  ts_softmax_args softmax;
+  ts_attention_args attention;
+  ts_rope_args rope;
+  ts_act_args act;
+  ts_elementwise_args elementwise;
+  ts_conv2d_args conv2d;
+  ts_conv_transpose2d_args conv_transpose2d;
+  ts_group_norm_args group_norm;
+  ts_upsample_args upsample;
+  ts_embed_args embed;
+} any_args;
+
+static ts_status
+run_op (ts_vk *vk, split_op op, const any_args *a, ts_error *err)
 {
-  if (per <= 0 || per >= n)
+  switch (op) {
+  case OP_MATMUL: return ts_vk_matmul (vk, &a->matmul, err);
+  case OP_NORM: return ts_vk_norm (vk, &a->norm, err);
+  case OP_SOFTMAX: return ts_vk_softmax (vk, &a->softmax, err);
+  case OP_ATTENTION: return ts_vk_attention (vk, &a->attention, err);
+  case OP_ROPE: return ts_vk_rope (vk, &a->rope, err);
+  case OP_ACT: return ts_vk_act (vk, &a->act, err);
+  case OP_ELEMENTWISE: return ts_vk_elementwise (vk, &a->elementwise, err);
+  case OP_CONV2D: return ts_vk_conv2d (vk, &a->conv2d, err);
+  case OP_CONV_TRANSPOSE2D: return ts_vk_conv_transpose2d (vk, &a->conv_transpose2d, err);
+  case OP_GROUP_NORM: return ts_vk_group_norm (vk, &a->group_norm, err);
+  case OP_UPSAMPLE: return ts_vk_upsample (vk, &a->upsample, err);
+  case OP_EMBED: return ts_vk_embed (vk, &a->embed, err);
+  }
+  TS_ASSERT (!"unknown split_op");
+  return TS_ERR_INVALID_ARG;
+}
+
+static int64_t *
+field_i64 (any_args *p, size_t offset)
+{
+  return (int64_t *) (void *) ((unsigned char *) p + offset);
+}
+
+static ts_ref *
+field_ref (any_args *p, size_t offset)
+{
+  return (ts_ref *) (void *) ((unsigned char *) p + offset);
+}
+
+/* The most units per piece such that every limiting ref fits one binding; 0 when a single
+ * unit does not. */
+static int64_t
+split_per (const ts_vk *vk, const split_dim *s, int64_t n)
+{
+  const int64_t cap = cap_elems (vk);
+  int64_t per = n;
+
+  for (int i = 0; i < s->n_refs; i++) {
+    const split_ref *r = &s->refs[i];
+    int64_t fit;
+    if (r->skip || r->per_batch || r->span <= 0)
+      continue;
+    fit = r->span > cap ? 0 : r->unit > 0 ? (cap - r->span) / r->unit + 1 : n;
+    if (fit < per)
+      per = fit;
+  }
+  return per;
+}
+
+/* Runs the op `op` with arguments `args` (of `size` bytes) over pieces along s and returns
+ * true with the status in *st; false when the split does not apply: one unit does not fit
+ * (without column pieces) or all of them do (the units are not what is too large), so that
+ * the op tries its next split or goes as one dispatch and reports the operand. */
+static bool
+run_split (ts_vk *vk, split_op op, const void *args, size_t size, const split_dim *s,
+           ts_status *st, ts_error *err)
+{
+  const int64_t cap = cap_elems (vk);
+  any_args base, p;
+  int64_t n, per, rows, n_cols = 1, cols = 1;
+
+  TS_ASSERT (size <= sizeof base && s->n_refs <= SPLIT_MAX_REFS);
+  memcpy (&base, args, size);
+  n = *field_i64 (&base, s->count) * (s->fold ? *field_i64 (&base, s->outer) : 1);
+  per = s->per > 0 ? s->per : split_per (vk, s, n);
+  if (per >= n || (per <= 0 && !s->columns) || (s->columns && cap <= 0))
     return false;
+  rows = per > 0 ? per : 1;
+  if (s->columns) {
+    /* one row at a time in column pieces when a row is too large */
+    n_cols = *field_i64 (&base, s->cols);
+    cols = per > 0 ? n_cols : cap;
+  }
   *st = TS_OK;
   for (int64_t u0 = 0, u1; *st == TS_OK && u0 < n; u0 = u1) {
-    u1 = piece_end (u0, per, n, rpb);
-    *st = fn (vk, args, u0, u1, err);
+    u1 = piece_end (u0, rows, n, s->rpb);
+    for (int64_t c0 = 0; *st == TS_OK && c0 < n_cols; c0 += cols) {
+      p = base;
+      for (int i = 0; i < s->n_refs; i++) {
+        const split_ref *r = &s->refs[i];
+        ts_ref *ref = field_ref (&p, r->ref);
+        if (r->skip)
+          continue;
+        TS_ASSERT (!r->per_batch || s->rpb > 0);
+        *ref = ts_ref_f32 (*ref, (r->per_batch ? u0 / s->rpb : u0) * r->unit + c0);
+      }
+      *field_i64 (&p, s->count) = u1 - u0;
+      if (s->fold)
+        *field_i64 (&p, s->outer) = 1;
+      if (s->columns)
+        *field_i64 (&p, s->cols) = cols < n_cols - c0 ? cols : n_cols - c0;
+      *st = run_op (vk, op, &p, err);
+    }
   }
   return true;
 }
@@ -178,29 +311,16 @@ weight_shader (const ts_weight *w, ts_vk_shader f32, ts_vk_shader w16, uint32_t 
  * tiles, BLOCKED for the rest. The ROWS tile was measured on lavapipe (docs/benchmarks.md):
  * 16 rows per lane and 4 x subgroup-size columns per workgroup of two subgroups, fewer
  * rows per lane when m is small (clamped rows are wasted work). */
-static ts_status
-matmul_piece (ts_vk *vk, const void *args, int64_t r0, int64_t r1, ts_error *err)
-{
-  const ts_matmul_args *a = args;
-  ts_matmul_args p = *a;
-  p.x = ts_ref_f32 (a->x, r0 * a->ldx);
-  p.y = ts_ref_f32 (a->y, r0 * a->ldy);
-  p.m = r1 - r0;
-  return ts_vk_matmul (vk, &p, err);
-}
-
 ts_status
 ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_matmul_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .label = "matmul" };
   ts_vk_matmul_push pc;
   uint32_t tm = 4, tn = 4, wg = 64, mode = 0, bf16;
   bool x4, y4 = false;
 
-  if (st != TS_OK)
-    return st;
   if (a->m == 0 || a->n == 0)
     return TS_OK;
   d.shader = weight_shader (a->w, TS_VK_SHADER_MATMUL, TS_VK_SHADER_MATMUL_W16, &bf16);
@@ -210,9 +330,12 @@ ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
   d.operands[3] = operand (a->y, extent (1, 0, a->m, a->ldy, a->n));
   d.n_operands = 4;
   if (!fits (vk, &d)) {
-    const int64_t ld[2] = { a->ldx, a->ldy }, span[2] = { a->k, a->n };
-    if (run_pieces (vk, a->m, piece_units (vk, a->m, 2, ld, span), 0, matmul_piece, a, &st,
-                    err))
+    const split_dim rows = {
+      .count = offsetof (ts_matmul_args, m), .n_refs = 2,
+      .refs = { { offsetof (ts_matmul_args, x), a->ldx, a->k },
+                { offsetof (ts_matmul_args, y), a->ldy, a->n } },
+    };
+    if (run_split (vk, OP_MATMUL, a, sizeof *a, &rows, &st, err))
       return st;
   }
   pc = (ts_vk_matmul_push) {
@@ -262,33 +385,16 @@ ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
-static ts_status
-norm_piece (ts_vk *vk, const void *args, int64_t r0, int64_t r1, ts_error *err)
-{
-  const ts_norm_args *a = args;
-  ts_norm_args p = *a;
-  p.x = ts_ref_f32 (a->x, r0 * a->ldx);
-  p.y = ts_ref_f32 (a->y, r0 * a->ldy);
-  p.rows = r1 - r0;
-  if (a->shift.buf) {
-    p.shift = ts_ref_f32 (a->shift, r0 / a->rows_per_batch * a->mod_stride);
-    p.scale = ts_ref_f32 (a->scale, r0 / a->rows_per_batch * a->mod_stride);
-  }
-  return ts_vk_norm (vk, &p, err);
-}
-
 ts_status
 ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_norm_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_NORM, .label = "norm" };
   ts_vk_norm_push pc;
   bool mod;
   int64_t n_batches;
 
-  if (st != TS_OK)
-    return st;
   if (a->rows == 0 || a->dim == 0)
     return TS_OK;
   mod = a->shift.buf != NULL;
@@ -303,9 +409,17 @@ ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
   }
   d.n_operands = 6;
   if (!fits (vk, &d)) {
-    const int64_t ld[2] = { a->ldx, a->ldy }, span[2] = { a->dim, a->dim };
-    if (run_pieces (vk, a->rows, piece_units (vk, a->rows, 2, ld, span),
-                    mod ? a->rows_per_batch : 0, norm_piece, a, &st, err))
+    /* never across a batch boundary of the modulation */
+    const split_dim rows = {
+      .count = offsetof (ts_norm_args, rows), .rpb = mod ? a->rows_per_batch : 0, .n_refs = 4,
+      .refs = { { offsetof (ts_norm_args, x), a->ldx, a->dim },
+                { offsetof (ts_norm_args, y), a->ldy, a->dim },
+                { offsetof (ts_norm_args, shift), a->mod_stride, .per_batch = true,
+                  .skip = !mod },
+                { offsetof (ts_norm_args, scale), a->mod_stride, .per_batch = true,
+                  .skip = !mod } },
+    };
+    if (run_split (vk, OP_NORM, a, sizeof *a, &rows, &st, err))
       return st;
   }
   pc = (ts_vk_norm_push) {
@@ -327,34 +441,26 @@ ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
-static ts_status
-softmax_piece (ts_vk *vk, const void *args, int64_t r0, int64_t r1, ts_error *err)
-{
-  const ts_softmax_args *a = args;
-  ts_softmax_args p = *a;
-  p.x = ts_ref_f32 (a->x, r0 * a->dim);
-  p.rows = r1 - r0;
-  return ts_vk_softmax (vk, &p, err);
-}
-
 ts_status
 ts_vk_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_softmax_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_SOFTMAX, .label = "softmax" };
   ts_vk_softmax_push pc;
 
-  if (st != TS_OK)
-    return st;
   if (a->rows == 0 || a->dim == 0)
     return TS_OK;
   d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->dim, a->dim));
   d.n_operands = 1;
-  if (!fits (vk, &d)
-      && run_pieces (vk, a->rows, piece_units (vk, a->rows, 1, &a->dim, &a->dim), 0,
-                     softmax_piece, a, &st, err))
-    return st;
+  if (!fits (vk, &d)) {
+    const split_dim rows = {
+      .count = offsetof (ts_softmax_args, rows), .n_refs = 1,
+      .refs = { { offsetof (ts_softmax_args, x), a->dim, a->dim } },
+    };
+    if (run_split (vk, OP_SOFTMAX, a, sizeof *a, &rows, &st, err))
+      return st;
+  }
   pc = (ts_vk_softmax_push) { off (vk, &d.operands[0]), (uint32_t) a->rows, (uint32_t) a->dim };
   d.spec[0] = WG_ROW (vk);
   d.n_spec = 1;
@@ -365,42 +471,16 @@ ts_vk_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
-static ts_status
-attention_batch_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
-{
-  const ts_attention_args *a = args;
-  ts_attention_args p = *a;
-  p.q = ts_ref_f32 (a->q, b0 * a->bs_q);
-  p.k = ts_ref_f32 (a->k, b0 * a->bs_k);
-  p.v = ts_ref_f32 (a->v, b0 * a->bs_v);
-  p.out = ts_ref_f32 (a->out, b0 * a->bs_o);
-  p.batch = b1 - b0;
-  return ts_vk_attention (vk, &p, err);
-}
-
-static ts_status
-attention_query_piece (ts_vk *vk, const void *args, int64_t i0, int64_t i1, ts_error *err)
-{
-  const ts_attention_args *a = args;
-  ts_attention_args p = *a;
-  p.q = ts_ref_f32 (a->q, i0 * a->ldq);
-  p.out = ts_ref_f32 (a->out, i0 * a->ldo);
-  p.seq_q = i1 - i0;
-  return ts_vk_attention (vk, &p, err);
-}
-
 ts_status
 ts_vk_attention (void *impl, const ts_attention_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_attention_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ATTENTION, .label = "attention" };
   ts_vk_attention_push pc;
   int64_t width;
   const uint32_t wg = 32;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->heads == 0 || a->seq_q == 0 || a->d_head == 0)
     return TS_OK;
   if (a->d_head > 256)
@@ -413,14 +493,23 @@ ts_vk_attention (void *impl, const ts_attention_args *a, ts_error *err)
   d.operands[2] = operand (a->v, extent (a->batch, a->bs_v, a->seq_kv, a->ldv, width));
   d.operands[3] = operand (a->out, extent (a->batch, a->bs_o, a->seq_q, a->ldo, width));
   d.n_operands = 4;
-  if (!fits (vk, &d)
-      && run_pieces (vk, a->batch, 1, 0, attention_batch_piece, a, &st, err))
-    return st;
-  if (!fits (vk, &d) && !a->causal) {
-    /* query rows; every piece reads all keys (the causal mask would need the offset) */
-    const int64_t ld[2] = { a->ldq, a->ldo }, span[2] = { width, width };
-    if (run_pieces (vk, a->seq_q, piece_units (vk, a->seq_q, 2, ld, span), 0,
-                    attention_query_piece, a, &st, err))
+  if (!fits (vk, &d)) {
+    /* batches, then query rows; every query piece reads all keys (the causal mask would
+     * need the offset) */
+    const split_dim batches = {
+      .count = offsetof (ts_attention_args, batch), .per = 1, .n_refs = 4,
+      .refs = { { offsetof (ts_attention_args, q), a->bs_q },
+                { offsetof (ts_attention_args, k), a->bs_k },
+                { offsetof (ts_attention_args, v), a->bs_v },
+                { offsetof (ts_attention_args, out), a->bs_o } },
+    };
+    const split_dim queries = {
+      .count = offsetof (ts_attention_args, seq_q), .n_refs = 2,
+      .refs = { { offsetof (ts_attention_args, q), a->ldq, width },
+                { offsetof (ts_attention_args, out), a->ldo, width } },
+    };
+    if (run_split (vk, OP_ATTENTION, a, sizeof *a, &batches, &st, err)
+        || (!a->causal && run_split (vk, OP_ATTENTION, a, sizeof *a, &queries, &st, err)))
       return st;
   }
   pc = (ts_vk_attention_push) {
@@ -445,51 +534,34 @@ ts_vk_attention (void *impl, const ts_attention_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
-static ts_status
-rope_batch_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
-{
-  const ts_rope_args *a = args;
-  ts_rope_args p = *a;
-  p.x = ts_ref_f32 (a->x, b0 * a->bs_x);
-  p.batch = b1 - b0;
-  return ts_vk_rope (vk, &p, err);
-}
-
-static ts_status
-rope_seq_piece (ts_vk *vk, const void *args, int64_t s0, int64_t s1, ts_error *err)
-{
-  const ts_rope_args *a = args;
-  ts_rope_args p = *a;
-  p.x = ts_ref_f32 (a->x, s0 * a->ldx);
-  p.cos = ts_ref_f32 (a->cos, s0 * a->d_head);
-  p.sin = ts_ref_f32 (a->sin, s0 * a->d_head);
-  p.seq = s1 - s0;
-  return ts_vk_rope (vk, &p, err);
-}
-
 ts_status
 ts_vk_rope (void *impl, const ts_rope_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_rope_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ROPE, .label = "rope" };
   ts_vk_rope_push pc;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->seq == 0 || a->heads == 0 || a->d_head < 2)
     return TS_OK;
   d.operands[0] = operand (a->x, extent (a->batch, a->bs_x, a->seq, a->ldx, a->heads * a->d_head));
   d.operands[1] = operand (a->cos, extent (1, 0, a->seq, a->d_head, a->d_head));
   d.operands[2] = operand (a->sin, extent (1, 0, a->seq, a->d_head, a->d_head));
   d.n_operands = 3;
-  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, rope_batch_piece, a, &st, err))
-    return st;
   if (!fits (vk, &d)) {
-    const int64_t ld[3] = { a->ldx, a->d_head, a->d_head };
-    const int64_t span[3] = { a->heads * a->d_head, a->d_head, a->d_head };
-    if (run_pieces (vk, a->seq, piece_units (vk, a->seq, 3, ld, span), 0, rope_seq_piece, a,
-                    &st, err))
+    /* batches, then sequence positions */
+    const split_dim batches = {
+      .count = offsetof (ts_rope_args, batch), .per = 1, .n_refs = 1,
+      .refs = { { offsetof (ts_rope_args, x), a->bs_x } },
+    };
+    const split_dim positions = {
+      .count = offsetof (ts_rope_args, seq), .n_refs = 3,
+      .refs = { { offsetof (ts_rope_args, x), a->ldx, a->heads * a->d_head },
+                { offsetof (ts_rope_args, cos), a->d_head, a->d_head },
+                { offsetof (ts_rope_args, sin), a->d_head, a->d_head } },
+    };
+    if (run_split (vk, OP_ROPE, a, sizeof *a, &batches, &st, err)
+        || run_split (vk, OP_ROPE, a, sizeof *a, &positions, &st, err))
       return st;
   }
   pc = (ts_vk_rope_push) {
@@ -505,32 +577,24 @@ ts_status
 ts_vk_act (void *impl, const ts_act_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_act_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ACT, .label = "act" };
   ts_vk_act_push pc;
 
-  if (st != TS_OK)
-    return st;
   if (a->rows == 0 || a->cols == 0)
     return TS_OK;
   d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->ldx, a->cols));
   d.operands[1] = operand (a->y, extent (1, 0, a->rows, a->ldy, a->cols));
   d.n_operands = 2;
   if (!fits (vk, &d)) {
-    const int64_t ld[2] = { a->ldx, a->ldy }, span[2] = { a->cols, a->cols };
-    const int64_t per = piece_units (vk, a->rows, 2, ld, span), cap = cap_elems (vk);
     /* rows, or one row at a time in column pieces when a row is too large */
-    const int64_t rows = per > 0 ? per : 1, cols = per > 0 ? a->cols : cap;
-    for (int64_t r0 = 0; cap > 0 && per < a->rows && st == TS_OK && r0 < a->rows; r0 += rows)
-      for (int64_t c0 = 0; st == TS_OK && c0 < a->cols; c0 += cols) {
-        ts_act_args p = *a;
-        p.x = ts_ref_f32 (a->x, r0 * a->ldx + c0);
-        p.y = ts_ref_f32 (a->y, r0 * a->ldy + c0);
-        p.rows = rows < a->rows - r0 ? rows : a->rows - r0;
-        p.cols = cols < a->cols - c0 ? cols : a->cols - c0;
-        st = ts_vk_act (vk, &p, err);
-      }
-    if (cap > 0 && per < a->rows)
+    const split_dim rows = {
+      .count = offsetof (ts_act_args, rows), .columns = true,
+      .cols = offsetof (ts_act_args, cols), .n_refs = 2,
+      .refs = { { offsetof (ts_act_args, x), a->ldx, a->cols },
+                { offsetof (ts_act_args, y), a->ldy, a->cols } },
+    };
+    if (run_split (vk, OP_ACT, a, sizeof *a, &rows, &st, err))
       return st;
   }
   pc = (ts_vk_act_push) {
@@ -546,14 +610,12 @@ ts_status
 ts_vk_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_elementwise_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_ELEMENTWISE, .label = "elementwise" };
   ts_vk_elementwise_push pc;
   bool need_b, need_g;
   uint32_t kind = 0;
 
-  if (st != TS_OK)
-    return st;
   if (a->rows == 0 || a->cols == 0)
     return TS_OK;
   switch (a->kind) {
@@ -576,28 +638,19 @@ ts_vk_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
                                               a->gate_stride, a->cols));
   d.n_operands = 4;
   if (!fits (vk, &d)) {
-    const int64_t ld[3] = { a->lda, a->ldy, a->ldb }, span[3] = { a->cols, a->cols, a->cols };
-    const int64_t per = piece_units (vk, a->rows, need_b ? 3 : 2, ld, span), cap = cap_elems (vk);
-    const int64_t rpb = need_g ? a->rows_per_batch : 0;
     /* rows (whole batches of the gate, or part of one), or one row at a time in column
      * pieces when a row is too large */
-    const int64_t rows = per > 0 ? per : 1, cols = per > 0 ? a->cols : cap;
-    for (int64_t r0 = 0, r1; cap > 0 && per < a->rows && st == TS_OK && r0 < a->rows; r0 = r1) {
-      r1 = piece_end (r0, rows, a->rows, rpb);
-      for (int64_t c0 = 0; st == TS_OK && c0 < a->cols; c0 += cols) {
-        ts_elementwise_args p = *a;
-        p.a = ts_ref_f32 (a->a, r0 * a->lda + c0);
-        if (need_b)
-          p.b = ts_ref_f32 (a->b, r0 * a->ldb + c0);
-        p.y = ts_ref_f32 (a->y, r0 * a->ldy + c0);
-        if (need_g)
-          p.gate = ts_ref_f32 (a->gate, r0 / rpb * a->gate_stride + c0);
-        p.rows = r1 - r0;
-        p.cols = cols < a->cols - c0 ? cols : a->cols - c0;
-        st = ts_vk_elementwise (vk, &p, err);
-      }
-    }
-    if (cap > 0 && per < a->rows)
+    const split_dim rows = {
+      .count = offsetof (ts_elementwise_args, rows), .columns = true,
+      .cols = offsetof (ts_elementwise_args, cols), .rpb = need_g ? a->rows_per_batch : 0,
+      .n_refs = 4,
+      .refs = { { offsetof (ts_elementwise_args, a), a->lda, a->cols },
+                { offsetof (ts_elementwise_args, y), a->ldy, a->cols },
+                { offsetof (ts_elementwise_args, b), a->ldb, a->cols, .skip = !need_b },
+                { offsetof (ts_elementwise_args, gate), a->gate_stride, .per_batch = true,
+                  .skip = !need_g } },
+    };
+    if (run_split (vk, OP_ELEMENTWISE, a, sizeof *a, &rows, &st, err))
       return st;
   }
   pc = (ts_vk_elementwise_push) {
@@ -633,12 +686,10 @@ ts_status
 ts_vk_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_transpose_check (a, err);
+  ts_status st = TS_OK;
   const int64_t cap = cap_elems (vk), plane = a->rows * a->cols;
   int64_t tr, tc;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->rows == 0 || a->cols == 0)
     return TS_OK;
   if (a->batch * plane <= cap)
@@ -687,27 +738,14 @@ conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_
   return ts_vk_dispatch (vk, d, err);
 }
 
-static ts_status
-conv2d_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
-{
-  const ts_conv2d_args *a = args;
-  ts_conv2d_args p = *a;
-  p.x = ts_ref_f32 (a->x, b0 * a->c_in * a->h * a->w_in);
-  p.y = ts_ref_f32 (a->y, b0 * a->c_out * a->h_out * a->w_out);
-  p.batch = b1 - b0;
-  return ts_vk_conv2d (vk, &p, err);
-}
-
 ts_status
 ts_vk_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_conv2d_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_CONV2D, .label = "conv2d" };
   ts_vk_conv2d_push pc;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->c_out == 0 || a->h_out == 0 || a->w_out == 0)
     return TS_OK;
   d.operands[0] = operand (a->x, (size_t) (a->batch * a->c_in * a->h * a->w_in) * sizeof (float));
@@ -716,8 +754,15 @@ ts_vk_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
   d.operands[3] = operand (a->y, (size_t) (a->batch * a->c_out * a->h_out * a->w_out)
                                      * sizeof (float));
   d.n_operands = 4;
-  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, conv2d_piece, a, &st, err))
-    return st;
+  if (!fits (vk, &d)) {
+    const split_dim batches = {
+      .count = offsetof (ts_conv2d_args, batch), .per = 1, .n_refs = 2,
+      .refs = { { offsetof (ts_conv2d_args, x), a->c_in * a->h * a->w_in },
+                { offsetof (ts_conv2d_args, y), a->c_out * a->h_out * a->w_out } },
+    };
+    if (run_split (vk, OP_CONV2D, a, sizeof *a, &batches, &st, err))
+      return st;
+  }
   pc = (ts_vk_conv2d_push) {
     .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
     .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
@@ -732,28 +777,15 @@ ts_vk_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
   return conv_dispatch (vk, &d, &pc, 0, err);
 }
 
-static ts_status
-conv_transpose2d_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
-{
-  const ts_conv_transpose2d_args *a = args;
-  ts_conv_transpose2d_args p = *a;
-  p.x = ts_ref_f32 (a->x, b0 * a->c_in * a->h * a->w_in);
-  p.y = ts_ref_f32 (a->y, b0 * a->c_out * a->h * a->w_in * a->k * a->k);
-  p.batch = b1 - b0;
-  return ts_vk_conv_transpose2d (vk, &p, err);
-}
-
 ts_status
 ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_conv_transpose2d_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_CONV2D, .label = "conv_transpose2d" };
   ts_vk_conv2d_push pc;
   int64_t h_out, w_out;
 
-  if (st != TS_OK)
-    return st;
   h_out = a->h * a->k;
   w_out = a->w_in * a->k;
   if (a->batch == 0 || a->c_out == 0 || h_out == 0 || w_out == 0)
@@ -763,8 +795,15 @@ ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error 
   d.operands[2] = weight_operand (a->bias);
   d.operands[3] = operand (a->y, (size_t) (a->batch * a->c_out * h_out * w_out) * sizeof (float));
   d.n_operands = 4;
-  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, conv_transpose2d_piece, a, &st, err))
-    return st;
+  if (!fits (vk, &d)) {
+    const split_dim batches = {
+      .count = offsetof (ts_conv_transpose2d_args, batch), .per = 1, .n_refs = 2,
+      .refs = { { offsetof (ts_conv_transpose2d_args, x), a->c_in * a->h * a->w_in },
+                { offsetof (ts_conv_transpose2d_args, y), a->c_out * h_out * w_out } },
+    };
+    if (run_split (vk, OP_CONV_TRANSPOSE2D, a, sizeof *a, &batches, &st, err))
+      return st;
+  }
   pc = (ts_vk_conv2d_push) {
     .x_off = off (vk, &d.operands[0]), .w_off = off (vk, &d.operands[1]),
     .b_off = off (vk, &d.operands[2]), .y_off = off (vk, &d.operands[3]),
@@ -778,31 +817,15 @@ ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error 
   return conv_dispatch (vk, &d, &pc, 1, err);
 }
 
-static ts_status
-group_norm_piece (ts_vk *vk, const void *args, int64_t b0, int64_t b1, ts_error *err)
-{
-  const ts_group_norm_args *a = args;
-  ts_group_norm_args p = *a;
-  p.x = ts_ref_f32 (a->x, b0 * a->c * a->hw);
-  if (a->pass != TS_GN_STATS)
-    p.y = ts_ref_f32 (a->y, b0 * a->c * a->hw);
-  if (a->pass != TS_GN_FULL)
-    p.stats = ts_ref_f32 (a->stats, b0 * a->groups * 2);
-  p.batch = b1 - b0;
-  return ts_vk_group_norm (vk, &p, err);
-}
-
 ts_status
 ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_group_norm_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_GROUP_NORM, .label = "group_norm" };
   ts_vk_group_norm_push pc;
   size_t bytes;
 
-  if (st != TS_OK)
-    return st;
   if (a->batch == 0 || a->c == 0 || a->hw == 0)
     return TS_OK;
   bytes = (size_t) (a->batch * a->c * a->hw) * sizeof (float);
@@ -814,8 +837,18 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
   if (a->pass != TS_GN_FULL)
     d.operands[4] = operand (a->stats, (size_t) (a->batch * a->groups) * 2 * sizeof (float));
   d.n_operands = 5;
-  if (!fits (vk, &d) && run_pieces (vk, a->batch, 1, 0, group_norm_piece, a, &st, err))
-    return st;
+  if (!fits (vk, &d)) {
+    const split_dim batches = {
+      .count = offsetof (ts_group_norm_args, batch), .per = 1, .n_refs = 3,
+      .refs = { { offsetof (ts_group_norm_args, x), a->c * a->hw },
+                { offsetof (ts_group_norm_args, y), a->c * a->hw,
+                  .skip = a->pass == TS_GN_STATS },
+                { offsetof (ts_group_norm_args, stats), (int64_t) a->groups * 2,
+                  .skip = a->pass == TS_GN_FULL } },
+    };
+    if (run_split (vk, OP_GROUP_NORM, a, sizeof *a, &batches, &st, err))
+      return st;
+  }
   pc = (ts_vk_group_norm_push) {
     .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
     .w_off = off (vk, &d.operands[2]), .b_off = off (vk, &d.operands[3]),
@@ -833,30 +866,15 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
-/* Channel planes [p0, p1) of the batch x c planes. */
-static ts_status
-upsample_piece (ts_vk *vk, const void *args, int64_t p0, int64_t p1, ts_error *err)
-{
-  const ts_upsample_args *a = args;
-  ts_upsample_args p = *a;
-  p.x = ts_ref_f32 (a->x, p0 * a->h * a->w);
-  p.y = ts_ref_f32 (a->y, p0 * 4 * a->h * a->w);
-  p.batch = 1;
-  p.c = p1 - p0;
-  return ts_vk_upsample (vk, &p, err);
-}
-
 ts_status
 ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_upsample_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_UPSAMPLE, .label = "upsample" };
   ts_vk_upsample_push pc;
   int64_t n_in;
 
-  if (st != TS_OK)
-    return st;
   n_in = a->batch * a->c * a->h * a->w;
   if (n_in == 0)
     return TS_OK;
@@ -864,10 +882,15 @@ ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
   d.operands[1] = operand (a->y, (size_t) n_in * 4 * sizeof (float));
   d.n_operands = 2;
   if (!fits (vk, &d)) {
-    const int64_t hw = a->h * a->w, ld[2] = { hw, 4 * hw }, span[2] = { hw, 4 * hw };
-    const int64_t planes = a->batch * a->c;
-    if (run_pieces (vk, planes, piece_units (vk, planes, 2, ld, span), 0, upsample_piece, a,
-                    &st, err))
+    /* channel planes of the batch x c planes */
+    const int64_t hw = a->h * a->w;
+    const split_dim planes = {
+      .count = offsetof (ts_upsample_args, c), .fold = true,
+      .outer = offsetof (ts_upsample_args, batch), .n_refs = 2,
+      .refs = { { offsetof (ts_upsample_args, x), hw, hw },
+                { offsetof (ts_upsample_args, y), 4 * hw, 4 * hw } },
+    };
+    if (run_split (vk, OP_UPSAMPLE, a, sizeof *a, &planes, &st, err))
       return st;
   }
   pc = (ts_vk_upsample_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
@@ -882,17 +905,6 @@ ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
   return ts_vk_dispatch (vk, &d, err);
 }
 
-static ts_status
-embed_piece (ts_vk *vk, const void *args, int64_t i0, int64_t i1, ts_error *err)
-{
-  const ts_embed_args *a = args;
-  ts_embed_args p = *a;
-  p.ids = ts_ref_at (a->ids.buf, a->ids.offset + (size_t) i0 * sizeof (int32_t));
-  p.y = ts_ref_f32 (a->y, i0 * a->dim);
-  p.n = i1 - i0;
-  return ts_vk_embed (vk, &p, err);
-}
-
 /* The ids are read back and checked on the host first: an id outside the table is an
  * error (as on the CPU), never an out-of-bounds read on the device. Embeddings run a few
  * times per generation, so the wait this costs does not matter. */
@@ -900,19 +912,21 @@ ts_status
 ts_vk_embed (void *impl, const ts_embed_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_embed_check (a, err);
+  ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .label = "embed" };
   ts_vk_embed_push pc;
   int32_t *ids = NULL;
   uint32_t bf16;
 
-  if (st != TS_OK)
-    return st;
   if (a->n == 0)
     return TS_OK;
   if (a->n * a->dim > cap_elems (vk)) {
-    const int64_t ld[2] = { 1, a->dim }, span[2] = { 1, a->dim };
-    if (run_pieces (vk, a->n, piece_units (vk, a->n, 2, ld, span), 0, embed_piece, a, &st, err))
+    const split_dim positions = {
+      .count = offsetof (ts_embed_args, n), .n_refs = 2,
+      .refs = { { offsetof (ts_embed_args, ids), 1, 1 },
+                { offsetof (ts_embed_args, y), a->dim, a->dim } },
+    };
+    if (run_split (vk, OP_EMBED, a, sizeof *a, &positions, &st, err))
       return st;
   }
   ids = malloc ((size_t) a->n * sizeof *ids);
@@ -958,15 +972,11 @@ ts_status
 ts_vk_sample (void *impl, const ts_sample_args *a, ts_error *err)
 {
   ts_vk *vk = impl;
-  ts_status st = ts_cpu_sample_check (a, err);
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_SAMPLE, .label = "sample" };
   ts_vk_sample_push pc;
   const uint32_t lanes = 8, tokens = 32;
-  size_t grid;
+  const size_t grid = (size_t) a->n_tokens * sizeof (int32_t);
 
-  if (st != TS_OK)
-    return st;
-  grid = (size_t) a->n_tokens * sizeof (int32_t);
   d.operands[0] = operand (a->logits, (size_t) (a->codebook_size * a->n_tokens) * sizeof (float));
   if (a->n_rows == 2)
     d.operands[6] = operand (ts_ref_f32 (a->logits, a->codebook_size * a->n_tokens),

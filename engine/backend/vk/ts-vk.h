@@ -10,12 +10,14 @@
  *     downloads (mapped directly when host-visible, through a staging buffer otherwise),
  *     weights (2-D ones in the layout the device's GEMM wants, f16/bf16 kept in 16 bits
  *     when the device can read them; the rest widened to f32).
- *   - ts-vk-backend.c: the command stream (two command buffers used in turn, a barrier after
- *     every dispatch, submitted in pieces of at most TS_VK_BATCH dispatches; `sync` waits),
- *     the pipelines (created on first use, kept in an on-disk pipeline cache), timestamp
- *     profiling (TESSERA_VK_PROFILE=1), the constructor and the vtable.
- *   - ts-vk-ops.c: one function per op: the shared argument check, then push constants,
- *     bindings and a dispatch.
+ *   - ts-vk-cmd.c: the command stream (two command buffers used in turn, a barrier after
+ *     every dispatch, submitted in pieces of at most TS_VK_BATCH dispatches; `sync` waits)
+ *     and timestamp profiling (TESSERA_VK_PROFILE=1). It calls no other file of the
+ *     backend but ts-vk-device.c's error helpers.
+ *   - ts-vk-backend.c: the pipelines (created on first use, kept in an on-disk pipeline
+ *     cache), binding ranges and dispatches, the constructor and the vtable.
+ *   - ts-vk-ops.c: one function per op (its arguments checked above the backends, in
+ *     ts-op-check.c): push constants, bindings and a dispatch.
  *
  * Every buffer binding covers only the bytes the op touches (aligned down to the device's
  * storage-buffer offset alignment), so no bound range exceeds maxStorageBufferRange even
@@ -209,8 +211,14 @@ ts_vk_buffer_handle (const ts_buffer *buf)
   return ((const ts_vk_alloc *) buf->impl)->buffer;
 }
 
-/* ---- ts-vk-backend.c: the command stream ---- */
+/* ---- ts-vk-cmd.c: the command stream ---- */
 
+/* The command pool, the two frames (command buffer, fence, descriptor pool) and, with
+ * TESSERA_VK_PROFILE=1, the timestamp query pools. */
+ts_status ts_vk_cmd_init (ts_vk *vk, ts_error *err);
+/* Prints the profile and destroys what ts_vk_cmd_init made (NULL-safe per object); the
+ * device must be idle. */
+void ts_vk_cmd_fini (ts_vk *vk);
 /* Makes sure the current command buffer is recording. */
 ts_status ts_vk_begin (ts_vk *vk, ts_error *err);
 /* Submits what was recorded (no wait). */
@@ -244,10 +252,22 @@ typedef struct {
   double flops;
 } ts_vk_dispatch_desc;
 
+/* ts-vk-cmd.c: records d's dispatch into the current command buffer with `pipeline` and
+ * the buffer ranges `infos` bound to bindings 0..TS_VK_MAX_BINDINGS-1 (a descriptor set
+ * from the frame's pool), then the barrier; timestamps around it when profiling; submits
+ * after TS_VK_BATCH dispatches. */
+ts_status ts_vk_record_dispatch (ts_vk *vk, VkPipeline pipeline,
+                                 const VkDescriptorBufferInfo infos[TS_VK_MAX_BINDINGS],
+                                 const ts_vk_dispatch_desc *d, ts_error *err);
+
+/* ---- ts-vk-backend.c: pipelines and dispatches ---- */
+
 /* The element offset (4-byte units) of operand i inside its binding: what the shader adds
  * to its indices. Depends only on the device's offset alignment. */
 uint32_t ts_vk_operand_offset (const ts_vk *vk, const ts_ref *ref);
 
+/* Checks the workgroup counts and every operand's range against the device's limits,
+ * finds or creates the pipeline, and records the dispatch (ts_vk_record_dispatch). */
 ts_status ts_vk_dispatch (ts_vk *vk, const ts_vk_dispatch_desc *d, ts_error *err);
 
 /* ---- ts-vk-ops.c ---- */

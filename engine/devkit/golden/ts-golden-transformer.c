@@ -258,19 +258,19 @@ tf_golden_cfg (const ts_backend *be, const float *logits, int64_t per_batch, flo
 {
   ts_status st;
   const size_t bytes = (size_t) per_batch * sizeof (float);
-  ts_buffer *buf = be->ops->buffer_new (be->impl, 3 * bytes, err);
+  ts_buffer *buf = ts_buffer_new (be, 3 * bytes, err);
   if (!buf)
     return err ? err->code : TS_ERR_NOMEM;
-  if ((st = be->ops->upload (be->impl, ts_ref_at (buf, 0), logits, 2 * bytes, err)) != TS_OK)
+  if ((st = ts_buffer_upload (be, ts_ref_at (buf, 0), logits, 2 * bytes, err)) != TS_OK)
     goto out;
   ts_elementwise_args a = { .kind = TS_EW_CFG, .a = ts_ref_at (buf, 0), .b = ts_ref_at (buf, bytes),
                             .y = ts_ref_at (buf, 2 * bytes), .rows = 1, .cols = per_batch,
                             .lda = per_batch, .ldb = per_batch, .ldy = per_batch, .s = scale };
   if ((st = ts_op_elementwise (be, &a, err)) != TS_OK)
     goto out;
-  st = be->ops->download (be->impl, ts_ref_at (buf, 2 * bytes), out, bytes, err);
+  st = ts_buffer_download (be, ts_ref_at (buf, 2 * bytes), out, bytes, err);
 out:
-  be->ops->buffer_free (be->impl, buf);
+  ts_buffer_free (be, buf);
   return st;
 }
 
@@ -452,7 +452,7 @@ ts_golden_run_transformer_forward (const char *golden_dir, const cJSON *case_ent
   }
   if (ctx.n_failed)
     st = ts_error_set (err, TS_ERR_MISMATCH, "golden: %s: %d tensor(s) out of tolerance on %s",
-                       case_name, ctx.n_failed, be->ops->name);
+                       case_name, ctx.n_failed, ts_backend_name (be));
 
 out:
   for (size_t i = 0; i < ctx.n_seen; i++)
