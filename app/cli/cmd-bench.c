@@ -355,6 +355,9 @@ tessera_cli_bench (int argc, char **argv)
   print_bytes (peak_reset ? "peak RSS during generate" : "peak RSS (VmHWM, whole run)", peak_gen,
                peak_reset ? "(VmHWM, reset after load)" : "(could not reset VmHWM)");
   print_bytes ("peak RSS, whole run", max_rss_bytes (), "(getrusage ru_maxrss, load included)");
+  if (stats.device_memory_peak_bytes > 0)
+    print_bytes ("peak device memory", (double) stats.device_memory_peak_bytes,
+                 "(the backend's device allocations, load included)");
   if (peak_gen >= 0 && rss_loaded >= 0)
     print_bytes ("generate peak over loaded", peak_gen - rss_loaded,
                  peak_gen - rss_loaded <= 1.5e9 ? "(goal <= 1.5 GB: met)"

@@ -78,6 +78,16 @@ ts_backend_max_operand_bytes (const ts_backend *be)
   return be->ops->max_operand_bytes (be->impl);
 }
 
+bool
+ts_backend_device_memory (const ts_backend *be, uint64_t *in_use, uint64_t *peak)
+{
+  *in_use = *peak = 0;
+  if (!be->ops->device_memory)
+    return false;
+  be->ops->device_memory (be->impl, in_use, peak);
+  return true;
+}
+
 /* Every op: its check, then the backend. */
 #define TS_OP(NAME, ARGS)                                                                    \
   ts_status ts_op_##NAME (const ts_backend *be, const ARGS *a, ts_error *err)                \

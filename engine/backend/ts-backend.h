@@ -306,6 +306,11 @@ typedef struct ts_backend_ops {
    * name where an op came from (the check backend's). See ts_backend_scope_set. */
   void (*scope_set) (void *impl, const char *stage, int layer);
 
+  /* Optional (NULL on backends whose memory is the process's): the device memory this
+   * backend holds now and the most it has held at once, in bytes, counting every
+   * allocation it made from the device (weights, activations, staging). */
+  void (*device_memory) (void *impl, uint64_t *in_use, uint64_t *peak);
+
   /* Waits for everything enqueued. */
   ts_status (*sync) (void *impl, ts_error *err);
   void (*destroy) (void *impl);
@@ -346,6 +351,8 @@ ts_status ts_backend_sync (const ts_backend *be, ts_error *err);
 const char *ts_backend_name (const ts_backend *be);
 /* The vtable's max_operand_bytes. */
 size_t ts_backend_max_operand_bytes (const ts_backend *be);
+/* The vtable's device_memory; false (and zeros) for a backend without device memory. */
+bool ts_backend_device_memory (const ts_backend *be, uint64_t *in_use, uint64_t *peak);
 
 ts_status ts_op_matmul (const ts_backend *be, const ts_matmul_args *a, ts_error *err);
 ts_status ts_op_norm (const ts_backend *be, const ts_norm_args *a, ts_error *err);

@@ -427,6 +427,9 @@ typedef struct {
   int n_transformer_calls;   /* forwards (one per step, batch 2 with CFG) */
   int transformer_batch;     /* 2 with CFG, else 1 */
   double transformer_flop;   /* floating-point operations of one forward at this size and batch */
+  uint64_t device_memory_peak_bytes; /* the most device memory the backend has held at once
+                                      * since the model loaded (weights included); 0 on the
+                                      * CPU backend, whose memory is the process's RSS */
 } ts_model_stats;
 
 void ts_model_get_stats (const ts_model *model, ts_model_stats *stats);

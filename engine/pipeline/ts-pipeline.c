@@ -276,7 +276,10 @@ ts_model_default_guidance (const ts_model *m)
 void
 ts_model_get_stats (const ts_model *m, ts_model_stats *stats)
 {
+  uint64_t in_use;
+
   *stats = m->stats;
+  ts_backend_device_memory (&m->be, &in_use, &stats->device_memory_peak_bytes);
 }
 
 static bool

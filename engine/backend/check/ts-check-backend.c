@@ -724,6 +724,15 @@ ck_max_operand_bytes (void *impl)
   return ck->dev.ops->max_operand_bytes (ck->dev.impl);
 }
 
+/* The device's memory; the reference's copy lives in host memory. */
+static void
+ck_device_memory (void *impl, uint64_t *in_use, uint64_t *peak)
+{
+  ts_check *ck = impl;
+
+  ts_backend_device_memory (&ck->dev, in_use, peak);
+}
+
 static void
 ck_scope_set (void *impl, const char *stage, int layer)
 {
@@ -800,6 +809,7 @@ static const ts_backend_ops check_ops = {
   .embed = ck_embed,
   .sample = ck_sample,
   .max_operand_bytes = ck_max_operand_bytes,
+  .device_memory = ck_device_memory,
   .scope_set = ck_scope_set,
   .sync = ck_sync,
   .destroy = ck_destroy,

@@ -306,6 +306,14 @@ vk_max_operand_bytes (void *impl)
   return vk->max_operand;
 }
 
+static void
+vk_device_memory (void *impl, uint64_t *in_use, uint64_t *peak)
+{
+  const ts_vk *vk = impl;
+  *in_use = vk->device_bytes;
+  *peak = vk->device_peak_bytes;
+}
+
 static const ts_backend_ops vk_ops = {
   .name = "vulkan",
   .buffer_new = ts_vk_buffer_new,
@@ -329,6 +337,7 @@ static const ts_backend_ops vk_ops = {
   .embed = ts_vk_embed,
   .sample = ts_vk_sample,
   .max_operand_bytes = vk_max_operand_bytes,
+  .device_memory = vk_device_memory,
   .sync = ts_vk_sync,
   .destroy = vk_destroy,
 };

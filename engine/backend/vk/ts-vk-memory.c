@@ -134,12 +134,22 @@ fail:
   return st;
 }
 
+/* Device memory accounting for `bench` and the GPU report (ts_model_stats). */
+static void
+count_alloc (ts_vk *vk, VkDeviceSize size)
+{
+  vk->device_bytes += size;
+  if (vk->device_bytes > vk->device_peak_bytes)
+    vk->device_peak_bytes = vk->device_bytes;
+}
+
 static void
 block_free (ts_vk *vk, ts_vk_block *b)
 {
   if (b->map)
     vkUnmapMemory (vk->device, b->memory);
   vkFreeMemory (vk->device, b->memory, NULL);
+  vk->device_bytes -= b->size;
   free (b);
 }
 
@@ -208,6 +218,7 @@ reserve (ts_vk *vk, VkDeviceSize size, VkDeviceSize align, ts_vk_block **out_blo
                        (unsigned long long) b->size);
       goto fail;
     }
+    count_alloc (vk, b->size);
   }
   if (vk->host_visible) {
     void *map = NULL;
@@ -225,8 +236,10 @@ reserve (ts_vk *vk, VkDeviceSize size, VkDeviceSize align, ts_vk_block **out_blo
   return TS_OK;
 
 fail:
-  if (b && b->memory)
+  if (b && b->memory) {
     vkFreeMemory (vk->device, b->memory, NULL);
+    vk->device_bytes -= b->size;
+  }
   free (b);
   free (r);
   return st;
@@ -388,6 +401,8 @@ staging_get (ts_vk *vk, ts_error *err)
       .memoryTypeIndex = (uint32_t) t,
     };
     VK_TRY (vkAllocateMemory (vk->device, &ai, NULL, &vk->staging_mem));
+    vk->staging_bytes = req.size;
+    count_alloc (vk, req.size);
   }
   VK_TRY (vkBindBufferMemory (vk->device, al->buffer, vk->staging_mem, 0));
   VK_TRY (vkMapMemory (vk->device, vk->staging_mem, 0, VK_WHOLE_SIZE, 0, &vk->staging_map));
@@ -399,8 +414,10 @@ staging_get (ts_vk *vk, ts_error *err)
 fail:
   if (al && al->buffer)
     vkDestroyBuffer (vk->device, al->buffer, NULL);
-  if (vk->staging_mem)
+  if (vk->staging_mem) {
     vkFreeMemory (vk->device, vk->staging_mem, NULL);
+    vk->device_bytes -= vk->staging_bytes;
+  }
   vk->staging_mem = VK_NULL_HANDLE;
   free (al);
   free (vk->staging);
@@ -643,6 +660,7 @@ ts_vk_memory_fini (ts_vk *vk)
     ts_vk_alloc *al = vk->staging->impl;
     vkDestroyBuffer (vk->device, al->buffer, NULL);
     vkFreeMemory (vk->device, vk->staging_mem, NULL);
+    vk->device_bytes -= vk->staging_bytes;
     free (al);
     free (vk->staging);
     vk->staging = NULL;

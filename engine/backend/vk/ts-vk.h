@@ -148,6 +148,9 @@ typedef struct {
   uint32_t mem_type;
   bool host_visible; /* the chosen type is mapped: uploads and downloads are memcpy */
   VkDeviceSize block_size;
+  uint64_t device_bytes;      /* device memory allocated now (blocks and staging) */
+  uint64_t device_peak_bytes; /* the most device_bytes has been */
+  uint64_t staging_bytes;     /* the staging buffer's allocation */
   VkDeviceSize max_alloc;
   uint64_t max_total; /* TESSERA_VK_MAX_MEMORY, 0 = unlimited */
   size_t max_operand; /* bytes an activation operand of one dispatch may span: the device's
