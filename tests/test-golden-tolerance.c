@@ -104,7 +104,7 @@ make_case (step_case *c, bool int_off)
   a.mask_token_id = MASK_ID;
   a.step_index = STEP_INDEX;
   a.n_steps = N_STEPS;
-  a.schedule = TS_SAMPLER_SCHEDULE_COSINE;
+  a.schedule = TS_MASKING_COSINE;
   a.temperature = c->temperature;
   a.draws.kind = TS_SAMPLER_DRAWS_RECORDED;
   a.draws.multinomial = draws;

@@ -311,7 +311,7 @@ test_not_finite (void)
       ts_sampler_remask_args ra = {
         .codebook_size = (int) c.codebook, .n_tokens = (int) c.n_tokens, .n_unknown = 1,
         .mask_token_id = MASK_ID (c.codebook), .codes = codes, .confidence = conf,
-        .step_index = 0, .n_steps = 4, .schedule = TS_SAMPLER_SCHEDULE_COSINE,
+        .step_index = 0, .n_steps = 4, .schedule = TS_MASKING_COSINE,
         .prev_sample = codes,
       };
       g_assert_cmpint (codes[7], ==, -1);

@@ -80,7 +80,7 @@ step_args (int n_images, int codebook, int n_tokens, const float *logits,
     .mask_token_id = MASK_ID,
     .step_index = step_index,
     .n_steps = n_steps,
-    .schedule = TS_SAMPLER_SCHEDULE_COSINE,
+    .schedule = TS_MASKING_COSINE,
     .temperature = ts_sampler_temperature (2.0f, 0.0f, step_index, n_steps),
     .draws = { .kind = TS_SAMPLER_DRAWS_RNG, .seed = seed },
     .pred_original_sample = pred,
@@ -103,7 +103,7 @@ json_int (const cJSON *obj, const char *key)
  * simulation from an all-masked grid with random logits and our RNG, which must re-mask
  * exactly mask_len tokens per step and fill everything at the last. */
 static void
-check_table (const cJSON *table, ts_sampler_schedule schedule, GRand *rand)
+check_table (const cJSON *table, ts_masking_schedule schedule, GRand *rand)
 {
   enum { CODEBOOK = 16 };
   const int n_steps = json_int (table, "num_inference_steps");
@@ -176,7 +176,7 @@ test_golden_tables (void)
 {
   char *path = golden_path ("cases/scheduler_tables.json");
   const cJSON *tables, *table, *schedule_name;
-  ts_sampler_schedule schedule;
+  ts_masking_schedule schedule;
   GError *error = NULL;
   char *text = NULL;
   cJSON *root;
@@ -191,7 +191,7 @@ test_golden_tables (void)
   g_assert_nonnull (root);
   schedule_name = cJSON_GetObjectItemCaseSensitive (root, "masking_schedule");
   g_assert_true (cJSON_IsString (schedule_name));
-  g_assert_cmpint (ts_sampler_schedule_from_name (schedule_name->valuestring, &schedule,
+  g_assert_cmpint (ts_masking_schedule_from_name (schedule_name->valuestring, &schedule,
                                                   NULL), ==, TS_OK);
   tables = cJSON_GetObjectItemCaseSensitive (root, "tables");
   rand = g_rand_new_with_seed (20241022);
@@ -344,7 +344,7 @@ test_golden_masking (void)
       .mask_token_id = mask_id,
       .step_index = step_index,
       .n_steps = n_steps,
-      .schedule = TS_SAMPLER_SCHEDULE_COSINE,
+      .schedule = TS_MASKING_COSINE,
       .temperature = ts_sampler_temperature (2.0f, 0.0f, step_index, n_steps),
       .draws = { .kind = TS_SAMPLER_DRAWS_RECORDED, .multinomial = draws,
                  .gumbel = pass == 0 ? gumbel : NULL, .uniform = uniform },
@@ -443,7 +443,7 @@ test_golden_pipeline_steps (void)
       g_assert_cmpmem (in, n * sizeof *in, chain, n * sizeof *chain);
 
     n_unknown = count_id (in, n, MASK_ID);
-    g_assert_cmpint (ts_sampler_mask_len (TS_SAMPLER_SCHEDULE_COSINE, k, n_steps, (int) n,
+    g_assert_cmpint (ts_sampler_mask_len (TS_MASKING_COSINE, k, n_steps, (int) n,
                                           n_unknown), ==, want_mask_len);
     for (size_t t = 0; t < n; t++) {
       g_assert_cmpint (pred[t], ==, in[t] == MASK_ID ? draws[t] : in[t]);
@@ -523,7 +523,7 @@ test_golden_cfg (void)
 static void
 test_mask_len_small (void)
 {
-  const ts_sampler_schedule cos_s = TS_SAMPLER_SCHEDULE_COSINE;
+  const ts_masking_schedule cos_s = TS_MASKING_COSINE;
 
   /* seq_len 7, 8 steps: floor (7 cos (pi/16)) = 6, then the unknown - 1 clamp takes over
    * and the "at least one" clamp keeps step 6 at 1 with a single unknown token. */
@@ -552,8 +552,8 @@ test_mask_len_small (void)
 static void
 test_schedule_linear (void)
 {
-  const ts_sampler_schedule lin = TS_SAMPLER_SCHEDULE_LINEAR;
-  ts_sampler_schedule s = TS_SAMPLER_SCHEDULE_COSINE;
+  const ts_masking_schedule lin = TS_MASKING_LINEAR;
+  ts_masking_schedule s = TS_MASKING_COSINE;
   ts_error err;
 
   g_assert_cmpfloat (ts_sampler_mask_ratio (lin, 0, 4), ==, 0.75f);
@@ -563,11 +563,11 @@ test_schedule_linear (void)
   g_assert_cmpint (ts_sampler_mask_len (lin, 0, 4, 100, 100), ==, 75);
   g_assert_cmpint (ts_sampler_mask_len (lin, 1, 4, 100, 75), ==, 50);
 
-  g_assert_cmpint (ts_sampler_schedule_from_name ("linear", &s, NULL), ==, TS_OK);
-  g_assert_cmpint (s, ==, TS_SAMPLER_SCHEDULE_LINEAR);
-  g_assert_cmpint (ts_sampler_schedule_from_name ("cosine", &s, NULL), ==, TS_OK);
-  g_assert_cmpint (s, ==, TS_SAMPLER_SCHEDULE_COSINE);
-  g_assert_cmpint (ts_sampler_schedule_from_name ("sigmoid", &s, &err), ==,
+  g_assert_cmpint (ts_masking_schedule_from_name ("linear", &s, NULL), ==, TS_OK);
+  g_assert_cmpint (s, ==, TS_MASKING_LINEAR);
+  g_assert_cmpint (ts_masking_schedule_from_name ("cosine", &s, NULL), ==, TS_OK);
+  g_assert_cmpint (s, ==, TS_MASKING_COSINE);
+  g_assert_cmpint (ts_masking_schedule_from_name ("sigmoid", &s, &err), ==,
                    TS_ERR_UNSUPPORTED);
   g_assert_nonnull (strstr (err.message, "sigmoid"));
 }

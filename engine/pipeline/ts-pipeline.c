@@ -463,8 +463,7 @@ sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_arg
     .confidence = confidence,
     .step_index = step,
     .n_steps = p->steps,
-    .schedule = m->scfg.masking_schedule == TS_MASKING_LINEAR ? TS_SAMPLER_SCHEDULE_LINEAR
-                                                               : TS_SAMPLER_SCHEDULE_COSINE,
+    .schedule = m->scfg.masking_schedule,
     .starting_mask_ratio = run->starting_mask_ratio,
     .prev_sample = tokens,
   };

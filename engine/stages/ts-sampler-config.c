@@ -33,11 +33,7 @@ ts_scheduler_config_from_json_text (const char *text, size_t len, const char *na
   TS_TRY (ts_json_int64 (&c, "mask_token_id", TS_JSON_REQUIRED, &cfg.mask_token_id, NULL));
   TS_TRY (ts_json_check_range (&c, "mask_token_id", cfg.mask_token_id, 0, TS_CONFIG_MAX_DIM));
   TS_TRY (ts_json_string (&c, "masking_schedule", TS_JSON_OPTIONAL, &schedule));
-  if (strcmp (schedule, "cosine") == 0) {
-    cfg.masking_schedule = TS_MASKING_COSINE;
-  } else if (strcmp (schedule, "linear") == 0) {
-    cfg.masking_schedule = TS_MASKING_LINEAR;
-  } else {
+  if (ts_masking_schedule_from_name (schedule, &cfg.masking_schedule, NULL) != TS_OK) {
     st = ts_error_set (err, TS_ERR_UNSUPPORTED,
                        "%s: masking_schedule is '%s': supported are cosine and linear", name,
                        schedule);
@@ -54,6 +50,22 @@ fail:
 
 TS_JSON_DEFINE_FROM_FILE (ts_scheduler_config_from_file, ts_scheduler_config_from_json_text,
                           ts_scheduler_config)
+
+ts_status
+ts_masking_schedule_from_name (const char *name, ts_masking_schedule *out, ts_error *err)
+{
+  if (name && strcmp (name, "cosine") == 0) {
+    *out = TS_MASKING_COSINE;
+    return TS_OK;
+  }
+  if (name && strcmp (name, "linear") == 0) {
+    *out = TS_MASKING_LINEAR;
+    return TS_OK;
+  }
+  return ts_error_set (err, TS_ERR_UNSUPPORTED,
+                       "sampler: unknown masking_schedule '%s' (expected cosine or linear)",
+                       name ? name : "(null)");
+}
 
 const char *
 ts_masking_schedule_name (ts_masking_schedule schedule)

@@ -29,6 +29,9 @@ ts_status ts_scheduler_config_from_file (const char *path, ts_scheduler_config *
 ts_status ts_scheduler_config_from_json_text (const char *text, size_t len, const char *name,
                                               ts_scheduler_config *out, ts_error *err);
 
+/* "cosine" or "linear"; TS_ERR_UNSUPPORTED names any other value. */
+ts_status ts_masking_schedule_from_name (const char *name, ts_masking_schedule *out,
+                                         ts_error *err);
 /* "cosine" or "linear", for messages and summaries. */
 const char *ts_masking_schedule_name (ts_masking_schedule schedule);
 

@@ -14,22 +14,6 @@
 #include <math.h>
 #include <string.h>
 
-ts_status
-ts_sampler_schedule_from_name (const char *name, ts_sampler_schedule *out, ts_error *err)
-{
-  if (name && strcmp (name, "cosine") == 0) {
-    *out = TS_SAMPLER_SCHEDULE_COSINE;
-    return TS_OK;
-  }
-  if (name && strcmp (name, "linear") == 0) {
-    *out = TS_SAMPLER_SCHEDULE_LINEAR;
-    return TS_OK;
-  }
-  return ts_error_set (err, TS_ERR_UNSUPPORTED,
-                       "sampler: unknown masking_schedule '%s' (expected cosine or linear)",
-                       name ? name : "(null)");
-}
-
 int
 ts_sampler_timestep (int step_index, int n_steps)
 {
@@ -38,7 +22,7 @@ ts_sampler_timestep (int step_index, int n_steps)
 }
 
 float
-ts_sampler_mask_ratio (ts_sampler_schedule schedule, int step_index, int n_steps)
+ts_sampler_mask_ratio (ts_masking_schedule schedule, int step_index, int n_steps)
 {
   /* math.pi enters torch's fp32 multiply as a wrapped scalar cast to fp32. */
   const float pi_f32 = 3.14159265358979323846f;
@@ -48,29 +32,29 @@ ts_sampler_mask_ratio (ts_sampler_schedule schedule, int step_index, int n_steps
   /* (step_idx + 1) / len(timesteps): int64 tensor / int promotes to fp32 and divides. */
   ratio = (float) (step_index + 1) / (float) n_steps;
   switch (schedule) {
-  case TS_SAMPLER_SCHEDULE_COSINE:
+  case TS_MASKING_COSINE:
     angle = ratio * pi_f32;
     angle = angle / 2.0f;
     /* torch takes an fp32 cosine (Sleef, 1 ulp); the double cosine rounded once to fp32
      * is the correctly rounded value, which agrees with every golden table entry
      * (including ratio 2/3 at seq_len 256 and 1024, where 1 ulp changes mask_len). */
     return (float) cos ((double) angle);
-  case TS_SAMPLER_SCHEDULE_LINEAR:
+  case TS_MASKING_LINEAR:
     return 1.0f - ratio;
   }
-  TS_ASSERT (!"unknown ts_sampler_schedule");
+  TS_ASSERT (!"unknown ts_masking_schedule");
   return 0.0f;
 }
 
 int
-ts_sampler_mask_len (ts_sampler_schedule schedule, int step_index, int n_steps, int seq_len,
+ts_sampler_mask_len (ts_masking_schedule schedule, int step_index, int n_steps, int seq_len,
                      int n_unknown)
 {
   return ts_sampler_mask_len_scaled (schedule, step_index, n_steps, seq_len, n_unknown, 1.0f);
 }
 
 int
-ts_sampler_mask_len_scaled (ts_sampler_schedule schedule, int step_index, int n_steps,
+ts_sampler_mask_len_scaled (ts_masking_schedule schedule, int step_index, int n_steps,
                             int seq_len, int n_unknown, float starting_mask_ratio)
 {
   float product, mask_ratio;
@@ -199,7 +183,7 @@ check_args (const ts_sampler_step_args *a, ts_error *err)
   if (a->n_steps < 1 || a->step_index < 0 || a->step_index >= a->n_steps)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: step index %d out of range for "
                          "%d steps", a->step_index, a->n_steps);
-  if (a->schedule != TS_SAMPLER_SCHEDULE_COSINE && a->schedule != TS_SAMPLER_SCHEDULE_LINEAR)
+  if (a->schedule != TS_MASKING_COSINE && a->schedule != TS_MASKING_LINEAR)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "sampler: unknown schedule %d",
                          (int) a->schedule);
   if (!isfinite (a->temperature))

@@ -25,16 +25,6 @@
 #include "backend/ts-sample-math.h"
 #include "stages/ts-sampler-config.h"
 
-/* scheduler_config.json "masking_schedule". */
-typedef enum {
-  TS_SAMPLER_SCHEDULE_COSINE, /* mask_ratio = cos(ratio * pi / 2) (Meissonic's default) */
-  TS_SAMPLER_SCHEDULE_LINEAR, /* mask_ratio = 1 - ratio */
-} ts_sampler_schedule;
-
-/* "cosine" or "linear"; TS_ERR_UNSUPPORTED names any other value. */
-ts_status ts_sampler_schedule_from_name (const char *name, ts_sampler_schedule *out,
-                                         ts_error *err);
-
 /* The timestep the reference passes to the transformer at step_index: timesteps are
  * arange(n_steps).flip(0), i.e. n_steps - 1 - step_index. */
 int ts_sampler_timestep (int step_index, int n_steps);
@@ -43,20 +33,20 @@ int ts_sampler_timestep (int step_index, int n_steps);
  * way torch computes it: ratio = (float) (step_index + 1) / (float) n_steps, then
  * cos (ratio * (float) pi / 2) with the cosine of the fp32 angle rounded to fp32, or
  * 1 - ratio. Requires 0 <= step_index < n_steps. */
-float ts_sampler_mask_ratio (ts_sampler_schedule schedule, int step_index, int n_steps);
+float ts_sampler_mask_ratio (ts_masking_schedule schedule, int step_index, int n_steps);
 
 /* How many of the seq_len tokens a step re-masks when n_unknown are masked on entry:
  * max (1, min (n_unknown - 1, floor (seq_len * mask_ratio))) with the product in fp32, and
  * 0 at the last step (timestep 0), which re-masks nothing. Note the reference's corner
  * case, kept as is: with n_unknown <= 1 a step that is not the last still re-masks one
  * token. Requires 0 <= step_index < n_steps and seq_len > 0. */
-int ts_sampler_mask_len (ts_sampler_schedule schedule, int step_index, int n_steps,
+int ts_sampler_mask_len (ts_masking_schedule schedule, int step_index, int n_steps,
                          int seq_len, int n_unknown);
 
 /* The same with the inpainting pipeline's starting_mask_ratio (masked / total tokens at
  * the start), which scales the schedule's ratio in fp32 before the floor:
  * Scheduler.step(..., starting_mask_ratio=...) in src/pipeline_inpaint.py. */
-int ts_sampler_mask_len_scaled (ts_sampler_schedule schedule, int step_index, int n_steps,
+int ts_sampler_mask_len_scaled (ts_masking_schedule schedule, int step_index, int n_steps,
                                 int seq_len, int n_unknown, float starting_mask_ratio);
 
 /* Element step_index of torch.linspace (start, end, n_steps) in fp32, bit for bit as
@@ -87,7 +77,7 @@ typedef struct {
   int32_t mask_token_id;
   int step_index;         /* 0 .. n_steps - 1 */
   int n_steps;
-  ts_sampler_schedule schedule;
+  ts_masking_schedule schedule;
   float temperature;      /* usually ts_sampler_temperature (2, 0, step_index, n_steps) */
   /* Inpainting: scales the mask ratio (see ts_sampler_mask_len_scaled); 0 means 1. */
   float starting_mask_ratio;
@@ -144,7 +134,7 @@ typedef struct {
   const float *confidence; /* [n_tokens]: its confidences (read unless the last step) */
   int step_index;
   int n_steps;
-  ts_sampler_schedule schedule;
+  ts_masking_schedule schedule;
   float starting_mask_ratio; /* as in ts_sampler_step_args; 0 means 1 */
   int32_t *prev_sample;      /* out [n_tokens]; may be the same array as codes */
 } ts_sampler_remask_args;

@@ -30,7 +30,7 @@ json_int (const cJSON *o, const char *key, long *out)
  * (the counts do not depend on the codebook), checking every listed value. Returns the
  * number of mismatching entries. */
 static long
-check_table (const cJSON *table, ts_sampler_schedule schedule, int *n_steps_out, int *seq_len_out)
+check_table (const cJSON *table, ts_masking_schedule schedule, int *n_steps_out, int *seq_len_out)
 {
   const cJSON *steps = cJSON_GetObjectItemCaseSensitive (table, "steps");
   const cJSON *targ = cJSON_GetObjectItemCaseSensitive (table, "temperature_arg");
@@ -127,7 +127,7 @@ ts_golden_run_scheduler_tables (const char *golden_dir, const cJSON *entry, cons
   const char *case_name = entry->string ? entry->string : "scheduler_tables";
   const cJSON *file = cJSON_GetObjectItemCaseSensitive (entry, "file");
   const cJSON *tables, *sched_name, *table;
-  ts_sampler_schedule schedule = TS_SAMPLER_SCHEDULE_COSINE;
+  ts_masking_schedule schedule = TS_MASKING_COSINE;
   char path[8192], *text;
   cJSON *root;
   long total_bad = 0;
@@ -149,7 +149,7 @@ ts_golden_run_scheduler_tables (const char *golden_dir, const cJSON *entry, cons
     return ts_error_set (err, TS_ERR_FORMAT, "%s: no \"tables\" array", path);
   }
   if (cJSON_IsString (sched_name)
-      && (st = ts_sampler_schedule_from_name (sched_name->valuestring, &schedule, err)) != TS_OK) {
+      && (st = ts_masking_schedule_from_name (sched_name->valuestring, &schedule, err)) != TS_OK) {
     cJSON_Delete (root);
     return st;
   }
@@ -271,7 +271,7 @@ ts_golden_run_scheduler_step (const char *golden_dir, const cJSON *entry, const 
   a.mask_token_id = (int32_t) mask_id;
   a.step_index = (int) step_index;
   a.n_steps = (int) n_steps;
-  a.schedule = TS_SAMPLER_SCHEDULE_COSINE;
+  a.schedule = TS_MASKING_COSINE;
   a.temperature = temp;
   a.draws.kind = TS_SAMPLER_DRAWS_RECORDED;
   a.draws.multinomial = draws;
