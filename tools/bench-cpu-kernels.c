@@ -259,7 +259,7 @@ main (int argc, char **argv)
     { "--gemm", CLI_CALLBACK, &custom, "MxKxN",
       .help = "time this GEMM instead of the built-in list (up to 16 times)",
       .parse = parse_gemm, .wants = "MxKxN with sizes from 1 (at most 16 of them)" },
-    { NULL },
+    { .name = NULL },
   };
 
   switch (cli_parse ("bench-cpu-kernels", opts, argc, argv, NULL)) {

@@ -251,7 +251,7 @@ main (int argc, char **argv)
     { "--backend", CLI_STRING, &lp.backend, "NAME", .help = "the engine backend (default cpu)" },
     { "--require-all", CLI_FLAG, &require_all, NULL,
       .help = "exit 1 unless every image gets every stated attribute right" },
-    { NULL },
+    { .name = NULL },
   };
 
   ts_generate_params_init (&gp);

@@ -228,7 +228,7 @@ tessera_cli_bench (int argc, char **argv)
     { "--seed", CLI_UINT64, &seed, "S", .help = "sampling seed (default 0)" },
     { "--prompt", CLI_STRING, &prompt, "TEXT",
       .help = "the prompt (default \"a photo of a red fox in the snow\")" },
-    { NULL },
+    { .name = NULL },
   };
 
   switch (cli_parse ("tessera-cli bench", opts, argc, argv, NULL)) {

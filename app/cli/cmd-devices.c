@@ -22,7 +22,7 @@ tessera_cli_devices (int argc, char **argv)
   int n = 0, best = -1, best_rank = 100;
   static const char *ranked[] = { "discrete", "integrated", "virtual", "other" };
 
-  static const cli_option no_options[] = { { NULL } };
+  static const cli_option no_options[] = { { .name = NULL } };
 
   switch (cli_parse ("tessera-cli devices", no_options, argc, argv, NULL)) {
   case CLI_PARSED:

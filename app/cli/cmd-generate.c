@@ -119,7 +119,7 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     { "--strength", CLI_DOUBLE, &o->strength, "X",
       .help = "0 < X <= 1: the share of the steps to run (default 1)", .min = 0,
       .min_open = true, .max = 1 },
-    { NULL },
+    { .name = NULL },
   };
   const size_t n_opts = sizeof opts / sizeof opts[0] - 1;
 
@@ -132,7 +132,7 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
   o->strength = 1.0;
   o->backend = "auto";
   if (!inpaint)
-    opts[n_opts - N_INPAINT_OPTIONS] = (cli_option) { NULL };
+    opts[n_opts - N_INPAINT_OPTIONS] = (cli_option) { .name = NULL };
 
   switch (cli_parse (inpaint ? "tessera-cli inpaint" : "tessera-cli generate", opts, argc, argv,
                      NULL)) {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const cli_option no_options[] = { { NULL } };
+static const cli_option no_options[] = { { .name = NULL } };
 
 int
 tessera_cli_info (int argc, char **argv)

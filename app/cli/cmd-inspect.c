@@ -171,7 +171,7 @@ tessera_cli_inspect (int argc, char **argv)
   const cli_option opts[] = {
     { "--fp16", CLI_FLAG, &fp16, NULL,
       .help = "open the .fp16.safetensors variants where present" },
-    { NULL },
+    { .name = NULL },
   };
 
   switch (cli_parse ("tessera-cli inspect", opts, argc, argv, &n_args)) {

@@ -168,7 +168,7 @@ tessera_cli_make_random_model (int argc, char **argv)
       .help = "where vocab.json and merges.txt come from. Default: CONFIGS/tokenizer\n"
               "when it exists, else the first ../models/*/tokenizer next to the\n"
               "configs folder (where the golden set keeps the real CLIP vocabulary)" },
-    { NULL },
+    { .name = NULL },
   };
 
   switch (cli_parse ("tessera-cli make-random-model", opts, argc, argv, NULL)) {

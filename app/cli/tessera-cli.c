@@ -81,7 +81,7 @@ usage (FILE *out)
            "Environment: TESSERA_LOG=error|warn|info|debug|trace sets the log level.\n");
 }
 
-static const cli_option no_options[] = { { NULL } };
+static const cli_option no_options[] = { { .name = NULL } };
 
 static int
 cmd_help (int argc, char **argv)
@@ -209,7 +209,7 @@ cmd_check_golden (int argc, char **argv)
     { "--backend", CLI_STRING, &backend, "NAME",
       .help = "cpu (default), cpu-ref, vulkan, vulkan:N, check:cpu,\n"
               "check:vulkan or check:vulkan:N" },
-    { NULL },
+    { .name = NULL },
   };
   ts_golden_summary sum;
   ts_error err;

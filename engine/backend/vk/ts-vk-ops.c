@@ -332,8 +332,8 @@ ts_vk_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
   if (!fits (vk, &d)) {
     const split_dim rows = {
       .count = offsetof (ts_matmul_args, m), .n_refs = 2,
-      .refs = { { offsetof (ts_matmul_args, x), a->ldx, a->k },
-                { offsetof (ts_matmul_args, y), a->ldy, a->n } },
+      .refs = { { .ref = offsetof (ts_matmul_args, x), .unit = a->ldx, .span = a->k },
+                { .ref = offsetof (ts_matmul_args, y), .unit = a->ldy, .span = a->n } },
     };
     if (run_split (vk, OP_MATMUL, a, sizeof *a, &rows, &st, err))
       return st;
@@ -412,11 +412,11 @@ ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
     /* never across a batch boundary of the modulation */
     const split_dim rows = {
       .count = offsetof (ts_norm_args, rows), .rpb = mod ? a->rows_per_batch : 0, .n_refs = 4,
-      .refs = { { offsetof (ts_norm_args, x), a->ldx, a->dim },
-                { offsetof (ts_norm_args, y), a->ldy, a->dim },
-                { offsetof (ts_norm_args, shift), a->mod_stride, .per_batch = true,
+      .refs = { { .ref = offsetof (ts_norm_args, x), .unit = a->ldx, .span = a->dim },
+                { .ref = offsetof (ts_norm_args, y), .unit = a->ldy, .span = a->dim },
+                { .ref = offsetof (ts_norm_args, shift), .unit = a->mod_stride, .per_batch = true,
                   .skip = !mod },
-                { offsetof (ts_norm_args, scale), a->mod_stride, .per_batch = true,
+                { .ref = offsetof (ts_norm_args, scale), .unit = a->mod_stride, .per_batch = true,
                   .skip = !mod } },
     };
     if (run_split (vk, OP_NORM, a, sizeof *a, &rows, &st, err))
@@ -456,7 +456,7 @@ ts_vk_softmax (void *impl, const ts_softmax_args *a, ts_error *err)
   if (!fits (vk, &d)) {
     const split_dim rows = {
       .count = offsetof (ts_softmax_args, rows), .n_refs = 1,
-      .refs = { { offsetof (ts_softmax_args, x), a->dim, a->dim } },
+      .refs = { { .ref = offsetof (ts_softmax_args, x), .unit = a->dim, .span = a->dim } },
     };
     if (run_split (vk, OP_SOFTMAX, a, sizeof *a, &rows, &st, err))
       return st;
@@ -498,15 +498,15 @@ ts_vk_attention (void *impl, const ts_attention_args *a, ts_error *err)
      * need the offset) */
     const split_dim batches = {
       .count = offsetof (ts_attention_args, batch), .per = 1, .n_refs = 4,
-      .refs = { { offsetof (ts_attention_args, q), a->bs_q },
-                { offsetof (ts_attention_args, k), a->bs_k },
-                { offsetof (ts_attention_args, v), a->bs_v },
-                { offsetof (ts_attention_args, out), a->bs_o } },
+      .refs = { { .ref = offsetof (ts_attention_args, q), .unit = a->bs_q },
+                { .ref = offsetof (ts_attention_args, k), .unit = a->bs_k },
+                { .ref = offsetof (ts_attention_args, v), .unit = a->bs_v },
+                { .ref = offsetof (ts_attention_args, out), .unit = a->bs_o } },
     };
     const split_dim queries = {
       .count = offsetof (ts_attention_args, seq_q), .n_refs = 2,
-      .refs = { { offsetof (ts_attention_args, q), a->ldq, width },
-                { offsetof (ts_attention_args, out), a->ldo, width } },
+      .refs = { { .ref = offsetof (ts_attention_args, q), .unit = a->ldq, .span = width },
+                { .ref = offsetof (ts_attention_args, out), .unit = a->ldo, .span = width } },
     };
     if (run_split (vk, OP_ATTENTION, a, sizeof *a, &batches, &st, err)
         || (!a->causal && run_split (vk, OP_ATTENTION, a, sizeof *a, &queries, &st, err)))
@@ -552,13 +552,13 @@ ts_vk_rope (void *impl, const ts_rope_args *a, ts_error *err)
     /* batches, then sequence positions */
     const split_dim batches = {
       .count = offsetof (ts_rope_args, batch), .per = 1, .n_refs = 1,
-      .refs = { { offsetof (ts_rope_args, x), a->bs_x } },
+      .refs = { { .ref = offsetof (ts_rope_args, x), .unit = a->bs_x } },
     };
     const split_dim positions = {
       .count = offsetof (ts_rope_args, seq), .n_refs = 3,
-      .refs = { { offsetof (ts_rope_args, x), a->ldx, a->heads * a->d_head },
-                { offsetof (ts_rope_args, cos), a->d_head, a->d_head },
-                { offsetof (ts_rope_args, sin), a->d_head, a->d_head } },
+      .refs = { { .ref = offsetof (ts_rope_args, x), .unit = a->ldx, .span = a->heads * a->d_head },
+                { .ref = offsetof (ts_rope_args, cos), .unit = a->d_head, .span = a->d_head },
+                { .ref = offsetof (ts_rope_args, sin), .unit = a->d_head, .span = a->d_head } },
     };
     if (run_split (vk, OP_ROPE, a, sizeof *a, &batches, &st, err)
         || run_split (vk, OP_ROPE, a, sizeof *a, &positions, &st, err))
@@ -591,8 +591,8 @@ ts_vk_act (void *impl, const ts_act_args *a, ts_error *err)
     const split_dim rows = {
       .count = offsetof (ts_act_args, rows), .columns = true,
       .cols = offsetof (ts_act_args, cols), .n_refs = 2,
-      .refs = { { offsetof (ts_act_args, x), a->ldx, a->cols },
-                { offsetof (ts_act_args, y), a->ldy, a->cols } },
+      .refs = { { .ref = offsetof (ts_act_args, x), .unit = a->ldx, .span = a->cols },
+                { .ref = offsetof (ts_act_args, y), .unit = a->ldy, .span = a->cols } },
     };
     if (run_split (vk, OP_ACT, a, sizeof *a, &rows, &st, err))
       return st;
@@ -644,11 +644,12 @@ ts_vk_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
       .count = offsetof (ts_elementwise_args, rows), .columns = true,
       .cols = offsetof (ts_elementwise_args, cols), .rpb = need_g ? a->rows_per_batch : 0,
       .n_refs = 4,
-      .refs = { { offsetof (ts_elementwise_args, a), a->lda, a->cols },
-                { offsetof (ts_elementwise_args, y), a->ldy, a->cols },
-                { offsetof (ts_elementwise_args, b), a->ldb, a->cols, .skip = !need_b },
-                { offsetof (ts_elementwise_args, gate), a->gate_stride, .per_batch = true,
-                  .skip = !need_g } },
+      .refs = { { .ref = offsetof (ts_elementwise_args, a), .unit = a->lda, .span = a->cols },
+                { .ref = offsetof (ts_elementwise_args, y), .unit = a->ldy, .span = a->cols },
+                { .ref = offsetof (ts_elementwise_args, b), .unit = a->ldb, .span = a->cols,
+                  .skip = !need_b },
+                { .ref = offsetof (ts_elementwise_args, gate), .unit = a->gate_stride,
+                  .per_batch = true, .skip = !need_g } },
     };
     if (run_split (vk, OP_ELEMENTWISE, a, sizeof *a, &rows, &st, err))
       return st;
@@ -757,8 +758,8 @@ ts_vk_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
   if (!fits (vk, &d)) {
     const split_dim batches = {
       .count = offsetof (ts_conv2d_args, batch), .per = 1, .n_refs = 2,
-      .refs = { { offsetof (ts_conv2d_args, x), a->c_in * a->h * a->w_in },
-                { offsetof (ts_conv2d_args, y), a->c_out * a->h_out * a->w_out } },
+      .refs = { { .ref = offsetof (ts_conv2d_args, x), .unit = a->c_in * a->h * a->w_in },
+                { .ref = offsetof (ts_conv2d_args, y), .unit = a->c_out * a->h_out * a->w_out } },
     };
     if (run_split (vk, OP_CONV2D, a, sizeof *a, &batches, &st, err))
       return st;
@@ -798,8 +799,9 @@ ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error 
   if (!fits (vk, &d)) {
     const split_dim batches = {
       .count = offsetof (ts_conv_transpose2d_args, batch), .per = 1, .n_refs = 2,
-      .refs = { { offsetof (ts_conv_transpose2d_args, x), a->c_in * a->h * a->w_in },
-                { offsetof (ts_conv_transpose2d_args, y), a->c_out * h_out * w_out } },
+      .refs = { { .ref = offsetof (ts_conv_transpose2d_args, x), .unit = a->c_in * a->h * a->w_in },
+                { .ref = offsetof (ts_conv_transpose2d_args, y),
+                  .unit = a->c_out * h_out * w_out } },
     };
     if (run_split (vk, OP_CONV_TRANSPOSE2D, a, sizeof *a, &batches, &st, err))
       return st;
@@ -840,10 +842,10 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
   if (!fits (vk, &d)) {
     const split_dim batches = {
       .count = offsetof (ts_group_norm_args, batch), .per = 1, .n_refs = 3,
-      .refs = { { offsetof (ts_group_norm_args, x), a->c * a->hw },
-                { offsetof (ts_group_norm_args, y), a->c * a->hw,
+      .refs = { { .ref = offsetof (ts_group_norm_args, x), .unit = a->c * a->hw },
+                { .ref = offsetof (ts_group_norm_args, y), .unit = a->c * a->hw,
                   .skip = a->pass == TS_GN_STATS },
-                { offsetof (ts_group_norm_args, stats), (int64_t) a->groups * 2,
+                { .ref = offsetof (ts_group_norm_args, stats), .unit = (int64_t) a->groups * 2,
                   .skip = a->pass == TS_GN_FULL } },
     };
     if (run_split (vk, OP_GROUP_NORM, a, sizeof *a, &batches, &st, err))
@@ -887,8 +889,8 @@ ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
     const split_dim planes = {
       .count = offsetof (ts_upsample_args, c), .fold = true,
       .outer = offsetof (ts_upsample_args, batch), .n_refs = 2,
-      .refs = { { offsetof (ts_upsample_args, x), hw, hw },
-                { offsetof (ts_upsample_args, y), 4 * hw, 4 * hw } },
+      .refs = { { .ref = offsetof (ts_upsample_args, x), .unit = hw, .span = hw },
+                { .ref = offsetof (ts_upsample_args, y), .unit = 4 * hw, .span = 4 * hw } },
     };
     if (run_split (vk, OP_UPSAMPLE, a, sizeof *a, &planes, &st, err))
       return st;
@@ -923,8 +925,8 @@ ts_vk_embed (void *impl, const ts_embed_args *a, ts_error *err)
   if (a->n * a->dim > cap_elems (vk)) {
     const split_dim positions = {
       .count = offsetof (ts_embed_args, n), .n_refs = 2,
-      .refs = { { offsetof (ts_embed_args, ids), 1, 1 },
-                { offsetof (ts_embed_args, y), a->dim, a->dim } },
+      .refs = { { .ref = offsetof (ts_embed_args, ids), .unit = 1, .span = 1 },
+                { .ref = offsetof (ts_embed_args, y), .unit = a->dim, .span = a->dim } },
     };
     if (run_split (vk, OP_EMBED, a, sizeof *a, &positions, &st, err))
       return st;
