@@ -16,6 +16,7 @@
 #include "image/ts-image-internal.h"
 
 #include "core/ts-common.h"
+#include "core/ts-file.h"
 
 #include <png.h>
 
@@ -714,12 +715,9 @@ ts_image_load_png (const char *path, ts_image_meta *meta_out, ts_error *err)
     ts_error_set (err, TS_ERR_INVALID_ARG, "image: no file name to load");
     return NULL;
   }
-  job.file = fopen (path, "rbe");
-  if (!job.file) {
-    ts_error_set (err, errno == ENOENT ? TS_ERR_NOT_FOUND : TS_ERR_IO, "image: '%s': %s", path,
-                  strerror (errno));
+  /* A FIFO or a device is refused by name instead of blocking the caller (ts-file). */
+  if (ts_file_fopen_regular (path, "image", &job.file, NULL, err) != TS_OK)
     return NULL;
-  }
   snprintf (name, sizeof name, "'%s'", path);
   job.name = name;
   img = png_load (&job, meta_out, err);

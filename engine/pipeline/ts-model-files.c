@@ -6,6 +6,7 @@
 #include "pipeline/ts-model-files.h"
 
 #include "core/ts-common.h"
+#include "core/ts-file.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -66,6 +67,16 @@ is_file (const char *path)
   return stat (path, &sb) == 0 && S_ISREG (sb.st_mode);
 }
 
+/* A file the model needs: "missing" only when nothing is at path; a directory, a FIFO, a
+ * dangling link, a link loop or an unreadable file in its place is named as what it is. */
+static ts_status
+require_file (const char *path, const char *what, ts_error *err)
+{
+  if (ts_file_absent (path))
+    return ts_error_set (err, TS_ERR_NOT_FOUND, "%s: missing %s", what, path);
+  return ts_file_check_regular (path, what, err);
+}
+
 static bool
 is_dir (const char *path)
 {
@@ -73,12 +84,15 @@ is_dir (const char *path)
   return stat (path, &sb) == 0 && S_ISDIR (sb.st_mode);
 }
 
+/* Whether anything is at dir/name. Not only regular files: a FIFO or a directory under a
+ * weight file's name is then opened and refused by name (ts-file), rather than the
+ * weights being called missing. */
 static bool
 file_in_dir (const char *dir, const char *name)
 {
   char path[4096];
   int n = snprintf (path, sizeof path, "%s/%s", dir, name);
-  return n > 0 && (size_t) n < sizeof path && is_file (path);
+  return n > 0 && (size_t) n < sizeof path && !ts_file_absent (path);
 }
 
 /* Whether `dir` holds the checkpoint `base` (single file or sharded index), for the plain
@@ -255,9 +269,8 @@ read_component_config (ts_model_files *mf, ts_component c, const char *config,
 
   if (!path)
     return TS_ERR_NOMEM;
-  if (!is_file (path))
-    st = ts_error_set (err, TS_ERR_NOT_FOUND, "%s: missing %s", ts_component_name (c), path);
-  else
+  st = require_file (path, ts_component_name (c), err);
+  if (st == TS_OK)
     st = parse (path, out, err);
   free (path);
   return st;
@@ -333,12 +346,14 @@ read_configs (ts_model_files *mf, ts_error *err)
     st = TS_ERR_NOMEM;
     goto out;
   }
-  if (!is_file (index_path)) {
+  if (ts_file_absent (index_path)) {
     st = ts_error_set (err, TS_ERR_NOT_FOUND,
                        "%s is not a diffusers model folder: %s not found", mf->dir,
                        index_path);
     goto out;
   }
+  if ((st = ts_file_check_regular (index_path, "model", err)) != TS_OK)
+    goto out;
   st = ts_model_index_from_file (index_path, &mf->index, err);
   if (st != TS_OK)
     goto out;
@@ -445,11 +460,10 @@ open_weights (ts_model_files *mf, ts_error *err)
               ts_st_set_size_bytes (mf->sets[c]));
   }
 
-  if (!is_file (mf->vocab_path))
-    return ts_error_set (err, TS_ERR_NOT_FOUND, "tokenizer: missing %s", mf->vocab_path);
-  if (!is_file (mf->merges_path))
-    return ts_error_set (err, TS_ERR_NOT_FOUND, "tokenizer: missing %s", mf->merges_path);
-  return TS_OK;
+  st = require_file (mf->vocab_path, "tokenizer", err);
+  if (st == TS_OK)
+    st = require_file (mf->merges_path, "tokenizer", err);
+  return st;
 }
 
 ts_model_files *
