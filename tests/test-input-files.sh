@@ -4,8 +4,11 @@
 # (issue 17, item 2): a FIFO in a model folder or as an input PNG used to block the loader
 # for ever, waiting for a writer. Each case here must exit non-zero within seconds with a
 # message naming the file and what it is; `timeout` turns a hang into a failure. Also the
-# words of item 8: "not found"/"missing" only when nothing is at the path. Skips without
-# the golden set (its tiny model is the folder the broken copies are made from).
+# words of item 8: "not found"/"missing" only when nothing is at the path, tokenize names
+# the file really missing, tokenizer ids beyond the text encoder's vocabulary are refused at
+# load (by inspect too), --cfg has a range, and inspect estimates memory at the model's own
+# default size. Skips without the golden set (its tiny model is the folder the broken
+# copies are made from).
 set -eu
 cli=${1:?usage: test-input-files.sh TESSERA_CLI}
 golden=${TESSERA_GOLDEN_DIR:-}
@@ -29,7 +32,7 @@ expect_refusal() {
   timeout 20 "$@" >/dev/null 2>"$tmp/err" </dev/null || rc=$?
   [ "$rc" -ne 0 ] || fail "$name: exit 0"
   [ "$rc" -ne 124 ] || fail "$name: hung (killed after 20 s)"
-  grep -Eq "$pattern" "$tmp/err" || fail "$name: message"
+  grep -Eq -e "$pattern" "$tmp/err" || fail "$name: message"
   ok "$name"
 }
 
@@ -92,5 +95,37 @@ expect_refusal "FIFO png: inpaint --mask" "fifo.png' is a FIFO, not a regular fi
   --steps 1 --quiet --out "$tmp/y.png"
 expect_refusal "directory png: info" "is a directory, not a regular file" "$cli" info "$tmp"
 expect_refusal "missing png: info" "nope.png' not found" "$cli" info "$tmp/nope.png"
+
+# Item 8: messages that say what is really wrong.
+broken_copy no-merges
+rm "$tmp/no-merges/tokenizer/merges.txt"
+expect_refusal "tokenize without merges.txt names merges.txt" "tokenizer/merges.txt' not found" \
+  "$cli" tokenize "$tmp/no-merges" "a cat"
+grep -q "vocab.json" "$tmp/err" && fail "tokenize without merges.txt: vocab.json not named" || true
+echo "not a folder" > "$tmp/file-model"
+expect_refusal "a file as the model folder" "file-model is a regular file, not a folder" \
+  "$cli" inspect "$tmp/file-model"
+expect_refusal "--cfg 1e308: a range error" "--cfg: '1e308' is not a number from 0 to 1000" \
+  "$cli" generate --model "$model" --prompt x --cfg 1e308 --out "$tmp/x.png"
+grep -q "finite" "$tmp/err" && fail "--cfg 1e308: not 'not finite'" || true
+# The bundled demo model (598 tokens): an id past its text encoder's vocabulary.
+demo="$(dirname "$0")/../data/demo-model"
+if [ -f "$demo/model_index.json" ]; then
+  rm -rf "$tmp/big-id"
+  cp -R "$demo" "$tmp/big-id"
+  chmod -R u+w "$tmp/big-id"
+  sed 's/^{/{"zzz<\/w>": 700, /' "$demo/tokenizer/vocab.json" > "$tmp/big-id/tokenizer/vocab.json"
+  expect_refusal "vocab id past the text encoder's vocabulary: generate" \
+    "vocab.json has token id 700 .*beyond the text encoder's vocabulary of 598" \
+    "$cli" generate --model "$tmp/big-id" --prompt x --steps 1 --quiet --out "$tmp/x.png"
+  expect_refusal "vocab id past the text encoder's vocabulary: inspect too" \
+    "vocab.json has token id 700" "$cli" inspect "$tmp/big-id"
+  "$cli" inspect "$demo" > "$tmp/inspect.txt" 2>&1 || fail "inspect the demo model"
+  grep -q "Estimated memory to generate at 128x128 (default size" "$tmp/inspect.txt" \
+    && ok "inspect: memory at the demo model's 128x128" || fail "inspect: memory at the demo model's 128x128"
+else
+  n=$((n + 1)); echo "ok $n # SKIP no demo model at $demo"
+fi
+[ ! -e "$tmp/x.png" ] && ok "nothing written by the refused runs" || fail "nothing written"
 
 echo "1..$n"

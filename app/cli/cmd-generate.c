@@ -88,7 +88,7 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     { "--cfg", CLI_DOUBLE, &o->cfg, "G",
       .help = "classifier-free guidance scale (default: the model's, 9 for\n"
               "Meissonic, 1.5 for the demo model; <= 1 turns it off)",
-      .min = 0, .max = INFINITY },
+      .min = 0, .max = TS_GUIDANCE_MAX },
     { "--seed", CLI_UINT64, &o->seed, "S",
       .help = "random seed, 0 to 2^64-1 (default: a random one, printed)",
       .seen = &o->have_seed },
@@ -155,13 +155,23 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     return 2;
   }
   if (!o->model_dir) {
+    /* ts_default_model_dir prefers $TESSERA_DEFAULT_MODEL: say which one was taken, and
+     * when the variable names no folder, say that rather than "not installed". */
+    const char *env = getenv ("TESSERA_DEFAULT_MODEL");
     o->model_dir = ts_default_model_dir ();
     if (!o->model_dir) {
-      fprintf (stderr, "tessera-cli: no --model given and the bundled demo model is not installed "
-                       "(nor named by $TESSERA_DEFAULT_MODEL)\n");
+      if (env && env[0])
+        fprintf (stderr, "tessera-cli: no --model given and $TESSERA_DEFAULT_MODEL (%s) is not a "
+                         "folder\n", env);
+      else
+        fprintf (stderr, "tessera-cli: no --model given and the bundled demo model is not "
+                         "installed (nor named by $TESSERA_DEFAULT_MODEL)\n");
       return 2;
     }
-    fprintf (stderr, "model: the bundled demo model (%s)\n", o->model_dir);
+    if (env && strcmp (env, o->model_dir) == 0)
+      fprintf (stderr, "model: %s (from $TESSERA_DEFAULT_MODEL)\n", o->model_dir);
+    else
+      fprintf (stderr, "model: the bundled demo model (%s)\n", o->model_dir);
   }
   if (!o->have_seed) {
     struct timespec ts;

@@ -384,12 +384,18 @@ typedef struct {
 
 typedef void (*ts_step_fn) (void *user_data, const ts_step_info *info);
 
+/* The largest guidance scale ts_generate_params takes. Useful scales are below 30; far
+ * larger ones overflow the f32 guided logits (cfg * (cond - uncond)) into infinities, so
+ * they are refused as out of range instead of failing later as "not finite". */
+#define TS_GUIDANCE_MAX 1000.0
+
 typedef struct {
   const char *prompt;
   const char *negative_prompt;     /* NULL or "" = the official default "" */
   uint32_t width, height;          /* 0 = ts_model_default_size */
   int steps;                       /* 48 */
-  double guidance;                 /* 9; <= 1 disables classifier-free guidance */
+  double guidance;                 /* 9; <= 1 disables classifier-free guidance; at most
+                                      TS_GUIDANCE_MAX */
   double temperature_start;        /* 2 */
   double temperature_end;          /* 0 */
   uint64_t seed;
