@@ -38,7 +38,8 @@ cmp -s "$tmp/a.png" "$tmp/c.png" && fail "another seed, another image" || ok "an
 # clear error when there is none.
 TESSERA_DEFAULT_MODEL="$model" "$cli" generate --prompt "a red fox in the snow" --negative "blurry" \
   --size 256x256 --steps 4 --quiet --seed 42 --out "$tmp/d.png" >/dev/null 2>"$tmp/d.err" || fail "generate, default model"
-cmp -s "$tmp/a.png" "$tmp/d.png" && grep -q "bundled demo model" "$tmp/d.err" \
+cmp -s "$tmp/a.png" "$tmp/d.png" && grep -q "from \$TESSERA_DEFAULT_MODEL" "$tmp/d.err" \
+  && ! grep -q "bundled demo model" "$tmp/d.err" \
   && ok "no --model: the default model" || fail "no --model: the default model"
 # The bundled demo model (the source tree's, or an installed copy) with its own defaults.
 (unset TESSERA_DEFAULT_MODEL; "$cli" generate --prompt "a large red circle on the left, blue background" \

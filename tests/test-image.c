@@ -7,7 +7,10 @@
  * every colour type and bit depth, interlacing, truncation, garbage, huge declared sizes
  * and oversized text. Atomic saving is checked for a missing directory, replacement of an
  * existing file, a directory in the way and a write that fails midway (RLIMIT_FSIZE, which
- * makes write() fail with EFBIG just as a full disk fails with ENOSPC).
+ * makes write() fail with EFBIG just as a full disk fails with ENOSPC). What is at the
+ * path is never destroyed: FIFOs, directories and links to them are refused by
+ * ts_output_path_check and by the save alike, a link to a regular file is written through,
+ * and a stale temporary file is removed while a locked one is kept.
  */
 #include "tessera.h"
 
@@ -16,12 +19,15 @@
 #include <png.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <math.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -1285,6 +1291,83 @@ test_save_write_fails (void)
   g_free (dir);
 }
 
+/* Special files are refused by the check and by the save, and left as they were. */
+static void
+test_save_special (void)
+{
+  char *dir = make_tmpdir ();
+  char *fifo = g_build_filename (dir, "fifo.png", NULL);
+  char *link = g_build_filename (dir, "link.png", NULL);
+  char *target = g_build_filename (dir, "target.png", NULL);
+  char *null_link = g_build_filename (dir, "null.png", NULL);
+  char *stale = g_build_filename (dir, "old.png.tmp-Ab12Cd", NULL);
+  char *locked = g_build_filename (dir, "live.png.tmp-Zz9Yy8", NULL);
+  char *foreign = g_build_filename (dir, "notes.txt.tmp-abc123", NULL);
+  ts_image *img = make_image (16, 16, 7), *back;
+  ts_error err = { 0 };
+  struct stat st;
+  struct timespec old_times[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+  char *listing;
+  int lock_fd;
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_assert_cmpint (ts_output_path_check (fifo, &err), ==, TS_ERR_IO);
+  g_assert_nonnull (strstr (err.message, fifo));
+  g_assert_nonnull (strstr (err.message, "is a FIFO, not a regular file"));
+  g_assert_cmpint (ts_image_save_png (img, NULL, fifo, &err), ==, TS_ERR_IO);
+  g_assert_nonnull (strstr (err.message, "is a FIFO"));
+  g_assert_cmpint (lstat (fifo, &st), ==, 0);
+  g_assert_true (S_ISFIFO (st.st_mode));
+
+  g_assert_cmpint (symlink ("/dev/null", null_link), ==, 0);
+  g_assert_cmpint (ts_image_save_png (img, NULL, null_link, &err), ==, TS_ERR_IO);
+  g_assert_nonnull (strstr (err.message, "symbolic link to a character device"));
+  g_assert_cmpint (lstat (null_link, &st), ==, 0);
+  g_assert_true (S_ISLNK (st.st_mode));
+
+  g_assert_cmpint (ts_output_path_check ("", &err), ==, TS_ERR_INVALID_ARG);
+  g_assert_cmpint (ts_output_path_check (target, &err), ==, TS_OK);
+
+  /* Through a link: the target replaced, the link kept. */
+  write_file (target, "old", 3);
+  g_assert_cmpint (symlink ("target.png", link), ==, 0);
+  g_assert_cmpint (ts_image_save_png (img, NULL, link, &err), ==, TS_OK);
+  g_assert_cmpint (lstat (link, &st), ==, 0);
+  g_assert_true (S_ISLNK (st.st_mode));
+  back = ts_image_load_png (target, NULL, &err);
+  g_assert_nonnull (back);
+  assert_same_pixels (img, back);
+  ts_image_free (back);
+
+  /* A stale temporary file of ours goes; a locked one and another program's stay. */
+  write_file (stale, "partial", 7);
+  write_file (locked, "live", 4);
+  write_file (foreign, "notes", 5);
+  g_assert_cmpint (utimensat (AT_FDCWD, stale, old_times, 0), ==, 0);
+  g_assert_cmpint (utimensat (AT_FDCWD, locked, old_times, 0), ==, 0);
+  g_assert_cmpint (utimensat (AT_FDCWD, foreign, old_times, 0), ==, 0);
+  lock_fd = open (locked, O_RDONLY);
+  g_assert_cmpint (lock_fd, >=, 0);
+  g_assert_cmpint (flock (lock_fd, LOCK_EX), ==, 0);
+  g_assert_cmpint (ts_image_save_png (img, NULL, target, &err), ==, TS_OK);
+  close (lock_fd);
+  listing = list_dir (dir);
+  g_assert_cmpstr (listing, ==,
+                   "fifo.png,link.png,live.png.tmp-Zz9Yy8,notes.txt.tmp-abc123,null.png,target.png");
+  g_free (listing);
+
+  ts_image_free (img);
+  remove_tree (dir);
+  g_free (fifo);
+  g_free (link);
+  g_free (target);
+  g_free (null_link);
+  g_free (stale);
+  g_free (locked);
+  g_free (foreign);
+  g_free (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1304,5 +1387,6 @@ main (int argc, char **argv)
   g_test_add_func ("/image/png/hostile", test_png_hostile);
   g_test_add_func ("/image/save/atomic", test_save_atomic);
   g_test_add_func ("/image/save/write-fails", test_save_write_fails);
+  g_test_add_func ("/image/save/special", test_save_special);
   return g_test_run ();
 }

@@ -231,6 +231,12 @@ test_bad_sizes_and_long_prompt (void)
 
   p.prompt = "\xff\xfe invalid";
   g_assert_cmpint (ts_model_generate (m, &p, &r, &err), ==, TS_ERR_INVALID_ARG);
+
+  /* A guidance scale that would overflow the f32 logits is out of range, not "not finite". */
+  params_small (&p, 1);
+  p.guidance = 1e308;
+  g_assert_cmpint (ts_model_generate (m, &p, &r, &err), ==, TS_ERR_INVALID_ARG);
+  g_assert_nonnull (strstr (err.message, "out of range"));
   g_string_free (longp, TRUE);
   ts_model_free (m);
 }

@@ -248,17 +248,30 @@ test_open_missing (void)
   ts_error err = { 0 };
   char *path = g_build_filename (tmp_dir, "no-such.safetensors", NULL);
 
+  /* "not found" only when nothing is there; anything else is named as what it is. */
   g_assert_null (ts_safetensors_open (path, &err));
-  assert_error (&err, TS_ERR_NOT_FOUND, path, "cannot open", NULL);
+  assert_error (&err, TS_ERR_NOT_FOUND, "safetensors: '", path, "' not found");
   g_assert_null (ts_safetensors_open (tmp_dir, &err));
-  assert_error (&err, TS_ERR_IO, tmp_dir, "not a regular file", NULL);
+  assert_error (&err, TS_ERR_IO, "safetensors: '", tmp_dir, "is a directory, not a regular file");
+  g_free (path);
+
+  /* A dangling symbolic link and a link loop say so, rather than "not found". */
+  path = g_build_filename (tmp_dir, "dangling.safetensors", NULL);
+  g_assert_cmpint (symlink ("no-such-target", path), ==, 0);
+  g_assert_null (ts_safetensors_open (path, &err));
+  assert_error (&err, TS_ERR_NOT_FOUND, "safetensors: '", path, "dangling symbolic link");
+  g_free (path);
+  path = g_build_filename (tmp_dir, "loop.safetensors", NULL);
+  g_assert_cmpint (symlink ("loop.safetensors", path), ==, 0);
+  g_assert_null (ts_safetensors_open (path, &err));
+  assert_error (&err, TS_ERR_IO, "safetensors: '", path, "symbolic link loop");
   g_free (path);
 
   /* A FIFO is refused at once instead of blocking until a writer appears. */
   path = g_build_filename (tmp_dir, "fifo.safetensors", NULL);
   g_assert_cmpint (mkfifo (path, 0600), ==, 0);
   g_assert_null (ts_safetensors_open (path, &err));
-  assert_error (&err, TS_ERR_IO, path, "not a regular file", NULL);
+  assert_error (&err, TS_ERR_IO, "safetensors: '", path, "is a FIFO, not a regular file");
   g_free (path);
 }
 
@@ -607,7 +620,7 @@ static const bad_index_case bad_index_cases[] = {
   { "empty-name", "{\"weight_map\":{\"a\":\"\"}}", TS_ERR_FORMAT, "not a plain file name",
     "tensor 'a'" },
   { "missing-shard", "{\"weight_map\":{\"a\":\"" SH1 "\",\"b\":\"m-9.safetensors\"}}",
-    TS_ERR_NOT_FOUND, "shard 'm-9.safetensors'", "cannot open" },
+    TS_ERR_NOT_FOUND, "shard 'm-9.safetensors'", "not found" },
   { "wrong-shard", "{\"weight_map\":{\"a\":\"" SH2 "\",\"b\":\"" SH2 "\"}}", TS_ERR_FORMAT,
     "tensor 'a' is mapped to shard '" SH2 "', which has no such tensor", NULL },
   { "listed-twice", "{\"weight_map\":{\"a\":\"" SH1 "\",\"b\":\"" SH2 "\",\"a\":\"" SH2 "\"}}",

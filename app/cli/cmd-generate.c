@@ -88,7 +88,7 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     { "--cfg", CLI_DOUBLE, &o->cfg, "G",
       .help = "classifier-free guidance scale (default: the model's, 9 for\n"
               "Meissonic, 1.5 for the demo model; <= 1 turns it off)",
-      .min = 0, .max = INFINITY },
+      .min = 0, .max = TS_GUIDANCE_MAX },
     { "--seed", CLI_UINT64, &o->seed, "S",
       .help = "random seed, 0 to 2^64-1 (default: a random one, printed)",
       .seen = &o->have_seed },
@@ -107,7 +107,11 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     { "--fp16", CLI_FLAG, &o->fp16, NULL,
       .help = "load the *.fp16.safetensors weight variants when present" },
     { "--out", CLI_STRING, &o->out, "FILE.png",
-      .help = "where to write the image (default tessera-SEED.png)" },
+      .help = "where to write the image (default tessera-SEED.png); - for\n"
+              "standard output. Only a new or regular file is written: a\n"
+              "symbolic link to a regular file replaces the file it points\n"
+              "to (as cp does); a directory, FIFO, device or socket is\n"
+              "refused, before the model loads" },
     { "--preview-dir", CLI_STRING, &o->preview_dir, "DIR",
       .help = "also save the decoded prediction after every step" },
     { "--quiet", CLI_FLAG, &o->quiet, NULL, .help = "no progress on stderr" },
@@ -151,13 +155,23 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     return 2;
   }
   if (!o->model_dir) {
+    /* ts_default_model_dir prefers $TESSERA_DEFAULT_MODEL: say which one was taken, and
+     * when the variable names no folder, say that rather than "not installed". */
+    const char *env = getenv ("TESSERA_DEFAULT_MODEL");
     o->model_dir = ts_default_model_dir ();
     if (!o->model_dir) {
-      fprintf (stderr, "tessera-cli: no --model given and the bundled demo model is not installed "
-                       "(nor named by $TESSERA_DEFAULT_MODEL)\n");
+      if (env && env[0])
+        fprintf (stderr, "tessera-cli: no --model given and $TESSERA_DEFAULT_MODEL (%s) is not a "
+                         "folder\n", env);
+      else
+        fprintf (stderr, "tessera-cli: no --model given and the bundled demo model is not "
+                         "installed (nor named by $TESSERA_DEFAULT_MODEL)\n");
       return 2;
     }
-    fprintf (stderr, "model: the bundled demo model (%s)\n", o->model_dir);
+    if (env && strcmp (env, o->model_dir) == 0)
+      fprintf (stderr, "model: %s (from $TESSERA_DEFAULT_MODEL)\n", o->model_dir);
+    else
+      fprintf (stderr, "model: the bundled demo model (%s)\n", o->model_dir);
   }
   if (!o->have_seed) {
     struct timespec ts;
@@ -235,6 +249,50 @@ should_abort (void *user_data)
   return interrupted != 0;
 }
 
+/* Writes the PNG to standard output (--out -). Progress goes to stderr as always. */
+static ts_status
+write_png_stdout (const ts_image *img, const ts_image_meta *meta, ts_error *err)
+{
+  uint8_t *data = NULL;
+  size_t size = 0;
+  ts_status st = ts_image_encode_png_memory (img, meta, &data, &size, err);
+
+  if (st != TS_OK)
+    return st;
+  if (fwrite (data, 1, size, stdout) != size || fflush (stdout) != 0) {
+    snprintf (err->message, sizeof err->message, "--out -: cannot write to standard output: %s",
+              strerror (errno));
+    err->code = st = TS_ERR_IO;
+  }
+  free (data);
+  return st;
+}
+
+/* The output path is checked before anything slow (loading, generating), so that a FIFO,
+ * a device, a missing or read-only folder fails at once rather than after the run. */
+static int
+check_output (const char *out_path)
+{
+  ts_error err;
+
+  if (strcmp (out_path, "-") == 0) {
+    if (isatty (STDOUT_FILENO)) {
+      fprintf (stderr, "tessera-cli: --out -: standard output is a terminal; redirect it to a "
+                       "file or a pipe\n");
+      return 2;
+    }
+    return 0;
+  }
+  if (ts_output_path_check (out_path, &err) != TS_OK) {
+    fprintf (stderr, "tessera-cli: --out: %s%s\n", err.message,
+             strncmp (out_path, "/dev/std", 8) == 0 || strncmp (out_path, "/proc/self/fd/", 14) == 0
+                 ? " (use --out - for standard output)"
+                 : "");
+    return 1;
+  }
+  return 0;
+}
+
 static int
 run (int argc, char **argv, bool inpaint)
 {
@@ -253,6 +311,12 @@ run (int argc, char **argv, bool inpaint)
   int rc = 1;
 
   if ((rc = parse_options (argc, argv, inpaint, &o)) != 0)
+    return rc;
+  if (o.out)
+    snprintf (out_path, sizeof out_path, "%s", o.out);
+  else
+    snprintf (out_path, sizeof out_path, "tessera-%" PRIu64 ".png", o.seed);
+  if ((rc = check_output (out_path)) != 0)
     return rc;
   rc = 1;
 
@@ -349,11 +413,6 @@ run (int argc, char **argv, bool inpaint)
     goto out;
   }
 
-  if (o.out)
-    snprintf (out_path, sizeof out_path, "%s", o.out);
-  else
-    snprintf (out_path, sizeof out_path, "tessera-%" PRIu64 ".png", o.seed);
-
   ts_image_meta_init (&meta);
   meta.prompt = (char *) o.prompt;
   meta.negative_prompt = (char *) (o.negative ? o.negative : "");
@@ -375,7 +434,10 @@ run (int argc, char **argv, bool inpaint)
     meta.source = (char *) (base ? base + 1 : o.image);
     meta.strength = o.strength;
   }
-  st = ts_image_save_png (res.image, &meta, out_path, &err);
+  if (strcmp (out_path, "-") == 0)
+    st = write_png_stdout (res.image, &meta, &err);
+  else
+    st = ts_image_save_png (res.image, &meta, out_path, &err);
   if (st != TS_OK) {
     fprintf (stderr, "tessera-cli: %s\n", err.message);
     goto out;
@@ -389,7 +451,8 @@ run (int argc, char **argv, bool inpaint)
                s.text_encoder_s, s.transformer_s, s.n_transformer_calls, s.sampler_s,
                s.vq_decode_s);
   }
-  printf ("%s\n", out_path);
+  if (strcmp (out_path, "-") != 0)
+    printf ("%s\n", out_path);
   rc = 0;
 
 out:

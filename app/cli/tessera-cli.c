@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
   const char *name;
@@ -127,6 +128,7 @@ cmd_tokenize (int argc, char **argv)
 {
   static const char usage_text[] = "Usage: tessera-cli tokenize MODEL_DIR [--] TEXT...\n";
   char dir[4096];
+  struct stat sb;
   ts_tokenizer *tok;
   ts_error err;
   int rc = 0;
@@ -145,10 +147,13 @@ cmd_tokenize (int argc, char **argv)
     fputs (usage_text, stderr);
     return 2;
   }
+  /* A model folder (with a tokenizer/ folder) or a tokenizer folder itself. Decided by what
+   * is there, not by a failed load, so that a model folder missing merges.txt is reported
+   * as that rather than as a tokenizer folder missing vocab.json. */
   snprintf (dir, sizeof dir, "%s/tokenizer", argv[1]);
+  if (stat (dir, &sb) != 0 || !S_ISDIR (sb.st_mode))
+    snprintf (dir, sizeof dir, "%s", argv[1]);
   tok = ts_tokenizer_load (dir, &err);
-  if (!tok && err.code == TS_ERR_NOT_FOUND)
-    tok = ts_tokenizer_load (argv[1], &err);
   if (!tok) {
     fprintf (stderr, "tessera-cli: %s\n", err.message);
     return 1;

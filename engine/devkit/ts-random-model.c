@@ -11,6 +11,7 @@
 #include "devkit/ts-random-model.h"
 
 #include "core/ts-common.h"
+#include "core/ts-file.h"
 #include "core/ts-rng.h"
 #include "model/ts-safetensors.h"
 #include "stages/ts-sampler-config.h"
@@ -316,12 +317,10 @@ copy_file (const char *src, const char *dst, ts_error *err)
   size_t n;
   ts_status status = TS_OK;
 
-  in = fopen (src, "rb");
-  if (!in) {
-    status = ts_error_set (err, errno == ENOENT ? TS_ERR_NOT_FOUND : TS_ERR_IO, "%s: %s", src,
-                           strerror (errno));
+  /* A FIFO among the source configs is refused instead of blocking the copy (ts-file). */
+  status = ts_file_fopen_regular (src, NULL, &in, NULL, err);
+  if (status != TS_OK)
     goto fail;
-  }
   /* Writing a folder over its own configs: the file is already in place. */
   if (stat (dst, &st_dst) == 0 && fstat (fileno (in), &st_src) == 0
       && st_dst.st_dev == st_src.st_dev && st_dst.st_ino == st_src.st_ino)

@@ -16,16 +16,22 @@
 #include "image/ts-image-internal.h"
 
 #include "core/ts-common.h"
+#include "core/ts-file.h"
 
 #include <png.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Per-chunk cap for the reader: the stored size of text chunks (enforced by png_track_chunks:
@@ -315,13 +321,21 @@ ts_image_encode_png_memory (const ts_image *img, const ts_image_meta *meta, uint
 
 /* ---- atomic file writing ------------------------------------------------------------ */
 
+/* A temporary file is "<target>.tmp-" and TEMP_RANDOM characters from temp_chars. */
+#define TEMP_RANDOM 6
+static const char temp_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/* A temporary file younger than this is never taken for stale: a writer locks its file a
+ * moment after creating it (create_temp), and this covers that moment with a wide margin. */
+#define TEMP_STALE_AGE_S 2
+
 /* Creates "<path>.tmp-XXXXXX" exclusively, like mkstemp, but with mode 0666 so that the
  * kernel applies the umask: mkstemp's 0600 would make saved images private, and reading
- * the umask (umask () twice) is racy with other threads. O_EXCL makes the name ours. */
+ * the umask (umask () twice) is racy with other threads. O_EXCL makes the name ours. The
+ * file is flock'ed until the caller closes it, after the rename: that lock is how the next
+ * save in the folder tells a file being written from one left by a killed process. */
 static int
 create_temp (const char *path, char **tmp_out)
 {
-  static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   size_t len = strlen (path);
   char *tmp = malloc (len + sizeof ".tmp-XXXXXX");
   int fd = -1;
@@ -332,7 +346,7 @@ create_temp (const char *path, char **tmp_out)
     return -1;
   }
   for (int attempt = 0; attempt < 100; attempt++) {
-    unsigned char rnd[6];
+    unsigned char rnd[TEMP_RANDOM];
     if (getrandom (rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t) sizeof rnd) {
       uint64_t x = (uint64_t) (ts_time_now () * 1e9) ^ ((uint64_t) getpid () << 32) ^
                    (uint64_t) attempt * 0x9e3779b97f4a7c15u;
@@ -342,8 +356,8 @@ create_temp (const char *path, char **tmp_out)
     memcpy (tmp, path, len);
     memcpy (tmp + len, ".tmp-", 5);
     for (size_t i = 0; i < sizeof rnd; i++)
-      tmp[len + 5 + i] = chars[rnd[i] % (sizeof chars - 1)];
-    tmp[len + 11] = '\0';
+      tmp[len + 5 + i] = temp_chars[rnd[i] % (sizeof temp_chars - 1)];
+    tmp[len + 5 + TEMP_RANDOM] = '\0';
     fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd >= 0 || errno != EEXIST)
       break;
@@ -354,8 +368,65 @@ create_temp (const char *path, char **tmp_out)
     errno = saved;
     return -1;
   }
+  /* A file system without flock (rare) still gets the write; the age rule alone then
+   * guards its temporary file, as for any other writer. */
+  if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+    TS_LOG_D ("image: '%s': cannot lock: %s", tmp, strerror (errno));
   *tmp_out = tmp;
   return fd;
+}
+
+/* Whether name is one of ours: "<name>.png.tmp-XXXXXX" (any case for ".png"). Only PNG
+ * targets: a ".tmp-" file of another program is never touched. */
+static bool
+is_temp_name (const char *name)
+{
+  size_t len = strlen (name), tail = sizeof ".png.tmp-" - 1 + TEMP_RANDOM;
+
+  if (len <= tail || strncasecmp (name + len - tail, ".png", 4) != 0 ||
+      memcmp (name + len - tail + 4, ".tmp-", 5) != 0)
+    return false;
+  for (size_t i = len - TEMP_RANDOM; i < len; i++)
+    if (!strchr (temp_chars, name[i]) || name[i] == '\0')
+      return false;
+  return true;
+}
+
+/* Removes the temporary files a killed save left in dir (SIGKILL, a crash, a power cut
+ * before the rename). A file is stale when it has our name pattern, is a regular file of
+ * this user, is older than TEMP_STALE_AGE_S and nobody holds its lock: a live writer holds
+ * it from creation to rename, and the kernel drops it when a writer dies, whatever its PID
+ * namespace. Failures are logged at DEBUG and never fail the save. */
+static void
+remove_stale_temps (const char *dir)
+{
+  DIR *d = opendir (dir);
+  struct dirent *e;
+  time_t now = time (NULL);
+
+  if (!d)
+    return;
+  while ((e = readdir (d))) {
+    struct stat sb, again;
+    int fd;
+
+    if (!is_temp_name (e->d_name))
+      continue;
+    fd = openat (dirfd (d), e->d_name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+      continue;
+    if (fstat (fd, &sb) == 0 && S_ISREG (sb.st_mode) && sb.st_uid == geteuid () &&
+        now - sb.st_mtime >= TEMP_STALE_AGE_S && flock (fd, LOCK_EX | LOCK_NB) == 0 &&
+        fstatat (dirfd (d), e->d_name, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
+        again.st_dev == sb.st_dev && again.st_ino == sb.st_ino) {
+      if (unlinkat (dirfd (d), e->d_name, 0) == 0)
+        TS_LOG_I ("image: removed '%s/%s', left by an interrupted save", dir, e->d_name);
+      else
+        TS_LOG_D ("image: cannot remove '%s/%s': %s", dir, e->d_name, strerror (errno));
+    }
+    close (fd);
+  }
+  closedir (d);
 }
 
 static bool
@@ -378,54 +449,189 @@ write_all (int fd, const uint8_t *data, size_t size)
   return true;
 }
 
+/* The folder part of path ("." when it has none); malloc'd. */
+static char *
+dir_of (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+  return slash ? ts_image_dup_range (path, slash == path ? 1 : (size_t) (slash - path))
+               : strdup (".");
+}
+
 /* Makes the rename durable. The file is already complete and in place, so a failure here
  * is logged rather than reported. */
 static void
-sync_parent_dir (const char *path)
+sync_dir (const char *path, const char *dir)
 {
-  const char *slash = strrchr (path, '/');
-  char *dir = slash ? ts_image_dup_range (path, slash == path ? 1 : (size_t) (slash - path))
-                    : strdup (".");
-  int fd;
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-  if (!dir)
-    return;
-  fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 || (fsync (fd) != 0 && errno != EINVAL))
     TS_LOG_W ("image: '%s': cannot sync directory '%s': %s", path, dir, strerror (errno));
   if (fd >= 0)
     close (fd);
-  free (dir);
+}
+
+/* Where a save to path lands, once checked. */
+typedef struct {
+  char *target; /* path, or the regular file a symbolic link at path points to */
+  char *dir;    /* target's folder: the temporary file goes there */
+  bool exists;  /* target is an existing regular file, to be replaced */
+  mode_t mode;  /* its permission bits, kept by the replacement (as cp keeps them) */
+} out_target;
+
+static void
+out_target_clear (out_target *t)
+{
+  free (t->target);
+  free (t->dir);
+  memset (t, 0, sizeof *t);
+}
+
+/* Checks path as a destination and resolves it (see ts_output_path_check). */
+static ts_status
+resolve_output (const char *path, out_target *t, ts_error *err)
+{
+  struct stat sb;
+  ts_status st = TS_ERR_IO;
+
+  memset (t, 0, sizeof *t);
+  if (ts_image_str_empty (path))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "image: no file name to save to");
+  if (lstat (path, &sb) != 0) {
+    if (errno != ENOENT) {
+      ts_error_set (err, TS_ERR_IO, "image: '%s': cannot write there: %s", path,
+                    strerror (errno));
+      goto fail;
+    }
+    t->target = strdup (path);
+  } else if (S_ISLNK (sb.st_mode)) {
+    /* Written through, as cp does: the file the link points to is replaced and the link
+     * kept. Only a link to a regular file; cp's other choices (creating a dangling link's
+     * target, writing into a device) are exactly the surprises this refuses. */
+    if (stat (path, &sb) != 0) {
+      if (errno == ENOENT)
+        ts_error_set (err, TS_ERR_IO,
+                      "image: '%s' is a dangling symbolic link; refusing to write through it",
+                      path);
+      else if (errno == ELOOP)
+        ts_error_set (err, TS_ERR_IO, "image: '%s' is a symbolic link loop", path);
+      else
+        ts_error_set (err, TS_ERR_IO, "image: '%s': cannot follow the symbolic link: %s", path,
+                      strerror (errno));
+      goto fail;
+    }
+    if (!S_ISREG (sb.st_mode)) {
+      ts_error_set (err, TS_ERR_IO,
+                    "image: '%s' is a symbolic link to %s, not a regular file; refusing to "
+                    "replace it",
+                    path, ts_file_kind_name (sb.st_mode));
+      goto fail;
+    }
+    t->target = realpath (path, NULL);
+    if (!t->target) {
+      ts_error_set (err, TS_ERR_IO, "image: '%s': cannot follow the symbolic link: %s", path,
+                    strerror (errno));
+      goto fail;
+    }
+    t->exists = true;
+    t->mode = sb.st_mode;
+  } else if (!S_ISREG (sb.st_mode)) {
+    ts_error_set (err, TS_ERR_IO, "image: '%s' is %s, not a regular file; refusing to replace it",
+                  path, ts_file_kind_name (sb.st_mode));
+    goto fail;
+  } else {
+    t->target = strdup (path);
+    t->exists = true;
+    t->mode = sb.st_mode;
+  }
+  if (!t->target || !(t->dir = dir_of (t->target))) {
+    st = ts_error_set (err, TS_ERR_NOMEM, "image: '%s': out of memory", path);
+    goto fail;
+  }
+
+  if (stat (t->dir, &sb) != 0) {
+    ts_error_set (err, TS_ERR_IO, "image: '%s': folder '%s': %s", path, t->dir,
+                  strerror (errno));
+    goto fail;
+  }
+  if (!S_ISDIR (sb.st_mode)) {
+    ts_error_set (err, TS_ERR_IO, "image: '%s': '%s' is %s, not a folder", path, t->dir,
+                  ts_file_kind_name (sb.st_mode));
+    goto fail;
+  }
+  /* access () says what the rename needs: write and search permission in the folder, and
+   * a writable file system (EROFS). Root passes the permission part, as it should. */
+  if (access (t->dir, W_OK | X_OK) != 0) {
+    ts_error_set (err, TS_ERR_IO, "image: '%s': cannot write in folder '%s': %s", path, t->dir,
+                  strerror (errno));
+    goto fail;
+  }
+  /* A read-only file is not replaced behind its owner's back (cp refuses it too). */
+  if (t->exists && access (t->target, W_OK) != 0) {
+    ts_error_set (err, TS_ERR_IO, "image: '%s' is not writable: %s", path, strerror (errno));
+    goto fail;
+  }
+  return TS_OK;
+
+fail:
+  out_target_clear (t);
+  return err ? err->code : st;
+}
+
+ts_status
+ts_output_path_check (const char *path, ts_error *err)
+{
+  out_target t;
+  ts_status st = resolve_output (path, &t, err);
+
+  out_target_clear (&t);
+  return st;
 }
 
 static ts_status
-write_file_atomic (const char *path, const uint8_t *data, size_t size, ts_error *err)
+write_file_atomic (const char *path, const out_target *t, const uint8_t *data, size_t size,
+                   ts_error *err)
 {
   char *tmp = NULL;
   const char *what;
+  struct stat sb;
   int fd, saved;
 
-  fd = create_temp (path, &tmp);
+  remove_stale_temps (t->dir);
+  fd = create_temp (t->target, &tmp);
   if (fd < 0) {
     what = "cannot create a temporary file";
     goto fail;
   }
+  /* The replacement keeps the replaced file's permissions; a new file has 0666 minus the
+   * umask from open. */
+  if (t->exists && fchmod (fd, t->mode & 07777) != 0)
+    TS_LOG_D ("image: '%s': cannot keep the mode of the file replaced: %s", path,
+              strerror (errno));
   what = "cannot write";
   if (!write_all (fd, data, size))
     goto fail;
   what = "cannot sync";
   if (fsync (fd) != 0)
     goto fail;
-  what = "cannot write"; /* close reports deferred write errors (NFS, quota) */
-  saved = close (fd);
-  fd = -1;
-  if (saved != 0)
-    goto fail;
+  /* Checked again just before the rename: something other than a regular file that
+   * appeared at the target meanwhile is not replaced either. */
+  if (lstat (t->target, &sb) == 0 && !S_ISREG (sb.st_mode)) {
+    close (fd);
+    unlink (tmp);
+    free (tmp);
+    return ts_error_set (err, TS_ERR_IO,
+                         "image: '%s' became %s while writing; refusing to replace it", path,
+                         ts_file_kind_name (sb.st_mode));
+  }
   what = "cannot rename the temporary file over it";
-  if (rename (tmp, path) != 0)
+  if (rename (tmp, t->target) != 0)
     goto fail;
+  /* Closed after the rename, so the lock covers the temporary file for its whole life. The
+   * data is already synced, so close has nothing left to report. */
+  close (fd);
   free (tmp);
-  sync_parent_dir (path);
+  sync_dir (path, t->dir);
   return TS_OK;
 
 fail:
@@ -446,6 +652,7 @@ ts_image_save_png (const ts_image *img, const ts_image_meta *meta, const char *p
   uint8_t *data = NULL;
   size_t size = 0;
   char what[1024];
+  out_target t;
   ts_status status;
 
   if (ts_image_str_empty (path))
@@ -454,7 +661,10 @@ ts_image_save_png (const ts_image *img, const ts_image_meta *meta, const char *p
   status = encode_png (img, meta, what, &data, &size, err);
   if (status != TS_OK)
     return status;
-  status = write_file_atomic (path, data, size, err);
+  status = resolve_output (path, &t, err);
+  if (status == TS_OK)
+    status = write_file_atomic (path, &t, data, size, err);
+  out_target_clear (&t);
   free (data);
   return status;
 }
@@ -714,12 +924,9 @@ ts_image_load_png (const char *path, ts_image_meta *meta_out, ts_error *err)
     ts_error_set (err, TS_ERR_INVALID_ARG, "image: no file name to load");
     return NULL;
   }
-  job.file = fopen (path, "rbe");
-  if (!job.file) {
-    ts_error_set (err, errno == ENOENT ? TS_ERR_NOT_FOUND : TS_ERR_IO, "image: '%s': %s", path,
-                  strerror (errno));
+  /* A FIFO or a device is refused by name instead of blocking the caller (ts-file). */
+  if (ts_file_fopen_regular (path, "image", &job.file, NULL, err) != TS_OK)
     return NULL;
-  }
   snprintf (name, sizeof name, "'%s'", path);
   job.name = name;
   img = png_load (&job, meta_out, err);

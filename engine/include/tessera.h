@@ -261,13 +261,34 @@ ts_status ts_image_encode_png_memory (const ts_image *img, const ts_image_meta *
 
 /* Writes img (and meta, nullable) to path as PNG, atomically: the data goes to a new
  * "<path>.tmp-XXXXXX" in the same directory, is fsync'd and then renamed over path, so path
- * holds either its old contents or the complete new file, never a partial one. The new file
- * gets mode 0666 minus the umask. On failure the temporary file is removed and the result
- * is TS_ERR_IO with a message naming path and the system error (a missing directory, a
- * full disk, a file size limit), or one of the errors of ts_image_encode_png_memory.
- * Thread-safety: safe (for distinct paths). */
+ * holds either its old contents or the complete new file, never a partial one.
+ *
+ * What is at path is never destroyed: path must be absent or a regular file (see
+ * ts_output_path_check). A symbolic link to a regular file is written through, as cp does:
+ * the file it points to is replaced (with a temporary file in that file's folder) and the
+ * link is kept. A replaced file keeps its permission bits; a new one gets 0666 minus the
+ * umask. (Hard links to a replaced file keep the old contents: rename makes a new inode.)
+ *
+ * The temporary file is flock'ed while it is written. A temporary file of ours that a
+ * killed save left behind ("<name>.png.tmp-XXXXXX", a regular file of this user, over 2 s
+ * old, not locked) is removed by the next save into the same folder.
+ *
+ * On failure the temporary file is removed, path is untouched, and the result is TS_ERR_IO
+ * with a message naming path and the problem (a special file, a missing or read-only
+ * folder, a full disk, a file size limit), or one of the errors of
+ * ts_image_encode_png_memory. Thread-safety: safe (for distinct paths). */
 ts_status ts_image_save_png (const ts_image *img, const ts_image_meta *meta, const char *path,
                              ts_error *err);
+
+/* Checks, without writing anything, that ts_image_save_png could write to path: path is
+ * absent, a regular file the process may write, or a symbolic link to one; its folder
+ * exists and the process may create files in it (on a writable file system). Fails with
+ * TS_ERR_IO naming path and what is wrong: "is a FIFO, not a regular file; refusing to
+ * replace it", a directory, a device, a socket, a dangling link or a link loop, a missing
+ * folder, no permission. TS_ERR_INVALID_ARG for an empty path. Call it before long work
+ * (loading a model, generating) so a bad destination fails at once; the save checks again.
+ * Thread-safety: safe. */
+ts_status ts_output_path_check (const char *path, ts_error *err);
 
 /* Reads any PNG (gray, gray+alpha, palette, RGB, RGBA; 1 to 16 bits; interlaced or not) and
  * converts it to RGB8: 16-bit samples are scaled to 8 bits with rounding, and alpha
@@ -363,12 +384,18 @@ typedef struct {
 
 typedef void (*ts_step_fn) (void *user_data, const ts_step_info *info);
 
+/* The largest guidance scale ts_generate_params takes. Useful scales are below 30; far
+ * larger ones overflow the f32 guided logits (cfg * (cond - uncond)) into infinities, so
+ * they are refused as out of range instead of failing later as "not finite". */
+#define TS_GUIDANCE_MAX 1000.0
+
 typedef struct {
   const char *prompt;
   const char *negative_prompt;     /* NULL or "" = the official default "" */
   uint32_t width, height;          /* 0 = ts_model_default_size */
   int steps;                       /* 48 */
-  double guidance;                 /* 9; <= 1 disables classifier-free guidance */
+  double guidance;                 /* 9; <= 1 disables classifier-free guidance; at most
+                                      TS_GUIDANCE_MAX */
   double temperature_start;        /* 2 */
   double temperature_end;          /* 0 */
   uint64_t seed;

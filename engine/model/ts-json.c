@@ -5,6 +5,8 @@
  */
 #include "model/ts-json.h"
 
+#include "core/ts-file.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -19,23 +21,14 @@ ts_json_read_file (const char *path, char **out_text, size_t *out_len, ts_error 
 {
   FILE *f = NULL;
   char *text = NULL;
-  long size;
+  uint64_t size = 0;
   ts_status st;
 
-  f = fopen (path, "rb");
-  if (!f) {
-    if (errno == ENOENT)
-      st = ts_error_set (err, TS_ERR_NOT_FOUND, "%s: not found", path);
-    else
-      st = ts_error_set (err, TS_ERR_IO, "%s: cannot open: %s", path, strerror (errno));
+  /* A FIFO, a device or a directory is refused by name before anything is read. */
+  if ((st = ts_file_fopen_regular (path, NULL, &f, &size, err)) != TS_OK)
     goto fail;
-  }
-  if (fseek (f, 0, SEEK_END) != 0 || (size = ftell (f)) < 0 || fseek (f, 0, SEEK_SET) != 0) {
-    st = ts_error_set (err, TS_ERR_IO, "%s: cannot read: %s", path, strerror (errno));
-    goto fail;
-  }
-  if ((unsigned long) size > CONFIG_MAX_FILE_BYTES) {
-    st = ts_error_set (err, TS_ERR_FORMAT, "%s: %ld bytes is too large for a config file",
+  if (size > CONFIG_MAX_FILE_BYTES) {
+    st = ts_error_set (err, TS_ERR_FORMAT, "%s: %" PRIu64 " bytes is too large for a config file",
                        path, size);
     goto fail;
   }

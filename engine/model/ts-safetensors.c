@@ -12,10 +12,12 @@
 #include "model/ts-safetensors.h"
 
 #include "core/ts-common.h"
+#include "core/ts-file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -567,7 +569,7 @@ ts_safetensors *
 ts_safetensors_open (const char *path, ts_error *err)
 {
   ts_safetensors *st = NULL;
-  struct stat sb;
+  uint64_t file_size = 0;
   int fd = -1;
 
   if (!path) {
@@ -577,26 +579,14 @@ ts_safetensors_open (const char *path, ts_error *err)
   st = st_new (path, err);
   if (!st)
     return NULL;
-  /* O_NONBLOCK: opening a FIFO must not wait for a writer; S_ISREG rejects it below. */
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    st_fail (err, errno == ENOENT ? TS_ERR_NOT_FOUND : TS_ERR_IO, path, "cannot open: %s",
-             strerror (errno));
+  /* A FIFO or device is refused before anything waits on it (ts-file). */
+  if (ts_file_open_regular (path, "safetensors", &fd, &file_size, err) != TS_OK)
     goto fail;
-  }
-  if (fstat (fd, &sb) != 0) {
-    st_fail (err, TS_ERR_IO, path, "cannot stat: %s", strerror (errno));
-    goto fail;
-  }
-  if (!S_ISREG (sb.st_mode)) {
-    st_fail (err, TS_ERR_IO, path, "not a regular file");
-    goto fail;
-  }
-  if ((uintmax_t) sb.st_size > SIZE_MAX) {
+  if (file_size > SIZE_MAX) {
     st_fail (err, TS_ERR_UNSUPPORTED, path, "file too large for this address space");
     goto fail;
   }
-  st->size = (size_t) sb.st_size;
+  st->size = (size_t) file_size;
   /* mmap of 0 bytes fails; an empty file is reported by st_parse as too short. */
   if (st->size > 0) {
     st->map = mmap (NULL, st->size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -765,25 +755,18 @@ static char *
 read_small_file (const char *path, size_t max, size_t *size_out, ts_error *err)
 {
   char *buf = NULL;
-  struct stat sb;
+  uint64_t file_size = 0;
   size_t size, got = 0;
-  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  int fd;
 
-  if (fd < 0) {
-    st_fail (err, errno == ENOENT ? TS_ERR_NOT_FOUND : TS_ERR_IO, path, "cannot open: %s",
-             strerror (errno));
+  if (ts_file_open_regular (path, "safetensors", &fd, &file_size, err) != TS_OK)
     return NULL;
-  }
-  if (fstat (fd, &sb) != 0 || !S_ISREG (sb.st_mode)) {
-    st_fail (err, TS_ERR_IO, path, "not a readable regular file");
+  if (file_size > max) {
+    st_fail (err, TS_ERR_FORMAT, path, "file is %" PRIu64 " bytes, more than the %zu allowed",
+             file_size, max);
     goto fail;
   }
-  if ((uintmax_t) sb.st_size > max) {
-    st_fail (err, TS_ERR_FORMAT, path, "file is %jd bytes, more than the %zu allowed",
-             (intmax_t) sb.st_size, max);
-    goto fail;
-  }
-  size = (size_t) sb.st_size;
+  size = (size_t) file_size;
   buf = malloc (size + 1);
   if (!buf) {
     st_fail (err, TS_ERR_NOMEM, path, "out of memory");

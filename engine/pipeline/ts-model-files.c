@@ -6,6 +6,8 @@
 #include "pipeline/ts-model-files.h"
 
 #include "core/ts-common.h"
+#include "core/ts-file.h"
+#include "stages/ts-transformer.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -41,6 +43,7 @@ struct ts_model_files {
   char *merges_path;
   ts_tensor_list expected[TS_COMPONENT_COUNT];
   ts_st_set *sets[TS_COMPONENT_COUNT];
+  ts_tokenizer *tokenizer; /* loaded and checked with the weights; the pipeline steals it */
 };
 
 /* ---- small file helpers ---- */
@@ -66,6 +69,16 @@ is_file (const char *path)
   return stat (path, &sb) == 0 && S_ISREG (sb.st_mode);
 }
 
+/* A file the model needs: "missing" only when nothing is at path; a directory, a FIFO, a
+ * dangling link, a link loop or an unreadable file in its place is named as what it is. */
+static ts_status
+require_file (const char *path, const char *what, ts_error *err)
+{
+  if (ts_file_absent (path))
+    return ts_error_set (err, TS_ERR_NOT_FOUND, "%s: missing %s", what, path);
+  return ts_file_check_regular (path, what, err);
+}
+
 static bool
 is_dir (const char *path)
 {
@@ -73,12 +86,15 @@ is_dir (const char *path)
   return stat (path, &sb) == 0 && S_ISDIR (sb.st_mode);
 }
 
+/* Whether anything is at dir/name. Not only regular files: a FIFO or a directory under a
+ * weight file's name is then opened and refused by name (ts-file), rather than the
+ * weights being called missing. */
 static bool
 file_in_dir (const char *dir, const char *name)
 {
   char path[4096];
   int n = snprintf (path, sizeof path, "%s/%s", dir, name);
-  return n > 0 && (size_t) n < sizeof path && is_file (path);
+  return n > 0 && (size_t) n < sizeof path && !ts_file_absent (path);
 }
 
 /* Whether `dir` holds the checkpoint `base` (single file or sharded index), for the plain
@@ -236,6 +252,13 @@ open_component_dir (ts_model_files *mf, ts_component c, ts_error *err)
   mf->component_dirs[c] = path_join (mf->dir, name, err);
   if (!mf->component_dirs[c])
     return TS_ERR_NOMEM;
+  if (!is_dir (mf->component_dirs[c]) && !ts_file_absent (mf->component_dirs[c])) {
+    struct stat sb;
+    return ts_error_set (err, TS_ERR_IO, "%s: %s is %s, not a folder", name,
+                         mf->component_dirs[c],
+                         stat (mf->component_dirs[c], &sb) == 0 ? ts_file_kind_name (sb.st_mode)
+                                                                : "a broken symbolic link");
+  }
   if (!is_dir (mf->component_dirs[c]))
     return ts_error_set (err, TS_ERR_NOT_FOUND,
                          "%s: folder %s not found (model_index.json lists it as "
@@ -255,9 +278,8 @@ read_component_config (ts_model_files *mf, ts_component c, const char *config,
 
   if (!path)
     return TS_ERR_NOMEM;
-  if (!is_file (path))
-    st = ts_error_set (err, TS_ERR_NOT_FOUND, "%s: missing %s", ts_component_name (c), path);
-  else
+  st = require_file (path, ts_component_name (c), err);
+  if (st == TS_OK)
     st = parse (path, out, err);
   free (path);
   return st;
@@ -325,7 +347,14 @@ read_configs (ts_model_files *mf, ts_error *err)
   ts_status st;
 
   if (!is_dir (mf->dir)) {
-    st = ts_error_set (err, TS_ERR_NOT_FOUND, "model folder %s not found", mf->dir);
+    struct stat sb;
+    if (stat (mf->dir, &sb) == 0)
+      st = ts_error_set (err, TS_ERR_IO, "model folder %s is %s, not a folder", mf->dir,
+                         ts_file_kind_name (sb.st_mode));
+    else if (errno == ENOENT || errno == ENOTDIR)
+      st = ts_error_set (err, TS_ERR_NOT_FOUND, "model folder %s not found", mf->dir);
+    else
+      st = ts_error_set (err, TS_ERR_IO, "model folder %s: %s", mf->dir, strerror (errno));
     goto out;
   }
   index_path = path_join (mf->dir, "model_index.json", err);
@@ -333,12 +362,14 @@ read_configs (ts_model_files *mf, ts_error *err)
     st = TS_ERR_NOMEM;
     goto out;
   }
-  if (!is_file (index_path)) {
+  if (ts_file_absent (index_path)) {
     st = ts_error_set (err, TS_ERR_NOT_FOUND,
                        "%s is not a diffusers model folder: %s not found", mf->dir,
                        index_path);
     goto out;
   }
+  if ((st = ts_file_check_regular (index_path, "model", err)) != TS_OK)
+    goto out;
   st = ts_model_index_from_file (index_path, &mf->index, err);
   if (st != TS_OK)
     goto out;
@@ -379,6 +410,30 @@ read_configs (ts_model_files *mf, ts_error *err)
 out:
   free (index_path);
   return st;
+}
+
+/* Loads the tokenizer as generate will, so that inspect refuses what generate refuses, and
+ * checks its ids against the text encoder's embedding table: an id past vocab_size would
+ * otherwise load and fail at the first prompt without naming vocab.json. */
+static ts_status
+load_tokenizer (ts_model_files *mf, ts_error *err)
+{
+  size_t n_ids;
+
+  mf->tokenizer = ts_tokenizer_load (mf->component_dirs[TS_COMPONENT_TOKENIZER], err);
+  if (!mf->tokenizer)
+    return err ? err->code : TS_ERR_FORMAT;
+  n_ids = ts_tokenizer_n_vocab (mf->tokenizer);
+  if (n_ids > (size_t) mf->clip.vocab_size)
+    return ts_error_set (err, TS_ERR_FORMAT,
+                         "tokenizer: %s has token id %zu ('%.64s'), beyond the text encoder's "
+                         "vocabulary of %d (vocab_size in %s/config.json)",
+                         mf->vocab_path, n_ids - 1,
+                         ts_tokenizer_id_to_token (mf->tokenizer, (int32_t) (n_ids - 1))
+                             ? ts_tokenizer_id_to_token (mf->tokenizer, (int32_t) (n_ids - 1))
+                             : "?",
+                         mf->clip.vocab_size, mf->component_dirs[TS_COMPONENT_TEXT_ENCODER]);
+  return TS_OK;
 }
 
 static ts_status
@@ -445,11 +500,12 @@ open_weights (ts_model_files *mf, ts_error *err)
               ts_st_set_size_bytes (mf->sets[c]));
   }
 
-  if (!is_file (mf->vocab_path))
-    return ts_error_set (err, TS_ERR_NOT_FOUND, "tokenizer: missing %s", mf->vocab_path);
-  if (!is_file (mf->merges_path))
-    return ts_error_set (err, TS_ERR_NOT_FOUND, "tokenizer: missing %s", mf->merges_path);
-  return TS_OK;
+  st = require_file (mf->vocab_path, "tokenizer", err);
+  if (st == TS_OK)
+    st = require_file (mf->merges_path, "tokenizer", err);
+  if (st != TS_OK)
+    return st;
+  return load_tokenizer (mf, err);
 }
 
 ts_model_files *
@@ -501,6 +557,7 @@ ts_model_files_free (ts_model_files *mf)
     ts_tensor_list_clear (&mf->expected[c]);
     free (mf->component_dirs[c]);
   }
+  ts_tokenizer_free (mf->tokenizer);
   free (mf->vocab_path);
   free (mf->merges_path);
   free (mf->dir);
@@ -547,6 +604,14 @@ const char *
 ts_model_files_tokenizer_merges (const ts_model_files *mf)
 {
   return mf->merges_path;
+}
+
+ts_tokenizer *
+ts_model_files_steal_tokenizer (ts_model_files *mf)
+{
+  ts_tokenizer *tok = mf->tokenizer;
+  mf->tokenizer = NULL;
+  return tok;
 }
 
 const ts_tensor_list *
@@ -704,10 +769,19 @@ ts_model_info_component (const ts_model_info *info, ts_component c)
 void
 ts_model_info_default_size (const ts_model_info *info, uint32_t *width, uint32_t *height)
 {
+  /* The rule of ts_model_default_size (ts-pipeline) on the configs alone, so that inspect
+   * estimates memory at the size generate uses: 1024 px for a downsampling transformer,
+   * 512 px otherwise, or the VQ config's sample_size when it is an image size the model
+   * takes (the demo model's 128; the real folders' 32 is diffusers' default, no size). */
   const ts_model_files *mf = info->files;
-  uint32_t size = mf->transformer.downsample
-                    ? 1024u
-                    : (uint32_t) mf->vq.sample_size * (uint32_t) mf->vq.vae_scale_factor;
+  uint32_t size = mf->transformer.downsample ? 1024u : 512u;
+  uint32_t f = mf->vq.vae_scale_factor > 0 ? (uint32_t) mf->vq.vae_scale_factor : 0;
+  uint32_t trained = mf->vq.sample_size > 0 ? (uint32_t) mf->vq.sample_size : 0;
+
+  if (trained >= 64 && trained <= 8192 && f > 0 && trained % f == 0 &&
+      ts_transformer_check_grid (&mf->transformer, (int) (trained / f), (int) (trained / f),
+                                 NULL) == TS_OK)
+    size = trained;
 
   if (width)
     *width = size;

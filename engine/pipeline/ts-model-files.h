@@ -50,6 +50,11 @@ const char *ts_model_files_tokenizer_merges (const ts_model_files *files);
  * NULL for the tokenizer and scheduler. */
 const ts_tensor_list *ts_model_files_expected (const ts_model_files *files,
                                                ts_component component);
+/* The tokenizer, loaded from the tokenizer folder and checked against the text encoder's
+ * vocab_size when the folder opened without TS_LOAD_CONFIGS_ONLY; the caller owns it
+ * (ts_tokenizer_free) and later calls return NULL. */
+ts_tokenizer *ts_model_files_steal_tokenizer (ts_model_files *files);
+
 /* The opened, checked checkpoint; NULL for the tokenizer and scheduler and with
  * TS_LOAD_CONFIGS_ONLY. Borrowed until ts_model_files_free(). */
 const ts_st_set *ts_model_files_checkpoint (const ts_model_files *files,

@@ -97,7 +97,6 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   ts_model_load_params defaults;
   ts_model_files *files = NULL;
   ts_model *m = NULL;
-  char path[4096];
   const char *backend;
   double t0 = ts_time_now ();
   ts_status st;
@@ -161,11 +160,9 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
 
   /* ts_model_files_open has checked that the components agree (codebook sizes, CLIP
    * widths, a mask id outside the codebook). */
-  snprintf (path, sizeof path, "%s/tokenizer", dir);
+  /* Loaded and checked against the text encoder's vocabulary by ts_model_files_open. */
   report_progress (params, 0.05, "tokenizer");
-  m->tokenizer = ts_tokenizer_load (path, err);
-  if (!m->tokenizer)
-    goto fail;
+  m->tokenizer = ts_model_files_steal_tokenizer (files);
 
   if (shared) {
     m->be = *shared;
@@ -532,6 +529,10 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
       || !isfinite (p->aesthetic_score))
     return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: guidance, temperatures and "
                                                   "aesthetic score must be finite numbers");
+  if (p->guidance > TS_GUIDANCE_MAX)
+    return ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "generate: guidance scale %g is out of range (at most %g)", p->guidance,
+                         TS_GUIDANCE_MAX);
   if (width == 0 && height == 0)
     ts_model_default_size (m, &width, &height);
   if ((st = ts_model_check_size (m, width, height, err)) != TS_OK)

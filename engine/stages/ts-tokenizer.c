@@ -23,9 +23,11 @@
  * difference (Python drops them as unassigned, we keep them).
  */
 #include "core/ts-common.h"
+#include "core/ts-file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -270,7 +272,7 @@ read_file (const char *dir, const char *name, bool required, char **out, size_t 
   size_t path_len = strlen (dir) + strlen (name) + 2;
   char *path = malloc (path_len), *buf = NULL;
   FILE *f = NULL;
-  long size;
+  uint64_t size = 0;
 
   *out = NULL;
   *out_len = 0;
@@ -278,21 +280,16 @@ read_file (const char *dir, const char *name, bool required, char **out, size_t 
   if (!path)
     return ts_error_set (err, TS_ERR_NOMEM, "tokenizer: out of memory");
   snprintf (path, path_len, "%s/%s", dir, name);
-  f = fopen (path, "rb");
-  if (!f) {
-    if (errno == ENOENT && !required)
-      return TS_OK;
-    st = ts_error_set (err, errno == ENOENT ? TS_ERR_NOT_FOUND : TS_ERR_IO, "tokenizer: %s '%s': %s",
-                       errno == ENOENT ? "missing" : "cannot open", path, strerror (errno));
+  /* Only a plain absence makes an optional file optional: a directory, a FIFO, a dangling
+   * link or an unreadable file in its place is an error naming it (ts-file). */
+  if (!required && ts_file_absent (path))
+    return TS_OK;
+  st = ts_file_fopen_regular (path, "tokenizer", &f, &size, err);
+  if (st != TS_OK)
     goto fail;
-  }
-  if (fseek (f, 0, SEEK_END) != 0 || (size = ftell (f)) < 0 || fseek (f, 0, SEEK_SET) != 0) {
-    st = ts_error_set (err, TS_ERR_IO, "tokenizer: cannot read '%s': %s", path, strerror (errno));
-    goto fail;
-  }
-  if ((size_t) size > TS_TOKENIZER_MAX_FILE_SIZE) {
-    st = ts_error_set (err, TS_ERR_FORMAT, "tokenizer: '%s' is implausibly large (%ld bytes)", path,
-                       size);
+  if (size > TS_TOKENIZER_MAX_FILE_SIZE) {
+    st = ts_error_set (err, TS_ERR_FORMAT, "tokenizer: '%s' is implausibly large (%" PRIu64
+                       " bytes)", path, size);
     goto fail;
   }
   buf = malloc ((size_t) size + 1);

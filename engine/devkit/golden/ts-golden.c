@@ -13,10 +13,12 @@
 #include "devkit/golden/ts-golden.h"
 
 #include "core/ts-common.h"
+#include "core/ts-file.h"
 #include "devkit/golden/ts-golden-case.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,22 +41,20 @@ static const struct {
 char *
 ts_golden_read_file (const char *path, size_t *size_out, ts_error *err)
 {
-  FILE *f = fopen (path, "rb");
+  FILE *f = NULL;
   char *buf = NULL;
-  long size;
+  uint64_t size = 0;
 
-  if (!f) {
-    ts_error_set (err, errno == ENOENT ? TS_ERR_NOT_FOUND : TS_ERR_IO, "%s: %s", path,
-                  strerror (errno));
+  /* Regular files only: a FIFO in a golden folder must not block the checker (ts-file). */
+  if (ts_file_fopen_regular (path, "golden", &f, &size, err) != TS_OK)
     return NULL;
-  }
-  if (fseek (f, 0, SEEK_END) != 0 || (size = ftell (f)) < 0 || fseek (f, 0, SEEK_SET) != 0) {
-    ts_error_set (err, TS_ERR_IO, "%s: cannot determine the size", path);
+  if (size >= SIZE_MAX) {
+    ts_error_set (err, TS_ERR_NOMEM, "%s: too large", path);
     goto fail;
   }
   buf = malloc ((size_t) size + 1);
   if (!buf) {
-    ts_error_set (err, TS_ERR_NOMEM, "%s: out of memory reading %ld bytes", path, size);
+    ts_error_set (err, TS_ERR_NOMEM, "%s: out of memory reading %" PRIu64 " bytes", path, size);
     goto fail;
   }
   if (fread (buf, 1, (size_t) size, f) != (size_t) size) {
