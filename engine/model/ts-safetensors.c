@@ -30,8 +30,10 @@
 /* The largest integer a JSON number parsed into a double still holds exactly. */
 #define ST_MAX_EXACT_INT 9007199254740992.0
 
-/* An index JSON is a few hundred bytes per tensor; this bound only stops a runaway read. */
-#define ST_MAX_INDEX_BYTES (64u * 1024u * 1024u)
+/* An index JSON is one "name": "shard file" line per tensor, about as long as the tensor's
+ * header entry; the same bound as the header keeps a hostile index from costing hundreds
+ * of MB in cJSON nodes. */
+#define ST_MAX_INDEX_BYTES TS_ST_MAX_HEADER
 
 typedef struct {
   char *key;
@@ -414,7 +416,8 @@ st_parse (ts_safetensors *st, ts_error *err)
                     (unsigned long long) header_len);
   if (header_len > TS_ST_MAX_HEADER)
     return st_fail (err, TS_ERR_FORMAT, st->path,
-                    "header length %llu exceeds the limit of %u bytes",
+                    "header length %llu exceeds the limit of %u bytes (real checkpoints "
+                    "need about 120 bytes per tensor)",
                     (unsigned long long) header_len, TS_ST_MAX_HEADER);
   if (header_len > st->size - 8)
     return st_fail (err, TS_ERR_FORMAT, st->path,
