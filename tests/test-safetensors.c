@@ -1097,6 +1097,131 @@ test_golden_fp16 (void)
   g_free (dir);
 }
 
+/* ---- header size limit ---- */
+
+/* A header one byte over the limit, present in full, is refused from its length alone
+ * (before any parse: a hostile 100 MB header used to cost 1.7 GB of RSS); one exactly at
+ * the limit parses. */
+static void
+test_header_limit (void)
+{
+  const size_t limit = TS_ST_MAX_HEADER;
+  char *header = g_malloc (limit + 2);
+  char *path, *want;
+  ts_error err = { 0 };
+  ts_safetensors *st;
+  GByteArray *b;
+  gint64 t0;
+
+  memset (header, ' ', limit + 1);
+  header[0] = '{';
+  header[1] = '}';
+  header[limit + 1] = '\0';
+  b = st_build (header, NULL, 0);
+  path = write_file ("limit/over.safetensors", b->data, b->len);
+  t0 = g_get_monotonic_time ();
+  g_assert_null (ts_safetensors_open (path, &err));
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, G_USEC_PER_SEC);
+  want = g_strdup_printf ("header length %zu exceeds the limit of %zu bytes", limit + 1, limit);
+  assert_error (&err, TS_ERR_FORMAT, path, want, NULL);
+  g_byte_array_unref (b);
+  g_free (path);
+
+  header[limit] = '\0';
+  b = st_build (header, NULL, 0);
+  path = write_file ("limit/at.safetensors", b->data, b->len);
+  st = ts_safetensors_open (path, &err);
+  g_assert_nonnull (st);
+  g_assert_cmpuint (ts_safetensors_n_tensors (st), ==, 0);
+  ts_safetensors_free (st);
+  g_byte_array_unref (b);
+  g_free (path);
+  g_free (want);
+  g_free (header);
+}
+
+/* ---- non-finite check ---- */
+
+typedef struct {
+  const char *dtype;
+  size_t elem;
+  guint64 max_finite, nan, pos_inf, neg_inf; /* bit patterns; inf 0 when there is none */
+} finite_case;
+
+static const finite_case finite_cases[] = {
+  { "F16", 2, 0x7BFF, 0x7E01, 0x7C00, 0xFC00 },
+  { "BF16", 2, 0x7F7F, 0x7FC1, 0x7F80, 0xFF80 },
+  { "F32", 4, 0x7F7FFFFF, 0x7FC00001, 0x7F800000, 0xFF800000 },
+  { "F64", 8, 0x7FEFFFFFFFFFFFFF, 0x7FF8000000000001, 0x7FF0000000000000,
+    0xFFF0000000000000 },
+  { "F8_E5M2", 1, 0x7B, 0x7E, 0x7C, 0xFC },
+  { "F8_E4M3", 1, 0x7E, 0x7F, 0, 0 },
+};
+
+/* A tensor 'w' of n elements, all max_finite (negated in odd places), with `bad` at
+ * element `at` (none when at == n). */
+static ts_safetensors *
+finite_tensor (const finite_case *c, size_t n, size_t at, guint64 bad, GByteArray **out)
+{
+  char *header = g_strdup_printf ("{\"w\":{\"dtype\":\"%s\",\"shape\":[%zu],"
+                                  "\"data_offsets\":[0,%zu]}}", c->dtype, n, n * c->elem);
+  guint8 *data = g_malloc (n * c->elem + 1);
+  const guint64 sign = (guint64) 1 << (8 * c->elem - 1);
+  ts_error err = { 0 };
+  ts_safetensors *st;
+
+  for (size_t i = 0; i < n; i++) {
+    guint64 v = i == at ? bad : (i % 2 ? c->max_finite | sign : c->max_finite);
+    memcpy (data + i * c->elem, &v, c->elem); /* little-endian host */
+  }
+  *out = st_build (header, data, n * c->elem);
+  st = ts_safetensors_open_memory ((*out)->data, (*out)->len, "finite.safetensors", &err);
+  g_assert_nonnull (st);
+  g_free (data);
+  g_free (header);
+  return st;
+}
+
+static void
+test_check_finite (void)
+{
+  /* Sizes around the 8-byte words and the scan's 16 KiB blocks, tails included. */
+  const size_t sizes[] = { 1, 3, 8, 9, 8191, 8192, 8193, 20001 };
+
+  for (size_t k = 0; k < G_N_ELEMENTS (finite_cases); k++) {
+    const finite_case *c = &finite_cases[k];
+    for (size_t s = 0; s < G_N_ELEMENTS (sizes); s++) {
+      const size_t n = sizes[s];
+      const size_t where[] = { 0, n / 2, n - 1 };
+      const guint64 bads[] = { c->nan, c->pos_inf, c->neg_inf };
+      const char *kinds[] = { "NaN", "+inf", "-inf" };
+      GByteArray *b;
+      ts_error err = { 0 };
+      ts_safetensors *st = finite_tensor (c, n, n, 0, &b);
+
+      g_assert_cmpint (ts_st_tensor_check_finite (ts_safetensors_find (st, "w"), &err), ==,
+                       TS_OK);
+      ts_safetensors_free (st);
+      g_byte_array_unref (b);
+      for (size_t j = 0; j < G_N_ELEMENTS (bads); j++) {
+        if (j > 0 && !c->pos_inf)
+          break;
+        for (size_t w = 0; w < G_N_ELEMENTS (where); w++) {
+          char *want = g_strdup_printf ("tensor 'w': element %zu of %zu is %s", where[w], n,
+                                        kinds[j]);
+          st = finite_tensor (c, n, where[w], bads[j], &b);
+          g_assert_cmpint (ts_st_tensor_check_finite (ts_safetensors_find (st, "w"), &err),
+                           ==, TS_ERR_FORMAT);
+          assert_error (&err, TS_ERR_FORMAT, "finite.safetensors: ", want, "non-finite");
+          ts_safetensors_free (st);
+          g_byte_array_unref (b);
+          g_free (want);
+        }
+      }
+    }
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1128,6 +1253,8 @@ main (int argc, char **argv)
   g_test_add_func ("/safetensors/convert/f16", test_f16);
   g_test_add_func ("/safetensors/convert/bf16", test_bf16);
   g_test_add_func ("/safetensors/convert/f8", test_f8);
+  g_test_add_func ("/safetensors/header-limit", test_header_limit);
+  g_test_add_func ("/safetensors/check-finite", test_check_finite);
   g_test_add_func ("/safetensors/golden/transformer", test_golden);
   g_test_add_func ("/safetensors/golden/transformer-fp16", test_golden_fp16);
 

@@ -439,6 +439,44 @@ test_special_token_sources (folder *f, gconstpointer data)
   ts_tokenizer_free (tok);
 }
 
+/* Each file one byte over its size limit is refused before it is read, with a message
+ * naming the file and the limit; the real CLIP files are 16x below them. */
+static void
+test_size_limits (folder *f, gconstpointer data)
+{
+  static const struct {
+    const char *name;
+    size_t limit;
+  } files[] = {
+    { "vocab.json", (size_t) 16 << 20 },
+    { "merges.txt", (size_t) 8 << 20 },
+    { "tokenizer_config.json", (size_t) 1 << 20 },
+    { "special_tokens_map.json", (size_t) 1 << 20 },
+  };
+  (void) data;
+
+  for (size_t i = 0; i < G_N_ELEMENTS (files); i++) {
+    g_autofree char *big = g_malloc (files[i].limit + 1);
+    g_autofree char *want = g_strdup_printf ("is %zu bytes, over the limit of %zu bytes for %s",
+                                             files[i].limit + 1, files[i].limit, files[i].name);
+    g_autofree char *saved = NULL;
+    g_autofree char *path = g_build_filename (f->dir, files[i].name, NULL);
+    gsize saved_len = 0;
+    gint64 t0;
+
+    g_file_get_contents (path, &saved, &saved_len, NULL);
+    memset (big, ' ', files[i].limit + 1);
+    write_file (f->dir, files[i].name, big, (gssize) files[i].limit + 1);
+    t0 = g_get_monotonic_time ();
+    expect_load_error (f, TS_ERR_FORMAT, want);
+    g_assert_cmpint (g_get_monotonic_time () - t0, <, G_USEC_PER_SEC);
+    if (saved)
+      write_file (f->dir, files[i].name, saved, (gssize) saved_len);
+    else
+      g_unlink (path);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -456,6 +494,8 @@ main (int argc, char **argv)
   g_test_add ("/tokenizer/malformed-merges", folder, NULL, folder_setup, test_malformed_merges,
               folder_teardown);
   g_test_add ("/tokenizer/malformed-config", folder, NULL, folder_setup, test_malformed_config,
+              folder_teardown);
+  g_test_add ("/tokenizer/size-limits", folder, NULL, folder_setup, test_size_limits,
               folder_teardown);
   g_test_add ("/tokenizer/special-token-sources", folder, NULL, folder_setup, test_special_token_sources,
               folder_teardown);

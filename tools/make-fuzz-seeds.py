@@ -65,8 +65,26 @@ def safetensors_seeds():
     return seeds
 
 
+def parameters_seeds():
+    """A1111 infotexts (the PNG `parameters` text) as other tools and Tessera write them."""
+    return {
+        "a1111.txt": (b"a red fox in the snow, highly detailed\n"
+                      b"Negative prompt: blurry, lowres\n"
+                      b"Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1234567890, "
+                      b"Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, "
+                      b"Version: v1.6.0"),
+        "tessera.txt": (b"a red fox in the snow\nNegative prompt: blurry\n"
+                        b"Steps: 4, Sampler: MaskGIT, CFG scale: 9, Seed: 42, Size: 256x256, "
+                        b"Model: tiny-meissonic"),
+        "quoted.txt": (b"prompt only, no settings\nSteps: 1, Seed: 18446744073709551615, "
+                       b"Lora hashes: \"a: 1, b: 2\", Size: 1x1, CFG scale: -0.5"),
+        "multiline.txt": (b"line one\nline two: with a colon\nNegative prompt: x\n"
+                          b"more negative\nSteps: 3, Size: 8192x8192, Seed: 0"),
+    }
+
+
 def main():
-    for name, gen in (("safetensors", safetensors_seeds),):
+    for name, gen in (("safetensors", safetensors_seeds), ("parameters", parameters_seeds)):
         out = os.path.join(CORPUS, name)
         os.makedirs(out, exist_ok=True)
         for seed, blob in gen().items():

@@ -95,6 +95,12 @@ ts_weight_set_load (ts_weight_set *ws, const ts_st_set *ckpt, int n_dims, const 
                   ws->component, e->name, want, got, ts_dtype_name (t->dtype));
     goto fail;
   }
+  /* NaN or Inf in a weight would otherwise surface steps later as non-finite logits (or,
+   * in the VQ-VAE, a silently black image) with no file named. */
+  if (ts_st_tensor_check_finite (t, err) != TS_OK) {
+    ts_error_prefix (err, "%s", ws->component);
+    goto fail;
+  }
   if (upload_n_dims == 2 && n_dims == 4) {
     TS_ASSERT (shape[2] == 1 && shape[3] == 1);
   } else {

@@ -2,8 +2,8 @@
  *
  * ts-weights — how every stage takes its weights from a checkpoint onto the backend: look
  * the official key up, check that it is a float tensor (F32/F16/BF16) of the shape the
- * config implies, upload it, and keep it until the stage is freed. One place, so every
- * stage names a missing or misshapen tensor the same way.
+ * config implies and holds no NaN or Inf, upload it, and keep it until the stage is freed.
+ * One place, so every stage names a missing, misshapen or non-finite tensor the same way.
  */
 #ifndef TS_WEIGHTS_H
 #define TS_WEIGHTS_H
@@ -24,7 +24,8 @@ void ts_weight_set_free (ts_weight_set *ws);
  * with upload_n_dims dimensions (0: as stored; 2 with a [out, in, 1, 1] kernel gives the
  * matrix [out, in], for 1x1 convolutions run as matmuls). The result stays valid until the
  * set is freed. NULL with err set: TS_ERR_FORMAT naming the tensor when it is missing or
- * has another dtype or shape, or the backend's error. */
+ * has another dtype or shape or holds a NaN or Inf (naming the file too), or the backend's
+ * error. */
 const ts_weight *ts_weight_set_load (ts_weight_set *ws, const ts_st_set *ckpt, int n_dims,
                                      const int64_t *shape, int upload_n_dims, ts_error *err,
                                      const char *fmt, ...) TS_PRINTF (7, 8);

@@ -665,7 +665,8 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     st = ts_vq_decode (m->vq, tokens, 1, grid_h, grid_w, image_f, NULL, err);
     ts_vq_trim (m->vq);
     m->stats.vq_decode_s += ts_time_now () - t0;
-    if (st != TS_OK)
+    if (st != TS_OK
+        || (st = ts_vq_check_finite (image_f, 1, (int) height, (int) width, err)) != TS_OK)
       goto out;
     ts_vq_to_uint8 (image_f, 1, (int) height, (int) width, image->pixels);
     if (run->image_float)
@@ -726,7 +727,7 @@ ts_model_decode (ts_model *m, const int32_t *tokens, int grid_h, int grid_w, ts_
   }
   st = ts_vq_decode (m->vq, tokens, 1, grid_h, grid_w, image_f, NULL, err);
   ts_vq_trim (m->vq);
-  if (st != TS_OK)
+  if (st != TS_OK || ts_vq_check_finite (image_f, 1, grid_h * f, grid_w * f, err) != TS_OK)
     goto fail;
   ts_vq_to_uint8 (image_f, 1, grid_h * f, grid_w * f, image->pixels);
   free (image_f);

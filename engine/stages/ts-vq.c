@@ -241,6 +241,10 @@ vq_load_all (ts_vq *vq, const ts_st_set *set, ts_error *err)
   vq->code_norms = malloc ((size_t) c->num_vq_embeddings * sizeof *vq->code_norms);
   if (!vq->codebook_host || !vq->code_norms)
     return ts_error_set (err, TS_ERR_NOMEM, "vqvae: out of memory");
+  if ((st = ts_st_tensor_check_finite (t, err)) != TS_OK) {
+    ts_error_prefix (err, "vqvae");
+    return st;
+  }
   if ((st = ts_st_tensor_to_f32 (t, vq->codebook_host, err)) != TS_OK)
     return st;
   for (int k = 0; k < c->num_vq_embeddings; k++) {
@@ -921,6 +925,25 @@ ts_vq_to_uint8 (const float *image_nchw, int batch, int height, int width, uint8
         const float scaled = v * 255.0f;
         rgb[((size_t) b * plane + p) * 3 + (size_t) ch] = (uint8_t) nearbyintf (scaled);
       }
+}
+
+ts_status
+ts_vq_check_finite (const float *image_nchw, int batch, int height, int width, ts_error *err)
+{
+  const size_t plane = (size_t) height * (size_t) width, n = (size_t) batch * 3 * plane;
+  size_t n_bad = 0, first = 0;
+
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite (image_nchw[i]) && n_bad++ == 0)
+      first = i;
+  if (!n_bad)
+    return TS_OK;
+  return ts_error_set (err, TS_ERR_FORMAT,
+                       "vqvae: the decoded image has %zu non-finite values of %zu (the first "
+                       "is %s, channel %zu at pixel (%zu, %zu)): the VQ-VAE's weights or "
+                       "activations overflow", n_bad, n,
+                       isnan (image_nchw[first]) ? "NaN" : "infinite", first / plane % 3,
+                       first % plane % (size_t) width, first % plane / (size_t) width);
 }
 
 /* ---- encode ---- */

@@ -50,6 +50,11 @@ ts_status ts_vq_decode (ts_vq *vq, const int32_t *ids, int batch, int h, int w, 
  * round-half-to-even, as uint8; NCHW float [batch, 3, height, width] in, interleaved RGB
  * [batch, height, width, 3] out. NaN becomes 0. */
 void ts_vq_to_uint8 (const float *image_nchw, int batch, int height, int width, uint8_t *rgb);
+/* Checks a decoded image (NCHW float [batch, 3, height, width]) for NaN and Inf before
+ * ts_vq_to_uint8() would turn them into black or white pixels: TS_ERR_FORMAT counting them
+ * and naming the first (channel and pixel), which points at the VQ-VAE's weights. */
+ts_status ts_vq_check_finite (const float *image_nchw, int batch, int height, int width,
+                              ts_error *err);
 
 /* Encodes images [batch, in_channels, height, width] with values in [0, 1] (no
  * normalisation, as the pipeline's image processor does) into codebook indices
