@@ -123,6 +123,12 @@ tessera_application_startup (GApplication *app)
     { "win.cancel", { "Escape", NULL } },
     { "win.open", { "<Control>o", NULL } },
     { "win.show-help-overlay", { "<Control>question", NULL } },
+    { "win.show-page::generate", { "<Alt>1", NULL } },
+    { "win.show-page::gallery", { "<Alt>2", NULL } },
+    { "win.show-page::inpaint", { "<Alt>3", NULL } },
+    /* Enabled only while a gallery delete's toast shows, so that Ctrl+Z reaches the
+     * mask editor and text fields the rest of the time. */
+    { "win.undo-delete", { "<Control>z", NULL } },
   };
 
   G_APPLICATION_CLASS (tessera_application_parent_class)->startup (app);

@@ -4,8 +4,10 @@
  * modification time (newest first); the folder is enumerated asynchronously and then
  * watched with a GFileMonitor (WATCH_MOVES, because the engine writes a temporary file and
  * renames it over the final name). Thumbnails load lazily, when a cell binds its item.
- * Deleting moves the file to the trash; the toast's Undo puts it back, through GVfs's
- * trash:/// when it is there, else by reading the freedesktop.org trash folders directly.
+ * Deleting moves the file to the trash; the toast's Undo (or Ctrl+Z, the window's
+ * win.undo-delete, while the toast shows: the "can-undo-delete" property) puts it back,
+ * through GVfs's trash:/// when it is there, else by reading the freedesktop.org trash
+ * folders directly. Activating an item (Enter, double-click) reuses its parameters.
  * New images are written into the folder here too, by a GTask thread with the engine's
  * atomic PNG writer (tessera_gallery_save_async).
  */
@@ -40,7 +42,16 @@ struct _TesseraGallery
   gulong shown_handler;
   GtkFileChooserNative *save_chooser;
   GFile *last_trashed;
+  AdwToast *undo_toast; /* the newest delete's toast while it shows */
 };
+
+enum {
+  PROP_0,
+  PROP_CAN_UNDO_DELETE,
+  N_PROPS
+};
+
+static GParamSpec *props[N_PROPS];
 
 enum {
   SIGNAL_REUSE_PARAMETERS,
@@ -721,6 +732,31 @@ restore_done (GObject *source, GAsyncResult *result, gpointer user_data)
   tessera_gallery_add_file (self, orig);
 }
 
+static void
+set_undo_toast (TesseraGallery *self, AdwToast *toast)
+{
+  if (self->undo_toast == toast)
+    return;
+  g_set_object (&self->undo_toast, toast);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_CAN_UNDO_DELETE]);
+}
+
+static void
+on_undo_toast_dismissed (AdwToast *toast, gpointer user_data)
+{
+  TesseraGallery *self = user_data;
+
+  if (self->undo_toast == toast)
+    set_undo_toast (self, NULL);
+}
+
+gboolean
+tessera_gallery_can_undo_delete (TesseraGallery *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GALLERY (self), FALSE);
+  return self->undo_toast != NULL && self->last_trashed != NULL;
+}
+
 void
 tessera_gallery_undo_delete (TesseraGallery *self)
 {
@@ -728,6 +764,10 @@ tessera_gallery_undo_delete (TesseraGallery *self)
   g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (TESSERA_IS_GALLERY (self));
+  /* From Ctrl+Z the toast still shows, and its Undo now does nothing (last_trashed is
+   * gone). It is left to time out: libadwaita 1.2 aborts when a toast is dismissed while
+   * the one before it is still animating out. */
+  set_undo_toast (self, NULL);
   orig = g_steal_pointer (&self->last_trashed);
   if (!orig)
     return;
@@ -745,7 +785,12 @@ on_undo_delete (AdwToast *toast, gpointer user_data)
 
   /* Only the newest deletion's toast can undo: an older one's file was replaced. */
   if (self->last_trashed && g_file_equal (self->last_trashed, orig))
-    tessera_gallery_undo_delete (self);
+    {
+      /* The toast dismisses itself after this signal. */
+      if (self->undo_toast == toast)
+        set_undo_toast (self, NULL);
+      tessera_gallery_undo_delete (self);
+    }
 }
 
 static void
@@ -777,6 +822,8 @@ trash_done (GObject *source, GAsyncResult *result, gpointer user_data)
   adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
   g_object_set_data_full (G_OBJECT (toast), "tessera-file", g_object_ref (file), g_object_unref);
   g_signal_connect_object (toast, "button-clicked", G_CALLBACK (on_undo_delete), self, 0);
+  g_signal_connect_object (toast, "dismissed", G_CALLBACK (on_undo_toast_dismissed), self, 0);
+  set_undo_toast (self, toast);
   add_toast (self, toast);
 }
 
@@ -796,6 +843,16 @@ delete_activated (GtkWidget *widget, const char *name, GVariant *param)
   (void) name;
   (void) param;
   tessera_gallery_delete_selected (TESSERA_GALLERY (widget));
+}
+
+/* Enter or a double-click on an item: select it and reuse its parameters (once they are
+ * read; gallery.reuse is disabled until then). */
+static void
+on_grid_activate (TesseraGallery *self, guint position)
+{
+  gtk_single_selection_set_selected (self->selection, position);
+  if (self->shown && tessera_gallery_item_get_meta (self->shown))
+    gtk_widget_activate_action (GTK_WIDGET (self), "gallery.reuse", NULL);
 }
 
 /* ---- saving ---- */
@@ -1003,8 +1060,24 @@ tessera_gallery_dispose (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_object (&self->folder);
   g_clear_object (&self->last_trashed);
+  g_clear_object (&self->undo_toast);
   g_clear_pointer (&self->items, g_hash_table_unref);
   G_OBJECT_CLASS (tessera_gallery_parent_class)->dispose (object);
+}
+
+static void
+tessera_gallery_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  TesseraGallery *self = TESSERA_GALLERY (object);
+
+  switch (prop_id)
+    {
+    case PROP_CAN_UNDO_DELETE:
+      g_value_set_boolean (value, tessera_gallery_can_undo_delete (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 static void
@@ -1014,6 +1087,11 @@ tessera_gallery_class_init (TesseraGalleryClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = tessera_gallery_dispose;
+  object_class->get_property = tessera_gallery_get_property;
+
+  props[PROP_CAN_UNDO_DELETE] =
+    g_param_spec_boolean ("can-undo-delete", NULL, NULL, FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, props);
 
   signals[SIGNAL_REUSE_PARAMETERS] =
     g_signal_new ("reuse-parameters", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
@@ -1061,6 +1139,7 @@ tessera_gallery_init (TesseraGallery *self)
   g_signal_connect (factory, "unbind", G_CALLBACK (cell_unbind), NULL);
   gtk_grid_view_set_factory (self->grid_view, factory);
   gtk_grid_view_set_model (self->grid_view, GTK_SELECTION_MODEL (self->selection));
+  g_signal_connect_swapped (self->grid_view, "activate", G_CALLBACK (on_grid_activate), self);
   update_actions (self);
   update_empty (self);
 }

@@ -37,5 +37,8 @@ TesseraGalleryItem *tessera_gallery_get_selected (TesseraGallery *self);
  * tessera_gallery_undo_delete, which puts the last one trashed back. */
 void tessera_gallery_delete_selected (TesseraGallery *self);
 void tessera_gallery_undo_delete (TesseraGallery *self);
+/* Whether the newest delete's toast still shows, so its Undo (Ctrl+Z) can run; notified
+ * as the "can-undo-delete" property. */
+gboolean tessera_gallery_can_undo_delete (TesseraGallery *self);
 
 G_END_DECLS

@@ -364,6 +364,20 @@ tessera_generate_page_dup_prompt (TesseraGeneratePage *self)
 }
 
 gboolean
+tessera_generate_page_focus_prompt (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), FALSE);
+  return gtk_widget_grab_focus (GTK_WIDGET (self->prompt_view));
+}
+
+gboolean
+tessera_generate_page_prompt_has_focus (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), FALSE);
+  return gtk_widget_has_focus (GTK_WIDGET (self->prompt_view));
+}
+
+gboolean
 tessera_generate_page_apply_meta (TesseraGeneratePage *self, const TesseraImageMeta *m)
 {
   gboolean size_ok = TRUE;

@@ -67,6 +67,10 @@ void tessera_generate_page_get_size (TesseraGeneratePage *self, guint *width, gu
 
 void tessera_generate_page_set_prompt (TesseraGeneratePage *self, const char *prompt);
 char *tessera_generate_page_dup_prompt (TesseraGeneratePage *self);
+/* Puts the keyboard focus in the prompt (the window does at start); FALSE when it could
+ * not (the form is insensitive). */
+gboolean tessera_generate_page_focus_prompt (TesseraGeneratePage *self);
+gboolean tessera_generate_page_prompt_has_focus (TesseraGeneratePage *self);
 /* Fills the form from an image's parameters; values it does not record stay as they are,
  * and the seed gets locked. Returns FALSE when it names a size the model does not make
  * (the size stays). */

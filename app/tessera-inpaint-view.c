@@ -7,6 +7,7 @@
 #include "tessera-inpaint-view.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 
 #include "tessera-preview.h"
 
@@ -82,6 +83,41 @@ invert_activated (GtkWidget *widget, const char *name, GVariant *param)
   tessera_mask_editor_invert (TESSERA_INPAINT_VIEW (widget)->editor);
 }
 
+/* `[` and `]`: a fifth smaller or larger, in the slider's steps, at least one step. The
+ * bindings are on this view, so a text field that has the focus takes the key first. */
+static void
+brush_step (TesseraInpaintView *self, int direction)
+{
+  double value = gtk_adjustment_get_value (self->brush_adjustment);
+  double step = gtk_adjustment_get_step_increment (self->brush_adjustment);
+  double delta = MAX (step, round (value * 0.2 / step) * step);
+
+  gtk_adjustment_set_value (self->brush_adjustment, value + direction * delta);
+}
+
+static void
+brush_grow_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  brush_step (TESSERA_INPAINT_VIEW (widget), +1);
+}
+
+static void
+brush_shrink_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  brush_step (TESSERA_INPAINT_VIEW (widget), -1);
+}
+
+double
+tessera_inpaint_view_get_brush_size (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), 0);
+  return gtk_adjustment_get_value (self->brush_adjustment);
+}
+
 static void
 on_brush_changed (TesseraInpaintView *self)
 {
@@ -136,7 +172,11 @@ tessera_inpaint_view_class_init (TesseraInpaintViewClass *klass)
   gtk_widget_class_install_action (widget_class, "inpaint.undo", NULL, undo_activated);
   gtk_widget_class_install_action (widget_class, "inpaint.clear", NULL, clear_activated);
   gtk_widget_class_install_action (widget_class, "inpaint.invert", NULL, invert_activated);
+  gtk_widget_class_install_action (widget_class, "inpaint.brush-grow", NULL, brush_grow_activated);
+  gtk_widget_class_install_action (widget_class, "inpaint.brush-shrink", NULL, brush_shrink_activated);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK, "inpaint.undo", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_bracketright, 0, "inpaint.brush-grow", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_bracketleft, 0, "inpaint.brush-shrink", NULL);
 }
 
 static void

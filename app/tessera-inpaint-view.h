@@ -27,6 +27,8 @@ char *tessera_inpaint_view_dup_prompt (TesseraInpaintView *self);
 void tessera_inpaint_view_set_prompt (TesseraInpaintView *self, const char *prompt);
 double tessera_inpaint_view_get_strength (TesseraInpaintView *self);
 void tessera_inpaint_view_set_strength (TesseraInpaintView *self, double strength);
+/* The brush diameter in image pixels (the slider; `[` and `]` change it). */
+double tessera_inpaint_view_get_brush_size (TesseraInpaintView *self);
 TesseraMaskEditor *tessera_inpaint_view_get_editor (TesseraInpaintView *self);
 void tessera_inpaint_view_set_running (TesseraInpaintView *self, gboolean running);
 void tessera_inpaint_view_set_progress (TesseraInpaintView *self, double fraction, const char *text);

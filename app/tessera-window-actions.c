@@ -4,9 +4,10 @@
  * cancel and finish-now start and stop engine runs (the run's bookkeeping, the step
  * callback and the completion are in tessera-window.c); open, choose-model and
  * reload-model pick files and models; reroll-seed and inpaint-current act on the generate
- * page; preview-mode is the GSettings key as an action. _tessera_window_update_actions
- * enables each action while it can run, and is called whenever the model or run state
- * changes.
+ * page; show-page switches pages (Alt+1/2/3) and undo-delete is the gallery delete
+ * toast's Undo (Ctrl+Z); preview-mode is the GSettings key as an action.
+ * _tessera_window_update_actions enables each action while it can run, and is called
+ * whenever the model or run state changes.
  */
 #include <glib/gi18n.h>
 #include <string.h>
@@ -173,6 +174,30 @@ inpaint_current_activated (GSimpleAction *action, GVariant *param, gpointer user
     _tessera_window_inpaint_file (self, self->current_file);
 }
 
+/* Alt+1/2/3: the view stack's page by name (generate, gallery, inpaint). */
+static void
+show_page_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  const char *name = g_variant_get_string (param, NULL);
+
+  (void) action;
+  if (adw_view_stack_get_child_by_name (self->view_stack, name))
+    adw_view_stack_set_visible_child_name (self->view_stack, name);
+}
+
+/* Ctrl+Z while the gallery's delete toast shows. */
+static void
+undo_delete_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  (void) action;
+  (void) param;
+  if (tessera_gallery_can_undo_delete (self->gallery))
+    tessera_gallery_undo_delete (self->gallery);
+}
+
 /* ---- files and models ---- */
 
 static void
@@ -277,6 +302,8 @@ static const GActionEntry win_entries[] = {
   { .name = "reroll-seed", .activate = reroll_seed_activated },
   { .name = "inpaint-current", .activate = inpaint_current_activated },
   { .name = "inpaint-run", .activate = inpaint_run_activated },
+  { .name = "show-page", .activate = show_page_activated, .parameter_type = "s" },
+  { .name = "undo-delete", .activate = undo_delete_activated },
 };
 
 void
@@ -312,6 +339,7 @@ _tessera_window_update_actions (TesseraWindow *self)
   set_enabled (self, "reload-model", idle);
   set_enabled (self, "reroll-seed", idle);
   set_enabled (self, "inpaint-current", idle && self->current_file != NULL);
+  set_enabled (self, "undo-delete", tessera_gallery_can_undo_delete (self->gallery));
   set_enabled (self, "inpaint-run", ready && idle && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
                                       tessera_mask_editor_count_cells (editor) > 0);
 }

@@ -134,9 +134,19 @@ apply_meta (TesseraWindow *self, const ts_image_meta *m)
 static void
 set_model_state (TesseraWindow *self, TesseraModelState state)
 {
+  GtkWidget *focus;
+
   self->model_state = state;
   tessera_generate_page_set_model_state (self->generate_page, state);
   _tessera_window_update_actions (self);
+  /* The prompt only shows once a model is ready; until then the first focusable widget
+   * is the header's Open button, where a space would open the file chooser. Move the
+   * focus to the prompt, on the generate page, unless the user put it in another text
+   * field meanwhile. */
+  focus = gtk_root_get_focus (GTK_ROOT (self));
+  if (state == TESSERA_MODEL_READY && !GTK_IS_TEXT (focus) && !GTK_IS_TEXT_VIEW (focus) &&
+      g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "generate") == 0)
+    tessera_generate_page_focus_prompt (self->generate_page);
 }
 
 static void
@@ -963,6 +973,8 @@ tessera_window_constructed (GObject *object)
 
   g_signal_connect_object (self->gallery, "reuse-parameters", G_CALLBACK (on_gallery_reuse), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "inpaint", G_CALLBACK (on_gallery_inpaint), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->gallery, "notify::can-undo-delete", G_CALLBACK (_tessera_window_update_actions),
+                           self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->inpaint_view, "changed", G_CALLBACK (_tessera_window_update_actions), self,
                            G_CONNECT_SWAPPED);
 

@@ -111,10 +111,16 @@ close_window (TesseraWindow *win)
 }
 
 static void
-activate (TesseraWindow *win, const char *action)
+activate_with (TesseraWindow *win, const char *action, GVariant *param)
 {
   g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), action));
-  g_action_group_activate_action (G_ACTION_GROUP (win), action, NULL);
+  g_action_group_activate_action (G_ACTION_GROUP (win), action, param);
+}
+
+static void
+activate (TesseraWindow *win, const char *action)
+{
+  activate_with (win, action, NULL);
 }
 
 static void
@@ -452,6 +458,201 @@ test_gallery_delete (void)
   tessera_gallery_undo_delete (gallery);
   WAIT_FOR (gallery_has (gallery, file), TIMEOUT_S);
   g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  close_window (win);
+}
+
+/* What a key press does through the application's accelerators: the action that
+ * gtk_application_set_accels_for_action gave the key, activated as the window's shortcut
+ * controller would, which it only does when the action is enabled. */
+static void
+press_accel (TesseraWindow *win, const char *accel)
+{
+  g_auto (GStrv) actions = gtk_application_get_actions_for_accel (app, accel);
+  g_autofree char *name = NULL;
+  g_autoptr (GVariant) target = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_nonnull (actions);
+  g_assert_cmpuint (g_strv_length (actions), ==, 1);
+  g_assert_true (g_action_parse_detailed_name (actions[0], &name, &target, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (name, "win."));
+  activate_with (win, name + 4, target);
+}
+
+static gboolean
+accel_enabled (TesseraWindow *win, const char *accel)
+{
+  g_auto (GStrv) actions = gtk_application_get_actions_for_accel (app, accel);
+  g_autofree char *name = NULL;
+  g_autoptr (GVariant) target = NULL;
+
+  g_assert_true (actions && actions[0]);
+  g_assert_true (g_action_parse_detailed_name (actions[0], &name, &target, NULL));
+  return g_action_group_get_action_enabled (G_ACTION_GROUP (win), name + 4);
+}
+
+/* A key press on widget through its class's key bindings (GtkWidgetClass shortcuts, which
+ * a focused text field would take first): the binding for keyval without modifiers. */
+static void
+press_binding (GtkWidget *widget, guint keyval)
+{
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (widget);
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr (GObject) c = g_list_model_get_item (controllers, i);
+
+      if (!GTK_IS_SHORTCUT_CONTROLLER (c))
+        continue;
+      for (guint j = 0; j < g_list_model_get_n_items (G_LIST_MODEL (c)); j++)
+        {
+          g_autoptr (GtkShortcut) sc = g_list_model_get_item (G_LIST_MODEL (c), j);
+          GtkShortcutTrigger *trigger = gtk_shortcut_get_trigger (sc);
+
+          if (GTK_IS_KEYVAL_TRIGGER (trigger) && gtk_keyval_trigger_get_keyval (GTK_KEYVAL_TRIGGER (trigger)) == keyval &&
+              gtk_keyval_trigger_get_modifiers (GTK_KEYVAL_TRIGGER (trigger)) == 0)
+            {
+              g_assert_true (gtk_shortcut_action_activate (gtk_shortcut_get_action (sc), GTK_SHORTCUT_ACTION_EXCLUSIVE,
+                                                           widget, gtk_shortcut_get_arguments (sc)));
+              return;
+            }
+        }
+    }
+  g_error ("no binding for %s on %s", gdk_keyval_name (keyval), G_OBJECT_TYPE_NAME (widget));
+}
+
+static GtkWidget *
+find_descendant (GtkWidget *widget, GType type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = find_descendant (c, type);
+
+      if (found)
+        return found;
+    }
+  return NULL;
+}
+
+/* The accelerators a shortcuts window shows, each followed by ';'. */
+static void
+collect_accels (GtkWidget *widget, GString *out)
+{
+  if (GTK_IS_SHORTCUTS_SHORTCUT (widget))
+    {
+      g_autofree char *accel = NULL;
+
+      g_object_get (widget, "accelerator", &accel, NULL);
+      if (accel)
+        g_string_append_printf (out, "%s;", accel);
+    }
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c; c = gtk_widget_get_next_sibling (c))
+    collect_accels (c, out);
+}
+
+static gboolean
+selected_with_meta (TesseraGallery *gallery, GFile *file)
+{
+  TesseraGalleryItem *item;
+
+  tessera_gallery_select_file (gallery, file);
+  item = tessera_gallery_get_selected (gallery);
+  return item && tessera_gallery_item_get_meta (item) != NULL;
+}
+
+static const char *
+visible_page (TesseraWindow *win)
+{
+  GtkWidget *stack = gtk_widget_get_ancestor (GTK_WIDGET (_tessera_window_get_gallery (win)), ADW_TYPE_VIEW_STACK);
+
+  return adw_view_stack_get_visible_child_name (ADW_VIEW_STACK (stack));
+}
+
+/* Issue 16, item 4: focus starts in the prompt; Alt+1/2/3; Enter on a gallery item;
+ * Ctrl+Z after a delete; `[` and `]`. */
+static void
+test_keyboard (void)
+{
+  TesseraWindow *win = open_ready_window ();
+  TesseraGallery *gallery = _tessera_window_get_gallery (win);
+  TesseraInpaintView *view = _tessera_window_get_inpaint_view (win);
+  GtkWidget *focus;
+  g_autoptr (GFile) file = NULL;
+  g_autofree char *path = NULL;
+  double brush;
+
+  /* Not the header's Open button: typing goes into the prompt. */
+  WAIT_FOR (tessera_generate_page_prompt_has_focus (_tessera_window_get_generate_page (win)), 10);
+  focus = gtk_root_get_focus (GTK_ROOT (win));
+  g_assert_true (GTK_IS_TEXT_VIEW (focus));
+  g_assert_true (gtk_widget_is_ancestor (focus, GTK_WIDGET (_tessera_window_get_generate_page (win))));
+
+  press_accel (win, "<Alt>2");
+  g_assert_cmpstr (visible_page (win), ==, "gallery");
+  press_accel (win, "<Alt>3");
+  g_assert_cmpstr (visible_page (win), ==, "inpaint");
+  press_accel (win, "<Alt>1");
+  g_assert_cmpstr (visible_page (win), ==, "generate");
+
+  /* Ctrl+Z is free for text fields and the mask editor until something is deleted. */
+  g_assert_false (accel_enabled (win, "<Control>z"));
+  file = generate (win, "a small cactus", 4);
+  path = g_file_get_path (file);
+  WAIT_FOR (gallery_has (gallery, file), TIMEOUT_S);
+
+  /* Enter (the grid's "activate") reuses the item's parameters. */
+  _tessera_window_set_prompt (win, "something else");
+  press_accel (win, "<Alt>2");
+  {
+    GtkWidget *grid = find_descendant (GTK_WIDGET (gallery), GTK_TYPE_GRID_VIEW);
+    g_autofree char *prompt = NULL;
+
+    g_assert_nonnull (grid);
+    /* The file monitor may refresh the new item (and drop the selection) meanwhile. */
+    WAIT_FOR (selected_with_meta (gallery, file), TIMEOUT_S);
+    g_signal_emit_by_name (grid, "activate", 0u);
+    g_assert_cmpstr (visible_page (win), ==, "generate");
+    prompt = _tessera_window_dup_prompt (win);
+    g_assert_cmpstr (prompt, ==, "a small cactus");
+  }
+
+  /* Ctrl+Z while the delete toast shows puts the file back. */
+  tessera_gallery_select_file (gallery, file);
+  tessera_gallery_delete_selected (gallery);
+  WAIT_FOR (!gallery_has (gallery, file) && accel_enabled (win, "<Control>z"), TIMEOUT_S);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  press_accel (win, "<Control>z");
+  WAIT_FOR (gallery_has (gallery, file), TIMEOUT_S);
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_assert_false (accel_enabled (win, "<Control>z"));
+
+  /* `]` grows the brush and `[` shrinks it. */
+  press_accel (win, "<Alt>3");
+  brush = tessera_inpaint_view_get_brush_size (view);
+  press_binding (GTK_WIDGET (view), GDK_KEY_bracketright);
+  g_test_message ("brush %g -> %g", brush, tessera_inpaint_view_get_brush_size (view));
+  g_assert_cmpfloat (tessera_inpaint_view_get_brush_size (view), >, brush);
+  press_binding (GTK_WIDGET (view), GDK_KEY_bracketleft);
+  press_binding (GTK_WIDGET (view), GDK_KEY_bracketleft);
+  g_assert_cmpfloat (tessera_inpaint_view_get_brush_size (view), <, brush);
+
+  /* The shortcuts window lists them, and no raw key name such as "KP_Enter". */
+  {
+    GtkShortcutsWindow *help = gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (win));
+    g_autoptr (GString) all = g_string_new ("");
+
+    g_assert_nonnull (help);
+    collect_accels (GTK_WIDGET (help), all);
+    g_test_message ("shortcuts window: %s", all->str);
+    g_assert_null (strstr (all->str, "KP_"));
+    for (const char *const *a = (const char *const[]) { "<Control>Return", "<Alt>2", "bracketright", "bracketleft",
+                                                       "<Control>z", "Return;", NULL };
+         *a; a++)
+      g_assert_nonnull (strstr (all->str, *a));
+  }
   close_window (win);
 }
 
@@ -900,6 +1101,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/reopen", test_reopen);
   g_test_add_func ("/window/inpaint", test_inpaint);
   g_test_add_func ("/window/gallery-delete", test_gallery_delete);
+  g_test_add_func ("/window/keyboard", test_keyboard);
   g_test_add_func ("/window/dialogs", test_dialogs);
   g_test_add_func ("/window/size-per-model", test_size_per_model);
   g_test_add_func ("/window/screenshots", test_screenshots);
