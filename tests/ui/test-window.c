@@ -14,6 +14,8 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tessera-application.h"
 #include "tessera-engine-types.h"
@@ -183,6 +185,121 @@ test_broken_model (void)
   g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "generate"));
   g_setenv ("TESSERA_DEFAULT_MODEL", "", TRUE);
   close_window (win);
+}
+
+/* A copy of the tiny model whose files are links to the originals, but for the component
+ * named `broken`, whose folder is copied; returns the copy's path. */
+static char *
+model_copy_with (const char *name, const char *broken)
+{
+  static const char *const parts[] = { "model_index.json", "scheduler", "text_encoder", "tokenizer",
+                                       "transformer", "vqvae" };
+  g_autofree char *dst = g_build_filename (tmp_dir, name, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (dst, 0755), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+    {
+      g_autofree char *from = g_build_filename (model_dir, parts[i], NULL);
+      g_autofree char *to = g_build_filename (dst, parts[i], NULL);
+
+      if (g_strcmp0 (parts[i], broken) != 0)
+        {
+          g_assert_cmpint (symlink (from, to), ==, 0);
+          continue;
+        }
+      g_assert_cmpint (g_mkdir_with_parents (to, 0755), ==, 0);
+      {
+        g_autoptr (GDir) dir = g_dir_open (from, 0, NULL);
+        const char *f;
+
+        g_assert_nonnull (dir);
+        while ((f = g_dir_read_name (dir)))
+          {
+            g_autofree char *a = g_build_filename (from, f, NULL);
+            g_autofree char *b = g_build_filename (to, f, NULL);
+            g_autofree char *data = NULL;
+            gsize len;
+
+            g_assert_true (g_file_get_contents (a, &data, &len, NULL));
+            g_assert_true (g_file_set_contents (b, data, (gssize) len, NULL));
+          }
+      }
+    }
+  return g_steal_pointer (&dst);
+}
+
+/* Opens a window on `model` and waits for its load to fail; returns the message shown. */
+static char *
+model_error (const char *model)
+{
+  TesseraWindow *win = open_window (model);
+  char *text;
+
+  WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "loading") != 0, TIMEOUT_S);
+  g_assert_cmpstr (_tessera_window_get_model_state (win), ==, "error");
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "generate"));
+  text = g_strdup (_tessera_window_get_error_text (win));
+  g_test_message ("%s: %s", model, text);
+  close_window (win);
+  return text;
+}
+
+/* The app survives what the CLI survives (issue 17): a FIFO named *.png (which used to
+ * block the loading thread for ever), a checkpoint cut short and weights holding NaN.
+ * Each is a clear message naming the file, and the app goes on. */
+static void
+test_hostile_inputs (void)
+{
+  g_autofree char *fifo = g_build_filename (tmp_dir, "fifo.png", NULL);
+  g_autoptr (GFile) fifo_file = g_file_new_for_path (fifo);
+  g_autofree char *truncated = model_copy_with ("truncated-model", "vqvae");
+  g_autofree char *nan = model_copy_with ("nan-model", "vqvae");
+  g_autofree char *message = NULL;
+  TesseraWindow *win;
+  guint toasts;
+
+  /* A FIFO opened as an image: a toast names it, within seconds, with nobody writing. */
+  g_assert_cmpint (mkfifo (fifo, 0644), ==, 0);
+  win = open_ready_window ();
+  toasts = _tessera_window_get_n_toasts (win);
+  tessera_window_open_file (win, fifo_file);
+  WAIT_FOR (_tessera_window_get_n_toasts (win) > toasts, 20);
+  g_test_message ("toast: %s", _tessera_window_get_last_toast (win));
+  g_assert_nonnull (strstr (_tessera_window_get_last_toast (win), "fifo.png"));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "generate"));
+  close_window (win);
+
+  /* Both VQ-VAE checkpoints cut to half their size. */
+  for (int fp16 = 0; fp16 < 2; fp16++)
+    {
+      g_autofree char *path = g_build_filename (truncated, "vqvae", fp16 ? "diffusion_pytorch_model.fp16.safetensors"
+                                                                       : "diffusion_pytorch_model.safetensors", NULL);
+      struct stat st;
+
+      g_assert_cmpint (g_stat (path, &st), ==, 0);
+      g_assert_cmpint (truncate (path, st.st_size / 2), ==, 0);
+    }
+  message = model_error (truncated);
+  g_assert_nonnull (strstr (message, "diffusion_pytorch_model"));
+  g_clear_pointer (&message, g_free);
+
+  /* A NaN in the last element of the VQ-VAE's last tensor: the bytes 00 00 c0 7f are a NaN
+   * as F32, and two elements of which the second is a NaN as F16 or BF16. */
+  for (int fp16 = 0; fp16 < 2; fp16++)
+    {
+      g_autofree char *path = g_build_filename (nan, "vqvae", fp16 ? "diffusion_pytorch_model.fp16.safetensors"
+                                                                 : "diffusion_pytorch_model.safetensors", NULL);
+      static const unsigned char nan_bytes[4] = { 0x00, 0x00, 0xc0, 0x7f };
+      FILE *f = fopen (path, "r+b");
+
+      g_assert_nonnull (f);
+      g_assert_cmpint (fseek (f, -4, SEEK_END), ==, 0);
+      g_assert_cmpuint (fwrite (nan_bytes, 1, 4, f), ==, 4);
+      g_assert_cmpint (fclose (f), ==, 0);
+    }
+  message = model_error (nan);
+  g_assert_nonnull (strstr (message, "diffusion_pytorch_model"));
+  g_assert_true (strstr (message, "NaN") || strstr (message, "non-finite") || strstr (message, "not finite"));
 }
 
 static void
@@ -1094,6 +1211,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/window/palette", test_palette);
   g_test_add_func ("/window/broken-model", test_broken_model);
+  g_test_add_func ("/window/hostile-inputs", test_hostile_inputs);
   g_test_add_func ("/window/restart", test_restart);
   g_test_add_func ("/window/generate", test_generate);
   g_test_add_func ("/window/cancel", test_cancel);
