@@ -303,7 +303,10 @@ typedef struct ts_model ts_model;
 /* Load progress: fraction in [0, 1] and what is being loaded ("transformer"). */
 typedef void (*ts_progress_fn) (void *user_data, double fraction, const char *what);
 /* Returns true to stop the current call, which then fails with TS_ERR_CANCELLED. Polled
- * before each sampling step and between transformer blocks; called on the calling thread. */
+ * before each sampling step, between transformer blocks and inside long backend ops
+ * (between blocks of a few milliseconds of work on the CPU, between command-buffer
+ * submissions on Vulkan), so a cancel takes effect within a second at any image size;
+ * called on the calling thread, and so often that it must be cheap (an atomic load). */
 typedef bool (*ts_should_abort_fn) (void *user_data);
 
 typedef struct {

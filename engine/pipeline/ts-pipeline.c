@@ -545,6 +545,9 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   m->stats.n_transformer_calls = 0;
   m->stats.transformer_batch = batch;
   m->stats.transformer_flop = transformer_flop (&m->tcfg, batch, grid_h, grid_w);
+  /* The backend polls the abort hook inside long ops too (attention at a large size runs
+   * for minutes), so that a cancel takes effect within a second; cleared at `out`. */
+  ts_backend_set_abort (&m->be, abort_cb, (void *) p);
 
   tokens = malloc ((size_t) n_tok * sizeof *tokens);
   model_in = malloc ((size_t) batch * n_tok * sizeof *model_in);
@@ -678,6 +681,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   image = NULL;
 
 out:
+  ts_backend_set_abort (&m->be, NULL, NULL);
   ts_image_free (image);
   free (image_f);
   if (grids)
@@ -798,7 +802,10 @@ ts_model_inpaint (ts_model *m, const ts_generate_params *p, const ts_image *imag
   if (!tokens)
     return ts_error_set (err, TS_ERR_NOMEM, "inpaint: out of memory");
   stats_reset (m);
-  if ((st = ts_model_encode (m, image, tokens, err)) != TS_OK)
+  ts_backend_set_abort (&m->be, abort_cb, (void *) p);
+  st = ts_model_encode (m, image, tokens, err);
+  ts_backend_set_abort (&m->be, NULL, NULL);
+  if (st != TS_OK)
     goto out;
 
   /* The reference resizes the mask to the token grid and binarises it at 0.5; a token is

@@ -273,7 +273,7 @@ vk_destroy (void *impl)
     return;
   if (vk->device) {
     if (!vk->dead)
-      ts_vk_sync (vk, NULL);
+      ts_vk_wait_idle (vk, NULL);
     vkDeviceWaitIdle (vk->device);
     cache_save (vk);
     if (vk->dummy)
@@ -329,6 +329,7 @@ static const ts_backend_ops vk_ops = {
   .embed = ts_vk_embed,
   .sample = ts_vk_sample,
   .max_operand_bytes = vk_max_operand_bytes,
+  .abort_set = ts_vk_abort_set,
   .sync = ts_vk_sync,
   .destroy = vk_destroy,
 };
