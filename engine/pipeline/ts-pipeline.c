@@ -321,21 +321,7 @@ ts_model_default_size (const ts_model *m, uint32_t *width, uint32_t *height)
 ts_status
 ts_model_check_size (const ts_model *m, uint32_t width, uint32_t height, ts_error *err)
 {
-  uint32_t f = (uint32_t) m->vcfg.vae_scale_factor;
-  uint32_t step = m->tcfg.downsample ? 2 * f : f;
-  ts_error grid_err;
-
-  if (width == 0 || height == 0 || width % f || height % f || width > 8192 || height > 8192)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "size %ux%u: this model takes widths and heights that are multiples of "
-                         "%u px, from %u to 8192 (e.g. 1024x1024, 512x768)",
-                         width, height, step, step);
-  if (ts_transformer_check_grid (&m->tcfg, (int) (height / f), (int) (width / f), &grid_err) != TS_OK)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "size %ux%u: this model takes widths and heights that are multiples of "
-                         "%u px (%s)",
-                         width, height, step, grid_err.message);
-  return TS_OK;
+  return ts_model_size_check (&m->tcfg, &m->vcfg, width, height, err);
 }
 
 /* ---- the sampling loop ---- */
