@@ -130,6 +130,30 @@ bad_gen "--seed: ' -1' is not a number" --seed " -1" \
   && usage_error "tessera-cli bench: --seed: ' -1' is not a number" bench --model "$model" --seed " -1" \
   && ok "a negative seed is refused, not wrapped to 2^64-1" \
   || fail "a negative seed is refused, not wrapped to 2^64-1"
+# Numbers never wrap (issue 17): sizes past 32 bits, negative and zero sides are refused
+# by name, in generate and make-mask alike; make-mask checks its size limit before it
+# allocates and refuses rectangles that are empty or reach outside the image.
+bad_gen "--size: '4294967424x4294967424' is not WIDTHxHEIGHT (a side is over 4294967295)" \
+    --size 4294967424x4294967424 \
+  && bad_gen "--size: '-128x128' is not WIDTHxHEIGHT (a side is negative)" --size -128x128 \
+  && bad_gen "--size: '128x-128' is not WIDTHxHEIGHT (a side is negative)" --size=128x-128 \
+  && bad_gen "--size: '128x0' is not WIDTHxHEIGHT (a side is 0)" --size 128x0 \
+  && usage_error "make-mask: '-64x64' is not WIDTHxHEIGHT (a side is negative)" \
+       make-mask -64x64 0,0,8,8 "$tmp/bad.png" \
+  && usage_error "make-mask: '64x64x' is not WIDTHxHEIGHT" make-mask 64x64x 0,0,8,8 "$tmp/bad.png" \
+  && usage_error "make-mask: '-1,0,10,10' is not X,Y,W,H" make-mask 64x64 -1,0,10,10 "$tmp/bad.png" \
+  && usage_error "make-mask: the rectangle 4294967290,0,10,10 is not inside the 64x64 image" \
+       make-mask 64x64 4294967290,0,10,10 "$tmp/bad.png" \
+  && usage_error "make-mask: the rectangle 60,0,10,10 is not inside the 64x64 image" \
+       make-mask 64x64 60,0,10,10 "$tmp/bad.png" \
+  && usage_error "make-mask: the rectangle 0,0,0,10 is empty" make-mask 64x64 0,0,0,10 "$tmp/bad.png" \
+  && usage_error "make-mask: 100000x100000 is over the limit of 16384 pixels a side and 67108864 pixels in all" \
+       make-mask 100000x100000 0,0,1,1 "$tmp/bad.png" \
+  && usage_error "make-mask: 16384x16384 is over the limit" make-mask 16384x16384 0,0,1,1 "$tmp/bad.png" \
+  && ok "sizes and rectangles are refused by name, not wrapped" \
+  || fail "sizes and rectangles are refused by name, not wrapped"
+"$cli" make-mask 64x32 60,28,4,4 "$tmp/corner.png" && "$cli" info "$tmp/corner.png" | grep -q '^# 64x32 pixels$' \
+  && ok "a rectangle up to the corner" || fail "a rectangle up to the corner"
 bad_gen "--steps needs a value" --steps && bad_gen "--quiet takes no value" --quiet=1 \
   && ok "a missing value and a value for a flag are refused" \
   || fail "a missing value and a value for a flag are refused"
