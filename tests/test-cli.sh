@@ -4,7 +4,8 @@
 # whose metadata reads back, the same seed gives a byte-identical PNG, another seed a
 # different one, previews are written per step, inpaint writes an image that names its
 # source, options parse alike in every form (--name value, --name=value, the full 64-bit
-# seed range), and bad input gives a clear error and a non-zero exit. Skips without the set.
+# seed range), bad input gives a clear error and a non-zero exit (before the model loads
+# where the configs can tell), and SIGINT stops a long run. Skips without the set.
 set -eu
 cli=${1:?usage: test-cli.sh TESSERA_CLI}
 golden=${TESSERA_GOLDEN_DIR:-}
@@ -65,6 +66,35 @@ gen --prompt "x" --seed 1 --steps 3 --preview-dir "$tmp/prev" --out "$tmp/p.png"
 if gen --prompt "x" --size 250x250 --out "$tmp/bad.png" 2>"$tmp/err.txt"; then fail "bad size refused"; fi
 grep -q "multiples of 32" "$tmp/err.txt" && [ ! -e "$tmp/bad.png" ] && ok "bad size refused with a message" \
   || { cat "$tmp/err.txt"; fail "bad size refused with a message"; }
+# Every check before the work (issue 17): an unsupported size and a size over the
+# memory estimate are refused before the weights load (no "loading" line), the latter
+# naming the estimate and the limit; nothing is written.
+rc=0; "$cli" generate --model "$model" --prompt x --size 250x250 --out "$tmp/bad.png" >/dev/null 2>"$tmp/err.txt" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "multiples of 32" "$tmp/err.txt" && ! grep -q "loading" "$tmp/err.txt" \
+  && [ ! -e "$tmp/bad.png" ] && ok "a bad size is refused before loading" \
+  || { cat "$tmp/err.txt"; fail "a bad size is refused before loading"; }
+rc=0; TESSERA_MAX_MEMORY=64M "$cli" generate --model "$model" --prompt x --size 2048x2048 \
+  --out "$tmp/bad.png" >/dev/null 2>"$tmp/err.txt" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "size 2048x2048 needs about 0.8 GiB by the model's estimate, more than the 0.1 GiB of TESSERA_MAX_MEMORY" "$tmp/err.txt" \
+  && ! grep -q "loading" "$tmp/err.txt" && [ ! -e "$tmp/bad.png" ] \
+  && ok "a size over the memory limit is refused before loading" \
+  || { cat "$tmp/err.txt"; fail "a size over the memory limit is refused before loading"; }
+# Cancel within a long op: SIGINT 6 s into a 2048x2048 run (one step, then a VQ decode
+# of tens of seconds whose convolutions ran to the end before) exits with 130 and
+# writes nothing. Timing is not asserted here (tools/bench-cancel.sh measures it).
+"$cli" generate --model "$model" --prompt x --size 2048x2048 --steps 1 --quiet \
+  --out "$tmp/cancel.png" >/dev/null 2>"$tmp/err.txt" &
+pid=$!
+sleep 6
+if kill -INT "$pid" 2>/dev/null; then
+  rc=0; wait "$pid" || rc=$?
+  [ "$rc" -eq 130 ] && grep -q "cancelled; nothing written" "$tmp/err.txt" && [ ! -e "$tmp/cancel.png" ] \
+    && ok "SIGINT during a long run: exit 130, nothing written" \
+    || { echo "# exit $rc"; cat "$tmp/err.txt"; fail "SIGINT during a long run: exit 130, nothing written"; }
+else
+  wait "$pid" || true
+  n=$((n + 1)); echo "ok $n # SKIP the run ended within 6 s"
+fi
 if "$cli" generate --model "$tmp" --prompt x --out "$tmp/bad.png" 2>"$tmp/err.txt"; then fail "broken folder"; fi
 grep -q "model_index.json" "$tmp/err.txt" && ok "broken folder gives a clear error" \
   || { cat "$tmp/err.txt"; fail "broken folder gives a clear error"; }
@@ -101,6 +131,30 @@ bad_gen "--seed: ' -1' is not a number" --seed " -1" \
   && usage_error "tessera-cli bench: --seed: ' -1' is not a number" bench --model "$model" --seed " -1" \
   && ok "a negative seed is refused, not wrapped to 2^64-1" \
   || fail "a negative seed is refused, not wrapped to 2^64-1"
+# Numbers never wrap (issue 17): sizes past 32 bits, negative and zero sides are refused
+# by name, in generate and make-mask alike; make-mask checks its size limit before it
+# allocates and refuses rectangles that are empty or reach outside the image.
+bad_gen "--size: '4294967424x4294967424' is not WIDTHxHEIGHT (a side is over 4294967295)" \
+    --size 4294967424x4294967424 \
+  && bad_gen "--size: '-128x128' is not WIDTHxHEIGHT (a side is negative)" --size -128x128 \
+  && bad_gen "--size: '128x-128' is not WIDTHxHEIGHT (a side is negative)" --size=128x-128 \
+  && bad_gen "--size: '128x0' is not WIDTHxHEIGHT (a side is 0)" --size 128x0 \
+  && usage_error "make-mask: '-64x64' is not WIDTHxHEIGHT (a side is negative)" \
+       make-mask -64x64 0,0,8,8 "$tmp/bad.png" \
+  && usage_error "make-mask: '64x64x' is not WIDTHxHEIGHT" make-mask 64x64x 0,0,8,8 "$tmp/bad.png" \
+  && usage_error "make-mask: '-1,0,10,10' is not X,Y,W,H" make-mask 64x64 -1,0,10,10 "$tmp/bad.png" \
+  && usage_error "make-mask: the rectangle 4294967290,0,10,10 is not inside the 64x64 image" \
+       make-mask 64x64 4294967290,0,10,10 "$tmp/bad.png" \
+  && usage_error "make-mask: the rectangle 60,0,10,10 is not inside the 64x64 image" \
+       make-mask 64x64 60,0,10,10 "$tmp/bad.png" \
+  && usage_error "make-mask: the rectangle 0,0,0,10 is empty" make-mask 64x64 0,0,0,10 "$tmp/bad.png" \
+  && usage_error "make-mask: 100000x100000 is over the limit of 16384 pixels a side and 67108864 pixels in all" \
+       make-mask 100000x100000 0,0,1,1 "$tmp/bad.png" \
+  && usage_error "make-mask: 16384x16384 is over the limit" make-mask 16384x16384 0,0,1,1 "$tmp/bad.png" \
+  && ok "sizes and rectangles are refused by name, not wrapped" \
+  || fail "sizes and rectangles are refused by name, not wrapped"
+"$cli" make-mask 64x32 60,28,4,4 "$tmp/corner.png" && "$cli" info "$tmp/corner.png" | grep -q '^# 64x32 pixels$' \
+  && ok "a rectangle up to the corner" || fail "a rectangle up to the corner"
 bad_gen "--steps needs a value" --steps && bad_gen "--quiet takes no value" --quiet=1 \
   && ok "a missing value and a value for a flag are refused" \
   || fail "a missing value and a value for a flag are refused"

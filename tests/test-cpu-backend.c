@@ -3,7 +3,8 @@
  * test-cpu-backend — the CPU backend's object rather than its kernels: construction (and
  * TS_CPU_REFERENCE), buffers and transfers with their range checks, weight upload (the
  * reference keeps the source dtype, the fast path widens to f32 exactly), the f16/bf16
- * decoders over every bit pattern, and the worker pool's parallel-for.
+ * decoders over every bit pattern, the worker pool's parallel-for, and the abort hook
+ * (ts_backend_set_abort) that stops a long op part way.
  */
 #include "kernel-common.h"
 
@@ -202,6 +203,120 @@ test_parallel_for (void)
   ts_backend_free (&be);
 }
 
+typedef struct {
+  atomic_int calls;
+  int stop_after; /* answer true from this call on; -1: never */
+} abort_ctx;
+
+static bool
+abort_after (void *data)
+{
+  abort_ctx *a = data;
+  int n = atomic_fetch_add (&a->calls, 1);
+  return a->stop_after >= 0 && n >= a->stop_after;
+}
+
+/* A matmul and an attention large enough to run as several blocks: stopped with
+ * TS_ERR_CANCELLED when the hook says so, on every path (reference, fast with a pool,
+ * fast single-threaded), and bit-identical to a run without the hook when it never
+ * fires. */
+static void
+test_abort (void)
+{
+  enum { M = 256, N = 256, K = 128, H = 2, S = 256, D = 32 };
+  static const struct {
+    bool reference;
+    int n_threads;
+  } paths[] = { { true, 1 }, { false, 3 }, { false, 1 } };
+  tk_rng rng;
+  float *x = g_new (float, (size_t) M * K), *w = g_new (float, (size_t) N * K);
+  float *qkv = g_new (float, (size_t) S * 3 * H * D);
+
+  tk_rng_init (&rng, 17);
+  tk_fill_uniform (&rng, x, (size_t) M * K, -1.0f, 1.0f);
+  tk_fill_uniform (&rng, w, (size_t) N * K, -1.0f, 1.0f);
+  tk_fill_uniform (&rng, qkv, (size_t) S * 3 * H * D, -1.0f, 1.0f);
+  for (guint p = 0; p < G_N_ELEMENTS (paths); p++) {
+    ts_error err = { 0 };
+    ts_backend be;
+    ts_weight wt;
+    ts_buffer *xb, *yb, *qb, *ob;
+    float *want_y, *got_y, *want_o, *got_o;
+    const int64_t shape[2] = { N, K };
+    ts_matmul_args mm;
+    ts_attention_args at;
+
+    g_assert_cmpint (ts_backend_cpu_new (&be, paths[p].reference, paths[p].n_threads, &err), ==,
+                     TS_OK);
+    tk_weight (&be, &wt, "w", TS_DTYPE_F32, w, 2, shape);
+    xb = tk_buffer (&be, x, (size_t) M * K);
+    yb = tk_buffer (&be, NULL, (size_t) M * N);
+    qb = tk_buffer (&be, qkv, (size_t) S * 3 * H * D);
+    ob = tk_buffer (&be, NULL, (size_t) S * H * D);
+    mm = (ts_matmul_args) { .x = ts_ref_at (xb, 0), .ldx = K, .w = &wt, .y = ts_ref_at (yb, 0),
+                            .ldy = N, .m = M, .n = N, .k = K };
+    at = (ts_attention_args) { .q = ts_ref_at (qb, 0), .k = ts_ref_f32 (ts_ref_at (qb, 0), H * D),
+                               .v = ts_ref_f32 (ts_ref_at (qb, 0), 2 * H * D),
+                               .out = ts_ref_at (ob, 0), .ldq = 3 * H * D, .ldk = 3 * H * D,
+                               .ldv = 3 * H * D, .ldo = H * D, .bs_q = S * 3 * H * D,
+                               .bs_k = S * 3 * H * D, .bs_v = S * 3 * H * D, .bs_o = S * H * D,
+                               .batch = 1, .heads = H, .seq_q = S, .seq_kv = S, .d_head = D,
+                               .scale = 0.17f };
+
+    /* without a hook: the expected outputs */
+    tk_check_status ("matmul", ts_op_matmul (&be, &mm, &err), TS_OK, &err);
+    tk_check_status ("attention", ts_op_attention (&be, &at, &err), TS_OK, &err);
+    want_y = tk_download (&be, yb, 0, (size_t) M * N);
+    want_o = tk_download (&be, ob, 0, (size_t) S * H * D);
+
+    /* a hook that never fires: polled, same bits */
+    {
+      abort_ctx never = { .stop_after = -1 };
+      atomic_init (&never.calls, 0);
+      ts_backend_set_abort (&be, abort_after, &never);
+      tk_check_status ("matmul, hook", ts_op_matmul (&be, &mm, &err), TS_OK, &err);
+      tk_check_status ("attention, hook", ts_op_attention (&be, &at, &err), TS_OK, &err);
+      got_y = tk_download (&be, yb, 0, (size_t) M * N);
+      got_o = tk_download (&be, ob, 0, (size_t) S * H * D);
+      g_assert_cmpmem (got_y, (size_t) M * N * 4, want_y, (size_t) M * N * 4);
+      g_assert_cmpmem (got_o, (size_t) S * H * D * 4, want_o, (size_t) S * H * D * 4);
+      g_assert_cmpint (atomic_load (&never.calls), >=, 2);
+      g_free (got_y);
+      g_free (got_o);
+    }
+    /* a hook that fires at its first poll (the only one sure to come before any block,
+     * however the pool shares them): both ops stop and say so */
+    for (int op = 0; op < 2; op++) {
+      abort_ctx soon = { .stop_after = 0 };
+      ts_status st;
+      atomic_init (&soon.calls, 0);
+      ts_backend_set_abort (&be, abort_after, &soon);
+      st = op ? ts_op_attention (&be, &at, &err) : ts_op_matmul (&be, &mm, &err);
+      tk_check_status (op ? "attention, cancelled" : "matmul, cancelled", st, TS_ERR_CANCELLED,
+                       &err);
+      g_assert_nonnull (strstr (err.message, "cancelled"));
+    }
+    /* cleared: runs to the end again */
+    ts_backend_set_abort (&be, NULL, NULL);
+    tk_check_status ("matmul, cleared", ts_op_matmul (&be, &mm, &err), TS_OK, &err);
+    got_y = tk_download (&be, yb, 0, (size_t) M * N);
+    g_assert_cmpmem (got_y, (size_t) M * N * 4, want_y, (size_t) M * N * 4);
+
+    g_free (got_y);
+    g_free (want_y);
+    g_free (want_o);
+    tk_buffer_free (&be, xb);
+    tk_buffer_free (&be, yb);
+    tk_buffer_free (&be, qb);
+    tk_buffer_free (&be, ob);
+    ts_weight_free (&be, &wt);
+    ts_backend_free (&be);
+  }
+  g_free (x);
+  g_free (w);
+  g_free (qkv);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -211,5 +326,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu-backend/weights", test_weights);
   g_test_add_func ("/cpu-backend/f16-bf16", test_conversions);
   g_test_add_func ("/cpu-backend/parallel-for", test_parallel_for);
+  g_test_add_func ("/cpu-backend/abort", test_abort);
   return g_test_run ();
 }

@@ -395,6 +395,39 @@ test_memory_estimate (void)
   ts_model_info_free (info);
 }
 
+/* Size and memory checks from the configs alone, before any weight loads (issue 17). */
+static void
+test_check_before_load (void)
+{
+  g_autofree char *dir = golden_path ("models/tiny-meissonic");
+  ts_model_info *info = ts_model_info_load (dir, TS_LOAD_DEFAULT, NULL);
+  const char *source = NULL;
+  ts_error err;
+
+  g_assert_nonnull (info);
+  g_assert_cmpint (ts_model_info_check_size (info, 256, 512, &err), ==, TS_OK);
+  g_assert_cmpint (ts_model_info_check_size (info, 250, 256, &err), ==, TS_ERR_INVALID_ARG);
+  g_assert_nonnull (strstr (err.message, "size 250x256: this model takes widths and heights "
+                                         "that are multiples of 32 px"));
+  g_assert_cmpint (ts_model_info_check_size (info, 16384, 256, &err), ==, TS_ERR_INVALID_ARG);
+
+  g_setenv ("TESSERA_MAX_MEMORY", "1G", TRUE);
+  g_assert_cmpuint (ts_memory_limit (&source), ==, 1ull << 30);
+  g_assert_cmpstr (source, ==, "TESSERA_MAX_MEMORY");
+  g_assert_cmpint (ts_model_info_check_memory (info, 256, 256, TS_DTYPE_F32, &err), ==, TS_OK);
+  g_setenv ("TESSERA_MAX_MEMORY", "64M", TRUE);
+  g_assert_cmpint (ts_model_info_check_memory (info, 2048, 2048, TS_DTYPE_F32, &err), ==,
+                   TS_ERR_NOMEM);
+  g_assert_cmpstr (err.message, ==, "size 2048x2048 needs about 0.8 GiB by the model's "
+                                    "estimate, more than the 0.1 GiB of TESSERA_MAX_MEMORY");
+  g_unsetenv ("TESSERA_MAX_MEMORY");
+  g_assert_cmpuint (ts_memory_limit (&source), >, 0);
+  g_assert_true (strcmp (source, "the machine's RAM") == 0
+                 || strcmp (source, "the cgroup's memory.max") == 0);
+  g_assert_cmpint (ts_model_info_check_memory (info, 256, 256, TS_DTYPE_F32, &err), ==, TS_OK);
+  ts_model_info_free (info);
+}
+
 /* ---- broken folders ---- */
 
 static void
@@ -829,6 +862,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model-files/golden/prefer-fp16", test_golden_fp16);
   g_test_add_func ("/model-files/golden/lookup", test_golden_lookup);
   g_test_add_func ("/model-files/golden/memory-estimate", test_memory_estimate);
+  g_test_add_func ("/model-files/golden/check-before-load", test_check_before_load);
   g_test_add_func ("/model-files/broken/missing-component-folder", test_missing_component_folder);
   g_test_add_func ("/model-files/broken/missing-config", test_missing_config);
   g_test_add_func ("/model-files/broken/not-a-model-folder", test_not_a_model_folder);

@@ -98,6 +98,32 @@ cli_parse_size (const char *s, uint32_t *width, uint32_t *height)
   return true;
 }
 
+const char *
+cli_size_problem (const char *s)
+{
+  const char *x = strpbrk (s, "xX");
+  const char *sides[2] = { s, x ? x + 1 : NULL };
+
+  if (!x)
+    return "";
+  for (int i = 0; i < 2; i++)
+    if (sides[i][0] == '-' && isdigit ((unsigned char) sides[i][1]))
+      return " (a side is negative)";
+  for (int i = 0; i < 2; i++) {
+    const char *end;
+    uint64_t v;
+    if (isdigit ((unsigned char) sides[i][0]) && !parse_u64_prefix (sides[i], &v, &end))
+      return " (a side is over 4294967295)";
+    if (parse_u64_prefix (sides[i], &v, &end) && *end == (i == 0 ? *x : '\0')) {
+      if (v > UINT32_MAX)
+        return " (a side is over 4294967295)";
+      if (v == 0)
+        return " (a side is 0)";
+    }
+  }
+  return "";
+}
+
 /* Both bounds 0: any finite number. */
 static bool
 in_range (const cli_option *o, double v)
@@ -186,8 +212,8 @@ set_value (const char *prog, const cli_option *o, const char *value)
     uint32_t *wh = o->dest;
     ok = cli_parse_size (value, &wh[0], &wh[1]);
     if (!ok)
-      fprintf (stderr, "%s: %s: '%s' is not WIDTHxHEIGHT, e.g. 1024x1024\n", prog, o->name,
-               value);
+      fprintf (stderr, "%s: %s: '%s' is not WIDTHxHEIGHT%s, e.g. 1024x1024\n", prog, o->name,
+               value, cli_size_problem (value));
     break;
   }
   case CLI_LIST: {
@@ -244,7 +270,10 @@ cli_parse (const char *prog, const cli_option *opts, int argc, char **argv, int 
     const cli_option *o = NULL;
     size_t len;
 
-    if (options_done || a[0] != '-' || a[1] == '\0') {
+    /* No option starts with a digit: "-64x64" is a (negative, and so refused) value of a
+     * command that takes arguments, not an unknown option. */
+    if (options_done || a[0] != '-' || a[1] == '\0'
+        || (n_args && isdigit ((unsigned char) a[1]))) {
       if (!n_args) {
         fprintf (stderr, "%s: unexpected argument '%s' (see --help)\n", prog, a);
         return CLI_BAD;

@@ -68,5 +68,9 @@ bool cli_parse_int (const char *s, long min, long max, int *out);
 bool cli_parse_uint32_list (const char *s, char sep, uint32_t *out, int n);
 /* "WxH" (or "WXH"), both from 1. */
 bool cli_parse_size (const char *s, uint32_t *width, uint32_t *height);
+/* Why cli_parse_size refused s, to follow "'s' is not WIDTHxHEIGHT" in a message:
+ * " (a side is negative)", " (a side is 0)", " (a side is over 4294967295)", or "" when s
+ * is no pair of numbers at all. */
+const char *cli_size_problem (const char *s);
 
 #endif /* CLI_OPTIONS_H */

@@ -293,6 +293,30 @@ check_output (const char *out_path)
   return 0;
 }
 
+/* The checks that need only the model's configs and weight headers, made before the
+ * weights load (minutes with the real model) so that a bad size fails at once: the size
+ * the model takes (width x height, 0 x 0 for its default) and the memory the model's
+ * estimate says it needs against what the machine has (ts_model_info_check_memory). */
+static bool
+check_before_load (const gen_options *o, uint32_t width, uint32_t height)
+{
+  ts_model_info *info = ts_model_info_load (o->model_dir, TS_LOAD_DEFAULT, NULL);
+  ts_error err;
+  bool ok;
+
+  if (!info)
+    return true; /* ts_model_load reports what is wrong with the folder */
+  if (width == 0 || height == 0)
+    ts_model_info_default_size (info, &width, &height);
+  ok = ts_model_info_check_size (info, width, height, &err) == TS_OK
+       && ts_model_info_check_memory (info, width, height,
+                                      o->fp16 ? TS_DTYPE_F16 : TS_DTYPE_F32, &err) == TS_OK;
+  if (!ok)
+    fprintf (stderr, "tessera-cli: %s\n", err.message);
+  ts_model_info_free (info);
+  return ok;
+}
+
 static int
 run (int argc, char **argv, bool inpaint)
 {
@@ -350,6 +374,9 @@ run (int argc, char **argv, bool inpaint)
       mask[i] = (299 * px[0] + 587 * px[1] + 114 * px[2]) / 1000 >= 128;
     }
   }
+
+  if (!check_before_load (&o, inpaint ? src->width : o.size[0], inpaint ? src->height : o.size[1]))
+    goto out;
 
   ts_model_load_params_init (&lp);
   tessera_cli_show_check_log (o.backend);

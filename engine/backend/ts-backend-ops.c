@@ -110,3 +110,10 @@ TS_OP (group_norm, ts_group_norm_args)
 TS_OP (upsample, ts_upsample_args)
 TS_OP (embed, ts_embed_args)
 TS_OP (sample, ts_sample_args)
+
+void
+ts_backend_set_abort (const ts_backend *be, ts_should_abort_fn fn, void *data)
+{
+  if (be->ops->abort_set)
+    be->ops->abort_set (be->impl, fn, data);
+}

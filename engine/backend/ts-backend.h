@@ -310,6 +310,9 @@ typedef struct ts_backend_ops {
    * backend holds now and the most it has held at once, in bytes, counting every
    * allocation it made from the device (weights, activations, staging). */
   void (*device_memory) (void *impl, uint64_t *in_use, uint64_t *peak);
+  /* Optional (NULL: ops cannot be stopped part way): see ts_backend_set_abort. fn NULL
+   * clears it. */
+  void (*abort_set) (void *impl, ts_should_abort_fn fn, void *data);
 
   /* Waits for everything enqueued. */
   ts_status (*sync) (void *impl, ts_error *err);
@@ -353,6 +356,15 @@ const char *ts_backend_name (const ts_backend *be);
 size_t ts_backend_max_operand_bytes (const ts_backend *be);
 /* The vtable's device_memory; false (and zeros) for a backend without device memory. */
 bool ts_backend_device_memory (const ts_backend *be, uint64_t *in_use, uint64_t *peak);
+/* Makes long ops stoppable: until it is called again with fn NULL, the backend polls
+ * fn (data) inside its ops (the CPU between blocks of rows, pixels or queries, every few
+ * milliseconds of work; Vulkan between command-buffer submissions) and, when it returns
+ * true, abandons the op, which fails with TS_ERR_CANCELLED (its outputs are then
+ * incomplete, and so is anything enqueued after it). fn is called on the thread that
+ * calls the ops, and must be cheap. The pipeline sets it to the generate call's
+ * should_abort for the duration of the call. A backend without the vtable entry ignores
+ * it: its ops then run to the end. */
+void ts_backend_set_abort (const ts_backend *be, ts_should_abort_fn fn, void *data);
 
 ts_status ts_op_matmul (const ts_backend *be, const ts_matmul_args *a, ts_error *err);
 ts_status ts_op_norm (const ts_backend *be, const ts_norm_args *a, ts_error *err);

@@ -324,7 +324,10 @@ typedef struct ts_model ts_model;
 /* Load progress: fraction in [0, 1] and what is being loaded ("transformer"). */
 typedef void (*ts_progress_fn) (void *user_data, double fraction, const char *what);
 /* Returns true to stop the current call, which then fails with TS_ERR_CANCELLED. Polled
- * before each sampling step and between transformer blocks; called on the calling thread. */
+ * before each sampling step, between transformer blocks and inside long backend ops
+ * (between blocks of a few milliseconds of work on the CPU, between command-buffer
+ * submissions on Vulkan), so a cancel takes effect within a second at any image size;
+ * called on the calling thread, and so often that it must be cheap (an atomic load). */
 typedef bool (*ts_should_abort_fn) (void *user_data);
 
 typedef struct {
@@ -548,11 +551,12 @@ void ts_model_info_default_size (const ts_model_info *info, uint32_t *width, uin
  *   weights     = (transformer + text encoder + VQ-VAE parameters) x dtype size
  *   text        = 4 B x 2 x S x (4 hidden + intermediate) + 4 B x 2 x heads x S^2,
  *                 S = max_position_embeddings (77)
- *   transformer = 4 B x 2 x (L x inner x 16 + heads x L^2) + 4 B x 2 x 2 x codebook x h x w
+ *   transformer = 4 B x 2 x L x inner x 16 + 4 B x 2 x 2 x codebook x h x w
  *                 L = S + tokens; tokens = h x w latent tokens (/4 with downsample);
  *                 16 = residual, modulated input, Q, K, V, attention out, 4x MLP and the
- *                 5x single-block concat; heads x L^2 = unfused attention scores;
- *                 the last term is the CFG logits and the scheduler's probabilities
+ *                 5x single-block concat; the last term is the CFG logits and the
+ *                 scheduler's probabilities. Attention is fused on every backend (no
+ *                 L x L scores are held), so it adds no L^2 term.
  *   VQ decoder  = 4 B x 3 x the largest decoder feature map (channels x pixels), batch 1
  *
  * Batch 2 is the [negative ; positive] CFG batch; activations are f32. Returns 0 when
@@ -560,6 +564,28 @@ void ts_model_info_default_size (const ts_model_info *info, uint32_t *width, uin
  * not a float type. Thread-safety: safe (reads only). */
 uint64_t ts_model_info_estimate_memory (const ts_model_info *info, uint32_t width,
                                         uint32_t height, ts_dtype compute_weights_dtype);
+
+/* As ts_model_check_size, from the configs alone: whether the model takes width x height,
+ * so that a caller can refuse a size before loading the weights. TS_ERR_INVALID_ARG with
+ * a message naming the sizes it takes. Thread-safety: safe (reads only). */
+ts_status ts_model_info_check_size (const ts_model_info *info, uint32_t width, uint32_t height,
+                                    ts_error *err);
+
+/* The memory a generation may use, in bytes: TESSERA_MAX_MEMORY (bytes, or with a K, M or
+ * G suffix) when set, else the machine's physical RAM, or the cgroup v2 memory.max of the
+ * process when that is lower. Total RAM rather than MemAvailable: what is available
+ * changes from moment to moment (page cache, other programs), and a size refused on it
+ * would be refused at random; a size over the total can never run without swapping.
+ * *source (optional) receives a static string naming where the figure came from.
+ * UINT64_MAX when none is known. Thread-safety: safe. */
+uint64_t ts_memory_limit (const char **source);
+
+/* Refuses a size whose ts_model_info_estimate_memory exceeds ts_memory_limit, before
+ * anything is loaded: TS_ERR_NOMEM with a message giving the estimate, the limit and
+ * where the limit came from. TS_OK for a size the estimate cannot price (0).
+ * Thread-safety: safe (reads only). */
+ts_status ts_model_info_check_memory (const ts_model_info *info, uint32_t width, uint32_t height,
+                                      ts_dtype compute_weights_dtype, ts_error *err);
 
 /* NULL-safe. Unmaps the weights. */
 void ts_model_info_free (ts_model_info *info);

@@ -12,8 +12,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_LISTED_PROBLEMS 20
 #define MAX_LISTED_EXTRAS 10
@@ -821,8 +824,7 @@ ts_model_info_estimate_memory (const ts_model_info *info, uint32_t width, uint32
   w = (double) width / vq->vae_scale_factor;
   tokens = t->downsample ? (h / 2.0) * (w / 2.0) : h * w;
   seq += tokens;
-  transformer = f32 * batch * (seq * t->inner_dim * 16.0 + t->num_attention_heads * seq * seq) +
-                f32 * batch * 2.0 * t->codebook_size * h * w;
+  transformer = f32 * batch * seq * t->inner_dim * 16.0 + f32 * batch * 2.0 * t->codebook_size * h * w;
 
   /* Decoder level k runs at 1/2^k of the image; its upsampler's output (k >= 1) is at
    * 1/2^(k-1) with the same channels. */
@@ -837,6 +839,118 @@ ts_model_info_estimate_memory (const ts_model_info *info, uint32_t width, uint32
 
   total = weights + fmax (text, fmax (transformer, decoder));
   return total >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t) total;
+}
+
+ts_status
+ts_model_size_check (const ts_transformer_config *t, const ts_vq_config *vq, uint32_t width,
+                     uint32_t height, ts_error *err)
+{
+  uint32_t f = (uint32_t) vq->vae_scale_factor;
+  uint32_t step = t->downsample ? 2 * f : f;
+  ts_error grid_err;
+
+  if (width == 0 || height == 0 || width % f || height % f || width > 8192 || height > 8192)
+    return ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "size %ux%u: this model takes widths and heights that are multiples of "
+                         "%u px, from %u to 8192 (e.g. 1024x1024, 512x768)",
+                         width, height, step, step);
+  if (ts_transformer_check_grid (t, (int) (height / f), (int) (width / f), &grid_err) != TS_OK)
+    return ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "size %ux%u: this model takes widths and heights that are multiples of "
+                         "%u px (%s)",
+                         width, height, step, grid_err.message);
+  return TS_OK;
+}
+
+ts_status
+ts_model_info_check_size (const ts_model_info *info, uint32_t width, uint32_t height,
+                          ts_error *err)
+{
+  return ts_model_size_check (&info->files->transformer, &info->files->vq, width, height, err);
+}
+
+/* "123", "512K", "16M", "2G" (powers of 1024); 0 when s is not such a size. */
+static uint64_t
+parse_bytes (const char *s)
+{
+  char *end;
+  unsigned long long v;
+  int shift = 0;
+
+  if (!s || *s < '0' || *s > '9')
+    return 0;
+  errno = 0;
+  v = strtoull (s, &end, 10);
+  if (errno)
+    return 0;
+  switch (*end) {
+  case 'K': case 'k': shift = 10; end++; break;
+  case 'M': case 'm': shift = 20; end++; break;
+  case 'G': case 'g': shift = 30; end++; break;
+  default: break;
+  }
+  if (*end || v > (UINT64_MAX >> shift))
+    return 0;
+  return (uint64_t) v << shift;
+}
+
+/* The cgroup v2 limit of this process's group ("max" or unreadable: none), as a
+ * container or a systemd unit sets it. */
+static uint64_t
+cgroup_limit (void)
+{
+  char line[64] = "";
+  uint64_t v;
+  FILE *f = fopen ("/sys/fs/cgroup/memory.max", "re");
+
+  if (!f)
+    return 0;
+  if (!fgets (line, sizeof line, f))
+    line[0] = '\0';
+  fclose (f);
+  line[strcspn (line, "\n")] = '\0';
+  v = parse_bytes (line);
+  return v;
+}
+
+uint64_t
+ts_memory_limit (const char **source)
+{
+  const char *env = getenv ("TESSERA_MAX_MEMORY");
+  long pages = sysconf (_SC_PHYS_PAGES), page = sysconf (_SC_PAGESIZE);
+  uint64_t total = pages > 0 && page > 0 ? (uint64_t) pages * (uint64_t) page : 0;
+  uint64_t cg = cgroup_limit (), v = parse_bytes (env);
+  const char *what = "the machine's RAM";
+
+  if (v) {
+    what = "TESSERA_MAX_MEMORY";
+  } else {
+    v = total;
+    if (cg && (cg < v || v == 0)) {
+      v = cg;
+      what = "the cgroup's memory.max";
+    }
+  }
+  if (source)
+    *source = what;
+  return v ? v : UINT64_MAX;
+}
+
+ts_status
+ts_model_info_check_memory (const ts_model_info *info, uint32_t width, uint32_t height,
+                            ts_dtype compute_weights_dtype, ts_error *err)
+{
+  const char *source;
+  uint64_t limit = ts_memory_limit (&source);
+  uint64_t need = ts_model_info_estimate_memory (info, width, height, compute_weights_dtype);
+
+  if (need > limit)
+    return ts_error_set (err, TS_ERR_NOMEM,
+                         "size %ux%u needs about %.1f GiB by the model's estimate, more than "
+                         "the %.1f GiB of %s",
+                         width, height, (double) need / 1073741824.0,
+                         (double) limit / 1073741824.0, source);
+  return TS_OK;
 }
 
 void

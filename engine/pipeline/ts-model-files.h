@@ -32,6 +32,9 @@ typedef struct ts_model_files ts_model_files;
  * tokenizer file is needed). Without TS_LOAD_PREFER_FP16 a network whose folder only has
  * the fp16 variant uses it. Errors as ts_model_info_load() in tessera.h. */
 ts_model_files *ts_model_files_open (const char *dir, ts_load_flags flags, ts_error *err);
+/* ts_model_check_size and ts_model_info_check_size on the configs they share. */
+ts_status ts_model_size_check (const ts_transformer_config *t, const ts_vq_config *vq,
+                               uint32_t width, uint32_t height, ts_error *err);
 /* NULL-safe; unmaps the checkpoints. */
 void ts_model_files_free (ts_model_files *files);
 

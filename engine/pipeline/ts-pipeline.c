@@ -321,21 +321,7 @@ ts_model_default_size (const ts_model *m, uint32_t *width, uint32_t *height)
 ts_status
 ts_model_check_size (const ts_model *m, uint32_t width, uint32_t height, ts_error *err)
 {
-  uint32_t f = (uint32_t) m->vcfg.vae_scale_factor;
-  uint32_t step = m->tcfg.downsample ? 2 * f : f;
-  ts_error grid_err;
-
-  if (width == 0 || height == 0 || width % f || height % f || width > 8192 || height > 8192)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "size %ux%u: this model takes widths and heights that are multiples of "
-                         "%u px, from %u to 8192 (e.g. 1024x1024, 512x768)",
-                         width, height, step, step);
-  if (ts_transformer_check_grid (&m->tcfg, (int) (height / f), (int) (width / f), &grid_err) != TS_OK)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "size %ux%u: this model takes widths and heights that are multiples of "
-                         "%u px (%s)",
-                         width, height, step, grid_err.message);
-  return TS_OK;
+  return ts_model_size_check (&m->tcfg, &m->vcfg, width, height, err);
 }
 
 /* ---- the sampling loop ---- */
@@ -548,6 +534,9 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   m->stats.n_transformer_calls = 0;
   m->stats.transformer_batch = batch;
   m->stats.transformer_flop = transformer_flop (&m->tcfg, batch, grid_h, grid_w);
+  /* The backend polls the abort hook inside long ops too (attention at a large size runs
+   * for minutes), so that a cancel takes effect within a second; cleared at `out`. */
+  ts_backend_set_abort (&m->be, abort_cb, (void *) p);
 
   tokens = malloc ((size_t) n_tok * sizeof *tokens);
   model_in = malloc ((size_t) batch * n_tok * sizeof *model_in);
@@ -682,6 +671,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   image = NULL;
 
 out:
+  ts_backend_set_abort (&m->be, NULL, NULL);
   ts_image_free (image);
   free (image_f);
   if (grids)
@@ -802,7 +792,10 @@ ts_model_inpaint (ts_model *m, const ts_generate_params *p, const ts_image *imag
   if (!tokens)
     return ts_error_set (err, TS_ERR_NOMEM, "inpaint: out of memory");
   stats_reset (m);
-  if ((st = ts_model_encode (m, image, tokens, err)) != TS_OK)
+  ts_backend_set_abort (&m->be, abort_cb, (void *) p);
+  st = ts_model_encode (m, image, tokens, err);
+  ts_backend_set_abort (&m->be, NULL, NULL);
+  if (st != TS_OK)
     goto out;
 
   /* The reference resizes the mask to the token grid and binarises it at 0.5; a token is

@@ -395,7 +395,8 @@ op_end (ts_check *ck, ck_op *op, ts_status ref_st, const ts_error *ref_err, ts_e
 }
 
 /* The device, then the reference with its own buffers, then the comparison. d and r are
- * the argument structs translated to each backend. */
+ * the argument structs translated to each backend. A cancel (ts_backend_set_abort) that
+ * stops the reference is passed on as it is: there is nothing to compare. */
 #define RUN(NAME)                                                            \
   do {                                                                       \
     ts_error ref_err_ = { TS_OK, "" };                                       \
@@ -403,6 +404,8 @@ op_end (ts_check *ck, ck_op *op, ts_status ref_st, const ts_error *ref_err, ts_e
     if (st_ != TS_OK)                                                        \
       return st_;                                                            \
     st_ = ck->ref.ops->NAME (ck->ref.impl, &r, &ref_err_);                   \
+    if (st_ == TS_ERR_CANCELLED)                                             \
+      return ts_error_set (err, st_, "%s", ref_err_.message);                \
     return op_end (ck, &op, st_, &ref_err_, err);                            \
   } while (0)
 
@@ -742,6 +745,16 @@ ck_scope_set (void *impl, const char *stage, int layer)
   ck->layer = layer;
 }
 
+/* Both backends poll it: the device's ops and the reference's, which take longer. */
+static void
+ck_abort_set (void *impl, ts_should_abort_fn fn, void *data)
+{
+  ts_check *ck = impl;
+
+  ts_backend_set_abort (&ck->dev, fn, data);
+  ts_backend_set_abort (&ck->ref, fn, data);
+}
+
 static ts_status
 ck_sync (void *impl, ts_error *err)
 {
@@ -811,6 +824,7 @@ static const ts_backend_ops check_ops = {
   .max_operand_bytes = ck_max_operand_bytes,
   .device_memory = ck_device_memory,
   .scope_set = ck_scope_set,
+  .abort_set = ck_abort_set,
   .sync = ck_sync,
   .destroy = ck_destroy,
 };

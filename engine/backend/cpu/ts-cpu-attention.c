@@ -23,7 +23,7 @@
 #define ATTN_SCRATCH_MAX (1 << 20)
 
 static ts_status
-attention_ref (const ts_attention_args *a, ts_error *err)
+attention_ref (ts_cpu *cpu, const ts_attention_args *a, ts_error *err)
 {
   const float *q = ts_cpu_f32 (a->q), *k = ts_cpu_f32 (a->k), *v = ts_cpu_f32 (a->v);
   float *out = ts_cpu_f32 (a->out);
@@ -37,7 +37,7 @@ attention_ref (const ts_attention_args *a, ts_error *err)
   acc = p + a->seq_kv;
   for (int64_t b = 0; b < a->batch; b++) {
     for (int64_t h = 0; h < a->heads; h++) {
-      for (int64_t i = 0; i < a->seq_q; i++) {
+      for (int64_t i = 0; i < a->seq_q && !ts_cpu_should_stop (cpu, 0); i++) {
         const float *qi = q + b * a->bs_q + i * a->ldq + h * d;
         int64_t n_kv = a->causal && i + 1 < a->seq_kv ? i + 1 : a->seq_kv;
         float max = -INFINITY, sum = 0.0f;
@@ -124,7 +124,7 @@ ts_cpu_attention (void *impl, const ts_attention_args *a, ts_error *err)
     return TS_OK;
   if (cpu->reference || a->seq_kv > INT_MAX || a->d_head > INT_MAX || a->ldq > INT_MAX
       || a->ldk > INT_MAX || a->ldv > INT_MAX || a->ldo > INT_MAX)
-    return attention_ref (a, err);
+    return attention_ref (cpu, a, err);
 
   job.cpu = cpu;
   job.a = a;

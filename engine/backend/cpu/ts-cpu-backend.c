@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef TS_HAVE_OPENBLAS_THREADS
@@ -18,6 +19,8 @@
 #endif
 
 #define TS_CPU_MAX_THREADS 256
+/* How often the calling thread polls the abort hook while it waits for the workers. */
+#define ABORT_POLL_NS 10000000L
 
 /* ---- worker pool ---- */
 
@@ -31,6 +34,7 @@ struct ts_cpu_pool {
   int n_busy;
   bool quit;
   /* the job being run */
+  ts_cpu *cpu;
   ts_cpu_task_fn fn;
   void *ctx;
   int64_t n, grain;
@@ -47,7 +51,7 @@ pool_run_chunks (ts_cpu_pool *pool, int thread)
 {
   for (;;) {
     int64_t begin = atomic_fetch_add (&pool->next, pool->grain);
-    if (begin >= pool->n)
+    if (begin >= pool->n || ts_cpu_should_stop (pool->cpu, thread))
       break;
     pool->fn (pool->ctx, begin, begin + pool->grain < pool->n ? begin + pool->grain : pool->n,
               thread);
@@ -154,10 +158,17 @@ ts_cpu_parallel_for (ts_cpu *cpu, int64_t n, int64_t grain, ts_cpu_task_fn fn, v
   if (grain < 1)
     grain = 1;
   if (!pool || n <= grain) {
-    fn (ctx, 0, n, 0);
+    /* Chunk by chunk when the op may be cancelled: the tasks are independent per item,
+     * so the split changes nothing in the results. */
+    int64_t step = cpu->abort_fn ? grain : n;
+    for (int64_t begin = 0; begin < n && !ts_cpu_should_stop (cpu, 0); begin += step)
+      fn (ctx, begin, begin + step < n ? begin + step : n, 0);
     return;
   }
+  if (ts_cpu_should_stop (cpu, 0))
+    return;
   pthread_mutex_lock (&pool->mutex);
+  pool->cpu = cpu;
   pool->fn = fn;
   pool->ctx = ctx;
   pool->n = n;
@@ -170,9 +181,24 @@ ts_cpu_parallel_for (ts_cpu *cpu, int64_t n, int64_t grain, ts_cpu_task_fn fn, v
 
   pool_run_chunks (pool, 0);
 
+  /* The abort hook is only polled on this thread, which may find no chunk left while the
+   * workers still run theirs: it polls every ABORT_POLL_NS while it waits for them. */
   pthread_mutex_lock (&pool->mutex);
-  while (pool->n_busy > 0)
-    pthread_cond_wait (&pool->done, &pool->mutex);
+  while (pool->n_busy > 0) {
+    if (cpu->abort_fn) {
+      struct timespec until;
+      clock_gettime (CLOCK_REALTIME, &until);
+      until.tv_nsec += ABORT_POLL_NS;
+      if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+      }
+      if (pthread_cond_timedwait (&pool->done, &pool->mutex, &until) != 0)
+        ts_cpu_should_stop (cpu, 0);
+    } else {
+      pthread_cond_wait (&pool->done, &pool->mutex);
+    }
+  }
   pthread_mutex_unlock (&pool->mutex);
 }
 
@@ -358,17 +384,55 @@ cpu_destroy (void *impl)
   free (cpu);
 }
 
+static void
+cpu_abort_set (void *impl, ts_should_abort_fn fn, void *data)
+{
+  ts_cpu *cpu = impl;
+
+  cpu->abort_fn = fn;
+  cpu->abort_data = data;
+  atomic_store (&cpu->stop, false);
+}
+
+/* The ops as the vtable sees them: each starts with the stop latch clear and fails with
+ * TS_ERR_CANCELLED when the abort callback stopped it part way (its output is then
+ * incomplete). */
+#define CPU_OP(FAMILY, ARGS)                                                                 \
+  static ts_status cpu_##FAMILY (void *impl, const ARGS *a, ts_error *err)                 \
+  {                                                                                          \
+    ts_cpu *cpu = impl;                                                                      \
+    ts_status st;                                                                            \
+    atomic_store_explicit (&cpu->stop, false, memory_order_relaxed);                        \
+    st = ts_cpu_##FAMILY (impl, a, err);                                                     \
+    if (atomic_exchange (&cpu->stop, false) && st == TS_OK)                                  \
+      st = ts_error_set (err, TS_ERR_CANCELLED, #FAMILY ": cancelled");                     \
+    return st;                                                                               \
+  }
+
+CPU_OP (matmul, ts_matmul_args)
+CPU_OP (norm, ts_norm_args)
+CPU_OP (softmax, ts_softmax_args)
+CPU_OP (attention, ts_attention_args)
+CPU_OP (rope, ts_rope_args)
+CPU_OP (act, ts_act_args)
+CPU_OP (elementwise, ts_elementwise_args)
+CPU_OP (transpose, ts_transpose_args)
+CPU_OP (conv2d, ts_conv2d_args)
+CPU_OP (conv_transpose2d, ts_conv_transpose2d_args)
+CPU_OP (group_norm, ts_group_norm_args)
+CPU_OP (upsample, ts_upsample_args)
+
 #define CPU_OPS_INIT(NAME)                                                                   \
   {                                                                                          \
     .name = NAME, .buffer_new = cpu_buffer_new, .buffer_free = cpu_buffer_free,              \
     .upload = cpu_upload, .download = cpu_download, .weight_upload = cpu_weight_upload,      \
-    .weight_free = cpu_weight_free, .matmul = ts_cpu_matmul, .norm = ts_cpu_norm,            \
-    .softmax = ts_cpu_softmax, .attention = ts_cpu_attention, .rope = ts_cpu_rope,           \
-    .act = ts_cpu_act, .elementwise = ts_cpu_elementwise, .transpose = ts_cpu_transpose,     \
-    .conv2d = ts_cpu_conv2d, .conv_transpose2d = ts_cpu_conv_transpose2d,                    \
-    .group_norm = ts_cpu_group_norm, .upsample = ts_cpu_upsample, .embed = ts_cpu_embed,     \
+    .weight_free = cpu_weight_free, .matmul = cpu_matmul, .norm = cpu_norm,                  \
+    .softmax = cpu_softmax, .attention = cpu_attention, .rope = cpu_rope,                    \
+    .act = cpu_act, .elementwise = cpu_elementwise, .transpose = cpu_transpose,              \
+    .conv2d = cpu_conv2d, .conv_transpose2d = cpu_conv_transpose2d,                          \
+    .group_norm = cpu_group_norm, .upsample = cpu_upsample, .embed = ts_cpu_embed,           \
     .sample = ts_cpu_sample, .max_operand_bytes = cpu_max_operand_bytes,                    \
-    .sync = cpu_sync, .destroy = cpu_destroy,                                                \
+    .abort_set = cpu_abort_set, .sync = cpu_sync, .destroy = cpu_destroy,                    \
   }
 
 static const ts_backend_ops cpu_ref_ops = CPU_OPS_INIT ("cpu-ref");
@@ -410,6 +474,7 @@ ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts_error *er
     goto nomem;
   cpu->reference = reference;
   cpu->n_threads = n_threads;
+  atomic_init (&cpu->stop, false);
   cpu->scratch = calloc ((size_t) n_threads, sizeof *cpu->scratch);
   cpu->scratch_floats = calloc ((size_t) n_threads, sizeof *cpu->scratch_floats);
   if (!cpu->scratch || !cpu->scratch_floats)

@@ -23,7 +23,7 @@
 #define CONV_SCRATCH_FLOATS (512 * 1024)
 
 static void
-conv2d_ref (const ts_conv2d_args *a)
+conv2d_ref (ts_cpu *cpu, const ts_conv2d_args *a)
 {
   const float *x = ts_cpu_f32 (a->x);
   float *y = ts_cpu_f32 (a->y);
@@ -31,7 +31,7 @@ conv2d_ref (const ts_conv2d_args *a)
 
   for (int64_t b = 0; b < a->batch; b++) {
     for (int64_t o = 0; o < a->c_out; o++) {
-      for (int64_t oy = 0; oy < a->h_out; oy++) {
+      for (int64_t oy = 0; oy < a->h_out && !ts_cpu_should_stop (cpu, 0); oy++) {
         for (int64_t ox = 0; ox < a->w_out; ox++) {
           float acc = 0.0f;
           for (int64_t c = 0; c < a->c_in; c++) {
@@ -162,7 +162,7 @@ ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
   job.bias = a->bias ? ts_cpu_weight_f32 (a->bias) : NULL;
   if (cpu->reference || !job.w || (a->bias && !job.bias) || job.kdim == 0
       || job.kdim > INT_MAX || a->c_out > INT_MAX || job.pixels > INT_MAX) {
-    conv2d_ref (a);
+    conv2d_ref (cpu, a);
     return TS_OK;
   }
   job.cpu = cpu;
@@ -183,7 +183,7 @@ ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
 /* ---- transposed convolution, kernel = stride ---- */
 
 static void
-conv_transpose2d_ref (const ts_conv_transpose2d_args *a)
+conv_transpose2d_ref (ts_cpu *cpu, const ts_conv_transpose2d_args *a)
 {
   const float *x = ts_cpu_f32 (a->x);
   float *y = ts_cpu_f32 (a->y);
@@ -191,7 +191,7 @@ conv_transpose2d_ref (const ts_conv_transpose2d_args *a)
 
   for (int64_t b = 0; b < a->batch; b++) {
     for (int64_t o = 0; o < a->c_out; o++) {
-      for (int64_t oy = 0; oy < h_out; oy++) {
+      for (int64_t oy = 0; oy < h_out && !ts_cpu_should_stop (cpu, 0); oy++) {
         for (int64_t ox = 0; ox < w_out; ox++) {
           int64_t i = oy / k, p = oy % k, j = ox / k, q = ox % k;
           float acc = 0.0f;
@@ -261,7 +261,7 @@ ts_cpu_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error
   job.bias = a->bias ? ts_cpu_weight_f32 (a->bias) : NULL;
   if (cpu->reference || !job.w || (a->bias && !job.bias) || a->c_in == 0
       || a->c_in > INT_MAX || job.rows > INT_MAX || job.pixels > INT_MAX) {
-    conv_transpose2d_ref (a);
+    conv_transpose2d_ref (cpu, a);
     return TS_OK;
   }
   job.cpu = cpu;

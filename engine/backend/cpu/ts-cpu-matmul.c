@@ -12,13 +12,18 @@
 #include <cblas.h>
 #include <limits.h>
 
+/* Work per pool task of a large fast-path product (multiply-adds), and the narrowest
+ * slab such a product is cut into. */
+#define MATMUL_TASK_MACS 2.5e8
+#define MATMUL_MIN_BLOCK 256
+
 static void
-matmul_ref (const ts_matmul_args *a)
+matmul_ref (ts_cpu *cpu, const ts_matmul_args *a)
 {
   const float *x = ts_cpu_f32 (a->x);
   float *y = ts_cpu_f32 (a->y);
 
-  for (int64_t i = 0; i < a->m; i++) {
+  for (int64_t i = 0; i < a->m && !ts_cpu_should_stop (cpu, 0); i++) {
     for (int64_t j = 0; j < a->n; j++) {
       float acc = 0.0f;
       for (int64_t p = 0; p < a->k; p++)
@@ -80,6 +85,7 @@ ts_cpu_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
   ts_cpu *cpu = impl;
   matmul_job job;
   int64_t extent, n_tasks;
+  double macs;
 
   (void) err; /* cannot fail: the arguments were checked above the backends */
   if (a->m == 0 || a->n == 0)
@@ -90,17 +96,26 @@ ts_cpu_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
    * reference instance and sizes beyond BLAS's int. */
   if (cpu->reference || !job.w || (a->bias && !job.bias) || a->m > INT_MAX || a->n > INT_MAX
       || a->k > INT_MAX || a->ldx > INT_MAX || a->ldy > INT_MAX) {
-    matmul_ref (a);
+    matmul_ref (cpu, a);
     return TS_OK;
   }
   job.a = a;
   job.split_m = a->m >= a->n;
   extent = job.split_m ? a->m : a->n;
   /* One slab per thread, rounded to 16 so that only the last slab has a ragged edge;
-   * small products are not worth the hand-off. */
-  n_tasks = (double) a->m * (double) a->n * (double) (a->k + 1) < 262144.0 ? 1 : cpu->n_threads;
+   * small products are not worth the hand-off. A large product gets more slabs, each
+   * about MATMUL_TASK_MACS (tens of ms), so that a cancel is seen between them
+   * (ts_cpu_parallel_for), but none under MATMUL_MIN_BLOCK rows or columns, so that
+   * packing the other operand stays a small part of each call. A slab computes its
+   * elements exactly as the whole product would: the split changes no result. */
+  macs = (double) a->m * (double) a->n * (double) (a->k + 1);
+  n_tasks = macs < 262144.0 ? 1 : cpu->n_threads;
+  if (macs / n_tasks > MATMUL_TASK_MACS)
+    n_tasks = (int64_t) (macs / MATMUL_TASK_MACS) + 1;
   job.block = (extent + n_tasks - 1) / n_tasks;
   job.block = (job.block + 15) / 16 * 16;
+  if (n_tasks > cpu->n_threads && job.block < MATMUL_MIN_BLOCK)
+    job.block = MATMUL_MIN_BLOCK;
   n_tasks = (extent + job.block - 1) / job.block;
   ts_cpu_parallel_for (cpu, n_tasks, 1, matmul_task, &job);
   return TS_OK;

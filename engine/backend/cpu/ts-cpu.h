@@ -28,6 +28,7 @@
 #include "backend/ts-backend.h"
 #include "core/ts-common.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -43,10 +44,34 @@ typedef struct {
   ts_cpu_pool *pool;      /* NULL on the reference path and with one thread */
   float **scratch;        /* per-thread scratch, n_threads entries */
   size_t *scratch_floats; /* capacity of each entry */
+  /* ts_backend_set_abort: polled by the calling thread between the chunks of a
+   * ts_cpu_parallel_for and between the outer iterations of the reference loops; when it
+   * asks to stop, `stop` tells the pool threads to skip their remaining chunks and the op
+   * returns TS_ERR_CANCELLED (ts-cpu-backend.c's op wrappers). */
+  ts_should_abort_fn abort_fn;
+  void *abort_data;
+  atomic_bool stop;
 } ts_cpu;
 
+/* Whether the current op should stop: polls the abort callback (calling thread only, as
+ * ts_should_abort_fn promises) and latches the answer in cpu->stop. Costs a load and a
+ * branch when no callback is set. */
+static inline bool
+ts_cpu_should_stop (ts_cpu *cpu, int thread)
+{
+  if (atomic_load_explicit (&cpu->stop, memory_order_relaxed))
+    return true;
+  if (thread == 0 && cpu->abort_fn && cpu->abort_fn (cpu->abort_data)) {
+    atomic_store_explicit (&cpu->stop, true, memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
 /* Runs fn over [0, n) in chunks of `grain` items, spread over the pool; returns when all
- * chunks are done. Runs inline on the calling thread when n <= grain or there is no pool. */
+ * chunks are done. Runs inline on the calling thread when n <= grain or there is no pool.
+ * Every chunk starts with ts_cpu_should_stop: once it is true the remaining chunks are
+ * skipped (the op's output is then garbage, and the op wrapper reports TS_ERR_CANCELLED). */
 void ts_cpu_parallel_for (ts_cpu *cpu, int64_t n, int64_t grain, ts_cpu_task_fn fn, void *ctx);
 
 /* Makes every thread's scratch hold at least n_floats floats. TS_ERR_NOMEM naming `op`. */

@@ -273,7 +273,7 @@ vk_destroy (void *impl)
     return;
   if (vk->device) {
     if (!vk->dead)
-      ts_vk_sync (vk, NULL);
+      ts_vk_wait_idle (vk, NULL);
     vkDeviceWaitIdle (vk->device);
     cache_save (vk);
     if (vk->dummy)
@@ -338,6 +338,7 @@ static const ts_backend_ops vk_ops = {
   .sample = ts_vk_sample,
   .max_operand_bytes = vk_max_operand_bytes,
   .device_memory = vk_device_memory,
+  .abort_set = ts_vk_abort_set,
   .sync = ts_vk_sync,
   .destroy = vk_destroy,
 };

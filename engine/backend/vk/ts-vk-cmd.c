@@ -103,22 +103,35 @@ profile_print (ts_vk *vk)
 
 /* ---- command stream ---- */
 
+/* How long one wait for a fence lasts before the abort hook is polled again. */
+#define ABORT_POLL_NS 20000000ull
+
+/* Waits for frame fi. abortable: poll the abort hook every ABORT_POLL_NS and fail with
+ * TS_ERR_CANCELLED when it fires, leaving the frame submitted (a later wait finishes it). */
 static ts_status
-frame_wait (ts_vk *vk, int fi, ts_error *err)
+frame_wait (ts_vk *vk, int fi, bool abortable, ts_error *err)
 {
   ts_vk_frame *f = &vk->frames[fi];
   ts_status st = TS_OK;
 
   if (!f->submitted)
     return TS_OK;
-  {
-    VkResult r = vkWaitForFences (vk->device, 1, &f->fence, VK_TRUE, UINT64_MAX);
+  abortable = abortable && vk->abort_fn;
+  for (;;) {
+    VkResult r = vkWaitForFences (vk->device, 1, &f->fence, VK_TRUE,
+                                  abortable ? ABORT_POLL_NS : UINT64_MAX);
+    if (r == VK_TIMEOUT && abortable) {
+      if (vk->abort_fn (vk->abort_data))
+        return ts_error_set (err, TS_ERR_CANCELLED, "vk: cancelled");
+      continue;
+    }
     if (r != VK_SUCCESS) {
       if (r == VK_ERROR_DEVICE_LOST)
         vk->dead = true;
       st = ts_vk_fail (r, "vkWaitForFences", __FILE__, __LINE__, err);
       goto fail;
     }
+    break;
   }
   f->submitted = false;
   profile_collect (vk, fi);
@@ -143,7 +156,7 @@ ts_vk_begin (ts_vk *vk, ts_error *err)
     return ts_error_set (err, TS_ERR_DEVICE, "vk: the device was lost");
   if (f->recording)
     return TS_OK;
-  if ((st = frame_wait (vk, vk->cur, err)) != TS_OK)
+  if ((st = frame_wait (vk, vk->cur, false, err)) != TS_OK)
     return st;
   VK_TRY (vkResetDescriptorPool (vk->device, f->pool, 0));
   VK_TRY (vkResetCommandBuffer (f->cb, 0));
@@ -152,6 +165,7 @@ ts_vk_begin (ts_vk *vk, ts_error *err)
     vkCmdResetQueryPool (f->cb, vk->queries[vk->cur], 0, 2 * TS_VK_BATCH);
   f->recording = true;
   f->n_dispatch = 0;
+  f->flops = 0.0;
   f->n_queries = 0;
   return TS_OK;
 
@@ -191,22 +205,43 @@ fail:
   return st;
 }
 
-ts_status
-ts_vk_sync (void *impl, ts_error *err)
+static ts_status
+sync_frames (ts_vk *vk, bool abortable, ts_error *err)
 {
-  ts_vk *vk = impl;
   ts_status st;
 
   if (vk->dead)
     return ts_error_set (err, TS_ERR_DEVICE, "vk: the device was lost");
-  if ((st = ts_vk_submit (vk, err)) != TS_OK || (st = frame_wait (vk, vk->cur ^ 1, err)) != TS_OK
-      || (st = frame_wait (vk, vk->cur, err)) != TS_OK)
+  if ((st = ts_vk_submit (vk, err)) != TS_OK
+      || (st = frame_wait (vk, vk->cur ^ 1, abortable, err)) != TS_OK
+      || (st = frame_wait (vk, vk->cur, abortable, err)) != TS_OK)
     return st;
   if (vk->validation && vk->validation_messages > 0)
     return ts_error_set (err, TS_ERR_DEVICE,
                          "vk: the validation layer reported %d message(s) (see the log)",
                          vk->validation_messages);
   return TS_OK;
+}
+
+ts_status
+ts_vk_sync (void *impl, ts_error *err)
+{
+  return sync_frames (impl, true, err);
+}
+
+ts_status
+ts_vk_wait_idle (ts_vk *vk, ts_error *err)
+{
+  return sync_frames (vk, false, err);
+}
+
+void
+ts_vk_abort_set (void *impl, ts_should_abort_fn fn, void *data)
+{
+  ts_vk *vk = impl;
+
+  vk->abort_fn = fn;
+  vk->abort_data = data;
 }
 
 void
@@ -235,11 +270,17 @@ ts_vk_record_dispatch (ts_vk *vk, VkPipeline pipeline,
   VkWriteDescriptorSet writes[TS_VK_MAX_BINDINGS];
   VkDescriptorSet set;
   ts_vk_frame *f;
-  ts_status st;
+  ts_status st = TS_OK;
 
-  if ((st = ts_vk_begin (vk, err)) != TS_OK)
-    return st;
+  /* The cancel point between submissions: before recording, and while waiting for the
+   * frame this dispatch goes into (submitted two batches ago). */
   f = &vk->frames[vk->cur];
+  if (vk->abort_fn && !f->recording
+      && (vk->abort_fn (vk->abort_data)
+          || (st = frame_wait (vk, vk->cur, true, err)) == TS_ERR_CANCELLED))
+    return ts_error_set (err, TS_ERR_CANCELLED, "vk: cancelled");
+  if (st != TS_OK || (st = ts_vk_begin (vk, err)) != TS_OK)
+    return st;
   {
     VkDescriptorSetAllocateInfo ai = {
       .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
@@ -276,7 +317,8 @@ ts_vk_record_dispatch (ts_vk *vk, VkPipeline pipeline,
     vkCmdWriteTimestamp (f->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vk->queries[vk->cur],
                          f->n_queries++);
   ts_vk_barrier (vk);
-  if (++f->n_dispatch >= TS_VK_BATCH)
+  f->flops += d->flops;
+  if (++f->n_dispatch >= TS_VK_BATCH || f->flops >= TS_VK_BATCH_FLOP)
     return ts_vk_submit (vk, err);
   return TS_OK;
 

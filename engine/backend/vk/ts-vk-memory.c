@@ -351,7 +351,7 @@ ts_vk_buffer_free (void *impl, ts_buffer *buf)
   al = buf->impl;
   /* The buffer may still be read by recorded work. */
   if (vk->frames[0].submitted || vk->frames[1].submitted || vk->frames[vk->cur].recording)
-    ts_vk_sync (vk, NULL);
+    ts_vk_wait_idle (vk, NULL);
   vkDestroyBuffer (vk->device, al->buffer, NULL);
   release (vk, al->block, al->offset);
   vk->total -= buf->size;
@@ -444,7 +444,7 @@ staging_copy (ts_vk *vk, ts_ref ref, size_t size, bool to_device, ts_error *err)
                      ts_vk_buffer_handle (vk->staging), 1, &region);
   }
   ts_vk_barrier (vk);
-  return ts_vk_sync (vk, err);
+  return ts_vk_wait_idle (vk, err);
 }
 
 ts_status
@@ -463,7 +463,7 @@ ts_vk_upload (void *impl, ts_ref dst, const void *src, size_t size_bytes, ts_err
     ts_vk_barrier (vk);
     return TS_OK;
   }
-  if ((st = ts_vk_sync (vk, err)) != TS_OK)
+  if ((st = ts_vk_wait_idle (vk, err)) != TS_OK)
     return st;
   if (dst.buf->data) {
     memcpy (dst.buf->data + dst.offset, src, size_bytes);
@@ -487,7 +487,7 @@ ts_vk_download (void *impl, ts_ref src, void *dst, size_t size_bytes, ts_error *
   ts_vk *vk = impl;
   ts_status st;
 
-  if ((st = ts_vk_sync (vk, err)) != TS_OK || size_bytes == 0)
+  if ((st = ts_vk_wait_idle (vk, err)) != TS_OK || size_bytes == 0)
     return st;
   if (src.buf->data) {
     memcpy (dst, src.buf->data + src.offset, size_bytes);

@@ -37,6 +37,12 @@
 
 /* Dispatches recorded before a command buffer is submitted (without waiting). */
 #define TS_VK_BATCH 64
+/* A command buffer is also submitted once its dispatches add up to this much work
+ * (flop), so that the host waits, and polls the abort hook (ts_backend_set_abort), every
+ * few hundred milliseconds even on a slow device (lavapipe runs a few GFLOP/s per core);
+ * on a GPU it costs one submission per few hundred microseconds of work. The split does
+ * not change what runs, nor its order. */
+#define TS_VK_BATCH_FLOP 4e9
 /* Storage-buffer bindings of the one descriptor-set layout every pipeline shares. */
 #define TS_VK_MAX_BINDINGS 7
 #define TS_VK_MAX_SPEC 7
@@ -120,6 +126,7 @@ typedef struct {
   VkDescriptorPool pool;
   bool recording, submitted;
   uint32_t n_dispatch;
+  double flops; /* the recorded dispatches' work */
   uint32_t n_queries;
   int prof_index[TS_VK_BATCH]; /* profile entry of each timed dispatch */
   double prof_flops[TS_VK_BATCH];
@@ -177,6 +184,10 @@ typedef struct {
   ts_vk_frame frames[2];
   int cur;
   bool dead; /* the device was lost: every later call fails */
+  /* ts_backend_set_abort: polled before each dispatch is recorded and while the vtable's
+   * sync waits; the waits that must finish (frees, transfers, teardown) ignore it. */
+  ts_should_abort_fn abort_fn;
+  void *abort_data;
 
   /* profiling */
   bool profile;
@@ -226,8 +237,15 @@ void ts_vk_cmd_fini (ts_vk *vk);
 ts_status ts_vk_begin (ts_vk *vk, ts_error *err);
 /* Submits what was recorded (no wait). */
 ts_status ts_vk_submit (ts_vk *vk, ts_error *err);
-/* Submits and waits for everything. */
+/* Submits and waits for everything: the vtable's sync, which fails with TS_ERR_CANCELLED
+ * when the abort hook fires while it waits (the work then stays in flight, and a later
+ * ts_vk_wait_idle waits for it). */
 ts_status ts_vk_sync (void *impl, ts_error *err);
+/* Submits and waits for everything, whatever the abort hook says: for frees, transfers
+ * and teardown, which must not go on while the device still uses the memory. */
+ts_status ts_vk_wait_idle (ts_vk *vk, ts_error *err);
+/* The vtable's abort_set. */
+void ts_vk_abort_set (void *impl, ts_should_abort_fn fn, void *data);
 /* The barrier every recorded command is followed by. */
 void ts_vk_barrier (ts_vk *vk);
 
