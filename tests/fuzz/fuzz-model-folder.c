@@ -38,6 +38,9 @@ static const char model_index[] =
   "\"transformer\":[\"transformer\",\"Transformer2DModel\"],"
   "\"vqvae\":[\"diffusers\",\"VQModel\"]}";
 
+static const char micro_vocab[] =
+  "{\"!\":0,\"a</w>\":1,\"<|startoftext|>\":2,\"<|endoftext|>\":3}";
+
 static const char scheduler_config[] =
   "{\"_class_name\":\"Scheduler\",\"mask_token_id\":9,\"masking_schedule\":\"cosine\"}";
 
@@ -204,7 +207,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   make_dir ("scheduler");
   write_at ("scheduler", "scheduler_config.json", scheduler_config, strlen (scheduler_config));
   make_dir ("tokenizer");
-  write_at ("tokenizer", "vocab.json", "{}", 2);
+  /* The folder opens its tokenizer too (ids checked against the text encoder's 16): the
+   * pad token, one word and CLIP's two special tokens. */
+  write_at ("tokenizer", "vocab.json", micro_vocab, strlen (micro_vocab));
   write_at ("tokenizer", "merges.txt", "#version: 0.2\n", 14);
   for (int c = 0; c < 3; c++) {
     make_dir (nets[c].dir);
