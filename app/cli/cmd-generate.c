@@ -33,6 +33,7 @@ typedef struct {
   double strength;       /* inpaint */
   uint32_t size[2];      /* width, height; 0: the model's */
   int steps;
+  int finish_at;         /* 0: every step */
   double cfg;
   double temperature[2]; /* start, end */
   double aesthetic;
@@ -85,6 +86,10 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
               "Meissonic, 128x128 for the demo model)" },
     { "--steps", CLI_INT, &o->steps, "N", .help = "sampling steps (default 48)", .min = 1,
       .max = 1000 },
+    { "--finish-at", CLI_INT, &o->finish_at, "K",
+      .help = "stop after step K and give every token still masked that\n"
+              "step's prediction (the app's Finish Now; default: all steps)",
+      .min = 1, .max = 1000 },
     { "--cfg", CLI_DOUBLE, &o->cfg, "G",
       .help = "classifier-free guidance scale (default: the model's, 9 for\n"
               "Meissonic, 1.5 for the demo model; <= 1 turns it off)",
@@ -152,6 +157,11 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     fprintf (stderr, "tessera-cli: %s\n", inpaint ? "--image, --mask and --prompt are required"
                                                    : "--prompt is required");
     generate_usage (stderr, inpaint, opts);
+    return 2;
+  }
+  if (o->finish_at > o->steps) {
+    fprintf (stderr, "tessera-cli: --finish-at %d is after the last of %d steps\n", o->finish_at,
+             o->steps);
     return 2;
   }
   if (!o->model_dir) {
@@ -408,6 +418,7 @@ run (int argc, char **argv, bool inpaint)
   gp.temperature_end = o.temperature[1];
   gp.aesthetic_score = o.aesthetic;
   gp.seed = o.seed;
+  gp.finish_at = o.finish_at;
   ps = (progress_state) { .model = model, .o = &o, .t_start = now_s (), .quiet = o.quiet,
                            .tty = isatty (STDERR_FILENO) != 0 };
   gp.on_step = on_step;
@@ -448,6 +459,7 @@ run (int argc, char **argv, bool inpaint)
   meta.backend = (char *) ts_model_backend_name (model);
   meta.seed = o.seed;
   meta.steps = (uint32_t) o.steps;
+  meta.finish_at = (uint32_t) o.finish_at;
   meta.width = gp.width;
   meta.height = gp.height;
   meta.cfg = o.cfg;

@@ -273,7 +273,9 @@ static const struct {
   { offsetof (ts_image_meta, negative_prompt), "negative_prompt", NULL },
   { offsetof (ts_image_meta, sampler), "sampler", "Sampler" },
   { offsetof (ts_image_meta, model), "model", "Model" },
+  { offsetof (ts_image_meta, mode), "mode", "Mode" },
   { offsetof (ts_image_meta, source), "source", "Source image" },
+  { offsetof (ts_image_meta, source_hash), "source_hash", "Source hash" },
   { offsetof (ts_image_meta, backend), "backend", "Backend" },
   { offsetof (ts_image_meta, version), "version", "Version" },
 };
@@ -334,6 +336,12 @@ static const char *
 meta_version (const ts_image_meta *meta)
 {
   return ts_image_str_empty (meta->version) ? DEFAULT_VERSION : meta->version;
+}
+
+static bool
+extend_recorded (const ts_image_meta *meta)
+{
+  return meta->extend_left || meta->extend_top || meta->extend_right || meta->extend_bottom;
 }
 
 static bool
@@ -477,7 +485,17 @@ ts_image_meta_to_parameters (const ts_image_meta *meta)
     append_param_uint (&b, &first, "Crop left", meta->crop_left);
   if (strength_recorded (meta->strength))
     append_param_double (&b, &first, "Denoising strength", meta->strength);
+  append_param_string (&b, &first, "Mode", meta->mode);
+  if (meta->finish_at > 0)
+    append_param_uint (&b, &first, "Finished at step", meta->finish_at);
+  if (extend_recorded (meta)) {
+    char ext[64];
+    snprintf (ext, sizeof ext, "%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%" PRIu32, meta->extend_left,
+              meta->extend_top, meta->extend_right, meta->extend_bottom);
+    append_param_string (&b, &first, "Extend", ext);
+  }
   append_param_string (&b, &first, "Source image", meta->source);
+  append_param_string (&b, &first, "Source hash", meta->source_hash);
   append_param_string (&b, &first, "Backend", meta->backend);
   append_param_string (&b, &first, "Version", meta_version (meta));
 
@@ -725,6 +743,25 @@ meta_apply_param (ts_image_meta *meta, const infotext_param *p)
   } else if (key_is (p, "Denoising strength")) {
     if (parse_double (value, &d))
       meta->strength = d;
+  } else if (key_is (p, "Finished at step")) {
+    if (parse_uint (value, UINT32_MAX, &u))
+      meta->finish_at = (uint32_t) u;
+  } else if (key_is (p, "Extend")) {
+    uint64_t e[4];
+    const char *q = value;
+    int n = 0;
+    while (n < 4 && parse_uint_prefix (q, UINT32_MAX, &e[n], &end)) {
+      n++;
+      if (n < 4 && *end != ',')
+        break;
+      q = end + 1;
+    }
+    if (n == 4 && *end == '\0') {
+      meta->extend_left = (uint32_t) e[0];
+      meta->extend_top = (uint32_t) e[1];
+      meta->extend_right = (uint32_t) e[2];
+      meta->extend_bottom = (uint32_t) e[3];
+    }
   }
 
 done:
@@ -866,6 +903,14 @@ ts_image_meta_to_json (const ts_image_meta *meta)
     ok = ok && json_add_number (obj, "aesthetic_score", meta->aesthetic_score);
   if (strength_recorded (meta->strength))
     ok = ok && json_add_number (obj, "strength", meta->strength);
+  if (meta->finish_at > 0)
+    ok = ok && json_add_number (obj, "finish_at", meta->finish_at);
+  if (extend_recorded (meta)) {
+    ok = ok && json_add_number (obj, "extend_left", meta->extend_left);
+    ok = ok && json_add_number (obj, "extend_top", meta->extend_top);
+    ok = ok && json_add_number (obj, "extend_right", meta->extend_right);
+    ok = ok && json_add_number (obj, "extend_bottom", meta->extend_bottom);
+  }
 
   if (ok)
     text = cJSON_PrintUnformatted (obj);
@@ -990,6 +1035,11 @@ ts_image_meta_from_json (const char *json, ts_image_meta *meta, ts_error *err)
       (status = json_get_u32 (root, "height", &meta->height, err)) != TS_OK ||
       (status = json_get_u32 (root, "crop_top", &meta->crop_top, err)) != TS_OK ||
       (status = json_get_u32 (root, "crop_left", &meta->crop_left, err)) != TS_OK ||
+      (status = json_get_u32 (root, "finish_at", &meta->finish_at, err)) != TS_OK ||
+      (status = json_get_u32 (root, "extend_left", &meta->extend_left, err)) != TS_OK ||
+      (status = json_get_u32 (root, "extend_top", &meta->extend_top, err)) != TS_OK ||
+      (status = json_get_u32 (root, "extend_right", &meta->extend_right, err)) != TS_OK ||
+      (status = json_get_u32 (root, "extend_bottom", &meta->extend_bottom, err)) != TS_OK ||
       (status = json_get_double (root, "cfg", &meta->cfg, err)) != TS_OK ||
       (status = json_get_double (root, "temperature_start", &meta->temperature_start, err)) !=
           TS_OK ||

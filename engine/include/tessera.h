@@ -193,6 +193,9 @@ typedef struct {
   char *sampler; /* e.g. "MaskGIT" */
   char *backend; /* compute backend that ran the model, e.g. "cpu" */
   char *source;  /* file name of the source image (inpainting, image-to-image); NULL if none */
+  char *source_hash; /* "sha256:<64 hex digits>" of the source image file's bytes */
+  char *mode;    /* how it was made: "txt2img", "img2img", "inpaint", "outpaint"; NULL or
+                  * "" = not recorded (read as txt2img) */
   char *version; /* software that made the image; NULL when writing means this engine,
                   * "Tessera " TS_VERSION_STRING */
   uint64_t seed;
@@ -203,6 +206,9 @@ typedef struct {
   double temperature_start, temperature_end; /* sampler temperature schedule */
   double aesthetic_score;        /* micro-conditioning aesthetic score */
   double strength;               /* inpainting / image-to-image strength; < 0 when n/a */
+  uint32_t finish_at;            /* "Finish now" at this 1-based step of `steps` (every token
+                                  * still masked took that step's prediction); 0 = all steps ran */
+  uint32_t extend_left, extend_top, extend_right, extend_bottom; /* outpainting: pixels added */
 } ts_image_meta;
 
 /* Sets every field to "not recorded" (see above). Never fails. */
@@ -223,7 +229,8 @@ void ts_image_meta_clear (ts_image_meta *meta);
  * value). Numbers use the C locale and the shortest text that reads back exactly. Keys, in
  * order, each omitted when not recorded: Steps, Sampler, CFG scale, Seed (always), Size,
  * Model, Temperature ("start-end"), Aesthetic score, Crop top, Crop left, Denoising
- * strength, Source image, Backend, Version (always). The format is lossy where A1111's is:
+ * strength, Mode, Finished at step, Extend ("left,top,right,bottom"), Source image, Source
+ * hash, Backend, Version (always). The format is lossy where A1111's is:
  * outer whitespace of each prompt line, empty leading prompt lines and lines that start
  * with "Negative prompt:" do not survive, and a line with fewer than three pairs (nothing
  * recorded but Seed and Version) reads back as prompt text. Thread-safety: safe. */
@@ -404,6 +411,9 @@ typedef struct {
   uint64_t seed;
   double aesthetic_score;          /* 6 */
   uint32_t crop_top, crop_left;    /* 0, 0 */
+  int finish_at;                   /* 0 (all steps); 1..steps-1: stop after this 1-based step
+                                    * and give every still-masked token that step's prediction
+                                    * (the app's "Finish now", reproducible) */
   ts_step_fn on_step;
   void *step_data;
   ts_should_abort_fn should_abort;

@@ -523,9 +523,17 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     ts_model_default_size (m, &width, &height);
   if ((st = ts_model_check_size (m, width, height, err)) != TS_OK)
     return st;
+  if (p->finish_at < 0 || p->finish_at > p->steps)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: finish-at step %d outside 1..%d",
+                         p->finish_at, p->steps);
   if (run->start_step < 0 || run->start_step >= p->steps)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: start step %d outside 0..%d",
                          run->start_step, p->steps - 1);
+
+  if (p->finish_at > 0 && p->finish_at <= run->start_step)
+    return ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "generate: finish-at step %d comes before the first step that runs (%d)",
+                         p->finish_at, run->start_step + 1);
 
   grid_h = (int) height / f;
   grid_w = (int) width / f;
@@ -615,6 +623,11 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     if (st != TS_OK)
       goto out;
 
+    /* "Finish now" at this step: every token still masked takes the step's prediction. */
+    if (step + 1 == p->finish_at)
+      for (int i = 0; i < n_tok; i++)
+        if (tokens[i] == mask_id)
+          tokens[i] = predicted[i];
     for (int i = 0; i < n_tok; i++)
       n_masked += tokens[i] == mask_id;
     if (run->step_done && (st = run->step_done (run->draws_data, step, predicted, tokens, err)) != TS_OK)
@@ -634,6 +647,8 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
       };
       p->on_step (p->step_data, &info);
     }
+    if (step + 1 == p->finish_at)
+      break;
   }
 
   /* The sampling loop's buffers and the transformer's activations are done with: give
