@@ -154,7 +154,7 @@ test_inpaint_only_masked (void)
   ts_generate_params p;
   ts_result gen = { 0 }, inp = { 0 };
   int32_t *orig;
-  uint8_t *mask;
+  ts_image *mask;
   ts_error err;
   int n, changed_inside = 0;
 
@@ -167,11 +167,11 @@ test_inpaint_only_masked (void)
   orig = g_new (int32_t, n);
   g_assert_cmpint (ts_model_encode (m, gen.image, orig, &err), ==, TS_OK);
 
-  /* Repaint the left half, rows 4..11 (token cells of 16 px). */
-  mask = g_malloc0 (256 * 256);
+  /* Repaint the left half, rows 4..11 (token cells of 16 px): a full-size mask, resized
+   * to the token grid with LANCZOS as the official pipeline does. */
+  mask = ts_image_new (256, 256, NULL);
   for (int y = 64; y < 192; y++)
-    for (int x = 0; x < 128; x++)
-      mask[y * 256 + x] = 255;
+    memset (mask->pixels + (size_t) y * 256 * 3, 255, 128 * 3);
   p.prompt = "a blue square";
   p.seed = 99;
   g_assert_cmpint (ts_model_inpaint (m, &p, gen.image, mask, 1.0, &inp, &err), ==, TS_OK);
@@ -187,14 +187,14 @@ test_inpaint_only_masked (void)
   g_assert_cmpint (changed_inside, >, 0);
 
   /* A mask that covers no token cell is refused with a message. */
-  memset (mask, 0, 256 * 256);
-  mask[0] = 255;
+  memset (mask->pixels, 0, 256 * 256 * 3);
+  memset (mask->pixels, 255, 3);
   ts_result_free (&inp);
   g_assert_cmpint (ts_model_inpaint (m, &p, gen.image, mask, 1.0, &inp, &err), ==, TS_ERR_INVALID_ARG);
   g_assert_nonnull (strstr (err.message, "covers no token"));
   g_assert_cmpint (ts_model_inpaint (m, &p, gen.image, mask, 0.0, &inp, &err), ==, TS_ERR_INVALID_ARG);
 
-  g_free (mask);
+  ts_image_free (mask);
   g_free (orig);
   ts_result_free (&gen);
   ts_model_free (m);

@@ -10,6 +10,8 @@
 #include "tessera.h"
 #include "cli-options.h"
 
+#include <glib.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -21,19 +23,26 @@
 #include <time.h>
 #include <unistd.h>
 
+typedef enum { MODE_GENERATE, MODE_IMG2IMG, MODE_INPAINT, MODE_OUTPAINT } gen_mode;
+
+static const char *const mode_names[] = { "generate", "img2img", "inpaint", "outpaint" };
+
 typedef struct {
+  gen_mode mode;
   const char *model_dir;
   const char *prompt;
   const char *negative;
   const char *out;
   const char *preview_dir;
   const char *backend;
-  const char *image;     /* inpaint */
+  const char *image;     /* img2img, inpaint, outpaint */
   const char *mask;      /* inpaint */
-  double strength;       /* inpaint */
+  double strength;       /* img2img, inpaint, outpaint */
+  double extend[4];      /* outpaint: left, top, right, bottom */
   uint32_t size[2];      /* width, height; 0: the model's */
   int steps;
   int finish_at;         /* 0: every step */
+  int batch;             /* images, seeds seed .. seed + batch - 1 */
   double cfg;
   double temperature[2]; /* start, end */
   double aesthetic;
@@ -49,31 +58,62 @@ typedef struct {
   const gen_options *o;
   double t_start;
   int n_total;
+  int image_index;       /* 1-based within the batch */
+  int first_step;        /* the first step reported (-1 before it); image pipelines start late */
   bool quiet;
   bool tty;
   int preview_errors;
 } progress_state;
 
-/* The options of generate; inpaint's three come last, and generate's table ends before them. */
-#define N_INPAINT_OPTIONS 3
+static const char *const usage_lines[] = {
+  [MODE_GENERATE] = "Usage: tessera-cli generate [--model DIR] --prompt TEXT [options]\n",
+  [MODE_IMG2IMG] = "Usage: tessera-cli img2img [--model DIR] --image IN.png --prompt TEXT\n"
+                   "                           [--strength X] [options]\n",
+  [MODE_INPAINT] = "Usage: tessera-cli inpaint [--model DIR] --image IN.png --mask MASK.png --prompt TEXT\n"
+                   "                           [--strength X] [options]\n",
+  [MODE_OUTPAINT] = "Usage: tessera-cli outpaint [--model DIR] --image IN.png --extend L,T,R,B\n"
+                    "                            --prompt TEXT [options]\n",
+};
+
+static const char *const mode_notes[] = {
+  [MODE_GENERATE] = "",
+  [MODE_IMG2IMG] =
+      "\nAs the official Img2ImgPipeline: of N steps the last int(N * strength) run,\n"
+      "with the full schedule's temperatures, after each token of the image was\n"
+      "masked with probability cos(pi/2 * (N - run) / N). The image is brought to a\n"
+      "size the model takes by flooring each side to its size step (16 or 32 px)\n"
+      "and resizing with LANCZOS. Unlike the official code, strength 1 gives a new\n"
+      "picture from the prompt (the official code masks nothing at 1 and returns\n"
+      "almost the input); strength 0 (or int(N * strength) = 0) returns the VQ\n"
+      "reconstruction of the image, as the official code does.\n",
+  [MODE_INPAINT] =
+      "\nAs the official InpaintPipeline: the mask (any size) is resized with LANCZOS\n"
+      "to the token grid and a token is repainted where its luminance is >= 128;\n"
+      "the linear masking schedule is always used. Unlike the official code, which\n"
+      "works only at multiples of 256 px, every size the model takes works. Kept\n"
+      "regions come back as the VQ reconstruction of the image, as in the official\n"
+      "code.\n",
+  [MODE_OUTPAINT] =
+      "\nAs the official inpaint.py --mode outpaint: the image is placed on a canvas\n"
+      "of grey 127 and the new border is inpainted. Each extent is rounded up to a\n"
+      "whole number of the model's size step (16 px, or 32 px for Meissonic), so\n"
+      "that the border is whole tokens; the output says so when it rounds.\n",
+};
 
 static void
-generate_usage (FILE *out, bool inpaint, const cli_option *opts)
+generate_usage (FILE *out, gen_mode mode, const cli_option *opts)
 {
-  if (inpaint)
-    fprintf (out, "Usage: tessera-cli inpaint [--model DIR] --image IN.png --mask MASK.png --prompt TEXT\n"
-                  "                           [--strength X] [options]\n");
-  else
-    fprintf (out, "Usage: tessera-cli generate [--model DIR] --prompt TEXT [options]\n");
+  fputs (usage_lines[mode], out);
   fprintf (out, "\nOptions:\n");
   cli_print_options (out, opts);
+  fputs (mode_notes[mode], out);
 }
 
 /* Returns 0 when parsed, 2 on a usage error (already reported); exits after --help. */
 static int
-parse_options (int argc, char **argv, bool inpaint, gen_options *o)
+parse_options (int argc, char **argv, gen_mode mode, gen_options *o)
 {
-  cli_option opts[] = {
+  const cli_option common[] = {
     { "--model", CLI_STRING, &o->model_dir, "DIR",
       .help = "a Meissonic folder in the diffusers layout (default: the\n"
               "bundled demo model, a tiny model of synthetic shapes, or\n"
@@ -81,15 +121,8 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     { "--prompt", CLI_STRING, &o->prompt, "TEXT",
       .help = "what to draw (over 77 CLIP tokens is truncated, with a warning)" },
     { "--negative", CLI_STRING, &o->negative, "TEXT", .help = "what to avoid (default: none)" },
-    { "--size", CLI_SIZE, o->size, "WxH",
-      .help = "image size in pixels (default: the model's, 1024x1024 for\n"
-              "Meissonic, 128x128 for the demo model)" },
     { "--steps", CLI_INT, &o->steps, "N", .help = "sampling steps (default 48)", .min = 1,
       .max = 1000 },
-    { "--finish-at", CLI_INT, &o->finish_at, "K",
-      .help = "stop after step K and give every token still masked that\n"
-              "step's prediction (the app's Finish Now; default: all steps)",
-      .min = 1, .max = 1000 },
     { "--cfg", CLI_DOUBLE, &o->cfg, "G",
       .help = "classifier-free guidance scale (default: the model's, 9 for\n"
               "Meissonic, 1.5 for the demo model; <= 1 turns it off)",
@@ -97,6 +130,11 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     { "--seed", CLI_UINT64, &o->seed, "S",
       .help = "random seed, 0 to 2^64-1 (default: a random one, printed)",
       .seen = &o->have_seed },
+    { "--batch", CLI_INT, &o->batch, "N",
+      .help = "make N images with seeds S, S+1, ..., S+N-1, written as\n"
+              "OUT-1.png ... OUT-N.png; image k is the same as a single run\n"
+              "with seed S+k-1 (default 1)",
+      .min = 1, .max = 10000 },
     { "--temperature", CLI_LIST, o->temperature, "A,B",
       .help = "sampling temperature from A to B (default 2,0)", .n = 2, .min = 0,
       .max = INFINITY },
@@ -120,48 +158,96 @@ parse_options (int argc, char **argv, bool inpaint, gen_options *o)
     { "--preview-dir", CLI_STRING, &o->preview_dir, "DIR",
       .help = "also save the decoded prediction after every step" },
     { "--quiet", CLI_FLAG, &o->quiet, NULL, .help = "no progress on stderr" },
-    /* inpaint only: */
-    { "--image", CLI_STRING, &o->image, "IN.png",
-      .help = "the image to repaint (its size is the generation size)" },
-    { "--mask", CLI_STRING, &o->mask, "MASK.png",
-      .help = "same size; white (luminance >= 128) = repaint, black = keep" },
-    { "--strength", CLI_DOUBLE, &o->strength, "X",
-      .help = "0 < X <= 1: the share of the steps to run (default 1)", .min = 0,
-      .min_open = true, .max = 1 },
-    { .name = NULL },
   };
-  const size_t n_opts = sizeof opts / sizeof opts[0] - 1;
+  const cli_option size_opt = { "--size", CLI_SIZE, o->size, "WxH",
+    .help = "image size in pixels (default: the model's, 1024x1024 for\n"
+            "Meissonic, 128x128 for the demo model)" };
+  const cli_option finish_opt = { "--finish-at", CLI_INT, &o->finish_at, "K",
+    .help = "stop after step K and give every token still masked that\n"
+            "step's prediction (the app's Finish Now; default: all steps)",
+    .min = 1, .max = 1000 };
+  const cli_option image_opt = { "--image", CLI_STRING, &o->image, "IN.png",
+    .help = mode == MODE_OUTPAINT ? "the image to extend"
+                                  : "the source image (any size: each side is floored to the\n"
+                                    "model's size step and the image resized with LANCZOS)" };
+  const cli_option mask_opt = { "--mask", CLI_STRING, &o->mask, "MASK.png",
+    .help = "any size; white (luminance >= 128 after the resize to the\n"
+            "token grid) = repaint, black = keep" };
+  const cli_option strength_opt = { "--strength", CLI_DOUBLE, &o->strength, "X",
+    .help = mode == MODE_IMG2IMG ? "0 <= X <= 1: how much to change (default 0.5; 1 = a new\n"
+                                   "picture, 0 = the image's VQ reconstruction)"
+                                 : "0 < X <= 1: the share of the steps to run (default 1)",
+    .min = 0, .min_open = mode != MODE_IMG2IMG, .max = 1 };
+  const cli_option extend_opt = { "--extend", CLI_LIST, o->extend, "L,T,R,B",
+    .help = "pixels to add at the left, top, right and bottom (rounded up\n"
+            "to whole tokens)",
+    .n = 4, .min = 0, .max = 8192 };
+  cli_option opts[32];
+  size_t n = 0;
 
   memset (o, 0, sizeof *o);
+  o->mode = mode;
   o->steps = 48;
   o->cfg = -1.0; /* the model's */
   o->temperature[0] = 2.0;
   o->temperature[1] = 0.0;
   o->aesthetic = 6.0;
-  o->strength = 1.0;
+  o->strength = mode == MODE_IMG2IMG ? 0.5 : 1.0;
+  o->batch = 1;
   o->backend = "auto";
-  if (!inpaint)
-    opts[n_opts - N_INPAINT_OPTIONS] = (cli_option) { .name = NULL };
+  for (size_t i = 0; i < sizeof common / sizeof common[0]; i++) {
+    opts[n++] = common[i];
+    if (i == 2 && mode != MODE_GENERATE)
+      opts[n++] = image_opt;
+    if (i == 2 && mode == MODE_INPAINT)
+      opts[n++] = mask_opt;
+    if (i == 2 && mode == MODE_OUTPAINT)
+      opts[n++] = extend_opt;
+    if (i == 2 && mode != MODE_GENERATE)
+      opts[n++] = strength_opt;
+    if (i == 2 && mode == MODE_GENERATE)
+      opts[n++] = size_opt;
+    if (i == 3)
+      opts[n++] = finish_opt;
+  }
+  opts[n] = (cli_option) { .name = NULL };
 
-  switch (cli_parse (inpaint ? "tessera-cli inpaint" : "tessera-cli generate", opts, argc, argv,
-                     NULL)) {
+  switch (cli_parse (mode == MODE_GENERATE  ? "tessera-cli generate"
+                     : mode == MODE_IMG2IMG ? "tessera-cli img2img"
+                     : mode == MODE_INPAINT ? "tessera-cli inpaint"
+                                            : "tessera-cli outpaint",
+                     opts, argc, argv, NULL)) {
   case CLI_PARSED:
     break;
   case CLI_HELP:
-    generate_usage (stdout, inpaint, opts);
+    generate_usage (stdout, mode, opts);
     exit (0);
   case CLI_BAD:
     return 2;
   }
-  if (!o->prompt || (inpaint && (!o->image || !o->mask))) {
-    fprintf (stderr, "tessera-cli: %s\n", inpaint ? "--image, --mask and --prompt are required"
-                                                   : "--prompt is required");
-    generate_usage (stderr, inpaint, opts);
+  if (!o->prompt || (mode != MODE_GENERATE && !o->image) || (mode == MODE_INPAINT && !o->mask)
+      || (mode == MODE_OUTPAINT && !o->extend[0] && !o->extend[1] && !o->extend[2]
+          && !o->extend[3])) {
+    fprintf (stderr, "tessera-cli: %s\n",
+             mode == MODE_GENERATE  ? "--prompt is required"
+             : mode == MODE_IMG2IMG ? "--image and --prompt are required"
+             : mode == MODE_INPAINT ? "--image, --mask and --prompt are required"
+                                    : "--image, --prompt and a non-zero --extend are required");
+    generate_usage (stderr, mode, opts);
     return 2;
   }
+  for (int i = 0; i < 4; i++)
+    if (o->extend[i] != floor (o->extend[i])) {
+      fprintf (stderr, "tessera-cli: --extend takes whole pixels, not %g\n", o->extend[i]);
+      return 2;
+    }
   if (o->finish_at > o->steps) {
     fprintf (stderr, "tessera-cli: --finish-at %d is after the last of %d steps\n", o->finish_at,
              o->steps);
+    return 2;
+  }
+  if (o->batch > 1 && o->out && strcmp (o->out, "-") == 0) {
+    fprintf (stderr, "tessera-cli: --batch writes several files; --out - is one stream\n");
     return 2;
   }
   if (!o->model_dir) {
@@ -219,7 +305,11 @@ on_step (void *user_data, const ts_step_info *info)
   progress_state *ps = user_data;
   int done = info->step + 1;
   double elapsed = now_s () - ps->t_start;
-  double it_s = elapsed > 0 ? done / elapsed : 0;
+  double it_s;
+
+  if (ps->first_step < 0)
+    ps->first_step = info->step;
+  it_s = elapsed > 0 ? (done - ps->first_step) / elapsed : 0;
   double eta = it_s > 0 ? (info->n_steps - done) / it_s : 0;
   int total = info->grid_h * info->grid_w;
 
@@ -308,7 +398,7 @@ check_output (const char *out_path)
  * the model takes (width x height, 0 x 0 for its default) and the memory the model's
  * estimate says it needs against what the machine has (ts_model_info_check_memory). */
 static bool
-check_before_load (const gen_options *o, uint32_t width, uint32_t height)
+check_before_load (const gen_options *o, uint32_t width, uint32_t height, bool floor_to_step)
 {
   ts_model_info *info = ts_model_info_load (o->model_dir, TS_LOAD_DEFAULT, NULL);
   ts_error err;
@@ -318,6 +408,12 @@ check_before_load (const gen_options *o, uint32_t width, uint32_t height)
     return true; /* ts_model_load reports what is wrong with the folder */
   if (width == 0 || height == 0)
     ts_model_info_default_size (info, &width, &height);
+  if (floor_to_step) {
+    /* An input image is floored to the model's size step (see ts_model_image_size). */
+    uint32_t step = ts_model_info_size_step (info);
+    width -= width % step;
+    height -= height % step;
+  }
   ok = ts_model_info_check_size (info, width, height, &err) == TS_OK
        && ts_model_info_check_memory (info, width, height,
                                       o->fp16 ? TS_DTYPE_F16 : TS_DTYPE_F32, &err) == TS_OK;
@@ -327,65 +423,100 @@ check_before_load (const gen_options *o, uint32_t width, uint32_t height)
   return ok;
 }
 
+/* "out.png" → "out-3.png" for image 3 of a batch (before the extension, if any). */
+static void
+batch_path (char *buf, size_t size, const char *out_path, int k)
+{
+  const char *slash = strrchr (out_path, '/');
+  const char *dot = strrchr (out_path, '.');
+
+  if (!dot || (slash && dot < slash) || dot == (slash ? slash + 1 : out_path))
+    snprintf (buf, size, "%s-%d", out_path, k);
+  else
+    snprintf (buf, size, "%.*s-%d%s", (int) (dot - out_path), out_path, k, dot);
+}
+
+/* "sha256:<hex>" of a file's bytes (the source image), or NULL when it cannot be read. */
+static char *
+file_sha256 (const char *path)
+{
+  gchar *data = NULL, *hex, *tagged;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &data, &len, NULL))
+    return NULL;
+  hex = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
+  tagged = g_strconcat ("sha256:", hex, NULL);
+  g_free (hex);
+  g_free (data);
+  return tagged;
+}
+
+static ts_image *
+load_input (const char *path, const char *what)
+{
+  ts_error err;
+  ts_image *img = ts_image_load_png (path, NULL, &err);
+
+  if (!img)
+    fprintf (stderr, "tessera-cli: %s: %s\n", what, err.message);
+  return img;
+}
+
 static int
-run (int argc, char **argv, bool inpaint)
+run (int argc, char **argv, gen_mode mode)
 {
   gen_options o;
   ts_model_load_params lp;
   ts_generate_params gp;
   ts_model *model = NULL;
-  ts_image *src = NULL, *mask_img = NULL;
-  uint8_t *mask = NULL;
-  ts_result res = { 0 };
+  ts_image *src = NULL, *mask = NULL;
   ts_image_meta meta;
   ts_error err;
-  char out_path[4096];
+  char out_path[4096], path[4200];
+  char *source_hash = NULL;
+  uint32_t extend[4] = { 0 }, extended[4] = { 0 };
+  uint32_t check_w, check_h;
   progress_state ps;
   ts_status st;
   int rc = 1;
 
-  if ((rc = parse_options (argc, argv, inpaint, &o)) != 0)
+  if ((rc = parse_options (argc, argv, mode, &o)) != 0)
     return rc;
   if (o.out)
     snprintf (out_path, sizeof out_path, "%s", o.out);
   else
     snprintf (out_path, sizeof out_path, "tessera-%" PRIu64 ".png", o.seed);
-  if ((rc = check_output (out_path)) != 0)
-    return rc;
+  for (int k = 1; k <= o.batch; k++) {
+    if (o.batch > 1)
+      batch_path (path, sizeof path, out_path, k);
+    if ((rc = check_output (o.batch > 1 ? path : out_path)) != 0)
+      return rc;
+  }
   rc = 1;
 
   if (o.preview_dir && mkdir (o.preview_dir, 0777) != 0 && errno != EEXIST) {
     fprintf (stderr, "tessera-cli: --preview-dir %s: %s\n", o.preview_dir, strerror (errno));
     return 1;
   }
-  if (inpaint) {
-    src = ts_image_load_png (o.image, NULL, &err);
-    if (!src) {
-      fprintf (stderr, "tessera-cli: %s\n", err.message);
+  for (int i = 0; i < 4; i++)
+    extend[i] = (uint32_t) o.extend[i];
+  if (mode != MODE_GENERATE) {
+    if (!(src = load_input (o.image, "--image")))
       goto out;
-    }
-    mask_img = ts_image_load_png (o.mask, NULL, &err);
-    if (!mask_img) {
-      fprintf (stderr, "tessera-cli: %s\n", err.message);
+    source_hash = file_sha256 (o.image);
+    if (mode == MODE_INPAINT && !(mask = load_input (o.mask, "--mask")))
       goto out;
-    }
-    if (mask_img->width != src->width || mask_img->height != src->height) {
-      fprintf (stderr, "tessera-cli: the mask is %ux%u but the image is %ux%u\n", mask_img->width,
-               mask_img->height, src->width, src->height);
-      goto out;
-    }
-    mask = malloc ((size_t) src->width * src->height);
-    if (!mask) {
-      fprintf (stderr, "tessera-cli: out of memory\n");
-      goto out;
-    }
-    for (size_t i = 0; i < (size_t) src->width * src->height; i++) {
-      const uint8_t *px = mask_img->pixels + 3 * i;
-      mask[i] = (299 * px[0] + 587 * px[1] + 114 * px[2]) / 1000 >= 128;
-    }
   }
 
-  if (!check_before_load (&o, inpaint ? src->width : o.size[0], inpaint ? src->height : o.size[1]))
+  /* Checked before the weights load: the size the model will draw at. */
+  check_w = o.size[0];
+  check_h = o.size[1];
+  if (src) {
+    check_w = src->width + (mode == MODE_OUTPAINT ? extend[0] + extend[2] : 0);
+    check_h = src->height + (mode == MODE_OUTPAINT ? extend[1] + extend[3] : 0);
+  }
+  if (!check_before_load (&o, check_w, check_h, src != NULL))
     goto out;
 
   ts_model_load_params_init (&lp);
@@ -406,10 +537,36 @@ run (int argc, char **argv, bool inpaint)
   ts_generate_params_init (&gp);
   gp.prompt = o.prompt;
   gp.negative_prompt = o.negative;
-  gp.width = inpaint ? src->width : o.size[0];
-  gp.height = inpaint ? src->height : o.size[1];
-  if (!inpaint && (o.size[0] == 0 || o.size[1] == 0))
-    ts_model_default_size (model, &gp.width, &gp.height);
+  if (mode == MODE_GENERATE) {
+    gp.width = o.size[0];
+    gp.height = o.size[1];
+    if (o.size[0] == 0 || o.size[1] == 0)
+      ts_model_default_size (model, &gp.width, &gp.height);
+  } else if (ts_model_image_size (model, src->width, src->height, &gp.width, &gp.height, &err)
+             != TS_OK) {
+    fprintf (stderr, "tessera-cli: --image: %s\n", err.message);
+    goto out;
+  } else if (gp.width != src->width || gp.height != src->height) {
+    fprintf (stderr, "note: the %ux%u image is resized to %ux%u (sides floored to multiples of "
+                     "%u px, as the official pipeline does)\n",
+             src->width, src->height, gp.width, gp.height, ts_model_size_step (model));
+  }
+  if (mode == MODE_OUTPAINT) {
+    uint32_t step = ts_model_size_step (model);
+    bool rounded = false;
+    for (int i = 0; i < 4; i++) {
+      uint32_t r = (extend[i] + step - 1) / step * step;
+      rounded = rounded || r != extend[i];
+      extended[i] = r;
+    }
+    if (rounded)
+      fprintf (stderr, "note: --extend %u,%u,%u,%u rounded up to whole tokens of %u px: "
+                       "%u,%u,%u,%u\n",
+               extend[0], extend[1], extend[2], extend[3], step, extended[0], extended[1],
+               extended[2], extended[3]);
+    gp.width += extended[0] + extended[2];
+    gp.height += extended[1] + extended[3];
+  }
   gp.steps = o.steps;
   if (o.cfg < 0.0)
     o.cfg = ts_model_default_guidance (model);
@@ -417,10 +574,7 @@ run (int argc, char **argv, bool inpaint)
   gp.temperature_start = o.temperature[0];
   gp.temperature_end = o.temperature[1];
   gp.aesthetic_score = o.aesthetic;
-  gp.seed = o.seed;
   gp.finish_at = o.finish_at;
-  ps = (progress_state) { .model = model, .o = &o, .t_start = now_s (), .quiet = o.quiet,
-                           .tty = isatty (STDERR_FILENO) != 0 };
   gp.on_step = on_step;
   gp.step_data = &ps;
   gp.should_abort = should_abort;
@@ -431,74 +585,113 @@ run (int argc, char **argv, bool inpaint)
     sigaction (SIGINT, &sa, NULL);
   }
 
-  if (!o.quiet)
-    fprintf (stderr, "%s %ux%u, %d steps, CFG %g, seed %" PRIu64 ", backend %s\n",
-             inpaint ? "inpainting" : "generating", gp.width, gp.height, gp.steps, gp.guidance,
-             gp.seed, ts_model_backend_name (model));
-  if (inpaint)
-    st = ts_model_inpaint (model, &gp, src, mask, o.strength, &res, &err);
-  else
-    st = ts_model_generate (model, &gp, &res, &err);
-  if (!o.quiet && ps.tty)
-    fprintf (stderr, "\n");
-  if (st == TS_ERR_CANCELLED) {
-    fprintf (stderr, "tessera-cli: cancelled; nothing written\n");
-    rc = 130;
-    goto out;
-  }
-  if (st != TS_OK) {
-    fprintf (stderr, "tessera-cli: %s\n", err.message);
-    goto out;
-  }
+  for (int k = 1; k <= o.batch; k++) {
+    ts_result res = { 0 };
+    const char *dest = out_path;
 
-  ts_image_meta_init (&meta);
-  meta.prompt = (char *) o.prompt;
-  meta.negative_prompt = (char *) (o.negative ? o.negative : "");
-  meta.model = (char *) ts_model_name (model);
-  meta.sampler = "MaskGIT";
-  meta.backend = (char *) ts_model_backend_name (model);
-  meta.seed = o.seed;
-  meta.steps = (uint32_t) o.steps;
-  meta.finish_at = (uint32_t) o.finish_at;
-  meta.width = gp.width;
-  meta.height = gp.height;
-  meta.cfg = o.cfg;
-  meta.temperature_start = o.temperature[0];
-  meta.temperature_end = o.temperature[1];
-  meta.aesthetic_score = o.aesthetic;
-  meta.crop_top = 0;
-  meta.crop_left = 0;
-  if (inpaint) {
-    const char *base = strrchr (o.image, '/');
-    meta.source = (char *) (base ? base + 1 : o.image);
-    meta.strength = o.strength;
+    gp.seed = o.seed + (uint64_t) (k - 1);
+    if (o.batch > 1) {
+      batch_path (path, sizeof path, out_path, k);
+      dest = path;
+    }
+    ps = (progress_state) { .model = model, .o = &o, .t_start = now_s (), .quiet = o.quiet,
+                             .tty = isatty (STDERR_FILENO) != 0, .image_index = k,
+                             .first_step = -1 };
+    if (!o.quiet) {
+      if (o.batch > 1)
+        fprintf (stderr, "image %d/%d: ", k, o.batch);
+      fprintf (stderr, "%s %ux%u, %d steps, CFG %g, seed %" PRIu64 ", backend %s\n",
+               mode == MODE_GENERATE  ? "generating"
+               : mode == MODE_IMG2IMG ? "image to image"
+               : mode == MODE_INPAINT ? "inpainting"
+                                      : "outpainting",
+               gp.width, gp.height, gp.steps, gp.guidance, gp.seed, ts_model_backend_name (model));
+    }
+    switch (mode) {
+    case MODE_GENERATE:
+      st = ts_model_generate (model, &gp, &res, &err);
+      break;
+    case MODE_IMG2IMG:
+      st = ts_model_img2img (model, &gp, src, o.strength, &res, &err);
+      break;
+    case MODE_INPAINT:
+      st = ts_model_inpaint (model, &gp, src, mask, o.strength, &res, &err);
+      break;
+    case MODE_OUTPAINT:
+    default:
+      gp.width = gp.height = 0;
+      st = ts_model_outpaint (model, &gp, src, extend, o.strength, extended, &res, &err);
+      break;
+    }
+    if (!o.quiet && ps.tty)
+      fprintf (stderr, "\n");
+    if (st == TS_ERR_CANCELLED) {
+      fprintf (stderr, "tessera-cli: cancelled; %s\n",
+               k > 1 ? "the images written so far are kept" : "nothing written");
+      rc = 130;
+      goto out;
+    }
+    if (st != TS_OK) {
+      fprintf (stderr, "tessera-cli: %s\n", err.message);
+      goto out;
+    }
+
+    ts_image_meta_init (&meta);
+    meta.prompt = (char *) o.prompt;
+    meta.negative_prompt = (char *) (o.negative ? o.negative : "");
+    meta.model = (char *) ts_model_name (model);
+    meta.sampler = "MaskGIT";
+    meta.backend = (char *) ts_model_backend_name (model);
+    meta.seed = gp.seed;
+    meta.steps = (uint32_t) o.steps;
+    meta.finish_at = (uint32_t) o.finish_at;
+    meta.width = res.image->width;
+    meta.height = res.image->height;
+    meta.cfg = o.cfg;
+    meta.temperature_start = o.temperature[0];
+    meta.temperature_end = o.temperature[1];
+    meta.aesthetic_score = o.aesthetic;
+    meta.mode = mode == MODE_GENERATE ? NULL : (char *) mode_names[mode];
+    if (src) {
+      const char *base = strrchr (o.image, '/');
+      meta.source = (char *) (base ? base + 1 : o.image);
+      meta.source_hash = source_hash;
+      meta.strength = o.strength;
+    }
+    if (mode == MODE_OUTPAINT) {
+      meta.extend_left = extended[0];
+      meta.extend_top = extended[1];
+      meta.extend_right = extended[2];
+      meta.extend_bottom = extended[3];
+    }
+    if (strcmp (dest, "-") == 0)
+      st = write_png_stdout (res.image, &meta, &err);
+    else
+      st = ts_image_save_png (res.image, &meta, dest, &err);
+    ts_result_free (&res);
+    if (st != TS_OK) {
+      fprintf (stderr, "tessera-cli: %s\n", err.message);
+      goto out;
+    }
+    {
+      ts_model_stats s;
+      ts_model_get_stats (model, &s);
+      if (!o.quiet)
+        fprintf (stderr, "text encoder %.2f s, transformer %.2f s (%d calls), sampler %.2f s, "
+                         "VQ decode %.2f s\n",
+                 s.text_encoder_s, s.transformer_s, s.n_transformer_calls, s.sampler_s,
+                 s.vq_decode_s);
+    }
+    if (strcmp (dest, "-") != 0)
+      printf ("%s\n", dest);
+    fflush (stdout);
   }
-  if (strcmp (out_path, "-") == 0)
-    st = write_png_stdout (res.image, &meta, &err);
-  else
-    st = ts_image_save_png (res.image, &meta, out_path, &err);
-  if (st != TS_OK) {
-    fprintf (stderr, "tessera-cli: %s\n", err.message);
-    goto out;
-  }
-  {
-    ts_model_stats s;
-    ts_model_get_stats (model, &s);
-    if (!o.quiet)
-      fprintf (stderr, "text encoder %.2f s, transformer %.2f s (%d calls), sampler %.2f s, "
-                       "VQ decode %.2f s\n",
-               s.text_encoder_s, s.transformer_s, s.n_transformer_calls, s.sampler_s,
-               s.vq_decode_s);
-  }
-  if (strcmp (out_path, "-") != 0)
-    printf ("%s\n", out_path);
   rc = 0;
 
 out:
-  ts_result_free (&res);
+  g_free (source_hash);
   ts_model_free (model);
-  free (mask);
-  ts_image_free (mask_img);
+  ts_image_free (mask);
   ts_image_free (src);
   return rc;
 }
@@ -506,11 +699,23 @@ out:
 int
 tessera_cli_generate (int argc, char **argv)
 {
-  return run (argc, argv, false);
+  return run (argc, argv, MODE_GENERATE);
+}
+
+int
+tessera_cli_img2img (int argc, char **argv)
+{
+  return run (argc, argv, MODE_IMG2IMG);
 }
 
 int
 tessera_cli_inpaint (int argc, char **argv)
 {
-  return run (argc, argv, true);
+  return run (argc, argv, MODE_INPAINT);
+}
+
+int
+tessera_cli_outpaint (int argc, char **argv)
+{
+  return run (argc, argv, MODE_OUTPAINT);
 }

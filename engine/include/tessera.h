@@ -177,6 +177,14 @@ typedef struct {
 ts_image *ts_image_new (uint32_t width, uint32_t height, ts_error *err);
 void ts_image_free (ts_image *img);
 
+/* A new width x height copy of img resized with Pillow's LANCZOS filter, bit for bit as
+ * Pillow 9.4's Image.resize((width, height), Image.LANCZOS) on an RGB image (the filter the
+ * official img2img and inpaint pipelines resize images and masks with). The same size gives
+ * an exact copy. NULL with TS_ERR_INVALID_ARG (no image, a side of 0, larger than
+ * TS_IMAGE_MAX_SIDE / TS_IMAGE_MAX_PIXELS) or TS_ERR_NOMEM. Thread-safety: safe. */
+ts_image *ts_image_resize_lanczos (const ts_image *img, uint32_t width, uint32_t height,
+                                   ts_error *err);
+
 /* How an image was made. All strings are UTF-8; NULL and "" both mean "not recorded".
  * Numbers that were not recorded hold the values ts_image_meta_init sets: 0 for the
  * integers, NaN for the doubles and -1 for strength (seed has no "unknown" value: a missing
@@ -439,13 +447,58 @@ void ts_result_free (ts_result *r); /* frees the members, not r itself */
 ts_status ts_model_generate (ts_model *model, const ts_generate_params *p, ts_result *out,
                              ts_error *err);
 
-/* Regenerates only the tokens under mask (width x height bytes, non-zero = repaint; a token
- * is repainted when at least half of its VQ cell is set). strength in (0, 1] picks the
- * starting step as the official inpaint pipeline does: it runs the last
- * floor(steps * strength) steps with the starting mask ratio = masked / total tokens. The
- * image must have the generation size (params width/height or the image's own size). */
+/* The image pipelines (img2img, inpaint, outpaint) take an RGB image of any size and bring it
+ * to the generation size as the official VaeImageProcessor does: each side is floored to a
+ * size the model takes (a multiple of the VQ factor, 16 px, or of 32 px for a model with
+ * the 2x down/upsample, such as Meissonic) and, when that changes the size, the whole image
+ * is resized with Pillow's LANCZOS filter (ts_image_resize_lanczos), not cropped. The
+ * params' width and height must be 0 or that size. The result is decoded from tokens
+ * alone: kept regions are the VQ reconstruction of the input, as in the official code. */
+
+/* Image to image, as the official Img2ImgPipeline (src/pipeline_img2img.py): of
+ * params->steps = N steps, the last int(N * strength) run, with the ratios and temperatures
+ * of the full N-step schedule. Before the first of them, each VQ token of the image is
+ * masked independently with probability cos(pi/2 * start/N) (the model's masking
+ * schedule at the starting step; the scheduler's add_noise), the draws taken from the seed.
+ * strength is in [0, 1]. Where the official code is broken for a user it is not followed:
+ * at strength 1 it masks nothing (its mask ratio is cos(pi/2) < 0 in fp32), which returns
+ * almost the input; here every token is masked and the result is a new picture from the
+ * prompt. When int(N * strength) is 0 no step runs and the result is the input's VQ
+ * reconstruction, as in the official code. */
+ts_status ts_model_img2img (ts_model *model, const ts_generate_params *p, const ts_image *image,
+                            double strength, ts_result *out, ts_error *err);
+
+/* Regenerates only the tokens under mask, as the official InpaintPipeline
+ * (src/pipeline_inpaint.py): mask is an RGB image of any size (white = repaint, black =
+ * keep), resized with LANCZOS straight to the token grid, converted to luminance as PIL's
+ * convert("L") does, and a token is repainted where that is >= 128. A mask the size of the
+ * token grid is used as it is (an exact per-token mask). The inpaint pipeline always uses
+ * the linear masking schedule, scaled by the masked share of the tokens; strength in
+ * (0, 1] runs the last int(N * strength) of the N steps. Unlike the official code, which
+ * floors the mask's token grid to multiples of 16 and so only works at multiples of 256 px,
+ * every size the model takes works. Fails with TS_ERR_INVALID_ARG when the mask covers no
+ * token. */
 ts_status ts_model_inpaint (ts_model *model, const ts_generate_params *p, const ts_image *image,
-                            const uint8_t *mask, double strength, ts_result *out, ts_error *err);
+                            const ts_image *mask, double strength, ts_result *out, ts_error *err);
+
+/* Outpainting, as the official inpaint.py --mode outpaint does it: the (prepared) image is
+ * placed on a larger canvas of grey 127 and the new border is inpainted. extend holds the
+ * pixels to add at the left, top, right and bottom; each is rounded up to a whole number of
+ * the model's size step (ts_model_size_step) so that the border is whole tokens, and
+ * extend_out (nullable) receives the values used. strength as for inpainting. */
+ts_status ts_model_outpaint (ts_model *model, const ts_generate_params *p, const ts_image *image,
+                             const uint32_t extend[4], double strength, uint32_t extend_out[4],
+                             ts_result *out, ts_error *err);
+
+/* The multiple of which image sides must be for this model: the VQ factor (16 px), or twice
+ * that for a model with the 2x down/upsample (Meissonic: 32 px). */
+uint32_t ts_model_size_step (const ts_model *model);
+
+/* The generation size an image pipeline will use for an input of width x height: each
+ * side floored to a multiple of ts_model_size_step. Fails (TS_ERR_INVALID_ARG) when a side
+ * is below one step or the model cannot take the result. */
+ts_status ts_model_image_size (const ts_model *model, uint32_t width, uint32_t height,
+                               uint32_t *gen_width, uint32_t *gen_height, ts_error *err);
 
 /* VQ-decodes any token grid (no mask ids) to an RGB8 image. */
 ts_image *ts_model_decode (ts_model *model, const int32_t *tokens, int grid_h, int grid_w,
@@ -552,6 +605,8 @@ const ts_component_info *ts_model_info_component (const ts_model_info *info,
  * 512 for Monetico-like models). The tiny golden model downsamples, so it also gets
  * 1024x1024. */
 void ts_model_info_default_size (const ts_model_info *info, uint32_t *width, uint32_t *height);
+/* As ts_model_size_step, from the configs alone. */
+uint32_t ts_model_info_size_step (const ts_model_info *info);
 
 /* Estimated peak bytes to generate one image of width x height (0 x 0: the default
  * size) with the network weights held as compute_weights_dtype (F32, F16 or BF16):

@@ -327,8 +327,8 @@ ts_model_check_size (const ts_model *m, uint32_t width, uint32_t height, ts_erro
 /* ---- the sampling loop ---- */
 
 /* Clears the per-call timings; the load time stays. */
-static void
-stats_reset (ts_model *m)
+void
+ts_pipeline_stats_reset (ts_model *m)
 {
   double load_s = m->stats.load_s;
   memset (&m->stats, 0, sizeof m->stats);
@@ -446,7 +446,7 @@ sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_arg
     .confidence = confidence,
     .step_index = step,
     .n_steps = p->steps,
-    .schedule = m->scfg.masking_schedule,
+    .schedule = run->linear_schedule ? TS_MASKING_LINEAR : m->scfg.masking_schedule,
     .starting_mask_ratio = run->starting_mask_ratio,
     .prev_sample = tokens,
   };
@@ -615,6 +615,10 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     m->stats.n_transformer_calls++;
     if (st != TS_OK)
       goto out;
+    if (run->logits_done
+        && (st = run->logits_done (run->draws_data, step, &m->be, logits, batch,
+                                   m->tcfg.codebook_size, n_tok, err)) != TS_OK)
+      goto out;
 
     t0 = ts_time_now ();
     st = sample_step (m, p, run, step, logits, batch, grids, n_tok, tokens, predicted,
@@ -708,7 +712,7 @@ ts_model_generate (ts_model *m, const ts_generate_params *p, ts_result *out, ts_
 
   if (!m || !p || !out)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: missing argument");
-  stats_reset (m);
+  ts_pipeline_stats_reset (m);
   return ts_pipeline_run (m, p, &run, out, err);
 }
 
@@ -765,81 +769,26 @@ ts_model_encode (ts_model *m, const ts_image *image, int32_t *tokens, ts_error *
   return st;
 }
 
-ts_status
-ts_model_inpaint (ts_model *m, const ts_generate_params *p, const ts_image *image,
-                  const uint8_t *mask, double strength, ts_result *out, ts_error *err)
+ts_masking_schedule
+ts_pipeline_schedule (const ts_model *m)
 {
-  ts_generate_params q;
-  ts_pipeline_run_args run = { .decode = true };
-  uint32_t f, w, h;
-  int grid_h, grid_w, n_masked = 0, n_run;
-  int32_t *tokens = NULL;
-  ts_status st;
+  return m->scfg.masking_schedule;
+}
 
-  if (!m || !p || !image || !mask || !out)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "inpaint: missing argument");
-  memset (out, 0, sizeof *out);
-  if (!(strength > 0.0 && strength <= 1.0))
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "inpaint: strength must be in (0, 1], not %g",
-                         strength);
-  q = *p;
-  if ((q.width && q.width != image->width) || (q.height && q.height != image->height))
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "inpaint: the image is %ux%u but the parameters ask for %ux%u",
-                         image->width, image->height, q.width, q.height);
-  q.width = w = image->width;
-  q.height = h = image->height;
-  if ((st = ts_model_check_size (m, w, h, err)) != TS_OK)
-    return st;
-  if (q.steps < 1 || q.steps > 1000)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "inpaint: steps must be 1 to 1000, not %d", q.steps);
-  /* As src/pipeline_inpaint.py: run the last int(N * strength) of N steps. */
-  n_run = (int) (q.steps * strength);
-  if (n_run < 1)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "inpaint: strength %g of %d steps runs no step (needs at least %.3g)",
-                         strength, q.steps, 1.0 / q.steps);
+uint32_t
+ts_pipeline_size_step (const ts_model *m)
+{
+  return (uint32_t) m->vcfg.vae_scale_factor * (m->tcfg.downsample ? 2u : 1u);
+}
 
-  f = (uint32_t) m->vcfg.vae_scale_factor;
-  grid_h = (int) (h / f);
-  grid_w = (int) (w / f);
-  tokens = malloc ((size_t) grid_h * grid_w * sizeof *tokens);
-  if (!tokens)
-    return ts_error_set (err, TS_ERR_NOMEM, "inpaint: out of memory");
-  stats_reset (m);
-  ts_backend_set_abort (&m->be, abort_cb, (void *) p);
-  st = ts_model_encode (m, image, tokens, err);
-  ts_backend_set_abort (&m->be, NULL, NULL);
-  if (st != TS_OK)
-    goto out;
+void
+ts_pipeline_set_abort (ts_model *m, const ts_generate_params *p)
+{
+  ts_backend_set_abort (&m->be, p ? abort_cb : NULL, (void *) p);
+}
 
-  /* The reference resizes the mask to the token grid and binarises it at 0.5; a token is
-   * repainted when at least half of its f x f cell is set (a box filter, where the
-   * reference's PIL resize would use Lanczos: equal for masks painted on the token grid). */
-  for (int gy = 0; gy < grid_h; gy++)
-    for (int gx = 0; gx < grid_w; gx++) {
-      uint32_t set = 0;
-      for (uint32_t y = 0; y < f; y++)
-        for (uint32_t x = 0; x < f; x++)
-          set += mask[(size_t) (gy * f + y) * w + gx * f + x] != 0;
-      if (2 * set >= f * f) {
-        tokens[gy * grid_w + gx] = (int32_t) m->scfg.mask_token_id;
-        n_masked++;
-      }
-    }
-  if (n_masked == 0) {
-    st = ts_error_set (err, TS_ERR_INVALID_ARG,
-                       "inpaint: the mask covers no token (paint at least half of a %ux%u cell)",
-                       f, f);
-    goto out;
-  }
-
-  run.init_tokens = tokens;
-  run.start_step = q.steps - n_run;
-  run.starting_mask_ratio = (float) n_masked / (float) (grid_h * grid_w);
-  st = ts_pipeline_run (m, &q, &run, out, err);
-
-out:
-  free (tokens);
-  return st;
+const ts_backend *
+ts_pipeline_backend (const ts_model *m)
+{
+  return &m->be;
 }
