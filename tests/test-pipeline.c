@@ -412,6 +412,176 @@ run_replay (gconstpointer backend_name)
   cJSON_Delete (index);
 }
 
+/* ts_model_generate_batch: image k equals ts_model_generate with seed S+k, token for token
+ * and pixel for pixel, and the step callback names each image of each step. */
+typedef struct {
+  int calls[4];
+} batch_log;
+
+static void
+on_batch_step (void *user_data, const ts_step_info *info)
+{
+  batch_log *l = user_data;
+  g_assert_cmpint (info->image, >=, 0);
+  g_assert_cmpint (info->image, <, 3);
+  l->calls[info->image]++;
+}
+
+static void
+test_generate_batch (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result batch[3], one = { 0 };
+  batch_log log = { { 0 } };
+  ts_model_stats stats;
+  ts_error err;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 1000);
+  p.steps = 4;
+  p.on_step = on_batch_step;
+  p.step_data = &log;
+  g_assert_cmpint (ts_model_generate_batch (m, &p, 3, batch, &err), ==, TS_OK);
+  ts_model_get_stats (m, &stats);
+  /* The three images went through the transformer together: 4 forwards of batch 6. */
+  g_assert_cmpint (stats.n_transformer_calls, ==, 4);
+  g_assert_cmpint (stats.transformer_batch, ==, 6);
+  for (int k = 0; k < 3; k++)
+    g_assert_cmpint (log.calls[k], ==, 4);
+  p.on_step = NULL;
+  for (int k = 0; k < 3; k++) {
+    p.seed = 1000 + (uint64_t) k;
+    g_assert_cmpint (ts_model_generate (m, &p, &one, &err), ==, TS_OK);
+    g_assert_cmpmem (one.tokens, 256 * sizeof (int32_t), batch[k].tokens, 256 * sizeof (int32_t));
+    g_assert_cmpmem (one.image->pixels, 256 * 256 * 3, batch[k].image->pixels, 256 * 256 * 3);
+    ts_result_free (&one);
+  }
+  g_assert_true (memcmp (batch[0].tokens, batch[1].tokens, 256 * sizeof (int32_t)) != 0);
+  for (int k = 0; k < 3; k++)
+    ts_result_free (&batch[k]);
+  ts_model_free (m);
+}
+
+/* img2img: strength 0 gives the VQ reconstruction; strength 1 masks every token (a new
+ * picture, unlike the official code), so with the same seed it is the text-to-image
+ * result; in between only some tokens change. */
+static void
+test_img2img_strengths (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result gen = { 0 }, r = { 0 };
+  int32_t *orig;
+  ts_image *recon;
+  ts_error err;
+  int changed = 0;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 5);
+  g_assert_cmpint (ts_model_generate (m, &p, &gen, &err), ==, TS_OK);
+  orig = g_new (int32_t, 256);
+  g_assert_cmpint (ts_model_encode (m, gen.image, orig, &err), ==, TS_OK);
+  recon = ts_model_decode (m, orig, 16, 16, &err);
+  g_assert_nonnull (recon);
+
+  p.seed = 77;
+  g_assert_cmpint (ts_model_img2img (m, &p, gen.image, 0.0, &r, &err), ==, TS_OK);
+  g_assert_cmpmem (r.tokens, 256 * sizeof (int32_t), orig, 256 * sizeof (int32_t));
+  g_assert_cmpmem (r.image->pixels, 256 * 256 * 3, recon->pixels, 256 * 256 * 3);
+  ts_result_free (&r);
+
+  g_assert_cmpint (ts_model_img2img (m, &p, gen.image, 0.5, &r, &err), ==, TS_OK);
+  for (int i = 0; i < 256; i++)
+    changed += r.tokens[i] != orig[i];
+  g_assert_cmpint (changed, >, 0);
+  g_assert_cmpint (changed, <, 256);
+  ts_result_free (&r);
+
+  {
+    ts_result t2i = { 0 };
+    g_assert_cmpint (ts_model_img2img (m, &p, gen.image, 1.0, &r, &err), ==, TS_OK);
+    g_assert_cmpint (ts_model_generate (m, &p, &t2i, &err), ==, TS_OK);
+    g_assert_cmpmem (r.tokens, 256 * sizeof (int32_t), t2i.tokens, 256 * sizeof (int32_t));
+    ts_result_free (&t2i);
+    ts_result_free (&r);
+  }
+  g_assert_cmpint (ts_model_img2img (m, &p, gen.image, 1.5, &r, &err), ==, TS_ERR_INVALID_ARG);
+  p.width = 512;
+  g_assert_cmpint (ts_model_img2img (m, &p, gen.image, 0.5, &r, &err), ==, TS_ERR_INVALID_ARG);
+  g_assert_nonnull (strstr (err.message, "parameters ask for"));
+
+  ts_image_free (recon);
+  g_free (orig);
+  ts_result_free (&gen);
+  ts_model_free (m);
+}
+
+/* Outpainting keeps the original's tokens where it was pasted, paints the border, and
+ * rounds the extents up to the size step (32 px for the tiny downsampling model). */
+static void
+test_outpaint (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result gen = { 0 }, r = { 0 };
+  const uint32_t ext[4] = { 20, 0, 32, 64 };
+  uint32_t used[4];
+  ts_error err;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 8);
+  g_assert_cmpint (ts_model_generate (m, &p, &gen, &err), ==, TS_OK);
+  p.width = p.height = 0;
+  g_assert_cmpint (ts_model_outpaint (m, &p, gen.image, ext, 1.0, used, &r, &err), ==, TS_OK);
+  g_assert_cmpuint (used[0], ==, 32);
+  g_assert_cmpuint (used[1], ==, 0);
+  g_assert_cmpuint (used[2], ==, 32);
+  g_assert_cmpuint (used[3], ==, 64);
+  g_assert_cmpuint (r.image->width, ==, 320);
+  g_assert_cmpuint (r.image->height, ==, 320);
+  g_assert_cmpint (r.grid_w, ==, 20);
+  /* The kept region is the original pasted at (32, 0) on a grey 127 canvas, encoded as a
+   * whole (the encoder sees the border, as in the official pipeline): exactly those
+   * tokens, while the border is painted anew. */
+  {
+    ts_image *canvas = ts_image_new (320, 320, NULL);
+    int32_t *ctok = g_new (int32_t, 400);
+    int border_changed = 0;
+
+    memset (canvas->pixels, 127, 320 * 320 * 3);
+    for (int y = 0; y < 256; y++)
+      memcpy (canvas->pixels + ((size_t) y * 320 + 32) * 3, gen.image->pixels + (size_t) y * 256 * 3,
+              256 * 3);
+    g_assert_cmpint (ts_model_encode (m, canvas, ctok, &err), ==, TS_OK);
+    for (int y = 0; y < 20; y++)
+      for (int x = 0; x < 20; x++) {
+        bool kept = y < 16 && x >= 2 && x < 18;
+        if (kept)
+          g_assert_cmpint (r.tokens[y * 20 + x], ==, ctok[y * 20 + x]);
+        else
+          border_changed += r.tokens[y * 20 + x] != ctok[y * 20 + x];
+      }
+    g_assert_cmpint (border_changed, >, 0);
+    g_free (ctok);
+    ts_image_free (canvas);
+  }
+  {
+    const uint32_t none[4] = { 0, 0, 0, 0 };
+    ts_result_free (&r);
+    g_assert_cmpint (ts_model_outpaint (m, &p, gen.image, none, 1.0, NULL, &r, &err), ==,
+                     TS_ERR_INVALID_ARG);
+  }
+  ts_result_free (&gen);
+  ts_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -427,6 +597,9 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline/generate-reproducible", test_generate_reproducible);
   g_test_add_func ("/pipeline/steps-and-cancel", test_steps_and_cancel);
   g_test_add_func ("/pipeline/inpaint-only-masked", test_inpaint_only_masked);
+  g_test_add_func ("/pipeline/generate-batch", test_generate_batch);
+  g_test_add_func ("/pipeline/img2img-strengths", test_img2img_strengths);
+  g_test_add_func ("/pipeline/outpaint", test_outpaint);
   g_test_add_func ("/pipeline/bad-sizes-long-prompt", test_bad_sizes_and_long_prompt);
   g_test_add_func ("/pipeline/broken-folder", test_broken_folder);
   g_test_add_func ("/pipeline/bf16-weights", test_bf16_weights);

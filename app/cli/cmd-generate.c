@@ -313,17 +313,26 @@ on_step (void *user_data, const ts_step_info *info)
   double eta = it_s > 0 ? (info->n_steps - done) / it_s : 0;
   int total = info->grid_h * info->grid_w;
 
-  /* On a terminal the line rewrites itself; in a log each step gets its own line. */
-  if (!ps->quiet)
-    fprintf (stderr, "%sstep %d/%d  revealed %d/%d tokens  %.2f it/s  ETA %.0f s%s",
-             ps->tty ? "\r" : "", done, info->n_steps, total - info->n_masked, total, it_s, eta,
-             ps->tty ? "   " : "\n");
+  /* On a terminal the line rewrites itself; in a log each step gets its own line. Images
+   * of a batch that run together report each step once per image. */
+  if (!ps->quiet) {
+    char which[32] = "";
+    if (ps->o->batch > 1)
+      snprintf (which, sizeof which, "image %d/%d  ", ps->image_index + info->image, ps->o->batch);
+    fprintf (stderr, "%s%sstep %d/%d  revealed %d/%d tokens  %.2f it/s  ETA %.0f s%s",
+             ps->tty ? "\r" : "", which, done, info->n_steps, total - info->n_masked, total, it_s,
+             eta, ps->tty ? "   " : "\n");
+  }
 
   if (ps->o->preview_dir) {
     char path[4096];
     ts_error err;
     ts_image *img = ts_model_decode (ps->model, info->predicted, info->grid_h, info->grid_w, &err);
-    snprintf (path, sizeof path, "%s/step-%03d.png", ps->o->preview_dir, done);
+    if (ps->o->batch > 1)
+      snprintf (path, sizeof path, "%s/step-%03d-%d.png", ps->o->preview_dir, done,
+                ps->image_index + info->image);
+    else
+      snprintf (path, sizeof path, "%s/step-%03d.png", ps->o->preview_dir, done);
     if (!img || ts_image_save_png (img, NULL, path, &err) != TS_OK) {
       if (ps->preview_errors++ == 0)
         fprintf (stderr, "\ntessera-cli: preview: %s\n", err.message);
@@ -475,6 +484,8 @@ run (int argc, char **argv, gen_mode mode)
   ts_error err;
   char out_path[4096], path[4200];
   char *source_hash = NULL;
+  ts_result *batch_results = NULL;
+  ts_status batch_status = TS_OK;
   uint32_t extend[4] = { 0 }, extended[4] = { 0 };
   uint32_t check_w, check_h;
   progress_state ps;
@@ -585,6 +596,28 @@ run (int argc, char **argv, gen_mode mode)
     sigaction (SIGINT, &sa, NULL);
   }
 
+  /* A generate batch runs through ts_model_generate_batch (the images go through the
+   * transformer together where memory allows); the image pipelines run image by image. */
+  if (mode == MODE_GENERATE && o.batch > 1) {
+    batch_results = calloc ((size_t) o.batch, sizeof *batch_results);
+    if (!batch_results) {
+      fprintf (stderr, "tessera-cli: out of memory\n");
+      goto out;
+    }
+    gp.seed = o.seed;
+    ps = (progress_state) { .model = model, .o = &o, .t_start = now_s (), .quiet = o.quiet,
+                             .tty = isatty (STDERR_FILENO) != 0, .image_index = 1,
+                             .first_step = -1 };
+    if (!o.quiet)
+      fprintf (stderr, "generating %d images %ux%u, %d steps, CFG %g, seeds %" PRIu64 "..%" PRIu64
+                       ", backend %s\n",
+               o.batch, gp.width, gp.height, gp.steps, gp.guidance, o.seed,
+               o.seed + (uint64_t) (o.batch - 1), ts_model_backend_name (model));
+    batch_status = ts_model_generate_batch (model, &gp, o.batch, batch_results, &err);
+    if (!o.quiet && ps.tty)
+      fprintf (stderr, "\n");
+  }
+
   for (int k = 1; k <= o.batch; k++) {
     ts_result res = { 0 };
     const char *dest = out_path;
@@ -593,6 +626,12 @@ run (int argc, char **argv, gen_mode mode)
     if (o.batch > 1) {
       batch_path (path, sizeof path, out_path, k);
       dest = path;
+    }
+    if (batch_results) {
+      st = batch_status;
+      res = batch_results[k - 1];
+      memset (&batch_results[k - 1], 0, sizeof res);
+      goto have_result;
     }
     ps = (progress_state) { .model = model, .o = &o, .t_start = now_s (), .quiet = o.quiet,
                              .tty = isatty (STDERR_FILENO) != 0, .image_index = k,
@@ -625,6 +664,7 @@ run (int argc, char **argv, gen_mode mode)
     }
     if (!o.quiet && ps.tty)
       fprintf (stderr, "\n");
+  have_result:
     if (st == TS_ERR_CANCELLED) {
       fprintf (stderr, "tessera-cli: cancelled; %s\n",
                k > 1 ? "the images written so far are kept" : "nothing written");
@@ -673,7 +713,7 @@ run (int argc, char **argv, gen_mode mode)
       fprintf (stderr, "tessera-cli: %s\n", err.message);
       goto out;
     }
-    {
+    if (!batch_results || k == o.batch) {
       ts_model_stats s;
       ts_model_get_stats (model, &s);
       if (!o.quiet)
@@ -689,6 +729,10 @@ run (int argc, char **argv, gen_mode mode)
   rc = 0;
 
 out:
+  if (batch_results)
+    for (int k = 0; k < o.batch; k++)
+      ts_result_free (&batch_results[k]);
+  free (batch_results);
   g_free (source_hash);
   ts_model_free (model);
   ts_image_free (mask);

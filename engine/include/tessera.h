@@ -398,6 +398,7 @@ typedef struct {
   int n_masked;              /* tokens still masked after this step */
   int32_t mask_token_id;
   double seconds;            /* wall time of this step */
+  int image;                 /* 0-based index within a batch (ts_model_generate_batch); 0 */
 } ts_step_info;
 
 typedef void (*ts_step_fn) (void *user_data, const ts_step_info *info);
@@ -446,6 +447,17 @@ void ts_result_free (ts_result *r); /* frees the members, not r itself */
  * carried the partial state. */
 ts_status ts_model_generate (ts_model *model, const ts_generate_params *p, ts_result *out,
                              ts_error *err);
+
+/* n images with seeds p->seed, p->seed + 1, ..., p->seed + n - 1 into out[0 .. n-1]: image k
+ * is identical, token for token and pixel for pixel, to ts_model_generate with seed
+ * p->seed + k (the random draws are counter-based per seed). Where memory allows, the
+ * images go through the transformer together (as many as keep the transformer's
+ * activations, by the model's estimate, under a quarter of ts_memory_limit; at most 8),
+ * which is faster per image on a GPU and on many CPU cores. The step callback is called
+ * for each image of a step, with ts_step_info.image naming it. On an error every result is
+ * left empty. */
+ts_status ts_model_generate_batch (ts_model *model, const ts_generate_params *p, int n,
+                                   ts_result *out, ts_error *err);
 
 /* The image pipelines (img2img, inpaint, outpaint) take an RGB image of any size and bring it
  * to the generation size as the official VaeImageProcessor does: each side is floored to a

@@ -417,12 +417,12 @@ grid_ref (ts_buffer *grids, int which, int n_tok)
  * op's outputs; noise is host scratch for recorded uniforms turned into Gumbel noise. */
 static ts_status
 sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_args *run, int step,
-             ts_ref logits, int batch, ts_buffer *grids, int n_tok, int32_t *tokens,
+             uint64_t seed, ts_ref logits, int batch, ts_buffer *grids, int n_tok, int32_t *tokens,
              int32_t *predicted, float *confidence, float *noise, ts_error *err)
 {
   const ts_backend *be = &m->be;
   const size_t grid_bytes = (size_t) n_tok * sizeof (int32_t);
-  ts_sampler_draws draws = { .kind = TS_SAMPLER_DRAWS_RNG, .seed = p->seed };
+  ts_sampler_draws draws = { .kind = TS_SAMPLER_DRAWS_RNG, .seed = seed };
   ts_sample_args sa = {
     .logits = logits,
     .n_rows = batch,
@@ -493,19 +493,22 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
 {
   uint32_t width = p->width, height = p->height;
   int f = m->vcfg.vae_scale_factor;
-  int grid_h, grid_w, n_tok, batch;
+  int grid_h, grid_w, n_tok, batch, rows;
+  int n_img = run->n_images > 0 ? run->n_images : 1;
   int32_t mask_id = (int32_t) m->scfg.mask_token_id;
-  float *pooled = NULL, *hidden = NULL, *confidence = NULL, *noise = NULL;
+  float *pooled = NULL, *hidden = NULL, *pooled_rep = NULL, *hidden_rep = NULL;
+  float *confidence = NULL, *noise = NULL;
   int32_t *tokens = NULL, *model_in = NULL, *predicted = NULL;
+  size_t pooled_n = (size_t) m->ccfg.projection_dim;
+  size_t hidden_n = (size_t) TS_TOKENIZER_MAX_LENGTH * m->ccfg.hidden_size;
   ts_buffer *grids = NULL;
   float *image_f = NULL;
-  ts_image *image = NULL;
   bool truncated = false;
   ts_abort abort_hook = { abort_cb, (void *) p };
   ts_status st = TS_OK;
   double t0;
 
-  memset (out, 0, sizeof *out);
+  memset (out, 0, (size_t) n_img * sizeof *out);
   if (!p->prompt)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: no prompt (use \"\" for none)");
   if (p->steps < 1 || p->steps > 1000)
@@ -529,27 +532,29 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   if (run->start_step < 0 || run->start_step >= p->steps)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: start step %d outside 0..%d",
                          run->start_step, p->steps - 1);
-
   if (p->finish_at > 0 && p->finish_at <= run->start_step)
     return ts_error_set (err, TS_ERR_INVALID_ARG,
                          "generate: finish-at step %d comes before the first step that runs (%d)",
                          p->finish_at, run->start_step + 1);
+  if (n_img > 1 && (run->draws || run->step_done || run->logits_done || run->image_float))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: the replay hooks take one image");
 
   grid_h = (int) height / f;
   grid_w = (int) width / f;
   n_tok = grid_h * grid_w;
   batch = p->guidance > 1.0 ? 2 : 1;
+  rows = n_img * batch;
   m->stats.n_transformer_calls = 0;
-  m->stats.transformer_batch = batch;
-  m->stats.transformer_flop = transformer_flop (&m->tcfg, batch, grid_h, grid_w);
+  m->stats.transformer_batch = rows;
+  m->stats.transformer_flop = transformer_flop (&m->tcfg, rows, grid_h, grid_w);
   /* The backend polls the abort hook inside long ops too (attention at a large size runs
    * for minutes), so that a cancel takes effect within a second; cleared at `out`. */
   ts_backend_set_abort (&m->be, abort_cb, (void *) p);
 
-  tokens = malloc ((size_t) n_tok * sizeof *tokens);
-  model_in = malloc ((size_t) batch * n_tok * sizeof *model_in);
-  predicted = malloc ((size_t) n_tok * sizeof *predicted);
-  confidence = malloc ((size_t) n_tok * sizeof *confidence);
+  tokens = malloc ((size_t) n_img * n_tok * sizeof *tokens);
+  model_in = malloc ((size_t) rows * n_tok * sizeof *model_in);
+  predicted = malloc ((size_t) n_img * n_tok * sizeof *predicted);
+  confidence = malloc ((size_t) n_img * n_tok * sizeof *confidence);
   noise = malloc ((size_t) n_tok * sizeof *noise);
   if (!tokens || !model_in || !predicted || !confidence || !noise) {
     st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory for a %dx%d token grid",
@@ -557,7 +562,8 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     goto out;
   }
   /* The sample op's grids on the backend, GRID_* below: the logits stay where the
-   * transformer computed them and only codes and confidences come back. */
+   * transformer computed them and only codes and confidences come back. The images of a
+   * batch take turns with them. */
   grids = ts_buffer_new (&m->be, (size_t) GRID_COUNT * n_tok * sizeof (int32_t), err);
   if (!grids) {
     st = err ? err->code : TS_ERR_NOMEM;
@@ -565,9 +571,9 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     goto out;
   }
   if (run->init_tokens)
-    memcpy (tokens, run->init_tokens, (size_t) n_tok * sizeof *tokens);
+    memcpy (tokens, run->init_tokens, (size_t) n_img * n_tok * sizeof *tokens);
   else
-    for (int i = 0; i < n_tok; i++)
+    for (int i = 0; i < n_img * n_tok; i++)
       tokens[i] = mask_id;
 
   if (abort_cb ((void *) p)) {
@@ -576,29 +582,45 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   }
   if ((st = encode_prompts (m, p, batch, &pooled, &hidden, &truncated, err)) != TS_OK)
     goto out;
+  if (n_img > 1) {
+    /* Every image has the same prompts: rows [negative ; positive] per image. */
+    pooled_rep = malloc ((size_t) rows * pooled_n * sizeof *pooled_rep);
+    hidden_rep = malloc ((size_t) rows * hidden_n * sizeof *hidden_rep);
+    if (!pooled_rep || !hidden_rep) {
+      st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory for %d images", n_img);
+      goto out;
+    }
+    for (int k = 0; k < n_img; k++) {
+      memcpy (pooled_rep + (size_t) k * batch * pooled_n, pooled,
+              (size_t) batch * pooled_n * sizeof *pooled);
+      memcpy (hidden_rep + (size_t) k * batch * hidden_n, hidden,
+              (size_t) batch * hidden_n * sizeof *hidden);
+    }
+  }
 
   for (int step = run->start_step; step < p->steps; step++) {
     ts_transformer_forward_args fa;
     ts_ref logits;
     double step_t0 = ts_time_now ();
-    int n_masked = 0;
 
     if (abort_cb ((void *) p)) {
       st = ts_error_set (err, TS_ERR_CANCELLED, "generate: cancelled before step %d of %d",
                          step + 1, p->steps);
       goto out;
     }
-    for (int b = 0; b < batch; b++)
-      memcpy (model_in + (size_t) b * n_tok, tokens, (size_t) n_tok * sizeof *tokens);
+    for (int k = 0; k < n_img; k++)
+      for (int b = 0; b < batch; b++)
+        memcpy (model_in + (size_t) (k * batch + b) * n_tok, tokens + (size_t) k * n_tok,
+                (size_t) n_tok * sizeof *tokens);
 
     memset (&fa, 0, sizeof fa);
     fa.tokens = model_in;
-    fa.batch = batch;
+    fa.batch = rows;
     fa.grid_h = grid_h;
     fa.grid_w = grid_w;
-    fa.encoder_hidden_states = hidden;
+    fa.encoder_hidden_states = n_img > 1 ? hidden_rep : hidden;
     fa.text_len = TS_TOKENIZER_MAX_LENGTH;
-    fa.pooled_projections = pooled;
+    fa.pooled_projections = n_img > 1 ? pooled_rep : pooled;
     fa.micro_conds[0] = (float) width;
     fa.micro_conds[1] = (float) height;
     fa.micro_conds[2] = (float) p->crop_top;
@@ -620,36 +642,45 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
                                    m->tcfg.codebook_size, n_tok, err)) != TS_OK)
       goto out;
 
-    t0 = ts_time_now ();
-    st = sample_step (m, p, run, step, logits, batch, grids, n_tok, tokens, predicted,
-                      confidence, noise, err);
-    m->stats.sampler_s += ts_time_now () - t0;
-    if (st != TS_OK)
-      goto out;
+    for (int k = 0; k < n_img; k++) {
+      int32_t *tok = tokens + (size_t) k * n_tok, *pred = predicted + (size_t) k * n_tok;
+      int n_masked = 0;
 
-    /* "Finish now" at this step: every token still masked takes the step's prediction. */
-    if (step + 1 == p->finish_at)
+      t0 = ts_time_now ();
+      /* Image k has seed seed + k and draws exactly what a run of its own would. */
+      st = sample_step (m, p, run, step, p->seed + (uint64_t) k,
+                        ts_ref_f32 (logits, (int64_t) k * batch * m->tcfg.codebook_size * n_tok),
+                        batch, grids, n_tok, tok, pred, confidence + (size_t) k * n_tok, noise,
+                        err);
+      m->stats.sampler_s += ts_time_now () - t0;
+      if (st != TS_OK)
+        goto out;
+
+      /* "Finish now" at this step: every token still masked takes the step's prediction. */
+      if (step + 1 == p->finish_at)
+        for (int i = 0; i < n_tok; i++)
+          if (tok[i] == mask_id)
+            tok[i] = pred[i];
       for (int i = 0; i < n_tok; i++)
-        if (tokens[i] == mask_id)
-          tokens[i] = predicted[i];
-    for (int i = 0; i < n_tok; i++)
-      n_masked += tokens[i] == mask_id;
-    if (run->step_done && (st = run->step_done (run->draws_data, step, predicted, tokens, err)) != TS_OK)
-      goto out;
-    if (p->on_step) {
-      ts_step_info info = {
-        .step = step,
-        .n_steps = p->steps,
-        .grid_h = grid_h,
-        .grid_w = grid_w,
-        .tokens = tokens,
-        .predicted = predicted,
-        .confidence = confidence,
-        .n_masked = n_masked,
-        .mask_token_id = mask_id,
-        .seconds = ts_time_now () - step_t0,
-      };
-      p->on_step (p->step_data, &info);
+        n_masked += tok[i] == mask_id;
+      if (run->step_done && (st = run->step_done (run->draws_data, step, pred, tok, err)) != TS_OK)
+        goto out;
+      if (p->on_step) {
+        ts_step_info info = {
+          .step = step,
+          .n_steps = p->steps,
+          .grid_h = grid_h,
+          .grid_w = grid_w,
+          .tokens = tok,
+          .predicted = pred,
+          .confidence = confidence + (size_t) k * n_tok,
+          .n_masked = n_masked,
+          .mask_token_id = mask_id,
+          .seconds = ts_time_now () - step_t0,
+          .image = run->first_image + k,
+        };
+        p->on_step (p->step_data, &info);
+      }
     }
     if (step + 1 == p->finish_at)
       break;
@@ -661,37 +692,49 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   grids = NULL;
   ts_transformer_trim (m->transformer);
 
-  if (run->decode) {
-    image_f = malloc ((size_t) 3 * width * height * sizeof *image_f);
-    image = ts_image_new (width, height, err);
-    if (!image_f || !image) {
+  for (int k = 0; k < n_img; k++) {
+    ts_result *r = out + k;
+
+    r->grid_h = grid_h;
+    r->grid_w = grid_w;
+    r->prompt_truncated = truncated;
+    r->tokens = malloc ((size_t) n_tok * sizeof *r->tokens);
+    if (!r->tokens) {
+      st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory");
+      goto out;
+    }
+    memcpy (r->tokens, tokens + (size_t) k * n_tok, (size_t) n_tok * sizeof *tokens);
+    if (!run->decode)
+      continue;
+    if (!image_f)
+      image_f = malloc ((size_t) 3 * width * height * sizeof *image_f);
+    r->image = ts_image_new (width, height, err);
+    if (!image_f || !r->image) {
       st = ts_error_set (err, TS_ERR_NOMEM, "decode: out of memory for a %ux%u image", width,
                          height);
       goto out;
     }
+    if (abort_cb ((void *) p)) {
+      st = ts_error_set (err, TS_ERR_CANCELLED, "generate: cancelled before the VQ decode");
+      goto out;
+    }
     t0 = ts_time_now ();
-    st = ts_vq_decode (m->vq, tokens, 1, grid_h, grid_w, image_f, NULL, err);
+    st = ts_vq_decode (m->vq, r->tokens, 1, grid_h, grid_w, image_f, NULL, err);
     ts_vq_trim (m->vq);
     m->stats.vq_decode_s += ts_time_now () - t0;
     if (st != TS_OK
         || (st = ts_vq_check_finite (image_f, 1, (int) height, (int) width, err)) != TS_OK)
       goto out;
-    ts_vq_to_uint8 (image_f, 1, (int) height, (int) width, image->pixels);
+    ts_vq_to_uint8 (image_f, 1, (int) height, (int) width, r->image->pixels);
     if (run->image_float)
       memcpy (run->image_float, image_f, (size_t) 3 * width * height * sizeof *image_f);
   }
 
-  out->grid_h = grid_h;
-  out->grid_w = grid_w;
-  out->tokens = tokens;
-  out->image = image;
-  out->prompt_truncated = truncated;
-  tokens = NULL;
-  image = NULL;
-
 out:
   ts_backend_set_abort (&m->be, NULL, NULL);
-  ts_image_free (image);
+  if (st != TS_OK)
+    for (int k = 0; k < n_img; k++)
+      ts_result_free (out + k);
   free (image_f);
   if (grids)
     ts_buffer_free (&m->be, grids);
@@ -700,8 +743,65 @@ out:
   free (predicted);
   free (model_in);
   free (tokens);
+  free (hidden_rep);
+  free (pooled_rep);
   free (hidden);
   free (pooled);
+  return st;
+}
+
+/* How many images of a batch go through the transformer together: as many as keep their
+ * activations (by the same count as ts_model_info_estimate_memory) under a quarter of the
+ * memory limit (ts_memory_limit), at most 8 and at least 1. */
+static int
+images_per_forward (const ts_model *m, uint32_t width, uint32_t height, int n)
+{
+  const ts_transformer_config *t = &m->tcfg;
+  double h = (double) height / m->vcfg.vae_scale_factor, w = (double) width / m->vcfg.vae_scale_factor;
+  double seq = TS_TOKENIZER_MAX_LENGTH + (t->downsample ? (h / 2) * (w / 2) : h * w);
+  double per_image = 4.0 * 2.0 * seq * t->inner_dim * 16.0 + 4.0 * 2.0 * 2.0 * t->codebook_size * h * w;
+  double budget = (double) ts_memory_limit (NULL) / 4.0;
+  int k = per_image > 0 ? (int) (budget / per_image) : 1;
+
+  if (k > 8)
+    k = 8;
+  if (k > n)
+    k = n;
+  return k < 1 ? 1 : k;
+}
+
+ts_status
+ts_model_generate_batch (ts_model *m, const ts_generate_params *p, int n, ts_result *out,
+                         ts_error *err)
+{
+  ts_pipeline_run_args run = { .decode = true, .starting_mask_ratio = 1.0f };
+  ts_generate_params q;
+  uint32_t width, height;
+  int chunk;
+  ts_status st = TS_OK;
+
+  if (!m || !p || !out || n < 1)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: missing argument");
+  memset (out, 0, (size_t) n * sizeof *out);
+  width = p->width;
+  height = p->height;
+  if (width == 0 && height == 0)
+    ts_model_default_size (m, &width, &height);
+  chunk = images_per_forward (m, width, height, n);
+  ts_pipeline_stats_reset (m);
+  q = *p;
+  for (int first = 0; first < n && st == TS_OK; first += chunk) {
+    int calls = m->stats.n_transformer_calls;
+    run.n_images = n - first < chunk ? n - first : chunk;
+    run.first_image = first;
+    q.seed = p->seed + (uint64_t) first;
+    st = ts_pipeline_run (m, &q, &run, out + first, err);
+    /* The times add up over the chunks; the call count restarts in each. */
+    m->stats.n_transformer_calls += calls;
+  }
+  if (st != TS_OK)
+    for (int k = 0; k < n; k++)
+      ts_result_free (out + k);
   return st;
 }
 

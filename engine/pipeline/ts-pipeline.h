@@ -13,7 +13,10 @@
 #include "stages/ts-sampler.h"
 
 typedef struct {
-  const int32_t *init_tokens;  /* NULL: start fully masked */
+  int n_images;                /* images that go through the transformer together (0: 1);
+                                * image k has seed p->seed + k; out holds n_images results */
+  int first_image;             /* the batch index of image 0 (ts_step_info.image) */
+  const int32_t *init_tokens;  /* NULL: start fully masked; else n_images grids */
   int start_step;              /* first step index to run (inpainting starts late) */
   float starting_mask_ratio;   /* scales the mask schedule (inpainting); 1 otherwise */
   bool decode;                 /* VQ-decode the final grid into out->image */
