@@ -117,6 +117,40 @@ rc=0; gen --prompt x --steps 4 --finish-at 5 --out "$tmp/bad.png" 2>"$tmp/err.tx
 rc=0; gen --prompt x --batch 2 --out - 2>"$tmp/err.txt" >/dev/null || rc=$?
 [ "$rc" -eq 2 ] && ok "--batch with --out - is refused" || fail "--batch with --out - is refused"
 
+# Issue 15: every image carries its token trajectory; branch and refine start from it.
+traj() { "$cli" info --json "$1" | python3 -c 'import json,sys; t=json.load(sys.stdin)["trajectory"]; print(json.dumps([t["grid"], t["codes"], t["reveal_step"], t["confidence"]]))'; }
+gen --prompt "a red fox in the snow" --seed 21 --steps 8 --out "$tmp/t.png" >/dev/null || fail "generate for branch"
+traj "$tmp/t.png" > "$tmp/t.json" && python3 -c 'import json,sys; g,c,r,p=json.load(open(sys.argv[1])); assert g==[16,16] and len(c)==256 and min(r)>=1 and max(r)<=8 and all(0<x<=1 for x in p)' "$tmp/t.json" \
+  && ok "info --json: the trajectory as plain arrays" || fail "info --json: the trajectory as plain arrays"
+"$cli" branch --model "$model" --image "$tmp/t.png" --from-step 3 --quiet --out "$tmp/tb.png" >/dev/null || fail "branch"
+traj "$tmp/tb.png" > "$tmp/tb.json"
+cmp -s "$tmp/t.json" "$tmp/tb.json" && "$cli" info "$tmp/tb.png" | grep -q 'Mode: branch, From step: 3, Source image: t.png' \
+  && ok "branch with the source's parameters: the same tokens and trajectory" \
+  || { "$cli" info "$tmp/tb.png"; fail "branch with the source's parameters: the same tokens and trajectory"; }
+"$cli" branch --model "$model" --image "$tmp/t.png" --from-step 3 --seed 99 --quiet --out "$tmp/tc.png" >/dev/null || fail "branch, new seed"
+traj "$tmp/tc.png" > "$tmp/tc.json"
+python3 -c '
+import json,sys
+g,c,r,p=json.load(open(sys.argv[1])); g2,c2,r2,p2=json.load(open(sys.argv[2]))
+kept=[i for i in range(256) if r[i]<=3]
+assert kept and all(c[i]==c2[i] and r2[i]==r[i] for i in kept)
+assert any(c[i]!=c2[i] for i in range(256) if r[i]>3)' "$tmp/t.json" "$tmp/tc.json" \
+  && ok "branch with a new seed keeps the first steps' tokens" || fail "branch with a new seed keeps the first steps' tokens"
+"$cli" refine --model "$model" --image "$tmp/t.png" --remask 0.25 --quiet --out "$tmp/tr.png" >/dev/null || fail "refine"
+traj "$tmp/tr.png" > "$tmp/tr.json"
+python3 -c '
+import json,sys
+g,c,r,p=json.load(open(sys.argv[1])); g2,c2,r2,p2=json.load(open(sys.argv[2]))
+order=sorted(range(256), key=lambda i:(p[i],i)); weak=set(order[:64])
+assert all(c2[i]==c[i] and r2[i]==0 for i in range(256) if i not in weak)
+assert all(r2[i]>=1 for i in weak)' "$tmp/t.json" "$tmp/tr.json" \
+  && "$cli" info "$tmp/tr.png" | grep -q 'Mode: refine, Remask: 0.25' \
+  && ok "refine redraws the 64 least confident tokens and keeps the rest" \
+  || fail "refine redraws the 64 least confident tokens and keeps the rest"
+rc=0; "$cli" branch --model "$model" --image "$tmp/mask.png" --from-step 1 --out "$tmp/bad.png" 2>"$tmp/err.txt" >/dev/null || rc=$?
+[ "$rc" -eq 1 ] && grep -q "carries no token trajectory" "$tmp/err.txt" && [ ! -e "$tmp/bad.png" ] \
+  && ok "branch of an image without a trajectory: a clear error" || fail "branch of an image without a trajectory: a clear error"
+
 if gen --prompt "x" --size 250x250 --out "$tmp/bad.png" 2>"$tmp/err.txt"; then fail "bad size refused"; fi
 grep -q "multiples of 32" "$tmp/err.txt" && [ ! -e "$tmp/bad.png" ] && ok "bad size refused with a message" \
   || { cat "$tmp/err.txt"; fail "bad size refused with a message"; }

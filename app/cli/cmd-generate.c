@@ -23,9 +23,20 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef enum { MODE_GENERATE, MODE_IMG2IMG, MODE_INPAINT, MODE_OUTPAINT } gen_mode;
+typedef enum {
+  MODE_GENERATE,
+  MODE_IMG2IMG,
+  MODE_INPAINT,
+  MODE_OUTPAINT,
+  MODE_BRANCH,
+  MODE_REFINE,
+} gen_mode;
 
-static const char *const mode_names[] = { "generate", "img2img", "inpaint", "outpaint" };
+static const char *const mode_names[] = { "generate", "img2img", "inpaint", "outpaint",
+                                          "branch",   "refine" };
+
+/* branch and refine start from an image Tessera made and take its parameters by default. */
+#define FROM_TRAJECTORY(mode) ((mode) == MODE_BRANCH || (mode) == MODE_REFINE)
 
 typedef struct {
   gen_mode mode;
@@ -48,6 +59,9 @@ typedef struct {
   double aesthetic;
   uint64_t seed;
   bool have_seed;
+  int from_step;         /* branch */
+  double remask;         /* refine */
+  bool seen_prompt, seen_negative, seen_steps, seen_cfg, seen_temperature, seen_aesthetic;
   bool fp16;
   bool quiet;
   int threads;
@@ -73,6 +87,11 @@ static const char *const usage_lines[] = {
                    "                           [--strength X] [options]\n",
   [MODE_OUTPAINT] = "Usage: tessera-cli outpaint [--model DIR] --image IN.png --extend L,T,R,B\n"
                     "                            --prompt TEXT [options]\n",
+  [MODE_BRANCH] = "Usage: tessera-cli branch --image X.png --from-step K [--seed S] [--prompt P]\n"
+                  "                          [--negative N] [--cfg G] [--temperature A,B]\n"
+                  "                          [--steps N] --out Y.png\n",
+  [MODE_REFINE] = "Usage: tessera-cli refine --image X.png --remask F [--steps M] [--seed S]\n"
+                  "                          [prompt options] --out Y.png\n",
 };
 
 static const char *const mode_notes[] = {
@@ -98,6 +117,18 @@ static const char *const mode_notes[] = {
       "of grey 127 and the new border is inpainted. Each extent is rounded up to a\n"
       "whole number of the model's size step (16 px, or 32 px for Meissonic), so\n"
       "that the border is whole tokens; the output says so when it rounds.\n",
+  [MODE_BRANCH] =
+      "\nX.png must carry a token trajectory (every image Tessera makes does). The state\n"
+      "after step K is restored (each token revealed at or before step K keeps its code,\n"
+      "the rest is masked) and steps K+1 .. N run. Every option defaults to X's own\n"
+      "value: with none changed the result is X again, token for token; with a new seed\n"
+      "or prompt the first K steps' tokens stay and the rest is new.\n",
+  [MODE_REFINE] =
+      "\nX.png must carry a token trajectory. The round(F * h * w) tokens the model was\n"
+      "least sure of (lowest probability when they were revealed) are masked again and\n"
+      "redrawn over M steps (default: X's step count) with the model's schedule scaled\n"
+      "to start at mask ratio F; every other token stays exactly. Options default to\n"
+      "X's own values.\n",
 };
 
 static void
@@ -119,14 +150,16 @@ parse_options (int argc, char **argv, gen_mode mode, gen_options *o)
               "bundled demo model, a tiny model of synthetic shapes, or\n"
               "$TESSERA_DEFAULT_MODEL)" },
     { "--prompt", CLI_STRING, &o->prompt, "TEXT",
-      .help = "what to draw (over 77 CLIP tokens is truncated, with a warning)" },
-    { "--negative", CLI_STRING, &o->negative, "TEXT", .help = "what to avoid (default: none)" },
+      .help = "what to draw (over 77 CLIP tokens is truncated, with a warning)",
+      .seen = &o->seen_prompt },
+    { "--negative", CLI_STRING, &o->negative, "TEXT", .help = "what to avoid (default: none)",
+      .seen = &o->seen_negative },
     { "--steps", CLI_INT, &o->steps, "N", .help = "sampling steps (default 48)", .min = 1,
-      .max = 1000 },
+      .max = 1000, .seen = &o->seen_steps },
     { "--cfg", CLI_DOUBLE, &o->cfg, "G",
       .help = "classifier-free guidance scale (default: the model's, 9 for\n"
               "Meissonic, 1.5 for the demo model; <= 1 turns it off)",
-      .min = 0, .max = TS_GUIDANCE_MAX },
+      .min = 0, .max = TS_GUIDANCE_MAX, .seen = &o->seen_cfg },
     { "--seed", CLI_UINT64, &o->seed, "S",
       .help = "random seed, 0 to 2^64-1 (default: a random one, printed)",
       .seen = &o->have_seed },
@@ -137,9 +170,9 @@ parse_options (int argc, char **argv, gen_mode mode, gen_options *o)
       .min = 1, .max = 10000 },
     { "--temperature", CLI_LIST, o->temperature, "A,B",
       .help = "sampling temperature from A to B (default 2,0)", .n = 2, .min = 0,
-      .max = INFINITY },
+      .max = INFINITY, .seen = &o->seen_temperature },
     { "--aesthetic", CLI_DOUBLE, &o->aesthetic, "X",
-      .help = "aesthetic-score micro-condition (default 6)" },
+      .help = "aesthetic-score micro-condition (default 6)", .seen = &o->seen_aesthetic },
     { "--backend", CLI_STRING, &o->backend, "NAME",
       .help = "auto (default: Vulkan on a GPU, else cpu), cpu, cpu-ref (the\n"
               "scalar reference path), vulkan, vulkan:N (see `devices`),\n"
@@ -167,9 +200,15 @@ parse_options (int argc, char **argv, gen_mode mode, gen_options *o)
             "step's prediction (the app's Finish Now; default: all steps)",
     .min = 1, .max = 1000 };
   const cli_option image_opt = { "--image", CLI_STRING, &o->image, "IN.png",
-    .help = mode == MODE_OUTPAINT ? "the image to extend"
-                                  : "the source image (any size: each side is floored to the\n"
-                                    "model's size step and the image resized with LANCZOS)" };
+    .help = mode == MODE_OUTPAINT        ? "the image to extend"
+            : FROM_TRAJECTORY (mode)     ? "an image Tessera made (it carries its trajectory)"
+                                         : "the source image (any size: each side is floored to the\n"
+                                           "model's size step and the image resized with LANCZOS)" };
+  const cli_option from_opt = { "--from-step", CLI_INT, &o->from_step, "K",
+    .help = "keep the state after step K (0 = from the start)", .min = 0, .max = 1000 };
+  const cli_option remask_opt = { "--remask", CLI_DOUBLE, &o->remask, "F",
+    .help = "0 < F <= 1: the share of tokens to redraw, least confident first", .min = 0,
+    .min_open = true, .max = 1 };
   const cli_option mask_opt = { "--mask", CLI_STRING, &o->mask, "MASK.png",
     .help = "any size; white (luminance >= 128 after the resize to the\n"
             "token grid) = repaint, black = keep" };
@@ -203,31 +242,41 @@ parse_options (int argc, char **argv, gen_mode mode, gen_options *o)
       opts[n++] = mask_opt;
     if (i == 2 && mode == MODE_OUTPAINT)
       opts[n++] = extend_opt;
-    if (i == 2 && mode != MODE_GENERATE)
+    if (i == 2 && mode == MODE_BRANCH)
+      opts[n++] = from_opt;
+    if (i == 2 && mode == MODE_REFINE)
+      opts[n++] = remask_opt;
+    if (i == 2 && mode != MODE_GENERATE && !FROM_TRAJECTORY (mode))
       opts[n++] = strength_opt;
     if (i == 2 && mode == MODE_GENERATE)
       opts[n++] = size_opt;
-    if (i == 3)
+    if (i == 3 && !FROM_TRAJECTORY (mode))
       opts[n++] = finish_opt;
   }
   opts[n] = (cli_option) { .name = NULL };
 
-  switch (cli_parse (mode == MODE_GENERATE  ? "tessera-cli generate"
-                     : mode == MODE_IMG2IMG ? "tessera-cli img2img"
-                     : mode == MODE_INPAINT ? "tessera-cli inpaint"
-                                            : "tessera-cli outpaint",
-                     opts, argc, argv, NULL)) {
-  case CLI_PARSED:
-    break;
-  case CLI_HELP:
-    generate_usage (stdout, mode, opts);
-    exit (0);
-  case CLI_BAD:
+  {
+    char prog[64];
+    snprintf (prog, sizeof prog, "tessera-cli %s", mode_names[mode]);
+    switch (cli_parse (prog, opts, argc, argv, NULL)) {
+    case CLI_PARSED:
+      break;
+    case CLI_HELP:
+      generate_usage (stdout, mode, opts);
+      exit (0);
+    case CLI_BAD:
+      return 2;
+    }
+  }
+  if (FROM_TRAJECTORY (mode) && (!o->image || (mode == MODE_REFINE && o->remask <= 0))) {
+    fprintf (stderr, "tessera-cli: %s\n", mode == MODE_BRANCH ? "--image and --from-step are required"
+                                                             : "--image and --remask are required");
+    generate_usage (stderr, mode, opts);
     return 2;
   }
-  if (!o->prompt || (mode != MODE_GENERATE && !o->image) || (mode == MODE_INPAINT && !o->mask)
+  if (!FROM_TRAJECTORY (mode) && (!o->prompt || (mode != MODE_GENERATE && !o->image) || (mode == MODE_INPAINT && !o->mask)
       || (mode == MODE_OUTPAINT && !o->extend[0] && !o->extend[1] && !o->extend[2]
-          && !o->extend[3])) {
+          && !o->extend[3]))) {
     fprintf (stderr, "tessera-cli: %s\n",
              mode == MODE_GENERATE  ? "--prompt is required"
              : mode == MODE_IMG2IMG ? "--image and --prompt are required"
@@ -472,6 +521,115 @@ load_input (const char *path, const char *what)
   return img;
 }
 
+/* branch / refine: the source's parameters for every option not given. The strings stay
+ * owned by src. */
+static void
+resolve_from_source (gen_options *o, const ts_image_meta *src)
+{
+  if (!o->seen_prompt)
+    o->prompt = src->prompt ? src->prompt : "";
+  if (!o->seen_negative)
+    o->negative = src->negative_prompt;
+  if (!o->seen_steps && src->steps > 0 && src->steps <= 1000)
+    o->steps = (int) src->steps;
+  if (!o->seen_cfg && isfinite (src->cfg) && src->cfg >= 0 && src->cfg <= TS_GUIDANCE_MAX)
+    o->cfg = src->cfg;
+  if (!o->seen_temperature && isfinite (src->temperature_start) && isfinite (src->temperature_end)) {
+    o->temperature[0] = src->temperature_start;
+    o->temperature[1] = src->temperature_end;
+  }
+  if (!o->seen_aesthetic && isfinite (src->aesthetic_score))
+    o->aesthetic = src->aesthetic_score;
+  if (!o->have_seed)
+    o->seed = src->seed;
+  /* A Finish Now image is reproduced only if the branch finishes where it did. */
+  if (o->mode == MODE_BRANCH && src->finish_at > (uint32_t) o->from_step
+      && src->finish_at <= (uint32_t) o->steps)
+    o->finish_at = (int) src->finish_at;
+}
+
+typedef struct {
+  const float *conf;
+} by_confidence;
+
+static by_confidence sort_ctx;
+
+/* Lowest probability first; tokens without one (NaN) last; ties by position. */
+static int
+compare_confidence (const void *a, const void *b)
+{
+  int i = *(const int *) a, j = *(const int *) b;
+  float x = sort_ctx.conf[i], y = sort_ctx.conf[j];
+  bool xn = isnan (x), yn = isnan (y);
+
+  if (xn != yn)
+    return xn ? 1 : -1;
+  if (!xn && x != y)
+    return x < y ? -1 : 1;
+  return (i > j) - (i < j);
+}
+
+/* The grid branch / refine start from, into tokens; fills the resume state. Returns false
+ * (reported) when there is nothing to draw. */
+static bool
+build_resume_state (const gen_options *o, const ts_image_meta *src, int32_t mask_id,
+                    int32_t *tokens, ts_resume_state *rs, int *n_redrawn)
+{
+  int n = (int) (src->traj_grid_h * src->traj_grid_w), n_masked = 0;
+
+  memset (rs, 0, sizeof *rs);
+  rs->tokens = tokens;
+  rs->grid_h = (int) src->traj_grid_h;
+  rs->grid_w = (int) src->traj_grid_w;
+  if (o->mode == MODE_BRANCH) {
+    if (o->from_step >= o->steps) {
+      fprintf (stderr, "tessera-cli: --from-step %d leaves nothing to run of %d steps\n",
+               o->from_step, o->steps);
+      return false;
+    }
+    for (int i = 0; i < n; i++) {
+      uint16_t r = src->traj_reveal_step[i];
+      bool keep = r == 0 || r <= o->from_step;
+      tokens[i] = keep ? src->traj_codes[i] : mask_id;
+      n_masked += !keep;
+    }
+    rs->start_step = o->from_step;
+    rs->linear_schedule = src->schedule && strcmp (src->schedule, "linear") == 0;
+    rs->starting_mask_ratio = src->starting_mask_ratio > 0 && src->starting_mask_ratio <= 1
+                                  ? (float) src->starting_mask_ratio : 1.0f;
+  } else {
+    int *order = malloc ((size_t) n * sizeof *order), n_cand = 0, want;
+    if (!order) {
+      fprintf (stderr, "tessera-cli: out of memory\n");
+      return false;
+    }
+    for (int i = 0; i < n; i++) {
+      tokens[i] = src->traj_codes[i];
+      if (src->traj_reveal_step[i] > 0)
+        order[n_cand++] = i;
+    }
+    sort_ctx.conf = src->traj_confidence;
+    qsort (order, (size_t) n_cand, sizeof *order, compare_confidence);
+    want = (int) lround (o->remask * n);
+    if (want > n_cand)
+      want = n_cand;
+    for (int k = 0; k < want; k++)
+      tokens[order[k]] = mask_id;
+    n_masked = want;
+    free (order);
+    rs->start_step = 0;
+    rs->starting_mask_ratio = (float) want / (float) n;
+  }
+  if (n_masked == 0) {
+    fprintf (stderr, "tessera-cli: %s\n",
+             o->mode == MODE_BRANCH ? "every token was revealed by that step: nothing to draw"
+                                    : "--remask picks no token: nothing to draw");
+    return false;
+  }
+  *n_redrawn = n_masked;
+  return true;
+}
+
 static int
 run (int argc, char **argv, gen_mode mode)
 {
@@ -484,6 +642,10 @@ run (int argc, char **argv, gen_mode mode)
   ts_error err;
   char out_path[4096], path[4200];
   char *source_hash = NULL;
+  ts_image_meta src_meta;
+  int32_t *resume_tokens = NULL;
+  ts_resume_state resume;
+  int n_redrawn = 0;
   ts_result *batch_results = NULL;
   ts_status batch_status = TS_OK;
   uint32_t extend[4] = { 0 }, extended[4] = { 0 };
@@ -494,6 +656,22 @@ run (int argc, char **argv, gen_mode mode)
 
   if ((rc = parse_options (argc, argv, mode, &o)) != 0)
     return rc;
+  ts_image_meta_init (&src_meta);
+  if (FROM_TRAJECTORY (mode)) {
+    src = ts_image_load_png (o.image, &src_meta, &err);
+    if (!src) {
+      fprintf (stderr, "tessera-cli: --image: %s\n", err.message);
+      return 1;
+    }
+    if (src_meta.traj_grid_h == 0 || !src_meta.traj_codes) {
+      fprintf (stderr, "tessera-cli: --image: %s carries no token trajectory (only images made by "
+                       "this version of Tessera do)\n", o.image);
+      rc = 1;
+      goto out;
+    }
+    resolve_from_source (&o, &src_meta);
+    source_hash = file_sha256 (o.image);
+  }
   if (o.out)
     snprintf (out_path, sizeof out_path, "%s", o.out);
   else
@@ -512,7 +690,7 @@ run (int argc, char **argv, gen_mode mode)
   }
   for (int i = 0; i < 4; i++)
     extend[i] = (uint32_t) o.extend[i];
-  if (mode != MODE_GENERATE) {
+  if (mode != MODE_GENERATE && !FROM_TRAJECTORY (mode)) {
     if (!(src = load_input (o.image, "--image")))
       goto out;
     source_hash = file_sha256 (o.image);
@@ -553,6 +731,36 @@ run (int argc, char **argv, gen_mode mode)
     gp.height = o.size[1];
     if (o.size[0] == 0 || o.size[1] == 0)
       ts_model_default_size (model, &gp.width, &gp.height);
+  } else if (FROM_TRAJECTORY (mode)) {
+    uint32_t f = ts_model_vae_scale_factor (model);
+    gp.width = src_meta.traj_grid_w * f;
+    gp.height = src_meta.traj_grid_h * f;
+    if (gp.width != src->width || gp.height != src->height) {
+      fprintf (stderr, "tessera-cli: --image: its %ux%u token trajectory does not fit this "
+                       "model (%u px per token) and its %ux%u pixels: it was made with another "
+                       "model\n", src_meta.traj_grid_w, src_meta.traj_grid_h, f, src->width,
+               src->height);
+      goto out;
+    }
+    resume_tokens = malloc ((size_t) src_meta.traj_grid_w * src_meta.traj_grid_h
+                            * sizeof *resume_tokens);
+    if (!resume_tokens) {
+      fprintf (stderr, "tessera-cli: out of memory\n");
+      goto out;
+    }
+    for (size_t i = 0; i < (size_t) src_meta.traj_grid_w * src_meta.traj_grid_h; i++)
+      if (src_meta.traj_codes[i] < 0 || src_meta.traj_codes[i] >= ts_model_codebook_size (model)) {
+        fprintf (stderr, "tessera-cli: --image: its trajectory holds code %d, outside this "
+                         "model's codebook of %d: it was made with another model\n",
+                 src_meta.traj_codes[i], ts_model_codebook_size (model));
+        goto out;
+      }
+    if (!build_resume_state (&o, &src_meta, ts_model_mask_token_id (model), resume_tokens,
+                             &resume, &n_redrawn))
+      goto out;
+    if (!o.quiet)
+      fprintf (stderr, "%s: %d of %d tokens to draw\n", mode_names[mode], n_redrawn,
+               (int) (src_meta.traj_grid_w * src_meta.traj_grid_h));
   } else if (ts_model_image_size (model, src->width, src->height, &gp.width, &gp.height, &err)
              != TS_OK) {
     fprintf (stderr, "tessera-cli: --image: %s\n", err.message);
@@ -579,6 +787,10 @@ run (int argc, char **argv, gen_mode mode)
     gp.height += extended[1] + extended[3];
   }
   gp.steps = o.steps;
+  if (FROM_TRAJECTORY (mode)) {
+    gp.crop_top = src_meta.crop_top;
+    gp.crop_left = src_meta.crop_left;
+  }
   if (o.cfg < 0.0)
     o.cfg = ts_model_default_guidance (model);
   gp.guidance = o.cfg;
@@ -656,6 +868,17 @@ run (int argc, char **argv, gen_mode mode)
     case MODE_INPAINT:
       st = ts_model_inpaint (model, &gp, src, mask, o.strength, &res, &err);
       break;
+    case MODE_BRANCH:
+    case MODE_REFINE:
+      st = ts_model_resume (model, &gp, &resume, &res, &err);
+      /* A branch keeps the history of the tokens it kept. */
+      if (st == TS_OK && mode == MODE_BRANCH)
+        for (int i = 0; i < res.grid_h * res.grid_w; i++)
+          if (resume_tokens[i] != ts_model_mask_token_id (model)) {
+            res.reveal_step[i] = src_meta.traj_reveal_step[i];
+            res.reveal_prob[i] = src_meta.traj_confidence[i];
+          }
+      break;
     case MODE_OUTPAINT:
     default:
       gp.width = gp.height = 0;
@@ -692,12 +915,34 @@ run (int argc, char **argv, gen_mode mode)
     meta.temperature_end = o.temperature[1];
     meta.aesthetic_score = o.aesthetic;
     meta.mode = mode == MODE_GENERATE ? NULL : (char *) mode_names[mode];
+    meta.crop_top = gp.crop_top;
+    meta.crop_left = gp.crop_left;
+    if (mode == MODE_INPAINT || mode == MODE_OUTPAINT) {
+      int n_drawn = 0;
+      for (int i = 0; i < res.grid_h * res.grid_w; i++)
+        n_drawn += res.reveal_step[i] > 0;
+      meta.schedule = "linear";
+      meta.starting_mask_ratio = (float) n_drawn / (float) (res.grid_h * res.grid_w);
+    } else if (mode == MODE_BRANCH) {
+      meta.schedule = src_meta.schedule;
+      meta.starting_mask_ratio = src_meta.starting_mask_ratio;
+      meta.from_step = (uint32_t) o.from_step;
+    } else if (mode == MODE_REFINE) {
+      meta.starting_mask_ratio = resume.starting_mask_ratio;
+      meta.remask = o.remask;
+    }
     if (src) {
       const char *base = strrchr (o.image, '/');
       meta.source = (char *) (base ? base + 1 : o.image);
       meta.source_hash = source_hash;
-      meta.strength = o.strength;
+      if (!FROM_TRAJECTORY (mode))
+        meta.strength = o.strength;
     }
+    meta.traj_grid_h = (uint32_t) res.grid_h;
+    meta.traj_grid_w = (uint32_t) res.grid_w;
+    meta.traj_codes = res.tokens;
+    meta.traj_reveal_step = res.reveal_step;
+    meta.traj_confidence = res.reveal_prob;
     if (mode == MODE_OUTPAINT) {
       meta.extend_left = extended[0];
       meta.extend_top = extended[1];
@@ -729,6 +974,8 @@ run (int argc, char **argv, gen_mode mode)
   rc = 0;
 
 out:
+  free (resume_tokens);
+  ts_image_meta_clear (&src_meta);
   if (batch_results)
     for (int k = 0; k < o.batch; k++)
       ts_result_free (&batch_results[k]);
@@ -762,4 +1009,16 @@ int
 tessera_cli_outpaint (int argc, char **argv)
 {
   return run (argc, argv, MODE_OUTPAINT);
+}
+
+int
+tessera_cli_branch (int argc, char **argv)
+{
+  return run (argc, argv, MODE_BRANCH);
+}
+
+int
+tessera_cli_refine (int argc, char **argv)
+{
+  return run (argc, argv, MODE_REFINE);
 }

@@ -39,7 +39,11 @@ static const command commands[] = {
     "repaint the masked part of an image (see inpaint --help)" },
   { "outpaint", tessera_cli_outpaint, "outpaint [--model DIR] --image IN --extend L,T,R,B",
     "extend an image's canvas and paint the border (see outpaint --help)" },
-  { "info", tessera_cli_info, "info FILE.png...", "print the generation parameters of PNGs" },
+  { "branch", tessera_cli_branch, "branch --image X.png --from-step K [...]",
+    "rerun an image from the state after step K (see branch --help)" },
+  { "refine", tessera_cli_refine, "refine --image X.png --remask F [...]",
+    "redraw the tokens the model was least sure of (see refine --help)" },
+  { "info", tessera_cli_info, "info [--json] FILE.png...", "print the generation parameters of PNGs" },
   { "make-mask", tessera_cli_make_mask, "make-mask WxH X,Y,W,H OUT.png",
     "write a rectangular inpainting mask" },
   { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend NAME]",
@@ -77,7 +81,8 @@ usage (FILE *out)
            "  -h, --help      show this help\n"
            "  --version       print the version\n"
            "\n"
-           "Backends (--backend NAME of generate, img2img, inpaint, outpaint, check-golden, bench):\n"
+           "Backends (--backend NAME of generate, img2img, inpaint, outpaint, branch, refine,\n"
+           "  check-golden, bench):\n"
            "  auto, cpu, cpu-ref (the scalar reference), vulkan, vulkan:N (see devices), and\n"
            "  check:cpu, check:vulkan, check:vulkan:N: that backend with every op checked\n"
            "  against cpu-ref, stopping at the first op out of tolerance (for bringing up a\n"

@@ -274,6 +274,7 @@ static const struct {
   { offsetof (ts_image_meta, sampler), "sampler", "Sampler" },
   { offsetof (ts_image_meta, model), "model", "Model" },
   { offsetof (ts_image_meta, mode), "mode", "Mode" },
+  { offsetof (ts_image_meta, schedule), "schedule", "Schedule" },
   { offsetof (ts_image_meta, source), "source", "Source image" },
   { offsetof (ts_image_meta, source_hash), "source_hash", "Source hash" },
   { offsetof (ts_image_meta, backend), "backend", "Backend" },
@@ -304,6 +305,8 @@ ts_image_meta_init (ts_image_meta *meta)
   meta->temperature_end = NAN;
   meta->aesthetic_score = NAN;
   meta->strength = -1.0;
+  meta->remask = -1.0;
+  meta->starting_mask_ratio = -1.0;
 }
 
 void
@@ -313,6 +316,7 @@ ts_image_meta_clear (ts_image_meta *meta)
     return;
   for (size_t i = 0; i < N_META_STRINGS; i++)
     free (*meta_string (meta, i));
+  ts_image_trajectory_clear (meta);
   ts_image_meta_init (meta);
 }
 
@@ -494,6 +498,13 @@ ts_image_meta_to_parameters (const ts_image_meta *meta)
               meta->extend_top, meta->extend_right, meta->extend_bottom);
     append_param_string (&b, &first, "Extend", ext);
   }
+  if (meta->from_step > 0)
+    append_param_uint (&b, &first, "From step", meta->from_step);
+  if (strength_recorded (meta->remask))
+    append_param_double (&b, &first, "Remask", meta->remask);
+  append_param_string (&b, &first, "Schedule", meta->schedule);
+  if (strength_recorded (meta->starting_mask_ratio))
+    append_param_double (&b, &first, "Starting mask ratio", meta->starting_mask_ratio);
   append_param_string (&b, &first, "Source image", meta->source);
   append_param_string (&b, &first, "Source hash", meta->source_hash);
   append_param_string (&b, &first, "Backend", meta->backend);
@@ -743,6 +754,15 @@ meta_apply_param (ts_image_meta *meta, const infotext_param *p)
   } else if (key_is (p, "Denoising strength")) {
     if (parse_double (value, &d))
       meta->strength = d;
+  } else if (key_is (p, "From step")) {
+    if (parse_uint (value, UINT32_MAX, &u))
+      meta->from_step = (uint32_t) u;
+  } else if (key_is (p, "Remask")) {
+    if (parse_double (value, &d))
+      meta->remask = d;
+  } else if (key_is (p, "Starting mask ratio")) {
+    if (parse_double (value, &d))
+      meta->starting_mask_ratio = d;
   } else if (key_is (p, "Finished at step")) {
     if (parse_uint (value, UINT32_MAX, &u))
       meta->finish_at = (uint32_t) u;
@@ -864,8 +884,8 @@ json_add_number (cJSON *obj, const char *key, double v)
   return cJSON_AddRawToObject (obj, key, num) != NULL;
 }
 
-char *
-ts_image_meta_to_json (const ts_image_meta *meta)
+static char *
+meta_to_json (const ts_image_meta *meta, bool plain)
 {
   cJSON *obj;
   char *text = NULL, seed[24];
@@ -905,6 +925,12 @@ ts_image_meta_to_json (const ts_image_meta *meta)
     ok = ok && json_add_number (obj, "strength", meta->strength);
   if (meta->finish_at > 0)
     ok = ok && json_add_number (obj, "finish_at", meta->finish_at);
+  if (meta->from_step > 0)
+    ok = ok && json_add_number (obj, "from_step", meta->from_step);
+  if (strength_recorded (meta->remask))
+    ok = ok && json_add_number (obj, "remask", meta->remask);
+  if (strength_recorded (meta->starting_mask_ratio))
+    ok = ok && json_add_number (obj, "starting_mask_ratio", meta->starting_mask_ratio);
   if (extend_recorded (meta)) {
     ok = ok && json_add_number (obj, "extend_left", meta->extend_left);
     ok = ok && json_add_number (obj, "extend_top", meta->extend_top);
@@ -912,10 +938,28 @@ ts_image_meta_to_json (const ts_image_meta *meta)
     ok = ok && json_add_number (obj, "extend_bottom", meta->extend_bottom);
   }
 
+  if (ok && meta->traj_grid_h > 0 && meta->traj_grid_w > 0 && meta->traj_codes
+      && meta->traj_reveal_step && meta->traj_confidence) {
+    cJSON *traj = ts_image_trajectory_to_json (meta, plain);
+    ok = traj && cJSON_AddItemToObject (obj, "trajectory", traj);
+  }
+
   if (ok)
-    text = cJSON_PrintUnformatted (obj);
+    text = plain ? cJSON_Print (obj) : cJSON_PrintUnformatted (obj);
   cJSON_Delete (obj);
   return text;
+}
+
+char *
+ts_image_meta_to_json (const ts_image_meta *meta)
+{
+  return meta_to_json (meta, false);
+}
+
+char *
+ts_image_meta_to_json_plain (const ts_image_meta *meta)
+{
+  return meta_to_json (meta, true);
 }
 
 static ts_status
@@ -1036,6 +1080,9 @@ ts_image_meta_from_json (const char *json, ts_image_meta *meta, ts_error *err)
       (status = json_get_u32 (root, "crop_top", &meta->crop_top, err)) != TS_OK ||
       (status = json_get_u32 (root, "crop_left", &meta->crop_left, err)) != TS_OK ||
       (status = json_get_u32 (root, "finish_at", &meta->finish_at, err)) != TS_OK ||
+      (status = json_get_u32 (root, "from_step", &meta->from_step, err)) != TS_OK ||
+      (status = json_get_double (root, "remask", &meta->remask, err)) != TS_OK ||
+      (status = json_get_double (root, "starting_mask_ratio", &meta->starting_mask_ratio, err)) != TS_OK ||
       (status = json_get_u32 (root, "extend_left", &meta->extend_left, err)) != TS_OK ||
       (status = json_get_u32 (root, "extend_top", &meta->extend_top, err)) != TS_OK ||
       (status = json_get_u32 (root, "extend_right", &meta->extend_right, err)) != TS_OK ||
@@ -1049,6 +1096,13 @@ ts_image_meta_from_json (const char *json, ts_image_meta *meta, ts_error *err)
           TS_OK ||
       (status = json_get_double (root, "strength", &meta->strength, err)) != TS_OK)
     goto fail;
+  /* A damaged trajectory costs the trajectory, not the parameters. */
+  item = cJSON_GetObjectItemCaseSensitive (root, "trajectory");
+  if (item) {
+    ts_error terr;
+    if (ts_image_trajectory_from_json (item, meta, &terr) != TS_OK)
+      TS_LOG_W ("%s; the trajectory is ignored", terr.message);
+  }
 
   cJSON_Delete (root);
   return TS_OK;

@@ -202,8 +202,8 @@ typedef struct {
   char *backend; /* compute backend that ran the model, e.g. "cpu" */
   char *source;  /* file name of the source image (inpainting, image-to-image); NULL if none */
   char *source_hash; /* "sha256:<64 hex digits>" of the source image file's bytes */
-  char *mode;    /* how it was made: "txt2img", "img2img", "inpaint", "outpaint"; NULL or
-                  * "" = not recorded (read as txt2img) */
+  char *mode;    /* how it was made: "txt2img", "img2img", "inpaint", "outpaint", "branch",
+                  * "refine"; NULL or "" = not recorded (read as txt2img) */
   char *version; /* software that made the image; NULL when writing means this engine,
                   * "Tessera " TS_VERSION_STRING */
   uint64_t seed;
@@ -217,6 +217,18 @@ typedef struct {
   uint32_t finish_at;            /* "Finish now" at this 1-based step of `steps` (every token
                                   * still masked took that step's prediction); 0 = all steps ran */
   uint32_t extend_left, extend_top, extend_right, extend_bottom; /* outpainting: pixels added */
+  char *schedule;                /* "linear" when the inpainting pipeline's forced linear
+                                  * schedule ran; NULL = the model's own */
+  double starting_mask_ratio;    /* the schedule's scale (inpainting, refine); < 0 = 1 */
+  uint32_t from_step;            /* branch: the state after this step of the source was kept */
+  double remask;                 /* refine: the share of tokens redrawn; < 0 when n/a */
+  /* The trajectory (ts_result's; only in the `tessera` JSON, compactly encoded): a grid of
+   * traj_grid_h x traj_grid_w tokens (0 x 0: not recorded) and three arrays of that many
+   * values, owned like the strings. */
+  uint32_t traj_grid_h, traj_grid_w;
+  int32_t *traj_codes;
+  uint16_t *traj_reveal_step;
+  float *traj_confidence;
 } ts_image_meta;
 
 /* Sets every field to "not recorded" (see above). Never fails. */
@@ -237,8 +249,8 @@ void ts_image_meta_clear (ts_image_meta *meta);
  * value). Numbers use the C locale and the shortest text that reads back exactly. Keys, in
  * order, each omitted when not recorded: Steps, Sampler, CFG scale, Seed (always), Size,
  * Model, Temperature ("start-end"), Aesthetic score, Crop top, Crop left, Denoising
- * strength, Mode, Finished at step, Extend ("left,top,right,bottom"), Source image, Source
- * hash, Backend, Version (always). The format is lossy where A1111's is:
+ * strength, Mode, Finished at step, Extend ("left,top,right,bottom"), From step, Remask,
+ * Schedule, Starting mask ratio, Source image, Source hash, Backend, Version (always). The format is lossy where A1111's is:
  * outer whitespace of each prompt line, empty leading prompt lines and lines that start
  * with "Negative prompt:" do not survive, and a line with fewer than three pairs (nothing
  * recorded but Seed and Version) reads back as prompt text. Thread-safety: safe. */
@@ -258,6 +270,10 @@ ts_status ts_image_meta_from_parameters (const char *text, ts_image_meta *meta, 
  * every uint64_t; unrecorded values omitted). Every value survives exactly, doubles
  * included. malloc'd, NULL when out of memory. Thread-safety: safe. */
 char *ts_image_meta_to_json (const ts_image_meta *meta);
+/* The same with the trajectory's arrays written as plain JSON arrays (codes, reveal_step,
+ * confidence with null for tokens never masked), indented: what `tessera-cli info --json`
+ * prints. Not read back by ts_image_meta_from_json. */
+char *ts_image_meta_to_json_plain (const ts_image_meta *meta);
 
 /* Parses the JSON form. *meta is overwritten (its old strings are not freed). Fails with
  * TS_ERR_FORMAT (not JSON, not UTF-8, no "format", or a known key of the wrong type or
@@ -439,6 +455,14 @@ typedef struct {
   int32_t *tokens;        /* grid_h * grid_w, owned */
   ts_image *image;        /* owned; NULL when decoding was not asked for */
   bool prompt_truncated;  /* the prompt was longer than 77 tokens */
+  /* The trajectory (owned, grid_h * grid_w each): the 1-based step whose output first fixed
+   * each token (0 for tokens that were never masked: kept by inpainting or img2img), and
+   * the softmax probability the model gave that code at that step, after guidance and
+   * before any noise (NaN for tokens never masked, and for replays of recorded draws). A
+   * token never changes once revealed, so this and the final tokens are the whole history
+   * of the image (ts_model_resume restores any step from it). */
+  uint16_t *reveal_step;
+  float *reveal_prob;
 } ts_result;
 
 void ts_result_free (ts_result *r); /* frees the members, not r itself */
@@ -450,10 +474,12 @@ ts_status ts_model_generate (ts_model *model, const ts_generate_params *p, ts_re
 
 /* n images with seeds p->seed, p->seed + 1, ..., p->seed + n - 1 into out[0 .. n-1]: image k
  * is identical, token for token and pixel for pixel, to ts_model_generate with seed
- * p->seed + k (the random draws are counter-based per seed). Where memory allows, the
- * images go through the transformer together (as many as keep the transformer's
- * activations, by the model's estimate, under a quarter of ts_memory_limit; at most 8),
- * which is faster per image on a GPU and on many CPU cores. The step callback is called
+ * p->seed + k (the random draws are counter-based per seed). Where memory allows and the
+ * backend computes each image of a batch with the same arithmetic as alone (Vulkan and
+ * cpu-ref), the images go through the transformer together (as many as keep the
+ * transformer's activations, by the model's estimate, under a quarter of ts_memory_limit;
+ * at most 8), which is faster per image on a GPU. The CPU fast path's GEMMs round
+ * differently with the batch's row count, so there the images run one after another. The step callback is called
  * for each image of a step, with ts_step_info.image naming it. On an error every result is
  * left empty. */
 ts_status ts_model_generate_batch (ts_model *model, const ts_generate_params *p, int n,
@@ -501,6 +527,23 @@ ts_status ts_model_inpaint (ts_model *model, const ts_generate_params *p, const 
 ts_status ts_model_outpaint (ts_model *model, const ts_generate_params *p, const ts_image *image,
                              const uint32_t extend[4], double strength, uint32_t extend_out[4],
                              ts_result *out, ts_error *err);
+
+/* Continues a generation from a token grid: the state after some step, as the
+ * trajectory of an image records it (a token never changes once revealed, so the state
+ * after step K is every token revealed at or before K; the rest masked). Runs steps
+ * start_step .. p->steps - 1 (0-based) with p's parameters: with the parameters and seed of
+ * the image it came from, the result is that image again, token for token. */
+typedef struct {
+  const int32_t *tokens;      /* grid_h * grid_w codes; ts_model_mask_token_id = to draw */
+  int grid_h, grid_w;
+  int start_step;             /* 0-based index of the first step to run */
+  float starting_mask_ratio;  /* scales the schedule: 1 for text to image and img2img, the
+                               * masked share of the tokens for inpainting (0 means 1) */
+  bool linear_schedule;       /* the inpainting pipeline's schedule instead of the model's */
+} ts_resume_state;
+
+ts_status ts_model_resume (ts_model *model, const ts_generate_params *p, const ts_resume_state *s,
+                           ts_result *out, ts_error *err);
 
 /* The multiple of which image sides must be for this model: the VQ factor (16 px), or twice
  * that for a model with the 2x down/upsample (Meissonic: 32 px). */

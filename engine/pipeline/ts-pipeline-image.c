@@ -410,3 +410,53 @@ out:
   ts_image_free (prepared);
   return st;
 }
+
+ts_status
+ts_model_resume (ts_model *m, const ts_generate_params *p, const ts_resume_state *s,
+                 ts_result *out, ts_error *err)
+{
+  ts_pipeline_run_args run = { .decode = true };
+  ts_generate_params q;
+  uint32_t f;
+  int n_tok, n_masked = 0;
+  int32_t mask_id, codebook;
+
+  if (!m || !p || !s || !s->tokens || !out)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "resume: missing argument");
+  memset (out, 0, sizeof *out);
+  f = ts_model_vae_scale_factor (m);
+  if (s->grid_h < 1 || s->grid_w < 1 || s->grid_h > 8192 / (int) f || s->grid_w > 8192 / (int) f)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "resume: bad token grid %dx%d", s->grid_w,
+                         s->grid_h);
+  q = *p;
+  if ((q.width && q.width != (uint32_t) s->grid_w * f)
+      || (q.height && q.height != (uint32_t) s->grid_h * f))
+    return ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "resume: the token grid is %dx%d (%ux%u px) but the parameters ask for "
+                         "%ux%u",
+                         s->grid_w, s->grid_h, s->grid_w * f, s->grid_h * f, q.width, q.height);
+  q.width = (uint32_t) s->grid_w * f;
+  q.height = (uint32_t) s->grid_h * f;
+  n_tok = s->grid_h * s->grid_w;
+  mask_id = ts_model_mask_token_id (m);
+  codebook = ts_model_codebook_size (m);
+  for (int i = 0; i < n_tok; i++) {
+    if (s->tokens[i] == mask_id)
+      n_masked++;
+    else if (s->tokens[i] < 0 || s->tokens[i] >= codebook)
+      return ts_error_set (err, TS_ERR_INVALID_ARG,
+                           "resume: token %d holds code %d, outside the codebook of %d", i,
+                           s->tokens[i], codebook);
+  }
+  if (n_masked == 0)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "resume: no token is masked: nothing to draw");
+  if (!(s->starting_mask_ratio >= 0.0f && s->starting_mask_ratio <= 1.0f))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "resume: starting mask ratio %g outside [0, 1]",
+                         (double) s->starting_mask_ratio);
+  run.init_tokens = s->tokens;
+  run.start_step = s->start_step;
+  run.starting_mask_ratio = s->starting_mask_ratio > 0.0f ? s->starting_mask_ratio : 1.0f;
+  run.linear_schedule = s->linear_schedule;
+  ts_pipeline_stats_reset (m);
+  return ts_pipeline_run (m, &q, &run, out, err);
+}

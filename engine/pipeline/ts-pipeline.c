@@ -16,6 +16,7 @@
 #include "pipeline/ts-pipeline.h"
 
 #include "core/ts-common.h"
+#include "core/ts-rng.h"
 #include "pipeline/ts-model-files.h"
 #include "stages/ts-sampler.h"
 #include "stages/ts-text-encoder.h"
@@ -67,6 +68,8 @@ ts_result_free (ts_result *r)
   if (!r)
     return;
   free (r->tokens);
+  free (r->reveal_step);
+  free (r->reveal_prob);
   ts_image_free (r->image);
   memset (r, 0, sizeof *r);
 }
@@ -487,6 +490,39 @@ sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_arg
   return ts_sampler_remask (&ra, NULL, err);
 }
 
+/* The trajectory of one image after a step: tokens marked UINT16_MAX (masked on entry)
+ * that the step fixed get the step's 1-based number and the probability of their code,
+ * recovered from the sample op's confidence (log p + temperature * Gumbel noise) by taking
+ * the seed's noise back out; tokens still masked lose the mark. With recorded draws the
+ * noise is not the seed's, and the probability is left NaN. */
+static void
+record_reveals (const ts_generate_params *p, const ts_pipeline_run_args *run, int step,
+                uint64_t seed, const int32_t *tok, const float *conf, int32_t mask_id, int n_tok,
+                uint16_t *reveal, float *prob)
+{
+  float temperature = ts_sampler_temperature ((float) p->temperature_start,
+                                              (float) p->temperature_end, step, p->steps);
+  bool noise = step < p->steps - 1;
+
+  for (int i = 0; i < n_tok; i++) {
+    if (reveal[i] != UINT16_MAX)
+      continue;
+    if (tok[i] == mask_id) {
+      reveal[i] = 0;
+      continue;
+    }
+    reveal[i] = (uint16_t) (step + 1);
+    if (run->draws) {
+      prob[i] = NAN;
+    } else {
+      float g = noise ? ts_sampler_gumbel (ts_rng_uniform (seed, 0, (uint32_t) step,
+                                                           TS_RNG_PURPOSE_GUMBEL, (uint32_t) i))
+                      : 0.0f;
+      prob[i] = expf (conf[i] - temperature * g);
+    }
+  }
+}
+
 ts_status
 ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_args *run,
                  ts_result *out, ts_error *err)
@@ -499,6 +535,8 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   float *pooled = NULL, *hidden = NULL, *pooled_rep = NULL, *hidden_rep = NULL;
   float *confidence = NULL, *noise = NULL;
   int32_t *tokens = NULL, *model_in = NULL, *predicted = NULL;
+  uint16_t *reveal = NULL;
+  float *reveal_prob = NULL;
   size_t pooled_n = (size_t) m->ccfg.projection_dim;
   size_t hidden_n = (size_t) TS_TOKENIZER_MAX_LENGTH * m->ccfg.hidden_size;
   ts_buffer *grids = NULL;
@@ -556,7 +594,9 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   predicted = malloc ((size_t) n_img * n_tok * sizeof *predicted);
   confidence = malloc ((size_t) n_img * n_tok * sizeof *confidence);
   noise = malloc ((size_t) n_tok * sizeof *noise);
-  if (!tokens || !model_in || !predicted || !confidence || !noise) {
+  reveal = calloc ((size_t) n_img * n_tok, sizeof *reveal);
+  reveal_prob = malloc ((size_t) n_img * n_tok * sizeof *reveal_prob);
+  if (!tokens || !model_in || !predicted || !confidence || !noise || !reveal || !reveal_prob) {
     st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory for a %dx%d token grid",
                        grid_w, grid_h);
     goto out;
@@ -575,6 +615,8 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   else
     for (int i = 0; i < n_img * n_tok; i++)
       tokens[i] = mask_id;
+  for (int i = 0; i < n_img * n_tok; i++)
+    reveal_prob[i] = NAN;
 
   if (abort_cb ((void *) p)) {
     st = ts_error_set (err, TS_ERR_CANCELLED, "generate: cancelled");
@@ -644,7 +686,12 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
 
     for (int k = 0; k < n_img; k++) {
       int32_t *tok = tokens + (size_t) k * n_tok, *pred = predicted + (size_t) k * n_tok;
+      float *conf = confidence + (size_t) k * n_tok;
       int n_masked = 0;
+
+      /* Which tokens are masked on entry: those revealed by this step get its number. */
+      for (int i = 0; i < n_tok; i++)
+        reveal[(size_t) k * n_tok + i] = tok[i] == mask_id ? UINT16_MAX : reveal[(size_t) k * n_tok + i];
 
       t0 = ts_time_now ();
       /* Image k has seed seed + k and draws exactly what a run of its own would. */
@@ -663,6 +710,8 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
             tok[i] = pred[i];
       for (int i = 0; i < n_tok; i++)
         n_masked += tok[i] == mask_id;
+      record_reveals (p, run, step, p->seed + (uint64_t) k, tok, conf, mask_id, n_tok,
+                      reveal + (size_t) k * n_tok, reveal_prob + (size_t) k * n_tok);
       if (run->step_done && (st = run->step_done (run->draws_data, step, pred, tok, err)) != TS_OK)
         goto out;
       if (p->on_step) {
@@ -673,7 +722,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
           .grid_w = grid_w,
           .tokens = tok,
           .predicted = pred,
-          .confidence = confidence + (size_t) k * n_tok,
+          .confidence = conf,
           .n_masked = n_masked,
           .mask_token_id = mask_id,
           .seconds = ts_time_now () - step_t0,
@@ -704,6 +753,14 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
       goto out;
     }
     memcpy (r->tokens, tokens + (size_t) k * n_tok, (size_t) n_tok * sizeof *tokens);
+    r->reveal_step = malloc ((size_t) n_tok * sizeof *r->reveal_step);
+    r->reveal_prob = malloc ((size_t) n_tok * sizeof *r->reveal_prob);
+    if (!r->reveal_step || !r->reveal_prob) {
+      st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory");
+      goto out;
+    }
+    memcpy (r->reveal_step, reveal + (size_t) k * n_tok, (size_t) n_tok * sizeof *reveal);
+    memcpy (r->reveal_prob, reveal_prob + (size_t) k * n_tok, (size_t) n_tok * sizeof *reveal_prob);
     if (!run->decode)
       continue;
     if (!image_f)
@@ -738,6 +795,8 @@ out:
   free (image_f);
   if (grids)
     ts_buffer_free (&m->be, grids);
+  free (reveal_prob);
+  free (reveal);
   free (noise);
   free (confidence);
   free (predicted);
@@ -750,9 +809,11 @@ out:
   return st;
 }
 
-/* How many images of a batch go through the transformer together: as many as keep their
- * activations (by the same count as ts_model_info_estimate_memory) under a quarter of the
- * memory limit (ts_memory_limit), at most 8 and at least 1. */
+/* How many images of a batch go through the transformer together: one on a backend whose
+ * ops round differently with the batch size (the CPU fast path's GEMMs), as batching there
+ * would break the identity with single runs; else as many as keep their activations (by
+ * the same count as ts_model_info_estimate_memory) under a quarter of the memory limit
+ * (ts_memory_limit), at most 8 and at least 1. */
 static int
 images_per_forward (const ts_model *m, uint32_t width, uint32_t height, int n)
 {
@@ -763,6 +824,8 @@ images_per_forward (const ts_model *m, uint32_t width, uint32_t height, int n)
   double budget = (double) ts_memory_limit (NULL) / 4.0;
   int k = per_image > 0 ? (int) (budget / per_image) : 1;
 
+  if (!ts_backend_batch_invariant (&m->be))
+    return 1;
   if (k > 8)
     k = 8;
   if (k > n)
