@@ -21,6 +21,7 @@
 #include "tessera-application.h"
 #include "tessera-canvas.h"
 #include "tessera-engine-types.h"
+#include "tessera-mask-editor.h"
 #include "tessera-preview.h"
 #include "tessera-window-private.h"
 
@@ -686,6 +687,150 @@ test_preview (void)
     g_object_unref (files[i]);
 }
 
+/* ---- inpainting: the brush ---- */
+
+static void
+test_brush (void)
+{
+  GFile *files[N_IMAGES];
+  g_autofree char *dir = make_gallery ("brush", files);
+  TesseraWindow *win = open_demo_window (dir);
+  TesseraInpaintView *view = _tessera_window_get_inpaint_view (win);
+  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (view);
+  guint f = _tessera_window_get_model_info (win)->vae_scale_factor, g = 128 / f;
+  double brush;
+  guint cells;
+
+  _tessera_window_inpaint_file (win, files[0]);
+  WAIT_FOR (tessera_inpaint_view_get_source_image (view) != NULL, TIMEOUT_S);
+  /* The 128 px image is scaled up without blur here too. */
+  settle (300);
+  {
+    g_autoptr (GdkTexture) shot = render_widget (GTK_WIDGET (editor));
+    int w = gtk_widget_get_width (GTK_WIDGET (editor)), h = gtk_widget_get_height (GTK_WIDGET (editor));
+    int side = MIN (w, h);
+
+    g_assert_cmpuint (count_foreign_pixels (shot, (w - side / 2) / 2, (h - side / 2) / 2, (w + side / 2) / 2,
+                                            (h + side / 2) / 2), ==, 0);
+  }
+  /* The brush is an eighth of the image, not 96 px: one short stroke masks a few tokens. */
+  brush = tessera_inpaint_view_get_brush_size (view);
+  g_test_message ("default brush on a 128 px image: %g px (cells of %u px)", brush, f);
+  g_assert_cmpfloat (brush, ==, 16.0);
+  tessera_mask_editor_begin_stroke (editor);
+  tessera_mask_editor_paint_line (editor, 40, 40, 72, 40);
+  cells = tessera_mask_editor_count_cells (editor);
+  g_test_message ("one 32 px stroke masks %u of %u tokens", cells, g * g);
+  g_assert_cmpuint (cells, >, 0);
+  g_assert_cmpuint (cells, <=, 16);
+  tessera_mask_editor_begin_stroke (editor);
+  tessera_mask_editor_paint_line (editor, 88, 88, 88, 104);
+  screenshot (win, "inpaint-brush.png");
+
+  /* The eraser is a tool button (and E): the same stroke takes the cells out. */
+  g_assert_false (tessera_inpaint_view_get_eraser (view));
+  press_binding (GTK_WIDGET (view), GDK_KEY_e, 0);
+  g_assert_true (tessera_inpaint_view_get_eraser (view));
+  {
+    GtkToggleButton *eraser = GTK_TOGGLE_BUTTON (gtk_widget_get_template_child (GTK_WIDGET (view), TESSERA_TYPE_INPAINT_VIEW,
+                                                                                "eraser_button"));
+    g_assert_true (gtk_toggle_button_get_active (eraser));
+  }
+  tessera_mask_editor_begin_stroke (editor);
+  tessera_mask_editor_paint_line (editor, 40, 40, 72, 40);
+  g_assert_cmpuint (tessera_mask_editor_count_cells (editor), <, cells + 10);
+  g_assert_false (tessera_mask_editor_cell_is_masked (editor, 40 / f, 40 / f));
+  screenshot (win, "inpaint-eraser.png");
+  press_binding (GTK_WIDGET (view), GDK_KEY_b, 0);
+  g_assert_false (tessera_inpaint_view_get_eraser (view));
+
+  /* During a repaint only the masked cells show the preview: a preview of one flat colour
+   * covers the masked cells and nothing else. */
+  {
+    static const guint8 magenta[3] = { 0xff, 0x00, 0xff };
+    g_autofree guint8 *flat = g_malloc (128 * 128 * 3);
+    g_autoptr (GBytes) bytes = NULL;
+    g_autoptr (GdkTexture) preview = NULL;
+    g_autoptr (GdkTexture) shot = NULL;
+    g_autofree guint8 *px = NULL;
+    int w = gtk_widget_get_width (GTK_WIDGET (editor)), h = gtk_widget_get_height (GTK_WIDGET (editor));
+    double scale = MIN (w / 128.0, h / 128.0), ox = (w - 128 * scale) / 2, oy = (h - 128 * scale) / 2;
+    guint inside = 0, outside = 0;
+
+    for (int i = 0; i < 128 * 128; i++)
+      memcpy (flat + 3 * i, magenta, 3);
+    bytes = g_bytes_new_take (g_steal_pointer (&flat), 128 * 128 * 3);
+    preview = gdk_memory_texture_new (128, 128, GDK_MEMORY_R8G8B8, bytes, 128 * 3);
+    tessera_inpaint_view_set_running (view, TRUE);
+    tessera_inpaint_view_set_preview (view, GDK_PAINTABLE (preview));
+    shot = render_widget (GTK_WIDGET (editor));
+    px = g_malloc ((gsize) w * 4 * h);
+    gdk_texture_download (shot, px, (gsize) w * 4);
+    for (guint gy = 0; gy < g; gy++)
+      for (guint gx = 0; gx < g; gx++)
+        {
+          /* The middle of cell (gx, gy) on screen. */
+          int x = (int) (ox + (gx + 0.5) * f * scale), y = (int) (oy + (gy + 0.5) * f * scale);
+          guint8 rgb[3];
+          gboolean is_magenta;
+
+          pixel_at (px, (gsize) w * 4, x, y, rgb);
+          is_magenta = memcmp (rgb, magenta, 3) == 0;
+          if (tessera_mask_editor_cell_is_masked (editor, gx, gy))
+            {
+              g_assert_true (is_magenta);
+              inside++;
+            }
+          else
+            {
+              g_assert_false (is_magenta);
+              outside++;
+            }
+        }
+    g_test_message ("preview: %u masked cells show it, %u others keep the image", inside, outside);
+    g_assert_cmpuint (inside, >, 0);
+    screenshot (win, "inpaint-running.png");
+    tessera_inpaint_view_set_preview (view, NULL);
+    tessera_inpaint_view_set_running (view, FALSE);
+  }
+  close_window (win);
+  for (guint i = 0; i < N_IMAGES; i++)
+    g_object_unref (files[i]);
+}
+
+/* A real repaint with the demo model: afterwards the mask is clear, and one undo brings
+ * it back. */
+static void
+test_mask_after_repaint (void)
+{
+  GFile *files[N_IMAGES];
+  g_autofree char *dir = make_gallery ("repaint", files);
+  TesseraWindow *win = open_demo_window (dir);
+  TesseraInpaintView *view = _tessera_window_get_inpaint_view (win);
+  TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (view);
+  g_autoptr (GSettings) s = settings ();
+  guint saved, cells;
+
+  g_settings_set_int (s, "steps", 4);
+  _tessera_window_inpaint_file (win, files[0]);
+  WAIT_FOR (tessera_inpaint_view_get_source_image (view) != NULL, TIMEOUT_S);
+  tessera_mask_editor_begin_stroke (editor);
+  tessera_mask_editor_paint_line (editor, 40, 40, 90, 40);
+  cells = tessera_mask_editor_count_cells (editor);
+  g_assert_cmpuint (cells, >, 0);
+  tessera_inpaint_view_set_prompt (view, "a yellow square");
+  saved = _tessera_window_get_n_saved (win);
+  g_action_group_activate_action (G_ACTION_GROUP (win), "inpaint-run", NULL);
+  WAIT_FOR (!_tessera_window_is_running (win) && _tessera_window_get_n_saved (win) > saved, TIMEOUT_S);
+  g_assert_cmpuint (tessera_mask_editor_count_cells (editor), ==, 0);
+  screenshot (win, "inpaint-after-repaint.png");
+  g_assert_true (tessera_mask_editor_undo (editor));
+  g_assert_cmpuint (tessera_mask_editor_count_cells (editor), ==, cells);
+  close_window (win);
+  for (guint i = 0; i < N_IMAGES; i++)
+    g_object_unref (files[i]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -722,6 +867,8 @@ main (int argc, char **argv)
   g_test_add_func ("/gallery/search", test_search);
   g_test_add_func ("/gallery/multi-delete", test_multi_delete);
   g_test_add_func ("/canvas/preview", test_preview);
+  g_test_add_func ("/inpaint/brush", test_brush);
+  g_test_add_func ("/inpaint/mask-after-repaint", test_mask_after_repaint);
   ret = g_test_run ();
 
   g_clear_object (&app);

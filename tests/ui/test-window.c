@@ -502,6 +502,10 @@ test_inpaint (void)
   g_assert_cmpuint (_tessera_window_get_n_step_updates (win), >, 0);
   result = _tessera_window_get_last_result (win);
   g_assert_nonnull (result);
+  /* The mask was cleared for the next repaint, as one undo step: take it back. */
+  g_assert_cmpuint (tessera_mask_editor_count_cells (editor), ==, 0);
+  g_assert_true (tessera_mask_editor_undo (editor));
+  g_assert_cmpuint (tessera_mask_editor_count_cells (editor), >, 0);
 
   /* Compare with the source's own tokens, encoded by the engine as ts_model_inpaint does. */
   ts_model_load_params_init (&lp);
