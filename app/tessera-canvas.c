@@ -32,6 +32,7 @@ struct _TesseraCanvas
   double drag_cx, drag_cy;
   double pinch_scale; /* the scale when a pinch began */
 
+  gboolean show_controls;
   GtkWidget *zoom_box;
   GtkLabel *zoom_label;
   GtkWidget *legend;
@@ -41,6 +42,7 @@ enum {
   PROP_0,
   PROP_PAINTABLE,
   PROP_SCALE,
+  PROP_SHOW_CONTROLS,
   N_PROPS
 };
 
@@ -168,7 +170,7 @@ update_osd (TesseraCanvas *self)
   g_autofree char *text = g_strdup_printf ("%.0f %%", s * 100);
 
   gtk_label_set_label (self->zoom_label, text);
-  gtk_widget_set_visible (self->zoom_box, self->paintable != NULL);
+  gtk_widget_set_visible (self->zoom_box, self->paintable != NULL && self->show_controls);
   gtk_widget_set_visible (self->legend, self->paintable && tessera_preview_is_heat_map (self->paintable));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "canvas.zoom-fit", self->paintable && !self->fit);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "canvas.zoom-in", self->paintable && s < MAX_SCALE);
@@ -553,6 +555,9 @@ tessera_canvas_get_property (GObject *object, guint prop_id, GValue *value, GPar
     case PROP_SCALE:
       g_value_set_double (value, tessera_canvas_get_scale (self));
       break;
+    case PROP_SHOW_CONTROLS:
+      g_value_set_boolean (value, self->show_controls);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -567,6 +572,10 @@ tessera_canvas_set_property (GObject *object, guint prop_id, const GValue *value
     {
     case PROP_PAINTABLE:
       tessera_canvas_set_paintable (self, g_value_get_object (value));
+      break;
+    case PROP_SHOW_CONTROLS:
+      self->show_controls = g_value_get_boolean (value);
+      update_osd (self);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -590,6 +599,9 @@ tessera_canvas_class_init (TesseraCanvasClass *klass)
                                                G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   props[PROP_SCALE] = g_param_spec_double ("scale", NULL, NULL, 0, MAX_SCALE, 0,
                                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /* The zoom buttons; Ctrl+scroll and dragging work without them. */
+  props[PROP_SHOW_CONTROLS] = g_param_spec_boolean ("show-controls", NULL, NULL, TRUE,
+                                                    G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   gtk_widget_class_install_action (widget_class, "canvas.zoom-in", NULL, zoom_action);
@@ -609,6 +621,7 @@ tessera_canvas_init (TesseraCanvas *self)
 
   self->fit = TRUE;
   self->scale = 1;
+  self->show_controls = TRUE;
   gtk_widget_set_overflow (GTK_WIDGET (self), GTK_OVERFLOW_HIDDEN);
   self->zoom_box = make_zoom_box (self);
   gtk_widget_set_parent (self->zoom_box, GTK_WIDGET (self));

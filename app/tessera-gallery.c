@@ -38,7 +38,7 @@ struct _TesseraGallery
   GMenuModel *item_menu;
   GtkWidget *menu_popover;
   GtkStack *detail_stack;
-  GtkPicture *detail_picture;
+  TesseraCanvas *detail_picture;
   GtkListBox *params_list;
 
   GFile *folder;
@@ -496,17 +496,21 @@ show_detail (TesseraGallery *self)
 
       adw_status_page_set_title (self->many_page, title);
       gtk_stack_set_visible_child_name (self->detail_stack, "many");
-      gtk_picture_set_paintable (self->detail_picture, NULL);
+      tessera_canvas_set_paintable (self->detail_picture, NULL);
       return;
     }
   if (!item)
     {
       gtk_stack_set_visible_child_name (self->detail_stack, "none");
-      gtk_picture_set_paintable (self->detail_picture, NULL);
+      tessera_canvas_set_paintable (self->detail_picture, NULL);
       return;
     }
   gtk_stack_set_visible_child_name (self->detail_stack, "detail");
-  gtk_picture_set_file (self->detail_picture, tessera_gallery_item_get_file (item));
+  {
+    g_autoptr (GdkTexture) texture = gdk_texture_new_from_file (tessera_gallery_item_get_file (item), NULL);
+
+    tessera_canvas_set_paintable (self->detail_picture, GDK_PAINTABLE (texture));
+  }
 
   file_name = g_file_get_basename (tessera_gallery_item_get_file (item));
   m = tessera_gallery_item_get_meta (item);
@@ -1404,6 +1408,7 @@ tessera_gallery_class_init (TesseraGalleryClass *klass)
                   G_TYPE_NONE, 1, G_TYPE_FILE);
 
   g_type_ensure (TESSERA_TYPE_IMAGE_VIEWER);
+  g_type_ensure (TESSERA_TYPE_CANVAS);
   gtk_widget_class_set_template_from_resource (widget_class, APP_RESOURCE_PATH "/tessera-gallery.ui");
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, stack);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, empty_page);

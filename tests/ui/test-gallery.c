@@ -475,6 +475,16 @@ test_grid (void)
   tessera_gallery_select_file (gallery, files[2]);
   WAIT_FOR (tessera_gallery_get_selected (gallery) &&
             tessera_gallery_item_get_meta (tessera_gallery_get_selected (gallery)), TIMEOUT_S);
+  /* The selected image beside the grid is scaled up without blur too. */
+  {
+    TesseraCanvas *detail = TESSERA_CANVAS (gtk_widget_get_template_child (GTK_WIDGET (gallery), TESSERA_TYPE_GALLERY,
+                                                                           "detail_picture"));
+
+    settle (300);
+    g_test_message ("detail: 256 px wide image at %.2f", tessera_canvas_get_scale (detail));
+    g_assert_true (tessera_canvas_get_nearest (detail));
+    g_assert_cmpuint (canvas_foreign_pixels (detail), ==, 0);
+  }
   screenshot (win, "gallery-grid.png");
   adw_style_manager_set_color_scheme (adw_style_manager_get_default (), ADW_COLOR_SCHEME_FORCE_DARK);
   screenshot (win, "gallery-grid-dark.png");
