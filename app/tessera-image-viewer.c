@@ -2,9 +2,9 @@
  *
  * tessera-image-viewer.c — the full-size viewer. It reads the whole file (the gallery's
  * items hold only a thumbnail) when an image is shown; the list it walks is the gallery's
- * filtered, sorted model, so the search applies, and when that list changes under it (an
- * image deleted, a new one saved) it stays at its position, which then holds the next
- * image.
+ * filtered, sorted model, so the search applies. When that list changes under it, it
+ * follows the image it shows; when that image is deleted, it shows the one that took its
+ * place (the next).
  */
 #include "tessera-image-viewer.h"
 
@@ -90,9 +90,27 @@ show_position (TesseraImageViewer *self)
   tessera_canvas_set_paintable (self->canvas, GDK_PAINTABLE (texture));
 }
 
+/* The image shown stays shown where it moved to (a new image saved before it); when it
+ * is gone, its place holds the next one. */
 static void
 on_items_changed (TesseraImageViewer *self)
 {
+  guint n = g_list_model_get_n_items (self->model);
+
+  for (guint i = 0; self->shown && i < n; i++)
+    {
+      g_autoptr (TesseraGalleryItem) item = g_list_model_get_item (self->model, i);
+
+      if (g_file_equal (tessera_gallery_item_get_file (item), self->shown))
+        {
+          if (i != self->position)
+            {
+              self->position = i;
+              g_object_notify_by_pspec (G_OBJECT (self), props[PROP_POSITION]);
+            }
+          break;
+        }
+    }
   show_position (self);
 }
 

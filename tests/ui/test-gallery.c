@@ -444,9 +444,23 @@ test_viewer (void)
   screenshot (win, "viewer-dark.png");
   adw_style_manager_set_color_scheme (adw_style_manager_get_default (), ADW_COLOR_SCHEME_DEFAULT);
 
+  /* Delete in the viewer trashes the image shown, and the viewer shows the next. */
+  g_assert_cmpuint (tessera_image_viewer_get_position (viewer), ==, 1);
+  press_binding (GTK_WIDGET (viewer), GDK_KEY_Delete, 0);
+  WAIT_FOR (g_list_model_get_n_items (tessera_gallery_get_shown_model (gallery)) == N_IMAGES - 1, TIMEOUT_S);
+  g_assert_false (g_file_query_exists (files[4], NULL));
+  g_assert_nonnull (tessera_gallery_get_viewer (gallery));
+  g_assert_cmpuint (tessera_image_viewer_get_position (viewer), ==, 1);
+  g_assert_true (g_file_equal (tessera_gallery_item_get_file (tessera_gallery_get_selected (gallery)), files[3]));
+  /* Undo puts it back before the one shown, which stays shown. */
+  tessera_gallery_undo_delete (gallery);
+  WAIT_FOR (g_list_model_get_n_items (tessera_gallery_get_shown_model (gallery)) == N_IMAGES, TIMEOUT_S);
+  g_assert_cmpuint (tessera_image_viewer_get_position (viewer), ==, 2);
+  g_assert_true (g_file_equal (tessera_gallery_item_get_file (tessera_gallery_get_selected (gallery)), files[3]));
+
   press_binding (GTK_WIDGET (viewer), GDK_KEY_Escape, 0);
   g_assert_null (tessera_gallery_get_viewer (gallery));
-  g_assert_true (g_file_equal (tessera_gallery_item_get_file (tessera_gallery_get_selected (gallery)), files[4]));
+  g_assert_true (g_file_equal (tessera_gallery_item_get_file (tessera_gallery_get_selected (gallery)), files[3]));
   close_window (win);
   for (guint i = 0; i < N_IMAGES; i++)
     g_object_unref (files[i]);
