@@ -268,9 +268,18 @@ set_image (TesseraCanvas *self, GdkPaintable *paintable)
     }
   if (GDK_IS_TEXTURE (paintable) && iw > 0 && ih > 0)
     self->surface = tessera_surface_from_texture (GDK_TEXTURE (paintable));
-  /* A new picture of another size starts fitted; one of the same size (the next step of
-   * the preview, the next image of a series) keeps the view. */
-  if (iw != self->iw || ih != self->ih)
+  /* A picture of the same shape keeps the view: the next step of the preview, or the
+   * finished image after the preview (512 px of token blocks for a 128 px image), shows
+   * the same part at the same size on screen. Another shape starts fitted. */
+  if (!self->fit && self->iw > 0 && iw > 0 && (gint64) iw * self->ih == (gint64) ih * self->iw)
+    {
+      double k = (double) iw / self->iw;
+
+      self->scale = CLAMP (self->scale / k, MIN_SCALE, MAX_SCALE);
+      self->cx *= k;
+      self->cy *= k;
+    }
+  else if (iw != self->iw || ih != self->ih)
     self->fit = TRUE;
   self->iw = iw;
   self->ih = ih;

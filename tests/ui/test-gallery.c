@@ -675,6 +675,20 @@ test_preview (void)
   g_assert_false (tessera_canvas_get_fit (canvas));
   g_assert_cmpuint (canvas_foreign_pixels (canvas), ==, 0);
   screenshot (win, "canvas-zoom.png");
+  /* A picture of the same shape and another size (the 512 px preview of a 128 px image)
+   * keeps the zoom on screen: four times the pixels at a quarter of the scale. */
+  {
+    double before = tessera_canvas_get_scale (canvas);
+    g_autoptr (GdkTexture) big = NULL;
+    g_autoptr (GBytes) bytes = g_bytes_new_take (g_malloc0 (512 * 512 * 3), 512 * 512 * 3);
+
+    big = gdk_memory_texture_new (512, 512, GDK_MEMORY_R8G8B8, bytes, 512 * 3);
+    tessera_generate_page_set_preview (page, GDK_PAINTABLE (big));
+    g_assert_false (tessera_canvas_get_fit (canvas));
+    g_assert_cmpfloat_with_epsilon (tessera_canvas_get_scale (canvas), before / 4, 1e-9);
+    tessera_generate_page_set_preview (page, GDK_PAINTABLE (image));
+    g_assert_cmpfloat_with_epsilon (tessera_canvas_get_scale (canvas), before, 1e-9);
+  }
   tessera_canvas_zoom_fit (canvas);
 
   /* A step in the confidence view: the legend shows with it, and goes with the next
