@@ -63,6 +63,7 @@ struct _TesseraGallery
 enum {
   PROP_0,
   PROP_CAN_UNDO_DELETE,
+  PROP_VIEWING,
   N_PROPS
 };
 
@@ -121,6 +122,8 @@ update_empty (TesseraGallery *self)
     gtk_stack_set_visible_child_name (self->stack, "empty");
   else if (g_strcmp0 (page, "viewer") != 0)
     gtk_stack_set_visible_child_name (self->stack, "grid");
+  if (empty && g_strcmp0 (page, "viewer") == 0)
+    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_VIEWING]);
   gtk_stack_set_visible_child_name (self->results_stack,
                                     g_list_model_get_n_items (G_LIST_MODEL (self->filtered)) || !self->search_terms
                                       ? "grid" : "no-results");
@@ -185,6 +188,14 @@ on_search_changed (TesseraGallery *self)
       }
   gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
   update_empty (self);
+}
+
+/* Escape in the search field: everything again, and the grid has the focus. */
+static void
+on_stop_search (TesseraGallery *self)
+{
+  tessera_gallery_set_search (self, "");
+  gtk_widget_grab_focus (GTK_WIDGET (self->grid_view));
 }
 
 void
@@ -1028,6 +1039,7 @@ tessera_gallery_view (TesseraGallery *self, guint position)
   tessera_image_viewer_set_position (self->viewer, position);
   gtk_stack_set_visible_child_name (self->stack, "viewer");
   gtk_widget_grab_focus (GTK_WIDGET (self->viewer));
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_VIEWING]);
 }
 
 TesseraImageViewer *
@@ -1043,6 +1055,7 @@ on_viewer_close (TesseraGallery *self)
   gtk_stack_set_visible_child_name (self->stack, "grid");
   update_empty (self);
   gtk_widget_grab_focus (GTK_WIDGET (self->grid_view));
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_VIEWING]);
 }
 
 /* Left and Right in the viewer move the gallery's selection along. */
@@ -1374,6 +1387,9 @@ tessera_gallery_get_property (GObject *object, guint prop_id, GValue *value, GPa
     case PROP_CAN_UNDO_DELETE:
       g_value_set_boolean (value, tessera_gallery_can_undo_delete (self));
       break;
+    case PROP_VIEWING:
+      g_value_set_boolean (value, tessera_gallery_get_viewer (self) != NULL);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1398,6 +1414,8 @@ tessera_gallery_class_init (TesseraGalleryClass *klass)
 
   props[PROP_CAN_UNDO_DELETE] =
     g_param_spec_boolean ("can-undo-delete", NULL, NULL, FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /* Whether the viewer shows (tessera_gallery_get_viewer); Escape is its key then. */
+  props[PROP_VIEWING] = g_param_spec_boolean ("viewing", NULL, NULL, FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   signals[SIGNAL_REUSE_PARAMETERS] =
@@ -1457,6 +1475,7 @@ tessera_gallery_init (TesseraGallery *self)
   g_signal_connect_swapped (self->selection, "selection-changed", G_CALLBACK (on_selection_changed), self);
   g_signal_connect_swapped (self->selection, "items-changed", G_CALLBACK (on_selection_changed), self);
   g_signal_connect_swapped (self->search_entry, "search-changed", G_CALLBACK (on_search_changed), self);
+  g_signal_connect_swapped (self->search_entry, "stop-search", G_CALLBACK (on_stop_search), self);
   tessera_image_viewer_set_model (self->viewer, G_LIST_MODEL (self->filtered));
   g_signal_connect_swapped (self->viewer, "close", G_CALLBACK (on_viewer_close), self);
   g_signal_connect_swapped (self->viewer, "notify::position", G_CALLBACK (on_viewer_position), self);

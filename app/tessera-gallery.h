@@ -47,6 +47,7 @@ void tessera_gallery_set_search (TesseraGallery *self, const char *text);
  * gallery.view); the viewer while it shows, else NULL. */
 void tessera_gallery_view (TesseraGallery *self, guint position);
 TesseraImageViewer *tessera_gallery_get_viewer (TesseraGallery *self);
+/* The "viewing" property notifies when the viewer opens or closes. */
 /* Selects the item at position and pops its context menu up (as a right click does). */
 GtkPopover *tessera_gallery_popup_menu (TesseraGallery *self, guint position);
 /* Moves the selected images to the trash (gallery.delete) and selects the image after

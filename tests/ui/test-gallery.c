@@ -567,7 +567,9 @@ test_search (void)
   tessera_gallery_set_search (gallery, "zebra");
   g_assert_cmpuint (g_list_model_get_n_items (shown), ==, 0);
   g_assert_cmpstr (gtk_stack_get_visible_child_name (results), ==, "no-results");
-  tessera_gallery_set_search (gallery, "");
+  /* Escape in the field (its stop-search) shows everything again. */
+  g_signal_emit_by_name (gtk_widget_get_template_child (GTK_WIDGET (gallery), TESSERA_TYPE_GALLERY, "search_entry"),
+                         "stop-search");
   g_assert_cmpuint (g_list_model_get_n_items (shown), ==, N_IMAGES);
   g_assert_cmpstr (gtk_stack_get_visible_child_name (results), ==, "grid");
   close_window (win);
@@ -723,6 +725,37 @@ test_preview (void)
   close_window (win);
   for (guint i = 0; i < N_IMAGES; i++)
     g_object_unref (files[i]);
+}
+
+/* Escape is the run's Cancel key, and the application's keys are taken before any
+ * widget sees them: while the viewer shows, Escape closes it and the run goes on. */
+static void
+test_viewer_during_run (void)
+{
+  g_autofree char *dir = make_gallery ("during-run", NULL);
+  TesseraWindow *win = open_demo_window (dir);
+  TesseraGallery *gallery = _tessera_window_get_gallery (win);
+  GActionGroup *actions = G_ACTION_GROUP (win);
+  g_autoptr (GSettings) s = settings ();
+
+  g_settings_set_int (s, "steps", 64);
+  _tessera_window_set_prompt (win, "a large red circle");
+  g_action_group_activate_action (actions, "generate", NULL);
+  g_assert_true (_tessera_window_is_running (win));
+  g_assert_true (g_action_group_get_action_enabled (actions, "cancel"));
+  show_page (win, "gallery");
+  WAIT_FOR (gallery_ready (gallery, N_IMAGES), TIMEOUT_S);
+  tessera_gallery_view (gallery, 0);
+  g_assert_false (g_action_group_get_action_enabled (actions, "cancel"));
+  press_binding (GTK_WIDGET (tessera_gallery_get_viewer (gallery)), GDK_KEY_Escape, 0);
+  g_assert_null (tessera_gallery_get_viewer (gallery));
+  if (_tessera_window_is_running (win))
+    {
+      g_assert_true (g_action_group_get_action_enabled (actions, "cancel"));
+      g_action_group_activate_action (actions, "cancel", NULL);
+    }
+  WAIT_FOR (!_tessera_window_is_running (win), TIMEOUT_S);
+  close_window (win);
 }
 
 /* ---- inpainting: the brush ---- */
@@ -904,6 +937,7 @@ main (int argc, char **argv)
   g_test_add_func ("/gallery/grid", test_grid);
   g_test_add_func ("/gallery/search", test_search);
   g_test_add_func ("/gallery/multi-delete", test_multi_delete);
+  g_test_add_func ("/gallery/viewer-during-run", test_viewer_during_run);
   g_test_add_func ("/canvas/preview", test_preview);
   g_test_add_func ("/inpaint/brush", test_brush);
   g_test_add_func ("/inpaint/mask-after-repaint", test_mask_after_repaint);
