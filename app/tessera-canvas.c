@@ -515,8 +515,8 @@ make_zoom_box (TesseraCanvas *self)
   return box;
 }
 
-static GtkWidget *
-make_legend (void)
+GtkWidget *
+tessera_heat_legend_new (void)
 {
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
   GtkWidget *ramp = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
@@ -634,7 +634,7 @@ tessera_canvas_init (TesseraCanvas *self)
   gtk_widget_set_overflow (GTK_WIDGET (self), GTK_OVERFLOW_HIDDEN);
   self->zoom_box = make_zoom_box (self);
   gtk_widget_set_parent (self->zoom_box, GTK_WIDGET (self));
-  self->legend = make_legend ();
+  self->legend = tessera_heat_legend_new ();
   gtk_widget_set_parent (self->legend, GTK_WIDGET (self));
 
   g_signal_connect (scroll, "scroll", G_CALLBACK (on_scroll), self);

@@ -36,6 +36,9 @@ gboolean tessera_canvas_get_legend_visible (TesseraCanvas *self);
 /* Whether nearest-neighbour sampling is used at the current scale. */
 gboolean tessera_canvas_get_nearest (TesseraCanvas *self);
 
+/* The confidence heat map's legend ("Unsure [ramp] Sure", an OSD box), as the canvas
+ * shows it, for other places a heat map shows. */
+GtkWidget *tessera_heat_legend_new (void);
 /* The pixels of texture in a new cairo image surface, for tessera_snapshot_surface. */
 cairo_surface_t *tessera_surface_from_texture (GdkTexture *texture);
 /* Draws surface scaled into dest, only within clip (both in the snapshot's coordinates),

@@ -9,6 +9,7 @@
 #include <glib/gi18n.h>
 #include <math.h>
 
+#include "tessera-canvas.h"
 #include "tessera-preview.h"
 
 struct _TesseraInpaintView
@@ -28,6 +29,7 @@ struct _TesseraInpaintView
   GtkLabel *source_label;
   GtkLabel *status_label;
   GtkProgressBar *progress_bar;
+  GtkWidget *legend; /* the confidence heat map's, beside the status */
 
   GFile *file;
   ts_image *image;
@@ -213,6 +215,11 @@ static void
 tessera_inpaint_view_init (TesseraInpaintView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->legend = tessera_heat_legend_new ();
+  gtk_widget_set_visible (self->legend, FALSE);
+  gtk_widget_set_valign (self->legend, GTK_ALIGN_CENTER);
+  gtk_box_insert_child_after (GTK_BOX (gtk_widget_get_parent (GTK_WIDGET (self->status_label))), self->legend,
+                              GTK_WIDGET (self->source_label));
   g_signal_connect_object (self->editor, "changed", G_CALLBACK (update_state), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->brush_adjustment, "value-changed", G_CALLBACK (on_brush_changed), self,
                            G_CONNECT_SWAPPED);
@@ -293,7 +300,7 @@ tessera_inpaint_view_set_source (TesseraInpaintView *self, GFile *file, ts_image
   texture = tessera_texture_from_image (image);
   tessera_mask_editor_set_image (self->editor, texture, cell);
   scale_brush (self, image, cell);
-  tessera_mask_editor_set_preview (self->editor, NULL);
+  tessera_inpaint_view_set_preview (self, NULL);
   gtk_progress_bar_set_fraction (self->progress_bar, 0);
   gtk_label_set_label (self->status_label, "");
   set_source_label (self);
@@ -315,7 +322,7 @@ tessera_inpaint_view_replace_source (TesseraInpaintView *self, GFile *file, ts_i
   self->image = image;
   texture = tessera_texture_from_image (image);
   tessera_mask_editor_replace_image (self->editor, texture);
-  tessera_mask_editor_set_preview (self->editor, NULL);
+  tessera_inpaint_view_set_preview (self, NULL);
   clear_mask_after_run (self);
   set_source_label (self);
   update_state (self);
@@ -401,4 +408,12 @@ tessera_inpaint_view_set_preview (TesseraInpaintView *self, GdkPaintable *previe
 {
   g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
   tessera_mask_editor_set_preview (self->editor, preview);
+  gtk_widget_set_visible (self->legend, preview && tessera_preview_is_heat_map (preview));
+}
+
+gboolean
+tessera_inpaint_view_get_legend_visible (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), FALSE);
+  return gtk_widget_get_visible (self->legend);
 }

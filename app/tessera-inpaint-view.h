@@ -37,6 +37,9 @@ double tessera_inpaint_view_get_brush_size (TesseraInpaintView *self);
 TesseraMaskEditor *tessera_inpaint_view_get_editor (TesseraInpaintView *self);
 void tessera_inpaint_view_set_running (TesseraInpaintView *self, gboolean running);
 void tessera_inpaint_view_set_progress (TesseraInpaintView *self, double fraction, const char *text);
+/* The live preview, shown through the masked cells; a confidence heat map gets its
+ * legend under the canvas. */
 void tessera_inpaint_view_set_preview (TesseraInpaintView *self, GdkPaintable *preview);
+gboolean tessera_inpaint_view_get_legend_visible (TesseraInpaintView *self);
 
 G_END_DECLS

@@ -860,8 +860,34 @@ test_brush (void)
         }
     g_test_message ("preview: %u masked cells show it, %u others keep the image", inside, outside);
     g_assert_cmpuint (inside, >, 0);
+    g_assert_false (tessera_inpaint_view_get_legend_visible (view));
     screenshot (win, "inpaint-running.png");
+
+    /* A confidence heat map: its legend shows under the canvas. */
+    {
+      TesseraStep step = { 0 };
+      int n = (int) (g * g);
+      g_autoptr (GBytes) palette = g_bytes_new_take (g_malloc0 (256 * 3), 256 * 3);
+      g_autoptr (GdkTexture) heat = NULL;
+
+      step.grid_w = step.grid_h = (int) g;
+      step.n_steps = 12;
+      step.mask_token_id = _tessera_window_get_model_info (win)->mask_token_id;
+      step.tokens = g_new0 (int32_t, n);
+      step.predicted = g_new0 (int32_t, n);
+      step.confidence = g_new (float, n);
+      for (int i = 0; i < n; i++)
+        step.confidence[i] = (float) (i % (int) g) / g;
+      heat = tessera_preview_render (&step, TESSERA_PREVIEW_CONFIDENCE, palette);
+      tessera_inpaint_view_set_preview (view, GDK_PAINTABLE (heat));
+      g_assert_true (tessera_inpaint_view_get_legend_visible (view));
+      screenshot (win, "inpaint-legend.png");
+      g_free (step.tokens);
+      g_free (step.predicted);
+      g_free (step.confidence);
+    }
     tessera_inpaint_view_set_preview (view, NULL);
+    g_assert_false (tessera_inpaint_view_get_legend_visible (view));
     tessera_inpaint_view_set_running (view, FALSE);
   }
   close_window (win);
