@@ -787,45 +787,11 @@ save_as_activated (GtkWidget *widget, const char *name, GVariant *param)
 }
 
 static void
-restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  GPtrArray *files = task_data;
-  GPtrArray *restored = g_ptr_array_new_with_free_func (g_object_unref);
-  GError *first = NULL;
-
-  (void) source;
-  (void) cancellable;
-  for (guint i = 0; i < files->len; i++)
-    {
-      GError *error = NULL;
-
-      if (tessera_trash_restore (files->pdata[i], &error))
-        g_ptr_array_add (restored, g_object_ref (files->pdata[i]));
-      else if (!first)
-        first = error;
-      else
-        g_error_free (error);
-    }
-  if (first && restored->len == 0)
-    {
-      g_ptr_array_unref (restored);
-      g_task_return_error (task, first);
-      return;
-    }
-  if (first)
-    {
-      g_debug ("gallery: restoring: %s", first->message);
-      g_error_free (first);
-    }
-  g_task_return_pointer (task, restored, (GDestroyNotify) g_ptr_array_unref);
-}
-
-static void
 restore_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   TesseraGallery *self = TESSERA_GALLERY (source);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) restored = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autoptr (GPtrArray) restored = tessera_trash_restore_files_finish (result, &error);
 
   (void) user_data;
   if (!restored)
@@ -867,7 +833,6 @@ void
 tessera_gallery_undo_delete (TesseraGallery *self)
 {
   g_autoptr (GPtrArray) files = NULL;
-  g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (TESSERA_IS_GALLERY (self));
   /* From Ctrl+Z the toast still shows, and its Undo now does nothing (last_trashed is
@@ -877,10 +842,7 @@ tessera_gallery_undo_delete (TesseraGallery *self)
   files = g_steal_pointer (&self->last_trashed);
   if (!files)
     return;
-  task = g_task_new (self, NULL, restore_done, NULL);
-  g_task_set_source_tag (task, tessera_gallery_undo_delete);
-  g_task_set_task_data (task, g_ptr_array_ref (files), (GDestroyNotify) g_ptr_array_unref);
-  g_task_run_in_thread (task, restore_thread);
+  tessera_trash_restore_files_async (files, self, restore_done, NULL);
 }
 
 static void
@@ -899,88 +861,50 @@ on_undo_delete (AdwToast *toast, gpointer user_data)
     }
 }
 
-typedef struct {
-  GPtrArray *files;   /* of GFile, to trash */
-  GPtrArray *trashed; /* of GFile */
-  GError *error;      /* the first failure */
-  GFile *failed;      /* its file */
-} TrashJob;
-
-static void
-trash_job_free (TrashJob *job)
-{
-  g_ptr_array_unref (job->files);
-  g_ptr_array_unref (job->trashed);
-  g_clear_error (&job->error);
-  g_clear_object (&job->failed);
-  g_free (job);
-}
-
-static void
-trash_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  TrashJob *job = task_data;
-
-  (void) source;
-  for (guint i = 0; i < job->files->len; i++)
-    {
-      GError *error = NULL;
-
-      if (g_file_trash (job->files->pdata[i], cancellable, &error))
-        g_ptr_array_add (job->trashed, g_object_ref (job->files->pdata[i]));
-      else if (!job->error)
-        {
-          job->error = error;
-          job->failed = g_object_ref (job->files->pdata[i]);
-        }
-      else
-        g_error_free (error);
-    }
-  g_task_return_boolean (task, TRUE);
-}
-
 static void
 trash_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   TesseraGallery *self = TESSERA_GALLERY (source);
-  TrashJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GFile) failed = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) trashed = tessera_trash_files_finish (result, &failed, &error);
   guint first = GPOINTER_TO_UINT (user_data), n;
   g_autofree char *title = NULL;
   AdwToast *toast;
 
   if (!self->items) /* disposed meanwhile */
     return;
-  if (job->error)
+  if (error)
     {
-      g_autofree char *base = g_file_get_basename (job->failed);
+      g_autofree char *base = g_file_get_basename (failed);
       g_autofree char *msg = NULL;
 
-      if (g_error_matches (job->error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
         msg = g_strdup_printf (_("“%s” was not deleted: there is no trash for this folder"), base);
       else
-        msg = g_strdup_printf (_("“%s” was not deleted: %s"), base, job->error->message);
+        msg = g_strdup_printf (_("“%s” was not deleted: %s"), base, error->message);
       toast_message (self, msg);
     }
-  if (job->trashed->len == 0)
+  if (trashed->len == 0)
     return;
-  for (guint i = 0; i < job->trashed->len; i++)
-    remove_file (self, job->trashed->pdata[i]);
+  for (guint i = 0; i < trashed->len; i++)
+    remove_file (self, trashed->pdata[i]);
   /* The image after the (first) deleted one takes its place in the selection. */
   n = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
   if (n > 0 && tessera_gallery_get_n_selected (self) == 0)
     gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), MIN (first, n - 1), TRUE);
 
   g_clear_pointer (&self->last_trashed, g_ptr_array_unref);
-  self->last_trashed = g_ptr_array_ref (job->trashed);
+  self->last_trashed = g_ptr_array_ref (trashed);
   self->delete_serial++;
-  if (job->trashed->len == 1)
+  if (trashed->len == 1)
     {
-      g_autofree char *base = g_file_get_basename (job->trashed->pdata[0]);
+      g_autofree char *base = g_file_get_basename (trashed->pdata[0]);
       title = g_strdup_printf (_("“%s” moved to the trash"), base);
     }
   else
-    title = g_strdup_printf (ngettext ("%u image moved to the trash", "%u images moved to the trash",
-                                       job->trashed->len), job->trashed->len);
+    title = g_strdup_printf (ngettext ("%u image moved to the trash", "%u images moved to the trash", trashed->len),
+                             trashed->len);
   toast = adw_toast_new (title);
   adw_toast_set_button_label (toast, _("_Undo"));
   adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
@@ -995,28 +919,21 @@ void
 tessera_gallery_delete_selected (TesseraGallery *self)
 {
   g_autoptr (GtkBitset) set = NULL;
-  g_autoptr (GTask) task = NULL;
+  g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_object_unref);
   GtkBitsetIter iter;
-  TrashJob *job;
   guint pos;
 
   g_return_if_fail (TESSERA_IS_GALLERY (self));
   set = gtk_selection_model_get_selection (GTK_SELECTION_MODEL (self->selection));
   if (gtk_bitset_is_empty (set))
     return;
-  job = g_new0 (TrashJob, 1);
-  job->files = g_ptr_array_new_with_free_func (g_object_unref);
-  job->trashed = g_ptr_array_new_with_free_func (g_object_unref);
   for (gboolean ok = gtk_bitset_iter_init_first (&iter, set, &pos); ok; ok = gtk_bitset_iter_next (&iter, &pos))
     {
       g_autoptr (TesseraGalleryItem) item = g_list_model_get_item (G_LIST_MODEL (self->filtered), pos);
 
-      g_ptr_array_add (job->files, g_object_ref (tessera_gallery_item_get_file (item)));
+      g_ptr_array_add (files, g_object_ref (tessera_gallery_item_get_file (item)));
     }
-  task = g_task_new (self, NULL, trash_done, GUINT_TO_POINTER (gtk_bitset_get_minimum (set)));
-  g_task_set_source_tag (task, tessera_gallery_delete_selected);
-  g_task_set_task_data (task, job, (GDestroyNotify) trash_job_free);
-  g_task_run_in_thread (task, trash_thread);
+  tessera_trash_files_async (files, self, trash_done, GUINT_TO_POINTER (gtk_bitset_get_minimum (set)));
 }
 
 static void

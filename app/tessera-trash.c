@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * tessera-trash.c — putting a file that g_file_trash moved back where it was, for the
- * gallery's Undo. Blocking: the gallery calls it from a GTask thread.
+ * tessera-trash.c — the gallery's delete and its Undo: moving files to the trash on a
+ * thread, and putting a file that g_file_trash moved back where it was.
  */
 #include "tessera-trash.h"
 
@@ -110,3 +110,127 @@ tessera_trash_restore (GFile *orig, GError **error)
   return FALSE;
 }
 
+
+/* ---- many files, on a thread ---- */
+
+typedef struct {
+  GPtrArray *files;   /* of GFile, to trash */
+  GPtrArray *trashed; /* of GFile */
+  GError *error;      /* the first failure */
+  GFile *failed;      /* its file */
+} TrashJob;
+
+static void
+trash_job_free (TrashJob *job)
+{
+  g_ptr_array_unref (job->files);
+  g_ptr_array_unref (job->trashed);
+  g_clear_error (&job->error);
+  g_clear_object (&job->failed);
+  g_free (job);
+}
+
+static void
+trash_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  TrashJob *job = task_data;
+
+  (void) source;
+  for (guint i = 0; i < job->files->len; i++)
+    {
+      GError *error = NULL;
+
+      if (g_file_trash (job->files->pdata[i], cancellable, &error))
+        g_ptr_array_add (job->trashed, g_object_ref (job->files->pdata[i]));
+      else if (!job->error)
+        {
+          job->error = error;
+          job->failed = g_object_ref (job->files->pdata[i]);
+        }
+      else
+        g_error_free (error);
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+tessera_trash_files_async (GPtrArray *files, gpointer source_object, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (source_object, NULL, callback, user_data);
+  TrashJob *job = g_new0 (TrashJob, 1);
+
+  job->files = g_ptr_array_ref (files);
+  job->trashed = g_ptr_array_new_with_free_func (g_object_unref);
+  g_task_set_source_tag (task, tessera_trash_files_async);
+  g_task_set_task_data (task, job, (GDestroyNotify) trash_job_free);
+  g_task_run_in_thread (task, trash_thread);
+}
+
+GPtrArray *
+tessera_trash_files_finish (GAsyncResult *result, GFile **failed, GError **error)
+{
+  TrashJob *job;
+
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tessera_trash_files_async, NULL);
+  job = g_task_get_task_data (G_TASK (result));
+  if (job->error)
+    {
+      if (failed)
+        *failed = g_object_ref (job->failed);
+      g_propagate_error (error, g_error_copy (job->error));
+    }
+  return g_ptr_array_ref (job->trashed);
+}
+
+
+static void
+restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GPtrArray *files = task_data;
+  GPtrArray *restored = g_ptr_array_new_with_free_func (g_object_unref);
+  GError *first = NULL;
+
+  (void) source;
+  (void) cancellable;
+  for (guint i = 0; i < files->len; i++)
+    {
+      GError *error = NULL;
+
+      if (tessera_trash_restore (files->pdata[i], &error))
+        g_ptr_array_add (restored, g_object_ref (files->pdata[i]));
+      else if (!first)
+        first = error;
+      else
+        g_error_free (error);
+    }
+  if (first && restored->len == 0)
+    {
+      g_ptr_array_unref (restored);
+      g_task_return_error (task, first);
+      return;
+    }
+  if (first)
+    {
+      g_debug ("trash: restoring: %s", first->message);
+      g_error_free (first);
+    }
+  g_task_return_pointer (task, restored, (GDestroyNotify) g_ptr_array_unref);
+}
+
+void
+tessera_trash_restore_files_async (GPtrArray *files, gpointer source_object, GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (source_object, NULL, callback, user_data);
+
+  g_task_set_source_tag (task, tessera_trash_restore_files_async);
+  g_task_set_task_data (task, g_ptr_array_ref (files), (GDestroyNotify) g_ptr_array_unref);
+  g_task_run_in_thread (task, restore_thread);
+}
+
+GPtrArray *
+tessera_trash_restore_files_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tessera_trash_restore_files_async, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
