@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "tessera-canvas.h"
+
 struct _TesseraGeneratePage
 {
   AdwBin parent_instance;
@@ -36,7 +38,7 @@ struct _TesseraGeneratePage
   GtkAdjustment *aesthetic_adjustment;
   GtkStack *run_stack;
   GtkStack *canvas_stack;
-  GtkPicture *canvas;
+  TesseraCanvas *canvas;
   GtkLabel *status_label;
   GtkProgressBar *progress_bar;
 
@@ -187,6 +189,7 @@ tessera_generate_page_class_init (TesseraGeneratePageClass *klass)
 
   object_class->dispose = tessera_generate_page_dispose;
 
+  g_type_ensure (TESSERA_TYPE_CANVAS);
   gtk_widget_class_set_template_from_resource (widget_class, APP_RESOURCE_PATH "/tessera-generate-page.ui");
 #define BIND(name) gtk_widget_class_bind_template_child (widget_class, TesseraGeneratePage, name)
   BIND (model_stack);
@@ -474,7 +477,7 @@ tessera_generate_page_set_preview (TesseraGeneratePage *self, GdkPaintable *prev
 {
   g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
 
-  gtk_picture_set_paintable (self->canvas, preview);
+  tessera_canvas_set_paintable (self->canvas, preview);
   gtk_stack_set_visible_child_name (self->canvas_stack, "canvas");
 }
 
@@ -482,7 +485,7 @@ GdkPaintable *
 tessera_generate_page_get_preview (TesseraGeneratePage *self)
 {
   g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), NULL);
-  return gtk_picture_get_paintable (self->canvas);
+  return tessera_canvas_get_paintable (self->canvas);
 }
 
 void

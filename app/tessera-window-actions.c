@@ -332,7 +332,9 @@ _tessera_window_update_actions (TesseraWindow *self)
   TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
 
   set_enabled (self, "generate", ready && idle);
-  set_enabled (self, "cancel", !idle && !self->finishing);
+  /* Escape (win.cancel's key, taken before any widget sees it) closes the gallery's
+   * viewer rather than stopping a run behind it. */
+  set_enabled (self, "cancel", !idle && !self->finishing && !tessera_gallery_get_viewer (self->gallery));
   set_enabled (self, "finish-now", self->run == TESSERA_RUN_GENERATE && !self->finishing && self->last_step != NULL);
   set_enabled (self, "open", idle);
   set_enabled (self, "choose-model", idle);

@@ -975,6 +975,8 @@ tessera_window_constructed (GObject *object)
   g_signal_connect_object (self->gallery, "inpaint", G_CALLBACK (on_gallery_inpaint), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "notify::can-undo-delete", G_CALLBACK (_tessera_window_update_actions),
                            self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->gallery, "notify::viewing", G_CALLBACK (_tessera_window_update_actions), self,
+                           G_CONNECT_SWAPPED);
   g_signal_connect_object (self->inpaint_view, "changed", G_CALLBACK (_tessera_window_update_actions), self,
                            G_CONNECT_SWAPPED);
 
