@@ -43,6 +43,7 @@ to_worker_params (const TesseraRunParams *p, TesseraGenerateParams *gp)
   gp->temperature_end = p->form.temperature_end;
   gp->aesthetic_score = p->form.aesthetic_score;
   gp->seed = p->form.seed;
+  gp->finish_at = p->form.finish_at;
 }
 
 static void
@@ -143,6 +144,10 @@ finish_now_activated (GSimpleAction *action, GVariant *param, gpointer user_data
     grid[i] = self->last_step->tokens[i] == self->last_step->mask_token_id ? self->last_step->predicted[i]
                                                                            : self->last_step->tokens[i];
   self->finishing = TRUE;
+  /* Recorded in the image, so that reusing it finishes at the same step (ts_generate_params's
+   * finish_at does what this does, inside the run). */
+  self->params.form.finish_at =
+    self->last_step->step + 1 < self->last_step->n_steps ? (guint) self->last_step->step + 1 : 0;
   g_cancellable_cancel (self->run_cancellable);
   memcpy (self->last_step->tokens, grid, n * sizeof *grid);
   self->last_step->n_masked = 0;
