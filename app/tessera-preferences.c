@@ -177,28 +177,37 @@ use_demo_model_activated (GtkWidget *widget, const char *name, GVariant *param)
   g_settings_reset (TESSERA_PREFERENCES (widget)->settings, "model-folder");
 }
 
-/* The device list's rows wrap rather than cut a long device name off. */
+/* The device list's rows wrap rather than cut a long device name off; a check marks the
+ * selected one, as in AdwComboRow's own list. */
 static void
 setup_backend_item (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer user_data)
 {
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
   GtkWidget *label = gtk_label_new (NULL);
+  GtkWidget *check = gtk_image_new_from_icon_name ("object-select-symbolic");
 
   (void) factory;
   (void) user_data;
   gtk_label_set_xalign (GTK_LABEL (label), 0);
   gtk_label_set_wrap (GTK_LABEL (label), TRUE);
   gtk_label_set_max_width_chars (GTK_LABEL (label), 40);
-  gtk_list_item_set_child (item, label);
+  gtk_widget_set_hexpand (label, TRUE);
+  gtk_box_append (GTK_BOX (box), label);
+  gtk_box_append (GTK_BOX (box), check);
+  gtk_list_item_set_child (item, box);
 }
 
 static void
 bind_backend_item (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer user_data)
 {
+  AdwComboRow *row = user_data;
   GtkStringObject *string = gtk_list_item_get_item (item);
+  GtkWidget *box = gtk_list_item_get_child (item);
 
   (void) factory;
-  (void) user_data;
-  gtk_label_set_label (GTK_LABEL (gtk_list_item_get_child (item)), gtk_string_object_get_string (string));
+  gtk_label_set_label (GTK_LABEL (gtk_widget_get_first_child (box)), gtk_string_object_get_string (string));
+  gtk_widget_set_opacity (gtk_widget_get_last_child (box),
+                          adw_combo_row_get_selected (row) == gtk_list_item_get_position (item) ? 1 : 0);
 }
 
 static void
@@ -255,7 +264,7 @@ tessera_preferences_init (TesseraPreferences *self)
     g_autoptr (GtkListItemFactory) factory = gtk_signal_list_item_factory_new ();
 
     g_signal_connect (factory, "setup", G_CALLBACK (setup_backend_item), NULL);
-    g_signal_connect (factory, "bind", G_CALLBACK (bind_backend_item), NULL);
+    g_signal_connect (factory, "bind", G_CALLBACK (bind_backend_item), self->backend_row);
     adw_combo_row_set_list_factory (self->backend_row, factory);
   }
 }

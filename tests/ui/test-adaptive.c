@@ -167,10 +167,9 @@ assert_same_pixels (GFile *a, GFile *b)
 /* Renders window (any GtkWindow) into $TESSERA_SCREENSHOT_DIR/name at its current size,
  * after layout and libadwaita's transitions (about 250 ms) have settled. */
 static void
-screenshot (GtkWindow *window, const char *name)
+screenshot_widget (GtkWidget *widget, const char *name)
 {
   const char *dir = g_getenv ("TESSERA_SCREENSHOT_DIR");
-  GtkWidget *widget = GTK_WIDGET (window);
   g_autofree char *path = NULL;
   g_autoptr (GdkPaintable) paintable = NULL;
   g_autoptr (GskRenderNode) node = NULL;
@@ -203,11 +202,32 @@ screenshot (GtkWindow *window, const char *name)
         }
     }
   g_assert_nonnull (node);
-  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (window)), node,
+  texture = gsk_renderer_render_texture (gtk_native_get_renderer (gtk_widget_get_native (widget)), node,
                                          &GRAPHENE_RECT_INIT (0, 0, w, h));
   path = g_build_filename (dir, name, NULL);
   g_assert_true (gdk_texture_save_to_png (texture, path));
   g_test_message ("screenshot %s (%dx%d)", path, w, h);
+}
+
+static void
+screenshot (GtkWindow *window, const char *name)
+{
+  screenshot_widget (GTK_WIDGET (window), name);
+}
+
+static gboolean
+gallery_has (TesseraGallery *gallery, GFile *file)
+{
+  GListModel *model = tessera_gallery_get_model (gallery);
+
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr (TesseraGalleryItem) item = g_list_model_get_item (model, i);
+
+      if (g_file_equal (tessera_gallery_item_get_file (item), file))
+        return TRUE;
+    }
+  return FALSE;
 }
 
 static void
@@ -291,6 +311,7 @@ test_narrow (void)
 
   /* The other pages fit too. */
   adw_view_stack_set_visible_child_name (stack, "gallery");
+  WAIT_FOR (gallery_has (_tessera_window_get_gallery (win), file), TIMEOUT_S);
   tessera_gallery_select_file (_tessera_window_get_gallery (win), file);
   screenshot (GTK_WINDOW (win), "narrow-gallery.png");
   g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (win)), ==, 360);
@@ -304,6 +325,13 @@ test_narrow (void)
   WAIT_FOR (gtk_widget_get_width (GTK_WIDGET (win)) > 0, 10);
   g_assert_false (tessera_generate_page_get_folded (_tessera_window_get_generate_page (win)));
   g_assert_false (gtk_widget_get_visible (page_child (win, "back_button")));
+  {
+    int form, canvas;
+
+    gtk_widget_measure (page_child (win, "sidebar"), GTK_ORIENTATION_HORIZONTAL, -1, &form, NULL, NULL, NULL);
+    gtk_widget_measure (page_child (win, "canvas_page"), GTK_ORIENTATION_HORIZONTAL, -1, &canvas, NULL, NULL, NULL);
+    g_test_message ("folds below %d px: the form %d px, the canvas %d px", form + canvas + 1, form, canvas);
+  }
   close_window (win);
 }
 
@@ -458,6 +486,8 @@ test_finish_at (void)
   /* The gallery says where it finished. */
   {
     TesseraGallery *gallery = _tessera_window_get_gallery (win);
+    /* The gallery lists the file once its folder monitor sees it. */
+    WAIT_FOR (gallery_has (gallery, finished), TIMEOUT_S);
     tessera_gallery_select_file (gallery, finished);
     WAIT_FOR (tessera_gallery_get_selected (gallery) && tessera_gallery_item_get_meta (tessera_gallery_get_selected (gallery)),
               TIMEOUT_S);
@@ -590,6 +620,37 @@ test_model_status (void)
       g_assert_true (adw_combo_row_get_use_subtitle (backend_row));
     }
     screenshot (GTK_WINDOW (prefs), "preferences.png");
+    {
+      /* The device list as it opens: names in full, wrapped where long. */
+      GtkWidget *row = GTK_WIDGET (gtk_widget_get_template_child (prefs, TESSERA_TYPE_PREFERENCES, "backend_row"));
+      GtkWidget *popover = NULL;
+
+      gtk_widget_activate (row);
+      for (GtkWidget *c = gtk_widget_get_first_child (row); c && !popover; c = gtk_widget_get_next_sibling (c))
+        if (GTK_IS_POPOVER (c))
+          popover = c;
+      if (!popover)
+        {
+          /* AdwComboRow keeps its popover deeper, next to the arrow. */
+          GtkWidget *stack[64];
+          int top = 0;
+
+          stack[top++] = row;
+          while (top > 0 && !popover)
+            {
+              GtkWidget *w = stack[--top];
+              for (GtkWidget *c = gtk_widget_get_first_child (w); c; c = gtk_widget_get_next_sibling (c))
+                if (GTK_IS_POPOVER (c))
+                  popover = c;
+                else if (top < (int) G_N_ELEMENTS (stack))
+                  stack[top++] = c;
+            }
+        }
+      g_assert_nonnull (popover);
+      WAIT_FOR (gtk_widget_get_mapped (popover), 10);
+      screenshot_widget (popover, "preferences-devices.png");
+      gtk_popover_popdown (GTK_POPOVER (popover));
+    }
     gtk_widget_activate_action (prefs, "prefs.use-demo-model", NULL);
     WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "ready") == 0 &&
               g_strcmp0 (tessera_generate_page_get_model_text (page), "Model: demo-model on cpu") == 0,
