@@ -97,6 +97,8 @@ inpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_dat
   self->params.form.prompt = tessera_inpaint_view_dup_prompt (self->inpaint_view);
   self->params.form.width = src->width;
   self->params.form.height = src->height;
+  /* The form's finish-at step is a generation's (a reused Finish Now image), not a repaint's. */
+  self->params.form.finish_at = 0;
   self->params.strength = tessera_inpaint_view_get_strength (self->inpaint_view);
   self->params.source = src_file ? g_file_get_basename (src_file) : NULL;
   g_settings_set_double (self->settings, "inpaint-strength", self->params.strength);

@@ -699,6 +699,13 @@ test_mid_run (void)
   g_assert_null (_tessera_window_get_close_dialog (win));
   g_assert_true (_tessera_window_is_running (win));
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (win)));
+  /* Quitting (Ctrl+Q) asks the same, and does not quit behind the question. */
+  g_action_group_activate_action (G_ACTION_GROUP (app), "quit", NULL);
+  dialog = _tessera_window_get_close_dialog (win);
+  g_assert_nonnull (dialog);
+  adw_message_dialog_response (dialog, "cancel");
+  g_assert_true (_tessera_window_is_running (win));
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (win)));
 
   /* The run ends (here: cancelled), then the model reloads with the new threads. */
   activate (win, "cancel");
