@@ -231,6 +231,14 @@ gallery_has (TesseraGallery *gallery, GFile *file)
 }
 
 static void
+select_default_size (TesseraWindow *win)
+{
+  TesseraModelInfo *info = _tessera_window_get_model_info (win);
+
+  g_assert_true (_tessera_window_select_size (win, info->default_width, info->default_height));
+}
+
+static void
 wait_toasts_gone (TesseraWindow *win)
 {
   /* Toasts time out after 5 s; dismissing them early trips a libadwaita 1.2 crash. */
@@ -282,6 +290,8 @@ test_narrow (void)
   screenshot (GTK_WINDOW (win), "narrow-form.png");
 
   /* Generate brings the canvas forward, with Cancel and Finish Now on it. */
+  /* At the model's own size (64 x 64 tokens) a step is slow enough to catch mid-run. */
+  select_default_size (win);
   _tessera_window_set_prompt (win, "a lighthouse on a cliff at dusk");
   set_steps (200);
   activate (win, "generate");
@@ -293,6 +303,7 @@ test_narrow (void)
   WAIT_FOR (!_tessera_window_is_running (win), TIMEOUT_S);
   g_assert_false (gtk_widget_get_visible (page_child (win, "narrow_run_box")));
 
+  g_assert_true (_tessera_window_select_size (win, SIZE, SIZE));
   file = generate (win, "a lighthouse on a cliff at dusk", 4);
   /* The status line wraps instead of shrinking to "D…". */
   g_assert_true (g_str_has_prefix (gtk_label_get_label (status), "Done in"));
@@ -458,6 +469,8 @@ test_finish_at (void)
 {
   TesseraWindow *win = open_ready_window (model_dir, 1280, 800, SIZE);
   TesseraGeneratePage *page = _tessera_window_get_generate_page (win);
+  AdwViewStack *stack = ADW_VIEW_STACK (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW,
+                                                                       "view_stack"));
   g_autoptr (GFile) finished = NULL;
   g_autoptr (GFile) again = NULL;
   g_autoptr (GFile) full = NULL;
@@ -492,6 +505,10 @@ test_finish_at (void)
     WAIT_FOR (tessera_gallery_get_selected (gallery) && tessera_gallery_item_get_meta (tessera_gallery_get_selected (gallery)),
               TIMEOUT_S);
     g_assert_cmpuint (tessera_gallery_item_get_meta (tessera_gallery_get_selected (gallery))->finish_at, ==, k);
+    adw_view_stack_set_visible_child_name (stack, "gallery");
+    wait_toasts_gone (win);
+    screenshot (GTK_WINDOW (win), "gallery-finished-at.png");
+    adw_view_stack_set_visible_child_name (stack, "generate");
   }
 
   /* Reuse: the form's finish-at row, then the same pixels. */
@@ -675,6 +692,7 @@ test_mid_run (void)
   AdwMessageDialog *dialog;
   guint steps;
 
+  select_default_size (win);
   _tessera_window_set_prompt (win, "a slow image");
   set_steps (200);
   activate (win, "generate");
