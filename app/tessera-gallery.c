@@ -536,7 +536,10 @@ show_detail (TesseraGallery *self)
     size = g_strdup_printf ("%u × %u", m->width, m->height);
   else if (tessera_gallery_item_get_width (item))
     size = g_strdup_printf ("%u × %u", tessera_gallery_item_get_width (item), tessera_gallery_item_get_height (item));
-  if (m->steps)
+  if (m->steps && m->finish_at && m->finish_at < m->steps)
+    /* Translators: a "Finish Now" image's steps */
+    steps = g_strdup_printf (_("Finished at step %u of %u"), m->finish_at, m->steps);
+  else if (m->steps)
     steps = g_strdup_printf ("%u", m->steps);
   seed = g_strdup_printf ("%" G_GUINT64_FORMAT, m->seed);
   cfg = format_double (m->cfg);

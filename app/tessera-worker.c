@@ -422,6 +422,7 @@ fill_engine_params (Job *job, ts_generate_params *gp)
   gp->temperature_end = job->params.temperature_end;
   gp->aesthetic_score = job->params.aesthetic_score;
   gp->seed = job->params.seed;
+  gp->finish_at = (int) job->params.finish_at;
   gp->on_step = on_step;
   gp->step_data = job;
   gp->should_abort = job_should_abort;

@@ -247,6 +247,33 @@ bad_gen "--steps needs a value" --steps && bad_gen "--quiet takes no value" --qu
   && ok "a missing value and a value for a flag are refused" \
   || fail "a missing value and a value for a flag are refused"
 
+# Issue 16: --out is checked before the model loads (a missing folder fails at once, not
+# after the run), and guidance prints as "40", not "4e+01", in the progress line and the
+# metadata alike.
+rc=0; "$cli" generate --model "$model" --prompt x --size 256x256 --steps 2 \
+  --out "$tmp/no-such-folder/o.png" >/dev/null 2>"$tmp/err.txt" || rc=$?
+[ "$rc" -eq 1 ] && grep -q -- "--out:" "$tmp/err.txt" && ! grep -q "loading" "$tmp/err.txt" \
+  && ! grep -q "^step" "$tmp/err.txt" && ok "a missing output folder is refused before loading" \
+  || { cat "$tmp/err.txt"; fail "a missing output folder is refused before loading"; }
+"$cli" generate --model "$model" --prompt x --size 256x256 --steps 2 --cfg 40 --seed 3 \
+  --out "$tmp/cfg40.png" >/dev/null 2>"$tmp/err.txt" || fail "--cfg 40"
+grep -q "256x256, 2 steps, CFG 40, seed 3," "$tmp/err.txt" \
+  && "$cli" info "$tmp/cfg40.png" | grep -q "CFG scale: 40, Seed: 3," \
+  && ! grep -q "e+01" "$tmp/err.txt" && ok "guidance 40 is written 40" \
+  || { cat "$tmp/err.txt"; "$cli" info "$tmp/cfg40.png"; fail "guidance 40 is written 40"; }
+# --finish-at K: the app's Finish Now, reproducible: recorded in the metadata, the same
+# image twice, another image than every step gives; a step after the last is refused.
+gen --prompt "a red fox" --seed 9 --steps 6 --finish-at 2 --out "$tmp/f1.png" >/dev/null || fail "--finish-at"
+gen --prompt "a red fox" --seed 9 --steps 6 --finish-at 2 --out "$tmp/f2.png" >/dev/null || fail "--finish-at again"
+gen --prompt "a red fox" --seed 9 --steps 6 --out "$tmp/f0.png" >/dev/null || fail "every step"
+"$cli" info "$tmp/f1.png" | grep -q "Steps: 6, .*Finished at step: 2" && cmp -s "$tmp/f1.png" "$tmp/f2.png" \
+  && ! cmp -s "$tmp/f1.png" "$tmp/f0.png" && ! "$cli" info "$tmp/f0.png" | grep -q "Finished at" \
+  && ok "--finish-at is recorded and reproducible" \
+  || { "$cli" info "$tmp/f1.png"; fail "--finish-at is recorded and reproducible"; }
+usage_error "tessera-cli: --finish-at 7 is after the last of 6 steps" \
+    generate --model "$model" --prompt x --steps 6 --finish-at 7 --out "$tmp/bad.png" \
+  && ok "--finish-at after the last step is refused" || fail "--finish-at after the last step is refused"
+
 "$cli" tokenize "$model" "a photo of a cat" | grep -q '^49406 320 1125 539 320 2368 49407 0' \
   && ok "tokenize" || fail "tokenize"
 echo "1..$n"

@@ -466,6 +466,17 @@ test_parameters_format (void)
                    "Backend: cpu, Version: \"Tessera \\\"dev\\\"\"");
   g_free (text);
 
+  /* Round numbers without an exponent (issue 16: "%.1g" read 40 back as "4e+01"), and the
+   * exponent only where it is the short form. */
+  m.cfg = 40;
+  m.aesthetic_score = 100;
+  m.strength = 1e-20;
+  text = ts_image_meta_to_parameters (&m);
+  g_assert_nonnull (strstr (text, "CFG scale: 40,"));
+  g_assert_nonnull (strstr (text, "Aesthetic score: 100,"));
+  g_assert_nonnull (strstr (text, "Denoising strength: 1e-20,"));
+  g_free (text);
+
   /* Nothing recorded: only the seed and the version, and no prompt lines. */
   ts_image_meta_init (&m);
   text = ts_image_meta_to_parameters (&m);

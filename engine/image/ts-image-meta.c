@@ -192,16 +192,22 @@ c_locale_pop (locale_t old)
     uselocale (old);
 }
 
-/* The shortest "%g" text that reads back as exactly v (so 9 prints as "9", 0.1 as "0.1"). */
+/* The shortest "%g" text that reads back as exactly v (so 9 prints as "9", 0.1 as "0.1"),
+ * without an exponent where one is not needed: "%.1g" reads 40 back exactly as "4e+01",
+ * which people (and A1111's own files) write "40". */
 static void
 format_double (double v, char *buf, size_t size)
 {
   locale_t old = c_locale_push ();
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf (buf, size, "%.*g", prec, v);
-    if (strtod (buf, NULL) == v)
-      break;
-  }
+  bool found = false;
+  for (int pass = 0; pass < 2 && !found; pass++)
+    for (int prec = 1; prec <= 17; prec++) {
+      snprintf (buf, size, "%.*g", prec, v);
+      if (strtod (buf, NULL) == v && (pass == 1 || !strchr (buf, 'e'))) {
+        found = true;
+        break;
+      }
+    }
   c_locale_pop (old);
 }
 
