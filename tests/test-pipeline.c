@@ -666,6 +666,53 @@ test_branch (gconstpointer backend)
   ts_model_free (m);
 }
 
+/* Loading is cancellable between weight tensors: an abort hook that says stop on its
+ * n-th poll fails the load with TS_ERR_CANCELLED at any point (ASan checks that what was
+ * loaded is freed); one that never does is polled once per tensor and more. */
+static int abort_polls, abort_at;
+
+static bool
+abort_after (void *data)
+{
+  (void) data;
+  return ++abort_polls >= abort_at;
+}
+
+static void
+test_load_cancel (void)
+{
+  ts_model_load_params lp;
+  ts_model *m;
+  ts_error err;
+  int total;
+
+  if (skip_without_golden ())
+    return;
+  ts_model_load_params_init (&lp);
+  lp.backend = "cpu";
+  lp.should_abort = abort_after;
+  abort_polls = 0;
+  abort_at = 1 << 30;
+  m = ts_model_load (model_dir, &lp, &err);
+  g_assert_nonnull (m);
+  ts_model_free (m);
+  total = abort_polls;
+  g_assert_cmpint (total, >, 100); /* the tiny model has hundreds of tensors */
+  for (int at = 1; at <= total; at += total / 7 + 1) {
+    abort_polls = 0;
+    abort_at = at;
+    m = ts_model_load (model_dir, &lp, &err);
+    g_assert_null (m);
+    g_assert_cmpint (err.code, ==, TS_ERR_CANCELLED);
+    g_assert_nonnull (strstr (err.message, "cancelled"));
+  }
+  /* The hook is cleared after a load: a later one on this thread does not see it. */
+  lp.should_abort = NULL;
+  m = ts_model_load (model_dir, &lp, &err);
+  g_assert_nonnull (m);
+  ts_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -685,6 +732,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/pipeline/generate-batch/cpu-ref", "cpu-ref", test_generate_batch);
   g_test_add_func ("/pipeline/img2img-strengths", test_img2img_strengths);
   g_test_add_func ("/pipeline/outpaint", test_outpaint);
+  g_test_add_func ("/pipeline/load-cancel", test_load_cancel);
   g_test_add_data_func ("/pipeline/branch/cpu", "cpu", test_branch);
   g_test_add_data_func ("/pipeline/branch/vulkan", "vulkan:0", test_branch);
   g_test_add_func ("/pipeline/bad-sizes-long-prompt", test_bad_sizes_and_long_prompt);

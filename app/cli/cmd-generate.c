@@ -708,6 +708,13 @@ run (int argc, char **argv, gen_mode mode)
   if (!check_before_load (&o, check_w, check_h, src != NULL))
     goto out;
 
+  /* Ctrl+C cancels from here on: loading (between weight tensors), then the run. */
+  {
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction (SIGINT, &sa, NULL);
+  }
   ts_model_load_params_init (&lp);
   tessera_cli_show_check_log (o.backend);
   lp.backend = o.backend;
@@ -715,11 +722,17 @@ run (int argc, char **argv, gen_mode mode)
   lp.prefer_fp16 = o.fp16;
   lp.progress = load_progress;
   lp.progress_data = &o;
+  lp.should_abort = should_abort;
   model = ts_model_load (o.model_dir, &lp, &err);
   if (!o.quiet && isatty (STDERR_FILENO))
     fprintf (stderr, "\n");
   if (!model) {
-    fprintf (stderr, "tessera-cli: %s\n", err.message);
+    if (err.code == TS_ERR_CANCELLED) {
+      fprintf (stderr, "tessera-cli: cancelled while loading; nothing written\n");
+      rc = 130;
+    } else {
+      fprintf (stderr, "tessera-cli: %s\n", err.message);
+    }
     goto out;
   }
 
@@ -801,12 +814,6 @@ run (int argc, char **argv, gen_mode mode)
   gp.on_step = on_step;
   gp.step_data = &ps;
   gp.should_abort = should_abort;
-  {
-    struct sigaction sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction (SIGINT, &sa, NULL);
-  }
 
   /* A generate batch runs through ts_model_generate_batch (the images go through the
    * transformer together where memory allows); the image pipelines run image by image. */

@@ -369,6 +369,11 @@ typedef struct {
   bool prefer_fp16;      /* load *.fp16.safetensors variants when present */
   ts_progress_fn progress;
   void *progress_data;
+  /* Optional: polled before each weight tensor is read and uploaded, so that a load of
+   * gigabytes stops within a fraction of a second; ts_model_load then fails with
+   * TS_ERR_CANCELLED and frees what it loaded. Called on the loading thread. */
+  ts_should_abort_fn should_abort;
+  void *abort_data;
 } ts_model_load_params;
 
 void ts_model_load_params_init (ts_model_load_params *p);

@@ -45,6 +45,17 @@ ts_weight_set_free (ts_weight_set *ws)
   free (ws);
 }
 
+/* Per thread: loads on different threads (the app's worker, tests) do not see each other's. */
+static _Thread_local bool (*load_abort_fn) (void *data);
+static _Thread_local void *load_abort_data;
+
+void
+ts_weights_set_abort (bool (*fn) (void *data), void *data)
+{
+  load_abort_fn = fn;
+  load_abort_data = fn ? data : NULL;
+}
+
 const ts_weight *
 ts_weight_set_load (ts_weight_set *ws, const ts_st_set *ckpt, int n_dims, const int64_t *shape,
                     int upload_n_dims, ts_error *err, const char *fmt, ...)
@@ -54,6 +65,10 @@ ts_weight_set_load (ts_weight_set *ws, const ts_st_set *ckpt, int n_dims, const 
   va_list ap;
   bool same;
 
+  if (load_abort_fn && load_abort_fn (load_abort_data)) {
+    ts_error_set (err, TS_ERR_CANCELLED, "%s: loading cancelled", ws->component);
+    return NULL;
+  }
   if (ws->n == ws->capacity) {
     size_t cap = ws->capacity ? 2 * ws->capacity : 64;
     entry **grown = realloc (ws->items, cap * sizeof *grown);

@@ -30,4 +30,10 @@ const ts_weight *ts_weight_set_load (ts_weight_set *ws, const ts_st_set *ckpt, i
                                      const int64_t *shape, int upload_n_dims, ts_error *err,
                                      const char *fmt, ...) TS_PRINTF (7, 8);
 
+/* The calling thread's abort hook for loading: ts_weight_set_load polls fn (data) before
+ * each tensor and fails with TS_ERR_CANCELLED when it returns true, so that a load of
+ * gigabytes of weights can be cancelled between tensors. NULL fn clears it. The model
+ * loader sets it for the duration of ts_model_load. */
+void ts_weights_set_abort (bool (*fn) (void *data), void *data);
+
 #endif /* TS_WEIGHTS_H */

@@ -17,6 +17,7 @@
 
 #include "core/ts-common.h"
 #include "core/ts-rng.h"
+#include "model/ts-weights.h"
 #include "pipeline/ts-model-files.h"
 #include "stages/ts-sampler.h"
 #include "stages/ts-text-encoder.h"
@@ -178,6 +179,12 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
     m->own_backend = true;
   }
 
+  /* Cancelling a load: polled before every weight tensor (ts-weights), cleared at the end. */
+  ts_weights_set_abort (params->should_abort, params->abort_data);
+  if (params->should_abort && params->should_abort (params->abort_data)) {
+    ts_error_set (err, TS_ERR_CANCELLED, "model: loading cancelled");
+    goto fail;
+  }
   report_progress (params, 0.1, "text encoder");
   m->text_encoder = ts_text_encoder_new (&m->be, &m->ccfg,
                                          ts_model_files_checkpoint (files, TS_COMPONENT_TEXT_ENCODER), err);
@@ -194,6 +201,7 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
     goto fail;
 
   /* Every weight now lives in backend memory: unmap the files. */
+  ts_weights_set_abort (NULL, NULL);
   ts_model_files_free (files);
   report_progress (params, 1.0, "ready");
   m->stats.load_s = ts_time_now () - t0;
@@ -201,6 +209,7 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   return m;
 
 fail:
+  ts_weights_set_abort (NULL, NULL);
   ts_model_files_free (files);
   ts_model_free (m);
   return NULL;
