@@ -46,23 +46,6 @@ typedef struct {
   bool checked_model_output;
 } image_replay;
 
-static const char *
-json_string (const cJSON *entry, const char *key)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive (entry, key);
-  return cJSON_IsString (v) ? v->valuestring : NULL;
-}
-
-static bool
-json_number (const cJSON *entry, const char *key, double *out)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive (entry, key);
-  if (!cJSON_IsNumber (v))
-    return false;
-  *out = v->valuedouble;
-  return true;
-}
-
 /* ---- the model folder ---- */
 
 typedef struct {
@@ -100,8 +83,8 @@ static ts_status
 temp_model_build (temp_model *t, const char *golden_dir, const cJSON *entry, const char *case_name,
                   ts_error *err)
 {
-  const char *model = json_string (entry, "model");
-  const char *others = json_string (entry, "other_modules");
+  const char *model = ts_golden_json_string (entry, "model");
+  const char *others = ts_golden_json_string (entry, "other_modules");
   const char *brace = others ? strchr (others, '{') : NULL;
   char prefix[4096], target[8192], list[256];
   const char *tmp = getenv ("TMPDIR");
@@ -258,7 +241,7 @@ check_logits (void *data, int step, const ts_backend *be, ts_ref logits, int bat
   snprintf (name, sizeof name, "step%d.model_output", step);
   if (!(t = ts_safetensors_find (ir->r.st, name)))
     return TS_OK; /* only the first executed step has one */
-  json_number (ir->entry, "guidance_scale", &g);
+  ts_golden_json_number (ir->entry, "guidance_scale", &g);
   ts_golden_tolerance_lookup (ir->entry, name, &atol, &rtol);
   raw = malloc ((size_t) batch * n * sizeof *raw);
   want = malloc (n * sizeof *want);
@@ -297,8 +280,8 @@ ts_golden_run_image_replay (const char *golden_dir, const cJSON *entry, const ts
                             ts_golden_report_fn report, void *ud, ts_error *err)
 {
   const char *case_name = entry->string ? entry->string : "image_replay";
-  const char *kind = json_string (entry, "kind");
-  const char *file = json_string (entry, "file");
+  const char *kind = ts_golden_json_string (entry, "kind");
+  const char *file = ts_golden_json_string (entry, "file");
   double steps, guidance, strength;
   char path[8192];
   temp_model tm = { .dir = "" };
@@ -314,9 +297,9 @@ ts_golden_run_image_replay (const char *golden_dir, const cJSON *entry, const ts
   ts_status status;
 
   ir.img2img = kind && strcmp (kind, "img2img_replay") == 0;
-  if (!file || !json_number (entry, "num_inference_steps", &steps)
-      || !json_number (entry, "guidance_scale", &guidance)
-      || !json_number (entry, "strength", &strength) || !json_string (entry, "prompt"))
+  if (!file || !ts_golden_json_number (entry, "num_inference_steps", &steps)
+      || !ts_golden_json_number (entry, "guidance_scale", &guidance)
+      || !ts_golden_json_number (entry, "strength", &strength) || !ts_golden_json_string (entry, "prompt"))
     return ts_error_set (err, TS_ERR_FORMAT,
                          "%s: index entry lacks file/num_inference_steps/guidance_scale/"
                          "strength/prompt",
@@ -356,8 +339,8 @@ ts_golden_run_image_replay (const char *golden_dir, const cJSON *entry, const ts
   }
 
   ts_generate_params_init (&p);
-  p.prompt = json_string (entry, "prompt");
-  p.negative_prompt = json_string (entry, "negative_prompt"); /* null: "" as the pipeline */
+  p.prompt = ts_golden_json_string (entry, "prompt");
+  p.negative_prompt = ts_golden_json_string (entry, "negative_prompt"); /* null: "" as the pipeline */
   p.steps = (int) steps;
   p.guidance = guidance;
 

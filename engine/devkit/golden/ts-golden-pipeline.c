@@ -175,29 +175,12 @@ ts_golden_check_outputs (ts_golden_replay *r, const cJSON *entry, const ts_resul
     return TS_OK;
   }
 
-static const char *
-json_string (const cJSON *entry, const char *key)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive (entry, key);
-  return cJSON_IsString (v) ? v->valuestring : NULL;
-}
-
-static bool
-json_number (const cJSON *entry, const char *key, double *out)
-{
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive (entry, key);
-  if (!cJSON_IsNumber (v))
-    return false;
-  *out = v->valuedouble;
-  return true;
-}
-
 ts_status
 ts_golden_run_pipeline_replay (const char *golden_dir, const cJSON *entry, const ts_backend *be,
                                ts_golden_report_fn report, void *ud, ts_error *err)
 {
   const char *case_name = entry->string ? entry->string : "pipeline_replay";
-  const char *file = json_string (entry, "file");
+  const char *file = ts_golden_json_string (entry, "file");
   double height, width, steps, guidance;
   char path[8192], model_dir[4096];
   ts_safetensors *st = NULL;
@@ -209,9 +192,9 @@ ts_golden_run_pipeline_replay (const char *golden_dir, const cJSON *entry, const
   float *image_f = NULL;
   ts_status status;
 
-  if (!file || !json_number (entry, "height", &height) || !json_number (entry, "width", &width)
-      || !json_number (entry, "steps", &steps) || !json_number (entry, "guidance", &guidance)
-      || !json_string (entry, "prompt"))
+  if (!file || !ts_golden_json_number (entry, "height", &height) || !ts_golden_json_number (entry, "width", &width)
+      || !ts_golden_json_number (entry, "steps", &steps) || !ts_golden_json_number (entry, "guidance", &guidance)
+      || !ts_golden_json_string (entry, "prompt"))
     return ts_error_set (err, TS_ERR_FORMAT,
                          "%s: index entry lacks file/height/width/steps/guidance/prompt", case_name);
   if ((status = ts_golden_tolerance_validate (entry, err)) != TS_OK)
@@ -227,8 +210,8 @@ ts_golden_run_pipeline_replay (const char *golden_dir, const cJSON *entry, const
   }
 
   ts_generate_params_init (&p);
-  p.prompt = json_string (entry, "prompt");
-  p.negative_prompt = json_string (entry, "negative");
+  p.prompt = ts_golden_json_string (entry, "prompt");
+  p.negative_prompt = ts_golden_json_string (entry, "negative");
   p.width = (uint32_t) width;
   p.height = (uint32_t) height;
   p.steps = (int) steps;

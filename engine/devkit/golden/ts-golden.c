@@ -41,6 +41,23 @@ static const struct {
   { "inpaint_replay", ts_golden_run_image_replay, true },
 };
 
+const char *
+ts_golden_json_string (const cJSON *entry, const char *key)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive (entry, key);
+  return cJSON_IsString (v) ? v->valuestring : NULL;
+}
+
+bool
+ts_golden_json_number (const cJSON *entry, const char *key, double *out)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive (entry, key);
+  if (!cJSON_IsNumber (v))
+    return false;
+  *out = v->valuedouble;
+  return true;
+}
+
 char *
 ts_golden_read_file (const char *path, size_t *size_out, ts_error *err)
 {

@@ -64,6 +64,11 @@ long ts_golden_count_mismatch (const ts_st_tensor *want, const int32_t *got, siz
 ts_status ts_golden_pipeline_model_dir (const char *golden_dir, char *out, size_t out_size,
                                         ts_error *err);
 
+/* An index entry's string value (borrowed; NULL when absent or not a string) and number
+ * value (false when absent or not a number). */
+const char *ts_golden_json_string (const cJSON *entry, const char *key);
+bool ts_golden_json_number (const cJSON *entry, const char *key, double *out);
+
 /* Reads a whole (small) file; NUL-terminated. Caller frees. */
 char *ts_golden_read_file (const char *path, size_t *size_out, ts_error *err);
 
