@@ -713,6 +713,30 @@ test_load_cancel (void)
   ts_model_free (m);
 }
 
+/* A size over the memory limit is refused by name before any work (the app and the API
+ * get the CLI's check too). */
+static void
+test_memory_refused (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result r = { 0 };
+  ts_error err;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 1);
+  p.width = p.height = 2048;
+  g_setenv ("TESSERA_MAX_MEMORY", "64M", TRUE);
+  g_assert_cmpint (ts_model_generate (m, &p, &r, &err), ==, TS_ERR_NOMEM);
+  g_unsetenv ("TESSERA_MAX_MEMORY");
+  g_assert_nonnull (strstr (err.message, "size 2048x2048 needs about"));
+  g_assert_nonnull (strstr (err.message, "TESSERA_MAX_MEMORY"));
+  g_assert_null (r.tokens);
+  ts_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -733,6 +757,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline/img2img-strengths", test_img2img_strengths);
   g_test_add_func ("/pipeline/outpaint", test_outpaint);
   g_test_add_func ("/pipeline/load-cancel", test_load_cancel);
+  g_test_add_func ("/pipeline/memory-refused", test_memory_refused);
   g_test_add_data_func ("/pipeline/branch/cpu", "cpu", test_branch);
   g_test_add_data_func ("/pipeline/branch/vulkan", "vulkan:0", test_branch);
   g_test_add_func ("/pipeline/bad-sizes-long-prompt", test_bad_sizes_and_long_prompt);

@@ -798,29 +798,41 @@ ts_model_info_default_size (const ts_model_info *info, uint32_t *width, uint32_t
     *height = size;
 }
 
-uint64_t
-ts_model_info_estimate_memory (const ts_model_info *info, uint32_t width, uint32_t height,
-                               ts_dtype compute_weights_dtype)
+double
+ts_model_files_n_params (const ts_model_files *mf)
 {
-  const ts_model_files *mf = info->files;
-  const ts_transformer_config *t = &mf->transformer;
-  const ts_clip_text_config *clip = &mf->clip;
-  const ts_vq_config *vq = &mf->vq;
+  double n = 0;
+  for (int c = 0; c < TS_COMPONENT_COUNT; c++) {
+    const ts_tensor_list *expected = ts_model_files_expected (mf, (ts_component) c);
+    if (expected)
+      n += (double) ts_tensor_list_n_params (expected);
+  }
+  return n;
+}
+
+uint64_t
+ts_model_files_estimate_memory (const ts_model_files *mf, uint32_t width, uint32_t height,
+                                ts_dtype compute_weights_dtype)
+{
+  return ts_estimate_memory (&mf->transformer, &mf->vq, &mf->clip, ts_model_files_n_params (mf),
+                             width, height, compute_weights_dtype);
+}
+
+uint64_t
+ts_estimate_memory (const ts_transformer_config *t, const ts_vq_config *vq,
+                    const ts_clip_text_config *clip, double n_params, uint32_t width,
+                    uint32_t height, ts_dtype compute_weights_dtype)
+{
   const double batch = 2.0, f32 = 4.0;
   const uint32_t grid = (uint32_t) vq->vae_scale_factor * (t->downsample ? 2u : 1u);
   double weights, text, transformer, decoder = 0.0, seq, tokens, h, w, total;
 
   if (!is_float_dtype (compute_weights_dtype))
     return 0;
-  if (width == 0 && height == 0)
-    ts_model_info_default_size (info, &width, &height);
   if (width == 0 || height == 0 || width % grid != 0 || height % grid != 0)
     return 0;
 
-  weights = (double) (info->components[TS_COMPONENT_TRANSFORMER].n_params +
-                      info->components[TS_COMPONENT_TEXT_ENCODER].n_params +
-                      info->components[TS_COMPONENT_VQVAE].n_params) *
-            (double) ts_dtype_size (compute_weights_dtype);
+  weights = n_params * (double) ts_dtype_size (compute_weights_dtype);
 
   seq = clip->max_position_embeddings;
   text = f32 * batch * seq * (4.0 * clip->hidden_size + clip->intermediate_size) +
@@ -845,6 +857,15 @@ ts_model_info_estimate_memory (const ts_model_info *info, uint32_t width, uint32
 
   total = weights + fmax (text, fmax (transformer, decoder));
   return total >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t) total;
+}
+
+uint64_t
+ts_model_info_estimate_memory (const ts_model_info *info, uint32_t width, uint32_t height,
+                               ts_dtype compute_weights_dtype)
+{
+  if (width == 0 && height == 0)
+    ts_model_info_default_size (info, &width, &height);
+  return ts_model_files_estimate_memory (info->files, width, height, compute_weights_dtype);
 }
 
 ts_status
@@ -946,9 +967,15 @@ ts_status
 ts_model_info_check_memory (const ts_model_info *info, uint32_t width, uint32_t height,
                             ts_dtype compute_weights_dtype, ts_error *err)
 {
+  return ts_memory_check (ts_model_info_estimate_memory (info, width, height, compute_weights_dtype),
+                          width, height, err);
+}
+
+ts_status
+ts_memory_check (uint64_t need, uint32_t width, uint32_t height, ts_error *err)
+{
   const char *source;
   uint64_t limit = ts_memory_limit (&source);
-  uint64_t need = ts_model_info_estimate_memory (info, width, height, compute_weights_dtype);
 
   if (need > limit)
     return ts_error_set (err, TS_ERR_NOMEM,

@@ -38,6 +38,19 @@ ts_status ts_model_size_check (const ts_transformer_config *t, const ts_vq_confi
 /* NULL-safe; unmaps the checkpoints. */
 void ts_model_files_free (ts_model_files *files);
 
+/* ts_model_info_estimate_memory from the configs (width and height given, not 0), and the
+ * same from the three configs and the model's parameter count. */
+uint64_t ts_model_files_estimate_memory (const ts_model_files *files, uint32_t width,
+                                         uint32_t height, ts_dtype compute_weights_dtype);
+uint64_t ts_estimate_memory (const ts_transformer_config *t, const ts_vq_config *vq,
+                             const ts_clip_text_config *clip, double n_params, uint32_t width,
+                             uint32_t height, ts_dtype compute_weights_dtype);
+/* The parameters of the three components, by their configs. */
+double ts_model_files_n_params (const ts_model_files *files);
+/* TS_ERR_NOMEM naming the size, the estimate `need` and ts_memory_limit when need exceeds
+ * it (the message of ts_model_info_check_memory). */
+ts_status ts_memory_check (uint64_t need, uint32_t width, uint32_t height, ts_error *err);
+
 const ts_model_index *ts_model_files_index (const ts_model_files *files);
 const ts_transformer_config *ts_model_files_transformer_config (const ts_model_files *files);
 const ts_vq_config *ts_model_files_vq_config (const ts_model_files *files);

@@ -39,6 +39,7 @@ struct ts_model {
   ts_clip_text_config ccfg;
   ts_scheduler_config scfg;
   double guidance; /* the model's recommended guidance scale */
+  double n_params; /* of the three components, for the memory estimate */
   ts_tokenizer *tokenizer;
   ts_text_encoder *text_encoder;
   ts_transformer *transformer;
@@ -159,6 +160,7 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   m->ccfg = *ts_model_files_clip_text_config (files);
   m->scfg = *ts_model_files_scheduler_config (files);
   m->guidance = ts_model_files_index (files)->guidance_scale;
+  m->n_params = ts_model_files_n_params (files);
   if (m->guidance <= 0.0)
     m->guidance = 9.0; /* no hint in the folder: the official pipeline's */
 
@@ -572,6 +574,13 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   if (width == 0 && height == 0)
     ts_model_default_size (m, &width, &height);
   if ((st = ts_model_check_size (m, width, height, err)) != TS_OK)
+    return st;
+  /* The estimate the CLI checks before loading, so that the app and API callers get a named
+   * refusal rather than an allocation failure deep in a stage. With 16-bit weights, the
+   * least any backend holds: a size refused here cannot run anywhere. */
+  if ((st = ts_memory_check (ts_estimate_memory (&m->tcfg, &m->vcfg, &m->ccfg, m->n_params, width,
+                                                 height, TS_DTYPE_F16),
+                             width, height, err)) != TS_OK)
     return st;
   if (p->finish_at < 0 || p->finish_at > p->steps)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: finish-at step %d outside 1..%d",
