@@ -1168,6 +1168,8 @@ tessera_hub_download (const char *repo_id, const char *dir, const TesseraHubOpti
     return FALSE;
   }
   hub.token = hub.opts->token ? g_strdup (hub.opts->token) : find_token ();
+  if (hub.token && !*hub.token)
+    g_clear_pointer (&hub.token, g_free);
   hub.repo = g_strdup (repo_id);
   hub.revision = g_strdup (hub.opts->revision ? hub.opts->revision : "main");
   hub.dir = g_file_new_for_path (dir);

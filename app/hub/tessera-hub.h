@@ -94,7 +94,7 @@ typedef void (*TesseraHubProgressFunc) (const TesseraHubProgress *progress, gpoi
 
 typedef struct {
   const char *endpoint;   /* NULL: $HF_ENDPOINT, else https://huggingface.co */
-  const char *token;      /* NULL: $HF_TOKEN, else huggingface_hub's token file */
+  const char *token;      /* NULL: $HF_TOKEN, else huggingface_hub's token file; "": none */
   const char *revision;   /* NULL: "main" */
   TesseraHubVariant variant;
   TesseraHubProgressFunc progress;
