@@ -16,6 +16,7 @@ Repositories (built from the bundled demo model, data/demo-model):
   test/badsha    the same, but the listing's sha256 of the VQ weights is wrong
   test/huge      a listing whose transformer weighs 1 PiB (the disk-space check)
   test/nomodel   no model_index.json
+  MeissonFlow/Meissonic   test/demo under the name the app's catalogue downloads
 Anything else is a 404 (with X-Error-Code: RepoNotFound, as the hub sends).
 Faults and observation through /_control/...:
   drop?path=P&after=N[&times=K]  the next K fetches of P (CDN or plain) close the connection
@@ -123,6 +124,8 @@ def build_repos(source_root):
                   'transformer/config.json': files['transformer/config.json']}
     return {
         'test/demo': Repo(files),
+        # The app's catalogue entry, for the model picker's UI test.
+        'MeissonFlow/Meissonic': Repo(files),
         'test/private': Repo(files, private=True),
         'test/badsha': Repo(files, bad_sha=['vqvae/diffusion_pytorch_model.safetensors']),
         'test/huge': Repo(huge_files, huge={tw: 1 << 50}),
@@ -316,7 +319,10 @@ if __name__ == '__main__':
     with open(tmp, 'w') as f:
         f.write('%d\n' % srv.server_address[1])
     os.rename(tmp, sys.argv[2])
+    # Go with the test that started us, even when it crashes.
+    parent = os.getppid()
     try:
-        threading.Event().wait()
+        while os.getppid() == parent:
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass

@@ -315,7 +315,7 @@ main (int argc, char **argv)
   tmp_dir = g_dir_make_tmp ("tessera-test-hub-XXXXXX", &error);
   g_assert_no_error (error);
   port_file = g_build_filename (tmp_dir, "port", NULL);
-  server = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, "python3", server_py, source_root,
+  server = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error, "python3", server_py, source_root,
                              port_file, NULL);
   g_assert_no_error (error);
   for (int i = 0; i < 600 && !g_file_get_contents (port_file, &port, NULL, NULL); i++)
