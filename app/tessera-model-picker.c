@@ -550,6 +550,9 @@ on_download_clicked (TesseraModelPicker *self)
   show_status (self, NULL, FALSE);
   set_downloading (self, TRUE);
   g_task_run_in_thread (task, download_thread);
+#else
+  set_downloading (self, FALSE);
+  show_status (self, _("This build has no downloads (libsoup 3 was missing)"), TRUE);
 #endif
 }
 
