@@ -42,6 +42,7 @@ struct _TesseraModelPicker
   AdwActionRow *catalogue_row;
   GtkButton *download_button;
   GtkButton *pause_button;
+  GtkButton *discard_button;
   GtkProgressBar *progress_bar;
   GtkLabel *status_label;
 
@@ -331,6 +332,8 @@ set_downloading (TesseraModelPicker *self, gboolean on)
   gtk_widget_set_visible (GTK_WIDGET (self->download_button), !on);
   gtk_widget_set_visible (GTK_WIDGET (self->pause_button), on);
   gtk_widget_set_visible (GTK_WIDGET (self->progress_bar), on);
+  if (on)
+    gtk_widget_set_visible (GTK_WIDGET (self->discard_button), FALSE);
 }
 
 /* "Download", or "Resume" where an earlier download stopped part way (also after a
@@ -344,6 +347,7 @@ update_download_label (TesseraModelPicker *self)
   gboolean partial = g_file_test (state, G_FILE_TEST_EXISTS) && !has_model_index (dir);
 
   gtk_button_set_label (self->download_button, partial ? _("Resume") : _("Download"));
+  gtk_widget_set_visible (GTK_WIDGET (self->discard_button), partial && !self->download_cancellable);
   gtk_widget_set_sensitive (GTK_WIDGET (self->download_button), !has_model_index (dir));
   if (has_model_index (dir))
     gtk_button_set_label (self->download_button, _("Downloaded"));
@@ -556,6 +560,54 @@ on_download_clicked (TesseraModelPicker *self)
 #endif
 }
 
+#ifdef TESSERA_HAVE_HUB
+/* Deletes a folder and what it holds, without following links. */
+static gboolean
+delete_tree (GFile *dir, GError **error)
+{
+  g_autoptr (GFileEnumerator) e = g_file_enumerate_children (dir, G_FILE_ATTRIBUTE_STANDARD_NAME ","
+                                                             G_FILE_ATTRIBUTE_STANDARD_TYPE,
+                                                             G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, error);
+  GFileInfo *info;
+  GFile *child;
+
+  if (!e)
+    return FALSE;
+  while (g_file_enumerator_iterate (e, &info, &child, NULL, error) && info)
+    if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY ? !delete_tree (child, error)
+                                                                  : !g_file_delete (child, NULL, error))
+      return FALSE;
+  return !(error && *error) && g_file_delete (dir, NULL, error);
+}
+#endif
+
+/* Cancel for good: the partial download's folder goes (only a folder that a download
+ * started and never finished: it has the state file and no model_index.json). */
+static void
+on_discard_clicked (TesseraModelPicker *self)
+{
+#ifdef TESSERA_HAVE_HUB
+  g_autofree char *dir = tessera_hub_default_dir (CATALOGUE_REPO);
+  g_autofree char *state = g_build_filename (dir, ".tessera-download.json", NULL);
+  g_autoptr (GFile) folder = g_file_new_for_path (dir);
+  g_autoptr (GError) error = NULL;
+
+  if (self->download_cancellable || has_model_index (dir) || !g_file_test (state, G_FILE_TEST_EXISTS))
+    return;
+  if (delete_tree (folder, &error))
+    show_status (self, _("The partial download was discarded."), FALSE);
+  else
+    {
+      g_autofree char *msg = g_strdup_printf (_("The partial download could not be discarded: %s"),
+                                              error->message);
+      show_status (self, msg, TRUE);
+    }
+  update_download_label (self);
+#else
+  (void) self;
+#endif
+}
+
 static void
 on_pause_clicked (TesseraModelPicker *self)
 {
@@ -633,6 +685,7 @@ tessera_model_picker_class_init (TesseraModelPickerClass *klass)
   BIND (catalogue_row);
   BIND (download_button);
   BIND (pause_button);
+  BIND (discard_button);
   BIND (progress_bar);
   BIND (status_label);
 #undef BIND
@@ -640,6 +693,7 @@ tessera_model_picker_class_init (TesseraModelPickerClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_popover_show);
   gtk_widget_class_bind_template_callback (widget_class, on_download_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_pause_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_discard_clicked);
 }
 
 static void
@@ -715,6 +769,12 @@ GtkButton *
 _tessera_model_picker_get_pause_button (TesseraModelPicker *self)
 {
   return self->pause_button;
+}
+
+GtkButton *
+_tessera_model_picker_get_discard_button (TesseraModelPicker *self)
+{
+  return self->discard_button;
 }
 
 gboolean

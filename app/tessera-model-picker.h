@@ -22,7 +22,7 @@ GtkWidget *tessera_model_picker_new (void);
 void tessera_model_picker_rescan (TesseraModelPicker *self);
 
 /* For tests: the models listed, the header's two lines, the catalogue's download
- * (started, paused, finished) and the switch a finished download offers. */
+ * (started, paused, discarded, finished) and the switch a finished download offers. */
 guint _tessera_model_picker_get_n_models (TesseraModelPicker *self);
 const char *_tessera_model_picker_get_model_name (TesseraModelPicker *self, guint i);
 const char *_tessera_model_picker_get_model_dir (TesseraModelPicker *self, guint i);
@@ -32,6 +32,7 @@ const char *_tessera_model_picker_get_subtitle (TesseraModelPicker *self);
 GtkPopover *_tessera_model_picker_get_popover (TesseraModelPicker *self);
 GtkButton *_tessera_model_picker_get_download_button (TesseraModelPicker *self);
 GtkButton *_tessera_model_picker_get_pause_button (TesseraModelPicker *self);
+GtkButton *_tessera_model_picker_get_discard_button (TesseraModelPicker *self);
 gboolean _tessera_model_picker_is_downloading (TesseraModelPicker *self);
 double _tessera_model_picker_get_fraction (TesseraModelPicker *self);
 const char *_tessera_model_picker_get_status (TesseraModelPicker *self);

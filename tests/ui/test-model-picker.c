@@ -3,8 +3,9 @@
  * test-model-picker.c — the header's model picker in the real window (suite 'ui'): it lists
  * the bundled demo model and a model in a Hugging Face cache, downloads the catalogue's
  * MeissonFlow/Meissonic from a local stand-in for the hub (tests/hub-server.py on
- * 127.0.0.1, serving the demo model under that name) with its progress bar, pauses and
- * resumes it, reports an unreachable hub, and switches the window to the new model.
+ * 127.0.0.1, serving the demo model under that name) with its progress bar, pauses,
+ * discards and resumes it, reports an unreachable hub, and switches the window to the new
+ * model.
  * Screenshots (the popover mid-download, the window after the switch) go to
  * $TESSERA_SCREENSHOT_DIR.
  * Usage: test-model-picker --tap HUB_SERVER_PY SOURCE_ROOT. Skips (77) without a display.
@@ -206,6 +207,20 @@ test_picker (void)
   WAIT_FOR (!_tessera_model_picker_is_downloading (picker), 30);
   g_assert_nonnull (strstr (_tessera_model_picker_get_status (picker), "Paused"));
   g_assert_true (g_file_test (part, G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpstr (gtk_button_get_label (download), ==, "Resume");
+
+  /* Discard: the partial folder goes and the next download starts over. */
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (_tessera_model_picker_get_discard_button (picker))));
+  g_signal_emit_by_name (_tessera_model_picker_get_discard_button (picker), "clicked");
+  g_assert_false (g_file_test (dl_dir, G_FILE_TEST_EXISTS));
+  g_assert_cmpstr (gtk_button_get_label (download), ==, "Download");
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (_tessera_model_picker_get_discard_button (picker))));
+  server_control ("slow?path=" TW16 "&delay=0.03");
+  g_signal_emit_by_name (download, "clicked");
+  WAIT_FOR (g_file_test (part, G_FILE_TEST_EXISTS) && _tessera_model_picker_get_fraction (picker) > 0.3, 60);
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (_tessera_model_picker_get_discard_button (picker))));
+  g_signal_emit_by_name (_tessera_model_picker_get_pause_button (picker), "clicked");
+  WAIT_FOR (!_tessera_model_picker_is_downloading (picker), 30);
   g_assert_cmpstr (gtk_button_get_label (download), ==, "Resume");
 
   /* Resume to the end: the new model is listed and offered. */
