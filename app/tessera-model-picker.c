@@ -14,6 +14,7 @@
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "tessera-engine-types.h"
@@ -436,10 +437,14 @@ on_hub_progress (const TesseraHubProgress *p, gpointer user_data)
   total = g_format_size (p->total_size);
   rate = g_format_size ((guint64) p->rate);
   post->fraction = p->total_size ? (double) p->total_done / (double) p->total_size : 0;
-  if (p->eta_s >= 0)
+  if (p->eta_s >= 0 && p->eta_s < 60)
+    /* Translators: download progress: bytes done, bytes in all, rate, seconds left */
+    post->text = g_strdup_printf (_("%s of %s · %s/s · %.0f s left"), done, total, rate,
+                                  ceil (p->eta_s));
+  else if (p->eta_s >= 0)
     /* Translators: download progress: bytes done, bytes in all, rate, minutes left */
     post->text = g_strdup_printf (_("%s of %s · %s/s · %.0f min left"), done, total, rate,
-                                  p->eta_s / 60.0 + 0.5);
+                                  ceil (p->eta_s / 60.0));
   else
     post->text = g_strdup_printf (_("%s of %s"), done, total);
   g_main_context_invoke_full (NULL, G_PRIORITY_DEFAULT, apply_progress, post, progress_post_free);
