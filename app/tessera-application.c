@@ -62,6 +62,11 @@ quit_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
       gtk_window_close (windows->data);
       windows = next;
     }
+  /* A window making an image asks first and stays open; the app then ends when the user
+   * closes it (the last window going ends a GtkApplication). */
+  for (GList *l = gtk_application_get_windows (app); l; l = l->next)
+    if (TESSERA_IS_WINDOW (l->data))
+      return;
   g_application_quit (G_APPLICATION (app));
 }
 

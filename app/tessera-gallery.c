@@ -4,14 +4,18 @@
  * modification time (newest first); the folder is enumerated asynchronously and then
  * watched with a GFileMonitor (WATCH_MOVES, because the engine writes a temporary file and
  * renames it over the final name). Thumbnails load lazily, when a cell binds its item.
- * Deleting moves the file to the trash; the toast's Undo (or Ctrl+Z, the window's
- * win.undo-delete, while the toast shows: the "can-undo-delete" property) puts it back,
- * through GVfs's trash:/// when it is there, else by reading the freedesktop.org trash
- * folders directly. Activating an item (Enter, double-click) reuses its parameters.
- * New images are written into the folder here too, by a GTask thread with the engine's
+ * The grid shows sorted → filtered (the prompt search) → a GtkMultiSelection; the
+ * detail pane shows the one selected image, or how many are selected. Deleting moves
+ * the selected files to the trash on a thread; the toast's Undo (or Ctrl+Z, the window's
+ * win.undo-delete, while the toast shows: the "can-undo-delete" property) puts them all
+ * back (tessera-trash.c), and the image after them is selected. Activating an item
+ * (Enter, double-click) opens the viewer page (TesseraImageViewer) on the same filtered
+ * list; a right click opens the item menu (a GtkPopoverMenu on this widget). New images are written into the folder here too, by a GTask thread with the engine's
  * atomic PNG writer (tessera_gallery_save_async).
  */
 #include "tessera-gallery.h"
+
+#include "tessera-trash.h"
 
 #include <errno.h>
 #include <glib/gi18n.h>
@@ -26,9 +30,15 @@ struct _TesseraGallery
 
   GtkStack *stack;
   AdwStatusPage *empty_page;
+  GtkSearchEntry *search_entry;
+  GtkStack *results_stack;
   GtkGridView *grid_view;
+  AdwStatusPage *many_page;
+  TesseraImageViewer *viewer;
+  GMenuModel *item_menu;
+  GtkWidget *menu_popover;
   GtkStack *detail_stack;
-  GtkPicture *detail_picture;
+  TesseraCanvas *detail_picture;
   GtkListBox *params_list;
 
   GFile *folder;
@@ -36,18 +46,24 @@ struct _TesseraGallery
   GCancellable *cancellable;
   GListStore *store;
   GtkSortListModel *sorted;
-  GtkSingleSelection *selection;
+  GtkCustomFilter *filter;
+  GtkFilterListModel *filtered; /* what the grid and the viewer show: the search applied */
+  GtkMultiSelection *selection;
+  char **search_terms;
+  guint n_selected;             /* as last shown in the detail pane */          /* case-folded words, all of which a prompt must hold */
   GHashTable *items; /* path → TesseraGalleryItem (borrowed from store) */
   TesseraGalleryItem *shown;
   gulong shown_handler;
   GtkFileChooserNative *save_chooser;
-  GFile *last_trashed;
-  AdwToast *undo_toast; /* the newest delete's toast while it shows */
+  GPtrArray *last_trashed; /* of GFile: the newest delete's files, for its Undo */
+  guint delete_serial;      /* which delete the newest toast belongs to */
+  AdwToast *undo_toast;     /* the newest delete's toast while it shows */
 };
 
 enum {
   PROP_0,
   PROP_CAN_UNDO_DELETE,
+  PROP_VIEWING,
   N_PROPS
 };
 
@@ -100,8 +116,102 @@ static void
 update_empty (TesseraGallery *self)
 {
   gboolean empty = g_list_model_get_n_items (G_LIST_MODEL (self->store)) == 0;
+  const char *page = gtk_stack_get_visible_child_name (self->stack);
 
-  gtk_stack_set_visible_child_name (self->stack, empty ? "empty" : "grid");
+  if (empty)
+    gtk_stack_set_visible_child_name (self->stack, "empty");
+  else if (g_strcmp0 (page, "viewer") != 0)
+    gtk_stack_set_visible_child_name (self->stack, "grid");
+  if (empty && g_strcmp0 (page, "viewer") == 0)
+    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_VIEWING]);
+  gtk_stack_set_visible_child_name (self->results_stack,
+                                    g_list_model_get_n_items (G_LIST_MODEL (self->filtered)) || !self->search_terms
+                                      ? "grid" : "no-results");
+}
+
+/* ---- search ---- */
+
+static gboolean
+filter_item (gpointer object, gpointer user_data)
+{
+  TesseraGallery *self = user_data;
+  TesseraGalleryItem *item = object;
+  const TesseraImageMeta *m;
+  g_autofree char *base = NULL;
+  g_autofree char *text = NULL;
+
+  if (!self->search_terms)
+    return TRUE;
+  m = tessera_gallery_item_get_meta (item);
+  base = g_file_get_basename (tessera_gallery_item_get_file (item));
+  {
+    g_autofree char *all = g_strconcat (m && m->prompt ? m->prompt : "", "\n", base, NULL);
+    text = g_utf8_casefold (all, -1);
+  }
+  for (char **t = self->search_terms; *t; t++)
+    if (!strstr (text, *t))
+      return FALSE;
+  return TRUE;
+}
+
+/* An item's parameters arrived: while searching it may match now. */
+static void
+on_item_meta (TesseraGallery *self)
+{
+  if (self->search_terms)
+    gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
+  update_empty (self);
+}
+
+static void
+on_search_changed (TesseraGallery *self)
+{
+  const char *text = gtk_editable_get_text (GTK_EDITABLE (self->search_entry));
+  g_autofree char *folded = g_utf8_casefold (text, -1);
+  g_auto (GStrv) words = g_strsplit_set (g_strstrip (folded), " \t\n", -1);
+  GPtrArray *terms = g_ptr_array_new ();
+
+  for (char **w = words; *w; w++)
+    if (**w)
+      g_ptr_array_add (terms, g_strdup (*w));
+  g_ptr_array_add (terms, NULL);
+  g_clear_pointer (&self->search_terms, g_strfreev);
+  self->search_terms = (char **) g_ptr_array_free (terms, FALSE);
+  if (!self->search_terms[0])
+    g_clear_pointer (&self->search_terms, g_strfreev);
+  /* Prompts are read when a thumbnail first shows: a search needs them all. */
+  if (self->search_terms)
+    for (guint i = 0; i < g_list_model_get_n_items (G_LIST_MODEL (self->store)); i++)
+      {
+        g_autoptr (TesseraGalleryItem) item = g_list_model_get_item (G_LIST_MODEL (self->store), i);
+        tessera_gallery_item_load (item);
+      }
+  gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
+  update_empty (self);
+}
+
+/* Escape in the search field: everything again, and the grid has the focus. */
+static void
+on_stop_search (TesseraGallery *self)
+{
+  tessera_gallery_set_search (self, "");
+  gtk_widget_grab_focus (GTK_WIDGET (self->grid_view));
+}
+
+void
+tessera_gallery_set_search (TesseraGallery *self, const char *text)
+{
+  g_return_if_fail (TESSERA_IS_GALLERY (self));
+  gtk_editable_set_text (GTK_EDITABLE (self->search_entry), text ? text : "");
+  /* GtkSearchEntry delays "search-changed"; filter now. */
+  on_search_changed (self);
+}
+
+GListModel *
+tessera_gallery_get_shown_model (TesseraGallery *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GALLERY (self), NULL);
+  return G_LIST_MODEL (self->selection);
 }
 
 /* ---- items ---- */
@@ -134,6 +244,9 @@ insert_item (TesseraGallery *self, GFile *file, gint64 mtime)
   if (g_hash_table_contains (self->items, path))
     remove_file (self, file);
   item = tessera_gallery_item_new (file, mtime);
+  g_signal_connect_object (item, "notify::meta", G_CALLBACK (on_item_meta), self, G_CONNECT_SWAPPED);
+  if (self->search_terms)
+    tessera_gallery_item_load (item);
   g_hash_table_insert (self->items, g_strdup (path), item);
   g_list_store_append (self->store, item);
   update_empty (self);
@@ -309,24 +422,41 @@ tessera_gallery_select_file (TesseraGallery *self, GFile *file)
   guint n;
 
   g_return_if_fail (TESSERA_IS_GALLERY (self));
-  n = g_list_model_get_n_items (G_LIST_MODEL (self->sorted));
-  for (guint i = 0; i < n; i++)
+  for (int attempt = 0; attempt < 2; attempt++)
     {
-      g_autoptr (TesseraGalleryItem) item = g_list_model_get_item (G_LIST_MODEL (self->sorted), i);
-
-      if (g_file_equal (tessera_gallery_item_get_file (item), file))
+      n = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
+      for (guint i = 0; i < n; i++)
         {
-          gtk_single_selection_set_selected (self->selection, i);
-          return;
+          g_autoptr (TesseraGalleryItem) item = g_list_model_get_item (G_LIST_MODEL (self->filtered), i);
+
+          if (g_file_equal (tessera_gallery_item_get_file (item), file))
+            {
+              gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), i, TRUE);
+              return;
+            }
         }
+      /* Hidden by the search: show everything and look again. */
+      if (!self->search_terms)
+        return;
+      tessera_gallery_set_search (self, "");
     }
+}
+
+guint
+tessera_gallery_get_n_selected (TesseraGallery *self)
+{
+  g_autoptr (GtkBitset) set = NULL;
+
+  g_return_val_if_fail (TESSERA_IS_GALLERY (self), 0);
+  set = gtk_selection_model_get_selection (GTK_SELECTION_MODEL (self->selection));
+  return (guint) gtk_bitset_get_size (set);
 }
 
 TesseraGalleryItem *
 tessera_gallery_get_selected (TesseraGallery *self)
 {
   g_return_val_if_fail (TESSERA_IS_GALLERY (self), NULL);
-  return gtk_single_selection_get_selected_item (self->selection);
+  return self->shown;
 }
 
 /* ---- detail ---- */
@@ -370,14 +500,28 @@ show_detail (TesseraGallery *self)
 
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->params_list))))
     gtk_list_box_remove (self->params_list, child);
+  if (!item && tessera_gallery_get_n_selected (self) > 1)
+    {
+      guint n = tessera_gallery_get_n_selected (self);
+      g_autofree char *title = g_strdup_printf (ngettext ("%u Image Selected", "%u Images Selected", n), n);
+
+      adw_status_page_set_title (self->many_page, title);
+      gtk_stack_set_visible_child_name (self->detail_stack, "many");
+      tessera_canvas_set_paintable (self->detail_picture, NULL);
+      return;
+    }
   if (!item)
     {
       gtk_stack_set_visible_child_name (self->detail_stack, "none");
-      gtk_picture_set_paintable (self->detail_picture, NULL);
+      tessera_canvas_set_paintable (self->detail_picture, NULL);
       return;
     }
   gtk_stack_set_visible_child_name (self->detail_stack, "detail");
-  gtk_picture_set_file (self->detail_picture, tessera_gallery_item_get_file (item));
+  {
+    g_autoptr (GdkTexture) texture = gdk_texture_new_from_file (tessera_gallery_item_get_file (item), NULL);
+
+    tessera_canvas_set_paintable (self->detail_picture, GDK_PAINTABLE (texture));
+  }
 
   file_name = g_file_get_basename (tessera_gallery_item_get_file (item));
   m = tessera_gallery_item_get_meta (item);
@@ -392,7 +536,10 @@ show_detail (TesseraGallery *self)
     size = g_strdup_printf ("%u × %u", m->width, m->height);
   else if (tessera_gallery_item_get_width (item))
     size = g_strdup_printf ("%u × %u", tessera_gallery_item_get_width (item), tessera_gallery_item_get_height (item));
-  if (m->steps)
+  if (m->steps && m->finish_at && m->finish_at < m->steps)
+    /* Translators: a "Finish Now" image's steps */
+    steps = g_strdup_printf (_("Finished at step %u of %u"), m->finish_at, m->steps);
+  else if (m->steps)
     steps = g_strdup_printf ("%u", m->steps);
   seed = g_strdup_printf ("%" G_GUINT64_FORMAT, m->seed);
   cfg = format_double (m->cfg);
@@ -434,7 +581,9 @@ update_actions (TesseraGallery *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.inpaint", item != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.show-in-folder", item != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.save-as", item != NULL);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.delete", item != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.delete", tessera_gallery_get_n_selected (self) > 0);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.view", item != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.copy-image", item != NULL);
 }
 
 static void
@@ -447,8 +596,15 @@ on_meta_notify (TesseraGallery *self)
 static void
 on_selection_changed (TesseraGallery *self)
 {
-  TesseraGalleryItem *item = gtk_single_selection_get_selected_item (self->selection);
+  g_autoptr (GtkBitset) set = gtk_selection_model_get_selection (GTK_SELECTION_MODEL (self->selection));
+  g_autoptr (TesseraGalleryItem) item = NULL;
 
+  if (gtk_bitset_get_size (set) == 1)
+    item = g_list_model_get_item (G_LIST_MODEL (self->filtered), gtk_bitset_get_minimum (set));
+  /* The list changes (items-changed) far more often than what is selected. */
+  if (item == self->shown && gtk_bitset_get_size (set) == self->n_selected)
+    return;
+  self->n_selected = (guint) gtk_bitset_get_size (set);
   if (self->shown)
     g_clear_signal_handler (&self->shown_handler, self->shown);
   g_set_object (&self->shown, item);
@@ -485,6 +641,28 @@ inpaint_activated (GtkWidget *widget, const char *name, GVariant *param)
   (void) param;
   if (self->shown)
     g_signal_emit (self, signals[SIGNAL_INPAINT], 0, tessera_gallery_item_get_file (self->shown));
+}
+
+static void
+copy_image_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  TesseraGallery *self = TESSERA_GALLERY (widget);
+  g_autoptr (GdkTexture) texture = NULL;
+  g_autoptr (GError) error = NULL;
+
+  (void) name;
+  (void) param;
+  if (!self->shown)
+    return;
+  texture = gdk_texture_new_from_file (tessera_gallery_item_get_file (self->shown), &error);
+  if (!texture)
+    {
+      g_autofree char *msg = g_strdup_printf (_("Could not copy the image: %s"), error->message);
+      toast_message (self, msg);
+      return;
+    }
+  gdk_clipboard_set_texture (gtk_widget_get_clipboard (widget), texture);
+  toast_message (self, _("Image copied"));
 }
 
 static void
@@ -611,125 +789,22 @@ save_as_activated (GtkWidget *widget, const char *name, GVariant *param)
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->save_chooser));
 }
 
-/* Restoring from the trash. GLib's local trash follows the freedesktop.org spec: files
- * go to $XDG_DATA_HOME/Trash (same filesystem as home) or to $topdir/.Trash-$uid, with
- * an info/NAME.trashinfo holding "Path=" (absolute, or relative to $topdir) and
- * "DeletionDate=". Without GVfs there is no trash:/// to ask, so read those files. */
-static gboolean
-restore_from_trash_dir (const char *trash_dir, const char *wanted_path, GFile *orig, GError **error)
-{
-  g_autofree char *info_dir = g_build_filename (trash_dir, "info", NULL);
-  g_autoptr (GDir) dir = g_dir_open (info_dir, 0, NULL);
-  g_autofree char *best = NULL;
-  g_autofree char *best_date = NULL;
-  const char *name;
-
-  if (!dir)
-    return FALSE;
-  while ((name = g_dir_read_name (dir)))
-    {
-      g_autofree char *info_path = NULL;
-      g_autoptr (GKeyFile) kf = g_key_file_new ();
-      g_autofree char *path = NULL;
-      g_autofree char *unescaped = NULL;
-      g_autofree char *date = NULL;
-
-      if (!g_str_has_suffix (name, ".trashinfo"))
-        continue;
-      info_path = g_build_filename (info_dir, name, NULL);
-      if (!g_key_file_load_from_file (kf, info_path, G_KEY_FILE_NONE, NULL))
-        continue;
-      path = g_key_file_get_string (kf, "Trash Info", "Path", NULL);
-      unescaped = path ? g_uri_unescape_string (path, NULL) : NULL;
-      date = g_key_file_get_string (kf, "Trash Info", "DeletionDate", NULL);
-      if (!unescaped || g_strcmp0 (unescaped, wanted_path) != 0)
-        continue;
-      if (!best || g_strcmp0 (date, best_date) > 0)
-        {
-          g_free (best);
-          g_free (best_date);
-          best = g_strndup (name, strlen (name) - strlen (".trashinfo"));
-          best_date = g_steal_pointer (&date);
-        }
-    }
-  if (!best)
-    return FALSE;
-  {
-    g_autofree char *trashed_path = g_build_filename (trash_dir, "files", best, NULL);
-    g_autofree char *info_name = g_strconcat (best, ".trashinfo", NULL);
-    g_autofree char *info_path = g_build_filename (info_dir, info_name, NULL);
-    g_autoptr (GFile) trashed = g_file_new_for_path (trashed_path);
-    g_autoptr (GFile) info = g_file_new_for_path (info_path);
-
-    if (!g_file_move (trashed, orig, G_FILE_COPY_NONE, NULL, NULL, NULL, error))
-      return FALSE;
-    g_file_delete (info, NULL, NULL);
-    return TRUE;
-  }
-}
-
-static void
-restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  GFile *orig = task_data;
-  g_autofree char *orig_path = g_file_get_path (orig);
-  g_autofree char *home_trash = g_build_filename (g_get_user_data_dir (), "Trash", NULL);
-  g_autofree char *trash_name = g_strdup_printf (".Trash-%u", (unsigned) getuid ());
-  g_autoptr (GFile) dir = NULL;
-  GError *error = NULL;
-
-  (void) source;
-  (void) cancellable;
-  if (restore_from_trash_dir (home_trash, orig_path, orig, &error))
-    {
-      g_task_return_boolean (task, TRUE);
-      return;
-    }
-  if (error)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  /* $topdir/.Trash-$uid holds paths relative to $topdir: try each ancestor. */
-  dir = g_file_get_parent (orig);
-  while (dir)
-    {
-      g_autofree char *top = g_file_get_path (dir);
-      g_autofree char *trash = g_build_filename (top, trash_name, NULL);
-      g_autofree char *rel = g_file_get_relative_path (dir, orig);
-      GFile *parent;
-
-      if (rel && restore_from_trash_dir (trash, rel, orig, &error))
-        {
-          g_task_return_boolean (task, TRUE);
-          return;
-        }
-      if (error)
-        {
-          g_task_return_error (task, error);
-          return;
-        }
-      parent = g_file_get_parent (dir);
-      g_object_unref (dir);
-      dir = parent;
-    }
-  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("The image is no longer in the trash"));
-}
-
 static void
 restore_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   TesseraGallery *self = TESSERA_GALLERY (source);
-  g_autoptr (GFile) orig = user_data;
   g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) restored = tessera_trash_restore_files_finish (result, &error);
 
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
+  (void) user_data;
+  if (!restored)
     {
       g_autofree char *msg = g_strdup_printf (_("Could not restore the image: %s"), error->message);
       toast_message (self, msg);
       return;
     }
-  tessera_gallery_add_file (self, orig);
+  for (guint i = 0; i < restored->len; i++)
+    tessera_gallery_add_file (self, restored->pdata[i]);
 }
 
 static void
@@ -760,31 +835,27 @@ tessera_gallery_can_undo_delete (TesseraGallery *self)
 void
 tessera_gallery_undo_delete (TesseraGallery *self)
 {
-  g_autoptr (GFile) orig = NULL;
-  g_autoptr (GTask) task = NULL;
+  g_autoptr (GPtrArray) files = NULL;
 
   g_return_if_fail (TESSERA_IS_GALLERY (self));
   /* From Ctrl+Z the toast still shows, and its Undo now does nothing (last_trashed is
    * gone). It is left to time out: libadwaita 1.2 aborts when a toast is dismissed while
    * the one before it is still animating out. */
   set_undo_toast (self, NULL);
-  orig = g_steal_pointer (&self->last_trashed);
-  if (!orig)
+  files = g_steal_pointer (&self->last_trashed);
+  if (!files)
     return;
-  task = g_task_new (self, NULL, restore_done, g_object_ref (orig));
-  g_task_set_source_tag (task, tessera_gallery_undo_delete);
-  g_task_set_task_data (task, g_object_ref (orig), g_object_unref);
-  g_task_run_in_thread (task, restore_thread);
+  tessera_trash_restore_files_async (files, self, restore_done, NULL);
 }
 
 static void
 on_undo_delete (AdwToast *toast, gpointer user_data)
 {
   TesseraGallery *self = user_data;
-  GFile *orig = g_object_get_data (G_OBJECT (toast), "tessera-file");
+  guint serial = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (toast), "tessera-delete"));
 
-  /* Only the newest deletion's toast can undo: an older one's file was replaced. */
-  if (self->last_trashed && g_file_equal (self->last_trashed, orig))
+  /* Only the newest deletion's toast can undo: an older one's files were replaced. */
+  if (self->last_trashed && serial == self->delete_serial)
     {
       /* The toast dismisses itself after this signal. */
       if (self->undo_toast == toast)
@@ -796,15 +867,19 @@ on_undo_delete (AdwToast *toast, gpointer user_data)
 static void
 trash_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (TesseraGallery) self = user_data;
-  GFile *file = G_FILE (source);
+  TesseraGallery *self = TESSERA_GALLERY (source);
+  g_autoptr (GFile) failed = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *base = g_file_get_basename (file);
+  g_autoptr (GPtrArray) trashed = tessera_trash_files_finish (result, &failed, &error);
+  guint first = GPOINTER_TO_UINT (user_data), n;
   g_autofree char *title = NULL;
   AdwToast *toast;
 
-  if (!g_file_trash_finish (file, result, &error))
+  if (!self->items) /* disposed meanwhile */
+    return;
+  if (error)
     {
+      g_autofree char *base = g_file_get_basename (failed);
       g_autofree char *msg = NULL;
 
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
@@ -812,15 +887,31 @@ trash_done (GObject *source, GAsyncResult *result, gpointer user_data)
       else
         msg = g_strdup_printf (_("“%s” was not deleted: %s"), base, error->message);
       toast_message (self, msg);
-      return;
     }
-  remove_file (self, file);
-  g_set_object (&self->last_trashed, file);
-  title = g_strdup_printf (_("“%s” moved to the trash"), base);
+  if (trashed->len == 0)
+    return;
+  for (guint i = 0; i < trashed->len; i++)
+    remove_file (self, trashed->pdata[i]);
+  /* The image after the (first) deleted one takes its place in the selection. */
+  n = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
+  if (n > 0 && tessera_gallery_get_n_selected (self) == 0)
+    gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), MIN (first, n - 1), TRUE);
+
+  g_clear_pointer (&self->last_trashed, g_ptr_array_unref);
+  self->last_trashed = g_ptr_array_ref (trashed);
+  self->delete_serial++;
+  if (trashed->len == 1)
+    {
+      g_autofree char *base = g_file_get_basename (trashed->pdata[0]);
+      title = g_strdup_printf (_("“%s” moved to the trash"), base);
+    }
+  else
+    title = g_strdup_printf (ngettext ("%u image moved to the trash", "%u images moved to the trash", trashed->len),
+                             trashed->len);
   toast = adw_toast_new (title);
   adw_toast_set_button_label (toast, _("_Undo"));
   adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
-  g_object_set_data_full (G_OBJECT (toast), "tessera-file", g_object_ref (file), g_object_unref);
+  g_object_set_data (G_OBJECT (toast), "tessera-delete", GUINT_TO_POINTER (self->delete_serial));
   g_signal_connect_object (toast, "button-clicked", G_CALLBACK (on_undo_delete), self, 0);
   g_signal_connect_object (toast, "dismissed", G_CALLBACK (on_undo_toast_dismissed), self, 0);
   set_undo_toast (self, toast);
@@ -830,11 +921,22 @@ trash_done (GObject *source, GAsyncResult *result, gpointer user_data)
 void
 tessera_gallery_delete_selected (TesseraGallery *self)
 {
+  g_autoptr (GtkBitset) set = NULL;
+  g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_object_unref);
+  GtkBitsetIter iter;
+  guint pos;
+
   g_return_if_fail (TESSERA_IS_GALLERY (self));
-  if (!self->shown)
+  set = gtk_selection_model_get_selection (GTK_SELECTION_MODEL (self->selection));
+  if (gtk_bitset_is_empty (set))
     return;
-  g_file_trash_async (tessera_gallery_item_get_file (self->shown), G_PRIORITY_DEFAULT, NULL,
-                      trash_done, g_object_ref (self));
+  for (gboolean ok = gtk_bitset_iter_init_first (&iter, set, &pos); ok; ok = gtk_bitset_iter_next (&iter, &pos))
+    {
+      g_autoptr (TesseraGalleryItem) item = g_list_model_get_item (G_LIST_MODEL (self->filtered), pos);
+
+      g_ptr_array_add (files, g_object_ref (tessera_gallery_item_get_file (item)));
+    }
+  tessera_trash_files_async (files, self, trash_done, GUINT_TO_POINTER (gtk_bitset_get_minimum (set)));
 }
 
 static void
@@ -845,14 +947,64 @@ delete_activated (GtkWidget *widget, const char *name, GVariant *param)
   tessera_gallery_delete_selected (TESSERA_GALLERY (widget));
 }
 
-/* Enter or a double-click on an item: select it and reuse its parameters (once they are
- * read; gallery.reuse is disabled until then). */
+/* ---- the viewer ---- */
+
+void
+tessera_gallery_view (TesseraGallery *self, guint position)
+{
+  g_return_if_fail (TESSERA_IS_GALLERY (self));
+  if (position >= g_list_model_get_n_items (G_LIST_MODEL (self->filtered)))
+    return;
+  gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), position, TRUE);
+  tessera_image_viewer_set_position (self->viewer, position);
+  gtk_stack_set_visible_child_name (self->stack, "viewer");
+  gtk_widget_grab_focus (GTK_WIDGET (self->viewer));
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_VIEWING]);
+}
+
+TesseraImageViewer *
+tessera_gallery_get_viewer (TesseraGallery *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GALLERY (self), NULL);
+  return g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "viewer") == 0 ? self->viewer : NULL;
+}
+
+static void
+on_viewer_close (TesseraGallery *self)
+{
+  gtk_stack_set_visible_child_name (self->stack, "grid");
+  update_empty (self);
+  gtk_widget_grab_focus (GTK_WIDGET (self->grid_view));
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_VIEWING]);
+}
+
+/* Left and Right in the viewer move the gallery's selection along. */
+static void
+on_viewer_position (TesseraGallery *self)
+{
+  guint pos = tessera_image_viewer_get_position (self->viewer);
+
+  if (tessera_gallery_get_viewer (self) && pos < g_list_model_get_n_items (G_LIST_MODEL (self->filtered)))
+    gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), pos, TRUE);
+}
+
+static void
+view_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  TesseraGallery *self = TESSERA_GALLERY (widget);
+  g_autoptr (GtkBitset) set = gtk_selection_model_get_selection (GTK_SELECTION_MODEL (self->selection));
+
+  (void) name;
+  (void) param;
+  if (!gtk_bitset_is_empty (set))
+    tessera_gallery_view (self, gtk_bitset_get_minimum (set));
+}
+
+/* Enter or a double-click on an item: the viewer. */
 static void
 on_grid_activate (TesseraGallery *self, guint position)
 {
-  gtk_single_selection_set_selected (self->selection, position);
-  if (self->shown && tessera_gallery_item_get_meta (self->shown))
-    gtk_widget_activate_action (GTK_WIDGET (self), "gallery.reuse", NULL);
+  tessera_gallery_view (self, position);
 }
 
 /* ---- saving ---- */
@@ -974,15 +1126,91 @@ tessera_gallery_save_finish (TesseraGallery *self, GAsyncResult *result, GError 
 
 /* ---- grid cells ---- */
 
+/* A right click (or a long press) on a cell: its menu, for the selection when the cell is
+ * part of it, else for the cell alone. */
+static void
+cell_menu (GtkGesture *gesture, double x, double y, GtkListItem *list_item)
+{
+  GtkWidget *picture = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (gesture));
+  TesseraGallery *self = TESSERA_GALLERY (gtk_widget_get_ancestor (picture, TESSERA_TYPE_GALLERY));
+  guint pos = gtk_list_item_get_position (list_item);
+  double gx, gy;
+
+  if (!self || pos == GTK_INVALID_LIST_POSITION)
+    return;
+  gtk_gesture_set_state (gesture, GTK_EVENT_SEQUENCE_CLAIMED);
+  if (!gtk_selection_model_is_selected (GTK_SELECTION_MODEL (self->selection), pos))
+    gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), pos, TRUE);
+  if (!gtk_widget_translate_coordinates (picture, GTK_WIDGET (self), x, y, &gx, &gy))
+    gx = gy = 0;
+  gtk_popover_set_pointing_to (GTK_POPOVER (self->menu_popover), &(GdkRectangle) { .x = (int) gx, .y = (int) gy,
+                                                                                 .width = 1, .height = 1 });
+  gtk_popover_popup (GTK_POPOVER (self->menu_popover));
+}
+
+static void
+cell_right_click (GtkGestureClick *gesture, int n_press, double x, double y, GtkListItem *list_item)
+{
+  (void) n_press;
+  cell_menu (GTK_GESTURE (gesture), x, y, list_item);
+}
+
+static void
+cell_long_press (GtkGestureLongPress *gesture, double x, double y, GtkListItem *list_item)
+{
+  cell_menu (GTK_GESTURE (gesture), x, y, list_item);
+}
+
+/* The menu key: the menu under the focused cell, else the grid's corner. */
+static void
+menu_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  TesseraGallery *self = TESSERA_GALLERY (widget);
+  GtkWidget *focus = gtk_root_get_focus (gtk_widget_get_root (widget));
+  graphene_rect_t r = GRAPHENE_RECT_INIT (24, 24, 1, 1);
+
+  (void) name;
+  (void) param;
+  if (tessera_gallery_get_n_selected (self) == 0)
+    return;
+  if (focus && gtk_widget_is_ancestor (focus, GTK_WIDGET (self->grid_view)) &&
+      gtk_widget_compute_bounds (focus, widget, &r))
+    r = GRAPHENE_RECT_INIT (r.origin.x + r.size.width / 2, r.origin.y + r.size.height / 2, 1, 1);
+  else if (!gtk_widget_compute_bounds (GTK_WIDGET (self->grid_view), widget, &r))
+    r = GRAPHENE_RECT_INIT (0, 0, 1, 1);
+  gtk_popover_set_pointing_to (GTK_POPOVER (self->menu_popover),
+                               &(GdkRectangle) { .x = (int) r.origin.x + 24, .y = (int) r.origin.y + 24, .width = 1,
+                                                 .height = 1 });
+  gtk_popover_popup (GTK_POPOVER (self->menu_popover));
+}
+
+GtkPopover *
+tessera_gallery_popup_menu (TesseraGallery *self, guint position)
+{
+  g_return_val_if_fail (TESSERA_IS_GALLERY (self), NULL);
+  gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), position, TRUE);
+  menu_activated (GTK_WIDGET (self), "gallery.menu", NULL);
+  return GTK_POPOVER (self->menu_popover);
+}
+
 static void
 cell_setup (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer user_data)
 {
   GtkWidget *picture = gtk_picture_new ();
+  GtkGesture *click = gtk_gesture_click_new ();
+  GtkGesture *press = gtk_gesture_long_press_new ();
 
   (void) factory;
   (void) user_data;
+  /* The whole image inside the tile, however its sides compare. */
   gtk_picture_set_can_shrink (GTK_PICTURE (picture), TRUE);
-  gtk_picture_set_content_fit (GTK_PICTURE (picture), GTK_CONTENT_FIT_COVER);
+  gtk_picture_set_content_fit (GTK_PICTURE (picture), GTK_CONTENT_FIT_CONTAIN);
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
+  g_signal_connect (click, "pressed", G_CALLBACK (cell_right_click), list_item);
+  gtk_widget_add_controller (picture, GTK_EVENT_CONTROLLER (click));
+  gtk_gesture_single_set_touch_only (GTK_GESTURE_SINGLE (press), TRUE);
+  g_signal_connect (press, "pressed", G_CALLBACK (cell_long_press), list_item);
+  gtk_widget_add_controller (picture, GTK_EVENT_CONTROLLER (press));
   gtk_widget_set_size_request (picture, 180, 180);
   gtk_widget_set_overflow (picture, GTK_OVERFLOW_HIDDEN);
   gtk_widget_add_css_class (picture, "tessera-thumb");
@@ -1052,14 +1280,18 @@ tessera_gallery_dispose (GObject *object)
   if (self->shown)
     g_clear_signal_handler (&self->shown_handler, self->shown);
   g_clear_object (&self->shown);
+  g_clear_pointer (&self->menu_popover, gtk_widget_unparent);
   /* AdwBin keeps its own pointer to the template's root; let go of it first. */
   adw_bin_set_child (ADW_BIN (self), NULL);
   gtk_widget_dispose_template (GTK_WIDGET (self), TESSERA_TYPE_GALLERY);
   g_clear_object (&self->selection);
+  g_clear_object (&self->filtered);
+  g_clear_object (&self->filter);
   g_clear_object (&self->sorted);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->folder);
-  g_clear_object (&self->last_trashed);
+  g_clear_pointer (&self->last_trashed, g_ptr_array_unref);
+  g_clear_pointer (&self->search_terms, g_strfreev);
   g_clear_object (&self->undo_toast);
   g_clear_pointer (&self->items, g_hash_table_unref);
   G_OBJECT_CLASS (tessera_gallery_parent_class)->dispose (object);
@@ -1075,9 +1307,20 @@ tessera_gallery_get_property (GObject *object, guint prop_id, GValue *value, GPa
     case PROP_CAN_UNDO_DELETE:
       g_value_set_boolean (value, tessera_gallery_can_undo_delete (self));
       break;
+    case PROP_VIEWING:
+      g_value_set_boolean (value, tessera_gallery_get_viewer (self) != NULL);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
+}
+
+static void
+search_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  gtk_widget_grab_focus (GTK_WIDGET (TESSERA_GALLERY (widget)->search_entry));
 }
 
 static void
@@ -1091,6 +1334,8 @@ tessera_gallery_class_init (TesseraGalleryClass *klass)
 
   props[PROP_CAN_UNDO_DELETE] =
     g_param_spec_boolean ("can-undo-delete", NULL, NULL, FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /* Whether the viewer shows (tessera_gallery_get_viewer); Escape is its key then. */
+  props[PROP_VIEWING] = g_param_spec_boolean ("viewing", NULL, NULL, FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   signals[SIGNAL_REUSE_PARAMETERS] =
@@ -1100,10 +1345,17 @@ tessera_gallery_class_init (TesseraGalleryClass *klass)
     g_signal_new ("inpaint", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                   G_TYPE_NONE, 1, G_TYPE_FILE);
 
+  g_type_ensure (TESSERA_TYPE_IMAGE_VIEWER);
+  g_type_ensure (TESSERA_TYPE_CANVAS);
   gtk_widget_class_set_template_from_resource (widget_class, APP_RESOURCE_PATH "/tessera-gallery.ui");
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, stack);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, empty_page);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, grid_view);
+  gtk_widget_class_bind_template_child (widget_class, TesseraGallery, search_entry);
+  gtk_widget_class_bind_template_child (widget_class, TesseraGallery, results_stack);
+  gtk_widget_class_bind_template_child (widget_class, TesseraGallery, many_page);
+  gtk_widget_class_bind_template_child (widget_class, TesseraGallery, viewer);
+  gtk_widget_class_bind_template_child (widget_class, TesseraGallery, item_menu);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, detail_stack);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, detail_picture);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, params_list);
@@ -1114,7 +1366,14 @@ tessera_gallery_class_init (TesseraGalleryClass *klass)
   gtk_widget_class_install_action (widget_class, "gallery.show-in-folder", NULL, show_in_folder_activated);
   gtk_widget_class_install_action (widget_class, "gallery.save-as", NULL, save_as_activated);
   gtk_widget_class_install_action (widget_class, "gallery.delete", NULL, delete_activated);
+  gtk_widget_class_install_action (widget_class, "gallery.view", NULL, view_activated);
+  gtk_widget_class_install_action (widget_class, "gallery.copy-image", NULL, copy_image_activated);
+  gtk_widget_class_install_action (widget_class, "gallery.search", NULL, search_activated);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Delete, 0, "gallery.delete", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_f, GDK_CONTROL_MASK, "gallery.search", NULL);
+  gtk_widget_class_install_action (widget_class, "gallery.menu", NULL, menu_activated);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Menu, 0, "gallery.menu", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F10, GDK_SHIFT_MASK, "gallery.menu", NULL);
 }
 
 static void
@@ -1129,10 +1388,21 @@ tessera_gallery_init (TesseraGallery *self)
   self->store = g_list_store_new (TESSERA_TYPE_GALLERY_ITEM);
   sorter = GTK_SORTER (gtk_custom_sorter_new (compare_items, NULL, NULL));
   self->sorted = gtk_sort_list_model_new (G_LIST_MODEL (self->store), g_steal_pointer (&sorter));
-  self->selection = gtk_single_selection_new (G_LIST_MODEL (g_object_ref (self->sorted)));
-  gtk_single_selection_set_autoselect (self->selection, FALSE);
-  gtk_single_selection_set_can_unselect (self->selection, TRUE);
-  g_signal_connect_swapped (self->selection, "notify::selected-item", G_CALLBACK (on_selection_changed), self);
+  self->filter = gtk_custom_filter_new (filter_item, self, NULL);
+  self->filtered = gtk_filter_list_model_new (G_LIST_MODEL (g_object_ref (self->sorted)),
+                                              GTK_FILTER (g_object_ref (self->filter)));
+  self->selection = gtk_multi_selection_new (G_LIST_MODEL (g_object_ref (self->filtered)));
+  g_signal_connect_swapped (self->selection, "selection-changed", G_CALLBACK (on_selection_changed), self);
+  g_signal_connect_swapped (self->selection, "items-changed", G_CALLBACK (on_selection_changed), self);
+  g_signal_connect_swapped (self->search_entry, "search-changed", G_CALLBACK (on_search_changed), self);
+  g_signal_connect_swapped (self->search_entry, "stop-search", G_CALLBACK (on_stop_search), self);
+  tessera_image_viewer_set_model (self->viewer, G_LIST_MODEL (self->filtered));
+  g_signal_connect_swapped (self->viewer, "close", G_CALLBACK (on_viewer_close), self);
+  g_signal_connect_swapped (self->viewer, "notify::position", G_CALLBACK (on_viewer_position), self);
+  self->menu_popover = gtk_popover_menu_new_from_model (self->item_menu);
+  gtk_popover_set_has_arrow (GTK_POPOVER (self->menu_popover), FALSE);
+  gtk_widget_set_halign (self->menu_popover, GTK_ALIGN_START);
+  gtk_widget_set_parent (self->menu_popover, GTK_WIDGET (self));
 
   g_signal_connect (factory, "setup", G_CALLBACK (cell_setup), NULL);
   g_signal_connect (factory, "bind", G_CALLBACK (cell_bind), NULL);

@@ -12,6 +12,34 @@
 #include <math.h>
 #include <string.h>
 
+#include "tessera-canvas.h"
+
+/* A loaded tokenizer shared with the threads that count with it (ts_tokenizer is
+ * immutable once loaded, so any number of threads may read it; the last reference frees it). */
+typedef struct {
+  ts_tokenizer *tok;
+} Tokenizer;
+
+static void
+tokenizer_clear (gpointer data)
+{
+  ts_tokenizer_free (((Tokenizer *) data)->tok);
+}
+
+static Tokenizer *
+tokenizer_ref (Tokenizer *t)
+{
+  return g_atomic_rc_box_acquire (t);
+}
+
+static void
+tokenizer_unref (Tokenizer *t)
+{
+  g_atomic_rc_box_release_full (t, tokenizer_clear);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Tokenizer, tokenizer_unref)
+
 struct _TesseraGeneratePage
 {
   AdwBin parent_instance;
@@ -29,14 +57,23 @@ struct _TesseraGeneratePage
   AdwComboRow *size_row;
   GtkAdjustment *steps_adjustment;
   GtkAdjustment *guidance_adjustment;
-  GtkAdjustment *seed_adjustment;
+  GtkEntry *seed_entry;
   GtkToggleButton *seed_lock;
+  AdwActionRow *finish_row;
+  GtkLabel *token_label;
+  GtkLabel *model_label;
+  AdwLeaflet *leaflet;
+  GtkWidget *sidebar;
+  GtkWidget *sidebar_separator;
+  GtkWidget *canvas_page;
+  GtkWidget *narrow_run_box;
+  GtkButton *back_button;
   GtkAdjustment *temp_start_adjustment;
   GtkAdjustment *temp_end_adjustment;
   GtkAdjustment *aesthetic_adjustment;
   GtkStack *run_stack;
   GtkStack *canvas_stack;
-  GtkPicture *canvas;
+  TesseraCanvas *canvas;
   GtkLabel *status_label;
   GtkProgressBar *progress_bar;
 
@@ -44,9 +81,20 @@ struct _TesseraGeneratePage
   TesseraModelInfo *model_info;
   GtkStringList *size_list;
   TesseraModelState model_state;
+  guint64 seed;          /* the last valid seed in the entry */
+  guint finish_at;       /* 0: every step */
+  gboolean running;
+  /* The live token count: the model's tokenizer, loaded and used off the main thread. */
+  Tokenizer *tokenizer;
+  GCancellable *tokenizer_cancellable;
+  GCancellable *count_cancellable;
+  guint count_source;
+  int n_tokens; /* with the start and end tokens; -1 while unknown */
 };
 
 G_DEFINE_FINAL_TYPE (TesseraGeneratePage, tessera_generate_page, ADW_TYPE_BIN)
+
+static void update_token_label (TesseraGeneratePage *self);
 
 void
 tessera_form_params_clear (TesseraFormParams *params)
@@ -133,7 +181,15 @@ fill_sizes (TesseraGeneratePage *self)
   for (guint i = 0; i < self->model_info->sizes->len; i++)
     {
       TesseraSize *s = &g_array_index (self->model_info->sizes, TesseraSize, i);
-      g_ptr_array_add (labels, g_strdup_printf ("%u × %u", s->width, s->height));
+
+      /* The model's own size is the one it was trained at (ts_model_default_size: the
+       * VQ model's sample_size when it names one, 128 for the demo model); it draws the
+       * others, but what it never saw comes out as noise. */
+      if (s->width == self->model_info->default_width && s->height == self->model_info->default_height)
+        g_ptr_array_add (labels, g_strdup_printf ("%u × %u", s->width, s->height));
+      else
+        /* Translators: an image size the loaded model was not trained at */
+        g_ptr_array_add (labels, g_strdup_printf (_("%u × %u (not trained: expect noise)"), s->width, s->height));
     }
   g_ptr_array_add (labels, NULL);
   gtk_string_list_splice (self->size_list, 0, n, (const char *const *) labels->pdata);
@@ -149,6 +205,251 @@ on_size_selected (TesseraGeneratePage *self)
   tessera_generate_page_get_size (self, &w, &h);
   if (w && h)
     save_size (self, self->model_info->path, w, h);
+}
+
+/* ---- the seed: 64 bits, typed ---- */
+
+static gboolean
+parse_seed (const char *text, guint64 *seed)
+{
+  g_autofree char *stripped = g_strstrip (g_strdup (text));
+
+  return stripped[0] && g_ascii_string_to_unsigned (stripped, 10, 0, G_MAXUINT64, seed, NULL);
+}
+
+static void
+set_seed (TesseraGeneratePage *self, guint64 seed)
+{
+  g_autofree char *text = g_strdup_printf ("%" G_GUINT64_FORMAT, seed);
+
+  self->seed = seed;
+  gtk_editable_set_text (GTK_EDITABLE (self->seed_entry), text);
+}
+
+static void
+on_seed_changed (TesseraGeneratePage *self)
+{
+  guint64 seed;
+
+  if (parse_seed (gtk_editable_get_text (GTK_EDITABLE (self->seed_entry)), &seed))
+    {
+      self->seed = seed;
+      gtk_widget_remove_css_class (GTK_WIDGET (self->seed_entry), "error");
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->seed_entry), NULL);
+    }
+  else
+    {
+      g_autofree char *tip = g_strdup_printf (_("A seed is a whole number from 0 to %" G_GUINT64_FORMAT
+                                                "; Generate uses %" G_GUINT64_FORMAT),
+                                              G_MAXUINT64, self->seed);
+
+      gtk_widget_add_css_class (GTK_WIDGET (self->seed_entry), "error");
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->seed_entry), tip);
+    }
+}
+
+static guint64
+draw_seed (void)
+{
+  return ((guint64) g_random_int () << 32) | g_random_int ();
+}
+
+/* ---- finishing early ---- */
+
+static void
+update_finish_row (TesseraGeneratePage *self)
+{
+  int steps = (int) gtk_adjustment_get_value (self->steps_adjustment);
+  g_autofree char *title = NULL;
+  g_autofree char *subtitle = NULL;
+
+  gtk_widget_set_visible (GTK_WIDGET (self->finish_row), self->finish_at > 0);
+  if (!self->finish_at)
+    return;
+  /* Translators: the form row that "Finish Now" images restore */
+  title = g_strdup_printf (_("Finish at Step %u"), self->finish_at);
+  if ((int) self->finish_at < steps)
+    subtitle = g_strdup_printf (_("Of %d: every token still masked then takes that step’s prediction, "
+                                  "as Finish Now did"), steps);
+  else
+    subtitle = g_strdup_printf (_("Not before the last of %d steps: every step runs"), steps);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->finish_row), title);
+  adw_action_row_set_subtitle (self->finish_row, subtitle);
+}
+
+static void
+clear_finish_at_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  tessera_generate_page_set_finish_at (TESSERA_GENERATE_PAGE (widget), 0);
+}
+
+/* ---- the live token count ---- */
+
+static void
+tokenizer_load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  g_autofree char *dir = g_build_filename (task_data, "tokenizer", NULL);
+  GError *error = NULL;
+  ts_error err;
+  ts_tokenizer *tok;
+  Tokenizer *t;
+
+  (void) source;
+  (void) cancellable;
+  tok = ts_tokenizer_load (dir, &err);
+  if (!tok)
+    {
+      tessera_engine_error_from_ts (&err, &error);
+      g_task_return_error (task, error);
+      return;
+    }
+  t = g_atomic_rc_box_new0 (Tokenizer);
+  t->tok = tok;
+  g_task_return_pointer (task, t, (GDestroyNotify) tokenizer_unref);
+}
+
+static void
+tokenizer_load_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  TesseraGeneratePage *self = TESSERA_GENERATE_PAGE (source);
+  g_autoptr (GError) error = NULL;
+  Tokenizer *t = g_task_propagate_pointer (G_TASK (result), &error);
+
+  (void) user_data;
+  if (!t)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_debug ("no token count: %s", error->message);
+      return;
+    }
+  g_clear_pointer (&self->tokenizer, tokenizer_unref);
+  self->tokenizer = t;
+  g_signal_emit_by_name (gtk_text_view_get_buffer (self->prompt_view), "changed");
+}
+
+typedef struct {
+  Tokenizer *tokenizer;
+  char *text;
+} CountJob;
+
+static void
+count_job_free (CountJob *job)
+{
+  tokenizer_unref (job->tokenizer);
+  g_free (job->text);
+  g_free (job);
+}
+
+static void
+count_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  CountJob *job = task_data;
+  size_t n = 0;
+  ts_error err;
+  GError *error = NULL;
+
+  (void) source;
+  (void) cancellable;
+  if (ts_tokenizer_encode (job->tokenizer->tok, job->text, NULL, 0, &n, &err) != TS_OK)
+    {
+      tessera_engine_error_from_ts (&err, &error);
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_int (task, (gssize) MIN (n, (size_t) G_MAXINT));
+}
+
+static void
+count_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  TesseraGeneratePage *self = TESSERA_GENERATE_PAGE (source);
+  g_autoptr (GError) error = NULL;
+  gssize n = g_task_propagate_int (G_TASK (result), &error);
+
+  (void) user_data;
+  /* A cancelled count (the text changed since) fails as cancelled: GTask checks. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self->n_tokens = error ? -1 : (int) n;
+  update_token_label (self);
+}
+
+static gboolean
+count_now (gpointer data)
+{
+  TesseraGeneratePage *self = data;
+  g_autoptr (GTask) task = NULL;
+  CountJob *job;
+
+  self->count_source = 0;
+  g_cancellable_cancel (self->count_cancellable);
+  g_clear_object (&self->count_cancellable);
+  if (!self->tokenizer)
+    return G_SOURCE_REMOVE;
+  self->count_cancellable = g_cancellable_new ();
+  job = g_new0 (CountJob, 1);
+  job->tokenizer = tokenizer_ref (self->tokenizer);
+  job->text = text_view_dup_text (self->prompt_view);
+  task = g_task_new (self, self->count_cancellable, count_done, NULL);
+  g_task_set_source_tag (task, count_now);
+  g_task_set_task_data (task, job, (GDestroyNotify) count_job_free);
+  g_task_run_in_thread (task, count_thread);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+update_token_label (TesseraGeneratePage *self)
+{
+  g_autofree char *prompt = text_view_dup_text (self->prompt_view);
+  g_autofree char *text = NULL;
+  gboolean over = FALSE;
+
+  g_strstrip (prompt);
+  if (!prompt[0])
+    text = g_strdup (_("Empty prompt: an unconditional image"));
+  else if (self->n_tokens >= 0)
+    {
+      over = self->n_tokens > TS_TOKENIZER_MAX_LENGTH;
+      if (over)
+        /* Translators: CLIP tokens in the prompt (with its start and end tokens) / the most it takes */
+        text = g_strdup_printf (_("%d / %d tokens: the end is left out"), self->n_tokens, TS_TOKENIZER_MAX_LENGTH);
+      else
+        text = g_strdup_printf (_("%d / %d tokens"), self->n_tokens, TS_TOKENIZER_MAX_LENGTH);
+    }
+  gtk_label_set_label (self->token_label, text ? text : "");
+  if (over)
+    gtk_widget_add_css_class (GTK_WIDGET (self->token_label), "warning");
+  else
+    gtk_widget_remove_css_class (GTK_WIDGET (self->token_label), "warning");
+}
+
+static void
+on_prompt_changed (TesseraGeneratePage *self)
+{
+  /* The count waits for a pause in typing, then runs off the main thread. */
+  self->n_tokens = -1;
+  update_token_label (self);
+  g_clear_handle_id (&self->count_source, g_source_remove);
+  self->count_source = g_timeout_add (120, count_now, self);
+}
+
+/* ---- folding (narrow windows) ---- */
+
+static void
+update_fold (TesseraGeneratePage *self)
+{
+  gboolean folded = adw_leaflet_get_folded (self->leaflet);
+
+  gtk_widget_set_visible (GTK_WIDGET (self->back_button), folded);
+  gtk_widget_set_visible (self->narrow_run_box, folded && self->running);
+}
+
+static void
+on_back_clicked (TesseraGeneratePage *self)
+{
+  adw_leaflet_set_visible_child (self->leaflet, self->sidebar);
 }
 
 static void
@@ -173,6 +474,12 @@ tessera_generate_page_dispose (GObject *object)
   /* AdwBin keeps its own pointer to the template's root; let go of it first. */
   adw_bin_set_child (ADW_BIN (self), NULL);
   gtk_widget_dispose_template (GTK_WIDGET (self), TESSERA_TYPE_GENERATE_PAGE);
+  g_clear_handle_id (&self->count_source, g_source_remove);
+  g_cancellable_cancel (self->count_cancellable);
+  g_clear_object (&self->count_cancellable);
+  g_cancellable_cancel (self->tokenizer_cancellable);
+  g_clear_object (&self->tokenizer_cancellable);
+  g_clear_pointer (&self->tokenizer, tokenizer_unref);
   g_clear_object (&self->settings);
   g_clear_object (&self->size_list);
   g_clear_pointer (&self->model_info, tessera_model_info_unref);
@@ -187,6 +494,7 @@ tessera_generate_page_class_init (TesseraGeneratePageClass *klass)
 
   object_class->dispose = tessera_generate_page_dispose;
 
+  g_type_ensure (TESSERA_TYPE_CANVAS);
   gtk_widget_class_set_template_from_resource (widget_class, APP_RESOURCE_PATH "/tessera-generate-page.ui");
 #define BIND(name) gtk_widget_class_bind_template_child (widget_class, TesseraGeneratePage, name)
   BIND (model_stack);
@@ -201,8 +509,17 @@ tessera_generate_page_class_init (TesseraGeneratePageClass *klass)
   BIND (size_row);
   BIND (steps_adjustment);
   BIND (guidance_adjustment);
-  BIND (seed_adjustment);
+  BIND (seed_entry);
   BIND (seed_lock);
+  BIND (finish_row);
+  BIND (token_label);
+  BIND (model_label);
+  BIND (leaflet);
+  BIND (sidebar);
+  BIND (sidebar_separator);
+  BIND (canvas_page);
+  BIND (narrow_run_box);
+  BIND (back_button);
   BIND (temp_start_adjustment);
   BIND (temp_end_adjustment);
   BIND (aesthetic_adjustment);
@@ -212,6 +529,7 @@ tessera_generate_page_class_init (TesseraGeneratePageClass *klass)
   BIND (status_label);
   BIND (progress_bar);
 #undef BIND
+  gtk_widget_class_install_action (widget_class, "generate-page.clear-finish-at", NULL, clear_finish_at_activated);
 }
 
 static void
@@ -219,7 +537,18 @@ tessera_generate_page_init (TesseraGeneratePage *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   self->size_list = gtk_string_list_new (NULL);
+  self->n_tokens = -1;
   adw_combo_row_set_model (self->size_row, G_LIST_MODEL (self->size_list));
+  adw_leaflet_page_set_navigatable (adw_leaflet_get_page (self->leaflet, self->sidebar_separator), FALSE);
+  g_signal_connect_object (self->leaflet, "notify::folded", G_CALLBACK (update_fold), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->back_button, "clicked", G_CALLBACK (on_back_clicked), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->seed_entry, "changed", G_CALLBACK (on_seed_changed), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (gtk_text_view_get_buffer (self->prompt_view), "changed", G_CALLBACK (on_prompt_changed),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->steps_adjustment, "value-changed", G_CALLBACK (update_finish_row), self,
+                           G_CONNECT_SWAPPED);
+  update_fold (self);
+  update_token_label (self);
 }
 
 /* ---- public API ---- */
@@ -238,8 +567,7 @@ tessera_generate_page_set_settings (TesseraGeneratePage *self, GSettings *settin
   g_settings_bind (settings, "temperature-end", self->temp_end_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "aesthetic-score", self->aesthetic_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "seed-locked", self->seed_lock, "active", G_SETTINGS_BIND_DEFAULT);
-  gtk_adjustment_set_value (self->seed_adjustment,
-                            (double) MIN (g_settings_get_uint64 (settings, "seed"), (guint64) G_MAXUINT32));
+  set_seed (self, g_settings_get_uint64 (settings, "seed"));
   {
     g_autofree char *prompt = g_settings_get_string (settings, "prompt");
     g_autofree char *negative = g_settings_get_string (settings, "negative-prompt");
@@ -315,8 +643,30 @@ tessera_generate_page_set_model_info (TesseraGeneratePage *self, TesseraModelInf
     tessera_model_info_ref (info);
   g_clear_pointer (&self->model_info, tessera_model_info_unref);
   self->model_info = info;
+  g_cancellable_cancel (self->tokenizer_cancellable);
+  g_clear_object (&self->tokenizer_cancellable);
+  g_clear_pointer (&self->tokenizer, tokenizer_unref);
+  self->n_tokens = -1;
+  update_token_label (self);
   if (!info)
-    return;
+    {
+      gtk_label_set_label (self->model_label, "");
+      return;
+    }
+  {
+    /* Translators: the loaded model's name and the device it runs on */
+    g_autofree char *text = g_strdup_printf (_("Model: %s on %s"), info->name, info->backend);
+    g_autofree char *path = g_filename_display_name (info->path);
+    g_autoptr (GTask) task = NULL;
+
+    gtk_label_set_label (self->model_label, text);
+    gtk_widget_set_tooltip_text (GTK_WIDGET (self->model_label), path);
+    self->tokenizer_cancellable = g_cancellable_new ();
+    task = g_task_new (self, self->tokenizer_cancellable, tokenizer_load_done, NULL);
+    g_task_set_source_tag (task, tessera_generate_page_set_model_info);
+    g_task_set_task_data (task, g_strdup (info->path), g_free);
+    g_task_run_in_thread (task, tokenizer_load_thread);
+  }
   fill_sizes (self);
   /* A model made for another guidance scale than the official 9 (the bundled demo model:
    * 2) gets it, unless the user has set a guidance of their own. */
@@ -377,36 +727,69 @@ tessera_generate_page_prompt_has_focus (TesseraGeneratePage *self)
   return gtk_widget_has_focus (GTK_WIDGET (self->prompt_view));
 }
 
-gboolean
+/* Sets adj to v or, when v is out of its range, to the nearest value it takes, and names
+ * that change in changes ("guidance 40 → 30"). */
+static void
+set_clamped (GtkAdjustment *adj, double v, const char *name, GString *changes)
+{
+  double c = CLAMP (v, gtk_adjustment_get_lower (adj), gtk_adjustment_get_upper (adj));
+
+  gtk_adjustment_set_value (adj, c);
+  if (c != v)
+    {
+      if (changes->len)
+        g_string_append (changes, ", ");
+      /* Translators: a restored value that had to change: "guidance 40 → 30" */
+      g_string_append_printf (changes, _("%s %g → %g"), name, v, c);
+    }
+}
+
+char *
 tessera_generate_page_apply_meta (TesseraGeneratePage *self, const TesseraImageMeta *m)
 {
-  gboolean size_ok = TRUE;
+  g_autoptr (GString) changes = g_string_new (NULL);
 
-  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), FALSE);
-  g_return_val_if_fail (m != NULL, FALSE);
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), NULL);
+  g_return_val_if_fail (m != NULL, NULL);
 
-  if (m->prompt)
-    text_view_set_text (self->prompt_view, m->prompt);
+  /* An image made without a prompt gets none: it was an unconditional one. */
+  text_view_set_text (self->prompt_view, m->prompt);
   text_view_set_text (self->negative_view, m->negative_prompt);
   if (m->steps > 0)
-    gtk_adjustment_set_value (self->steps_adjustment, m->steps);
+    set_clamped (self->steps_adjustment, m->steps, _("steps"), changes);
   if (!isnan (m->cfg))
-    gtk_adjustment_set_value (self->guidance_adjustment, m->cfg);
+    set_clamped (self->guidance_adjustment, m->cfg, _("guidance"), changes);
   if (!isnan (m->temperature_start))
-    gtk_adjustment_set_value (self->temp_start_adjustment, m->temperature_start);
+    set_clamped (self->temp_start_adjustment, m->temperature_start, _("temperature at start"), changes);
   if (!isnan (m->temperature_end))
-    gtk_adjustment_set_value (self->temp_end_adjustment, m->temperature_end);
+    set_clamped (self->temp_end_adjustment, m->temperature_end, _("temperature at end"), changes);
   if (!isnan (m->aesthetic_score))
-    gtk_adjustment_set_value (self->aesthetic_adjustment, m->aesthetic_score);
-  gtk_adjustment_set_value (self->seed_adjustment, (double) MIN (m->seed, (guint64) G_MAXUINT32));
-  if (m->seed > G_MAXUINT32)
-    g_debug ("seed %" G_GUINT64_FORMAT " is above the form's range; using %u", m->seed, G_MAXUINT32);
+    set_clamped (self->aesthetic_adjustment, m->aesthetic_score, _("aesthetic score"), changes);
+  set_seed (self, m->seed);
   /* Reusing parameters means reusing the seed too. */
   gtk_toggle_button_set_active (self->seed_lock, TRUE);
+  /* "Finish Now" images finish at the same step again; others run every step. */
+  tessera_generate_page_set_finish_at (self, m->steps > 0 && m->finish_at < m->steps ? m->finish_at : 0);
+  if (m->finish_at && (double) m->finish_at >= gtk_adjustment_get_value (self->steps_adjustment) &&
+      m->finish_at < m->steps)
+    {
+      if (changes->len)
+        g_string_append (changes, ", ");
+      /* Translators: a "Finish Now" image whose step the form cannot reach */
+      g_string_append_printf (changes, _("finish at step %u → every step"), m->finish_at);
+    }
   if (m->width && m->height && self->model_info && !select_size (self, m->width, m->height))
-    size_ok = FALSE;
+    {
+      guint w, h;
+
+      tessera_generate_page_get_size (self, &w, &h);
+      if (changes->len)
+        g_string_append (changes, ", ");
+      /* Translators: a restored size this model does not make, and the size kept */
+      g_string_append_printf (changes, _("size %u × %u → %u × %u"), m->width, m->height, w, h);
+    }
   gtk_expander_set_expanded (self->negative_expander, m->negative_prompt && m->negative_prompt[0]);
-  return size_ok;
+  return changes->len ? g_string_free (g_steal_pointer (&changes), FALSE) : NULL;
 }
 
 void
@@ -425,9 +808,10 @@ tessera_generate_page_read_params (TesseraGeneratePage *self, TesseraFormParams 
   p->temperature_start = gtk_adjustment_get_value (self->temp_start_adjustment);
   p->temperature_end = gtk_adjustment_get_value (self->temp_end_adjustment);
   p->aesthetic_score = gtk_adjustment_get_value (self->aesthetic_adjustment);
-  if (!gtk_toggle_button_get_active (self->seed_lock))
-    gtk_adjustment_set_value (self->seed_adjustment, g_random_int ());
-  p->seed = (guint64) gtk_adjustment_get_value (self->seed_adjustment);
+  /* What is typed and not a seed goes back to the seed that is used. */
+  set_seed (self, gtk_toggle_button_get_active (self->seed_lock) ? self->seed : draw_seed ());
+  p->seed = self->seed;
+  p->finish_at = self->finish_at > 0 && (int) self->finish_at < p->steps ? self->finish_at : 0;
   g_settings_set_uint64 (self->settings, "seed", p->seed);
   g_settings_set_string (self->settings, "prompt", p->prompt);
   g_settings_set_string (self->settings, "negative-prompt", p->negative_prompt);
@@ -452,7 +836,7 @@ void
 tessera_generate_page_reroll_seed (TesseraGeneratePage *self)
 {
   g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
-  gtk_adjustment_set_value (self->seed_adjustment, g_random_int ());
+  set_seed (self, draw_seed ());
 }
 
 void
@@ -467,6 +851,11 @@ tessera_generate_page_set_running (TesseraGeneratePage *self, gboolean running)
 {
   g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
   gtk_stack_set_visible_child_name (self->run_stack, running ? "running" : "idle");
+  self->running = running;
+  /* Folded, the canvas comes forward as the run starts. */
+  if (running)
+    adw_leaflet_set_visible_child (self->leaflet, self->canvas_page);
+  update_fold (self);
 }
 
 void
@@ -474,7 +863,7 @@ tessera_generate_page_set_preview (TesseraGeneratePage *self, GdkPaintable *prev
 {
   g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
 
-  gtk_picture_set_paintable (self->canvas, preview);
+  tessera_canvas_set_paintable (self->canvas, preview);
   gtk_stack_set_visible_child_name (self->canvas_stack, "canvas");
 }
 
@@ -482,7 +871,7 @@ GdkPaintable *
 tessera_generate_page_get_preview (TesseraGeneratePage *self)
 {
   g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), NULL);
-  return gtk_picture_get_paintable (self->canvas);
+  return tessera_canvas_get_paintable (self->canvas);
 }
 
 void
@@ -506,4 +895,54 @@ tessera_generate_page_get_status (TesseraGeneratePage *self)
 {
   g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), NULL);
   return gtk_label_get_label (self->status_label);
+}
+
+guint64
+tessera_generate_page_get_seed (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), 0);
+  return self->seed;
+}
+
+void
+tessera_generate_page_set_finish_at (TesseraGeneratePage *self, guint step)
+{
+  g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
+  self->finish_at = step;
+  update_finish_row (self);
+}
+
+guint
+tessera_generate_page_get_finish_at (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), 0);
+  return self->finish_at;
+}
+
+int
+tessera_generate_page_get_token_count (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), -1);
+  return self->n_tokens;
+}
+
+const char *
+tessera_generate_page_get_token_text (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), NULL);
+  return gtk_label_get_label (self->token_label);
+}
+
+gboolean
+tessera_generate_page_get_folded (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), FALSE);
+  return adw_leaflet_get_folded (self->leaflet);
+}
+
+const char *
+tessera_generate_page_get_model_text (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), NULL);
+  return gtk_label_get_label (self->model_label);
 }

@@ -34,6 +34,7 @@ typedef struct {
   double temperature_start, temperature_end;
   double aesthetic_score;
   guint64 seed;
+  guint finish_at; /* 0: every step; else stop after this 1-based step (below steps) */
 } TesseraFormParams;
 
 void tessera_form_params_clear (TesseraFormParams *params);
@@ -72,9 +73,25 @@ char *tessera_generate_page_dup_prompt (TesseraGeneratePage *self);
 gboolean tessera_generate_page_focus_prompt (TesseraGeneratePage *self);
 gboolean tessera_generate_page_prompt_has_focus (TesseraGeneratePage *self);
 /* Fills the form from an image's parameters; values it does not record stay as they are,
- * and the seed gets locked. Returns FALSE when it names a size the model does not make
- * (the size stays). */
-gboolean tessera_generate_page_apply_meta (TesseraGeneratePage *self, const TesseraImageMeta *meta);
+ * an empty prompt empties the prompt, the seed gets locked and a "Finish Now" image's step
+ * becomes the form's finish-at step. Returns NULL when every value was taken as recorded,
+ * else what had to change, for the user ("steps 300 → 200, guidance 40 → 30": values out
+ * of the form's range, a size the model does not make); free with g_free. */
+char *tessera_generate_page_apply_meta (TesseraGeneratePage *self, const TesseraImageMeta *meta);
+/* The seed Generate uses when the seed is kept (the entry's, when it holds a valid one). */
+guint64 tessera_generate_page_get_seed (TesseraGeneratePage *self);
+/* The step at which the next generation finishes as "Finish Now" would (0: every step).
+ * Reusing a "Finish Now" image sets it; the form shows it in a row the user can clear. */
+void tessera_generate_page_set_finish_at (TesseraGeneratePage *self, guint step);
+guint tessera_generate_page_get_finish_at (TesseraGeneratePage *self);
+/* The live token count under the prompt: tokens with the start and end ones, -1 while
+ * unknown (no tokenizer yet, or counting), and the label's text. */
+int tessera_generate_page_get_token_count (TesseraGeneratePage *self);
+const char *tessera_generate_page_get_token_text (TesseraGeneratePage *self);
+/* Whether the window is too narrow for the form beside the canvas (one shows at a time). */
+gboolean tessera_generate_page_get_folded (TesseraGeneratePage *self);
+/* The status area's "Model: NAME on BACKEND". */
+const char *tessera_generate_page_get_model_text (TesseraGeneratePage *self);
 /* Reads the form into params (cleared first) for a run: draws a new seed unless it is
  * locked, and stores the seed and prompts in the settings. */
 void tessera_generate_page_read_params (TesseraGeneratePage *self, TesseraFormParams *params);

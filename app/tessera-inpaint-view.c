@@ -9,6 +9,7 @@
 #include <glib/gi18n.h>
 #include <math.h>
 
+#include "tessera-canvas.h"
 #include "tessera-preview.h"
 
 struct _TesseraInpaintView
@@ -19,13 +20,16 @@ struct _TesseraInpaintView
   GtkTextView *prompt_view;
   GtkAdjustment *brush_adjustment;
   GtkAdjustment *strength_adjustment;
-  GtkSwitch *eraser_switch;
+  GtkWidget *tool_box;
+  GtkToggleButton *brush_button;
+  GtkToggleButton *eraser_button;
   GtkLabel *cells_label;
   GtkStack *run_stack;
   TesseraMaskEditor *editor;
   GtkLabel *source_label;
   GtkLabel *status_label;
   GtkProgressBar *progress_bar;
+  GtkWidget *legend; /* the confidence heat map's, beside the status */
 
   GFile *file;
   ts_image *image;
@@ -127,7 +131,29 @@ on_brush_changed (TesseraInpaintView *self)
 static void
 on_eraser_changed (TesseraInpaintView *self)
 {
-  tessera_mask_editor_set_eraser (self->editor, gtk_switch_get_active (self->eraser_switch));
+  tessera_mask_editor_set_eraser (self->editor, gtk_toggle_button_get_active (self->eraser_button));
+}
+
+void
+tessera_inpaint_view_set_eraser (TesseraInpaintView *self, gboolean eraser)
+{
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  gtk_toggle_button_set_active (eraser ? self->eraser_button : self->brush_button, TRUE);
+}
+
+gboolean
+tessera_inpaint_view_get_eraser (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), FALSE);
+  return gtk_toggle_button_get_active (self->eraser_button);
+}
+
+/* B and E pick the tool, as in image editors. */
+static void
+tool_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) param;
+  tessera_inpaint_view_set_eraser (TESSERA_INPAINT_VIEW (widget), g_str_equal (name, "inpaint.eraser"));
 }
 
 static void
@@ -161,7 +187,9 @@ tessera_inpaint_view_class_init (TesseraInpaintViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, prompt_view);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, brush_adjustment);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, strength_adjustment);
-  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, eraser_switch);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, tool_box);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, brush_button);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, eraser_button);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, cells_label);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, run_stack);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, editor);
@@ -177,19 +205,70 @@ tessera_inpaint_view_class_init (TesseraInpaintViewClass *klass)
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK, "inpaint.undo", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_bracketright, 0, "inpaint.brush-grow", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_bracketleft, 0, "inpaint.brush-shrink", NULL);
+  gtk_widget_class_install_action (widget_class, "inpaint.brush", NULL, tool_activated);
+  gtk_widget_class_install_action (widget_class, "inpaint.eraser", NULL, tool_activated);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_b, 0, "inpaint.brush", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_e, 0, "inpaint.eraser", NULL);
 }
 
 static void
 tessera_inpaint_view_init (TesseraInpaintView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->legend = tessera_heat_legend_new ();
+  gtk_widget_set_visible (self->legend, FALSE);
+  gtk_widget_set_valign (self->legend, GTK_ALIGN_CENTER);
+  gtk_box_insert_child_after (GTK_BOX (gtk_widget_get_parent (GTK_WIDGET (self->status_label))), self->legend,
+                              GTK_WIDGET (self->source_label));
   g_signal_connect_object (self->editor, "changed", G_CALLBACK (update_state), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->brush_adjustment, "value-changed", G_CALLBACK (on_brush_changed), self,
                            G_CONNECT_SWAPPED);
-  g_signal_connect_object (self->eraser_switch, "notify::active", G_CALLBACK (on_eraser_changed), self,
+  g_signal_connect_object (self->eraser_button, "notify::active", G_CALLBACK (on_eraser_changed), self,
                            G_CONNECT_SWAPPED);
   on_brush_changed (self);
   update_state (self);
+}
+
+/* The brush follows the image: an eighth of its long side (16 px on a 128 px image, two
+ * cells of the demo model; 128 px on a 1024 px one), in steps of a quarter cell, up to
+ * the whole image. */
+static void
+scale_brush (TesseraInpaintView *self, const ts_image *image, guint cell)
+{
+  double side = MAX (image->width, image->height);
+  double step = MAX (1.0, cell / 4.0);
+  double size = MAX (step, round (side / 8 / step) * step);
+
+  gtk_adjustment_configure (self->brush_adjustment, size, step, MAX (side, size), step, MAX (step, 4 * step), 0);
+}
+
+static void
+on_restore_mask (AdwToast *toast, gpointer user_data)
+{
+  TesseraInpaintView *self = user_data;
+
+  (void) toast;
+  if (!self->running)
+    tessera_mask_editor_undo (self->editor);
+}
+
+/* After a repaint the mask has done its work: it is cleared, and the toast (or Ctrl+Z)
+ * brings it back for another try. */
+static void
+clear_mask_after_run (TesseraInpaintView *self)
+{
+  GtkWidget *overlay = gtk_widget_get_ancestor (GTK_WIDGET (self), ADW_TYPE_TOAST_OVERLAY);
+  AdwToast *toast;
+
+  if (tessera_mask_editor_count_cells (self->editor) == 0)
+    return;
+  tessera_mask_editor_clear (self->editor);
+  if (!overlay)
+    return;
+  toast = adw_toast_new (_("Mask cleared for the next repaint"));
+  adw_toast_set_button_label (toast, _("_Restore"));
+  g_signal_connect_object (toast, "button-clicked", G_CALLBACK (on_restore_mask), self, 0);
+  adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), toast);
 }
 
 static void
@@ -220,7 +299,8 @@ tessera_inpaint_view_set_source (TesseraInpaintView *self, GFile *file, ts_image
   tessera_inpaint_view_set_prompt (self, meta && meta->prompt ? meta->prompt : "");
   texture = tessera_texture_from_image (image);
   tessera_mask_editor_set_image (self->editor, texture, cell);
-  tessera_mask_editor_set_preview (self->editor, NULL);
+  scale_brush (self, image, cell);
+  tessera_inpaint_view_set_preview (self, NULL);
   gtk_progress_bar_set_fraction (self->progress_bar, 0);
   gtk_label_set_label (self->status_label, "");
   set_source_label (self);
@@ -242,7 +322,8 @@ tessera_inpaint_view_replace_source (TesseraInpaintView *self, GFile *file, ts_i
   self->image = image;
   texture = tessera_texture_from_image (image);
   tessera_mask_editor_replace_image (self->editor, texture);
-  tessera_mask_editor_set_preview (self->editor, NULL);
+  tessera_inpaint_view_set_preview (self, NULL);
+  clear_mask_after_run (self);
   set_source_label (self);
   update_state (self);
 }
@@ -310,7 +391,7 @@ tessera_inpaint_view_set_running (TesseraInpaintView *self, gboolean running)
   gtk_stack_set_visible_child_name (self->run_stack, running ? "running" : "idle");
   tessera_mask_editor_set_editable (self->editor, !running);
   gtk_text_view_set_editable (self->prompt_view, !running);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->eraser_switch), !running);
+  gtk_widget_set_sensitive (self->tool_box, !running);
   update_state (self);
 }
 
@@ -327,4 +408,12 @@ tessera_inpaint_view_set_preview (TesseraInpaintView *self, GdkPaintable *previe
 {
   g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
   tessera_mask_editor_set_preview (self->editor, preview);
+  gtk_widget_set_visible (self->legend, preview && tessera_preview_is_heat_map (preview));
+}
+
+gboolean
+tessera_inpaint_view_get_legend_visible (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), FALSE);
+  return gtk_widget_get_visible (self->legend);
 }

@@ -19,7 +19,8 @@ G_DECLARE_FINAL_TYPE (TesseraInpaintView, tessera_inpaint_view, TESSERA, INPAINT
 /* Takes ownership of image. meta (nullable) fills the prompt. cell: px per token. */
 void tessera_inpaint_view_set_source (TesseraInpaintView *self, GFile *file, ts_image *image,
                                       const TesseraImageMeta *meta, guint cell);
-/* After a run: the result becomes the new source, the mask stays. Takes image. */
+/* After a run: the result becomes the new source, and the mask is cleared (one undo step,
+ * which the toast's Restore or Ctrl+Z takes back). Takes image. */
 void tessera_inpaint_view_replace_source (TesseraInpaintView *self, GFile *file, ts_image *image);
 GFile *tessera_inpaint_view_get_source_file (TesseraInpaintView *self);
 const ts_image *tessera_inpaint_view_get_source_image (TesseraInpaintView *self);
@@ -27,11 +28,18 @@ char *tessera_inpaint_view_dup_prompt (TesseraInpaintView *self);
 void tessera_inpaint_view_set_prompt (TesseraInpaintView *self, const char *prompt);
 double tessera_inpaint_view_get_strength (TesseraInpaintView *self);
 void tessera_inpaint_view_set_strength (TesseraInpaintView *self, double strength);
-/* The brush diameter in image pixels (the slider; `[` and `]` change it). */
+/* The brush or the eraser (the Tool buttons; B and E). */
+void tessera_inpaint_view_set_eraser (TesseraInpaintView *self, gboolean eraser);
+gboolean tessera_inpaint_view_get_eraser (TesseraInpaintView *self);
+/* The brush diameter in image pixels (the slider; `[` and `]` change it). A new source
+ * sets it to an eighth of the image's long side. */
 double tessera_inpaint_view_get_brush_size (TesseraInpaintView *self);
 TesseraMaskEditor *tessera_inpaint_view_get_editor (TesseraInpaintView *self);
 void tessera_inpaint_view_set_running (TesseraInpaintView *self, gboolean running);
 void tessera_inpaint_view_set_progress (TesseraInpaintView *self, double fraction, const char *text);
+/* The live preview, shown through the masked cells; a confidence heat map gets its
+ * legend under the canvas. */
 void tessera_inpaint_view_set_preview (TesseraInpaintView *self, GdkPaintable *preview);
+gboolean tessera_inpaint_view_get_legend_visible (TesseraInpaintView *self);
 
 G_END_DECLS

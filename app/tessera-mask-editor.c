@@ -10,6 +10,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "tessera-canvas.h"
+
 #define MAX_UNDO 32
 
 struct _TesseraMaskEditor
@@ -18,6 +20,8 @@ struct _TesseraMaskEditor
 
   GdkTexture *image;
   GdkPaintable *preview;
+  cairo_surface_t *image_surface;   /* their pixels, drawn nearest-neighbour when scaled up */
+  cairo_surface_t *preview_surface;
   guint width, height, cell;
   guint8 *mask;
   guint8 *cells; /* grid of 0/1, the snapped cells */
@@ -120,6 +124,75 @@ ensure_overlay (TesseraMaskEditor *self)
 }
 
 static void
+draw_preview (TesseraMaskEditor *self, GtkSnapshot *snapshot, const graphene_rect_t *r, const graphene_rect_t *clip)
+{
+  if (self->preview_surface)
+    {
+      tessera_snapshot_surface (snapshot, self->preview_surface, r, clip);
+      return;
+    }
+  gtk_snapshot_push_clip (snapshot, clip);
+  gtk_snapshot_save (snapshot);
+  gtk_snapshot_translate (snapshot, &r->origin);
+  gdk_paintable_snapshot (self->preview, snapshot, r->size.width, r->size.height);
+  gtk_snapshot_restore (snapshot);
+  gtk_snapshot_pop (snapshot);
+}
+
+/* During a repaint only the masked cells change: the preview (the whole token grid) shows
+ * through them, one clip per run of masked cells in a row, and the rest stays the source
+ * image, outlined where it will not change. Without a mask (a result shown as it is) the
+ * whole preview shows. */
+static void
+snapshot_preview (TesseraMaskEditor *self, GtkSnapshot *snapshot, const graphene_rect_t *r, double scale)
+{
+  guint gw = self->cell ? self->width / self->cell : 0, gh = self->cell ? self->height / self->cell : 0;
+  double cs = self->cell * scale;
+  gboolean any = tessera_mask_editor_count_cells (self) > 0;
+  GdkRGBA edge = { 1, 1, 1, 0.6 };
+
+  for (guint gy = 0; any && gy < gh; gy++)
+    for (guint gx = 0; gx < gw;)
+      {
+        guint end = gx;
+        graphene_rect_t run;
+
+        while (end < gw && self->cells[gy * gw + end])
+          end++;
+        if (end == gx)
+          {
+            gx++;
+            continue;
+          }
+        run = GRAPHENE_RECT_INIT (r->origin.x + gx * cs, r->origin.y + gy * cs, (end - gx) * cs, cs);
+        draw_preview (self, snapshot, r, &run);
+        gx = end;
+      }
+  if (!any)
+    {
+      draw_preview (self, snapshot, r, r);
+      return;
+    }
+  /* A thin line around the repainted area, where it meets the kept image. */
+  for (guint gy = 0; gy < gh; gy++)
+    for (guint gx = 0; gx < gw; gx++)
+      {
+        double x = r->origin.x + gx * cs, y = r->origin.y + gy * cs;
+
+        if (!self->cells[gy * gw + gx])
+          continue;
+        if (gy == 0 || !self->cells[(gy - 1) * gw + gx])
+          gtk_snapshot_append_color (snapshot, &edge, &GRAPHENE_RECT_INIT (x, y, cs, 1));
+        if (gy + 1 == gh || !self->cells[(gy + 1) * gw + gx])
+          gtk_snapshot_append_color (snapshot, &edge, &GRAPHENE_RECT_INIT (x, y + cs - 1, cs, 1));
+        if (gx == 0 || !self->cells[gy * gw + gx - 1])
+          gtk_snapshot_append_color (snapshot, &edge, &GRAPHENE_RECT_INIT (x, y, 1, cs));
+        if (gx + 1 == gw || !self->cells[gy * gw + gx + 1])
+          gtk_snapshot_append_color (snapshot, &edge, &GRAPHENE_RECT_INIT (x + cs - 1, y, 1, cs));
+      }
+}
+
+static void
 tessera_mask_editor_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
 {
   TesseraMaskEditor *self = TESSERA_MASK_EDITOR (widget);
@@ -129,13 +202,12 @@ tessera_mask_editor_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   if (!get_layout (self, &scale, &ox, &oy))
     return;
   r = GRAPHENE_RECT_INIT (ox, oy, self->width * scale, self->height * scale);
-  gtk_snapshot_save (snapshot);
-  gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (ox, oy));
+  tessera_snapshot_surface (snapshot, self->image_surface, &r, &r);
   if (self->preview)
-    gdk_paintable_snapshot (self->preview, snapshot, r.size.width, r.size.height);
-  else
-    gdk_paintable_snapshot (GDK_PAINTABLE (self->image), snapshot, r.size.width, r.size.height);
-  gtk_snapshot_restore (snapshot);
+    {
+      snapshot_preview (self, snapshot, &r, scale);
+      return;
+    }
 
   ensure_overlay (self);
   if (self->overlay)
@@ -309,6 +381,8 @@ tessera_mask_editor_dispose (GObject *object)
   g_clear_object (&self->image);
   g_clear_object (&self->preview);
   g_clear_object (&self->overlay);
+  g_clear_pointer (&self->image_surface, cairo_surface_destroy);
+  g_clear_pointer (&self->preview_surface, cairo_surface_destroy);
   clear_undo (self);
   G_OBJECT_CLASS (tessera_mask_editor_parent_class)->dispose (object);
 }
@@ -371,6 +445,9 @@ tessera_mask_editor_set_image (TesseraMaskEditor *self, GdkTexture *texture, gui
   g_return_if_fail (texture == NULL || GDK_IS_TEXTURE (texture));
 
   g_set_object (&self->image, texture);
+  g_clear_pointer (&self->image_surface, cairo_surface_destroy);
+  if (texture)
+    self->image_surface = tessera_surface_from_texture (texture);
   g_clear_pointer (&self->mask, g_free);
   g_clear_pointer (&self->cells, g_free);
   clear_undo (self);
@@ -394,6 +471,8 @@ tessera_mask_editor_replace_image (TesseraMaskEditor *self, GdkTexture *texture)
                     (guint) gdk_texture_get_height (texture) == self->height);
 
   g_set_object (&self->image, texture);
+  g_clear_pointer (&self->image_surface, cairo_surface_destroy);
+  self->image_surface = tessera_surface_from_texture (texture);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -402,6 +481,9 @@ tessera_mask_editor_set_preview (TesseraMaskEditor *self, GdkPaintable *preview)
 {
   g_return_if_fail (TESSERA_IS_MASK_EDITOR (self));
   g_set_object (&self->preview, preview);
+  g_clear_pointer (&self->preview_surface, cairo_surface_destroy);
+  if (GDK_IS_TEXTURE (preview))
+    self->preview_surface = tessera_surface_from_texture (GDK_TEXTURE (preview));
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 

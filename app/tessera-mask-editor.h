@@ -3,7 +3,8 @@
  * tessera-mask-editor.h — TesseraMaskEditor, the inpainting canvas: shows an image, lets
  * the user paint a mask on it with a round brush (or erase), and overlays the token cells
  * the engine will repaint, with the engine's rule: a cell counts when at least half of its
- * pixels are painted. During a run it shows the live preview instead of the image.
+ * pixels are painted. During a run the live preview shows through the masked cells only:
+ * the rest of the image is not repainted, so it does not change on screen either.
  */
 #pragma once
 

@@ -18,6 +18,7 @@ struct _TesseraPreferences
   AdwActionRow *model_row;
   AdwActionRow *gallery_row;
   AdwComboRow *backend_row;
+  AdwActionRow *demo_row;
   GtkAdjustment *threads_adjustment;
 
   GSettings *settings;
@@ -47,8 +48,16 @@ fill_backends (TesseraPreferences *self)
     for (int i = 0; i < MIN (n, (int) G_N_ELEMENTS (devices)); i++)
       {
         g_autofree char *name = g_strdup_printf ("vulkan:%d", i);
-        /* Translators: a Vulkan device's name and its kind ("discrete", "cpu", …) */
-        g_autofree char *label = g_strdup_printf (_("%s (Vulkan, %s)"), devices[i].name, devices[i].type);
+        g_autofree char *label = NULL;
+
+        /* A CPU-type device (Mesa's llvmpipe) runs the shaders in software: it is there to
+         * test Vulkan, and slower than the processor backend. */
+        if (g_strcmp0 (devices[i].type, "cpu") == 0)
+          /* Translators: a Vulkan device that is a software renderer (llvmpipe) */
+          label = g_strdup_printf (_("%s (Vulkan software renderer: slower than Processor)"), devices[i].name);
+        else
+          /* Translators: a Vulkan device's name and its kind ("discrete", "integrated", …) */
+          label = g_strdup_printf (_("%s (Vulkan, %s)"), devices[i].name, devices[i].type);
 
         add_backend (self, name, label);
       }
@@ -65,6 +74,8 @@ update_rows (TesseraPreferences *self)
   g_autofree char *gallery = g_settings_get_string (self->settings, "gallery-folder");
   g_autofree char *backend = g_settings_get_string (self->settings, "backend");
 
+  gtk_widget_set_visible (GTK_WIDGET (self->demo_row), ts_default_model_dir () != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "prefs.use-demo-model", model[0] != '\0');
   if (model[0])
     adw_action_row_set_subtitle (self->model_row, model);
   else if (ts_default_model_dir ())
@@ -157,6 +168,48 @@ choose_gallery_activated (GtkWidget *widget, const char *name, GVariant *param)
   choose_folder (TESSERA_PREFERENCES (widget), _("Choose the Gallery Folder"), "gallery-folder");
 }
 
+/* The bundled demo model is what an empty model folder means. */
+static void
+use_demo_model_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  g_settings_reset (TESSERA_PREFERENCES (widget)->settings, "model-folder");
+}
+
+/* The device list's rows wrap rather than cut a long device name off; a check marks the
+ * selected one, as in AdwComboRow's own list. */
+static void
+setup_backend_item (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer user_data)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *label = gtk_label_new (NULL);
+  GtkWidget *check = gtk_image_new_from_icon_name ("object-select-symbolic");
+
+  (void) factory;
+  (void) user_data;
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (label), 40);
+  gtk_widget_set_hexpand (label, TRUE);
+  gtk_box_append (GTK_BOX (box), label);
+  gtk_box_append (GTK_BOX (box), check);
+  gtk_list_item_set_child (item, box);
+}
+
+static void
+bind_backend_item (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer user_data)
+{
+  AdwComboRow *row = user_data;
+  GtkStringObject *string = gtk_list_item_get_item (item);
+  GtkWidget *box = gtk_list_item_get_child (item);
+
+  (void) factory;
+  gtk_label_set_label (GTK_LABEL (gtk_widget_get_first_child (box)), gtk_string_object_get_string (string));
+  gtk_widget_set_opacity (gtk_widget_get_last_child (box),
+                          adw_combo_row_get_selected (row) == gtk_list_item_get_position (item) ? 1 : 0);
+}
+
 static void
 reset_gallery_activated (GtkWidget *widget, const char *name, GVariant *param)
 {
@@ -191,10 +244,12 @@ tessera_preferences_class_init (TesseraPreferencesClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, model_row);
   gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, gallery_row);
   gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, backend_row);
+  gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, demo_row);
   gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, threads_adjustment);
   gtk_widget_class_install_action (widget_class, "prefs.choose-model", NULL, choose_model_activated);
   gtk_widget_class_install_action (widget_class, "prefs.choose-gallery", NULL, choose_gallery_activated);
   gtk_widget_class_install_action (widget_class, "prefs.reset-gallery", NULL, reset_gallery_activated);
+  gtk_widget_class_install_action (widget_class, "prefs.use-demo-model", NULL, use_demo_model_activated);
 }
 
 static void
@@ -205,6 +260,13 @@ tessera_preferences_init (TesseraPreferences *self)
   self->backend_labels = gtk_string_list_new (NULL);
   fill_backends (self);
   adw_combo_row_set_model (self->backend_row, G_LIST_MODEL (self->backend_labels));
+  {
+    g_autoptr (GtkListItemFactory) factory = gtk_signal_list_item_factory_new ();
+
+    g_signal_connect (factory, "setup", G_CALLBACK (setup_backend_item), NULL);
+    g_signal_connect (factory, "bind", G_CALLBACK (bind_backend_item), self->backend_row);
+    adw_combo_row_set_list_factory (self->backend_row, factory);
+  }
 }
 
 GtkWidget *

@@ -61,6 +61,7 @@ tessera_preview_render (const TesseraStep *step, TesseraPreviewMode mode, GBytes
   guint8 *px = g_malloc ((gsize) h * stride);
   float lo = INFINITY, hi = -INFINITY;
   g_autoptr (GBytes) bytes = NULL;
+  GdkTexture *texture;
 
   g_return_val_if_fail (palette != NULL, NULL);
 
@@ -118,7 +119,18 @@ tessera_preview_render (const TesseraStep *step, TesseraPreviewMode mode, GBytes
       }
 
   bytes = g_bytes_new_take (px, (gsize) h * stride);
-  return gdk_memory_texture_new (w, h, GDK_MEMORY_R8G8B8, bytes, stride);
+  texture = gdk_memory_texture_new (w, h, GDK_MEMORY_R8G8B8, bytes, stride);
+  /* So that a canvas showing it can add the legend (TesseraCanvas). */
+  if (mode == TESSERA_PREVIEW_CONFIDENCE)
+    g_object_set_data (G_OBJECT (texture), "tessera-heat-map", GINT_TO_POINTER (1));
+  return texture;
+}
+
+gboolean
+tessera_preview_is_heat_map (GdkPaintable *paintable)
+{
+  g_return_val_if_fail (GDK_IS_PAINTABLE (paintable), FALSE);
+  return g_object_get_data (G_OBJECT (paintable), "tessera-heat-map") != NULL;
 }
 
 GdkTexture *

@@ -26,6 +26,9 @@ TesseraPreviewMode tessera_preview_mode_from_string (const char *nick);
 GdkTexture *tessera_preview_render (const TesseraStep *step, TesseraPreviewMode mode,
                                     GBytes *palette);
 
+/* Whether paintable is a confidence heat map made by tessera_preview_render. */
+gboolean tessera_preview_is_heat_map (GdkPaintable *paintable);
+
 /* An RGB8 engine image as a texture. */
 GdkTexture *tessera_texture_from_image (const ts_image *image);
 

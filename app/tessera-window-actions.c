@@ -43,6 +43,7 @@ to_worker_params (const TesseraRunParams *p, TesseraGenerateParams *gp)
   gp->temperature_end = p->form.temperature_end;
   gp->aesthetic_score = p->form.aesthetic_score;
   gp->seed = p->form.seed;
+  gp->finish_at = p->form.finish_at;
 }
 
 static void
@@ -96,6 +97,8 @@ inpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_dat
   self->params.form.prompt = tessera_inpaint_view_dup_prompt (self->inpaint_view);
   self->params.form.width = src->width;
   self->params.form.height = src->height;
+  /* The form's finish-at step is a generation's (a reused Finish Now image), not a repaint's. */
+  self->params.form.finish_at = 0;
   self->params.strength = tessera_inpaint_view_get_strength (self->inpaint_view);
   self->params.source = src_file ? g_file_get_basename (src_file) : NULL;
   g_settings_set_double (self->settings, "inpaint-strength", self->params.strength);
@@ -143,6 +146,10 @@ finish_now_activated (GSimpleAction *action, GVariant *param, gpointer user_data
     grid[i] = self->last_step->tokens[i] == self->last_step->mask_token_id ? self->last_step->predicted[i]
                                                                            : self->last_step->tokens[i];
   self->finishing = TRUE;
+  /* Recorded in the image, so that reusing it finishes at the same step (ts_generate_params's
+   * finish_at does what this does, inside the run). */
+  self->params.form.finish_at =
+    self->last_step->step + 1 < self->last_step->n_steps ? (guint) self->last_step->step + 1 : 0;
   g_cancellable_cancel (self->run_cancellable);
   memcpy (self->last_step->tokens, grid, n * sizeof *grid);
   self->last_step->n_masked = 0;
@@ -332,7 +339,9 @@ _tessera_window_update_actions (TesseraWindow *self)
   TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
 
   set_enabled (self, "generate", ready && idle);
-  set_enabled (self, "cancel", !idle && !self->finishing);
+  /* Escape (win.cancel's key, taken before any widget sees it) closes the gallery's
+   * viewer rather than stopping a run behind it. */
+  set_enabled (self, "cancel", !idle && !self->finishing && !tessera_gallery_get_viewer (self->gallery));
   set_enabled (self, "finish-now", self->run == TESSERA_RUN_GENERATE && !self->finishing && self->last_step != NULL);
   set_enabled (self, "open", idle);
   set_enabled (self, "choose-model", idle);

@@ -53,6 +53,9 @@ struct _TesseraWindow
 
   TesseraRunKind run;
   gboolean finishing;
+  gboolean reload_pending; /* the model settings changed during a run: reload after it */
+  gboolean close_confirmed;
+  AdwMessageDialog *close_dialog;
   GCancellable *run_cancellable;
   TesseraRunParams params;
   TesseraStep *last_step;
@@ -123,6 +126,10 @@ void _tessera_window_inpaint_file (TesseraWindow *self, GFile *file);
 guint _tessera_window_get_n_opened (TesseraWindow *self);
 /* Total toasts shown and the last title. */
 const char *_tessera_window_get_last_toast (TesseraWindow *self);
+/* The "stop and close?" dialog while it shows, else NULL. */
+AdwMessageDialog *_tessera_window_get_close_dialog (TesseraWindow *self);
+/* Whether changed model settings wait for the current run to end. */
+gboolean _tessera_window_get_reload_pending (TesseraWindow *self);
 /* Toasts shown or queued (screenshots wait for them to time out). */
 guint _tessera_window_get_n_toasts (TesseraWindow *self);
 /* The size selected in the form (0 x 0 without a model). */

@@ -93,6 +93,16 @@ toast_error (TesseraWindow *self, const char *what, const GError *error)
   toast (self, msg);
 }
 
+/* What the text encoder sees as no prompt at all (CLIP drops outer whitespace). */
+static gboolean
+prompt_is_empty (const char *prompt)
+{
+  for (; prompt && *prompt; prompt = g_utf8_next_char (prompt))
+    if (!g_unichar_isspace (g_utf8_get_char (prompt)))
+      return FALSE;
+  return TRUE;
+}
+
 static GFile *
 gallery_folder (TesseraWindow *self)
 {
@@ -117,17 +127,23 @@ format_duration (double seconds)
   return g_strdup_printf ("%d:%02d", s / 60, s % 60);
 }
 
-/* Fills the form from an image's parameters; values it does not record stay as they are. */
+/* Fills the form from an image's parameters (values it does not record stay as they are)
+ * and says so: done is the toast when every value was taken as recorded; otherwise the
+ * toast names each value that changed. */
 static void
-apply_meta (TesseraWindow *self, const ts_image_meta *m)
+apply_meta (TesseraWindow *self, const ts_image_meta *m, const char *done)
 {
-  if (!tessera_generate_page_apply_meta (self->generate_page, m))
-    {
-      g_autofree char *msg = g_strdup_printf (_("This model does not make %u × %u images: the size is unchanged"),
-                                              m->width, m->height);
+  g_autofree char *changes = tessera_generate_page_apply_meta (self->generate_page, m);
+  g_autofree char *msg = NULL;
 
-      toast (self, msg);
+  if (!changes)
+    {
+      toast (self, done);
+      return;
     }
+  /* Translators: the values that did not fit the form, e.g. "steps 300 → 200, guidance 40 → 30" */
+  msg = g_strdup_printf (_("Restored with changes: %s"), changes);
+  toast (self, msg);
 }
 
 /* ---- model state ---- */
@@ -259,10 +275,32 @@ _tessera_window_load_model (TesseraWindow *self)
                              g_object_ref (self));
 }
 
+/* Preferences never stop a run: a new model folder, device or thread count waits for the
+ * image being made, and says so. */
 static void
 on_model_settings_changed (TesseraWindow *self)
 {
+  if (self->run != TESSERA_RUN_IDLE)
+    {
+      if (!self->reload_pending)
+        toast (self, _("The new model settings apply once this image is done"));
+      self->reload_pending = TRUE;
+      return;
+    }
   _tessera_window_load_model (self);
+}
+
+static gboolean
+reload_after_run (gpointer data)
+{
+  TesseraWindow *self = data;
+
+  if (self->run == TESSERA_RUN_IDLE && self->reload_pending)
+    {
+      self->reload_pending = FALSE;
+      _tessera_window_load_model (self);
+    }
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -469,6 +507,7 @@ save_to_gallery (TesseraWindow *self, ts_image *image, TesseraRunKind kind)
   meta.source = p->source;
   meta.seed = p->form.seed;
   meta.steps = (uint32_t) p->form.steps;
+  meta.finish_at = p->form.finish_at;
   meta.width = image->width;
   meta.height = image->height;
   meta.cfg = p->form.guidance;
@@ -498,7 +537,10 @@ _tessera_window_begin_run (TesseraWindow *self, TesseraRunKind kind)
     tessera_generate_page_set_running (self->generate_page, TRUE);
   else
     tessera_inpaint_view_set_running (self->inpaint_view, TRUE);
-  _tessera_window_set_progress (self, 0, _("Encoding the prompt…"));
+  if (kind == TESSERA_RUN_GENERATE && prompt_is_empty (self->params.form.prompt))
+    _tessera_window_set_progress (self, 0, _("No prompt: drawing an unconditional image…"));
+  else
+    _tessera_window_set_progress (self, 0, _("Encoding the prompt…"));
   _tessera_window_update_actions (self);
 }
 
@@ -510,6 +552,9 @@ end_run (TesseraWindow *self)
   self->run = TESSERA_RUN_IDLE;
   self->finishing = FALSE;
   g_clear_object (&self->run_cancellable);
+  /* After the result is saved with the model it was made with. */
+  if (self->reload_pending)
+    g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, reload_after_run, g_object_ref (self), g_object_unref);
   tessera_generate_page_set_running (self->generate_page, FALSE);
   tessera_generate_page_set_form_sensitive (self->generate_page, TRUE);
   if (kind == TESSERA_RUN_INPAINT)
@@ -526,7 +571,21 @@ finish_result (TesseraWindow *self, TesseraResult *result, TesseraRunKind kind)
 
   if (result->prompt_truncated)
     toast (self, _("The prompt was longer than 77 tokens; the end was left out"));
-  text = g_strdup_printf (_("Done in %s · %d × %d tokens"), took, result->grid_w, result->grid_h);
+  if (self->params.form.finish_at)
+    /* Translators: a run that "Finish Now" (or the form's finish-at step) ended early */
+    text = g_strdup_printf (_("Finished at step %u of %d in %s · %d × %d tokens"), self->params.form.finish_at,
+                            self->params.form.steps, took, result->grid_w, result->grid_h);
+  else
+    text = g_strdup_printf (_("Done in %s · %d × %d tokens"), took, result->grid_w, result->grid_h);
+  if (kind == TESSERA_RUN_GENERATE && prompt_is_empty (self->params.form.prompt))
+    {
+      g_autofree char *unconditional = NULL;
+
+      /* Translators: the status line of a run without a prompt */
+      unconditional = g_strdup_printf (_("%s · no prompt: an unconditional image"), text);
+      g_free (text);
+      text = g_steal_pointer (&unconditional);
+    }
   if (kind == TESSERA_RUN_INPAINT)
     {
       tessera_inpaint_view_set_preview (self->inpaint_view, GDK_PAINTABLE (texture));
@@ -686,12 +745,14 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (l->meta)
     {
-      apply_meta (self, l->meta);
       msg = g_strdup_printf (_("Parameters from “%s” restored"), base);
+      apply_meta (self, l->meta, msg);
     }
   else
-    msg = g_strdup_printf (_("“%s” carries no generation parameters"), base);
-  toast (self, msg);
+    {
+      msg = g_strdup_printf (_("“%s” carries no generation parameters"), base);
+      toast (self, msg);
+    }
   if (self->run == TESSERA_RUN_IDLE)
     {
       texture = tessera_texture_from_image (l->image);
@@ -777,9 +838,8 @@ on_drop (GtkDropTarget *target, const GValue *value, double x, double y, gpointe
 static void
 on_gallery_reuse (TesseraWindow *self, const TesseraImageMeta *meta)
 {
-  apply_meta (self, meta);
+  apply_meta (self, meta, _("Parameters copied to the form"));
   adw_view_stack_set_visible_child_name (self->view_stack, "generate");
-  toast (self, _("Parameters copied to the form"));
 }
 
 static void
@@ -790,11 +850,44 @@ on_gallery_inpaint (TesseraWindow *self, GFile *file)
 
 /* ---- GObject ---- */
 
+static void
+on_close_response (AdwMessageDialog *dialog, const char *response, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  (void) dialog;
+  self->close_dialog = NULL;
+  if (g_strcmp0 (response, "close") == 0)
+    {
+      self->close_confirmed = TRUE;
+      gtk_window_close (GTK_WINDOW (self));
+    }
+}
+
 static gboolean
 tessera_window_close_request (GtkWindow *window)
 {
   TesseraWindow *self = TESSERA_WINDOW (window);
   int w, h;
+
+  /* Closing mid-run loses the image being made: ask first. */
+  if (self->run != TESSERA_RUN_IDLE && !self->close_confirmed)
+    {
+      AdwMessageDialog *dialog;
+
+      if (self->close_dialog)
+        return TRUE;
+      dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (window, _("Stop and Close?"),
+                                                           _("The image being made is lost.")));
+      adw_message_dialog_add_responses (dialog, "cancel", _("_Keep Going"), "close", _("_Stop and Close"), NULL);
+      adw_message_dialog_set_response_appearance (dialog, "close", ADW_RESPONSE_DESTRUCTIVE);
+      adw_message_dialog_set_default_response (dialog, "cancel");
+      adw_message_dialog_set_close_response (dialog, "cancel");
+      g_signal_connect_object (dialog, "response", G_CALLBACK (on_close_response), self, 0);
+      self->close_dialog = dialog;
+      gtk_window_present (GTK_WINDOW (dialog));
+      return TRUE;
+    }
 
   tessera_generate_page_save_prompts (self->generate_page);
   gtk_window_get_default_size (window, &w, &h);
@@ -977,6 +1070,8 @@ tessera_window_constructed (GObject *object)
   g_signal_connect_object (self->gallery, "inpaint", G_CALLBACK (on_gallery_inpaint), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "notify::can-undo-delete", G_CALLBACK (_tessera_window_update_actions),
                            self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->gallery, "notify::viewing", G_CALLBACK (_tessera_window_update_actions), self,
+                           G_CONNECT_SWAPPED);
   g_signal_connect_object (self->inpaint_view, "changed", G_CALLBACK (_tessera_window_update_actions), self,
                            G_CONNECT_SWAPPED);
 
@@ -1124,6 +1219,18 @@ const char *
 _tessera_window_get_last_toast (TesseraWindow *self)
 {
   return self->last_toast;
+}
+
+AdwMessageDialog *
+_tessera_window_get_close_dialog (TesseraWindow *self)
+{
+  return self->close_dialog;
+}
+
+gboolean
+_tessera_window_get_reload_pending (TesseraWindow *self)
+{
+  return self->reload_pending;
 }
 
 guint

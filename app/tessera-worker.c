@@ -422,10 +422,37 @@ fill_engine_params (Job *job, ts_generate_params *gp)
   gp->temperature_end = job->params.temperature_end;
   gp->aesthetic_score = job->params.aesthetic_score;
   gp->seed = job->params.seed;
+  gp->finish_at = (int) job->params.finish_at;
   gp->on_step = on_step;
   gp->step_data = job;
   gp->should_abort = job_should_abort;
   gp->abort_data = job;
+}
+
+/* The painted mask (one byte per pixel, non-zero = painted) as the engine's per-token
+ * mask: a token-grid-sized RGB image, white where at least half of the token's cell is
+ * painted. The brush snaps to cells, so this is exactly what the user painted, and at the
+ * grid size the engine uses it as it is (no resize). */
+static ts_image *
+token_mask (TesseraWorker *self, const ts_image *image, GBytes *painted)
+{
+  const guint8 *px = g_bytes_get_data (painted, NULL);
+  guint f = ts_model_vae_scale_factor (self->model);
+  guint gw = image->width / f, gh = image->height / f;
+  ts_image *mask = gw && gh ? ts_image_new (gw, gh, NULL) : NULL;
+
+  if (!mask)
+    return NULL;
+  for (guint gy = 0; gy < gh; gy++)
+    for (guint gx = 0; gx < gw; gx++)
+      {
+        guint set = 0;
+        for (guint y = 0; y < f; y++)
+          for (guint x = 0; x < f; x++)
+            set += px[(gsize) (gy * f + y) * image->width + gx * f + x] != 0;
+        memset (mask->pixels + ((gsize) gy * gw + gx) * 3, 2 * set >= f * f ? 255 : 0, 3);
+      }
+  return mask;
 }
 
 static void
@@ -447,8 +474,17 @@ run_generate (TesseraWorker *self, Job *job)
     }
   fill_engine_params (job, &gp);
   if (job->kind == JOB_INPAINT)
-    st = ts_model_inpaint (self->model, &gp, job->image, g_bytes_get_data (job->mask, NULL),
-                           job->strength, &r, &err);
+    {
+      ts_image *mask = token_mask (self, job->image, job->mask);
+      if (mask)
+        st = ts_model_inpaint (self->model, &gp, job->image, mask, job->strength, &r, &err);
+      else
+        {
+          err.code = st = TS_ERR_NOMEM;
+          g_strlcpy (err.message, "inpaint: out of memory for the mask", sizeof err.message);
+        }
+      ts_image_free (mask);
+    }
   else
     st = ts_model_generate (self->model, &gp, &r, &err);
   if (st != TS_OK)

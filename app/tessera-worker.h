@@ -64,6 +64,7 @@ typedef struct {
   double temperature_start, temperature_end;
   double aesthetic_score;
   guint64 seed;
+  guint finish_at; /* 0: every step; K: stop after step K as "Finish now" does */
 } TesseraGenerateParams;
 
 void tessera_generate_params_init (TesseraGenerateParams *p);

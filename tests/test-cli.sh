@@ -3,7 +3,7 @@
 # End-to-end checks of tessera-cli on the golden set's tiny model: generate writes a PNG
 # whose metadata reads back, the same seed gives a byte-identical PNG, another seed a
 # different one, previews are written per step, inpaint writes an image that names its
-# source, options parse alike in every form (--name value, --name=value, the full 64-bit
+# source, img2img / outpaint / --batch / --finish-at write what they should (issue 18), options parse alike in every form (--name value, --name=value, the full 64-bit
 # seed range), bad input gives a clear error and a non-zero exit (before the model loads
 # where the configs can tell), and SIGINT stops a long run. Skips without the set.
 set -eu
@@ -62,6 +62,94 @@ gen --prompt "x" --seed 1 --steps 3 --preview-dir "$tmp/prev" --out "$tmp/p.png"
   --steps 4 --seed 5 --quiet --out "$tmp/i.png" >/dev/null || fail "inpaint"
 "$cli" info "$tmp/i.png" | grep -q 'Source image: a.png' && ok "inpaint output names its source" \
   || fail "inpaint output names its source"
+
+# Issue 18: img2img, outpaint, batch, finish-at. The tiny model has the 2x downsample, so
+# its size step is 32 px.
+"$cli" img2img --model "$model" --image "$tmp/a.png" --prompt "a red fox at night" --strength 0.5 \
+  --steps 4 --seed 7 --quiet --out "$tmp/i2i.png" >/dev/null || fail "img2img"
+"$cli" info "$tmp/i2i.png" > "$tmp/i2i.txt"
+hash=$(sha256sum "$tmp/a.png" | cut -d' ' -f1)
+grep -q "Size: 256x256" "$tmp/i2i.txt" && grep -q "Denoising strength: 0.5, Mode: img2img" "$tmp/i2i.txt" \
+  && grep -q "Source image: a.png, Source hash: \"sha256:$hash\"" "$tmp/i2i.txt" \
+  && ok "img2img writes its mode, strength and the source's hash" \
+  || { cat "$tmp/i2i.txt"; fail "img2img writes its mode, strength and the source's hash"; }
+# Any input size: floored to the size step and resized (270x262 -> 256x256), with a note.
+"$cli" make-mask 270x262 10,10,100,100 "$tmp/odd.png" >/dev/null || fail "make-mask 270x262"
+"$cli" img2img --model "$model" --image "$tmp/odd.png" --prompt "x" --steps 4 --seed 1 \
+  --out "$tmp/odd-out.png" >/dev/null 2>"$tmp/odd.err" || { cat "$tmp/odd.err"; fail "img2img of a 270x262 image"; }
+"$cli" info "$tmp/odd-out.png" | grep -q '^# 256x256 pixels$' && grep -q "270x262 image is resized to 256x256" "$tmp/odd.err" \
+  && ok "img2img floors and resizes an odd size, and says so" || fail "img2img floors and resizes an odd size, and says so"
+# Outpaint: 20 px on the left is rounded up to a whole 32 px token pair, with a note.
+"$cli" outpaint --model "$model" --image "$tmp/a.png" --extend 20,0,32,64 --prompt "a wide snowfield" \
+  --steps 4 --seed 3 --out "$tmp/o.png" >/dev/null 2>"$tmp/o.err" || { cat "$tmp/o.err"; fail "outpaint"; }
+"$cli" info "$tmp/o.png" > "$tmp/o.txt"
+grep -q '^# 320x320 pixels$' "$tmp/o.txt" && grep -q 'Mode: outpaint, Extend: "32,0,32,64"' "$tmp/o.txt" \
+  && grep -q "rounded up to whole tokens of 32 px: 32,0,32,64" "$tmp/o.err" \
+  && ok "outpaint: canvas size, extents rounded up to whole tokens" \
+  || { cat "$tmp/o.txt" "$tmp/o.err"; fail "outpaint: canvas size, extents rounded up to whole tokens"; }
+# Inpainting at a size that is not a multiple of 256 px (the official code cannot).
+"$cli" make-mask 288x256 0,0,96,256 "$tmp/mask288.png" >/dev/null || fail "make-mask 288x256"
+gen --prompt "x" --seed 4 --size 288x256 --out "$tmp/w288.png" >/dev/null || fail "generate 288x256"
+"$cli" inpaint --model "$model" --image "$tmp/w288.png" --mask "$tmp/mask288.png" --prompt "a blue sky" \
+  --steps 4 --seed 5 --quiet --out "$tmp/i288.png" >/dev/null && "$cli" info "$tmp/i288.png" | grep -q 'Mode: inpaint' \
+  && ok "inpaint at 288x256" || fail "inpaint at 288x256"
+# Batch: image k is the single run with seed S+k-1, byte for byte.
+gen --prompt "a red fox in the snow" --negative "blurry" --seed 42 --batch 3 --out "$tmp/batch.png" \
+  > "$tmp/batch.txt" || fail "generate --batch 3"
+gen --prompt "a red fox in the snow" --negative "blurry" --seed 44 --out "$tmp/s44.png" >/dev/null || fail "generate seed 44"
+[ "$(cat "$tmp/batch.txt" | wc -l)" -eq 3 ] && cmp -s "$tmp/batch-1.png" "$tmp/a.png" \
+  && cmp -s "$tmp/batch-3.png" "$tmp/s44.png" && ! cmp -s "$tmp/batch-1.png" "$tmp/batch-2.png" \
+  && ok "batch: OUT-k.png is the single run with seed S+k-1" || fail "batch: OUT-k.png is the single run with seed S+k-1"
+"$cli" img2img --model "$model" --image "$tmp/a.png" --prompt "a red fox at night" --strength 0.5 \
+  --steps 4 --seed 6 --batch 2 --quiet --out "$tmp/ib.png" >/dev/null || fail "img2img --batch 2"
+cmp -s "$tmp/ib-2.png" "$tmp/i2i.png" && ok "img2img batch: image 2 is the single run with seed S+1" \
+  || fail "img2img batch: image 2 is the single run with seed S+1"
+# Finish at step K (the app's Finish Now) is reproducible and recorded.
+gen --prompt "a red fox" --seed 9 --finish-at 2 --out "$tmp/f1.png" >/dev/null || fail "--finish-at"
+gen --prompt "a red fox" --seed 9 --finish-at 2 --out "$tmp/f2.png" >/dev/null || fail "--finish-at again"
+gen --prompt "a red fox" --seed 9 --out "$tmp/f3.png" >/dev/null || fail "without --finish-at"
+cmp -s "$tmp/f1.png" "$tmp/f2.png" && ! cmp -s "$tmp/f1.png" "$tmp/f3.png" \
+  && "$cli" info "$tmp/f1.png" | grep -q 'Finished at step: 2' \
+  && ok "--finish-at K: reproducible, recorded, not the full run" || fail "--finish-at K: reproducible, recorded, not the full run"
+rc=0; gen --prompt x --steps 4 --finish-at 5 --out "$tmp/bad.png" 2>"$tmp/err.txt" >/dev/null || rc=$?
+[ "$rc" -eq 2 ] && grep -q -- "--finish-at 5 is after the last of 4 steps" "$tmp/err.txt" \
+  && ok "--finish-at after the last step is refused" || fail "--finish-at after the last step is refused"
+rc=0; gen --prompt x --batch 2 --out - 2>"$tmp/err.txt" >/dev/null || rc=$?
+[ "$rc" -eq 2 ] && ok "--batch with --out - is refused" || fail "--batch with --out - is refused"
+
+# Issue 15: every image carries its token trajectory; branch and refine start from it.
+traj() { "$cli" info --json "$1" | python3 -c 'import json,sys; t=json.load(sys.stdin)["trajectory"]; print(json.dumps([t["grid"], t["codes"], t["reveal_step"], t["confidence"]]))'; }
+gen --prompt "a red fox in the snow" --seed 21 --steps 8 --out "$tmp/t.png" >/dev/null || fail "generate for branch"
+traj "$tmp/t.png" > "$tmp/t.json" && python3 -c 'import json,sys; g,c,r,p=json.load(open(sys.argv[1])); assert g==[16,16] and len(c)==256 and min(r)>=1 and max(r)<=8 and all(0<x<=1 for x in p)' "$tmp/t.json" \
+  && ok "info --json: the trajectory as plain arrays" || fail "info --json: the trajectory as plain arrays"
+"$cli" branch --model "$model" --image "$tmp/t.png" --from-step 3 --quiet --out "$tmp/tb.png" >/dev/null || fail "branch"
+traj "$tmp/tb.png" > "$tmp/tb.json"
+cmp -s "$tmp/t.json" "$tmp/tb.json" && "$cli" info "$tmp/tb.png" | grep -q 'Mode: branch, From step: 3, Source image: t.png' \
+  && ok "branch with the source's parameters: the same tokens and trajectory" \
+  || { "$cli" info "$tmp/tb.png"; fail "branch with the source's parameters: the same tokens and trajectory"; }
+"$cli" branch --model "$model" --image "$tmp/t.png" --from-step 3 --seed 99 --quiet --out "$tmp/tc.png" >/dev/null || fail "branch, new seed"
+traj "$tmp/tc.png" > "$tmp/tc.json"
+python3 -c '
+import json,sys
+g,c,r,p=json.load(open(sys.argv[1])); g2,c2,r2,p2=json.load(open(sys.argv[2]))
+kept=[i for i in range(256) if r[i]<=3]
+assert kept and all(c[i]==c2[i] and r2[i]==r[i] for i in kept)
+assert any(c[i]!=c2[i] for i in range(256) if r[i]>3)' "$tmp/t.json" "$tmp/tc.json" \
+  && ok "branch with a new seed keeps the first steps' tokens" || fail "branch with a new seed keeps the first steps' tokens"
+"$cli" refine --model "$model" --image "$tmp/t.png" --remask 0.25 --quiet --out "$tmp/tr.png" >/dev/null || fail "refine"
+traj "$tmp/tr.png" > "$tmp/tr.json"
+python3 -c '
+import json,sys
+g,c,r,p=json.load(open(sys.argv[1])); g2,c2,r2,p2=json.load(open(sys.argv[2]))
+order=sorted(range(256), key=lambda i:(p[i],i)); weak=set(order[:64])
+assert all(c2[i]==c[i] and r2[i]==0 for i in range(256) if i not in weak)
+assert all(r2[i]>=1 for i in weak)' "$tmp/t.json" "$tmp/tr.json" \
+  && "$cli" info "$tmp/tr.png" | grep -q 'Mode: refine, Remask: 0.25' \
+  && ok "refine redraws the 64 least confident tokens and keeps the rest" \
+  || fail "refine redraws the 64 least confident tokens and keeps the rest"
+rc=0; "$cli" branch --model "$model" --image "$tmp/mask.png" --from-step 1 --out "$tmp/bad.png" 2>"$tmp/err.txt" >/dev/null || rc=$?
+[ "$rc" -eq 1 ] && grep -q "carries no token trajectory" "$tmp/err.txt" && [ ! -e "$tmp/bad.png" ] \
+  && ok "branch of an image without a trajectory: a clear error" || fail "branch of an image without a trajectory: a clear error"
 
 if gen --prompt "x" --size 250x250 --out "$tmp/bad.png" 2>"$tmp/err.txt"; then fail "bad size refused"; fi
 grep -q "multiples of 32" "$tmp/err.txt" && [ ! -e "$tmp/bad.png" ] && ok "bad size refused with a message" \
@@ -158,6 +246,33 @@ bad_gen "--size: '4294967424x4294967424' is not WIDTHxHEIGHT (a side is over 429
 bad_gen "--steps needs a value" --steps && bad_gen "--quiet takes no value" --quiet=1 \
   && ok "a missing value and a value for a flag are refused" \
   || fail "a missing value and a value for a flag are refused"
+
+# Issue 16: --out is checked before the model loads (a missing folder fails at once, not
+# after the run), and guidance prints as "40", not "4e+01", in the progress line and the
+# metadata alike.
+rc=0; "$cli" generate --model "$model" --prompt x --size 256x256 --steps 2 \
+  --out "$tmp/no-such-folder/o.png" >/dev/null 2>"$tmp/err.txt" || rc=$?
+[ "$rc" -eq 1 ] && grep -q -- "--out:" "$tmp/err.txt" && ! grep -q "loading" "$tmp/err.txt" \
+  && ! grep -q "^step" "$tmp/err.txt" && ok "a missing output folder is refused before loading" \
+  || { cat "$tmp/err.txt"; fail "a missing output folder is refused before loading"; }
+"$cli" generate --model "$model" --prompt x --size 256x256 --steps 2 --cfg 40 --seed 3 \
+  --out "$tmp/cfg40.png" >/dev/null 2>"$tmp/err.txt" || fail "--cfg 40"
+grep -q "256x256, 2 steps, CFG 40, seed 3," "$tmp/err.txt" \
+  && "$cli" info "$tmp/cfg40.png" | grep -q "CFG scale: 40, Seed: 3," \
+  && ! grep -q "e+01" "$tmp/err.txt" && ok "guidance 40 is written 40" \
+  || { cat "$tmp/err.txt"; "$cli" info "$tmp/cfg40.png"; fail "guidance 40 is written 40"; }
+# --finish-at K: the app's Finish Now, reproducible: recorded in the metadata, the same
+# image twice, another image than every step gives; a step after the last is refused.
+gen --prompt "a red fox" --seed 9 --steps 6 --finish-at 2 --out "$tmp/f1.png" >/dev/null || fail "--finish-at"
+gen --prompt "a red fox" --seed 9 --steps 6 --finish-at 2 --out "$tmp/f2.png" >/dev/null || fail "--finish-at again"
+gen --prompt "a red fox" --seed 9 --steps 6 --out "$tmp/f0.png" >/dev/null || fail "every step"
+"$cli" info "$tmp/f1.png" | grep -q "Steps: 6, .*Finished at step: 2" && cmp -s "$tmp/f1.png" "$tmp/f2.png" \
+  && ! cmp -s "$tmp/f1.png" "$tmp/f0.png" && ! "$cli" info "$tmp/f0.png" | grep -q "Finished at" \
+  && ok "--finish-at is recorded and reproducible" \
+  || { "$cli" info "$tmp/f1.png"; fail "--finish-at is recorded and reproducible"; }
+usage_error "tessera-cli: --finish-at 7 is after the last of 6 steps" \
+    generate --model "$model" --prompt x --steps 6 --finish-at 7 --out "$tmp/bad.png" \
+  && ok "--finish-at after the last step is refused" || fail "--finish-at after the last step is refused"
 
 "$cli" tokenize "$model" "a photo of a cat" | grep -q '^49406 320 1125 539 320 2368 49407 0' \
   && ok "tokenize" || fail "tokenize"

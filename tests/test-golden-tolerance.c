@@ -206,10 +206,11 @@ log_report (void *ud, const char *case_name, const char *tensor, double max_abs_
 }
 
 static void
-log_case (void *ud, const char *case_name, const char *kind, ts_status status,
-          const char *message)
+log_case (void *ud, const char *index_file, const char *case_name, const char *kind,
+          ts_status status, const char *message)
 {
   run_log *l = ud;
+  g_assert_cmpstr (index_file, ==, "index.json");
   g_test_message ("%s (%s): %s %s", case_name, kind, ts_devkit_status_name (status), message);
   g_assert_cmpint (l->n_cases, <, 16);
   g_strlcpy (l->case_status[l->n_cases], case_name, sizeof l->case_status[0]);

@@ -80,6 +80,13 @@ assert_same_meta (const ts_image_meta *a, const ts_image_meta *b)
   g_assert_cmpstr (nonnull (a->sampler), ==, nonnull (b->sampler));
   g_assert_cmpstr (nonnull (a->backend), ==, nonnull (b->backend));
   g_assert_cmpstr (nonnull (a->source), ==, nonnull (b->source));
+  g_assert_cmpstr (nonnull (a->source_hash), ==, nonnull (b->source_hash));
+  g_assert_cmpstr (nonnull (a->mode), ==, nonnull (b->mode));
+  g_assert_cmpuint (a->finish_at, ==, b->finish_at);
+  g_assert_cmpuint (a->extend_left, ==, b->extend_left);
+  g_assert_cmpuint (a->extend_top, ==, b->extend_top);
+  g_assert_cmpuint (a->extend_right, ==, b->extend_right);
+  g_assert_cmpuint (a->extend_bottom, ==, b->extend_bottom);
   g_assert_cmpstr (a->version ? a->version : "Tessera " TS_VERSION_STRING, ==,
                    b->version ? b->version : "Tessera " TS_VERSION_STRING);
   g_assert_cmpuint (a->seed, ==, b->seed);
@@ -122,6 +129,13 @@ tricky_meta (void)
   m.temperature_end = 1e-05;
   m.aesthetic_score = 6;
   m.strength = 0.75;
+  m.mode = "outpaint";
+  m.source_hash = "sha256:00ff";
+  m.finish_at = 41;
+  m.extend_left = 16;
+  m.extend_top = 0;
+  m.extend_right = 4294967295u;
+  m.extend_bottom = 7;
   return m;
 }
 
@@ -437,13 +451,30 @@ test_parameters_format (void)
   m.source = "in, put.png";
   m.backend = "cpu";
   m.version = "Tessera \"dev\"";
+  m.mode = "outpaint";
+  m.finish_at = 41;
+  m.extend_left = 16;
+  m.extend_bottom = 32;
+  m.source_hash = "sha256:ab";
   text = ts_image_meta_to_parameters (&m);
   g_assert_cmpstr (text, ==,
                    "a cat\n"
                    "Steps: 48, Sampler: MaskGIT, CFG scale: 7.5, Seed: 42, Size: 1024x1024, "
                    "Model: Meissonic, Temperature: 2-0, Aesthetic score: 6, Crop top: 16, "
-                   "Crop left: 8, Denoising strength: 0.75, Source image: \"in, put.png\", "
+                   "Crop left: 8, Denoising strength: 0.75, Mode: outpaint, Finished at step: 41, "
+                   "Extend: \"16,0,0,32\", Source image: \"in, put.png\", Source hash: \"sha256:ab\", "
                    "Backend: cpu, Version: \"Tessera \\\"dev\\\"\"");
+  g_free (text);
+
+  /* Round numbers without an exponent (issue 16: "%.1g" read 40 back as "4e+01"), and the
+   * exponent only where it is the short form. */
+  m.cfg = 40;
+  m.aesthetic_score = 100;
+  m.strength = 1e-20;
+  text = ts_image_meta_to_parameters (&m);
+  g_assert_nonnull (strstr (text, "CFG scale: 40,"));
+  g_assert_nonnull (strstr (text, "Aesthetic score: 100,"));
+  g_assert_nonnull (strstr (text, "Denoising strength: 1e-20,"));
   g_free (text);
 
   /* Nothing recorded: only the seed and the version, and no prompt lines. */

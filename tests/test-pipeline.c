@@ -154,7 +154,7 @@ test_inpaint_only_masked (void)
   ts_generate_params p;
   ts_result gen = { 0 }, inp = { 0 };
   int32_t *orig;
-  uint8_t *mask;
+  ts_image *mask;
   ts_error err;
   int n, changed_inside = 0;
 
@@ -167,11 +167,11 @@ test_inpaint_only_masked (void)
   orig = g_new (int32_t, n);
   g_assert_cmpint (ts_model_encode (m, gen.image, orig, &err), ==, TS_OK);
 
-  /* Repaint the left half, rows 4..11 (token cells of 16 px). */
-  mask = g_malloc0 (256 * 256);
+  /* Repaint the left half, rows 4..11 (token cells of 16 px): a full-size mask, resized
+   * to the token grid with LANCZOS as the official pipeline does. */
+  mask = ts_image_new (256, 256, NULL);
   for (int y = 64; y < 192; y++)
-    for (int x = 0; x < 128; x++)
-      mask[y * 256 + x] = 255;
+    memset (mask->pixels + (size_t) y * 256 * 3, 255, 128 * 3);
   p.prompt = "a blue square";
   p.seed = 99;
   g_assert_cmpint (ts_model_inpaint (m, &p, gen.image, mask, 1.0, &inp, &err), ==, TS_OK);
@@ -187,14 +187,14 @@ test_inpaint_only_masked (void)
   g_assert_cmpint (changed_inside, >, 0);
 
   /* A mask that covers no token cell is refused with a message. */
-  memset (mask, 0, 256 * 256);
-  mask[0] = 255;
+  memset (mask->pixels, 0, 256 * 256 * 3);
+  memset (mask->pixels, 255, 3);
   ts_result_free (&inp);
   g_assert_cmpint (ts_model_inpaint (m, &p, gen.image, mask, 1.0, &inp, &err), ==, TS_ERR_INVALID_ARG);
   g_assert_nonnull (strstr (err.message, "covers no token"));
   g_assert_cmpint (ts_model_inpaint (m, &p, gen.image, mask, 0.0, &inp, &err), ==, TS_ERR_INVALID_ARG);
 
-  g_free (mask);
+  ts_image_free (mask);
   g_free (orig);
   ts_result_free (&gen);
   ts_model_free (m);
@@ -412,6 +412,260 @@ run_replay (gconstpointer backend_name)
   cJSON_Delete (index);
 }
 
+/* ts_model_generate_batch: image k equals ts_model_generate with seed S+k, token for token
+ * and pixel for pixel, and the step callback names each image of each step. */
+typedef struct {
+  int calls[4];
+} batch_log;
+
+static void
+on_batch_step (void *user_data, const ts_step_info *info)
+{
+  batch_log *l = user_data;
+  g_assert_cmpint (info->image, >=, 0);
+  g_assert_cmpint (info->image, <, 3);
+  l->calls[info->image]++;
+}
+
+static void
+test_generate_batch (gconstpointer backend)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result batch[3], one = { 0 };
+  batch_log log = { { 0 } };
+  ts_model_stats stats;
+  ts_error err;
+  bool together = strcmp (backend, "cpu") != 0;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model (backend);
+  params_small (&p, 1000);
+  p.steps = 4;
+  p.on_step = on_batch_step;
+  p.step_data = &log;
+  g_assert_cmpint (ts_model_generate_batch (m, &p, 3, batch, &err), ==, TS_OK);
+  ts_model_get_stats (m, &stats);
+  /* On cpu-ref the three images went through the transformer together: 4 forwards of
+   * batch 6. The CPU fast path's GEMMs round differently with the batch's row count, so
+   * there they go one at a time (12 forwards of batch 2) to stay identical. */
+  g_assert_cmpint (stats.n_transformer_calls, ==, together ? 4 : 12);
+  g_assert_cmpint (stats.transformer_batch, ==, together ? 6 : 2);
+  for (int k = 0; k < 3; k++)
+    g_assert_cmpint (log.calls[k], ==, 4);
+  p.on_step = NULL;
+  for (int k = 0; k < 3; k++) {
+    p.seed = 1000 + (uint64_t) k;
+    g_assert_cmpint (ts_model_generate (m, &p, &one, &err), ==, TS_OK);
+    g_assert_cmpmem (one.tokens, 256 * sizeof (int32_t), batch[k].tokens, 256 * sizeof (int32_t));
+    g_assert_cmpmem (one.image->pixels, 256 * 256 * 3, batch[k].image->pixels, 256 * 256 * 3);
+    g_assert_cmpmem (one.reveal_prob, 256 * sizeof (float), batch[k].reveal_prob, 256 * sizeof (float));
+    ts_result_free (&one);
+  }
+  g_assert_true (memcmp (batch[0].tokens, batch[1].tokens, 256 * sizeof (int32_t)) != 0);
+  for (int k = 0; k < 3; k++)
+    ts_result_free (&batch[k]);
+  ts_model_free (m);
+}
+
+/* img2img: strength 0 gives the VQ reconstruction; strength 1 masks every token (a new
+ * picture, unlike the official code), so with the same seed it is the text-to-image
+ * result; in between only some tokens change. */
+static void
+test_img2img_strengths (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result gen = { 0 }, r = { 0 };
+  int32_t *orig;
+  ts_image *recon;
+  ts_error err;
+  int changed = 0;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 5);
+  g_assert_cmpint (ts_model_generate (m, &p, &gen, &err), ==, TS_OK);
+  orig = g_new (int32_t, 256);
+  g_assert_cmpint (ts_model_encode (m, gen.image, orig, &err), ==, TS_OK);
+  recon = ts_model_decode (m, orig, 16, 16, &err);
+  g_assert_nonnull (recon);
+
+  p.seed = 77;
+  g_assert_cmpint (ts_model_img2img (m, &p, gen.image, 0.0, &r, &err), ==, TS_OK);
+  g_assert_cmpmem (r.tokens, 256 * sizeof (int32_t), orig, 256 * sizeof (int32_t));
+  g_assert_cmpmem (r.image->pixels, 256 * 256 * 3, recon->pixels, 256 * 256 * 3);
+  ts_result_free (&r);
+
+  g_assert_cmpint (ts_model_img2img (m, &p, gen.image, 0.5, &r, &err), ==, TS_OK);
+  for (int i = 0; i < 256; i++)
+    changed += r.tokens[i] != orig[i];
+  g_assert_cmpint (changed, >, 0);
+  g_assert_cmpint (changed, <, 256);
+  ts_result_free (&r);
+
+  {
+    ts_result t2i = { 0 };
+    g_assert_cmpint (ts_model_img2img (m, &p, gen.image, 1.0, &r, &err), ==, TS_OK);
+    g_assert_cmpint (ts_model_generate (m, &p, &t2i, &err), ==, TS_OK);
+    g_assert_cmpmem (r.tokens, 256 * sizeof (int32_t), t2i.tokens, 256 * sizeof (int32_t));
+    ts_result_free (&t2i);
+    ts_result_free (&r);
+  }
+  g_assert_cmpint (ts_model_img2img (m, &p, gen.image, 1.5, &r, &err), ==, TS_ERR_INVALID_ARG);
+  p.width = 512;
+  g_assert_cmpint (ts_model_img2img (m, &p, gen.image, 0.5, &r, &err), ==, TS_ERR_INVALID_ARG);
+  g_assert_nonnull (strstr (err.message, "parameters ask for"));
+
+  ts_image_free (recon);
+  g_free (orig);
+  ts_result_free (&gen);
+  ts_model_free (m);
+}
+
+/* Outpainting keeps the original's tokens where it was pasted, paints the border, and
+ * rounds the extents up to the size step (32 px for the tiny downsampling model). */
+static void
+test_outpaint (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result gen = { 0 }, r = { 0 };
+  const uint32_t ext[4] = { 20, 0, 32, 64 };
+  uint32_t used[4];
+  ts_error err;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 8);
+  g_assert_cmpint (ts_model_generate (m, &p, &gen, &err), ==, TS_OK);
+  p.width = p.height = 0;
+  g_assert_cmpint (ts_model_outpaint (m, &p, gen.image, ext, 1.0, used, &r, &err), ==, TS_OK);
+  g_assert_cmpuint (used[0], ==, 32);
+  g_assert_cmpuint (used[1], ==, 0);
+  g_assert_cmpuint (used[2], ==, 32);
+  g_assert_cmpuint (used[3], ==, 64);
+  g_assert_cmpuint (r.image->width, ==, 320);
+  g_assert_cmpuint (r.image->height, ==, 320);
+  g_assert_cmpint (r.grid_w, ==, 20);
+  /* The kept region is the original pasted at (32, 0) on a grey 127 canvas, encoded as a
+   * whole (the encoder sees the border, as in the official pipeline): exactly those
+   * tokens, while the border is painted anew. */
+  {
+    ts_image *canvas = ts_image_new (320, 320, NULL);
+    int32_t *ctok = g_new (int32_t, 400);
+    int border_changed = 0;
+
+    memset (canvas->pixels, 127, 320 * 320 * 3);
+    for (int y = 0; y < 256; y++)
+      memcpy (canvas->pixels + ((size_t) y * 320 + 32) * 3, gen.image->pixels + (size_t) y * 256 * 3,
+              256 * 3);
+    g_assert_cmpint (ts_model_encode (m, canvas, ctok, &err), ==, TS_OK);
+    for (int y = 0; y < 20; y++)
+      for (int x = 0; x < 20; x++) {
+        bool kept = y < 16 && x >= 2 && x < 18;
+        if (kept)
+          g_assert_cmpint (r.tokens[y * 20 + x], ==, ctok[y * 20 + x]);
+        else
+          border_changed += r.tokens[y * 20 + x] != ctok[y * 20 + x];
+      }
+    g_assert_cmpint (border_changed, >, 0);
+    g_free (ctok);
+    ts_image_free (canvas);
+  }
+  {
+    const uint32_t none[4] = { 0, 0, 0, 0 };
+    ts_result_free (&r);
+    g_assert_cmpint (ts_model_outpaint (m, &p, gen.image, none, 1.0, NULL, &r, &err), ==,
+                     TS_ERR_INVALID_ARG);
+  }
+  ts_result_free (&gen);
+  ts_model_free (m);
+}
+
+/* The state after step K, from a result's trajectory (the CLI's branch does the same). */
+static void
+state_after (const ts_result *r, int k, int32_t mask_id, int32_t *tokens)
+{
+  for (int i = 0; i < r->grid_h * r->grid_w; i++)
+    tokens[i] = r->reveal_step[i] == 0 || r->reveal_step[i] <= k ? r->tokens[i] : mask_id;
+}
+
+/* Branch identity: resuming from the state after step K with the same parameters gives the
+ * same tokens, pixels and trajectory; with another seed the first K steps' tokens stay and
+ * the rest differ. Runs on "cpu" and on "vulkan:0" where a Vulkan device exists. */
+static void
+test_branch (gconstpointer backend)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result a = { 0 }, b = { 0 };
+  int32_t tokens[256];
+  ts_resume_state rs = { .tokens = tokens, .grid_h = 16, .grid_w = 16, .starting_mask_ratio = 1 };
+  ts_error err;
+  int kept = 0, changed = 0;
+
+  if (skip_without_golden ())
+    return;
+  if (strcmp (backend, "cpu") != 0) {
+    ts_vk_device_info info[4];
+    int n = 0;
+    if (ts_vulkan_list_devices (info, 4, &n, &err) != TS_OK || n == 0) {
+      g_test_skip ("no Vulkan device");
+      return;
+    }
+  }
+  m = load_model (backend);
+  params_small (&p, 31);
+  p.steps = 8;
+  g_assert_cmpint (ts_model_generate (m, &p, &a, &err), ==, TS_OK);
+  /* Every token was masked at the start and revealed by one of the 8 steps, with a
+   * probability in (0, 1]. */
+  for (int i = 0; i < 256; i++) {
+    g_assert_cmpint (a.reveal_step[i], >=, 1);
+    g_assert_cmpint (a.reveal_step[i], <=, 8);
+    g_assert_cmpfloat (a.reveal_prob[i], >, 0);
+    g_assert_cmpfloat (a.reveal_prob[i], <=, 1.0f + 1e-6f);
+  }
+  for (int k = 0; k < 8; k += 3) {
+    state_after (&a, k, ts_model_mask_token_id (m), tokens);
+    rs.start_step = k;
+    g_assert_cmpint (ts_model_resume (m, &p, &rs, &b, &err), ==, TS_OK);
+    g_assert_cmpmem (a.tokens, sizeof tokens, b.tokens, sizeof tokens);
+    g_assert_cmpmem (a.image->pixels, 256 * 256 * 3, b.image->pixels, 256 * 256 * 3);
+    for (int i = 0; i < 256; i++)
+      if (a.reveal_step[i] > k) {
+        g_assert_cmpint (b.reveal_step[i], ==, a.reveal_step[i]);
+        g_assert_cmpfloat (b.reveal_prob[i], ==, a.reveal_prob[i]);
+      }
+    ts_result_free (&b);
+  }
+  /* Another seed from step 3: the tokens of steps 1..3 stay, later ones change. */
+  state_after (&a, 3, ts_model_mask_token_id (m), tokens);
+  rs.start_step = 3;
+  p.seed = 32;
+  g_assert_cmpint (ts_model_resume (m, &p, &rs, &b, &err), ==, TS_OK);
+  for (int i = 0; i < 256; i++) {
+    if (a.reveal_step[i] <= 3) {
+      g_assert_cmpint (b.tokens[i], ==, a.tokens[i]);
+      kept++;
+    } else {
+      changed += b.tokens[i] != a.tokens[i];
+    }
+  }
+  g_assert_cmpint (kept, >, 0);
+  g_assert_cmpint (changed, >, 0);
+  ts_result_free (&b);
+  /* Nothing masked: refused. */
+  memcpy (tokens, a.tokens, sizeof tokens);
+  g_assert_cmpint (ts_model_resume (m, &p, &rs, &b, &err), ==, TS_ERR_INVALID_ARG);
+  ts_result_free (&a);
+  ts_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -427,6 +681,12 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline/generate-reproducible", test_generate_reproducible);
   g_test_add_func ("/pipeline/steps-and-cancel", test_steps_and_cancel);
   g_test_add_func ("/pipeline/inpaint-only-masked", test_inpaint_only_masked);
+  g_test_add_data_func ("/pipeline/generate-batch/cpu", "cpu", test_generate_batch);
+  g_test_add_data_func ("/pipeline/generate-batch/cpu-ref", "cpu-ref", test_generate_batch);
+  g_test_add_func ("/pipeline/img2img-strengths", test_img2img_strengths);
+  g_test_add_func ("/pipeline/outpaint", test_outpaint);
+  g_test_add_data_func ("/pipeline/branch/cpu", "cpu", test_branch);
+  g_test_add_data_func ("/pipeline/branch/vulkan", "vulkan:0", test_branch);
   g_test_add_func ("/pipeline/bad-sizes-long-prompt", test_bad_sizes_and_long_prompt);
   g_test_add_func ("/pipeline/broken-folder", test_broken_folder);
   g_test_add_func ("/pipeline/bf16-weights", test_bf16_weights);

@@ -19,10 +19,18 @@ static const cli_option no_options[] = { { .name = NULL } };
 int
 tessera_cli_info (int argc, char **argv)
 {
-  static const char usage[] = "Usage: tessera-cli info FILE.png...\n";
+  static const char usage[] =
+    "Usage: tessera-cli info [--json] FILE.png...\n"
+    "Prints the generation parameters of each PNG (A1111 infotext); with --json the whole\n"
+    "`tessera` metadata object, the token trajectory as plain arrays.\n";
+  bool json = false;
+  const cli_option opts[] = {
+    { "--json", CLI_FLAG, &json, NULL, .help = "print the tessera JSON object" },
+    { .name = NULL },
+  };
   int rc = 0, n_files;
 
-  switch (cli_parse ("tessera-cli info", no_options, argc, argv, &n_files)) {
+  switch (cli_parse ("tessera-cli info", opts, argc, argv, &n_files)) {
   case CLI_PARSED:
     break;
   case CLI_HELP:
@@ -44,6 +52,14 @@ tessera_cli_info (int argc, char **argv)
     if (!img) {
       fprintf (stderr, "tessera-cli: %s\n", err.message);
       rc = 1;
+      continue;
+    }
+    if (json) {
+      text = ts_image_meta_to_json_plain (&meta);
+      printf ("%s\n", text ? text : "null");
+      free (text);
+      ts_image_meta_clear (&meta);
+      ts_image_free (img);
       continue;
     }
     if (n_files > 1)

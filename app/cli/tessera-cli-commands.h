@@ -13,6 +13,10 @@
 int tessera_cli_inspect (int argc, char **argv);
 int tessera_cli_generate (int argc, char **argv);
 int tessera_cli_inpaint (int argc, char **argv);
+int tessera_cli_img2img (int argc, char **argv);
+int tessera_cli_outpaint (int argc, char **argv);
+int tessera_cli_branch (int argc, char **argv);
+int tessera_cli_refine (int argc, char **argv);
 int tessera_cli_info (int argc, char **argv);
 int tessera_cli_make_mask (int argc, char **argv);
 /* `devices`: the Vulkan devices and the one the default backend would use. */

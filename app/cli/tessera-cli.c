@@ -33,9 +33,17 @@ static const command commands[] = {
     "print the 77 CLIP token ids of each TEXT, one line each" },
   { "generate", tessera_cli_generate, "generate [--model DIR] --prompt TEXT [...]",
     "text to image (see generate --help)" },
+  { "img2img", tessera_cli_img2img, "img2img [--model DIR] --image IN --prompt T",
+    "a new picture from an image and a prompt (see img2img --help)" },
   { "inpaint", tessera_cli_inpaint, "inpaint [--model DIR] --image IN --mask M --prompt T",
     "repaint the masked part of an image (see inpaint --help)" },
-  { "info", tessera_cli_info, "info FILE.png...", "print the generation parameters of PNGs" },
+  { "outpaint", tessera_cli_outpaint, "outpaint [--model DIR] --image IN --extend L,T,R,B",
+    "extend an image's canvas and paint the border (see outpaint --help)" },
+  { "branch", tessera_cli_branch, "branch --image X.png --from-step K [...]",
+    "rerun an image from the state after step K (see branch --help)" },
+  { "refine", tessera_cli_refine, "refine --image X.png --remask F [...]",
+    "redraw the tokens the model was least sure of (see refine --help)" },
+  { "info", tessera_cli_info, "info [--json] FILE.png...", "print the generation parameters of PNGs" },
   { "make-mask", tessera_cli_make_mask, "make-mask WxH X,Y,W,H OUT.png",
     "write a rectangular inpainting mask" },
   { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend NAME]",
@@ -77,7 +85,8 @@ usage (FILE *out)
            "  -h, --help      show this help\n"
            "  --version       print the version\n"
            "\n"
-           "Backends (--backend NAME of generate, inpaint, check-golden, bench):\n"
+           "Backends (--backend NAME of generate, img2img, inpaint, outpaint, branch, refine,\n"
+           "  check-golden, bench):\n"
            "  auto, cpu, cpu-ref (the scalar reference), vulkan, vulkan:N (see devices), and\n"
            "  check:cpu, check:vulkan, check:vulkan:N: that backend with every op checked\n"
            "  against cpu-ref, stopping at the first op out of tolerance (for bringing up a\n"
@@ -196,16 +205,16 @@ golden_report (void *user_data, const char *case_name, const char *tensor, doubl
 }
 
 static void
-golden_case_done (void *user_data, const char *case_name, const char *kind, ts_status status,
-                  const char *message)
+golden_case_done (void *user_data, const char *index_file, const char *case_name,
+                  const char *kind, ts_status status, const char *message)
 {
   (void) user_data;
   if (status == TS_OK)
-    printf ("PASS %s (%s)\n", case_name, kind);
+    printf ("PASS %s (%s, %s)\n", case_name, kind, index_file);
   else if (status == TS_ERR_UNSUPPORTED)
-    printf ("NOT IMPLEMENTED %s (%s): %s\n", case_name, kind, message);
+    printf ("NOT IMPLEMENTED %s (%s, %s): %s\n", case_name, kind, index_file, message);
   else
-    printf ("FAIL %s (%s): %s\n", case_name, kind, message);
+    printf ("FAIL %s (%s, %s): %s\n", case_name, kind, index_file, message);
   fflush (stdout);
 }
 

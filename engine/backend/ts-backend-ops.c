@@ -117,3 +117,9 @@ ts_backend_set_abort (const ts_backend *be, ts_should_abort_fn fn, void *data)
   if (be->ops->abort_set)
     be->ops->abort_set (be->impl, fn, data);
 }
+
+bool
+ts_backend_batch_invariant (const ts_backend *be)
+{
+  return be->ops->batch_invariant;
+}

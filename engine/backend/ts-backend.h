@@ -270,6 +270,10 @@ typedef struct {
 
 typedef struct ts_backend_ops {
   const char *name; /* "cpu", "cpu-ref", "vulkan" */
+  /* Every op computes each batch element with the same arithmetic whatever the batch size,
+   * so images that share a transformer forward come out bit for bit as they would alone
+   * (ts_model_generate_batch batches only on such backends). */
+  bool batch_invariant;
 
   ts_buffer *(*buffer_new) (void *impl, size_t size_bytes, ts_error *err);
   void (*buffer_free) (void *impl, ts_buffer *buf);
@@ -352,6 +356,8 @@ void ts_weight_free (const ts_backend *be, ts_weight *w);
 ts_status ts_backend_sync (const ts_backend *be, ts_error *err);
 /* The vtable's name: "cpu", "cpu-ref", "vulkan". */
 const char *ts_backend_name (const ts_backend *be);
+/* ts_backend_ops.batch_invariant of the backend. */
+bool ts_backend_batch_invariant (const ts_backend *be);
 /* The vtable's max_operand_bytes. */
 size_t ts_backend_max_operand_bytes (const ts_backend *be);
 /* The vtable's device_memory; false (and zeros) for a backend without device memory. */

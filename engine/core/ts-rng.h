@@ -33,6 +33,7 @@
 typedef enum {
   TS_RNG_PURPOSE_MULTINOMIAL = 1, /* the code chosen for a masked token */
   TS_RNG_PURPOSE_GUMBEL = 2,      /* the Gumbel noise on a token's confidence */
+  TS_RNG_PURPOSE_ADD_NOISE = 3,   /* img2img: whether a token of the input is masked (step 0) */
 } ts_rng_purpose;
 
 /* One Philox4x32-10 block: the Random123 function philox4x32(ctr, key) with 10 rounds. */

@@ -192,16 +192,22 @@ c_locale_pop (locale_t old)
     uselocale (old);
 }
 
-/* The shortest "%g" text that reads back as exactly v (so 9 prints as "9", 0.1 as "0.1"). */
+/* The shortest "%g" text that reads back as exactly v (so 9 prints as "9", 0.1 as "0.1"),
+ * without an exponent where one is not needed: "%.1g" reads 40 back exactly as "4e+01",
+ * which people (and A1111's own files) write "40". */
 static void
 format_double (double v, char *buf, size_t size)
 {
   locale_t old = c_locale_push ();
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf (buf, size, "%.*g", prec, v);
-    if (strtod (buf, NULL) == v)
-      break;
-  }
+  bool found = false;
+  for (int pass = 0; pass < 2 && !found; pass++)
+    for (int prec = 1; prec <= 17; prec++) {
+      snprintf (buf, size, "%.*g", prec, v);
+      if (strtod (buf, NULL) == v && (pass == 1 || !strchr (buf, 'e'))) {
+        found = true;
+        break;
+      }
+    }
   c_locale_pop (old);
 }
 
@@ -273,7 +279,10 @@ static const struct {
   { offsetof (ts_image_meta, negative_prompt), "negative_prompt", NULL },
   { offsetof (ts_image_meta, sampler), "sampler", "Sampler" },
   { offsetof (ts_image_meta, model), "model", "Model" },
+  { offsetof (ts_image_meta, mode), "mode", "Mode" },
+  { offsetof (ts_image_meta, schedule), "schedule", "Schedule" },
   { offsetof (ts_image_meta, source), "source", "Source image" },
+  { offsetof (ts_image_meta, source_hash), "source_hash", "Source hash" },
   { offsetof (ts_image_meta, backend), "backend", "Backend" },
   { offsetof (ts_image_meta, version), "version", "Version" },
 };
@@ -302,6 +311,8 @@ ts_image_meta_init (ts_image_meta *meta)
   meta->temperature_end = NAN;
   meta->aesthetic_score = NAN;
   meta->strength = -1.0;
+  meta->remask = -1.0;
+  meta->starting_mask_ratio = -1.0;
 }
 
 void
@@ -311,6 +322,7 @@ ts_image_meta_clear (ts_image_meta *meta)
     return;
   for (size_t i = 0; i < N_META_STRINGS; i++)
     free (*meta_string (meta, i));
+  ts_image_trajectory_clear (meta);
   ts_image_meta_init (meta);
 }
 
@@ -334,6 +346,12 @@ static const char *
 meta_version (const ts_image_meta *meta)
 {
   return ts_image_str_empty (meta->version) ? DEFAULT_VERSION : meta->version;
+}
+
+static bool
+extend_recorded (const ts_image_meta *meta)
+{
+  return meta->extend_left || meta->extend_top || meta->extend_right || meta->extend_bottom;
 }
 
 static bool
@@ -477,7 +495,24 @@ ts_image_meta_to_parameters (const ts_image_meta *meta)
     append_param_uint (&b, &first, "Crop left", meta->crop_left);
   if (strength_recorded (meta->strength))
     append_param_double (&b, &first, "Denoising strength", meta->strength);
+  append_param_string (&b, &first, "Mode", meta->mode);
+  if (meta->finish_at > 0)
+    append_param_uint (&b, &first, "Finished at step", meta->finish_at);
+  if (extend_recorded (meta)) {
+    char ext[64];
+    snprintf (ext, sizeof ext, "%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%" PRIu32, meta->extend_left,
+              meta->extend_top, meta->extend_right, meta->extend_bottom);
+    append_param_string (&b, &first, "Extend", ext);
+  }
+  if (meta->from_step > 0)
+    append_param_uint (&b, &first, "From step", meta->from_step);
+  if (strength_recorded (meta->remask))
+    append_param_double (&b, &first, "Remask", meta->remask);
+  append_param_string (&b, &first, "Schedule", meta->schedule);
+  if (strength_recorded (meta->starting_mask_ratio))
+    append_param_double (&b, &first, "Starting mask ratio", meta->starting_mask_ratio);
   append_param_string (&b, &first, "Source image", meta->source);
+  append_param_string (&b, &first, "Source hash", meta->source_hash);
   append_param_string (&b, &first, "Backend", meta->backend);
   append_param_string (&b, &first, "Version", meta_version (meta));
 
@@ -725,6 +760,34 @@ meta_apply_param (ts_image_meta *meta, const infotext_param *p)
   } else if (key_is (p, "Denoising strength")) {
     if (parse_double (value, &d))
       meta->strength = d;
+  } else if (key_is (p, "From step")) {
+    if (parse_uint (value, UINT32_MAX, &u))
+      meta->from_step = (uint32_t) u;
+  } else if (key_is (p, "Remask")) {
+    if (parse_double (value, &d))
+      meta->remask = d;
+  } else if (key_is (p, "Starting mask ratio")) {
+    if (parse_double (value, &d))
+      meta->starting_mask_ratio = d;
+  } else if (key_is (p, "Finished at step")) {
+    if (parse_uint (value, UINT32_MAX, &u))
+      meta->finish_at = (uint32_t) u;
+  } else if (key_is (p, "Extend")) {
+    uint64_t e[4];
+    const char *q = value;
+    int n = 0;
+    while (n < 4 && parse_uint_prefix (q, UINT32_MAX, &e[n], &end)) {
+      n++;
+      if (n < 4 && *end != ',')
+        break;
+      q = end + 1;
+    }
+    if (n == 4 && *end == '\0') {
+      meta->extend_left = (uint32_t) e[0];
+      meta->extend_top = (uint32_t) e[1];
+      meta->extend_right = (uint32_t) e[2];
+      meta->extend_bottom = (uint32_t) e[3];
+    }
   }
 
 done:
@@ -827,8 +890,8 @@ json_add_number (cJSON *obj, const char *key, double v)
   return cJSON_AddRawToObject (obj, key, num) != NULL;
 }
 
-char *
-ts_image_meta_to_json (const ts_image_meta *meta)
+static char *
+meta_to_json (const ts_image_meta *meta, bool plain)
 {
   cJSON *obj;
   char *text = NULL, seed[24];
@@ -866,11 +929,43 @@ ts_image_meta_to_json (const ts_image_meta *meta)
     ok = ok && json_add_number (obj, "aesthetic_score", meta->aesthetic_score);
   if (strength_recorded (meta->strength))
     ok = ok && json_add_number (obj, "strength", meta->strength);
+  if (meta->finish_at > 0)
+    ok = ok && json_add_number (obj, "finish_at", meta->finish_at);
+  if (meta->from_step > 0)
+    ok = ok && json_add_number (obj, "from_step", meta->from_step);
+  if (strength_recorded (meta->remask))
+    ok = ok && json_add_number (obj, "remask", meta->remask);
+  if (strength_recorded (meta->starting_mask_ratio))
+    ok = ok && json_add_number (obj, "starting_mask_ratio", meta->starting_mask_ratio);
+  if (extend_recorded (meta)) {
+    ok = ok && json_add_number (obj, "extend_left", meta->extend_left);
+    ok = ok && json_add_number (obj, "extend_top", meta->extend_top);
+    ok = ok && json_add_number (obj, "extend_right", meta->extend_right);
+    ok = ok && json_add_number (obj, "extend_bottom", meta->extend_bottom);
+  }
+
+  if (ok && meta->traj_grid_h > 0 && meta->traj_grid_w > 0 && meta->traj_codes
+      && meta->traj_reveal_step && meta->traj_confidence) {
+    cJSON *traj = ts_image_trajectory_to_json (meta, plain);
+    ok = traj && cJSON_AddItemToObject (obj, "trajectory", traj);
+  }
 
   if (ok)
-    text = cJSON_PrintUnformatted (obj);
+    text = plain ? cJSON_Print (obj) : cJSON_PrintUnformatted (obj);
   cJSON_Delete (obj);
   return text;
+}
+
+char *
+ts_image_meta_to_json (const ts_image_meta *meta)
+{
+  return meta_to_json (meta, false);
+}
+
+char *
+ts_image_meta_to_json_plain (const ts_image_meta *meta)
+{
+  return meta_to_json (meta, true);
 }
 
 static ts_status
@@ -990,6 +1085,14 @@ ts_image_meta_from_json (const char *json, ts_image_meta *meta, ts_error *err)
       (status = json_get_u32 (root, "height", &meta->height, err)) != TS_OK ||
       (status = json_get_u32 (root, "crop_top", &meta->crop_top, err)) != TS_OK ||
       (status = json_get_u32 (root, "crop_left", &meta->crop_left, err)) != TS_OK ||
+      (status = json_get_u32 (root, "finish_at", &meta->finish_at, err)) != TS_OK ||
+      (status = json_get_u32 (root, "from_step", &meta->from_step, err)) != TS_OK ||
+      (status = json_get_double (root, "remask", &meta->remask, err)) != TS_OK ||
+      (status = json_get_double (root, "starting_mask_ratio", &meta->starting_mask_ratio, err)) != TS_OK ||
+      (status = json_get_u32 (root, "extend_left", &meta->extend_left, err)) != TS_OK ||
+      (status = json_get_u32 (root, "extend_top", &meta->extend_top, err)) != TS_OK ||
+      (status = json_get_u32 (root, "extend_right", &meta->extend_right, err)) != TS_OK ||
+      (status = json_get_u32 (root, "extend_bottom", &meta->extend_bottom, err)) != TS_OK ||
       (status = json_get_double (root, "cfg", &meta->cfg, err)) != TS_OK ||
       (status = json_get_double (root, "temperature_start", &meta->temperature_start, err)) !=
           TS_OK ||
@@ -999,6 +1102,13 @@ ts_image_meta_from_json (const char *json, ts_image_meta *meta, ts_error *err)
           TS_OK ||
       (status = json_get_double (root, "strength", &meta->strength, err)) != TS_OK)
     goto fail;
+  /* A damaged trajectory costs the trajectory, not the parameters. */
+  item = cJSON_GetObjectItemCaseSensitive (root, "trajectory");
+  if (item) {
+    ts_error terr;
+    if (ts_image_trajectory_from_json (item, meta, &terr) != TS_OK)
+      TS_LOG_W ("%s; the trajectory is ignored", terr.message);
+  }
 
   cJSON_Delete (root);
   return TS_OK;

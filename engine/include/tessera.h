@@ -177,6 +177,14 @@ typedef struct {
 ts_image *ts_image_new (uint32_t width, uint32_t height, ts_error *err);
 void ts_image_free (ts_image *img);
 
+/* A new width x height copy of img resized with Pillow's LANCZOS filter, bit for bit as
+ * Pillow 9.4's Image.resize((width, height), Image.LANCZOS) on an RGB image (the filter the
+ * official img2img and inpaint pipelines resize images and masks with). The same size gives
+ * an exact copy. NULL with TS_ERR_INVALID_ARG (no image, a side of 0, larger than
+ * TS_IMAGE_MAX_SIDE / TS_IMAGE_MAX_PIXELS) or TS_ERR_NOMEM. Thread-safety: safe. */
+ts_image *ts_image_resize_lanczos (const ts_image *img, uint32_t width, uint32_t height,
+                                   ts_error *err);
+
 /* How an image was made. All strings are UTF-8; NULL and "" both mean "not recorded".
  * Numbers that were not recorded hold the values ts_image_meta_init sets: 0 for the
  * integers, NaN for the doubles and -1 for strength (seed has no "unknown" value: a missing
@@ -193,6 +201,9 @@ typedef struct {
   char *sampler; /* e.g. "MaskGIT" */
   char *backend; /* compute backend that ran the model, e.g. "cpu" */
   char *source;  /* file name of the source image (inpainting, image-to-image); NULL if none */
+  char *source_hash; /* "sha256:<64 hex digits>" of the source image file's bytes */
+  char *mode;    /* how it was made: "txt2img", "img2img", "inpaint", "outpaint", "branch",
+                  * "refine"; NULL or "" = not recorded (read as txt2img) */
   char *version; /* software that made the image; NULL when writing means this engine,
                   * "Tessera " TS_VERSION_STRING */
   uint64_t seed;
@@ -203,6 +214,21 @@ typedef struct {
   double temperature_start, temperature_end; /* sampler temperature schedule */
   double aesthetic_score;        /* micro-conditioning aesthetic score */
   double strength;               /* inpainting / image-to-image strength; < 0 when n/a */
+  uint32_t finish_at;            /* "Finish now" at this 1-based step of `steps` (every token
+                                  * still masked took that step's prediction); 0 = all steps ran */
+  uint32_t extend_left, extend_top, extend_right, extend_bottom; /* outpainting: pixels added */
+  char *schedule;                /* "linear" when the inpainting pipeline's forced linear
+                                  * schedule ran; NULL = the model's own */
+  double starting_mask_ratio;    /* the schedule's scale (inpainting, refine); < 0 = 1 */
+  uint32_t from_step;            /* branch: the state after this step of the source was kept */
+  double remask;                 /* refine: the share of tokens redrawn; < 0 when n/a */
+  /* The trajectory (ts_result's; only in the `tessera` JSON, compactly encoded): a grid of
+   * traj_grid_h x traj_grid_w tokens (0 x 0: not recorded) and three arrays of that many
+   * values, owned like the strings. */
+  uint32_t traj_grid_h, traj_grid_w;
+  int32_t *traj_codes;
+  uint16_t *traj_reveal_step;
+  float *traj_confidence;
 } ts_image_meta;
 
 /* Sets every field to "not recorded" (see above). Never fails. */
@@ -223,7 +249,8 @@ void ts_image_meta_clear (ts_image_meta *meta);
  * value). Numbers use the C locale and the shortest text that reads back exactly. Keys, in
  * order, each omitted when not recorded: Steps, Sampler, CFG scale, Seed (always), Size,
  * Model, Temperature ("start-end"), Aesthetic score, Crop top, Crop left, Denoising
- * strength, Source image, Backend, Version (always). The format is lossy where A1111's is:
+ * strength, Mode, Finished at step, Extend ("left,top,right,bottom"), From step, Remask,
+ * Schedule, Starting mask ratio, Source image, Source hash, Backend, Version (always). The format is lossy where A1111's is:
  * outer whitespace of each prompt line, empty leading prompt lines and lines that start
  * with "Negative prompt:" do not survive, and a line with fewer than three pairs (nothing
  * recorded but Seed and Version) reads back as prompt text. Thread-safety: safe. */
@@ -243,6 +270,10 @@ ts_status ts_image_meta_from_parameters (const char *text, ts_image_meta *meta, 
  * every uint64_t; unrecorded values omitted). Every value survives exactly, doubles
  * included. malloc'd, NULL when out of memory. Thread-safety: safe. */
 char *ts_image_meta_to_json (const ts_image_meta *meta);
+/* The same with the trajectory's arrays written as plain JSON arrays (codes, reveal_step,
+ * confidence with null for tokens never masked), indented: what `tessera-cli info --json`
+ * prints. Not read back by ts_image_meta_from_json. */
+char *ts_image_meta_to_json_plain (const ts_image_meta *meta);
 
 /* Parses the JSON form. *meta is overwritten (its old strings are not freed). Fails with
  * TS_ERR_FORMAT (not JSON, not UTF-8, no "format", or a known key of the wrong type or
@@ -383,6 +414,7 @@ typedef struct {
   int n_masked;              /* tokens still masked after this step */
   int32_t mask_token_id;
   double seconds;            /* wall time of this step */
+  int image;                 /* 0-based index within a batch (ts_model_generate_batch); 0 */
 } ts_step_info;
 
 typedef void (*ts_step_fn) (void *user_data, const ts_step_info *info);
@@ -404,6 +436,9 @@ typedef struct {
   uint64_t seed;
   double aesthetic_score;          /* 6 */
   uint32_t crop_top, crop_left;    /* 0, 0 */
+  int finish_at;                   /* 0 (all steps); 1..steps-1: stop after this 1-based step
+                                    * and give every still-masked token that step's prediction
+                                    * (the app's "Finish now", reproducible) */
   ts_step_fn on_step;
   void *step_data;
   ts_should_abort_fn should_abort;
@@ -420,6 +455,14 @@ typedef struct {
   int32_t *tokens;        /* grid_h * grid_w, owned */
   ts_image *image;        /* owned; NULL when decoding was not asked for */
   bool prompt_truncated;  /* the prompt was longer than 77 tokens */
+  /* The trajectory (owned, grid_h * grid_w each): the 1-based step whose output first fixed
+   * each token (0 for tokens that were never masked: kept by inpainting or img2img), and
+   * the softmax probability the model gave that code at that step, after guidance and
+   * before any noise (NaN for tokens never masked, and for replays of recorded draws). A
+   * token never changes once revealed, so this and the final tokens are the whole history
+   * of the image (ts_model_resume restores any step from it). */
+  uint16_t *reveal_step;
+  float *reveal_prob;
 } ts_result;
 
 void ts_result_free (ts_result *r); /* frees the members, not r itself */
@@ -429,13 +472,88 @@ void ts_result_free (ts_result *r); /* frees the members, not r itself */
 ts_status ts_model_generate (ts_model *model, const ts_generate_params *p, ts_result *out,
                              ts_error *err);
 
-/* Regenerates only the tokens under mask (width x height bytes, non-zero = repaint; a token
- * is repainted when at least half of its VQ cell is set). strength in (0, 1] picks the
- * starting step as the official inpaint pipeline does: it runs the last
- * floor(steps * strength) steps with the starting mask ratio = masked / total tokens. The
- * image must have the generation size (params width/height or the image's own size). */
+/* n images with seeds p->seed, p->seed + 1, ..., p->seed + n - 1 into out[0 .. n-1]: image k
+ * is identical, token for token and pixel for pixel, to ts_model_generate with seed
+ * p->seed + k (the random draws are counter-based per seed). Where memory allows and the
+ * backend computes each image of a batch with the same arithmetic as alone (Vulkan and
+ * cpu-ref), the images go through the transformer together (as many as keep the
+ * transformer's activations, by the model's estimate, under a quarter of ts_memory_limit;
+ * at most 8), which is faster per image on a GPU. The CPU fast path's GEMMs round
+ * differently with the batch's row count, so there the images run one after another. The step callback is called
+ * for each image of a step, with ts_step_info.image naming it. On an error every result is
+ * left empty. */
+ts_status ts_model_generate_batch (ts_model *model, const ts_generate_params *p, int n,
+                                   ts_result *out, ts_error *err);
+
+/* The image pipelines (img2img, inpaint, outpaint) take an RGB image of any size and bring it
+ * to the generation size as the official VaeImageProcessor does: each side is floored to a
+ * size the model takes (a multiple of the VQ factor, 16 px, or of 32 px for a model with
+ * the 2x down/upsample, such as Meissonic) and, when that changes the size, the whole image
+ * is resized with Pillow's LANCZOS filter (ts_image_resize_lanczos), not cropped. The
+ * params' width and height must be 0 or that size. The result is decoded from tokens
+ * alone: kept regions are the VQ reconstruction of the input, as in the official code. */
+
+/* Image to image, as the official Img2ImgPipeline (src/pipeline_img2img.py): of
+ * params->steps = N steps, the last int(N * strength) run, with the ratios and temperatures
+ * of the full N-step schedule. Before the first of them, each VQ token of the image is
+ * masked independently with probability cos(pi/2 * start/N) (the model's masking
+ * schedule at the starting step; the scheduler's add_noise), the draws taken from the seed.
+ * strength is in [0, 1]. Where the official code is broken for a user it is not followed:
+ * at strength 1 it masks nothing (its mask ratio is cos(pi/2) < 0 in fp32), which returns
+ * almost the input; here every token is masked and the result is a new picture from the
+ * prompt. When int(N * strength) is 0 no step runs and the result is the input's VQ
+ * reconstruction, as in the official code. */
+ts_status ts_model_img2img (ts_model *model, const ts_generate_params *p, const ts_image *image,
+                            double strength, ts_result *out, ts_error *err);
+
+/* Regenerates only the tokens under mask, as the official InpaintPipeline
+ * (src/pipeline_inpaint.py): mask is an RGB image of any size (white = repaint, black =
+ * keep), resized with LANCZOS straight to the token grid, converted to luminance as PIL's
+ * convert("L") does, and a token is repainted where that is >= 128. A mask the size of the
+ * token grid is used as it is (an exact per-token mask). The inpaint pipeline always uses
+ * the linear masking schedule, scaled by the masked share of the tokens; strength in
+ * (0, 1] runs the last int(N * strength) of the N steps. Unlike the official code, which
+ * floors the mask's token grid to multiples of 16 and so only works at multiples of 256 px,
+ * every size the model takes works. Fails with TS_ERR_INVALID_ARG when the mask covers no
+ * token. */
 ts_status ts_model_inpaint (ts_model *model, const ts_generate_params *p, const ts_image *image,
-                            const uint8_t *mask, double strength, ts_result *out, ts_error *err);
+                            const ts_image *mask, double strength, ts_result *out, ts_error *err);
+
+/* Outpainting, as the official inpaint.py --mode outpaint does it: the (prepared) image is
+ * placed on a larger canvas of grey 127 and the new border is inpainted. extend holds the
+ * pixels to add at the left, top, right and bottom; each is rounded up to a whole number of
+ * the model's size step (ts_model_size_step) so that the border is whole tokens, and
+ * extend_out (nullable) receives the values used. strength as for inpainting. */
+ts_status ts_model_outpaint (ts_model *model, const ts_generate_params *p, const ts_image *image,
+                             const uint32_t extend[4], double strength, uint32_t extend_out[4],
+                             ts_result *out, ts_error *err);
+
+/* Continues a generation from a token grid: the state after some step, as the
+ * trajectory of an image records it (a token never changes once revealed, so the state
+ * after step K is every token revealed at or before K; the rest masked). Runs steps
+ * start_step .. p->steps - 1 (0-based) with p's parameters: with the parameters and seed of
+ * the image it came from, the result is that image again, token for token. */
+typedef struct {
+  const int32_t *tokens;      /* grid_h * grid_w codes; ts_model_mask_token_id = to draw */
+  int grid_h, grid_w;
+  int start_step;             /* 0-based index of the first step to run */
+  float starting_mask_ratio;  /* scales the schedule: 1 for text to image and img2img, the
+                               * masked share of the tokens for inpainting (0 means 1) */
+  bool linear_schedule;       /* the inpainting pipeline's schedule instead of the model's */
+} ts_resume_state;
+
+ts_status ts_model_resume (ts_model *model, const ts_generate_params *p, const ts_resume_state *s,
+                           ts_result *out, ts_error *err);
+
+/* The multiple of which image sides must be for this model: the VQ factor (16 px), or twice
+ * that for a model with the 2x down/upsample (Meissonic: 32 px). */
+uint32_t ts_model_size_step (const ts_model *model);
+
+/* The generation size an image pipeline will use for an input of width x height: each
+ * side floored to a multiple of ts_model_size_step. Fails (TS_ERR_INVALID_ARG) when a side
+ * is below one step or the model cannot take the result. */
+ts_status ts_model_image_size (const ts_model *model, uint32_t width, uint32_t height,
+                               uint32_t *gen_width, uint32_t *gen_height, ts_error *err);
 
 /* VQ-decodes any token grid (no mask ids) to an RGB8 image. */
 ts_image *ts_model_decode (ts_model *model, const int32_t *tokens, int grid_h, int grid_w,
@@ -542,6 +660,8 @@ const ts_component_info *ts_model_info_component (const ts_model_info *info,
  * 512 for Monetico-like models). The tiny golden model downsamples, so it also gets
  * 1024x1024. */
 void ts_model_info_default_size (const ts_model_info *info, uint32_t *width, uint32_t *height);
+/* As ts_model_size_step, from the configs alone. */
+uint32_t ts_model_info_size_step (const ts_model_info *info);
 
 /* Estimated peak bytes to generate one image of width x height (0 x 0: the default
  * size) with the network weights held as compute_weights_dtype (F32, F16 or BF16):

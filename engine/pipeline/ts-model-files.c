@@ -769,6 +769,12 @@ ts_model_info_component (const ts_model_info *info, ts_component c)
   return (unsigned) c < TS_COMPONENT_COUNT ? &info->components[c] : NULL;
 }
 
+uint32_t
+ts_model_info_size_step (const ts_model_info *info)
+{
+  return (uint32_t) info->files->vq.vae_scale_factor * (info->files->transformer.downsample ? 2u : 1u);
+}
+
 void
 ts_model_info_default_size (const ts_model_info *info, uint32_t *width, uint32_t *height)
 {

@@ -16,6 +16,7 @@
 #include "pipeline/ts-pipeline.h"
 
 #include "core/ts-common.h"
+#include "core/ts-rng.h"
 #include "pipeline/ts-model-files.h"
 #include "stages/ts-sampler.h"
 #include "stages/ts-text-encoder.h"
@@ -67,6 +68,8 @@ ts_result_free (ts_result *r)
   if (!r)
     return;
   free (r->tokens);
+  free (r->reveal_step);
+  free (r->reveal_prob);
   ts_image_free (r->image);
   memset (r, 0, sizeof *r);
 }
@@ -327,8 +330,8 @@ ts_model_check_size (const ts_model *m, uint32_t width, uint32_t height, ts_erro
 /* ---- the sampling loop ---- */
 
 /* Clears the per-call timings; the load time stays. */
-static void
-stats_reset (ts_model *m)
+void
+ts_pipeline_stats_reset (ts_model *m)
 {
   double load_s = m->stats.load_s;
   memset (&m->stats, 0, sizeof m->stats);
@@ -417,12 +420,12 @@ grid_ref (ts_buffer *grids, int which, int n_tok)
  * op's outputs; noise is host scratch for recorded uniforms turned into Gumbel noise. */
 static ts_status
 sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_args *run, int step,
-             ts_ref logits, int batch, ts_buffer *grids, int n_tok, int32_t *tokens,
+             uint64_t seed, ts_ref logits, int batch, ts_buffer *grids, int n_tok, int32_t *tokens,
              int32_t *predicted, float *confidence, float *noise, ts_error *err)
 {
   const ts_backend *be = &m->be;
   const size_t grid_bytes = (size_t) n_tok * sizeof (int32_t);
-  ts_sampler_draws draws = { .kind = TS_SAMPLER_DRAWS_RNG, .seed = p->seed };
+  ts_sampler_draws draws = { .kind = TS_SAMPLER_DRAWS_RNG, .seed = seed };
   ts_sample_args sa = {
     .logits = logits,
     .n_rows = batch,
@@ -446,7 +449,7 @@ sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_arg
     .confidence = confidence,
     .step_index = step,
     .n_steps = p->steps,
-    .schedule = m->scfg.masking_schedule,
+    .schedule = run->linear_schedule ? TS_MASKING_LINEAR : m->scfg.masking_schedule,
     .starting_mask_ratio = run->starting_mask_ratio,
     .prev_sample = tokens,
   };
@@ -487,25 +490,63 @@ sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_arg
   return ts_sampler_remask (&ra, NULL, err);
 }
 
+/* The trajectory of one image after a step: tokens marked UINT16_MAX (masked on entry)
+ * that the step fixed get the step's 1-based number and the probability of their code,
+ * recovered from the sample op's confidence (log p + temperature * Gumbel noise) by taking
+ * the seed's noise back out; tokens still masked lose the mark. With recorded draws the
+ * noise is not the seed's, and the probability is left NaN. */
+static void
+record_reveals (const ts_generate_params *p, const ts_pipeline_run_args *run, int step,
+                uint64_t seed, const int32_t *tok, const float *conf, int32_t mask_id, int n_tok,
+                uint16_t *reveal, float *prob)
+{
+  float temperature = ts_sampler_temperature ((float) p->temperature_start,
+                                              (float) p->temperature_end, step, p->steps);
+  bool noise = step < p->steps - 1;
+
+  for (int i = 0; i < n_tok; i++) {
+    if (reveal[i] != UINT16_MAX)
+      continue;
+    if (tok[i] == mask_id) {
+      reveal[i] = 0;
+      continue;
+    }
+    reveal[i] = (uint16_t) (step + 1);
+    if (run->draws) {
+      prob[i] = NAN;
+    } else {
+      float g = noise ? ts_sampler_gumbel (ts_rng_uniform (seed, 0, (uint32_t) step,
+                                                           TS_RNG_PURPOSE_GUMBEL, (uint32_t) i))
+                      : 0.0f;
+      prob[i] = expf (conf[i] - temperature * g);
+    }
+  }
+}
+
 ts_status
 ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_args *run,
                  ts_result *out, ts_error *err)
 {
   uint32_t width = p->width, height = p->height;
   int f = m->vcfg.vae_scale_factor;
-  int grid_h, grid_w, n_tok, batch;
+  int grid_h, grid_w, n_tok, batch, rows;
+  int n_img = run->n_images > 0 ? run->n_images : 1;
   int32_t mask_id = (int32_t) m->scfg.mask_token_id;
-  float *pooled = NULL, *hidden = NULL, *confidence = NULL, *noise = NULL;
+  float *pooled = NULL, *hidden = NULL, *pooled_rep = NULL, *hidden_rep = NULL;
+  float *confidence = NULL, *noise = NULL;
   int32_t *tokens = NULL, *model_in = NULL, *predicted = NULL;
+  uint16_t *reveal = NULL;
+  float *reveal_prob = NULL;
+  size_t pooled_n = (size_t) m->ccfg.projection_dim;
+  size_t hidden_n = (size_t) TS_TOKENIZER_MAX_LENGTH * m->ccfg.hidden_size;
   ts_buffer *grids = NULL;
   float *image_f = NULL;
-  ts_image *image = NULL;
   bool truncated = false;
   ts_abort abort_hook = { abort_cb, (void *) p };
   ts_status st = TS_OK;
   double t0;
 
-  memset (out, 0, sizeof *out);
+  memset (out, 0, (size_t) n_img * sizeof *out);
   if (!p->prompt)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: no prompt (use \"\" for none)");
   if (p->steps < 1 || p->steps > 1000)
@@ -523,33 +564,46 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     ts_model_default_size (m, &width, &height);
   if ((st = ts_model_check_size (m, width, height, err)) != TS_OK)
     return st;
+  if (p->finish_at < 0 || p->finish_at > p->steps)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: finish-at step %d outside 1..%d",
+                         p->finish_at, p->steps);
   if (run->start_step < 0 || run->start_step >= p->steps)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: start step %d outside 0..%d",
                          run->start_step, p->steps - 1);
+  if (p->finish_at > 0 && p->finish_at <= run->start_step)
+    return ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "generate: finish-at step %d comes before the first step that runs (%d)",
+                         p->finish_at, run->start_step + 1);
+  if (n_img > 1 && (run->draws || run->step_done || run->logits_done || run->image_float))
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: the replay hooks take one image");
 
   grid_h = (int) height / f;
   grid_w = (int) width / f;
   n_tok = grid_h * grid_w;
   batch = p->guidance > 1.0 ? 2 : 1;
+  rows = n_img * batch;
   m->stats.n_transformer_calls = 0;
-  m->stats.transformer_batch = batch;
-  m->stats.transformer_flop = transformer_flop (&m->tcfg, batch, grid_h, grid_w);
+  m->stats.transformer_batch = rows;
+  m->stats.transformer_flop = transformer_flop (&m->tcfg, rows, grid_h, grid_w);
   /* The backend polls the abort hook inside long ops too (attention at a large size runs
    * for minutes), so that a cancel takes effect within a second; cleared at `out`. */
   ts_backend_set_abort (&m->be, abort_cb, (void *) p);
 
-  tokens = malloc ((size_t) n_tok * sizeof *tokens);
-  model_in = malloc ((size_t) batch * n_tok * sizeof *model_in);
-  predicted = malloc ((size_t) n_tok * sizeof *predicted);
-  confidence = malloc ((size_t) n_tok * sizeof *confidence);
+  tokens = malloc ((size_t) n_img * n_tok * sizeof *tokens);
+  model_in = malloc ((size_t) rows * n_tok * sizeof *model_in);
+  predicted = malloc ((size_t) n_img * n_tok * sizeof *predicted);
+  confidence = malloc ((size_t) n_img * n_tok * sizeof *confidence);
   noise = malloc ((size_t) n_tok * sizeof *noise);
-  if (!tokens || !model_in || !predicted || !confidence || !noise) {
+  reveal = calloc ((size_t) n_img * n_tok, sizeof *reveal);
+  reveal_prob = malloc ((size_t) n_img * n_tok * sizeof *reveal_prob);
+  if (!tokens || !model_in || !predicted || !confidence || !noise || !reveal || !reveal_prob) {
     st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory for a %dx%d token grid",
                        grid_w, grid_h);
     goto out;
   }
   /* The sample op's grids on the backend, GRID_* below: the logits stay where the
-   * transformer computed them and only codes and confidences come back. */
+   * transformer computed them and only codes and confidences come back. The images of a
+   * batch take turns with them. */
   grids = ts_buffer_new (&m->be, (size_t) GRID_COUNT * n_tok * sizeof (int32_t), err);
   if (!grids) {
     st = err ? err->code : TS_ERR_NOMEM;
@@ -557,10 +611,12 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     goto out;
   }
   if (run->init_tokens)
-    memcpy (tokens, run->init_tokens, (size_t) n_tok * sizeof *tokens);
+    memcpy (tokens, run->init_tokens, (size_t) n_img * n_tok * sizeof *tokens);
   else
-    for (int i = 0; i < n_tok; i++)
+    for (int i = 0; i < n_img * n_tok; i++)
       tokens[i] = mask_id;
+  for (int i = 0; i < n_img * n_tok; i++)
+    reveal_prob[i] = NAN;
 
   if (abort_cb ((void *) p)) {
     st = ts_error_set (err, TS_ERR_CANCELLED, "generate: cancelled");
@@ -568,29 +624,45 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   }
   if ((st = encode_prompts (m, p, batch, &pooled, &hidden, &truncated, err)) != TS_OK)
     goto out;
+  if (n_img > 1) {
+    /* Every image has the same prompts: rows [negative ; positive] per image. */
+    pooled_rep = malloc ((size_t) rows * pooled_n * sizeof *pooled_rep);
+    hidden_rep = malloc ((size_t) rows * hidden_n * sizeof *hidden_rep);
+    if (!pooled_rep || !hidden_rep) {
+      st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory for %d images", n_img);
+      goto out;
+    }
+    for (int k = 0; k < n_img; k++) {
+      memcpy (pooled_rep + (size_t) k * batch * pooled_n, pooled,
+              (size_t) batch * pooled_n * sizeof *pooled);
+      memcpy (hidden_rep + (size_t) k * batch * hidden_n, hidden,
+              (size_t) batch * hidden_n * sizeof *hidden);
+    }
+  }
 
   for (int step = run->start_step; step < p->steps; step++) {
     ts_transformer_forward_args fa;
     ts_ref logits;
     double step_t0 = ts_time_now ();
-    int n_masked = 0;
 
     if (abort_cb ((void *) p)) {
       st = ts_error_set (err, TS_ERR_CANCELLED, "generate: cancelled before step %d of %d",
                          step + 1, p->steps);
       goto out;
     }
-    for (int b = 0; b < batch; b++)
-      memcpy (model_in + (size_t) b * n_tok, tokens, (size_t) n_tok * sizeof *tokens);
+    for (int k = 0; k < n_img; k++)
+      for (int b = 0; b < batch; b++)
+        memcpy (model_in + (size_t) (k * batch + b) * n_tok, tokens + (size_t) k * n_tok,
+                (size_t) n_tok * sizeof *tokens);
 
     memset (&fa, 0, sizeof fa);
     fa.tokens = model_in;
-    fa.batch = batch;
+    fa.batch = rows;
     fa.grid_h = grid_h;
     fa.grid_w = grid_w;
-    fa.encoder_hidden_states = hidden;
+    fa.encoder_hidden_states = n_img > 1 ? hidden_rep : hidden;
     fa.text_len = TS_TOKENIZER_MAX_LENGTH;
-    fa.pooled_projections = pooled;
+    fa.pooled_projections = n_img > 1 ? pooled_rep : pooled;
     fa.micro_conds[0] = (float) width;
     fa.micro_conds[1] = (float) height;
     fa.micro_conds[2] = (float) p->crop_top;
@@ -607,33 +679,60 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     m->stats.n_transformer_calls++;
     if (st != TS_OK)
       goto out;
-
-    t0 = ts_time_now ();
-    st = sample_step (m, p, run, step, logits, batch, grids, n_tok, tokens, predicted,
-                      confidence, noise, err);
-    m->stats.sampler_s += ts_time_now () - t0;
-    if (st != TS_OK)
+    if (run->logits_done
+        && (st = run->logits_done (run->draws_data, step, &m->be, logits, batch,
+                                   m->tcfg.codebook_size, n_tok, err)) != TS_OK)
       goto out;
 
-    for (int i = 0; i < n_tok; i++)
-      n_masked += tokens[i] == mask_id;
-    if (run->step_done && (st = run->step_done (run->draws_data, step, predicted, tokens, err)) != TS_OK)
-      goto out;
-    if (p->on_step) {
-      ts_step_info info = {
-        .step = step,
-        .n_steps = p->steps,
-        .grid_h = grid_h,
-        .grid_w = grid_w,
-        .tokens = tokens,
-        .predicted = predicted,
-        .confidence = confidence,
-        .n_masked = n_masked,
-        .mask_token_id = mask_id,
-        .seconds = ts_time_now () - step_t0,
-      };
-      p->on_step (p->step_data, &info);
+    for (int k = 0; k < n_img; k++) {
+      int32_t *tok = tokens + (size_t) k * n_tok, *pred = predicted + (size_t) k * n_tok;
+      float *conf = confidence + (size_t) k * n_tok;
+      int n_masked = 0;
+
+      /* Which tokens are masked on entry: those revealed by this step get its number. */
+      for (int i = 0; i < n_tok; i++)
+        reveal[(size_t) k * n_tok + i] = tok[i] == mask_id ? UINT16_MAX : reveal[(size_t) k * n_tok + i];
+
+      t0 = ts_time_now ();
+      /* Image k has seed seed + k and draws exactly what a run of its own would. */
+      st = sample_step (m, p, run, step, p->seed + (uint64_t) k,
+                        ts_ref_f32 (logits, (int64_t) k * batch * m->tcfg.codebook_size * n_tok),
+                        batch, grids, n_tok, tok, pred, confidence + (size_t) k * n_tok, noise,
+                        err);
+      m->stats.sampler_s += ts_time_now () - t0;
+      if (st != TS_OK)
+        goto out;
+
+      /* "Finish now" at this step: every token still masked takes the step's prediction. */
+      if (step + 1 == p->finish_at)
+        for (int i = 0; i < n_tok; i++)
+          if (tok[i] == mask_id)
+            tok[i] = pred[i];
+      for (int i = 0; i < n_tok; i++)
+        n_masked += tok[i] == mask_id;
+      record_reveals (p, run, step, p->seed + (uint64_t) k, tok, conf, mask_id, n_tok,
+                      reveal + (size_t) k * n_tok, reveal_prob + (size_t) k * n_tok);
+      if (run->step_done && (st = run->step_done (run->draws_data, step, pred, tok, err)) != TS_OK)
+        goto out;
+      if (p->on_step) {
+        ts_step_info info = {
+          .step = step,
+          .n_steps = p->steps,
+          .grid_h = grid_h,
+          .grid_w = grid_w,
+          .tokens = tok,
+          .predicted = pred,
+          .confidence = conf,
+          .n_masked = n_masked,
+          .mask_token_id = mask_id,
+          .seconds = ts_time_now () - step_t0,
+          .image = run->first_image + k,
+        };
+        p->on_step (p->step_data, &info);
+      }
     }
+    if (step + 1 == p->finish_at)
+      break;
   }
 
   /* The sampling loop's buffers and the transformer's activations are done with: give
@@ -642,47 +741,130 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   grids = NULL;
   ts_transformer_trim (m->transformer);
 
-  if (run->decode) {
-    image_f = malloc ((size_t) 3 * width * height * sizeof *image_f);
-    image = ts_image_new (width, height, err);
-    if (!image_f || !image) {
+  for (int k = 0; k < n_img; k++) {
+    ts_result *r = out + k;
+
+    r->grid_h = grid_h;
+    r->grid_w = grid_w;
+    r->prompt_truncated = truncated;
+    r->tokens = malloc ((size_t) n_tok * sizeof *r->tokens);
+    if (!r->tokens) {
+      st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory");
+      goto out;
+    }
+    memcpy (r->tokens, tokens + (size_t) k * n_tok, (size_t) n_tok * sizeof *tokens);
+    r->reveal_step = malloc ((size_t) n_tok * sizeof *r->reveal_step);
+    r->reveal_prob = malloc ((size_t) n_tok * sizeof *r->reveal_prob);
+    if (!r->reveal_step || !r->reveal_prob) {
+      st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory");
+      goto out;
+    }
+    memcpy (r->reveal_step, reveal + (size_t) k * n_tok, (size_t) n_tok * sizeof *reveal);
+    memcpy (r->reveal_prob, reveal_prob + (size_t) k * n_tok, (size_t) n_tok * sizeof *reveal_prob);
+    if (!run->decode)
+      continue;
+    if (!image_f)
+      image_f = malloc ((size_t) 3 * width * height * sizeof *image_f);
+    r->image = ts_image_new (width, height, err);
+    if (!image_f || !r->image) {
       st = ts_error_set (err, TS_ERR_NOMEM, "decode: out of memory for a %ux%u image", width,
                          height);
       goto out;
     }
+    if (abort_cb ((void *) p)) {
+      st = ts_error_set (err, TS_ERR_CANCELLED, "generate: cancelled before the VQ decode");
+      goto out;
+    }
     t0 = ts_time_now ();
-    st = ts_vq_decode (m->vq, tokens, 1, grid_h, grid_w, image_f, NULL, err);
+    st = ts_vq_decode (m->vq, r->tokens, 1, grid_h, grid_w, image_f, NULL, err);
     ts_vq_trim (m->vq);
     m->stats.vq_decode_s += ts_time_now () - t0;
     if (st != TS_OK
         || (st = ts_vq_check_finite (image_f, 1, (int) height, (int) width, err)) != TS_OK)
       goto out;
-    ts_vq_to_uint8 (image_f, 1, (int) height, (int) width, image->pixels);
+    ts_vq_to_uint8 (image_f, 1, (int) height, (int) width, r->image->pixels);
     if (run->image_float)
       memcpy (run->image_float, image_f, (size_t) 3 * width * height * sizeof *image_f);
   }
 
-  out->grid_h = grid_h;
-  out->grid_w = grid_w;
-  out->tokens = tokens;
-  out->image = image;
-  out->prompt_truncated = truncated;
-  tokens = NULL;
-  image = NULL;
-
 out:
   ts_backend_set_abort (&m->be, NULL, NULL);
-  ts_image_free (image);
+  if (st != TS_OK)
+    for (int k = 0; k < n_img; k++)
+      ts_result_free (out + k);
   free (image_f);
   if (grids)
     ts_buffer_free (&m->be, grids);
+  free (reveal_prob);
+  free (reveal);
   free (noise);
   free (confidence);
   free (predicted);
   free (model_in);
   free (tokens);
+  free (hidden_rep);
+  free (pooled_rep);
   free (hidden);
   free (pooled);
+  return st;
+}
+
+/* How many images of a batch go through the transformer together: one on a backend whose
+ * ops round differently with the batch size (the CPU fast path's GEMMs), as batching there
+ * would break the identity with single runs; else as many as keep their activations (by
+ * the same count as ts_model_info_estimate_memory) under a quarter of the memory limit
+ * (ts_memory_limit), at most 8 and at least 1. */
+static int
+images_per_forward (const ts_model *m, uint32_t width, uint32_t height, int n)
+{
+  const ts_transformer_config *t = &m->tcfg;
+  double h = (double) height / m->vcfg.vae_scale_factor, w = (double) width / m->vcfg.vae_scale_factor;
+  double seq = TS_TOKENIZER_MAX_LENGTH + (t->downsample ? (h / 2) * (w / 2) : h * w);
+  double per_image = 4.0 * 2.0 * seq * t->inner_dim * 16.0 + 4.0 * 2.0 * 2.0 * t->codebook_size * h * w;
+  double budget = (double) ts_memory_limit (NULL) / 4.0;
+  int k = per_image > 0 ? (int) (budget / per_image) : 1;
+
+  if (!ts_backend_batch_invariant (&m->be))
+    return 1;
+  if (k > 8)
+    k = 8;
+  if (k > n)
+    k = n;
+  return k < 1 ? 1 : k;
+}
+
+ts_status
+ts_model_generate_batch (ts_model *m, const ts_generate_params *p, int n, ts_result *out,
+                         ts_error *err)
+{
+  ts_pipeline_run_args run = { .decode = true, .starting_mask_ratio = 1.0f };
+  ts_generate_params q;
+  uint32_t width, height;
+  int chunk;
+  ts_status st = TS_OK;
+
+  if (!m || !p || !out || n < 1)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: missing argument");
+  memset (out, 0, (size_t) n * sizeof *out);
+  width = p->width;
+  height = p->height;
+  if (width == 0 && height == 0)
+    ts_model_default_size (m, &width, &height);
+  chunk = images_per_forward (m, width, height, n);
+  ts_pipeline_stats_reset (m);
+  q = *p;
+  for (int first = 0; first < n && st == TS_OK; first += chunk) {
+    int calls = m->stats.n_transformer_calls;
+    run.n_images = n - first < chunk ? n - first : chunk;
+    run.first_image = first;
+    q.seed = p->seed + (uint64_t) first;
+    st = ts_pipeline_run (m, &q, &run, out + first, err);
+    /* The times add up over the chunks; the call count restarts in each. */
+    m->stats.n_transformer_calls += calls;
+  }
+  if (st != TS_OK)
+    for (int k = 0; k < n; k++)
+      ts_result_free (out + k);
   return st;
 }
 
@@ -693,7 +875,7 @@ ts_model_generate (ts_model *m, const ts_generate_params *p, ts_result *out, ts_
 
   if (!m || !p || !out)
     return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: missing argument");
-  stats_reset (m);
+  ts_pipeline_stats_reset (m);
   return ts_pipeline_run (m, p, &run, out, err);
 }
 
@@ -750,81 +932,26 @@ ts_model_encode (ts_model *m, const ts_image *image, int32_t *tokens, ts_error *
   return st;
 }
 
-ts_status
-ts_model_inpaint (ts_model *m, const ts_generate_params *p, const ts_image *image,
-                  const uint8_t *mask, double strength, ts_result *out, ts_error *err)
+ts_masking_schedule
+ts_pipeline_schedule (const ts_model *m)
 {
-  ts_generate_params q;
-  ts_pipeline_run_args run = { .decode = true };
-  uint32_t f, w, h;
-  int grid_h, grid_w, n_masked = 0, n_run;
-  int32_t *tokens = NULL;
-  ts_status st;
+  return m->scfg.masking_schedule;
+}
 
-  if (!m || !p || !image || !mask || !out)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "inpaint: missing argument");
-  memset (out, 0, sizeof *out);
-  if (!(strength > 0.0 && strength <= 1.0))
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "inpaint: strength must be in (0, 1], not %g",
-                         strength);
-  q = *p;
-  if ((q.width && q.width != image->width) || (q.height && q.height != image->height))
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "inpaint: the image is %ux%u but the parameters ask for %ux%u",
-                         image->width, image->height, q.width, q.height);
-  q.width = w = image->width;
-  q.height = h = image->height;
-  if ((st = ts_model_check_size (m, w, h, err)) != TS_OK)
-    return st;
-  if (q.steps < 1 || q.steps > 1000)
-    return ts_error_set (err, TS_ERR_INVALID_ARG, "inpaint: steps must be 1 to 1000, not %d", q.steps);
-  /* As src/pipeline_inpaint.py: run the last int(N * strength) of N steps. */
-  n_run = (int) (q.steps * strength);
-  if (n_run < 1)
-    return ts_error_set (err, TS_ERR_INVALID_ARG,
-                         "inpaint: strength %g of %d steps runs no step (needs at least %.3g)",
-                         strength, q.steps, 1.0 / q.steps);
+uint32_t
+ts_pipeline_size_step (const ts_model *m)
+{
+  return (uint32_t) m->vcfg.vae_scale_factor * (m->tcfg.downsample ? 2u : 1u);
+}
 
-  f = (uint32_t) m->vcfg.vae_scale_factor;
-  grid_h = (int) (h / f);
-  grid_w = (int) (w / f);
-  tokens = malloc ((size_t) grid_h * grid_w * sizeof *tokens);
-  if (!tokens)
-    return ts_error_set (err, TS_ERR_NOMEM, "inpaint: out of memory");
-  stats_reset (m);
-  ts_backend_set_abort (&m->be, abort_cb, (void *) p);
-  st = ts_model_encode (m, image, tokens, err);
-  ts_backend_set_abort (&m->be, NULL, NULL);
-  if (st != TS_OK)
-    goto out;
+void
+ts_pipeline_set_abort (ts_model *m, const ts_generate_params *p)
+{
+  ts_backend_set_abort (&m->be, p ? abort_cb : NULL, (void *) p);
+}
 
-  /* The reference resizes the mask to the token grid and binarises it at 0.5; a token is
-   * repainted when at least half of its f x f cell is set (a box filter, where the
-   * reference's PIL resize would use Lanczos: equal for masks painted on the token grid). */
-  for (int gy = 0; gy < grid_h; gy++)
-    for (int gx = 0; gx < grid_w; gx++) {
-      uint32_t set = 0;
-      for (uint32_t y = 0; y < f; y++)
-        for (uint32_t x = 0; x < f; x++)
-          set += mask[(size_t) (gy * f + y) * w + gx * f + x] != 0;
-      if (2 * set >= f * f) {
-        tokens[gy * grid_w + gx] = (int32_t) m->scfg.mask_token_id;
-        n_masked++;
-      }
-    }
-  if (n_masked == 0) {
-    st = ts_error_set (err, TS_ERR_INVALID_ARG,
-                       "inpaint: the mask covers no token (paint at least half of a %ux%u cell)",
-                       f, f);
-    goto out;
-  }
-
-  run.init_tokens = tokens;
-  run.start_step = q.steps - n_run;
-  run.starting_mask_ratio = (float) n_masked / (float) (grid_h * grid_w);
-  st = ts_pipeline_run (m, &q, &run, out, err);
-
-out:
-  free (tokens);
-  return st;
+const ts_backend *
+ts_pipeline_backend (const ts_model *m)
+{
+  return &m->be;
 }

@@ -316,6 +316,8 @@ vk_device_memory (void *impl, uint64_t *in_use, uint64_t *peak)
 
 static const ts_backend_ops vk_ops = {
   .name = "vulkan",
+  /* Every shader reduces in a fixed order per output element, whatever the batch. */
+  .batch_invariant = true,
   .buffer_new = ts_vk_buffer_new,
   .buffer_free = ts_vk_buffer_free,
   .upload = ts_vk_upload,

@@ -19,17 +19,6 @@
 #include <math.h>
 #include <string.h>
 
-typedef struct {
-  const ts_safetensors *st;
-  const char *case_name;
-  int n_tokens;
-  int32_t *multinomial;
-  float *gumbel;
-  ts_golden_report_fn report;
-  void *ud;
-  int n_bad_steps;
-} replay;
-
 static const ts_st_tensor *
 find_tensor (const ts_safetensors *st, const char *fmt, int step)
 {
@@ -38,10 +27,10 @@ find_tensor (const ts_safetensors *st, const char *fmt, int step)
   return ts_safetensors_find (st, name);
 }
 
-static ts_status
-replay_draws (void *data, int step, ts_sampler_draws *draws, ts_error *err)
+ts_status
+ts_golden_replay_draws (void *data, int step, ts_sampler_draws *draws, ts_error *err)
 {
-  replay *r = data;
+  ts_golden_replay *r = data;
   const ts_st_tensor *mn = find_tensor (r->st, "step%d.multinomial_draws", step);
   const ts_st_tensor *gn = find_tensor (r->st, "step%d.gumbel_noise", step);
   int64_t *tmp;
@@ -74,9 +63,8 @@ replay_draws (void *data, int step, ts_sampler_draws *draws, ts_error *err)
   return TS_OK;
 }
 
-/* Number of positions where got differs from the int64 tensor, or -1 if absent/misshapen. */
-static long
-count_mismatch (const ts_st_tensor *want, const int32_t *got, size_t n)
+long
+ts_golden_count_mismatch (const ts_st_tensor *want, const int32_t *got, size_t n)
 {
   int64_t *w;
   long bad = 0;
@@ -93,15 +81,15 @@ count_mismatch (const ts_st_tensor *want, const int32_t *got, size_t n)
   return bad;
 }
 
-static ts_status
-replay_step_done (void *data, int step, const int32_t *predicted, const int32_t *tokens,
-                  ts_error *err)
+ts_status
+ts_golden_replay_step_done (void *data, int step, const int32_t *predicted, const int32_t *tokens,
+                            ts_error *err)
 {
-  replay *r = data;
+  ts_golden_replay *r = data;
   char name[64];
-  long bad_pred = count_mismatch (find_tensor (r->st, "step%d.pred_original_sample", step),
+  long bad_pred = ts_golden_count_mismatch (find_tensor (r->st, "step%d.pred_original_sample", step),
                                   predicted, (size_t) r->n_tokens);
-  long bad_prev = count_mismatch (find_tensor (r->st, "step%d.prev_sample", step), tokens,
+  long bad_prev = ts_golden_count_mismatch (find_tensor (r->st, "step%d.prev_sample", step), tokens,
                                   (size_t) r->n_tokens);
 
   (void) err;
@@ -113,6 +101,79 @@ replay_step_done (void *data, int step, const int32_t *predicted, const int32_t 
     r->n_bad_steps++;
   return TS_OK;
 }
+
+/* The final tokens, the uint8 image (±1 only at a rounding boundary) and the float crop
+ * out.image_float (atol 5e-5 unless the entry's table names it); also fails when any step
+ * or other check of r failed. image_f is the raw decoder output [3][H][W]. */
+ts_status
+ts_golden_check_outputs (ts_golden_replay *r, const cJSON *entry, const ts_result *res,
+                         const float *image_f, ts_error *err)
+{
+
+    long bad_final = ts_golden_count_mismatch (ts_safetensors_find (r->st, "out.final_latents"), res->tokens,
+                                     (size_t) r->n_tokens);
+    const ts_st_tensor *img = ts_safetensors_find (r->st, "out.image_uint8");
+    const ts_st_tensor *crop = ts_safetensors_find (r->st, "out.image_float");
+    size_t n_px = (size_t) res->image->width * res->image->height;
+    uint32_t img_w = res->image->width;
+    long bad_px = 0, near_px = 0;
+    double crop_err = INFINITY, crop_atol = 5e-5, crop_rtol = 0.0, crop_tol = crop_atol;
+    bool crop_pass = false;
+
+    r->report (r->ud, r->case_name, "out.final_latents", (double) bad_final, NAN, bad_final == 0);
+    if (!img || img->dtype != TS_DTYPE_U8 || img->n_elements != 3 * n_px) {
+      bad_px = -1;
+    } else {
+      const uint8_t *want = img->data;
+      for (size_t i = 0; i < n_px; i++)
+        for (int c = 0; c < 3; c++) {
+          int got = res->image->pixels[3 * i + c], w = want[3 * i + c];
+          if (got == w)
+            continue;
+          /* ±1 is allowed only where 255·x sits within 255e-4 of a .5 boundary. */
+          float x = fminf (fmaxf (image_f[c * n_px + i], 0.0f), 1.0f) * 255.0f;
+          if (abs (got - w) == 1 && fabsf (x - floorf (x) - 0.5f) < 255e-4f)
+            near_px++;
+          else
+            bad_px++;
+        }
+    }
+    r->report (r->ud, r->case_name, "out.image_uint8", (double) bad_px, NAN, bad_px == 0);
+    if (near_px)
+      TS_LOG_I ("golden: %s: %ld pixels off by one at a rounding boundary", r->case_name, near_px);
+    if (crop && crop->n_elements >= 3) {
+      /* out.image_float is the top-left crop of the clipped float image, [1, h, w, 3]. */
+      int ch = (int) crop->shape[1], cw = (int) crop->shape[2];
+      float *want = malloc (crop->n_elements * sizeof *want);
+      ts_golden_tolerance_lookup (entry, "out.image_float", &crop_atol, &crop_rtol);
+      crop_tol = crop_atol;
+      if (want && crop->n_dims == 4 && ts_st_tensor_to_f32 (crop, want, NULL) == TS_OK) {
+        crop_err = 0;
+        crop_pass = true;
+        for (int y = 0; y < ch; y++)
+          for (int x = 0; x < cw; x++)
+            for (int c = 0; c < 3; c++) {
+              float got = fminf (fmaxf (image_f[c * n_px + (size_t) y * img_w + x], 0.0f), 1.0f);
+              double w = want[(y * cw + x) * 3 + c], e = fabs ((double) got - w);
+              double tol = crop_atol + crop_rtol * fabs (w);
+              crop_pass = crop_pass && e <= tol;
+              if (e > crop_err || (y == 0 && x == 0 && c == 0)) {
+                crop_err = e;
+                crop_tol = tol;
+              }
+            }
+      }
+      free (want);
+      r->report (r->ud, r->case_name, "out.image_float", crop_err, crop_tol, crop_pass);
+    }
+    if (bad_final != 0 || bad_px != 0 || r->n_bad_steps != 0 || r->n_bad_checks != 0 || !crop_pass)
+      return ts_error_set (err, TS_ERR_MISMATCH,
+                           "%s: %d steps differ, %d other checks failed, %ld final tokens differ, "
+                           "%ld pixels differ%s",
+                           r->case_name, r->n_bad_steps, r->n_bad_checks, bad_final, bad_px,
+                           crop_pass ? "" : ", out.image_float out of tolerance");
+    return TS_OK;
+  }
 
 static const char *
 json_string (const cJSON *entry, const char *key)
@@ -144,7 +205,7 @@ ts_golden_run_pipeline_replay (const char *golden_dir, const cJSON *entry, const
   ts_generate_params p;
   ts_pipeline_run_args run = { 0 };
   ts_result res = { 0 };
-  replay r = { 0 };
+  ts_golden_replay r = { 0 };
   float *image_f = NULL;
   ts_status status;
 
@@ -188,74 +249,13 @@ ts_golden_run_pipeline_replay (const char *golden_dir, const cJSON *entry, const
   run.decode = true;
   run.starting_mask_ratio = 1.0f;
   run.image_float = image_f;
-  run.draws = replay_draws;
-  run.step_done = replay_step_done;
+  run.draws = ts_golden_replay_draws;
+  run.step_done = ts_golden_replay_step_done;
   run.draws_data = &r;
   if ((status = ts_pipeline_run (model, &p, &run, &res, err)) != TS_OK)
     goto out;
 
-  {
-    long bad_final = count_mismatch (ts_safetensors_find (st, "out.final_latents"), res.tokens,
-                                     (size_t) r.n_tokens);
-    const ts_st_tensor *img = ts_safetensors_find (st, "out.image_uint8");
-    const ts_st_tensor *crop = ts_safetensors_find (st, "out.image_float");
-    size_t n_px = (size_t) p.width * p.height;
-    long bad_px = 0, near_px = 0;
-    double crop_err = INFINITY, crop_atol = 5e-5, crop_rtol = 0.0, crop_tol = crop_atol;
-    bool crop_pass = false;
-
-    report (ud, case_name, "out.final_latents", (double) bad_final, NAN, bad_final == 0);
-    if (!img || img->dtype != TS_DTYPE_U8 || img->n_elements != 3 * n_px) {
-      bad_px = -1;
-    } else {
-      const uint8_t *want = img->data;
-      for (size_t i = 0; i < n_px; i++)
-        for (int c = 0; c < 3; c++) {
-          int got = res.image->pixels[3 * i + c], w = want[3 * i + c];
-          if (got == w)
-            continue;
-          /* ±1 is allowed only where 255·x sits within 255e-4 of a .5 boundary. */
-          float x = fminf (fmaxf (image_f[c * n_px + i], 0.0f), 1.0f) * 255.0f;
-          if (abs (got - w) == 1 && fabsf (x - floorf (x) - 0.5f) < 255e-4f)
-            near_px++;
-          else
-            bad_px++;
-        }
-    }
-    report (ud, case_name, "out.image_uint8", (double) bad_px, NAN, bad_px == 0);
-    if (near_px)
-      TS_LOG_I ("golden: %s: %ld pixels off by one at a rounding boundary", case_name, near_px);
-    if (crop && crop->n_elements >= 3) {
-      /* out.image_float is the top-left crop of the clipped float image, [1, h, w, 3]. */
-      int ch = (int) crop->shape[1], cw = (int) crop->shape[2];
-      float *want = malloc (crop->n_elements * sizeof *want);
-      ts_golden_tolerance_lookup (entry, "out.image_float", &crop_atol, &crop_rtol);
-      crop_tol = crop_atol;
-      if (want && crop->n_dims == 4 && ts_st_tensor_to_f32 (crop, want, NULL) == TS_OK) {
-        crop_err = 0;
-        crop_pass = true;
-        for (int y = 0; y < ch; y++)
-          for (int x = 0; x < cw; x++)
-            for (int c = 0; c < 3; c++) {
-              float got = fminf (fmaxf (image_f[c * n_px + (size_t) y * p.width + x], 0.0f), 1.0f);
-              double w = want[(y * cw + x) * 3 + c], e = fabs ((double) got - w);
-              double tol = crop_atol + crop_rtol * fabs (w);
-              crop_pass = crop_pass && e <= tol;
-              if (e > crop_err || (y == 0 && x == 0 && c == 0)) {
-                crop_err = e;
-                crop_tol = tol;
-              }
-            }
-      }
-      free (want);
-      report (ud, case_name, "out.image_float", crop_err, crop_tol, crop_pass);
-    }
-    if (bad_final != 0 || bad_px != 0 || r.n_bad_steps != 0 || !crop_pass)
-      status = ts_error_set (err, TS_ERR_MISMATCH,
-                             "%s: %d steps differ, %ld final tokens differ, %ld pixels differ%s",
-                             case_name, r.n_bad_steps, bad_final, bad_px,
-                             crop_pass ? "" : ", out.image_float out of tolerance");
-  }
+  status = ts_golden_check_outputs (&r, entry, &res, image_f, err);
 
 out:
   ts_result_free (&res);

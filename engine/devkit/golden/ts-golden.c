@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
  * ts-golden — runs the golden set (reference data computed by the official PyTorch code,
- * see ../shared/golden/README.md) against this engine. Everything is driven by
- * GOLDEN_DIR/index.json: each case's "kind" picks a runner, and the runner reads the
+ * see ../shared/golden/README.md) against this engine. Everything is driven by the index
+ * files, GOLDEN_DIR/index.json and then every other GOLDEN_DIR/index*.json (later groups of
+ * cases come as further index files): each case's "kind" picks a runner, and the runner reads the
  * case's parameters and file names from its index entry. A kind without a runner is
  * reported as not implemented and counts as a failure, never as a pass. A case whose
  * "tolerance" table is malformed fails with TS_ERR_FORMAT before it runs, whatever its kind
@@ -36,6 +37,8 @@ static const struct {
   { "pipeline_replay", ts_golden_run_pipeline_replay, true },
   { "vq_decode", ts_golden_run_vq_decode, true },
   { "vq_encode", ts_golden_run_vq_encode, true },
+  { "img2img_replay", ts_golden_run_image_replay, true },
+  { "inpaint_replay", ts_golden_run_image_replay, true },
 };
 
 char *
@@ -204,6 +207,43 @@ out:
 
 /* ---- the driver ---- */
 
+static int
+compare_names (const void *a, const void *b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The index files of golden_dir: index.json first, then every other index*.json in name
+ * order. Returns how many (at most max), each a malloc'd base name. */
+static int
+list_indexes (const char *golden_dir, char **names, int max)
+{
+  struct dirent *de;
+  DIR *d = opendir (golden_dir);
+  int n = 0;
+
+  if (!d)
+    return 0;
+  while ((de = readdir (d)) && n < max) {
+    size_t len = strlen (de->d_name);
+    if (strncmp (de->d_name, "index", 5) != 0 || len < 10
+        || strcmp (de->d_name + len - 5, ".json") != 0)
+      continue;
+    names[n] = malloc (len + 1);
+    if (names[n])
+      memcpy (names[n++], de->d_name, len + 1);
+  }
+  closedir (d);
+  qsort (names, (size_t) n, sizeof *names, compare_names);
+  for (int i = 0; i < n; i++)
+    if (strcmp (names[i], "index.json") == 0) {
+      char *first = names[i];
+      memmove (names + 1, names, (size_t) i * sizeof *names);
+      names[0] = first;
+    }
+  return n;
+}
+
 ts_status
 ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_fn report,
                  ts_golden_case_fn case_done, void *user_data, ts_golden_summary *summary,
@@ -213,9 +253,8 @@ ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_f
   ts_backend be = { 0 };
   bool have_backend = false;
   char path[4096];
-  char *text;
-  cJSON *index;
-  const cJSON *cases, *entry;
+  char *indexes[32];
+  int n_indexes;
   ts_status status = TS_OK;
 
   if (!golden_dir || !report || !case_done)
@@ -226,62 +265,88 @@ ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_f
     return ts_error_set (err, TS_ERR_INVALID_ARG, "golden: unknown backend '%s' (this build has: %s)",
                          backend, ts_backend_names ());
 
-  snprintf (path, sizeof path, "%s/index.json", golden_dir);
-  text = ts_golden_read_file (path, NULL, err);
-  if (!text)
-    return err ? err->code : TS_ERR_IO;
-  index = cJSON_Parse (text);
-  free (text);
-  cases = cJSON_GetObjectItemCaseSensitive (index, "cases");
-  if (!cJSON_IsObject (cases)) {
+  n_indexes = list_indexes (golden_dir, indexes, 32);
+  if (n_indexes == 0 || strcmp (indexes[0], "index.json") != 0) {
+    for (int i = 0; i < n_indexes; i++)
+      free (indexes[i]);
+    n_indexes = 0;
+    /* No index.json: say so with the reader's own error. */
+    snprintf (path, sizeof path, "%s/index.json", golden_dir);
+    free (ts_golden_read_file (path, NULL, err));
+    return err && err->code != TS_OK ? err->code : TS_ERR_NOT_FOUND;
+  }
+
+  for (int ix = 0; ix < n_indexes && status == TS_OK; ix++) {
+    const char *index_name = indexes[ix];
+    const cJSON *cases, *entry;
+    cJSON *index;
+    char *text;
+
+    snprintf (path, sizeof path, "%s/%s", golden_dir, index_name);
+    text = ts_golden_read_file (path, NULL, err);
+    if (!text) {
+      status = err ? err->code : TS_ERR_IO;
+      break;
+    }
+    index = cJSON_Parse (text);
+    free (text);
+    cases = cJSON_GetObjectItemCaseSensitive (index, "cases");
+    if (!cJSON_IsObject (cases)) {
+      cJSON_Delete (index);
+      status = ts_error_set (err, TS_ERR_FORMAT, "%s: not a golden index (no \"cases\" object)",
+                             path);
+      break;
+    }
+
+    cJSON_ArrayForEach (entry, cases) {
+      const cJSON *kind = cJSON_GetObjectItemCaseSensitive (entry, "kind");
+      const char *kind_name = cJSON_IsString (kind) ? kind->valuestring : "(none)";
+      ts_golden_runner_fn run = NULL;
+      bool needs_backend = false;
+      ts_error case_err = { TS_OK, "" };
+      ts_status st;
+
+      sum.n_cases++;
+      for (size_t i = 0; i < sizeof runners / sizeof runners[0]; i++)
+        if (strcmp (runners[i].kind, kind_name) == 0) {
+          run = runners[i].run;
+          needs_backend = runners[i].needs_backend;
+        }
+      if (!run) {
+        sum.n_not_implemented++;
+        case_done (user_data, index_name, entry->string, kind_name, TS_ERR_UNSUPPORTED,
+                   "not implemented");
+        continue;
+      }
+      if ((st = ts_golden_tolerance_validate (entry, &case_err)) != TS_OK) {
+        sum.n_failed++;
+        case_done (user_data, index_name, entry->string, kind_name, st, case_err.message);
+        continue;
+      }
+      if (needs_backend && !have_backend) {
+        st = ts_backend_new_by_name (&be, backend, 0, &case_err);
+        if (st != TS_OK) {
+          status = ts_error_set (err, st, "golden: cannot create backend '%s': %s", backend,
+                                 case_err.message);
+          break;
+        }
+        have_backend = true;
+      }
+      st = run (golden_dir, entry, have_backend ? &be : NULL, report, user_data, &case_err);
+      if (st == TS_OK)
+        sum.n_passed++;
+      else
+        sum.n_failed++;
+      case_done (user_data, index_name, entry->string, kind_name, st,
+                 st == TS_OK ? "" : case_err.message);
+    }
     cJSON_Delete (index);
-    return ts_error_set (err, TS_ERR_FORMAT, "%s: not a golden index (no \"cases\" object)", path);
   }
 
-  cJSON_ArrayForEach (entry, cases) {
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive (entry, "kind");
-    const char *kind_name = cJSON_IsString (kind) ? kind->valuestring : "(none)";
-    ts_golden_runner_fn run = NULL;
-    bool needs_backend = false;
-    ts_error case_err = { TS_OK, "" };
-    ts_status st;
-
-    sum.n_cases++;
-    for (size_t i = 0; i < sizeof runners / sizeof runners[0]; i++)
-      if (strcmp (runners[i].kind, kind_name) == 0) {
-        run = runners[i].run;
-        needs_backend = runners[i].needs_backend;
-      }
-    if (!run) {
-      sum.n_not_implemented++;
-      case_done (user_data, entry->string, kind_name, TS_ERR_UNSUPPORTED, "not implemented");
-      continue;
-    }
-    if ((st = ts_golden_tolerance_validate (entry, &case_err)) != TS_OK) {
-      sum.n_failed++;
-      case_done (user_data, entry->string, kind_name, st, case_err.message);
-      continue;
-    }
-    if (needs_backend && !have_backend) {
-      st = ts_backend_new_by_name (&be, backend, 0, &case_err);
-      if (st != TS_OK) {
-        status = ts_error_set (err, st, "golden: cannot create backend '%s': %s", backend,
-                               case_err.message);
-        break;
-      }
-      have_backend = true;
-    }
-    st = run (golden_dir, entry, have_backend ? &be : NULL, report, user_data, &case_err);
-    if (st == TS_OK)
-      sum.n_passed++;
-    else
-      sum.n_failed++;
-    case_done (user_data, entry->string, kind_name, st, st == TS_OK ? "" : case_err.message);
-  }
-
+  for (int i = 0; i < n_indexes; i++)
+    free (indexes[i]);
   if (have_backend)
     ts_backend_free (&be);
-  cJSON_Delete (index);
   if (summary)
     *summary = sum;
   if (status != TS_OK)

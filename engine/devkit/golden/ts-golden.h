@@ -11,6 +11,8 @@
 
 #include "backend/ts-backend.h"
 #include "tessera-devkit.h"
+#include "model/ts-safetensors.h"
+#include "stages/ts-sampler.h"
 
 #include <cjson/cJSON.h>
 
@@ -28,6 +30,34 @@ ts_status ts_golden_run_tokenizer (const char *golden_dir, const cJSON *case_ent
 ts_status ts_golden_run_pipeline_replay (const char *golden_dir, const cJSON *case_entry,
                                          const ts_backend *be, ts_golden_report_fn report,
                                          void *ud, ts_error *err);
+
+ts_status ts_golden_run_image_replay (const char *golden_dir, const cJSON *case_entry,
+                                      const ts_backend *be, ts_golden_report_fn report,
+                                      void *ud, ts_error *err);
+
+/* The replay of recorded draws that the pipeline runners share (ts-golden-pipeline.c):
+ * feeds stepK.multinomial_draws / gumbel_noise to the sampling loop, and compares each
+ * step's stepK.pred_original_sample and prev_sample exactly. */
+typedef struct {
+  const ts_safetensors *st;
+  const char *case_name;
+  int n_tokens;
+  int32_t *multinomial;
+  float *gumbel;
+  ts_golden_report_fn report;
+  void *ud;
+  int n_bad_steps;
+  int n_bad_checks; /* failed checks of the runner's own (intermediates) */
+} ts_golden_replay;
+
+ts_status ts_golden_replay_draws (void *data, int step, ts_sampler_draws *draws, ts_error *err);
+ts_status ts_golden_replay_step_done (void *data, int step, const int32_t *predicted,
+                                      const int32_t *tokens, ts_error *err);
+ts_status ts_golden_check_outputs (ts_golden_replay *r, const cJSON *case_entry,
+                                   const ts_result *res, const float *image_f, ts_error *err);
+/* Positions where got differs from the integer tensor want, or -1 when it is absent or
+ * not n values. */
+long ts_golden_count_mismatch (const ts_st_tensor *want, const int32_t *got, size_t n);
 
 /* The golden set's pipeline model: the folder under GOLDEN_DIR/models holding a
  * model_index.json (cases that name no "model" run on it). */

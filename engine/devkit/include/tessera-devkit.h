@@ -33,8 +33,9 @@ const char *ts_devkit_status_name (ts_status status);
 /* ---- golden checks (devkit/golden) ------------------------------------------------- */
 
 /* The golden set (../shared/golden) holds reference data computed by the official PyTorch
- * code. ts_golden_check runs every case listed in GOLDEN_DIR/index.json, driven only by
- * the index: kinds, parameters and file names. A case kind this build cannot run is
+ * code. ts_golden_check runs every case listed in GOLDEN_DIR/index.json and then in every
+ * other GOLDEN_DIR/index*.json (in name order), driven only by the indexes: kinds,
+ * parameters and file names. A case kind this build cannot run is
  * reported as not implemented (TS_ERR_UNSUPPORTED) and counts as a failure. A case's
  * "tolerance": {tensor: {"atol": a, "rtol": r}} replaces the built-in check of each tensor
  * it names with |ours − ref| ≤ a + r·|ref| (integer tensors and counts stay exact); a
@@ -44,10 +45,11 @@ const char *ts_devkit_status_name (ts_status status);
  * comparisons, where max_abs_err counts mismatching elements). */
 typedef void (*ts_golden_report_fn) (void *user_data, const char *case_name, const char *tensor,
                                      double max_abs_err, double tolerance, bool pass);
-/* A finished case: TS_OK (passed), TS_ERR_MISMATCH (an output out of tolerance),
- * TS_ERR_UNSUPPORTED (kind not implemented) or another error with its message. */
-typedef void (*ts_golden_case_fn) (void *user_data, const char *case_name, const char *kind,
-                                   ts_status status, const char *message);
+/* A finished case of the index file index_file (a base name, "index-image.json"):
+ * TS_OK (passed), TS_ERR_MISMATCH (an output out of tolerance), TS_ERR_UNSUPPORTED (kind
+ * not implemented) or another error with its message. */
+typedef void (*ts_golden_case_fn) (void *user_data, const char *index_file, const char *case_name,
+                                   const char *kind, ts_status status, const char *message);
 
 typedef struct {
   int n_cases, n_passed, n_failed, n_not_implemented;
