@@ -18,6 +18,7 @@
 #include "tessera-gallery.h"
 #include "tessera-generate-page.h"
 #include "tessera-inpaint-view.h"
+#include "tessera-model-picker.h"
 #include "tessera-preview.h"
 #include "tessera-window-private.h"
 #include "tessera-worker.h"
@@ -1008,6 +1009,7 @@ tessera_window_class_init (TesseraWindowClass *klass)
   g_type_ensure (TESSERA_TYPE_GENERATE_PAGE);
   g_type_ensure (TESSERA_TYPE_GALLERY);
   g_type_ensure (TESSERA_TYPE_INPAINT_VIEW);
+  g_type_ensure (TESSERA_TYPE_MODEL_PICKER);
   gtk_widget_class_set_template_from_resource (widget_class, APP_RESOURCE_PATH "/tessera-window.ui");
 #define BIND(name) gtk_widget_class_bind_template_child (widget_class, TesseraWindow, name)
   BIND (toast_overlay);

@@ -35,4 +35,8 @@ void tessera_cli_show_check_log (const char *backend);
  * [--fp16]`: per-stage times, transformer GFLOP/s and peak memory of a generation. */
 int tessera_cli_bench (int argc, char **argv);
 
+/* `download [--variant fp16|fp32|all] [--revision REV] REPO_ID [DIR]`: a model folder from
+ * the Hugging Face hub (app/hub), resumable and verified. Built with libsoup 3 only. */
+int tessera_cli_download (int argc, char **argv);
+
 #endif /* TESSERA_CLI_COMMANDS_H */

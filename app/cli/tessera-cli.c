@@ -53,6 +53,10 @@ static const command commands[] = {
     "write a full-size model folder with random weights" },
   { "bench", tessera_cli_bench, "bench --model DIR [--size WxH] [--steps N]",
     "time each stage of a generation, GFLOP/s and peak memory" },
+#ifdef TESSERA_HAVE_HUB
+  { "download", tessera_cli_download, "download [--variant V] [--revision R] REPO_ID [DIR]",
+    "fetch a model from the Hugging Face hub, resumable (see download --help)" },
+#endif
   { "devices", tessera_cli_devices, "devices",
     "list the Vulkan devices (--backend vulkan:N)" },
   { "help", cmd_help, "help", "show this help" },
@@ -88,7 +92,8 @@ usage (FILE *out)
            "  against cpu-ref, stopping at the first op out of tolerance (for bringing up a\n"
            "  GPU or driver; slow; docs/check-backend.md)\n"
            "\n"
-           "Environment: TESSERA_LOG=error|warn|info|debug|trace sets the log level.\n");
+           "Environment: TESSERA_LOG=error|warn|info|debug|trace sets the log level;\n"
+           "HF_ENDPOINT and HF_TOKEN are read by download.\n");
 }
 
 static const cli_option no_options[] = { { .name = NULL } };
