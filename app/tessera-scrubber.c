@@ -313,6 +313,19 @@ tessera_scrubber_init (TesseraScrubber *self)
   gtk_label_set_width_chars (self->step_label, 14);
   gtk_box_append (GTK_BOX (row), GTK_WIDGET (self->step_scale));
   gtk_box_append (GTK_BOX (row), GTK_WIDGET (self->step_label));
+  {
+    g_autoptr (GMenu) menu = g_menu_new ();
+    GtkWidget *button = gtk_menu_button_new ();
+
+    g_menu_append (menu, _("As Decoded Pictures…"), "win.export-unmasking::picture");
+    g_menu_append (menu, _("In Codebook Colours…"), "win.export-unmasking::codebook");
+    gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (button), G_MENU_MODEL (menu));
+    gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (button), "document-save-as-symbolic");
+    gtk_widget_set_tooltip_text (button, _("Export the unmasking as an animated WebP, one frame per step"));
+    gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                    _("Export the Unmasking"), -1);
+    gtk_box_append (GTK_BOX (row), button);
+  }
   gtk_box_append (GTK_BOX (self), row);
 
   row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
@@ -422,6 +435,13 @@ tessera_scrubber_get_meta (TesseraScrubber *self)
 {
   g_return_val_if_fail (TESSERA_IS_SCRUBBER (self), NULL);
   return tessera_scrubber_has_trajectory (self) ? &self->meta : NULL;
+}
+
+const ts_image *
+tessera_scrubber_get_image (TesseraScrubber *self)
+{
+  g_return_val_if_fail (TESSERA_IS_SCRUBBER (self), NULL);
+  return tessera_scrubber_has_trajectory (self) ? self->image : NULL;
 }
 
 int

@@ -38,6 +38,9 @@ gboolean tessera_scrubber_has_trajectory (TesseraScrubber *self);
 /* The meta given to set_image (its trajectory and parameters), NULL when hidden. */
 const ts_image_meta *tessera_scrubber_get_meta (TesseraScrubber *self);
 
+/* The final picture given to set_image, NULL when hidden. */
+const ts_image *tessera_scrubber_get_image (TesseraScrubber *self);
+
 int tessera_scrubber_get_n_steps (TesseraScrubber *self);
 /* The step shown: 0 (nothing revealed yet) .. n_steps. Setting it redraws the canvas as a
  * drag does (the token grid now, the picture once it rests). */

@@ -78,6 +78,7 @@ struct _TesseraWindow
   GtkFileChooserNative *chooser;
   TesseraScrubber *scrubber;  /* tessera-window-tokens.c */
   TesseraTokenRun *token_run; /* the branch or refine run going on */
+  guint n_exported;           /* unmasking exports finished (written or failed) */
 };
 
 /* ---- shared by the window's files ---- */
@@ -117,6 +118,10 @@ void _tessera_window_tokens_fill_meta (TesseraWindow *self, ts_image_meta *meta)
 void _tessera_window_tokens_patch_result (TesseraWindow *self, TesseraResult *result);
 void _tessera_window_tokens_show_result (TesseraWindow *self, const TesseraResult *result);
 void _tessera_window_tokens_show_image (TesseraWindow *self, const ts_image *image, const ts_image_meta *meta);
+/* Writes the scrubber's image's unmasking to file as an animated WebP (in a thread; a toast
+ * says how it went and n_exported counts it): the decoded picture, or with codebook the
+ * preview's codebook colours. win.export-unmasking('picture'|'codebook') asks for file. */
+void _tessera_window_tokens_export (TesseraWindow *self, GFile *file, gboolean codebook);
 
 /* ---- what the ui tests look at ---- */
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tessera-scrubber.h"
+#include "tessera-webp.h"
 #include "tessera-window-private.h"
 
 /* What a branch or refine run records in the result's metadata. */
@@ -259,9 +260,131 @@ refine_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
   start_resume (self, tokens, 0, ratio, run);
 }
 
+/* ---- exporting the unmasking ---- */
+
+typedef struct {
+  ts_image *image;
+  ts_image_meta meta; /* g_malloc'd copy */
+  GBytes *palette;    /* codebook style; NULL for the picture */
+  GFile *file;
+} ExportData;
+
+static void
+export_data_free (ExportData *d)
+{
+  ts_image_free (d->image);
+  tessera_image_meta_free_strings (&d->meta);
+  g_clear_pointer (&d->palette, g_bytes_unref);
+  g_clear_object (&d->file);
+  g_free (d);
+}
+
+static void
+export_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  ExportData *d = task_data;
+  const guint8 *palette = d->palette ? g_bytes_get_data (d->palette, NULL) : NULL;
+  int n_codes = d->palette ? (int) (g_bytes_get_size (d->palette) / 3) : 0;
+  guint8 *data = NULL;
+  size_t size = 0;
+  char message[256];
+  GError *error = NULL;
+
+  (void) source;
+  if (!tessera_unmask_encode_webp (d->image, &d->meta, d->palette ? TESSERA_UNMASK_CODEBOOK : TESSERA_UNMASK_PICTURE,
+                                   palette, n_codes, 150, &data, &size, message, sizeof message))
+    {
+      g_task_return_new_error (task, TESSERA_ENGINE_ERROR, TESSERA_ENGINE_ERROR_FAILED, "%s", message);
+      return;
+    }
+  if (!g_file_replace_contents (d->file, (const char *) data, size, NULL, FALSE, G_FILE_CREATE_NONE, NULL,
+                                cancellable, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+  free (data);
+}
+
+static void
+export_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  TesseraWindow *self = TESSERA_WINDOW (source);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+  ExportData *d = g_task_get_task_data (G_TASK (result));
+  g_autofree char *base = g_file_get_basename (d->file);
+
+  (void) user_data;
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    text = g_strdup_printf (_("Cannot export the unmasking: %s"), error->message);
+  else
+    text = g_strdup_printf (_("Exported “%s”"), base);
+  _tessera_window_toast (self, text);
+  self->n_exported++;
+}
+
+void
+_tessera_window_tokens_export (TesseraWindow *self, GFile *file, gboolean codebook)
+{
+  const ts_image_meta *meta = tessera_scrubber_get_meta (self->scrubber);
+  const ts_image *image = tessera_scrubber_get_image (self->scrubber);
+  g_autoptr (GTask) task = NULL;
+  ExportData *d;
+  ts_error err;
+
+  g_return_if_fail (meta != NULL && image != NULL);
+  d = g_new0 (ExportData, 1);
+  d->image = ts_image_new (image->width, image->height, &err);
+  if (d->image)
+    memcpy (d->image->pixels, image->pixels, (gsize) image->width * image->height * 3);
+  tessera_image_meta_copy (&d->meta, meta);
+  d->palette = codebook && self->palette ? g_bytes_ref (self->palette) : NULL;
+  d->file = g_object_ref (file);
+  task = g_task_new (self, NULL, export_done, NULL);
+  g_task_set_task_data (task, d, (GDestroyNotify) export_data_free);
+  g_task_run_in_thread (task, export_thread);
+}
+
+static void
+export_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  gboolean codebook = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (dialog), "tessera-codebook"));
+
+  if (response == GTK_RESPONSE_ACCEPT && tessera_scrubber_has_trajectory (self->scrubber))
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+
+      if (file)
+        _tessera_window_tokens_export (self, file, codebook);
+    }
+  gtk_native_dialog_destroy (dialog);
+  g_object_unref (dialog);
+}
+
+static void
+export_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  GtkFileChooserNative *chooser;
+  gboolean codebook = g_strcmp0 (g_variant_get_string (param, NULL), "codebook") == 0;
+
+  (void) action;
+  if (!tessera_scrubber_has_trajectory (self->scrubber))
+    return;
+  chooser = gtk_file_chooser_native_new (_("Export the Unmasking"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_SAVE,
+                                         _("_Export"), NULL);
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (chooser), "unmasking.webp");
+  g_object_set_data (G_OBJECT (chooser), "tessera-codebook", GINT_TO_POINTER (codebook));
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  g_signal_connect (chooser, "response", G_CALLBACK (export_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
 static const GActionEntry token_entries[] = {
   { .name = "branch-from-step", .activate = branch_activated },
   { .name = "refine-tokens", .activate = refine_activated },
+  { .name = "export-unmasking", .activate = export_activated, .parameter_type = "s" },
 };
 
 void
@@ -285,6 +408,9 @@ _tessera_window_tokens_update_actions (TesseraWindow *self)
   action = g_action_map_lookup_action (G_ACTION_MAP (self), "refine-tokens");
   if (action)
     g_simple_action_set_enabled (G_SIMPLE_ACTION (action), ok);
+  action = g_action_map_lookup_action (G_ACTION_MAP (self), "export-unmasking");
+  if (action)
+    g_simple_action_set_enabled (G_SIMPLE_ACTION (action), tessera_scrubber_has_trajectory (self->scrubber));
 }
 
 TesseraScrubber *

@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <webp/demux.h>
 
 #include "tessera-application.h"
 #include "tessera-engine-types.h"
@@ -165,6 +166,42 @@ load (GFile *file, ts_image_meta *meta)
   return img;
 }
 
+/* The number of frames of an animated WebP file, decoded with WebPAnimDecoder; -1 when
+ * it does not decode. */
+static int
+count_frames (GFile *file, int *width)
+{
+  g_autofree char *data = NULL;
+  gsize size;
+  WebPData wd;
+  WebPAnimDecoder *dec;
+  WebPAnimInfo info;
+  int n = 0;
+
+  if (!g_file_load_contents (file, NULL, &data, &size, NULL, NULL))
+    return -1;
+  wd.bytes = (const uint8_t *) data;
+  wd.size = size;
+  dec = WebPAnimDecoderNew (&wd, NULL);
+  if (!dec || !WebPAnimDecoderGetInfo (dec, &info))
+    return -1;
+  *width = (int) info.canvas_width;
+  while (WebPAnimDecoderHasMoreFrames (dec))
+    {
+      uint8_t *buf;
+      int ts;
+
+      if (!WebPAnimDecoderGetNext (dec, &buf, &ts))
+        {
+          n = -1;
+          break;
+        }
+      n++;
+    }
+  WebPAnimDecoderDelete (dec);
+  return n;
+}
+
 static char *
 make_gallery (const char *name)
 {
@@ -273,6 +310,22 @@ test_trajectory_and_scrub (void)
   }
   g_assert_true (tessera_scrubber_has_trajectory (scrubber));
   g_assert_cmpint (tessera_scrubber_get_n_steps (scrubber), ==, STEPS);
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "export-unmasking"));
+
+  /* Its unmasking as an animated WebP: one frame per step, in both styles. */
+  for (int codebook = 0; codebook < 2; codebook++)
+    {
+      g_autofree char *path = g_build_filename (gallery, codebook ? "codebook.webp" : "picture.webp", NULL);
+      g_autoptr (GFile) webp = g_file_new_for_path (path);
+      guint exported = win->n_exported;
+      int width = 0;
+
+      _tessera_window_tokens_export (win, webp, codebook);
+      WAIT_FOR (win->n_exported > exported, 30);
+      g_assert_cmpstr (_tessera_window_get_last_toast (win), ==, codebook ? "Exported “codebook.webp”" : "Exported “picture.webp”");
+      g_assert_cmpint (count_frames (webp, &width), ==, STEPS);
+      g_assert_cmpint (width, ==, 128);
+    }
   ts_image_meta_clear (&meta);
   close_window (win);
 }
