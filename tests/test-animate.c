@@ -3,8 +3,9 @@
  * test-animate.c — the unmasking animation (app/tessera-webp.c), decoded back with
  * libwebp's WebPAnimDecoder. Without arguments: a synthetic 8x8-token trajectory over
  * N steps gives N frames, frame k grey exactly where the tokens came after step k, the
- * last frame the picture itself, the codebook style flat cells of the given colours, and
- * an image without a trajectory is refused. With FILE.webp N [W H]: that file (written by
+ * last frame the picture itself, the codebook style flat cells of the given colours, a
+ * step that revealed nothing merges into the frame before, and an image without a
+ * trajectory is refused. With FILE.webp N [W H]: that file (written by
  * `tessera-cli animate`, tests/test-animate.sh) has N frames of W x H.
  */
 #include <stdio.h>
@@ -170,6 +171,16 @@ main (int argc, char **argv)
                == 0);
   free (frame);
   free (data);
+
+  /* A step that revealed nothing (step 3 here) is merged into the frame before it. */
+  for (int i = 0; i < G * G; i++)
+    if (reveal[i] == 3)
+      reveal[i] = 4;
+  CHECK (tessera_unmask_encode_webp (img, &meta, TESSERA_UNMASK_PICTURE, NULL, 0, 100, &data, &size, err,
+                                     sizeof err));
+  CHECK (decode (data, size, &w, &h, 0, NULL) == STEPS - 1);
+  free (data);
+  data = NULL;
 
   /* No trajectory: refused with a message. */
   meta.traj_grid_h = meta.traj_grid_w = 0;
