@@ -290,6 +290,18 @@ dim_label (const char *text)
   return label;
 }
 
+/* A child of the flow box that is not a focus stop of its own (its widget is). */
+static void
+flow_append (GtkWidget *flow, GtkWidget *child)
+{
+  GtkWidget *item = gtk_flow_box_child_new ();
+
+  gtk_flow_box_child_set_child (GTK_FLOW_BOX_CHILD (item), child);
+  gtk_widget_set_focusable (item, FALSE);
+  gtk_widget_set_valign (child, GTK_ALIGN_CENTER);
+  gtk_flow_box_append (GTK_FLOW_BOX (flow), item);
+}
+
 static void
 tessera_scrubber_init (TesseraScrubber *self)
 {
@@ -328,17 +340,20 @@ tessera_scrubber_init (TesseraScrubber *self)
   }
   gtk_box_append (GTK_BOX (self), row);
 
-  row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  /* The buttons and the refine controls wrap onto more lines in a narrow window. */
+  row = gtk_flow_box_new ();
+  gtk_flow_box_set_selection_mode (GTK_FLOW_BOX (row), GTK_SELECTION_NONE);
+  gtk_flow_box_set_max_children_per_line (GTK_FLOW_BOX (row), 8);
+  gtk_flow_box_set_column_spacing (GTK_FLOW_BOX (row), 6);
+  gtk_flow_box_set_row_spacing (GTK_FLOW_BOX (row), 6);
   self->branch_button = GTK_BUTTON (gtk_button_new_with_mnemonic (""));
   gtk_button_set_use_underline (self->branch_button, TRUE);
   gtk_actionable_set_action_name (GTK_ACTIONABLE (self->branch_button), "win.branch-from-step");
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->branch_button),
                                _("Keep the tokens of this step and draw the rest with the form’s seed and prompt"));
-  gtk_box_append (GTK_BOX (row), GTK_WIDGET (self->branch_button));
+  flow_append (row, GTK_WIDGET (self->branch_button));
 
   refine = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  gtk_widget_set_hexpand (refine, TRUE);
-  gtk_widget_set_halign (refine, GTK_ALIGN_END);
   gtk_box_append (GTK_BOX (refine), dim_label (_("Redraw")));
   self->remask_scale = GTK_SCALE (gtk_scale_new_with_range (GTK_ORIENTATION_HORIZONTAL, REMASK_MIN, REMASK_MAX, 0.05));
   gtk_range_set_value (GTK_RANGE (self->remask_scale), REMASK_DEFAULT);
@@ -347,17 +362,17 @@ tessera_scrubber_init (TesseraScrubber *self)
                                _("The share of the least confident tokens to redraw (shown white on the heat map)"));
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->remask_scale), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                   _("Share of tokens to redraw"), -1);
-  self->remask_label = GTK_LABEL (dim_label (""));
   gtk_box_append (GTK_BOX (refine), GTK_WIDGET (self->remask_scale));
-  gtk_box_append (GTK_BOX (refine), GTK_WIDGET (self->remask_label));
+  flow_append (row, refine);
+  self->remask_label = GTK_LABEL (dim_label (""));
+  flow_append (row, GTK_WIDGET (self->remask_label));
   {
     GtkWidget *button = gtk_button_new_with_mnemonic (_("_Refine Weak Tokens"));
 
     gtk_actionable_set_action_name (GTK_ACTIONABLE (button), "win.refine-tokens");
     gtk_widget_set_tooltip_text (button, _("Redraw the least confident tokens and keep the rest"));
-    gtk_box_append (GTK_BOX (refine), button);
+    flow_append (row, button);
   }
-  gtk_box_append (GTK_BOX (row), refine);
   gtk_box_append (GTK_BOX (self), row);
 
   g_signal_connect_swapped (self->step_scale, "value-changed", G_CALLBACK (on_step_changed), self);

@@ -87,6 +87,7 @@ check_file (const char *path, int want_frames, int want_w, int want_h)
   data = malloc ((size_t) size);
   if (fread (data, 1, (size_t) size, f) != (size_t) size) {
     fclose (f);
+    free (data);
     return 1;
   }
   fclose (f);
