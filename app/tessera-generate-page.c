@@ -859,6 +859,21 @@ tessera_generate_page_set_running (TesseraGeneratePage *self, gboolean running)
 }
 
 void
+tessera_generate_page_add_under_canvas (TesseraGeneratePage *self, GtkWidget *widget)
+{
+  g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
+  gtk_box_insert_child_after (GTK_BOX (gtk_widget_get_parent (GTK_WIDGET (self->status_label))), widget,
+                              GTK_WIDGET (self->status_label));
+}
+
+TesseraCanvas *
+tessera_generate_page_get_canvas (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), NULL);
+  return self->canvas;
+}
+
+void
 tessera_generate_page_set_preview (TesseraGeneratePage *self, GdkPaintable *preview)
 {
   g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));

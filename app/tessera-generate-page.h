@@ -12,6 +12,7 @@
 
 #include <adwaita.h>
 
+#include "tessera-canvas.h"
 #include "tessera-engine-types.h"
 #include "tessera-worker.h"
 
@@ -103,6 +104,9 @@ void tessera_generate_page_reroll_seed (TesseraGeneratePage *self);
  * Now replace Generate. */
 void tessera_generate_page_set_form_sensitive (TesseraGeneratePage *self, gboolean sensitive);
 void tessera_generate_page_set_running (TesseraGeneratePage *self, gboolean running);
+/* A widget under the canvas, below the status line (the step scrubber), and the canvas. */
+void tessera_generate_page_add_under_canvas (TesseraGeneratePage *self, GtkWidget *widget);
+TesseraCanvas *tessera_generate_page_get_canvas (TesseraGeneratePage *self);
 /* The canvas (it replaces the placeholder), the progress bar and the status line. */
 void tessera_generate_page_set_preview (TesseraGeneratePage *self, GdkPaintable *preview);
 GdkPaintable *tessera_generate_page_get_preview (TesseraGeneratePage *self);

@@ -25,8 +25,8 @@ tessera_preview_mode_from_string (const char *nick)
 
 /* A perceptually ordered ramp (dark violet → orange → pale yellow, after matplotlib's
  * "inferno"), sampled at 5 stops and interpolated linearly. */
-static void
-heat_colour (double t, guint8 rgb[3])
+void
+tessera_preview_heat_colour (double t, guint8 rgb[3])
 {
   static const guint8 stops[5][3] = {
     { 0x0c, 0x07, 0x2b }, { 0x56, 0x10, 0x6e }, { 0xbb, 0x37, 0x54 }, { 0xf9, 0x8c, 0x0a }, { 0xfc, 0xff, 0xa4 },
@@ -95,7 +95,7 @@ tessera_preview_render (const TesseraStep *step, TesseraPreviewMode mode, GBytes
             {
               float c = step->confidence[i];
               double t = !isfinite (c) ? (c > 0 ? 1.0 : 0.0) : hi > lo ? (c - lo) / (hi - lo) : 1.0;
-              heat_colour (t, rgb);
+              tessera_preview_heat_colour (t, rgb);
             }
             break;
           }

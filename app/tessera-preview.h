@@ -26,6 +26,8 @@ TesseraPreviewMode tessera_preview_mode_from_string (const char *nick);
 GdkTexture *tessera_preview_render (const TesseraStep *step, TesseraPreviewMode mode,
                                     GBytes *palette);
 
+/* The heat map's colour for t in [0, 1] (0 = least sure, 1 = surest). */
+void tessera_preview_heat_colour (double t, guint8 rgb[3]);
 /* Whether paintable is a confidence heat map made by tessera_preview_render. */
 gboolean tessera_preview_is_heat_map (GdkPaintable *paintable);
 

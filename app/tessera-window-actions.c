@@ -349,6 +349,7 @@ _tessera_window_update_actions (TesseraWindow *self)
   set_enabled (self, "reroll-seed", idle);
   set_enabled (self, "inpaint-current", idle && self->current_file != NULL);
   set_enabled (self, "undo-delete", tessera_gallery_can_undo_delete (self->gallery));
+  _tessera_window_tokens_update_actions (self);
   set_enabled (self, "inpaint-run", ready && idle && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
                                       tessera_mask_editor_count_cells (editor) > 0);
 }

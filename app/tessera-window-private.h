@@ -28,6 +28,9 @@ typedef struct {
   double strength; /* inpainting; -1 otherwise */
 } TesseraRunParams;
 
+typedef struct _TesseraTokenRun TesseraTokenRun;
+typedef struct _TesseraScrubber TesseraScrubber;
+
 struct _TesseraWindow
 {
   AdwApplicationWindow parent_instance;
@@ -73,6 +76,9 @@ struct _TesseraWindow
   char *last_toast;
   GPtrArray *toasts; /* shown and not yet dismissed */
   GtkFileChooserNative *chooser;
+  TesseraScrubber *scrubber;  /* tessera-window-tokens.c */
+  TesseraTokenRun *token_run; /* the branch or refine run going on */
+  guint n_exported;           /* unmasking exports finished (written or failed) */
 };
 
 /* ---- shared by the window's files ---- */
@@ -96,7 +102,30 @@ void _tessera_window_show_blank_grid (TesseraWindow *self, guint width, guint he
 void _tessera_window_render_step (TesseraWindow *self, const TesseraStep *step);
 void _tessera_window_set_progress (TesseraWindow *self, double fraction, const char *text);
 
+void _tessera_window_toast (TesseraWindow *self, const char *message);
+
+/* tessera-window-tokens.c: the step scrubber under the canvas and the branch and refine
+ * runs (win.branch-from-step, win.refine-tokens). init after the template; begin_run and
+ * end_run from the window's; fill_meta and set_trajectory for a saved result's metadata
+ * (borrowing); patch_result gives a branch's kept tokens their source's history. */
+void _tessera_window_tokens_init (TesseraWindow *self);
+void _tessera_window_tokens_update_actions (TesseraWindow *self);
+void _tessera_window_tokens_begin_run (TesseraWindow *self);
+void _tessera_window_tokens_end_run (TesseraWindow *self);
+void _tessera_window_token_run_free (TesseraTokenRun *run);
+void _tessera_window_meta_set_trajectory (ts_image_meta *meta, const TesseraResult *result);
+void _tessera_window_tokens_fill_meta (TesseraWindow *self, ts_image_meta *meta);
+void _tessera_window_tokens_patch_result (TesseraWindow *self, TesseraResult *result);
+void _tessera_window_tokens_show_result (TesseraWindow *self, const TesseraResult *result);
+void _tessera_window_tokens_show_image (TesseraWindow *self, const ts_image *image, const ts_image_meta *meta);
+/* Writes the scrubber's image's unmasking to file as an animated WebP (in a thread; a toast
+ * says how it went and n_exported counts it): the decoded picture, or with codebook the
+ * preview's codebook colours. win.export-unmasking('picture'|'codebook') asks for file. */
+void _tessera_window_tokens_export (TesseraWindow *self, GFile *file, gboolean codebook);
+
 /* ---- what the ui tests look at ---- */
+
+TesseraScrubber *_tessera_window_get_scrubber (TesseraWindow *self);
 
 /* "empty", "loading", "error" or "ready". */
 const char *_tessera_window_get_model_state (TesseraWindow *self);

@@ -85,6 +85,12 @@ toast (TesseraWindow *self, const char *message)
   show_toast (self, adw_toast_new (message));
 }
 
+void
+_tessera_window_toast (TesseraWindow *self, const char *message)
+{
+  toast (self, message);
+}
+
 static void
 toast_error (TesseraWindow *self, const char *what, const GError *error)
 {
@@ -478,9 +484,9 @@ save_done (GObject *source, GAsyncResult *result, gpointer user_data)
   _tessera_window_update_actions (self);
 }
 
-/* Takes image. */
+/* Takes image; result (nullable) lends its trajectory. */
 static void
-save_to_gallery (TesseraWindow *self, ts_image *image, TesseraRunKind kind)
+save_to_gallery (TesseraWindow *self, ts_image *image, const TesseraResult *result, TesseraRunKind kind)
 {
   SaveClosure *c = g_new0 (SaveClosure, 1);
   const TesseraRunParams *p = &self->params;
@@ -515,6 +521,8 @@ save_to_gallery (TesseraWindow *self, ts_image *image, TesseraRunKind kind)
   meta.temperature_end = p->form.temperature_end;
   meta.aesthetic_score = p->form.aesthetic_score;
   meta.strength = kind == TESSERA_RUN_INPAINT ? p->strength : -1;
+  _tessera_window_meta_set_trajectory (&meta, result);
+  _tessera_window_tokens_fill_meta (self, &meta);
   tessera_gallery_save_async (self->gallery, image, &meta, kind == TESSERA_RUN_INPAINT ? "inpaint" : NULL, NULL,
                               save_done, c);
 }
@@ -527,6 +535,7 @@ _tessera_window_begin_run (TesseraWindow *self, TesseraRunKind kind)
   self->run = kind;
   self->finishing = FALSE;
   self->run_cancellable = g_cancellable_new ();
+  _tessera_window_tokens_begin_run (self);
   step_copy_free (self->last_step);
   self->last_step = NULL;
   self->step_seconds = 0;
@@ -596,7 +605,10 @@ finish_result (TesseraWindow *self, TesseraResult *result, TesseraRunKind kind)
       tessera_generate_page_set_preview (self->generate_page, GDK_PAINTABLE (texture));
       tessera_generate_page_set_progress (self->generate_page, 1.0, text);
     }
-  save_to_gallery (self, g_steal_pointer (&result->image), kind);
+  if (kind == TESSERA_RUN_GENERATE)
+    _tessera_window_tokens_show_result (self, result);
+  save_to_gallery (self, g_steal_pointer (&result->image), result, kind);
+  _tessera_window_tokens_end_run (self);
   tessera_result_free (self->last_result);
   self->last_result = result;
 }
@@ -611,6 +623,12 @@ _tessera_window_run_done (GObject *source, GAsyncResult *res, gpointer user_data
 
   if (g_task_get_source_tag (G_TASK (res)) == tessera_worker_inpaint_async)
     result = tessera_worker_inpaint_finish (TESSERA_WORKER (source), res, &error);
+  else if (g_task_get_source_tag (G_TASK (res)) == tessera_worker_resume_async)
+    {
+      result = tessera_worker_resume_finish (TESSERA_WORKER (source), res, &error);
+      if (result)
+        _tessera_window_tokens_patch_result (self, result);
+    }
   else
     result = tessera_worker_generate_finish (TESSERA_WORKER (source), res, &error);
 
@@ -759,6 +777,7 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
       tessera_generate_page_set_preview (self->generate_page, GDK_PAINTABLE (texture));
       tessera_generate_page_set_progress (self->generate_page, 0, base);
       g_set_object (&self->current_file, file);
+      _tessera_window_tokens_show_image (self, l->image, l->meta);
     }
   self->n_opened++;
   adw_view_stack_set_visible_child_name (self->view_stack, "generate");
@@ -904,6 +923,7 @@ tessera_window_dispose (GObject *object)
 
   g_cancellable_cancel (self->run_cancellable);
   g_cancellable_cancel (self->load_cancellable);
+  _tessera_window_tokens_end_run (self);
   if (self->chooser)
     gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
   g_clear_object (&self->chooser);
@@ -1047,6 +1067,7 @@ tessera_window_constructed (GObject *object)
   self->worker = tessera_worker_new ();
 
   _tessera_window_add_actions (self);
+  _tessera_window_tokens_init (self);
 
   gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (self->settings, "window-width"),
                                g_settings_get_int (self->settings, "window-height"));

@@ -26,6 +26,7 @@ typedef enum {
   JOB_INPAINT,
   JOB_DECODE,
   JOB_PALETTE,
+  JOB_RESUME,
   JOB_QUIT,
 } JobKind;
 
@@ -53,6 +54,8 @@ typedef struct {
 
   int32_t *tokens;
   int grid_h, grid_w;
+  int start_step;            /* JOB_RESUME */
+  float starting_mask_ratio; /* JOB_RESUME */
 
   /* JOB_PALETTE: the table so far, kept while the job yields to other jobs. */
   TesseraPaletteFunc palette_func;
@@ -137,6 +140,8 @@ tessera_result_free (TesseraResult *result)
   if (!result)
     return;
   g_free (result->tokens);
+  g_free (result->reveal_step);
+  g_free (result->reveal_prob);
   ts_image_free (result->image);
   g_free (result);
 }
@@ -455,6 +460,21 @@ token_mask (TesseraWorker *self, const ts_image *image, GBytes *painted)
   return mask;
 }
 
+static ts_status
+run_resume (TesseraWorker *self, Job *job, const ts_generate_params *gp, ts_result *r, ts_error *err)
+{
+  ts_resume_state rs = {
+    .tokens = job->tokens,
+    .grid_h = job->grid_h,
+    .grid_w = job->grid_w,
+    .start_step = job->start_step,
+    .starting_mask_ratio = job->starting_mask_ratio,
+    .linear_schedule = false,
+  };
+
+  return ts_model_resume (self->model, gp, &rs, r, err);
+}
+
 static void
 run_generate (TesseraWorker *self, Job *job)
 {
@@ -485,6 +505,8 @@ run_generate (TesseraWorker *self, Job *job)
         }
       ts_image_free (mask);
     }
+  else if (job->kind == JOB_RESUME)
+    st = run_resume (self, job, &gp, &r, &err);
   else
     st = ts_model_generate (self->model, &gp, &r, &err);
   if (st != TS_OK)
@@ -498,6 +520,11 @@ run_generate (TesseraWorker *self, Job *job)
   result->grid_h = r.grid_h;
   result->grid_w = r.grid_w;
   result->tokens = g_memdup2 (r.tokens, (gsize) r.grid_h * r.grid_w * sizeof *r.tokens);
+  if (r.reveal_step && r.reveal_prob)
+    {
+      result->reveal_step = g_memdup2 (r.reveal_step, (gsize) r.grid_h * r.grid_w * sizeof *r.reveal_step);
+      result->reveal_prob = g_memdup2 (r.reveal_prob, (gsize) r.grid_h * r.grid_w * sizeof *r.reveal_prob);
+    }
   result->image = g_steal_pointer (&r.image);
   result->prompt_truncated = r.prompt_truncated;
   result->seconds = (g_get_monotonic_time () - t0) / 1e6;
@@ -626,6 +653,7 @@ worker_thread (gpointer data)
             break;
           case JOB_GENERATE:
           case JOB_INPAINT:
+          case JOB_RESUME:
             run_generate (self, job);
             break;
           case JOB_DECODE:
@@ -818,6 +846,38 @@ tessera_worker_inpaint_finish (TesseraWorker *self, GAsyncResult *result, GError
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tessera_worker_inpaint_async, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+tessera_worker_resume_async (TesseraWorker *self, const TesseraGenerateParams *params, const int32_t *tokens,
+                             int grid_h, int grid_w, int start_step, double starting_mask_ratio, GObject *target,
+                             TesseraStepFunc step, GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+  Job *job;
+
+  g_return_if_fail (TESSERA_IS_WORKER (self));
+  g_return_if_fail (params != NULL);
+  g_return_if_fail (tokens != NULL && grid_h > 0 && grid_w > 0);
+
+  job = job_new (self, JOB_RESUME, target, cancellable, callback, user_data, tessera_worker_resume_async);
+  job_set_params (job, params);
+  job->tokens = g_memdup2 (tokens, (gsize) grid_h * grid_w * sizeof *tokens);
+  job->grid_h = grid_h;
+  job->grid_w = grid_w;
+  job->start_step = start_step;
+  job->starting_mask_ratio = (float) starting_mask_ratio;
+  job->step = step;
+  self->progress_job_id = job->id;
+  g_async_queue_push (self->queue, job);
+}
+
+TesseraResult *
+tessera_worker_resume_finish (TesseraWorker *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tessera_worker_resume_async, NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 

@@ -77,6 +77,10 @@ typedef struct {
   gboolean prompt_truncated;
   double seconds;
   ts_model_stats stats;
+  /* The trajectory (grid_h * grid_w each, NULL when not known): the 1-based step that fixed
+   * each token (0 = never masked) and the model's probability of its code then. */
+  guint16 *reveal_step;
+  float *reveal_prob;
 } TesseraResult;
 
 void tessera_result_free (TesseraResult *result);
@@ -128,6 +132,18 @@ void tessera_worker_palette_async (TesseraWorker *self, GObject *target, Tessera
                                    gpointer user_data);
 GBytes *tessera_worker_palette_finish (TesseraWorker *self, GAsyncResult *result, double *seconds,
                                        GError **error);
+
+/* Continues a generation from a token grid (branch, refine): tokens holds the kept codes
+ * and ts_model_mask_token_id where a token is to be drawn; steps start_step .. steps - 1
+ * (0-based) run, the schedule scaled by starting_mask_ratio (1 = the model's own). step as
+ * for generating. */
+void tessera_worker_resume_async (TesseraWorker *self, const TesseraGenerateParams *params,
+                                  const int32_t *tokens, int grid_h, int grid_w, int start_step,
+                                  double starting_mask_ratio, GObject *target, TesseraStepFunc step,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+TesseraResult *tessera_worker_resume_finish (TesseraWorker *self, GAsyncResult *result,
+                                             GError **error);
 
 /* VQ-decodes a token grid (no mask ids). */
 void tessera_worker_decode_async (TesseraWorker *self, const int32_t *tokens, int grid_h,

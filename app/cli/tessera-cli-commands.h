@@ -18,6 +18,8 @@ int tessera_cli_outpaint (int argc, char **argv);
 int tessera_cli_branch (int argc, char **argv);
 int tessera_cli_refine (int argc, char **argv);
 int tessera_cli_info (int argc, char **argv);
+/* `animate --image X.png --out Y.webp [--codebook]`: the unmasking as an animated WebP. */
+int tessera_cli_animate (int argc, char **argv);
 int tessera_cli_make_mask (int argc, char **argv);
 /* `devices`: the Vulkan devices and the one the default backend would use. */
 int tessera_cli_devices (int argc, char **argv);

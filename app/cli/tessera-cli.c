@@ -44,6 +44,8 @@ static const command commands[] = {
   { "refine", tessera_cli_refine, "refine --image X.png --remask F [...]",
     "redraw the tokens the model was least sure of (see refine --help)" },
   { "info", tessera_cli_info, "info [--json] FILE.png...", "print the generation parameters of PNGs" },
+  { "animate", tessera_cli_animate, "animate --image X.png --out Y.webp [--codebook]",
+    "write an image's unmasking as an animated WebP" },
   { "make-mask", tessera_cli_make_mask, "make-mask WxH X,Y,W,H OUT.png",
     "write a rectangular inpainting mask" },
   { "check-golden", cmd_check_golden, "check-golden GOLDEN_DIR [--backend NAME]",
