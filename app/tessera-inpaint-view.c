@@ -8,6 +8,7 @@
 
 #include <glib/gi18n.h>
 #include <math.h>
+#include <string.h>
 
 #include "tessera-canvas.h"
 #include "tessera-preview.h"
@@ -30,6 +31,14 @@ struct _TesseraInpaintView
   GtkLabel *status_label;
   GtkProgressBar *progress_bar;
   GtkWidget *legend; /* the confidence heat map's, beside the status */
+  AdwEntryRow *negative_row;
+  GtkAdjustment *steps_adjustment;
+  GtkAdjustment *guidance_adjustment;
+  GtkAdjustment *temp_start_adjustment;
+  GtkAdjustment *temp_end_adjustment;
+  GtkEntry *seed_entry;
+  GtkButton *reroll_button;
+  double aesthetic_score;
 
   GFile *file;
   ts_image *image;
@@ -196,6 +205,13 @@ tessera_inpaint_view_class_init (TesseraInpaintViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, source_label);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, status_label);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, progress_bar);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, negative_row);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, steps_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, guidance_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, temp_start_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, temp_end_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, seed_entry);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, reroll_button);
 
   gtk_widget_class_install_action (widget_class, "inpaint.undo", NULL, undo_activated);
   gtk_widget_class_install_action (widget_class, "inpaint.clear", NULL, clear_activated);
@@ -212,9 +228,26 @@ tessera_inpaint_view_class_init (TesseraInpaintViewClass *klass)
 }
 
 static void
+set_seed (TesseraInpaintView *self, guint64 seed)
+{
+  g_autofree char *text = g_strdup_printf ("%" G_GUINT64_FORMAT, seed);
+
+  gtk_editable_set_text (GTK_EDITABLE (self->seed_entry), text);
+}
+
+static void
+on_reroll (TesseraInpaintView *self)
+{
+  set_seed (self, ((guint64) g_random_int () << 32) | g_random_int ());
+}
+
+static void
 tessera_inpaint_view_init (TesseraInpaintView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->aesthetic_score = 6.0;
+  g_signal_connect_object (self->reroll_button, "clicked", G_CALLBACK (on_reroll), self, G_CONNECT_SWAPPED);
+  on_reroll (self);
   self->legend = tessera_heat_legend_new ();
   gtk_widget_set_visible (self->legend, FALSE);
   gtk_widget_set_valign (self->legend, GTK_ALIGN_CENTER);
@@ -297,6 +330,24 @@ tessera_inpaint_view_set_source (TesseraInpaintView *self, GFile *file, ts_image
   g_clear_pointer (&self->meta, tessera_image_meta_free);
   self->meta = meta ? tessera_image_meta_dup (meta) : NULL;
   tessera_inpaint_view_set_prompt (self, meta && meta->prompt ? meta->prompt : "");
+  /* The settings the image was made with, where it records them. */
+  if (meta)
+    {
+      if (meta->negative_prompt)
+        gtk_editable_set_text (GTK_EDITABLE (self->negative_row), meta->negative_prompt);
+      if (meta->steps > 0)
+        gtk_adjustment_set_value (self->steps_adjustment, meta->steps);
+      if (meta->cfg >= 0)
+        gtk_adjustment_set_value (self->guidance_adjustment, meta->cfg);
+      if (meta->temperature_start >= 0)
+        gtk_adjustment_set_value (self->temp_start_adjustment, meta->temperature_start);
+      if (meta->temperature_end >= 0)
+        gtk_adjustment_set_value (self->temp_end_adjustment, meta->temperature_end);
+      if (meta->aesthetic_score >= 0)
+        self->aesthetic_score = meta->aesthetic_score;
+      if (meta->steps > 0)
+        set_seed (self, meta->seed);
+    }
   texture = tessera_texture_from_image (image);
   tessera_mask_editor_set_image (self->editor, texture, cell);
   scale_brush (self, image, cell);
@@ -416,4 +467,53 @@ tessera_inpaint_view_get_legend_visible (TesseraInpaintView *self)
 {
   g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), FALSE);
   return gtk_widget_get_visible (self->legend);
+}
+
+void
+tessera_inpaint_view_set_params (TesseraInpaintView *self, const TesseraFormParams *params)
+{
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  g_return_if_fail (params != NULL);
+
+  gtk_editable_set_text (GTK_EDITABLE (self->negative_row), params->negative_prompt ? params->negative_prompt : "");
+  gtk_adjustment_set_value (self->steps_adjustment, params->steps);
+  gtk_adjustment_set_value (self->guidance_adjustment, params->guidance);
+  gtk_adjustment_set_value (self->temp_start_adjustment, params->temperature_start);
+  gtk_adjustment_set_value (self->temp_end_adjustment, params->temperature_end);
+  self->aesthetic_score = params->aesthetic_score;
+  set_seed (self, params->seed);
+}
+
+void
+tessera_inpaint_view_read_params (TesseraInpaintView *self, TesseraFormParams *params)
+{
+  const char *seed_text;
+  guint64 seed = 0;
+
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  g_return_if_fail (params != NULL);
+
+  tessera_form_params_clear (params);
+  memset (params, 0, sizeof *params);
+  params->prompt = tessera_inpaint_view_dup_prompt (self);
+  params->negative_prompt = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->negative_row)));
+  params->steps = (int) gtk_adjustment_get_value (self->steps_adjustment);
+  params->guidance = gtk_adjustment_get_value (self->guidance_adjustment);
+  params->temperature_start = gtk_adjustment_get_value (self->temp_start_adjustment);
+  params->temperature_end = gtk_adjustment_get_value (self->temp_end_adjustment);
+  params->aesthetic_score = self->aesthetic_score;
+  /* A seed that does not parse is replaced by a new one, shown in the entry. */
+  seed_text = gtk_editable_get_text (GTK_EDITABLE (self->seed_entry));
+  if (!g_ascii_string_to_unsigned (seed_text, 10, 0, G_MAXUINT64, &seed, NULL))
+    {
+      on_reroll (self);
+      g_ascii_string_to_unsigned (gtk_editable_get_text (GTK_EDITABLE (self->seed_entry)), 10, 0, G_MAXUINT64, &seed,
+                                  NULL);
+    }
+  params->seed = seed;
+  if (self->image)
+    {
+      params->width = self->image->width;
+      params->height = self->image->height;
+    }
 }

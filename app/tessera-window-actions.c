@@ -20,15 +20,6 @@
 
 /* ---- runs ---- */
 
-/* The form's values into the window's run parameters (a generation's, so far). */
-static void
-read_form (TesseraWindow *self, TesseraRunParams *p)
-{
-  tessera_generate_page_read_params (self->generate_page, &p->form);
-  g_clear_pointer (&p->source, g_free);
-  p->strength = -1;
-}
-
 static void
 to_worker_params (const TesseraRunParams *p, TesseraGenerateParams *gp)
 {
@@ -46,24 +37,39 @@ to_worker_params (const TesseraRunParams *p, TesseraGenerateParams *gp)
   gp->finish_at = p->form.finish_at;
 }
 
+static ts_image *
+image_copy (const ts_image *src)
+{
+  ts_image *copy = ts_image_new (src->width, src->height, NULL);
+
+  if (copy)
+    memcpy (copy->pixels, src->pixels, (gsize) src->width * src->height * 3);
+  return copy;
+}
+
+/* Generate adds the batch count's jobs to the queue, with seeds S, S+1, ... (each the
+ * image a single run with that seed makes); the form stays editable for the next. */
 static void
 generate_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
 {
   TesseraWindow *self = user_data;
-  TesseraGenerateParams gp;
+  TesseraFormParams form = { 0 };
+  guint n;
 
   (void) action;
   (void) param;
-  if (self->model_state != TESSERA_MODEL_READY || self->run != TESSERA_RUN_IDLE)
+  if (self->model_state != TESSERA_MODEL_READY)
     return;
-  read_form (self, &self->params);
-  to_worker_params (&self->params, &gp);
-  _tessera_window_begin_run (self, TESSERA_RUN_GENERATE);
-  g_clear_object (&self->current_file);
-  _tessera_window_show_blank_grid (self, self->params.form.width, self->params.form.height,
-                                   self->params.form.steps);
-  tessera_worker_generate_async (self->worker, &gp, G_OBJECT (self), _tessera_window_on_step, self->run_cancellable,
-                                 _tessera_window_run_done, g_object_ref (self));
+  tessera_generate_page_read_params (self->generate_page, &form);
+  n = tessera_generate_page_get_batch_count (self->generate_page);
+  for (guint k = 0; k < n; k++)
+    {
+      TesseraJob *job = tessera_job_new (++self->next_job_id, TESSERA_JOB_GENERATE, &form);
+
+      job->form.seed = form.seed + k;
+      _tessera_window_enqueue (self, job);
+    }
+  tessera_form_params_clear (&form);
 }
 
 static void
@@ -74,39 +80,231 @@ inpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_dat
   const ts_image *src = tessera_inpaint_view_get_source_image (self->inpaint_view);
   GFile *src_file = tessera_inpaint_view_get_source_file (self->inpaint_view);
   g_autoptr (GBytes) mask = NULL;
-  TesseraGenerateParams gp;
+  TesseraFormParams form = { 0 };
+  TesseraJob *job;
   ts_image *copy;
-  ts_error err;
 
   (void) action;
   (void) param;
-  if (self->model_state != TESSERA_MODEL_READY || self->run != TESSERA_RUN_IDLE || !src)
+  if (self->model_state != TESSERA_MODEL_READY || !src)
     return;
   mask = tessera_mask_editor_get_mask (editor);
-  copy = ts_image_new (src->width, src->height, &err);
+  copy = image_copy (src);
   if (!copy || !mask)
     {
       ts_image_free (copy);
       return;
     }
-  memcpy (copy->pixels, src->pixels, (gsize) src->width * src->height * 3);
-  /* The generate page's settings (steps, guidance, seed, ...) with the inpainting page's
-   * prompt, at the source's size. */
-  read_form (self, &self->params);
-  g_free (self->params.form.prompt);
-  self->params.form.prompt = tessera_inpaint_view_dup_prompt (self->inpaint_view);
-  self->params.form.width = src->width;
-  self->params.form.height = src->height;
-  /* The form's finish-at step is a generation's (a reused Finish Now image), not a repaint's. */
-  self->params.form.finish_at = 0;
-  self->params.strength = tessera_inpaint_view_get_strength (self->inpaint_view);
-  self->params.source = src_file ? g_file_get_basename (src_file) : NULL;
-  g_settings_set_double (self->settings, "inpaint-strength", self->params.strength);
+  /* The inpainting page's own settings, at the source's size. */
+  tessera_inpaint_view_read_params (self->inpaint_view, &form);
+  form.width = src->width;
+  form.height = src->height;
+  form.finish_at = 0;
+  job = tessera_job_new (++self->next_job_id, TESSERA_JOB_INPAINT, &form);
+  tessera_form_params_clear (&form);
+  job->strength = tessera_inpaint_view_get_strength (self->inpaint_view);
+  job->source = src_file ? g_file_get_basename (src_file) : NULL;
+  job->source_file = src_file ? g_object_ref (src_file) : NULL;
+  job->image = copy;
+  job->mask = g_steal_pointer (&mask);
+  g_settings_set_double (self->settings, "inpaint-strength", job->strength);
+  _tessera_window_enqueue (self, job);
+}
+
+void
+_tessera_window_enqueue (TesseraWindow *self, TesseraJob *job)
+{
+  g_list_store_append (self->jobs, job);
+  g_object_unref (job);
+  _tessera_window_update_queue (self);
+  _tessera_window_start_next (self);
+  _tessera_window_update_actions (self);
+}
+
+static TesseraJob *
+find_job (TesseraWindow *self, guint id, guint *position)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->jobs));
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (TesseraJob) job = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
+
+      if (job->id == id)
+        {
+          if (position)
+            *position = i;
+          return job; /* the list holds it */
+        }
+    }
+  return NULL;
+}
+
+void
+_tessera_window_start_next (TesseraWindow *self)
+{
+  guint n = self->jobs ? g_list_model_get_n_items (G_LIST_MODEL (self->jobs)) : 0;
+  TesseraGenerateParams gp;
+  TesseraJob *job = NULL;
+  ts_image *copy;
+
+  if (!self->worker || self->run != TESSERA_RUN_IDLE || self->model_state != TESSERA_MODEL_READY ||
+      self->reload_pending)
+    return;
+  for (guint i = 0; i < n && !job; i++)
+    {
+      g_autoptr (TesseraJob) j = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
+
+      if (j->state == TESSERA_JOB_QUEUED)
+        job = j;
+    }
+  if (!job)
+    {
+      _tessera_window_update_queue (self);
+      return;
+    }
+  g_set_object (&self->job, job);
+  /* The run's parameters, for the step texts and the PNG metadata. */
+  tessera_form_params_clear (&self->params.form);
+  self->params.form = job->form;
+  self->params.form.prompt = g_strdup (job->form.prompt);
+  self->params.form.negative_prompt = g_strdup (job->form.negative_prompt);
+  g_free (self->params.source);
+  self->params.source = g_strdup (job->source);
+  g_free (self->params.source_hash);
+  self->params.source_hash = g_strdup (job->source_hash);
+  self->params.strength = job->strength;
   to_worker_params (&self->params, &gp);
-  _tessera_window_begin_run (self, TESSERA_RUN_INPAINT);
-  tessera_worker_inpaint_async (self->worker, &gp, copy, mask, self->params.strength, G_OBJECT (self),
-                                _tessera_window_on_step, self->run_cancellable, _tessera_window_run_done,
-                                g_object_ref (self));
+  tessera_job_set_state (job, TESSERA_JOB_RUNNING);
+  switch (job->kind)
+    {
+    case TESSERA_JOB_INPAINT:
+      self->params.mode = "inpaint";
+      break;
+    case TESSERA_JOB_IMG2IMG:
+      self->params.mode = "img2img";
+      break;
+    case TESSERA_JOB_OUTPAINT:
+      self->params.mode = "outpaint";
+      break;
+    case TESSERA_JOB_GENERATE:
+      self->params.mode = "txt2img";
+      break;
+    }
+  /* The worker takes its own copy of the source. */
+  copy = job->image ? image_copy (job->image) : NULL;
+  if (job->image && !copy)
+    {
+      _tessera_window_job_ended (self, TESSERA_JOB_FAILED, _("Out of memory"));
+      return;
+    }
+  switch (job->kind)
+    {
+    case TESSERA_JOB_IMG2IMG:
+    case TESSERA_JOB_OUTPAINT:
+      /* On the generate page's canvas: an outpainting is larger than its source. */
+      _tessera_window_begin_run (self, TESSERA_RUN_GENERATE);
+      g_clear_object (&self->current_file);
+      if (job->kind == TESSERA_JOB_IMG2IMG)
+        tessera_worker_img2img_async (self->worker, &gp, copy, job->strength, G_OBJECT (self),
+                                      _tessera_window_on_step, self->run_cancellable, _tessera_window_run_done,
+                                      g_object_ref (self));
+      else
+        tessera_worker_outpaint_async (self->worker, &gp, copy, job->extend, job->strength, G_OBJECT (self),
+                                       _tessera_window_on_step, self->run_cancellable, _tessera_window_run_done,
+                                       g_object_ref (self));
+      break;
+    case TESSERA_JOB_INPAINT:
+      _tessera_window_begin_run (self, TESSERA_RUN_INPAINT);
+      tessera_worker_inpaint_async (self->worker, &gp, copy, job->mask, self->params.strength, G_OBJECT (self),
+                                    _tessera_window_on_step, self->run_cancellable, _tessera_window_run_done,
+                                    g_object_ref (self));
+      break;
+    case TESSERA_JOB_GENERATE:
+      _tessera_window_begin_run (self, TESSERA_RUN_GENERATE);
+      g_clear_object (&self->current_file);
+      _tessera_window_show_blank_grid (self, self->params.form.width, self->params.form.height,
+                                       self->params.form.steps);
+      tessera_worker_generate_async (self->worker, &gp, G_OBJECT (self), _tessera_window_on_step,
+                                     self->run_cancellable, _tessera_window_run_done, g_object_ref (self));
+      break;
+    }
+  _tessera_window_update_queue (self);
+}
+
+/* A queue row's Cancel: a waiting job is marked cancelled (it stays listed until removed),
+ * the running one stops as win.cancel stops it. */
+static void
+queue_cancel_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  TesseraJob *job = find_job (self, g_variant_get_uint32 (param), NULL);
+
+  (void) action;
+  if (!job)
+    return;
+  if (job == self->job)
+    g_action_group_activate_action (G_ACTION_GROUP (self), "cancel", NULL);
+  else if (job->state == TESSERA_JOB_QUEUED)
+    tessera_job_set_state (job, TESSERA_JOB_CANCELLED);
+  _tessera_window_update_queue (self);
+}
+
+static void
+queue_remove_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  guint position;
+  TesseraJob *job = find_job (self, g_variant_get_uint32 (param), &position);
+
+  (void) action;
+  if (!job || job == self->job)
+    return;
+  g_list_store_remove (self->jobs, position);
+  _tessera_window_update_queue (self);
+}
+
+/* Moves a waiting job before the waiting job ahead of it. */
+static void
+queue_up_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  guint position;
+  TesseraJob *job = find_job (self, g_variant_get_uint32 (param), &position);
+
+  (void) action;
+  if (!job || job->state != TESSERA_JOB_QUEUED)
+    return;
+  for (guint i = position; i-- > 0;)
+    {
+      g_autoptr (TesseraJob) ahead = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
+
+      if (ahead->state == TESSERA_JOB_QUEUED)
+        {
+          g_object_ref (job);
+          g_list_store_remove (self->jobs, position);
+          g_list_store_insert (self->jobs, i, job);
+          g_object_unref (job);
+          return;
+        }
+    }
+}
+
+static void
+queue_clear_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  (void) action;
+  (void) param;
+  for (guint i = g_list_model_get_n_items (G_LIST_MODEL (self->jobs)); i-- > 0;)
+    {
+      g_autoptr (TesseraJob) job = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
+
+      if (!tessera_job_is_pending (job))
+        g_list_store_remove (self->jobs, i);
+    }
+  _tessera_window_update_queue (self);
 }
 
 static void
@@ -311,6 +509,10 @@ static const GActionEntry win_entries[] = {
   { .name = "inpaint-run", .activate = inpaint_run_activated },
   { .name = "show-page", .activate = show_page_activated, .parameter_type = "s" },
   { .name = "undo-delete", .activate = undo_delete_activated },
+  { .name = "queue-cancel", .activate = queue_cancel_activated, .parameter_type = "u" },
+  { .name = "queue-remove", .activate = queue_remove_activated, .parameter_type = "u" },
+  { .name = "queue-up", .activate = queue_up_activated, .parameter_type = "u" },
+  { .name = "queue-clear", .activate = queue_clear_activated },
 };
 
 void
@@ -338,7 +540,8 @@ _tessera_window_update_actions (TesseraWindow *self)
   gboolean idle = self->run == TESSERA_RUN_IDLE;
   TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
 
-  set_enabled (self, "generate", ready && idle);
+  /* Generate adds to the queue, so it stays enabled during a run. */
+  set_enabled (self, "generate", ready);
   /* Escape (win.cancel's key, taken before any widget sees it) closes the gallery's
    * viewer rather than stopping a run behind it. */
   set_enabled (self, "cancel", !idle && !self->finishing && !tessera_gallery_get_viewer (self->gallery));
@@ -349,6 +552,6 @@ _tessera_window_update_actions (TesseraWindow *self)
   set_enabled (self, "reroll-seed", idle);
   set_enabled (self, "inpaint-current", idle && self->current_file != NULL);
   set_enabled (self, "undo-delete", tessera_gallery_can_undo_delete (self->gallery));
-  set_enabled (self, "inpaint-run", ready && idle && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
+  set_enabled (self, "inpaint-run", ready && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
                                       tessera_mask_editor_count_cells (editor) > 0);
 }

@@ -10,6 +10,7 @@
 #include "tessera-gallery.h"
 #include "tessera-generate-page.h"
 #include "tessera-inpaint-view.h"
+#include "tessera-queue.h"
 #include "tessera-window.h"
 #include "tessera-worker.h"
 
@@ -24,8 +25,10 @@ typedef enum {
 /* What a run was asked to do, kept for the PNG metadata. */
 typedef struct {
   TesseraFormParams form;
-  char *source; /* inpainting: the source file's name */
-  double strength; /* inpainting; -1 otherwise */
+  char *source; /* inpainting, img2img, outpainting: the source file's name */
+  char *source_hash; /* its "sha256:…", or NULL */
+  const char *mode; /* the PNG's mode: "txt2img", "inpaint", "img2img", "outpaint" */
+  double strength; /* inpainting, img2img, outpainting; -1 otherwise */
 } TesseraRunParams;
 
 struct _TesseraWindow
@@ -40,6 +43,10 @@ struct _TesseraWindow
   TesseraGeneratePage *generate_page;
   TesseraGallery *gallery;
   TesseraInpaintView *inpaint_view;
+  GtkMenuButton *queue_button;
+  GtkLabel *queue_label;
+  TesseraQueuePopover *queue_popover;
+  GtkProgressBar *queue_progress;
 
   GSettings *settings;
   TesseraWorker *worker;
@@ -50,6 +57,11 @@ struct _TesseraWindow
   GBytes *palette;          /* the live preview's colour table, partial while computing */
   double palette_fraction;  /* 1 once complete */
   double palette_seconds;
+
+  GListStore *jobs;      /* TesseraJob, in the order they run */
+  TesseraJob *job;       /* the running one, NULL while idle */
+  guint next_job_id;
+  guint n_jobs_finished; /* since the queue was last empty, for the header's progress */
 
   TesseraRunKind run;
   gboolean finishing;
@@ -96,6 +108,16 @@ void _tessera_window_show_blank_grid (TesseraWindow *self, guint width, guint he
 void _tessera_window_render_step (TesseraWindow *self, const TesseraStep *step);
 void _tessera_window_set_progress (TesseraWindow *self, double fraction, const char *text);
 
+/* The queue (tessera-window-actions.c): appends job (taken) and starts it when nothing
+ * runs; _start_next starts the first waiting job when idle with a model ready. */
+void _tessera_window_enqueue (TesseraWindow *self, TesseraJob *job);
+void _tessera_window_start_next (TesseraWindow *self);
+/* tessera-window.c: the running job ended as state (status: its row's last line), then the
+ * next one starts. */
+void _tessera_window_job_ended (TesseraWindow *self, TesseraJobState state, const char *status);
+/* The header's button and progress bar from the list. */
+void _tessera_window_update_queue (TesseraWindow *self);
+
 /* ---- what the ui tests look at ---- */
 
 /* "empty", "loading", "error" or "ready". */
@@ -120,6 +142,11 @@ TesseraGeneratePage *_tessera_window_get_generate_page (TesseraWindow *self);
 TesseraGallery *_tessera_window_get_gallery (TesseraWindow *self);
 TesseraInpaintView *_tessera_window_get_inpaint_view (TesseraWindow *self);
 TesseraModelInfo *_tessera_window_get_model_info (TesseraWindow *self);
+/* The queue: every job still listed (TesseraJob), and the header's popover. */
+GListModel *_tessera_window_get_jobs (TesseraWindow *self);
+TesseraQueuePopover *_tessera_window_get_queue_popover (TesseraWindow *self);
+GtkMenuButton *_tessera_window_get_queue_button (TesseraWindow *self);
+GtkProgressBar *_tessera_window_get_queue_progress (TesseraWindow *self);
 /* Loads file as the inpainting source (as the gallery's Inpaint button does). */
 void _tessera_window_inpaint_file (TesseraWindow *self, GFile *file);
 /* Incremented when an opened file's parameters were applied to the form. */
