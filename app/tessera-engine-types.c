@@ -83,6 +83,18 @@ tessera_image_meta_copy (ts_image_meta *dst, const ts_image_meta *src)
   dst->backend = g_strdup (src->backend);
   dst->source = g_strdup (src->source);
   dst->version = g_strdup (src->version);
+  dst->mode = g_strdup (src->mode);
+  dst->source_hash = g_strdup (src->source_hash);
+  dst->schedule = g_strdup (src->schedule);
+  {
+    gsize n = (gsize) src->traj_grid_h * src->traj_grid_w;
+
+    dst->traj_codes = n && src->traj_codes ? g_memdup2 (src->traj_codes, n * sizeof *src->traj_codes) : NULL;
+    dst->traj_reveal_step =
+      n && src->traj_reveal_step ? g_memdup2 (src->traj_reveal_step, n * sizeof *src->traj_reveal_step) : NULL;
+    dst->traj_confidence =
+      n && src->traj_confidence ? g_memdup2 (src->traj_confidence, n * sizeof *src->traj_confidence) : NULL;
+  }
 }
 
 void
@@ -95,6 +107,12 @@ tessera_image_meta_free_strings (ts_image_meta *meta)
   g_clear_pointer (&meta->backend, g_free);
   g_clear_pointer (&meta->source, g_free);
   g_clear_pointer (&meta->version, g_free);
+  g_clear_pointer (&meta->mode, g_free);
+  g_clear_pointer (&meta->source_hash, g_free);
+  g_clear_pointer (&meta->schedule, g_free);
+  g_clear_pointer (&meta->traj_codes, g_free);
+  g_clear_pointer (&meta->traj_reveal_step, g_free);
+  g_clear_pointer (&meta->traj_confidence, g_free);
 }
 
 TesseraImageMeta *

@@ -232,6 +232,204 @@ _tessera_window_start_next (TesseraWindow *self)
   _tessera_window_update_queue (self);
 }
 
+/* ---- variations: img2img of a gallery image, with new seeds ---- */
+
+typedef struct {
+  GFile *file;
+  ts_image *image;
+  TesseraImageMeta *meta;
+  char *hash;
+} SourceImage;
+
+static void
+source_image_free (SourceImage *src)
+{
+  g_clear_object (&src->file);
+  ts_image_free (src->image);
+  tessera_image_meta_free (src->meta);
+  g_free (src->hash);
+  g_free (src);
+}
+
+/* The image, its metadata and the sha256 of its bytes (the PNG's source hash). */
+static void
+source_image_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GFile *file = task_data;
+  g_autofree char *path = g_file_get_path (file);
+  g_autofree char *bytes = NULL;
+  g_autofree char *digest = NULL;
+  gsize length = 0;
+  GError *error = NULL;
+  ts_image_meta meta;
+  ts_error err;
+  SourceImage *src;
+
+  (void) source;
+  if (!path || !g_file_load_contents (file, cancellable, &bytes, &length, NULL, &error))
+    {
+      if (!error)
+        error = g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _("Only local files can be opened"));
+      g_task_return_error (task, error);
+      return;
+    }
+  src = g_new0 (SourceImage, 1);
+  src->file = g_object_ref (file);
+  ts_image_meta_init (&meta);
+  src->image = ts_image_load_png (path, &meta, &err);
+  if (!src->image)
+    {
+      source_image_free (src);
+      tessera_engine_error_from_ts (&err, &error);
+      g_task_return_error (task, error);
+      return;
+    }
+  src->meta = tessera_image_meta_dup (&meta);
+  ts_image_meta_clear (&meta);
+  digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) bytes, length);
+  src->hash = g_strconcat ("sha256:", digest, NULL);
+  g_task_return_pointer (task, src, (GDestroyNotify) source_image_free);
+}
+
+static void
+source_image_load_async (TesseraWindow *self, GFile *file, GAsyncReadyCallback callback)
+{
+  g_autoptr (GTask) task = g_task_new (self, NULL, callback, NULL);
+
+  g_task_set_task_data (task, g_object_ref (file), g_object_unref);
+  g_task_run_in_thread (task, source_image_thread);
+}
+
+/* The settings an image was made with, where it records them, else the Generate page's
+ * saved ones; the seed is new. */
+static void
+form_from_meta (TesseraWindow *self, const ts_image_meta *m, TesseraFormParams *form)
+{
+  memset (form, 0, sizeof *form);
+  form->prompt = g_strdup (m->prompt ? m->prompt : "");
+  form->negative_prompt = m->negative_prompt ? g_strdup (m->negative_prompt)
+                                             : g_settings_get_string (self->settings, "negative-prompt");
+  form->steps = m->steps > 0 ? (int) m->steps : g_settings_get_int (self->settings, "steps");
+  form->guidance = m->cfg >= 0 ? m->cfg : g_settings_get_double (self->settings, "guidance");
+  form->temperature_start =
+    m->temperature_start >= 0 ? m->temperature_start : g_settings_get_double (self->settings, "temperature-start");
+  form->temperature_end =
+    m->temperature_end >= 0 ? m->temperature_end : g_settings_get_double (self->settings, "temperature-end");
+  form->aesthetic_score =
+    m->aesthetic_score >= 0 ? m->aesthetic_score : g_settings_get_double (self->settings, "aesthetic-score");
+  form->seed = ((guint64) g_random_int () << 32) | g_random_int ();
+}
+
+static void
+on_variations_response (AdwMessageDialog *dialog, const char *response, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  SourceImage *src = g_object_get_data (G_OBJECT (dialog), "tessera-source");
+  GtkAdjustment *strength = g_object_get_data (G_OBJECT (dialog), "tessera-strength");
+  GtkSpinButton *count = g_object_get_data (G_OBJECT (dialog), "tessera-count");
+  TesseraFormParams form;
+  guint n;
+
+  if (self->variations_dialog == dialog)
+    self->variations_dialog = NULL;
+  if (g_strcmp0 (response, "queue") != 0 || !src)
+    return;
+  n = (guint) gtk_spin_button_get_value_as_int (count);
+  form_from_meta (self, src->meta, &form);
+  form.width = src->image->width;
+  form.height = src->image->height;
+  self->variation_strength = gtk_adjustment_get_value (strength);
+  for (guint k = 0; k < n; k++)
+    {
+      TesseraJob *job = tessera_job_new (++self->next_job_id, TESSERA_JOB_IMG2IMG, &form);
+      ts_image *copy = image_copy (src->image);
+
+      if (!copy)
+        {
+          g_object_unref (job);
+          break;
+        }
+      job->form.seed = form.seed + k;
+      job->strength = self->variation_strength;
+      job->image = copy;
+      job->source = g_file_get_basename (src->file);
+      job->source_hash = g_strdup (src->hash);
+      _tessera_window_enqueue (self, job);
+    }
+  tessera_form_params_clear (&form);
+}
+
+static GtkWidget *
+row_with (const char *title, const char *subtitle, GtkWidget *suffix)
+{
+  GtkWidget *row = adw_action_row_new ();
+
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  if (subtitle)
+    adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  gtk_widget_set_valign (suffix, GTK_ALIGN_CENTER);
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row), suffix);
+  return row;
+}
+
+static void
+variations_loaded (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  TesseraWindow *self = TESSERA_WINDOW (source);
+  g_autoptr (GError) error = NULL;
+  SourceImage *src = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autofree char *base = NULL;
+  g_autofree char *body = NULL;
+  AdwMessageDialog *dialog;
+  GtkAdjustment *strength;
+  GtkWidget *scale, *count, *list;
+
+  (void) user_data;
+  if (!src)
+    {
+      g_warning ("variations: %s", error->message);
+      return;
+    }
+  base = g_file_get_basename (src->file);
+  /* Translators: the Variations dialog's text; %s is the image's file name */
+  body = g_strdup_printf (_("New images from “%s” and its prompt, each with a new seed. They are queued."), base);
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self), _("Variations"), body));
+  strength = gtk_adjustment_new (self->variation_strength, 0.05, 1.0, 0.05, 0.1, 0);
+  scale = gtk_scale_new (GTK_ORIENTATION_HORIZONTAL, strength);
+  gtk_scale_set_digits (GTK_SCALE (scale), 2);
+  gtk_scale_set_draw_value (GTK_SCALE (scale), TRUE);
+  gtk_scale_set_value_pos (GTK_SCALE (scale), GTK_POS_RIGHT);
+  gtk_widget_set_size_request (scale, 160, -1);
+  count = gtk_spin_button_new_with_range (1, 16, 1);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (count), 4);
+  list = gtk_list_box_new ();
+  gtk_list_box_set_selection_mode (GTK_LIST_BOX (list), GTK_SELECTION_NONE);
+  gtk_widget_add_css_class (list, "boxed-list");
+  gtk_list_box_append (GTK_LIST_BOX (list),
+                       row_with (_("Strength"), _("How much may change: lower keeps more of the image"), scale));
+  gtk_list_box_append (GTK_LIST_BOX (list), row_with (_("Images"), NULL, count));
+  adw_message_dialog_set_extra_child (dialog, list);
+  adw_message_dialog_add_responses (dialog, "cancel", _("_Cancel"), "queue", _("_Queue Variations"), NULL);
+  adw_message_dialog_set_response_appearance (dialog, "queue", ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response (dialog, "queue");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_object_set_data_full (G_OBJECT (dialog), "tessera-source", src, (GDestroyNotify) source_image_free);
+  g_object_set_data (G_OBJECT (dialog), "tessera-strength", strength);
+  g_object_set_data (G_OBJECT (dialog), "tessera-count", count);
+  g_signal_connect_object (dialog, "response", G_CALLBACK (on_variations_response), self, 0);
+  self->variations_dialog = dialog;
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+void
+_tessera_window_variations (TesseraWindow *self, GFile *file)
+{
+  g_return_if_fail (TESSERA_IS_WINDOW (self));
+  g_return_if_fail (G_IS_FILE (file));
+
+  source_image_load_async (self, file, variations_loaded);
+}
+
 /* A queue row's Cancel: a waiting job is marked cancelled (it stays listed until removed),
  * the running one stops as win.cancel stops it. */
 static void

@@ -62,6 +62,8 @@ struct _TesseraWindow
   TesseraJob *job;       /* the running one, NULL while idle */
   guint next_job_id;
   guint n_jobs_finished; /* since the queue was last empty, for the header's progress */
+  AdwMessageDialog *variations_dialog; /* while it shows */
+  double variation_strength;          /* the last one chosen */
 
   TesseraRunKind run;
   gboolean finishing;
@@ -117,6 +119,9 @@ void _tessera_window_start_next (TesseraWindow *self);
 void _tessera_window_job_ended (TesseraWindow *self, TesseraJobState state, const char *status);
 /* The header's button and progress bar from the list. */
 void _tessera_window_update_queue (TesseraWindow *self);
+/* The gallery's Variations…: loads file and asks for the strength and the number of
+ * images, then queues that many img2img jobs with new seeds (tessera-window-actions.c). */
+void _tessera_window_variations (TesseraWindow *self, GFile *file);
 
 /* ---- what the ui tests look at ---- */
 
@@ -147,6 +152,9 @@ GListModel *_tessera_window_get_jobs (TesseraWindow *self);
 TesseraQueuePopover *_tessera_window_get_queue_popover (TesseraWindow *self);
 GtkMenuButton *_tessera_window_get_queue_button (TesseraWindow *self);
 GtkProgressBar *_tessera_window_get_queue_progress (TesseraWindow *self);
+/* The Variations dialog while it shows (its data: "tessera-strength", a GtkAdjustment,
+ * and "tessera-count", a GtkSpinButton), else NULL. */
+AdwMessageDialog *_tessera_window_get_variations_dialog (TesseraWindow *self);
 /* Loads file as the inpainting source (as the gallery's Inpaint button does). */
 void _tessera_window_inpaint_file (TesseraWindow *self, GFile *file);
 /* Incremented when an opened file's parameters were applied to the form. */

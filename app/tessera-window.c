@@ -947,6 +947,12 @@ on_gallery_inpaint (TesseraWindow *self, GFile *file)
   _tessera_window_inpaint_file (self, file);
 }
 
+static void
+on_gallery_variations (TesseraWindow *self, GFile *file)
+{
+  _tessera_window_variations (self, file);
+}
+
 /* ---- GObject ---- */
 
 static void
@@ -1151,6 +1157,7 @@ tessera_window_init (TesseraWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   self->jobs = g_list_store_new (TESSERA_TYPE_JOB);
+  self->variation_strength = 0.6;
   tessera_queue_popover_set_jobs (self->queue_popover, G_LIST_MODEL (self->jobs));
 #ifdef DEVELOPMENT_BUILD
   gtk_widget_add_css_class (GTK_WIDGET (self), "devel");
@@ -1194,6 +1201,8 @@ tessera_window_constructed (GObject *object)
 
   g_signal_connect_object (self->gallery, "reuse-parameters", G_CALLBACK (on_gallery_reuse), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "inpaint", G_CALLBACK (on_gallery_inpaint), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->gallery, "variations", G_CALLBACK (on_gallery_variations), self,
+                           G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "notify::can-undo-delete", G_CALLBACK (_tessera_window_update_actions),
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "notify::viewing", G_CALLBACK (_tessera_window_update_actions), self,
@@ -1403,4 +1412,10 @@ GtkProgressBar *
 _tessera_window_get_queue_progress (TesseraWindow *self)
 {
   return self->queue_progress;
+}
+
+AdwMessageDialog *
+_tessera_window_get_variations_dialog (TesseraWindow *self)
+{
+  return self->variations_dialog;
 }

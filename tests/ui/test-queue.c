@@ -3,7 +3,8 @@
  * test-queue.c — issue 18's app part end to end (suite 'ui'): the job queue (jobs added
  * while one runs, one cancelled, one moved up, the rest in the gallery as they finish,
  * progress in the header, closing asks first), the batch count (seeds S..S+N-1), the
- * inpainting page's own settings (and the repaint's metadata naming them). The real
+ * inpainting page's own settings (and the repaint's metadata naming them), variations
+ * of a gallery image (img2img with new seeds). The real
  * TesseraWindow and engine run on the bundled demo model (128 x 128, fast); each test
  * waits on the main loop, with a timeout, for the state it expects. Screenshots go to
  * $TESSERA_SCREENSHOT_DIR.
@@ -472,6 +473,76 @@ test_inpaint_settings (void)
   close_window (win);
 }
 
+/* The gallery's Variations…: a dialog with the strength and the count, then that many
+ * img2img jobs with consecutive new seeds, each image naming its source. */
+static void
+test_variations (void)
+{
+  TesseraWindow *win = open_demo_window ("gallery-variations");
+  TesseraGallery *gallery = _tessera_window_get_gallery (win);
+  g_autoptr (GFile) source = NULL;
+  g_autoptr (GPtrArray) metas = NULL;
+  g_autofree char *base = NULL;
+  AdwMessageDialog *dialog;
+  guint n_img2img = 0;
+  guint64 min_seed = G_MAXUINT64;
+  guint seeds = 0;
+
+  set_steps (10);
+  queue (win, "a red circle on a blue background");
+  WAIT_FOR (n_pending (win) == 0 && _tessera_window_get_n_saved (win) == 1, TIMEOUT_S);
+  source = g_object_ref (_tessera_window_get_last_saved (win));
+  base = g_file_get_basename (source);
+
+  adw_view_stack_set_visible_child_name (
+    ADW_VIEW_STACK (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW, "view_stack")), "gallery");
+  WAIT_FOR (g_list_model_get_n_items (tessera_gallery_get_model (gallery)) == 1, TIMEOUT_S);
+  tessera_gallery_select_file (gallery, source);
+  WAIT_FOR (tessera_gallery_get_selected (gallery) != NULL, TIMEOUT_S);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (gallery), "gallery.variations", NULL));
+  WAIT_FOR (_tessera_window_get_variations_dialog (win) != NULL, TIMEOUT_S);
+  dialog = _tessera_window_get_variations_dialog (win);
+  gtk_adjustment_set_value (g_object_get_data (G_OBJECT (dialog), "tessera-strength"), 0.5);
+  gtk_spin_button_set_value (g_object_get_data (G_OBJECT (dialog), "tessera-count"), 3);
+  screenshot (GTK_WINDOW (dialog), "variations-dialog.png");
+  adw_message_dialog_response (dialog, "queue");
+  g_assert_null (_tessera_window_get_variations_dialog (win));
+  g_assert_cmpuint (g_list_model_get_n_items (_tessera_window_get_jobs (win)), ==, 4);
+  g_assert_cmpint (job_at (win, 1)->kind, ==, TESSERA_JOB_IMG2IMG);
+  WAIT_FOR (n_pending (win) == 0 && _tessera_window_get_n_saved (win) == 4, 3 * TIMEOUT_S);
+
+  metas = gallery_metas ();
+  g_assert_cmpuint (metas->len, ==, 4);
+  for (guint i = 0; i < metas->len; i++)
+    {
+      const ts_image_meta *m = metas->pdata[i];
+
+      if (g_strcmp0 (m->mode, "img2img") != 0)
+        continue;
+      n_img2img++;
+      g_assert_cmpstr (m->prompt, ==, "a red circle on a blue background");
+      g_assert_cmpstr (m->source, ==, base);
+      g_assert_true (g_str_has_prefix (m->source_hash, "sha256:"));
+      g_assert_cmpfloat_with_epsilon (m->strength, 0.5, 1e-9);
+      g_assert_cmpuint (m->steps, ==, 10);
+      g_assert_cmpuint (m->width, ==, 128);
+      min_seed = MIN (min_seed, m->seed);
+    }
+  g_assert_cmpuint (n_img2img, ==, 3);
+  for (guint i = 0; i < metas->len; i++)
+    {
+      const ts_image_meta *m = metas->pdata[i];
+
+      if (g_strcmp0 (m->mode, "img2img") == 0)
+        seeds |= 1u << (m->seed - min_seed);
+    }
+  g_assert_cmpuint (seeds, ==, 0x7);
+  WAIT_FOR (g_list_model_get_n_items (tessera_gallery_get_model (gallery)) == 4, TIMEOUT_S);
+  tessera_gallery_select_file (gallery, source);
+  screenshot (GTK_WINDOW (win), "variations-gallery.png");
+  close_window (win);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -514,6 +585,7 @@ main (int argc, char **argv)
   g_test_add_func ("/queue/cancel-running", test_cancel_running);
   g_test_add_func ("/queue/batch", test_batch);
   g_test_add_func ("/queue/inpaint-settings", test_inpaint_settings);
+  g_test_add_func ("/queue/variations", test_variations);
   ret = g_test_run ();
 
   g_clear_object (&app);
