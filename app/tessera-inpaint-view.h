@@ -49,5 +49,11 @@ gboolean tessera_inpaint_view_get_legend_visible (TesseraInpaintView *self);
  * and the source's size into params (cleared first). */
 void tessera_inpaint_view_set_params (TesseraInpaintView *self, const TesseraFormParams *params);
 void tessera_inpaint_view_read_params (TesseraInpaintView *self, TesseraFormParams *params);
+/* Extend Canvas: the pixels to add left, top, right and bottom, each rounded up to a
+ * multiple of step (the model's size step; the cell of set_source until set), as
+ * ts_model_outpaint rounds them. While any is set the page shows the new canvas, its
+ * border shaded, instead of the mask editor. */
+void tessera_inpaint_view_set_extend_step (TesseraInpaintView *self, guint step);
+void tessera_inpaint_view_get_extend (TesseraInpaintView *self, guint32 extend[4]);
 
 G_END_DECLS

@@ -111,6 +111,35 @@ inpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_dat
   _tessera_window_enqueue (self, job);
 }
 
+/* Extend Canvas: outpaints the inpainting page's source on a canvas extended by the
+ * page's extents, with the page's prompt and settings. */
+static void
+outpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  const ts_image *src = tessera_inpaint_view_get_source_image (self->inpaint_view);
+  GFile *src_file = tessera_inpaint_view_get_source_file (self->inpaint_view);
+  TesseraFormParams form = { 0 };
+  TesseraJob *job;
+  ts_image *copy;
+
+  (void) action;
+  (void) param;
+  if (self->model_state != TESSERA_MODEL_READY || !src || !(copy = image_copy (src)))
+    return;
+  tessera_inpaint_view_read_params (self->inpaint_view, &form);
+  job = tessera_job_new (++self->next_job_id, TESSERA_JOB_OUTPAINT, &form);
+  tessera_form_params_clear (&form);
+  tessera_inpaint_view_get_extend (self->inpaint_view, job->extend);
+  /* ts_model_outpaint's size: the new canvas's. */
+  job->form.width = src->width + job->extend[0] + job->extend[2];
+  job->form.height = src->height + job->extend[1] + job->extend[3];
+  job->strength = tessera_inpaint_view_get_strength (self->inpaint_view);
+  job->source = src_file ? g_file_get_basename (src_file) : NULL;
+  job->image = copy;
+  _tessera_window_enqueue (self, job);
+}
+
 void
 _tessera_window_enqueue (TesseraWindow *self, TesseraJob *job)
 {
@@ -441,8 +470,13 @@ queue_cancel_activated (GSimpleAction *action, GVariant *param, gpointer user_da
   (void) action;
   if (!job)
     return;
-  if (job == self->job)
-    g_action_group_activate_action (G_ACTION_GROUP (self), "cancel", NULL);
+  if (job == self->job && !self->finishing)
+    {
+      /* As win.cancel, which is off while the gallery's viewer shows. */
+      g_cancellable_cancel (self->run_cancellable);
+      _tessera_window_set_progress (self, tessera_generate_page_get_progress (self->generate_page), _("Stopping…"));
+      _tessera_window_update_actions (self);
+    }
   else if (job->state == TESSERA_JOB_QUEUED)
     tessera_job_set_state (job, TESSERA_JOB_CANCELLED);
   _tessera_window_update_queue (self);
@@ -705,6 +739,7 @@ static const GActionEntry win_entries[] = {
   { .name = "reroll-seed", .activate = reroll_seed_activated },
   { .name = "inpaint-current", .activate = inpaint_current_activated },
   { .name = "inpaint-run", .activate = inpaint_run_activated },
+  { .name = "outpaint-run", .activate = outpaint_run_activated },
   { .name = "show-page", .activate = show_page_activated, .parameter_type = "s" },
   { .name = "undo-delete", .activate = undo_delete_activated },
   { .name = "queue-cancel", .activate = queue_cancel_activated, .parameter_type = "u" },
@@ -750,6 +785,13 @@ _tessera_window_update_actions (TesseraWindow *self)
   set_enabled (self, "reroll-seed", idle);
   set_enabled (self, "inpaint-current", idle && self->current_file != NULL);
   set_enabled (self, "undo-delete", tessera_gallery_can_undo_delete (self->gallery));
+  {
+    guint32 e[4];
+
+    tessera_inpaint_view_get_extend (self->inpaint_view, e);
+    set_enabled (self, "outpaint-run",
+                 ready && tessera_inpaint_view_get_source_image (self->inpaint_view) && e[0] + e[1] + e[2] + e[3] > 0);
+  }
   set_enabled (self, "inpaint-run", ready && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
                                       tessera_mask_editor_count_cells (editor) > 0);
 }

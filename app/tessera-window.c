@@ -705,6 +705,9 @@ _tessera_window_update_queue (TesseraWindow *self)
   g_autofree char *label = NULL;
   g_autofree char *tooltip = NULL;
 
+  /* A run's callback can arrive after dispose took the template's widgets. */
+  if (!self->queue_button)
+    return;
   for (guint i = 0; i < n; i++)
     {
       g_autoptr (TesseraJob) job = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
@@ -890,6 +893,7 @@ inpaint_load_done (GObject *source, GAsyncResult *result, gpointer user_data)
     };
 
     tessera_inpaint_view_set_params (self->inpaint_view, &defaults);
+    tessera_inpaint_view_set_extend_step (self->inpaint_view, self->model_info ? self->model_info->size_step : 0);
   }
   tessera_inpaint_view_set_source (self->inpaint_view, file, g_steal_pointer (&l->image), l->meta, cell);
   tessera_inpaint_view_set_strength (self->inpaint_view, g_settings_get_double (self->settings, "inpaint-strength"));

@@ -391,6 +391,7 @@ run_load (TesseraWorker *self, Job *job)
   ts_model_default_size (self->model, &info->default_width, &info->default_height);
   info->default_guidance = ts_model_default_guidance (self->model);
   info->vae_scale_factor = ts_model_vae_scale_factor (self->model);
+  info->size_step = ts_model_size_step (self->model);
   info->codebook_size = ts_model_codebook_size (self->model);
   info->mask_token_id = ts_model_mask_token_id (self->model);
   info->sizes = g_array_new (FALSE, FALSE, sizeof (TesseraSize));

@@ -27,6 +27,7 @@ typedef struct {
   guint default_width, default_height;
   double default_guidance; /* the model's recommended guidance scale */
   guint vae_scale_factor;
+  guint size_step; /* image sides are multiples of it (ts_model_size_step) */
   int codebook_size;
   int mask_token_id;
   GArray *sizes;   /* TesseraSize, the default size first */

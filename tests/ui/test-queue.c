@@ -4,7 +4,7 @@
  * while one runs, one cancelled, one moved up, the rest in the gallery as they finish,
  * progress in the header, closing asks first), the batch count (seeds S..S+N-1), the
  * inpainting page's own settings (and the repaint's metadata naming them), variations
- * of a gallery image (img2img with new seeds). The real
+ * of a gallery image (img2img with new seeds), extending the canvas (outpainting). The real
  * TesseraWindow and engine run on the bundled demo model (128 x 128, fast); each test
  * waits on the main loop, with a timeout, for the state it expects. Screenshots go to
  * $TESSERA_SCREENSHOT_DIR.
@@ -543,6 +543,69 @@ test_variations (void)
   close_window (win);
 }
 
+/* Extend Canvas: the inpainting page previews the new canvas (the border rounded up to
+ * whole tokens) and queues the outpainting, whose PNG records the extents. */
+static void
+test_extend_canvas (void)
+{
+  TesseraWindow *win = open_demo_window ("gallery-extend");
+  TesseraInpaintView *view = _tessera_window_get_inpaint_view (win);
+  guint f = _tessera_window_get_model_info (win)->size_step;
+  GtkStack *canvas_stack = GTK_STACK (inpaint_child (win, "canvas_stack"));
+  GdkPaintable *preview;
+  g_autoptr (GFile) source = NULL;
+  g_autoptr (ts_image) out = NULL;
+  g_autofree char *path = NULL;
+  guint32 e[4];
+  ts_image_meta m;
+  ts_error err;
+
+  set_steps (8);
+  queue (win, "a red circle on a blue background");
+  WAIT_FOR (n_pending (win) == 0 && _tessera_window_get_n_saved (win) == 1, TIMEOUT_S);
+  source = g_object_ref (_tessera_window_get_last_saved (win));
+  _tessera_window_inpaint_file (win, source);
+  WAIT_FOR (tessera_inpaint_view_get_source_image (view) != NULL, TIMEOUT_S);
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "outpaint-run"));
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (canvas_stack), ==, "mask");
+
+  /* 2.5 size steps on the right become 3; one on the left stays one. */
+  gtk_adjustment_set_value (GTK_ADJUSTMENT (inpaint_child (win, "extend_right_adjustment")), 2.5 * f);
+  gtk_adjustment_set_value (GTK_ADJUSTMENT (inpaint_child (win, "extend_left_adjustment")), f);
+  tessera_inpaint_view_get_extend (view, e);
+  g_assert_cmpuint (e[0], ==, f);
+  g_assert_cmpuint (e[1], ==, 0);
+  g_assert_cmpuint (e[2], ==, 3 * f);
+  g_assert_cmpuint (e[3], ==, 0);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (canvas_stack), ==, "extend");
+  preview = gtk_picture_get_paintable (GTK_PICTURE (inpaint_child (win, "extend_picture")));
+  g_assert_cmpint (gdk_paintable_get_intrinsic_width (preview), ==, 128 + 4 * f);
+  g_assert_cmpint (gdk_paintable_get_intrinsic_height (preview), ==, 128);
+  tessera_inpaint_view_set_prompt (view, "a red circle on a blue background");
+  screenshot (GTK_WINDOW (win), "extend-canvas.png");
+
+  activate (win, "outpaint-run");
+  WAIT_FOR (n_pending (win) == 0, 2 * TIMEOUT_S);
+  g_test_message ("outpainting: %s", job_at (win, 1)->status);
+  g_assert_cmpint (job_at (win, 1)->kind, ==, TESSERA_JOB_OUTPAINT);
+  g_assert_cmpint (job_at (win, 1)->state, ==, TESSERA_JOB_DONE);
+  WAIT_FOR (_tessera_window_get_n_saved (win) == 2, TIMEOUT_S);
+  path = g_file_get_path (_tessera_window_get_last_saved (win));
+  out = ts_image_load_png (path, &m, &err);
+  g_assert_nonnull (out);
+  g_assert_cmpuint (out->width, ==, 128 + 4 * f);
+  g_assert_cmpuint (out->height, ==, 128);
+  g_assert_cmpstr (m.mode, ==, "outpaint");
+  g_assert_cmpuint (m.extend_left, ==, f);
+  g_assert_cmpuint (m.extend_right, ==, 3 * f);
+  g_assert_cmpuint (m.extend_top, ==, 0);
+  ts_image_meta_clear (&m);
+  adw_view_stack_set_visible_child_name (
+    ADW_VIEW_STACK (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW, "view_stack")), "generate");
+  screenshot (GTK_WINDOW (win), "extend-canvas-result.png");
+  close_window (win);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -586,6 +649,7 @@ main (int argc, char **argv)
   g_test_add_func ("/queue/batch", test_batch);
   g_test_add_func ("/queue/inpaint-settings", test_inpaint_settings);
   g_test_add_func ("/queue/variations", test_variations);
+  g_test_add_func ("/queue/extend-canvas", test_extend_canvas);
   ret = g_test_run ();
 
   g_clear_object (&app);
