@@ -287,6 +287,13 @@ test_queue (void)
   g_assert_cmpint (job_at (win, 1)->state, ==, TESSERA_JOB_QUEUED);
   g_assert_cmpint (job_at (win, 1)->form.steps, ==, 24);
 
+  /* Generate reads Add to Queue during the run, beside the batch count. */
+  g_assert_cmpstr (gtk_button_get_label (GTK_BUTTON (gtk_widget_get_template_child (
+                     GTK_WIDGET (page), TESSERA_TYPE_GENERATE_PAGE, "generate_button"))),
+                   ==, "Add to _Queue");
+  screenshot (GTK_WINDOW (win), "queue-generate.png");
+  g_assert_cmpint (job_at (win, 0)->state, ==, TESSERA_JOB_RUNNING);
+
   /* The header shows the queue on every page: a button with the count and a bar. */
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (_tessera_window_get_queue_button (win))));
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (_tessera_window_get_queue_progress (win))));
