@@ -782,7 +782,8 @@ _tessera_window_update_actions (TesseraWindow *self)
   set_enabled (self, "open", idle);
   set_enabled (self, "choose-model", idle);
   set_enabled (self, "reload-model", idle);
-  set_enabled (self, "reroll-seed", idle);
+  /* The form stays editable during runs, the seed with it. */
+  set_enabled (self, "reroll-seed", TRUE);
   set_enabled (self, "inpaint-current", idle && self->current_file != NULL);
   set_enabled (self, "undo-delete", tessera_gallery_can_undo_delete (self->gallery));
   {

@@ -277,6 +277,7 @@ test_queue (void)
   /* The form stays editable and Generate queues more while the first runs. */
   g_assert_true (gtk_widget_is_sensitive (GTK_WIDGET (page)));
   g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "generate"));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "reroll-seed"));
   set_steps (24);
   queue (win, "a green square in the middle");
   queue (win, "a yellow triangle, cancelled");
