@@ -39,8 +39,9 @@ gboolean tessera_engine_error_from_ts (const ts_error *e, GError **error);
  * before the engine runs. */
 void tessera_engine_init_logging (void);
 
-/* Deep copies of an engine metadata struct: strings are g_strdup'd into a struct the
- * caller clears with tessera_image_meta_free_strings. */
+/* Deep copies of an engine metadata struct: the strings and the trajectory arrays are
+ * g_strdup'd / g_memdup2'd into a struct the caller clears with
+ * tessera_image_meta_free_strings. */
 void tessera_image_meta_copy (ts_image_meta *dst, const ts_image_meta *src);
 void tessera_image_meta_free_strings (ts_image_meta *meta);
 

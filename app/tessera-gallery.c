@@ -72,6 +72,7 @@ static GParamSpec *props[N_PROPS];
 enum {
   SIGNAL_REUSE_PARAMETERS,
   SIGNAL_INPAINT,
+  SIGNAL_VARIATIONS,
   N_SIGNALS
 };
 
@@ -579,6 +580,7 @@ update_actions (TesseraGallery *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.reuse", m != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.copy-prompt", m && m->prompt && m->prompt[0]);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.inpaint", item != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.variations", item != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.show-in-folder", item != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.save-as", item != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "gallery.delete", tessera_gallery_get_n_selected (self) > 0);
@@ -641,6 +643,17 @@ inpaint_activated (GtkWidget *widget, const char *name, GVariant *param)
   (void) param;
   if (self->shown)
     g_signal_emit (self, signals[SIGNAL_INPAINT], 0, tessera_gallery_item_get_file (self->shown));
+}
+
+static void
+variations_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  TesseraGallery *self = TESSERA_GALLERY (widget);
+
+  (void) name;
+  (void) param;
+  if (self->shown)
+    g_signal_emit (self, signals[SIGNAL_VARIATIONS], 0, tessera_gallery_item_get_file (self->shown));
 }
 
 static void
@@ -1344,6 +1357,9 @@ tessera_gallery_class_init (TesseraGalleryClass *klass)
   signals[SIGNAL_INPAINT] =
     g_signal_new ("inpaint", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                   G_TYPE_NONE, 1, G_TYPE_FILE);
+  signals[SIGNAL_VARIATIONS] =
+    g_signal_new ("variations", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_FILE);
 
   g_type_ensure (TESSERA_TYPE_IMAGE_VIEWER);
   g_type_ensure (TESSERA_TYPE_CANVAS);
@@ -1362,6 +1378,7 @@ tessera_gallery_class_init (TesseraGalleryClass *klass)
 
   gtk_widget_class_install_action (widget_class, "gallery.reuse", NULL, reuse_activated);
   gtk_widget_class_install_action (widget_class, "gallery.inpaint", NULL, inpaint_activated);
+  gtk_widget_class_install_action (widget_class, "gallery.variations", NULL, variations_activated);
   gtk_widget_class_install_action (widget_class, "gallery.copy-prompt", NULL, copy_prompt_activated);
   gtk_widget_class_install_action (widget_class, "gallery.show-in-folder", NULL, show_in_folder_activated);
   gtk_widget_class_install_action (widget_class, "gallery.save-as", NULL, save_as_activated);

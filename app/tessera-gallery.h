@@ -2,8 +2,8 @@
  *
  * tessera-gallery.h — TesseraGallery, the view of the gallery folder: a grid of
  * thumbnails, newest first, kept up to date by a GFileMonitor, and the selected image
- * large with its parameters and actions (reuse, inpaint, copy prompt, show in folder,
- * save as, move to the trash with undo), a search over the prompts, a context menu, and a
+ * large with its parameters and actions (reuse, inpaint, variations, copy prompt, show
+ * in folder, save as, move to the trash with undo), a search over the prompts, a context menu, and a
  * full-size viewer (TesseraImageViewer). New images are saved into the folder through it.
  */
 #pragma once

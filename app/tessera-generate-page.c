@@ -71,7 +71,9 @@ struct _TesseraGeneratePage
   GtkAdjustment *temp_start_adjustment;
   GtkAdjustment *temp_end_adjustment;
   GtkAdjustment *aesthetic_adjustment;
-  GtkStack *run_stack;
+  GtkWidget *running_box;
+  GtkButton *generate_button;
+  GtkSpinButton *batch_spin;
   GtkStack *canvas_stack;
   TesseraCanvas *canvas;
   GtkLabel *status_label;
@@ -523,7 +525,9 @@ tessera_generate_page_class_init (TesseraGeneratePageClass *klass)
   BIND (temp_start_adjustment);
   BIND (temp_end_adjustment);
   BIND (aesthetic_adjustment);
-  BIND (run_stack);
+  BIND (running_box);
+  BIND (generate_button);
+  BIND (batch_spin);
   BIND (canvas_stack);
   BIND (canvas);
   BIND (status_label);
@@ -850,7 +854,9 @@ void
 tessera_generate_page_set_running (TesseraGeneratePage *self, gboolean running)
 {
   g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
-  gtk_stack_set_visible_child_name (self->run_stack, running ? "running" : "idle");
+  gtk_widget_set_visible (self->running_box, running);
+  /* During a run Generate queues the next image. */
+  gtk_button_set_label (self->generate_button, running ? _("Add to _Queue") : _("_Generate"));
   self->running = running;
   /* Folded, the canvas comes forward as the run starts. */
   if (running)
@@ -960,4 +966,18 @@ tessera_generate_page_get_model_text (TesseraGeneratePage *self)
 {
   g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), NULL);
   return gtk_label_get_label (self->model_label);
+}
+
+guint
+tessera_generate_page_get_batch_count (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), 1);
+  return (guint) gtk_spin_button_get_value_as_int (self->batch_spin);
+}
+
+void
+tessera_generate_page_set_batch_count (TesseraGeneratePage *self, guint count)
+{
+  g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
+  gtk_spin_button_set_value (self->batch_spin, CLAMP (count, 1, 16));
 }

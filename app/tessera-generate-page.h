@@ -99,9 +99,13 @@ void tessera_generate_page_read_params (TesseraGeneratePage *self, TesseraFormPa
 /* Stores the prompts in the settings (the window does on close). */
 void tessera_generate_page_save_prompts (TesseraGeneratePage *self);
 void tessera_generate_page_reroll_seed (TesseraGeneratePage *self);
+/* The batch count beside Generate, 1 to 16: how many images one Generate queues, with
+ * seeds S, S+1, ... */
+guint tessera_generate_page_get_batch_count (TesseraGeneratePage *self);
+void tessera_generate_page_set_batch_count (TesseraGeneratePage *self, guint count);
 
-/* While a run uses the form it is insensitive; while a generation runs, Cancel and Finish
- * Now replace Generate. */
+/* The form stays editable during runs (Generate queues); while a generation runs, Cancel
+ * and Finish Now show under Generate, which reads "Add to Queue". */
 void tessera_generate_page_set_form_sensitive (TesseraGeneratePage *self, gboolean sensitive);
 void tessera_generate_page_set_running (TesseraGeneratePage *self, gboolean running);
 /* A widget under the canvas, below the status line (the step scrubber), and the canvas. */

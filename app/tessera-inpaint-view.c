@@ -8,6 +8,7 @@
 
 #include <glib/gi18n.h>
 #include <math.h>
+#include <string.h>
 
 #include "tessera-canvas.h"
 #include "tessera-preview.h"
@@ -30,6 +31,20 @@ struct _TesseraInpaintView
   GtkLabel *status_label;
   GtkProgressBar *progress_bar;
   GtkWidget *legend; /* the confidence heat map's, beside the status */
+  AdwEntryRow *negative_row;
+  GtkAdjustment *steps_adjustment;
+  GtkAdjustment *guidance_adjustment;
+  GtkAdjustment *temp_start_adjustment;
+  GtkAdjustment *temp_end_adjustment;
+  GtkEntry *seed_entry;
+  GtkButton *reroll_button;
+  double aesthetic_score;
+  GtkStack *canvas_stack;
+  GtkPicture *extend_picture;
+  GtkLabel *extend_label;
+  GtkAdjustment *extend_adjustment[4]; /* left, top, right, bottom */
+  guint cell;
+  guint extend_step; /* the extents' multiple: the model's size step */
 
   GFile *file;
   ts_image *image;
@@ -196,6 +211,24 @@ tessera_inpaint_view_class_init (TesseraInpaintViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, source_label);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, status_label);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, progress_bar);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, negative_row);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, steps_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, guidance_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, temp_start_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, temp_end_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, seed_entry);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, reroll_button);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, canvas_stack);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, extend_picture);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, extend_label);
+  gtk_widget_class_bind_template_child_full (widget_class, "extend_left_adjustment", FALSE,
+                                             G_STRUCT_OFFSET (TesseraInpaintView, extend_adjustment[0]));
+  gtk_widget_class_bind_template_child_full (widget_class, "extend_top_adjustment", FALSE,
+                                             G_STRUCT_OFFSET (TesseraInpaintView, extend_adjustment[1]));
+  gtk_widget_class_bind_template_child_full (widget_class, "extend_right_adjustment", FALSE,
+                                             G_STRUCT_OFFSET (TesseraInpaintView, extend_adjustment[2]));
+  gtk_widget_class_bind_template_child_full (widget_class, "extend_bottom_adjustment", FALSE,
+                                             G_STRUCT_OFFSET (TesseraInpaintView, extend_adjustment[3]));
 
   gtk_widget_class_install_action (widget_class, "inpaint.undo", NULL, undo_activated);
   gtk_widget_class_install_action (widget_class, "inpaint.clear", NULL, clear_activated);
@@ -211,10 +244,99 @@ tessera_inpaint_view_class_init (TesseraInpaintViewClass *klass)
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_e, 0, "inpaint.eraser", NULL);
 }
 
+/* ---- extending the canvas ---- */
+
+void
+tessera_inpaint_view_get_extend (TesseraInpaintView *self, guint32 extend[4])
+{
+  guint cell;
+
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  cell = MAX (1, self->extend_step ? self->extend_step : self->cell);
+  for (int i = 0; i < 4; i++)
+    {
+      guint px = (guint) gtk_adjustment_get_value (self->extend_adjustment[i]);
+
+      /* Whole size steps, as ts_model_outpaint rounds them. */
+      extend[i] = (px + cell - 1) / cell * cell;
+    }
+}
+
+/* The new canvas: the image on grey 127 (what ts_model_outpaint pads with), the border
+ * shaded in the mask's blue with its token cells outlined. */
+static void
+update_extend (TesseraInpaintView *self)
+{
+  guint32 e[4];
+  guint w, h, cell = MAX (1, self->cell);
+  g_autofree guint8 *rgb = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (GdkTexture) texture = NULL;
+  g_autofree char *text = NULL;
+
+  tessera_inpaint_view_get_extend (self, e);
+  if (!self->image || e[0] + e[1] + e[2] + e[3] == 0)
+    {
+      gtk_label_set_label (self->extend_label, "");
+      gtk_picture_set_paintable (self->extend_picture, NULL);
+      gtk_stack_set_visible_child_name (self->canvas_stack, "mask");
+      g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+      return;
+    }
+  w = self->image->width + e[0] + e[2];
+  h = self->image->height + e[1] + e[3];
+  rgb = g_malloc ((gsize) w * h * 3);
+  for (guint y = 0; y < h; y++)
+    for (guint x = 0; x < w; x++)
+      {
+        guint8 *px = rgb + ((gsize) y * w + x) * 3;
+        gboolean inside = x >= e[0] && x < e[0] + self->image->width && y >= e[1] && y < e[1] + self->image->height;
+
+        if (inside)
+          memcpy (px, self->image->pixels + ((gsize) (y - e[1]) * self->image->width + (x - e[0])) * 3, 3);
+        else
+          {
+            /* The extents are whole cells, so the token grid starts at the corner. */
+            gboolean edge = x % cell == 0 || y % cell == 0;
+            guint8 shade[3] = { 127 / 2 + 0x35 / 2, 127 / 2 + 0x84 / 2, 127 / 2 + 0xe4 / 2 };
+
+            for (int c = 0; c < 3; c++)
+              px[c] = edge ? shade[c] * 3 / 4 : shade[c];
+          }
+      }
+  bytes = g_bytes_new_take (g_steal_pointer (&rgb), (gsize) w * h * 3);
+  texture = gdk_memory_texture_new ((int) w, (int) h, GDK_MEMORY_R8G8B8, bytes, (gsize) w * 3);
+  gtk_picture_set_paintable (self->extend_picture, GDK_PAINTABLE (texture));
+  gtk_stack_set_visible_child_name (self->canvas_stack, "extend");
+  text = g_strdup_printf ("%u × %u", w, h);
+  gtk_label_set_label (self->extend_label, text);
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+}
+
+static void
+set_seed (TesseraInpaintView *self, guint64 seed)
+{
+  g_autofree char *text = g_strdup_printf ("%" G_GUINT64_FORMAT, seed);
+
+  gtk_editable_set_text (GTK_EDITABLE (self->seed_entry), text);
+}
+
+static void
+on_reroll (TesseraInpaintView *self)
+{
+  set_seed (self, ((guint64) g_random_int () << 32) | g_random_int ());
+}
+
 static void
 tessera_inpaint_view_init (TesseraInpaintView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->aesthetic_score = 6.0;
+  g_signal_connect_object (self->reroll_button, "clicked", G_CALLBACK (on_reroll), self, G_CONNECT_SWAPPED);
+  for (int i = 0; i < 4; i++)
+    g_signal_connect_object (self->extend_adjustment[i], "value-changed", G_CALLBACK (update_extend), self,
+                             G_CONNECT_SWAPPED);
+  on_reroll (self);
   self->legend = tessera_heat_legend_new ();
   gtk_widget_set_visible (self->legend, FALSE);
   gtk_widget_set_valign (self->legend, GTK_ALIGN_CENTER);
@@ -297,9 +419,34 @@ tessera_inpaint_view_set_source (TesseraInpaintView *self, GFile *file, ts_image
   g_clear_pointer (&self->meta, tessera_image_meta_free);
   self->meta = meta ? tessera_image_meta_dup (meta) : NULL;
   tessera_inpaint_view_set_prompt (self, meta && meta->prompt ? meta->prompt : "");
+  /* The settings the image was made with, where it records them. */
+  if (meta)
+    {
+      if (meta->negative_prompt)
+        gtk_editable_set_text (GTK_EDITABLE (self->negative_row), meta->negative_prompt);
+      if (meta->steps > 0)
+        gtk_adjustment_set_value (self->steps_adjustment, meta->steps);
+      if (meta->cfg >= 0)
+        gtk_adjustment_set_value (self->guidance_adjustment, meta->cfg);
+      if (meta->temperature_start >= 0)
+        gtk_adjustment_set_value (self->temp_start_adjustment, meta->temperature_start);
+      if (meta->temperature_end >= 0)
+        gtk_adjustment_set_value (self->temp_end_adjustment, meta->temperature_end);
+      if (meta->aesthetic_score >= 0)
+        self->aesthetic_score = meta->aesthetic_score;
+      if (meta->steps > 0)
+        set_seed (self, meta->seed);
+    }
   texture = tessera_texture_from_image (image);
   tessera_mask_editor_set_image (self->editor, texture, cell);
   scale_brush (self, image, cell);
+  self->cell = cell;
+  for (int i = 0; i < 4; i++)
+    {
+      gtk_adjustment_set_step_increment (self->extend_adjustment[i], MAX (cell, self->extend_step));
+      gtk_adjustment_set_value (self->extend_adjustment[i], 0);
+    }
+  update_extend (self);
   tessera_inpaint_view_set_preview (self, NULL);
   gtk_progress_bar_set_fraction (self->progress_bar, 0);
   gtk_label_set_label (self->status_label, "");
@@ -416,4 +563,61 @@ tessera_inpaint_view_get_legend_visible (TesseraInpaintView *self)
 {
   g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), FALSE);
   return gtk_widget_get_visible (self->legend);
+}
+
+void
+tessera_inpaint_view_set_params (TesseraInpaintView *self, const TesseraFormParams *params)
+{
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  g_return_if_fail (params != NULL);
+
+  gtk_editable_set_text (GTK_EDITABLE (self->negative_row), params->negative_prompt ? params->negative_prompt : "");
+  gtk_adjustment_set_value (self->steps_adjustment, params->steps);
+  gtk_adjustment_set_value (self->guidance_adjustment, params->guidance);
+  gtk_adjustment_set_value (self->temp_start_adjustment, params->temperature_start);
+  gtk_adjustment_set_value (self->temp_end_adjustment, params->temperature_end);
+  self->aesthetic_score = params->aesthetic_score;
+  set_seed (self, params->seed);
+}
+
+void
+tessera_inpaint_view_read_params (TesseraInpaintView *self, TesseraFormParams *params)
+{
+  const char *seed_text;
+  guint64 seed = 0;
+
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  g_return_if_fail (params != NULL);
+
+  tessera_form_params_clear (params);
+  memset (params, 0, sizeof *params);
+  params->prompt = tessera_inpaint_view_dup_prompt (self);
+  params->negative_prompt = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->negative_row)));
+  params->steps = (int) gtk_adjustment_get_value (self->steps_adjustment);
+  params->guidance = gtk_adjustment_get_value (self->guidance_adjustment);
+  params->temperature_start = gtk_adjustment_get_value (self->temp_start_adjustment);
+  params->temperature_end = gtk_adjustment_get_value (self->temp_end_adjustment);
+  params->aesthetic_score = self->aesthetic_score;
+  /* A seed that does not parse is replaced by a new one, shown in the entry. */
+  seed_text = gtk_editable_get_text (GTK_EDITABLE (self->seed_entry));
+  if (!g_ascii_string_to_unsigned (seed_text, 10, 0, G_MAXUINT64, &seed, NULL))
+    {
+      on_reroll (self);
+      g_ascii_string_to_unsigned (gtk_editable_get_text (GTK_EDITABLE (self->seed_entry)), 10, 0, G_MAXUINT64, &seed,
+                                  NULL);
+    }
+  params->seed = seed;
+  if (self->image)
+    {
+      params->width = self->image->width;
+      params->height = self->image->height;
+    }
+}
+
+void
+tessera_inpaint_view_set_extend_step (TesseraInpaintView *self, guint step)
+{
+  g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
+  self->extend_step = step;
+  update_extend (self);
 }

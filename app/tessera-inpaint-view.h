@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * tessera-inpaint-view.h — TesseraInpaintView, the inpainting page: the source image in a
- * TesseraMaskEditor, brush controls, prompt and strength. The window runs the job (it owns
+ * TesseraMaskEditor, brush controls, prompt, its own settings and strength. The window runs the job (it owns
  * the worker) and feeds the live preview and progress back here.
  */
 #pragma once
@@ -9,6 +9,7 @@
 #include <adwaita.h>
 
 #include "tessera-engine-types.h"
+#include "tessera-generate-page.h"
 #include "tessera-mask-editor.h"
 
 G_BEGIN_DECLS
@@ -41,5 +42,18 @@ void tessera_inpaint_view_set_progress (TesseraInpaintView *self, double fractio
  * legend under the canvas. */
 void tessera_inpaint_view_set_preview (TesseraInpaintView *self, GdkPaintable *preview);
 gboolean tessera_inpaint_view_get_legend_visible (TesseraInpaintView *self);
+/* The page's own settings (negative prompt, steps, guidance, seed, temperatures; the
+ * aesthetic score unseen): set_source fills them from the image's metadata where it
+ * records them; set_params sets them all (the window does, from the Generate page's
+ * defaults, before a source without metadata). read_params reads them with the prompt
+ * and the source's size into params (cleared first). */
+void tessera_inpaint_view_set_params (TesseraInpaintView *self, const TesseraFormParams *params);
+void tessera_inpaint_view_read_params (TesseraInpaintView *self, TesseraFormParams *params);
+/* Extend Canvas: the pixels to add left, top, right and bottom, each rounded up to a
+ * multiple of step (the model's size step; the cell of set_source until set), as
+ * ts_model_outpaint rounds them. While any is set the page shows the new canvas, its
+ * border shaded, instead of the mask editor. */
+void tessera_inpaint_view_set_extend_step (TesseraInpaintView *self, guint step);
+void tessera_inpaint_view_get_extend (TesseraInpaintView *self, guint32 extend[4]);
 
 G_END_DECLS

@@ -20,15 +20,6 @@
 
 /* ---- runs ---- */
 
-/* The form's values into the window's run parameters (a generation's, so far). */
-static void
-read_form (TesseraWindow *self, TesseraRunParams *p)
-{
-  tessera_generate_page_read_params (self->generate_page, &p->form);
-  g_clear_pointer (&p->source, g_free);
-  p->strength = -1;
-}
-
 static void
 to_worker_params (const TesseraRunParams *p, TesseraGenerateParams *gp)
 {
@@ -46,24 +37,39 @@ to_worker_params (const TesseraRunParams *p, TesseraGenerateParams *gp)
   gp->finish_at = p->form.finish_at;
 }
 
+static ts_image *
+image_copy (const ts_image *src)
+{
+  ts_image *copy = ts_image_new (src->width, src->height, NULL);
+
+  if (copy)
+    memcpy (copy->pixels, src->pixels, (gsize) src->width * src->height * 3);
+  return copy;
+}
+
+/* Generate adds the batch count's jobs to the queue, with seeds S, S+1, ... (each the
+ * image a single run with that seed makes); the form stays editable for the next. */
 static void
 generate_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
 {
   TesseraWindow *self = user_data;
-  TesseraGenerateParams gp;
+  TesseraFormParams form = { 0 };
+  guint n;
 
   (void) action;
   (void) param;
-  if (self->model_state != TESSERA_MODEL_READY || self->run != TESSERA_RUN_IDLE)
+  if (self->model_state != TESSERA_MODEL_READY)
     return;
-  read_form (self, &self->params);
-  to_worker_params (&self->params, &gp);
-  _tessera_window_begin_run (self, TESSERA_RUN_GENERATE);
-  g_clear_object (&self->current_file);
-  _tessera_window_show_blank_grid (self, self->params.form.width, self->params.form.height,
-                                   self->params.form.steps);
-  tessera_worker_generate_async (self->worker, &gp, G_OBJECT (self), _tessera_window_on_step, self->run_cancellable,
-                                 _tessera_window_run_done, g_object_ref (self));
+  tessera_generate_page_read_params (self->generate_page, &form);
+  n = tessera_generate_page_get_batch_count (self->generate_page);
+  for (guint k = 0; k < n; k++)
+    {
+      TesseraJob *job = tessera_job_new (++self->next_job_id, TESSERA_JOB_GENERATE, &form);
+
+      job->form.seed = form.seed + k;
+      _tessera_window_enqueue (self, job);
+    }
+  tessera_form_params_clear (&form);
 }
 
 static void
@@ -74,39 +80,463 @@ inpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_dat
   const ts_image *src = tessera_inpaint_view_get_source_image (self->inpaint_view);
   GFile *src_file = tessera_inpaint_view_get_source_file (self->inpaint_view);
   g_autoptr (GBytes) mask = NULL;
-  TesseraGenerateParams gp;
+  TesseraFormParams form = { 0 };
+  TesseraJob *job;
   ts_image *copy;
-  ts_error err;
 
   (void) action;
   (void) param;
-  if (self->model_state != TESSERA_MODEL_READY || self->run != TESSERA_RUN_IDLE || !src)
+  if (self->model_state != TESSERA_MODEL_READY || !src)
     return;
   mask = tessera_mask_editor_get_mask (editor);
-  copy = ts_image_new (src->width, src->height, &err);
+  copy = image_copy (src);
   if (!copy || !mask)
     {
       ts_image_free (copy);
       return;
     }
-  memcpy (copy->pixels, src->pixels, (gsize) src->width * src->height * 3);
-  /* The generate page's settings (steps, guidance, seed, ...) with the inpainting page's
-   * prompt, at the source's size. */
-  read_form (self, &self->params);
-  g_free (self->params.form.prompt);
-  self->params.form.prompt = tessera_inpaint_view_dup_prompt (self->inpaint_view);
-  self->params.form.width = src->width;
-  self->params.form.height = src->height;
-  /* The form's finish-at step is a generation's (a reused Finish Now image), not a repaint's. */
-  self->params.form.finish_at = 0;
-  self->params.strength = tessera_inpaint_view_get_strength (self->inpaint_view);
-  self->params.source = src_file ? g_file_get_basename (src_file) : NULL;
-  g_settings_set_double (self->settings, "inpaint-strength", self->params.strength);
+  /* The inpainting page's own settings, at the source's size. */
+  tessera_inpaint_view_read_params (self->inpaint_view, &form);
+  form.width = src->width;
+  form.height = src->height;
+  form.finish_at = 0;
+  job = tessera_job_new (++self->next_job_id, TESSERA_JOB_INPAINT, &form);
+  tessera_form_params_clear (&form);
+  job->strength = tessera_inpaint_view_get_strength (self->inpaint_view);
+  job->source = src_file ? g_file_get_basename (src_file) : NULL;
+  job->source_file = src_file ? g_object_ref (src_file) : NULL;
+  job->image = copy;
+  job->mask = g_steal_pointer (&mask);
+  g_settings_set_double (self->settings, "inpaint-strength", job->strength);
+  _tessera_window_enqueue (self, job);
+}
+
+/* Extend Canvas: outpaints the inpainting page's source on a canvas extended by the
+ * page's extents, with the page's prompt and settings. */
+static void
+outpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  const ts_image *src = tessera_inpaint_view_get_source_image (self->inpaint_view);
+  GFile *src_file = tessera_inpaint_view_get_source_file (self->inpaint_view);
+  TesseraFormParams form = { 0 };
+  TesseraJob *job;
+  ts_image *copy;
+
+  (void) action;
+  (void) param;
+  if (self->model_state != TESSERA_MODEL_READY || !src || !(copy = image_copy (src)))
+    return;
+  tessera_inpaint_view_read_params (self->inpaint_view, &form);
+  job = tessera_job_new (++self->next_job_id, TESSERA_JOB_OUTPAINT, &form);
+  tessera_form_params_clear (&form);
+  tessera_inpaint_view_get_extend (self->inpaint_view, job->extend);
+  /* ts_model_outpaint's size: the new canvas's. */
+  job->form.width = src->width + job->extend[0] + job->extend[2];
+  job->form.height = src->height + job->extend[1] + job->extend[3];
+  job->strength = tessera_inpaint_view_get_strength (self->inpaint_view);
+  job->source = src_file ? g_file_get_basename (src_file) : NULL;
+  job->image = copy;
+  _tessera_window_enqueue (self, job);
+}
+
+void
+_tessera_window_enqueue (TesseraWindow *self, TesseraJob *job)
+{
+  g_list_store_append (self->jobs, job);
+  g_object_unref (job);
+  _tessera_window_update_queue (self);
+  _tessera_window_start_next (self);
+  _tessera_window_update_actions (self);
+}
+
+static TesseraJob *
+find_job (TesseraWindow *self, guint id, guint *position)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->jobs));
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (TesseraJob) job = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
+
+      if (job->id == id)
+        {
+          if (position)
+            *position = i;
+          return job; /* the list holds it */
+        }
+    }
+  return NULL;
+}
+
+void
+_tessera_window_start_next (TesseraWindow *self)
+{
+  guint n = self->jobs ? g_list_model_get_n_items (G_LIST_MODEL (self->jobs)) : 0;
+  TesseraGenerateParams gp;
+  TesseraJob *job = NULL;
+  ts_image *copy;
+
+  if (!self->worker || self->run != TESSERA_RUN_IDLE || self->model_state != TESSERA_MODEL_READY ||
+      self->reload_pending)
+    return;
+  for (guint i = 0; i < n && !job; i++)
+    {
+      g_autoptr (TesseraJob) j = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
+
+      if (j->state == TESSERA_JOB_QUEUED)
+        job = j;
+    }
+  if (!job)
+    {
+      _tessera_window_update_queue (self);
+      return;
+    }
+  g_set_object (&self->job, job);
+  /* The run's parameters, for the step texts and the PNG metadata. */
+  tessera_form_params_clear (&self->params.form);
+  self->params.form = job->form;
+  self->params.form.prompt = g_strdup (job->form.prompt);
+  self->params.form.negative_prompt = g_strdup (job->form.negative_prompt);
+  g_free (self->params.source);
+  self->params.source = g_strdup (job->source);
+  g_free (self->params.source_hash);
+  self->params.source_hash = g_strdup (job->source_hash);
+  self->params.strength = job->strength;
   to_worker_params (&self->params, &gp);
-  _tessera_window_begin_run (self, TESSERA_RUN_INPAINT);
-  tessera_worker_inpaint_async (self->worker, &gp, copy, mask, self->params.strength, G_OBJECT (self),
-                                _tessera_window_on_step, self->run_cancellable, _tessera_window_run_done,
-                                g_object_ref (self));
+  tessera_job_set_state (job, TESSERA_JOB_RUNNING);
+  switch (job->kind)
+    {
+    case TESSERA_JOB_INPAINT:
+      self->params.mode = "inpaint";
+      break;
+    case TESSERA_JOB_IMG2IMG:
+      self->params.mode = "img2img";
+      break;
+    case TESSERA_JOB_OUTPAINT:
+      self->params.mode = "outpaint";
+      break;
+    case TESSERA_JOB_GENERATE:
+      self->params.mode = "txt2img";
+      break;
+    }
+  /* The worker takes its own copy of the source. */
+  copy = job->image ? image_copy (job->image) : NULL;
+  if (job->image && !copy)
+    {
+      _tessera_window_job_ended (self, TESSERA_JOB_FAILED, _("Out of memory"));
+      return;
+    }
+  switch (job->kind)
+    {
+    case TESSERA_JOB_IMG2IMG:
+    case TESSERA_JOB_OUTPAINT:
+      /* On the generate page's canvas: an outpainting is larger than its source. */
+      _tessera_window_begin_run (self, TESSERA_RUN_GENERATE);
+      g_clear_object (&self->current_file);
+      if (job->kind == TESSERA_JOB_IMG2IMG)
+        tessera_worker_img2img_async (self->worker, &gp, copy, job->strength, G_OBJECT (self),
+                                      _tessera_window_on_step, self->run_cancellable, _tessera_window_run_done,
+                                      g_object_ref (self));
+      else
+        tessera_worker_outpaint_async (self->worker, &gp, copy, job->extend, job->strength, G_OBJECT (self),
+                                       _tessera_window_on_step, self->run_cancellable, _tessera_window_run_done,
+                                       g_object_ref (self));
+      break;
+    case TESSERA_JOB_INPAINT:
+      _tessera_window_begin_run (self, TESSERA_RUN_INPAINT);
+      tessera_worker_inpaint_async (self->worker, &gp, copy, job->mask, self->params.strength, G_OBJECT (self),
+                                    _tessera_window_on_step, self->run_cancellable, _tessera_window_run_done,
+                                    g_object_ref (self));
+      break;
+    case TESSERA_JOB_GENERATE:
+      _tessera_window_begin_run (self, TESSERA_RUN_GENERATE);
+      g_clear_object (&self->current_file);
+      _tessera_window_show_blank_grid (self, self->params.form.width, self->params.form.height,
+                                       self->params.form.steps);
+      tessera_worker_generate_async (self->worker, &gp, G_OBJECT (self), _tessera_window_on_step,
+                                     self->run_cancellable, _tessera_window_run_done, g_object_ref (self));
+      break;
+    }
+  _tessera_window_update_queue (self);
+}
+
+/* ---- variations: img2img of a gallery image, with new seeds ---- */
+
+typedef struct {
+  GFile *file;
+  ts_image *image;
+  TesseraImageMeta *meta;
+  char *hash;
+} SourceImage;
+
+static void
+source_image_free (SourceImage *src)
+{
+  g_clear_object (&src->file);
+  ts_image_free (src->image);
+  tessera_image_meta_free (src->meta);
+  g_free (src->hash);
+  g_free (src);
+}
+
+/* The image, its metadata and the sha256 of its bytes (the PNG's source hash). */
+static void
+source_image_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GFile *file = task_data;
+  g_autofree char *path = g_file_get_path (file);
+  g_autofree char *bytes = NULL;
+  g_autofree char *digest = NULL;
+  gsize length = 0;
+  GError *error = NULL;
+  ts_image_meta meta;
+  ts_error err;
+  SourceImage *src;
+
+  (void) source;
+  if (!path || !g_file_load_contents (file, cancellable, &bytes, &length, NULL, &error))
+    {
+      if (!error)
+        error = g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _("Only local files can be opened"));
+      g_task_return_error (task, error);
+      return;
+    }
+  src = g_new0 (SourceImage, 1);
+  src->file = g_object_ref (file);
+  ts_image_meta_init (&meta);
+  src->image = ts_image_load_png (path, &meta, &err);
+  if (!src->image)
+    {
+      source_image_free (src);
+      tessera_engine_error_from_ts (&err, &error);
+      g_task_return_error (task, error);
+      return;
+    }
+  src->meta = tessera_image_meta_dup (&meta);
+  ts_image_meta_clear (&meta);
+  digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) bytes, length);
+  src->hash = g_strconcat ("sha256:", digest, NULL);
+  g_task_return_pointer (task, src, (GDestroyNotify) source_image_free);
+}
+
+static void
+source_image_load_async (TesseraWindow *self, GFile *file, GAsyncReadyCallback callback)
+{
+  g_autoptr (GTask) task = g_task_new (self, NULL, callback, NULL);
+
+  g_task_set_task_data (task, g_object_ref (file), g_object_unref);
+  g_task_run_in_thread (task, source_image_thread);
+}
+
+/* The settings an image was made with, where it records them, else the Generate page's
+ * saved ones; the seed is new. */
+static void
+form_from_meta (TesseraWindow *self, const ts_image_meta *m, TesseraFormParams *form)
+{
+  memset (form, 0, sizeof *form);
+  form->prompt = g_strdup (m->prompt ? m->prompt : "");
+  form->negative_prompt = m->negative_prompt ? g_strdup (m->negative_prompt)
+                                             : g_settings_get_string (self->settings, "negative-prompt");
+  form->steps = m->steps > 0 ? (int) m->steps : g_settings_get_int (self->settings, "steps");
+  form->guidance = m->cfg >= 0 ? m->cfg : g_settings_get_double (self->settings, "guidance");
+  form->temperature_start =
+    m->temperature_start >= 0 ? m->temperature_start : g_settings_get_double (self->settings, "temperature-start");
+  form->temperature_end =
+    m->temperature_end >= 0 ? m->temperature_end : g_settings_get_double (self->settings, "temperature-end");
+  form->aesthetic_score =
+    m->aesthetic_score >= 0 ? m->aesthetic_score : g_settings_get_double (self->settings, "aesthetic-score");
+  form->seed = ((guint64) g_random_int () << 32) | g_random_int ();
+}
+
+static void
+on_variations_response (AdwMessageDialog *dialog, const char *response, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  SourceImage *src = g_object_get_data (G_OBJECT (dialog), "tessera-source");
+  GtkAdjustment *strength = g_object_get_data (G_OBJECT (dialog), "tessera-strength");
+  GtkSpinButton *count = g_object_get_data (G_OBJECT (dialog), "tessera-count");
+  TesseraFormParams form;
+  guint n;
+
+  if (self->variations_dialog == dialog)
+    self->variations_dialog = NULL;
+  if (g_strcmp0 (response, "queue") != 0 || !src)
+    return;
+  n = (guint) gtk_spin_button_get_value_as_int (count);
+  form_from_meta (self, src->meta, &form);
+  form.width = src->image->width;
+  form.height = src->image->height;
+  self->variation_strength = gtk_adjustment_get_value (strength);
+  for (guint k = 0; k < n; k++)
+    {
+      TesseraJob *job = tessera_job_new (++self->next_job_id, TESSERA_JOB_IMG2IMG, &form);
+      ts_image *copy = image_copy (src->image);
+
+      if (!copy)
+        {
+          g_object_unref (job);
+          break;
+        }
+      job->form.seed = form.seed + k;
+      job->strength = self->variation_strength;
+      job->image = copy;
+      job->source = g_file_get_basename (src->file);
+      job->source_hash = g_strdup (src->hash);
+      _tessera_window_enqueue (self, job);
+    }
+  tessera_form_params_clear (&form);
+}
+
+static GtkWidget *
+row_with (const char *title, const char *subtitle, GtkWidget *suffix)
+{
+  GtkWidget *row = adw_action_row_new ();
+
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  if (subtitle)
+    adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  gtk_widget_set_valign (suffix, GTK_ALIGN_CENTER);
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row), suffix);
+  return row;
+}
+
+static void
+variations_loaded (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  TesseraWindow *self = TESSERA_WINDOW (source);
+  g_autoptr (GError) error = NULL;
+  SourceImage *src = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autofree char *base = NULL;
+  g_autofree char *body = NULL;
+  AdwMessageDialog *dialog;
+  GtkAdjustment *strength;
+  GtkWidget *scale, *count, *list;
+
+  (void) user_data;
+  if (!src)
+    {
+      g_warning ("variations: %s", error->message);
+      return;
+    }
+  base = g_file_get_basename (src->file);
+  /* Translators: the Variations dialog's text; %s is the image's file name */
+  body = g_strdup_printf (_("New images from “%s” and its prompt, each with a new seed. They are queued."), base);
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self), _("Variations"), body));
+  strength = gtk_adjustment_new (self->variation_strength, 0.05, 1.0, 0.05, 0.1, 0);
+  scale = gtk_scale_new (GTK_ORIENTATION_HORIZONTAL, strength);
+  gtk_scale_set_digits (GTK_SCALE (scale), 2);
+  gtk_scale_set_draw_value (GTK_SCALE (scale), TRUE);
+  gtk_scale_set_value_pos (GTK_SCALE (scale), GTK_POS_RIGHT);
+  gtk_widget_set_size_request (scale, 160, -1);
+  count = gtk_spin_button_new_with_range (1, 16, 1);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (count), 4);
+  list = gtk_list_box_new ();
+  gtk_list_box_set_selection_mode (GTK_LIST_BOX (list), GTK_SELECTION_NONE);
+  gtk_widget_add_css_class (list, "boxed-list");
+  gtk_list_box_append (GTK_LIST_BOX (list),
+                       row_with (_("Strength"), _("How much may change: lower keeps more of the image"), scale));
+  gtk_list_box_append (GTK_LIST_BOX (list), row_with (_("Images"), NULL, count));
+  adw_message_dialog_set_extra_child (dialog, list);
+  adw_message_dialog_add_responses (dialog, "cancel", _("_Cancel"), "queue", _("_Queue Variations"), NULL);
+  adw_message_dialog_set_response_appearance (dialog, "queue", ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response (dialog, "queue");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_object_set_data_full (G_OBJECT (dialog), "tessera-source", src, (GDestroyNotify) source_image_free);
+  g_object_set_data (G_OBJECT (dialog), "tessera-strength", strength);
+  g_object_set_data (G_OBJECT (dialog), "tessera-count", count);
+  g_signal_connect_object (dialog, "response", G_CALLBACK (on_variations_response), self, 0);
+  self->variations_dialog = dialog;
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+void
+_tessera_window_variations (TesseraWindow *self, GFile *file)
+{
+  g_return_if_fail (TESSERA_IS_WINDOW (self));
+  g_return_if_fail (G_IS_FILE (file));
+
+  source_image_load_async (self, file, variations_loaded);
+}
+
+/* A queue row's Cancel: a waiting job is marked cancelled (it stays listed until removed),
+ * the running one stops as win.cancel stops it. */
+static void
+queue_cancel_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  TesseraJob *job = find_job (self, g_variant_get_uint32 (param), NULL);
+
+  (void) action;
+  if (!job)
+    return;
+  if (job == self->job && !self->finishing)
+    {
+      /* As win.cancel, which is off while the gallery's viewer shows. */
+      g_cancellable_cancel (self->run_cancellable);
+      _tessera_window_set_progress (self, tessera_generate_page_get_progress (self->generate_page), _("Stopping…"));
+      _tessera_window_update_actions (self);
+    }
+  else if (job->state == TESSERA_JOB_QUEUED)
+    tessera_job_set_state (job, TESSERA_JOB_CANCELLED);
+  _tessera_window_update_queue (self);
+}
+
+static void
+queue_remove_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  guint position;
+  TesseraJob *job = find_job (self, g_variant_get_uint32 (param), &position);
+
+  (void) action;
+  if (!job || job == self->job)
+    return;
+  g_list_store_remove (self->jobs, position);
+  _tessera_window_update_queue (self);
+}
+
+/* Moves a waiting job before the waiting job ahead of it. */
+static void
+queue_up_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+  guint position;
+  TesseraJob *job = find_job (self, g_variant_get_uint32 (param), &position);
+
+  (void) action;
+  if (!job || job->state != TESSERA_JOB_QUEUED)
+    return;
+  for (guint i = position; i-- > 0;)
+    {
+      g_autoptr (TesseraJob) ahead = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
+
+      if (ahead->state == TESSERA_JOB_QUEUED)
+        {
+          g_object_ref (job);
+          g_list_store_remove (self->jobs, position);
+          g_list_store_insert (self->jobs, i, job);
+          g_object_unref (job);
+          return;
+        }
+    }
+}
+
+static void
+queue_clear_activated (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  TesseraWindow *self = user_data;
+
+  (void) action;
+  (void) param;
+  for (guint i = g_list_model_get_n_items (G_LIST_MODEL (self->jobs)); i-- > 0;)
+    {
+      g_autoptr (TesseraJob) job = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
+
+      if (!tessera_job_is_pending (job))
+        g_list_store_remove (self->jobs, i);
+    }
+  _tessera_window_update_queue (self);
 }
 
 static void
@@ -309,8 +739,13 @@ static const GActionEntry win_entries[] = {
   { .name = "reroll-seed", .activate = reroll_seed_activated },
   { .name = "inpaint-current", .activate = inpaint_current_activated },
   { .name = "inpaint-run", .activate = inpaint_run_activated },
+  { .name = "outpaint-run", .activate = outpaint_run_activated },
   { .name = "show-page", .activate = show_page_activated, .parameter_type = "s" },
   { .name = "undo-delete", .activate = undo_delete_activated },
+  { .name = "queue-cancel", .activate = queue_cancel_activated, .parameter_type = "u" },
+  { .name = "queue-remove", .activate = queue_remove_activated, .parameter_type = "u" },
+  { .name = "queue-up", .activate = queue_up_activated, .parameter_type = "u" },
+  { .name = "queue-clear", .activate = queue_clear_activated },
 };
 
 void
@@ -338,7 +773,8 @@ _tessera_window_update_actions (TesseraWindow *self)
   gboolean idle = self->run == TESSERA_RUN_IDLE;
   TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (self->inpaint_view);
 
-  set_enabled (self, "generate", ready && idle);
+  /* Generate adds to the queue, so it stays enabled during a run. */
+  set_enabled (self, "generate", ready);
   /* Escape (win.cancel's key, taken before any widget sees it) closes the gallery's
    * viewer rather than stopping a run behind it. */
   set_enabled (self, "cancel", !idle && !self->finishing && !tessera_gallery_get_viewer (self->gallery));
@@ -346,10 +782,18 @@ _tessera_window_update_actions (TesseraWindow *self)
   set_enabled (self, "open", idle);
   set_enabled (self, "choose-model", idle);
   set_enabled (self, "reload-model", idle);
-  set_enabled (self, "reroll-seed", idle);
+  /* The form stays editable during runs, the seed with it. */
+  set_enabled (self, "reroll-seed", TRUE);
   set_enabled (self, "inpaint-current", idle && self->current_file != NULL);
   set_enabled (self, "undo-delete", tessera_gallery_can_undo_delete (self->gallery));
   _tessera_window_tokens_update_actions (self);
-  set_enabled (self, "inpaint-run", ready && idle && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
+  {
+    guint32 e[4];
+
+    tessera_inpaint_view_get_extend (self->inpaint_view, e);
+    set_enabled (self, "outpaint-run",
+                 ready && tessera_inpaint_view_get_source_image (self->inpaint_view) && e[0] + e[1] + e[2] + e[3] > 0);
+  }
+  set_enabled (self, "inpaint-run", ready && tessera_inpaint_view_get_source_image (self->inpaint_view) &&
                                       tessera_mask_editor_count_cells (editor) > 0);
 }

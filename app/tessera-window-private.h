@@ -10,6 +10,7 @@
 #include "tessera-gallery.h"
 #include "tessera-generate-page.h"
 #include "tessera-inpaint-view.h"
+#include "tessera-queue.h"
 #include "tessera-window.h"
 #include "tessera-worker.h"
 
@@ -24,8 +25,10 @@ typedef enum {
 /* What a run was asked to do, kept for the PNG metadata. */
 typedef struct {
   TesseraFormParams form;
-  char *source; /* inpainting: the source file's name */
-  double strength; /* inpainting; -1 otherwise */
+  char *source; /* inpainting, img2img, outpainting: the source file's name */
+  char *source_hash; /* its "sha256:…", or NULL */
+  const char *mode; /* the PNG's mode: "txt2img", "inpaint", "img2img", "outpaint" */
+  double strength; /* inpainting, img2img, outpainting; -1 otherwise */
 } TesseraRunParams;
 
 typedef struct _TesseraTokenRun TesseraTokenRun;
@@ -43,6 +46,10 @@ struct _TesseraWindow
   TesseraGeneratePage *generate_page;
   TesseraGallery *gallery;
   TesseraInpaintView *inpaint_view;
+  GtkMenuButton *queue_button;
+  GtkLabel *queue_label;
+  TesseraQueuePopover *queue_popover;
+  GtkProgressBar *queue_progress;
 
   GSettings *settings;
   TesseraWorker *worker;
@@ -53,6 +60,13 @@ struct _TesseraWindow
   GBytes *palette;          /* the live preview's colour table, partial while computing */
   double palette_fraction;  /* 1 once complete */
   double palette_seconds;
+
+  GListStore *jobs;      /* TesseraJob, in the order they run */
+  TesseraJob *job;       /* the running one, NULL while idle */
+  guint next_job_id;
+  guint n_jobs_finished; /* since the queue was last empty, for the header's progress */
+  AdwMessageDialog *variations_dialog; /* while it shows */
+  double variation_strength;          /* the last one chosen */
 
   TesseraRunKind run;
   gboolean finishing;
@@ -122,6 +136,18 @@ void _tessera_window_tokens_show_image (TesseraWindow *self, const ts_image *ima
  * says how it went and n_exported counts it): the decoded picture, or with codebook the
  * preview's codebook colours. win.export-unmasking('picture'|'codebook') asks for file. */
 void _tessera_window_tokens_export (TesseraWindow *self, GFile *file, gboolean codebook);
+/* The queue (tessera-window-actions.c): appends job (taken) and starts it when nothing
+ * runs; _start_next starts the first waiting job when idle with a model ready. */
+void _tessera_window_enqueue (TesseraWindow *self, TesseraJob *job);
+void _tessera_window_start_next (TesseraWindow *self);
+/* tessera-window.c: the running job ended as state (status: its row's last line), then the
+ * next one starts. */
+void _tessera_window_job_ended (TesseraWindow *self, TesseraJobState state, const char *status);
+/* The header's button and progress bar from the list. */
+void _tessera_window_update_queue (TesseraWindow *self);
+/* The gallery's Variations…: loads file and asks for the strength and the number of
+ * images, then queues that many img2img jobs with new seeds (tessera-window-actions.c). */
+void _tessera_window_variations (TesseraWindow *self, GFile *file);
 
 /* ---- what the ui tests look at ---- */
 
@@ -149,6 +175,14 @@ TesseraGeneratePage *_tessera_window_get_generate_page (TesseraWindow *self);
 TesseraGallery *_tessera_window_get_gallery (TesseraWindow *self);
 TesseraInpaintView *_tessera_window_get_inpaint_view (TesseraWindow *self);
 TesseraModelInfo *_tessera_window_get_model_info (TesseraWindow *self);
+/* The queue: every job still listed (TesseraJob), and the header's popover. */
+GListModel *_tessera_window_get_jobs (TesseraWindow *self);
+TesseraQueuePopover *_tessera_window_get_queue_popover (TesseraWindow *self);
+GtkMenuButton *_tessera_window_get_queue_button (TesseraWindow *self);
+GtkProgressBar *_tessera_window_get_queue_progress (TesseraWindow *self);
+/* The Variations dialog while it shows (its data: "tessera-strength", a GtkAdjustment,
+ * and "tessera-count", a GtkSpinButton), else NULL. */
+AdwMessageDialog *_tessera_window_get_variations_dialog (TesseraWindow *self);
 /* Loads file as the inpainting source (as the gallery's Inpaint button does). */
 void _tessera_window_inpaint_file (TesseraWindow *self, GFile *file);
 /* Incremented when an opened file's parameters were applied to the form. */

@@ -34,6 +34,7 @@ run_params_clear (TesseraRunParams *p)
 {
   tessera_form_params_clear (&p->form);
   g_clear_pointer (&p->source, g_free);
+  g_clear_pointer (&p->source_hash, g_free);
 }
 
 static void
@@ -162,6 +163,8 @@ set_model_state (TesseraWindow *self, TesseraModelState state)
   self->model_state = state;
   tessera_generate_page_set_model_state (self->generate_page, state);
   _tessera_window_update_actions (self);
+  if (state == TESSERA_MODEL_READY)
+    _tessera_window_start_next (self);
   /* The prompt only shows once a model is ready; until then the first focusable widget
    * is the header's Open button, where a space would open the file chooser. Move the
    * focus to the prompt, on the generate page, unless the user put it in another text
@@ -389,6 +392,9 @@ _tessera_window_on_step (GObject *target, const TesseraStep *step)
       text = g_steal_pointer (&with_palette);
     }
   _tessera_window_set_progress (self, (double) done / step->n_steps, text);
+  if (self->job)
+    tessera_job_set_progress (self->job, (double) done / step->n_steps, text);
+  _tessera_window_update_queue (self);
   _tessera_window_update_actions (self);
 }
 
@@ -484,9 +490,21 @@ save_done (GObject *source, GAsyncResult *result, gpointer user_data)
   _tessera_window_update_actions (self);
 }
 
-/* Takes image; result (nullable) lends its trajectory. */
+static gboolean
+inpaint_source_is (TesseraWindow *self, const char *name, const ts_image *image)
+{
+  GFile *file = tessera_inpaint_view_get_source_file (self->inpaint_view);
+  const ts_image *shown = tessera_inpaint_view_get_source_image (self->inpaint_view);
+  g_autofree char *base = file ? g_file_get_basename (file) : NULL;
+
+  return shown && shown->width == image->width && shown->height == image->height && g_strcmp0 (base, name) == 0;
+}
+
+/* Takes image; result (nullable) lends its trajectory; extend: an outpainting's border
+ * (else zeros). */
 static void
-save_to_gallery (TesseraWindow *self, ts_image *image, const TesseraResult *result, TesseraRunKind kind)
+save_to_gallery (TesseraWindow *self, ts_image *image, const TesseraResult *result, TesseraRunKind kind,
+                 const guint32 extend[4])
 {
   SaveClosure *c = g_new0 (SaveClosure, 1);
   const TesseraRunParams *p = &self->params;
@@ -494,9 +512,10 @@ save_to_gallery (TesseraWindow *self, ts_image *image, const TesseraResult *resu
 
   c->self = g_object_ref (self);
   c->kind = kind;
-  if (kind == TESSERA_RUN_INPAINT)
+  if (kind == TESSERA_RUN_INPAINT && inpaint_source_is (self, p->source, image))
     {
-      /* The result becomes the inpainting page's source once it is saved. */
+      /* The result becomes the inpainting page's source once it is saved, unless the page
+       * moved on to another image while the job waited. */
       ts_error err;
 
       c->inpaint_source = ts_image_new (image->width, image->height, &err);
@@ -520,10 +539,18 @@ save_to_gallery (TesseraWindow *self, ts_image *image, const TesseraResult *resu
   meta.temperature_start = p->form.temperature_start;
   meta.temperature_end = p->form.temperature_end;
   meta.aesthetic_score = p->form.aesthetic_score;
-  meta.strength = kind == TESSERA_RUN_INPAINT ? p->strength : -1;
+  meta.strength = p->strength;
+  meta.mode = (char *) p->mode;
+  meta.source_hash = p->source_hash;
+  meta.extend_left = extend[0];
+  meta.extend_top = extend[1];
+  meta.extend_right = extend[2];
+  meta.extend_bottom = extend[3];
+  /* The trajectory, and a branch's or refine's own fields (mode, from step, remask). */
   _tessera_window_meta_set_trajectory (&meta, result);
   _tessera_window_tokens_fill_meta (self, &meta);
-  tessera_gallery_save_async (self->gallery, image, &meta, kind == TESSERA_RUN_INPAINT ? "inpaint" : NULL, NULL,
+  tessera_gallery_save_async (self->gallery, image, &meta,
+                              g_strcmp0 (meta.mode, "txt2img") == 0 || !meta.mode ? NULL : meta.mode, NULL,
                               save_done, c);
 }
 
@@ -541,7 +568,6 @@ _tessera_window_begin_run (TesseraWindow *self, TesseraRunKind kind)
   self->step_seconds = 0;
   self->n_step_seconds = 0;
   self->n_step_updates = 0;
-  tessera_generate_page_set_form_sensitive (self->generate_page, FALSE);
   if (kind == TESSERA_RUN_GENERATE)
     tessera_generate_page_set_running (self->generate_page, TRUE);
   else
@@ -565,7 +591,6 @@ end_run (TesseraWindow *self)
   if (self->reload_pending)
     g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, reload_after_run, g_object_ref (self), g_object_unref);
   tessera_generate_page_set_running (self->generate_page, FALSE);
-  tessera_generate_page_set_form_sensitive (self->generate_page, TRUE);
   if (kind == TESSERA_RUN_INPAINT)
     tessera_inpaint_view_set_running (self->inpaint_view, FALSE);
   _tessera_window_update_actions (self);
@@ -607,10 +632,11 @@ finish_result (TesseraWindow *self, TesseraResult *result, TesseraRunKind kind)
     }
   if (kind == TESSERA_RUN_GENERATE)
     _tessera_window_tokens_show_result (self, result);
-  save_to_gallery (self, g_steal_pointer (&result->image), result, kind);
+  save_to_gallery (self, g_steal_pointer (&result->image), result, kind, result->extend);
   _tessera_window_tokens_end_run (self);
   tessera_result_free (self->last_result);
   self->last_result = result;
+  _tessera_window_job_ended (self, TESSERA_JOB_DONE, text);
 }
 
 void
@@ -629,6 +655,8 @@ _tessera_window_run_done (GObject *source, GAsyncResult *res, gpointer user_data
       if (result)
         _tessera_window_tokens_patch_result (self, result);
     }
+  else if (g_task_get_source_tag (G_TASK (res)) == tessera_worker_image_finish)
+    result = tessera_worker_image_finish (TESSERA_WORKER (source), res, &error);
   else
     result = tessera_worker_generate_finish (TESSERA_WORKER (source), res, &error);
 
@@ -648,13 +676,16 @@ _tessera_window_run_done (GObject *source, GAsyncResult *res, gpointer user_data
             }
           else
             _tessera_window_set_progress (self, 0, _("Cancelled"));
+          end_run (self);
+          _tessera_window_job_ended (self, TESSERA_JOB_CANCELLED, NULL);
         }
       else
         {
           toast_error (self, kind == TESSERA_RUN_INPAINT ? _("Inpainting failed") : _("Generation failed"), error);
           _tessera_window_set_progress (self, 0, error->message);
+          end_run (self);
+          _tessera_window_job_ended (self, TESSERA_JOB_FAILED, error->message);
         }
-      end_run (self);
       return;
     }
   end_run (self);
@@ -673,6 +704,7 @@ _tessera_window_finish_decode_done (GObject *source, GAsyncResult *res, gpointer
     {
       toast_error (self, _("Finishing failed"), error);
       end_run (self);
+      _tessera_window_job_ended (self, TESSERA_JOB_FAILED, error->message);
       return;
     }
   result = g_new0 (TesseraResult, 1);
@@ -683,6 +715,65 @@ _tessera_window_finish_decode_done (GObject *source, GAsyncResult *res, gpointer
   result->seconds = self->step_seconds;
   end_run (self);
   finish_result (self, result, TESSERA_RUN_GENERATE);
+}
+
+/* ---- the queue ---- */
+
+void
+_tessera_window_update_queue (TesseraWindow *self)
+{
+  guint n = self->jobs ? g_list_model_get_n_items (G_LIST_MODEL (self->jobs)) : 0;
+  guint pending = 0;
+  double fraction;
+  g_autofree char *label = NULL;
+  g_autofree char *tooltip = NULL;
+
+  /* A run's callback can arrive after dispose took the template's widgets. */
+  if (!self->queue_button)
+    return;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (TesseraJob) job = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
+
+      pending += tessera_job_is_pending (job);
+    }
+  if (!pending)
+    self->n_jobs_finished = 0;
+  fraction = (self->n_jobs_finished + (self->job ? self->job->fraction : 0)) / MAX (1, self->n_jobs_finished + pending);
+  gtk_widget_set_visible (GTK_WIDGET (self->queue_button), n > 0);
+  gtk_widget_set_visible (GTK_WIDGET (self->queue_progress), pending > 0);
+  gtk_progress_bar_set_fraction (self->queue_progress, fraction);
+  label = pending ? g_strdup_printf ("%u", pending) : g_strdup ("");
+  gtk_label_set_label (self->queue_label, label);
+  /* Translators: the queue button's tooltip; %u is how many jobs wait or run */
+  tooltip = pending ? g_strdup_printf (ngettext ("Queue: %u image to make", "Queue: %u images to make", pending),
+                                       pending)
+                    : g_strdup (_("Queue"));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->queue_button), tooltip);
+}
+
+static gboolean
+start_next_idle (gpointer data)
+{
+  _tessera_window_start_next (data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+_tessera_window_job_ended (TesseraWindow *self, TesseraJobState state, const char *status)
+{
+  g_autoptr (TesseraJob) job = g_steal_pointer (&self->job);
+
+  if (job)
+    {
+      if (status)
+        tessera_job_set_progress (job, job->fraction, status);
+      tessera_job_set_state (job, state);
+      self->n_jobs_finished++;
+    }
+  _tessera_window_update_queue (self);
+  /* From the main loop, after the caller is done with the run's state. */
+  g_idle_add_full (G_PRIORITY_DEFAULT, start_next_idle, g_object_ref (self), g_object_unref);
 }
 
 /* ---- opening images ---- */
@@ -811,6 +902,23 @@ inpaint_load_done (GObject *source, GAsyncResult *result, gpointer user_data)
       toast_error (self, msg, error);
       return;
     }
+  {
+    /* The page's settings start as the Generate page's defaults; the image's metadata
+     * then overrides what it records. */
+    g_autofree char *negative = g_settings_get_string (self->settings, "negative-prompt");
+    TesseraFormParams defaults = {
+      .negative_prompt = negative,
+      .steps = g_settings_get_int (self->settings, "steps"),
+      .guidance = g_settings_get_double (self->settings, "guidance"),
+      .temperature_start = g_settings_get_double (self->settings, "temperature-start"),
+      .temperature_end = g_settings_get_double (self->settings, "temperature-end"),
+      .aesthetic_score = g_settings_get_double (self->settings, "aesthetic-score"),
+      .seed = ((guint64) g_random_int () << 32) | g_random_int (),
+    };
+
+    tessera_inpaint_view_set_params (self->inpaint_view, &defaults);
+    tessera_inpaint_view_set_extend_step (self->inpaint_view, self->model_info ? self->model_info->size_step : 0);
+  }
   tessera_inpaint_view_set_source (self->inpaint_view, file, g_steal_pointer (&l->image), l->meta, cell);
   tessera_inpaint_view_set_strength (self->inpaint_view, g_settings_get_double (self->settings, "inpaint-strength"));
   adw_view_stack_set_visible_child_name (self->view_stack, "inpaint");
@@ -867,6 +975,12 @@ on_gallery_inpaint (TesseraWindow *self, GFile *file)
   _tessera_window_inpaint_file (self, file);
 }
 
+static void
+on_gallery_variations (TesseraWindow *self, GFile *file)
+{
+  _tessera_window_variations (self, file);
+}
+
 /* ---- GObject ---- */
 
 static void
@@ -889,15 +1003,34 @@ tessera_window_close_request (GtkWindow *window)
   TesseraWindow *self = TESSERA_WINDOW (window);
   int w, h;
 
-  /* Closing mid-run loses the image being made: ask first. */
-  if (self->run != TESSERA_RUN_IDLE && !self->close_confirmed)
+  guint n_jobs = g_list_model_get_n_items (G_LIST_MODEL (self->jobs));
+  guint n_waiting = 0;
+
+  for (guint i = 0; i < n_jobs; i++)
+    {
+      g_autoptr (TesseraJob) job = g_list_model_get_item (G_LIST_MODEL (self->jobs), i);
+
+      n_waiting += job->state == TESSERA_JOB_QUEUED;
+    }
+  /* Closing mid-run loses the image being made, and the queue: ask first. */
+  if ((self->run != TESSERA_RUN_IDLE || n_waiting > 0) && !self->close_confirmed)
     {
       AdwMessageDialog *dialog;
+      g_autofree char *body = NULL;
 
       if (self->close_dialog)
         return TRUE;
-      dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (window, _("Stop and Close?"),
-                                                           _("The image being made is lost.")));
+      if (n_waiting == 0)
+        body = g_strdup (_("The image being made is lost."));
+      else if (self->run != TESSERA_RUN_IDLE)
+        /* Translators: closing with a run and %u queued jobs */
+        body = g_strdup_printf (ngettext ("The image being made and %u queued image are lost.",
+                                          "The image being made and %u queued images are lost.", n_waiting),
+                                n_waiting);
+      else
+        body = g_strdup_printf (ngettext ("%u queued image is lost.", "%u queued images are lost.", n_waiting),
+                                n_waiting);
+      dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (window, _("Stop and Close?"), body));
       adw_message_dialog_add_responses (dialog, "cancel", _("_Keep Going"), "close", _("_Stop and Close"), NULL);
       adw_message_dialog_set_response_appearance (dialog, "close", ADW_RESPONSE_DESTRUCTIVE);
       adw_message_dialog_set_default_response (dialog, "cancel");
@@ -948,6 +1081,7 @@ tessera_window_dispose (GObject *object)
   gtk_widget_dispose_template (GTK_WIDGET (self), TESSERA_TYPE_WINDOW);
   g_clear_pointer (&self->toasts, g_ptr_array_unref);
   g_clear_object (&self->worker);
+  g_clear_object (&self->job);
   g_clear_object (&self->run_cancellable);
   g_clear_object (&self->load_cancellable);
   g_clear_object (&self->settings);
@@ -966,6 +1100,7 @@ tessera_window_finalize (GObject *object)
   TesseraWindow *self = TESSERA_WINDOW (object);
 
   run_params_clear (&self->params);
+  g_clear_object (&self->jobs);
   g_free (self->last_toast);
   G_OBJECT_CLASS (tessera_window_parent_class)->finalize (object);
 }
@@ -1030,6 +1165,7 @@ tessera_window_class_init (TesseraWindowClass *klass)
   g_type_ensure (TESSERA_TYPE_GALLERY);
   g_type_ensure (TESSERA_TYPE_INPAINT_VIEW);
   g_type_ensure (TESSERA_TYPE_MODEL_PICKER);
+  g_type_ensure (TESSERA_TYPE_QUEUE_POPOVER);
   gtk_widget_class_set_template_from_resource (widget_class, APP_RESOURCE_PATH "/tessera-window.ui");
 #define BIND(name) gtk_widget_class_bind_template_child (widget_class, TesseraWindow, name)
   BIND (toast_overlay);
@@ -1039,6 +1175,10 @@ tessera_window_class_init (TesseraWindowClass *klass)
   BIND (generate_page);
   BIND (gallery);
   BIND (inpaint_view);
+  BIND (queue_button);
+  BIND (queue_label);
+  BIND (queue_popover);
+  BIND (queue_progress);
 #undef BIND
 }
 
@@ -1046,6 +1186,9 @@ static void
 tessera_window_init (TesseraWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->jobs = g_list_store_new (TESSERA_TYPE_JOB);
+  self->variation_strength = 0.6;
+  tessera_queue_popover_set_jobs (self->queue_popover, G_LIST_MODEL (self->jobs));
 #ifdef DEVELOPMENT_BUILD
   gtk_widget_add_css_class (GTK_WIDGET (self), "devel");
 #endif
@@ -1089,6 +1232,8 @@ tessera_window_constructed (GObject *object)
 
   g_signal_connect_object (self->gallery, "reuse-parameters", G_CALLBACK (on_gallery_reuse), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "inpaint", G_CALLBACK (on_gallery_inpaint), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->gallery, "variations", G_CALLBACK (on_gallery_variations), self,
+                           G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "notify::can-undo-delete", G_CALLBACK (_tessera_window_update_actions),
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "notify::viewing", G_CALLBACK (_tessera_window_update_actions), self,
@@ -1274,4 +1419,34 @@ void
 _tessera_window_get_selected_size (TesseraWindow *self, guint *width, guint *height)
 {
   tessera_generate_page_get_size (self->generate_page, width, height);
+}
+
+GListModel *
+_tessera_window_get_jobs (TesseraWindow *self)
+{
+  return G_LIST_MODEL (self->jobs);
+}
+
+TesseraQueuePopover *
+_tessera_window_get_queue_popover (TesseraWindow *self)
+{
+  return self->queue_popover;
+}
+
+GtkMenuButton *
+_tessera_window_get_queue_button (TesseraWindow *self)
+{
+  return self->queue_button;
+}
+
+GtkProgressBar *
+_tessera_window_get_queue_progress (TesseraWindow *self)
+{
+  return self->queue_progress;
+}
+
+AdwMessageDialog *
+_tessera_window_get_variations_dialog (TesseraWindow *self)
+{
+  return self->variations_dialog;
 }

@@ -24,6 +24,8 @@ typedef enum {
   JOB_LOAD,
   JOB_GENERATE,
   JOB_INPAINT,
+  JOB_IMG2IMG,
+  JOB_OUTPAINT,
   JOB_DECODE,
   JOB_PALETTE,
   JOB_RESUME,
@@ -51,6 +53,7 @@ typedef struct {
   ts_image *image;
   GBytes *mask;
   double strength;
+  guint32 extend[4]; /* JOB_OUTPAINT: asked for, then the values used */
 
   int32_t *tokens;
   int grid_h, grid_w;
@@ -393,6 +396,7 @@ run_load (TesseraWorker *self, Job *job)
   ts_model_default_size (self->model, &info->default_width, &info->default_height);
   info->default_guidance = ts_model_default_guidance (self->model);
   info->vae_scale_factor = ts_model_vae_scale_factor (self->model);
+  info->size_step = ts_model_size_step (self->model);
   info->codebook_size = ts_model_codebook_size (self->model);
   info->mask_token_id = ts_model_mask_token_id (self->model);
   info->sizes = g_array_new (FALSE, FALSE, sizeof (TesseraSize));
@@ -507,6 +511,16 @@ run_generate (TesseraWorker *self, Job *job)
     }
   else if (job->kind == JOB_RESUME)
     st = run_resume (self, job, &gp, &r, &err);
+  else if (job->kind == JOB_IMG2IMG)
+    st = ts_model_img2img (self->model, &gp, job->image, job->strength, &r, &err);
+  else if (job->kind == JOB_OUTPAINT)
+    {
+      uint32_t asked[4], used[4] = { 0 };
+
+      memcpy (asked, job->extend, sizeof asked);
+      st = ts_model_outpaint (self->model, &gp, job->image, asked, job->strength, used, &r, &err);
+      memcpy (job->extend, used, sizeof used);
+    }
   else
     st = ts_model_generate (self->model, &gp, &r, &err);
   if (st != TS_OK)
@@ -527,6 +541,7 @@ run_generate (TesseraWorker *self, Job *job)
     }
   result->image = g_steal_pointer (&r.image);
   result->prompt_truncated = r.prompt_truncated;
+  memcpy (result->extend, job->extend, sizeof result->extend);
   result->seconds = (g_get_monotonic_time () - t0) / 1e6;
   ts_model_get_stats (self->model, &result->stats);
   ts_result_free (&r);
@@ -654,6 +669,8 @@ worker_thread (gpointer data)
           case JOB_GENERATE:
           case JOB_INPAINT:
           case JOB_RESUME:
+          case JOB_IMG2IMG:
+          case JOB_OUTPAINT:
             run_generate (self, job);
             break;
           case JOB_DECODE:
@@ -930,5 +947,56 @@ tessera_worker_palette_finish (TesseraWorker *self, GAsyncResult *result, double
   spent = g_task_get_task_data (G_TASK (result));
   if (seconds)
     *seconds = spent ? *spent : 0;
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* Image to image and outpainting: the other two image jobs, finished with
+ * tessera_worker_image_finish. */
+static void
+queue_image_job (TesseraWorker *self, JobKind kind, const TesseraGenerateParams *params, ts_image *image,
+                 const guint32 extend[4], double strength, GObject *target, TesseraStepFunc step,
+                 GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  Job *job = job_new (self, kind, target, cancellable, callback, user_data, tessera_worker_image_finish);
+
+  job_set_params (job, params);
+  job->image = image;
+  job->strength = strength;
+  if (extend)
+    memcpy (job->extend, extend, sizeof job->extend);
+  job->step = step;
+  self->progress_job_id = job->id;
+  g_async_queue_push (self->queue, job);
+}
+
+void
+tessera_worker_img2img_async (TesseraWorker *self, const TesseraGenerateParams *params, ts_image *image,
+                              double strength, GObject *target, TesseraStepFunc step, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (TESSERA_IS_WORKER (self));
+  g_return_if_fail (params != NULL && image != NULL);
+
+  queue_image_job (self, JOB_IMG2IMG, params, image, NULL, strength, target, step, cancellable, callback,
+                   user_data);
+}
+
+void
+tessera_worker_outpaint_async (TesseraWorker *self, const TesseraGenerateParams *params, ts_image *image,
+                               const guint32 extend[4], double strength, GObject *target, TesseraStepFunc step,
+                               GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (TESSERA_IS_WORKER (self));
+  g_return_if_fail (params != NULL && image != NULL && extend != NULL);
+
+  queue_image_job (self, JOB_OUTPAINT, params, image, extend, strength, target, step, cancellable, callback,
+                   user_data);
+}
+
+TesseraResult *
+tessera_worker_image_finish (TesseraWorker *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tessera_worker_image_finish, NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * tessera-worker.h — TesseraWorker, the app's one engine thread. It owns the loaded
- * ts_model and runs jobs (load, generate, inpaint, decode, colour table) queued from the main thread;
+ * ts_model and runs jobs (load, generate, inpaint, img2img, outpaint, decode, colour table) queued from the main thread;
  * each job carries a GTask whose callback runs in the main context. Step and load
  * progress are copied on the engine thread and posted to the main loop, where they are
  * dropped when their target object is gone or a newer job has started. All public
@@ -27,6 +27,7 @@ typedef struct {
   guint default_width, default_height;
   double default_guidance; /* the model's recommended guidance scale */
   guint vae_scale_factor;
+  guint size_step; /* image sides are multiples of it (ts_model_size_step) */
   int codebook_size;
   int mask_token_id;
   GArray *sizes;   /* TesseraSize, the default size first */
@@ -75,6 +76,7 @@ typedef struct {
   int32_t *tokens;
   ts_image *image;
   gboolean prompt_truncated;
+  guint32 extend[4]; /* outpainting: the pixels added left, top, right, bottom */
   double seconds;
   ts_model_stats stats;
   /* The trajectory (grid_h * grid_w each, NULL when not known): the 1-based step that fixed
@@ -118,6 +120,23 @@ void tessera_worker_inpaint_async (TesseraWorker *self, const TesseraGeneratePar
                                    gpointer user_data);
 TesseraResult *tessera_worker_inpaint_finish (TesseraWorker *self, GAsyncResult *result,
                                               GError **error);
+
+/* Image to image (ts_model_img2img): a new image from image and the prompt, keeping more
+ * of image the lower strength is. Outpainting (ts_model_outpaint): image on a canvas
+ * extended by extend (left, top, right, bottom, px; rounded up to whole tokens, the
+ * result's extend says by how much) whose border is painted. Both take image and finish
+ * with tessera_worker_image_finish. */
+void tessera_worker_img2img_async (TesseraWorker *self, const TesseraGenerateParams *params,
+                                   ts_image *image, double strength, GObject *target,
+                                   TesseraStepFunc step, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+void tessera_worker_outpaint_async (TesseraWorker *self, const TesseraGenerateParams *params,
+                                    ts_image *image, const guint32 extend[4], double strength,
+                                    GObject *target, TesseraStepFunc step,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
+TesseraResult *tessera_worker_image_finish (TesseraWorker *self, GAsyncResult *result,
+                                            GError **error);
 
 /* The live preview's colour table for the loaded model: codebook_size RGB triplets, the
  * colour of each code, read from the cache or computed in chunks (minutes on a CPU for
