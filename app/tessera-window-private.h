@@ -42,6 +42,8 @@ struct _TesseraWindow
   AdwToastOverlay *toast_overlay;
   AdwViewStack *view_stack;
   AdwViewSwitcherTitle *switcher_title;
+  GtkWidget *model_picker;
+  guint narrow_idle;
   AdwViewSwitcherBar *switcher_bar;
   TesseraGeneratePage *generate_page;
   TesseraGallery *gallery;

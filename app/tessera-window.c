@@ -1063,6 +1063,7 @@ tessera_window_dispose (GObject *object)
   /* libadwaita 1.2 criticals when the view stack goes before its switchers let go. */
   if (self->switcher_bar)
     adw_view_switcher_bar_set_stack (self->switcher_bar, NULL);
+  g_clear_handle_id (&self->narrow_idle, g_source_remove);
   if (self->switcher_title)
     adw_view_switcher_title_set_stack (self->switcher_title, NULL);
   if (self->view_stack)
@@ -1171,6 +1172,7 @@ tessera_window_class_init (TesseraWindowClass *klass)
   BIND (toast_overlay);
   BIND (view_stack);
   BIND (switcher_title);
+  BIND (model_picker);
   BIND (switcher_bar);
   BIND (generate_page);
   BIND (gallery);
@@ -1194,6 +1196,24 @@ tessera_window_init (TesseraWindow *self)
 #endif
 }
 
+static gboolean
+apply_narrow (gpointer data)
+{
+  TesseraWindow *self = data;
+
+  self->narrow_idle = 0;
+  gtk_widget_set_visible (self->model_picker, !adw_view_switcher_title_get_title_visible (self->switcher_title));
+  return G_SOURCE_REMOVE;
+}
+
+/* title-visible changes while the header is being allocated: change the header after. */
+static void
+narrow_changed (TesseraWindow *self)
+{
+  if (!self->narrow_idle)
+    self->narrow_idle = g_idle_add (apply_narrow, self);
+}
+
 /* Everything that reads GSettings waits for the construct-only "settings" property. */
 static void
 tessera_window_constructed (GObject *object)
@@ -1211,6 +1231,12 @@ tessera_window_constructed (GObject *object)
 
   _tessera_window_add_actions (self);
   _tessera_window_tokens_init (self);
+  /* A narrow window (the switcher has moved to the bottom) has no room in the header for
+   * the model picker as well as the queue: the status area under Generate names the
+   * model there. */
+  g_signal_connect_object (self->switcher_title, "notify::title-visible",
+                           G_CALLBACK (narrow_changed), self, G_CONNECT_SWAPPED);
+  apply_narrow (self);
 
   gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (self->settings, "window-width"),
                                g_settings_get_int (self->settings, "window-height"));
