@@ -143,3 +143,16 @@ tessera_image_meta_free (TesseraImageMeta *meta)
 }
 
 G_DEFINE_BOXED_TYPE (TesseraImageMeta, tessera_image_meta, tessera_image_meta_dup, tessera_image_meta_free)
+
+char *
+tessera_file_sha256 (GFile *file)
+{
+  g_autofree char *data = NULL;
+  g_autofree char *hex = NULL;
+  gsize size;
+
+  if (!file || !g_file_load_contents (file, NULL, &data, &size, NULL, NULL))
+    return NULL;
+  hex = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, size);
+  return g_strconcat ("sha256:", hex, NULL);
+}

@@ -50,6 +50,10 @@ typedef ts_image_meta TesseraImageMeta;
 #define TESSERA_TYPE_IMAGE_META (tessera_image_meta_get_type ())
 GType tessera_image_meta_get_type (void) G_GNUC_CONST;
 TesseraImageMeta *tessera_image_meta_dup (const ts_image_meta *meta);
+
+/* "sha256:<hex>" of a file's bytes (what the CLI records as a source hash), or NULL when
+ * it cannot be read. Reads the whole file: for images, a few milliseconds. */
+char *tessera_file_sha256 (GFile *file);
 void tessera_image_meta_free (TesseraImageMeta *meta);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TesseraImageMeta, tessera_image_meta_free)
 

@@ -104,6 +104,7 @@ inpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_dat
   tessera_form_params_clear (&form);
   job->strength = tessera_inpaint_view_get_strength (self->inpaint_view);
   job->source = src_file ? g_file_get_basename (src_file) : NULL;
+  job->source_hash = tessera_file_sha256 (src_file);
   job->source_file = src_file ? g_object_ref (src_file) : NULL;
   job->image = copy;
   job->mask = g_steal_pointer (&mask);
@@ -136,6 +137,7 @@ outpaint_run_activated (GSimpleAction *action, GVariant *param, gpointer user_da
   job->form.height = src->height + job->extend[1] + job->extend[3];
   job->strength = tessera_inpaint_view_get_strength (self->inpaint_view);
   job->source = src_file ? g_file_get_basename (src_file) : NULL;
+  job->source_hash = tessera_file_sha256 (src_file);
   job->image = copy;
   _tessera_window_enqueue (self, job);
 }

@@ -132,19 +132,6 @@ _tessera_window_tokens_begin_run (TesseraWindow *self)
   show (self, NULL, NULL);
 }
 
-static char *
-file_sha256 (GFile *file)
-{
-  g_autofree char *data = NULL;
-  g_autofree char *hex = NULL;
-  gsize size;
-
-  if (!file || !g_file_load_contents (file, NULL, &data, &size, NULL, NULL))
-    return NULL;
-  hex = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, size);
-  return g_strconcat ("sha256:", hex, NULL);
-}
-
 /* Starts a resume run from tokens (taken) with the form's prompt and seed and the source's
  * size and number of steps; run (taken) is recorded in the result's metadata. */
 static void
@@ -157,7 +144,7 @@ start_resume (TesseraWindow *self, int32_t *tokens, int start_step, double ratio
   TesseraGenerateParams gp;
   int n_steps = tessera_scrubber_get_n_steps (self->scrubber);
 
-  run->source_hash = file_sha256 (source_file);
+  run->source_hash = tessera_file_sha256 (source_file);
   tessera_generate_page_read_params (self->generate_page, &self->params.form);
   self->params.form.steps = n_steps;
   self->params.form.width = (guint) gw * f;

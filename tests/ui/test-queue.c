@@ -477,6 +477,9 @@ test_inpaint_settings (void)
   g_assert_cmpuint (m.steps, ==, 5);
   g_assert_cmpuint (m.seed, ==, 777);
   g_assert_cmpfloat_with_epsilon (m.cfg, 2.5, 1e-9);
+  /* The source is named and hashed, as the CLI does. */
+  g_assert_nonnull (m.source);
+  g_assert_true (m.source_hash && g_str_has_prefix (m.source_hash, "sha256:") && strlen (m.source_hash) == 71);
   ts_image_meta_clear (&m);
   close_window (win);
 }
@@ -607,6 +610,7 @@ test_extend_canvas (void)
   g_assert_cmpuint (m.extend_left, ==, f);
   g_assert_cmpuint (m.extend_right, ==, 3 * f);
   g_assert_cmpuint (m.extend_top, ==, 0);
+  g_assert_true (m.source_hash && g_str_has_prefix (m.source_hash, "sha256:") && strlen (m.source_hash) == 71);
   ts_image_meta_clear (&m);
   adw_view_stack_set_visible_child_name (
     ADW_VIEW_STACK (gtk_widget_get_template_child (GTK_WIDGET (win), TESSERA_TYPE_WINDOW, "view_stack")), "generate");
