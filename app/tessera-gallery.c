@@ -242,15 +242,31 @@ insert_item (TesseraGallery *self, GFile *file, gint64 mtime)
 
   if (!path)
     return;
-  if (g_hash_table_contains (self->items, path))
-    remove_file (self, file);
-  item = tessera_gallery_item_new (file, mtime);
-  g_signal_connect_object (item, "notify::meta", G_CALLBACK (on_item_meta), self, G_CONNECT_SWAPPED);
-  if (self->search_terms)
-    tessera_gallery_item_load (item);
-  g_hash_table_insert (self->items, g_strdup (path), item);
-  g_list_store_append (self->store, item);
-  update_empty (self);
+  /* A save is announced twice, by the save itself and by the folder monitor (created,
+   * moved in, changes done): an unchanged file keeps its item, and with it the selection
+   * and the metadata already read. */
+  {
+    TesseraGalleryItem *known = g_hash_table_lookup (self->items, path);
+    if (known && tessera_gallery_item_get_mtime (known) == mtime)
+      return;
+  }
+  {
+    TesseraGalleryItem *known = g_hash_table_lookup (self->items, path);
+    gboolean was_shown = known && known == self->shown;
+
+    if (known)
+      remove_file (self, file);
+    item = tessera_gallery_item_new (file, mtime);
+    g_signal_connect_object (item, "notify::meta", G_CALLBACK (on_item_meta), self, G_CONNECT_SWAPPED);
+    if (self->search_terms)
+      tessera_gallery_item_load (item);
+    g_hash_table_insert (self->items, g_strdup (path), item);
+    g_list_store_append (self->store, item);
+    update_empty (self);
+    /* A file rewritten in place stays selected as its new item. */
+    if (was_shown)
+      tessera_gallery_select_file (self, file);
+  }
 }
 
 static void
