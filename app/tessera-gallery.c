@@ -37,6 +37,11 @@ struct _TesseraGallery
   TesseraImageViewer *viewer;
   GMenuModel *item_menu;
   GtkWidget *menu_popover;
+  AdwLeaflet *leaflet;
+  GtkWidget *browse_page;
+  GtkWidget *detail_separator;
+  GtkWidget *detail_page;
+  GtkWidget *back_button;
   GtkStack *detail_stack;
   TesseraCanvas *detail_picture;
   GtkListBox *params_list;
@@ -50,7 +55,7 @@ struct _TesseraGallery
   GtkFilterListModel *filtered; /* what the grid and the viewer show: the search applied */
   GtkMultiSelection *selection;
   char **search_terms;
-  guint n_selected;             /* as last shown in the detail pane */          /* case-folded words, all of which a prompt must hold */
+  guint n_selected;             /* as last shown in the detail pane */
   GHashTable *items; /* path → TesseraGalleryItem (borrowed from store) */
   TesseraGalleryItem *shown;
   gulong shown_handler;
@@ -634,6 +639,60 @@ on_selection_changed (TesseraGallery *self)
     }
   on_shown_meta (self);
   update_actions (self);
+  /* Folded, one image picked shows its detail; nothing picked, the grid. */
+  if (adw_leaflet_get_folded (self->leaflet))
+    {
+      if (item)
+        adw_leaflet_set_visible_child (self->leaflet, self->detail_page);
+      else if (self->n_selected == 0)
+        adw_leaflet_set_visible_child (self->leaflet, self->browse_page);
+    }
+}
+
+/* ---- folding (narrow windows) ---- */
+
+static void
+update_fold (TesseraGallery *self)
+{
+  gtk_widget_set_visible (self->back_button, adw_leaflet_get_folded (self->leaflet));
+}
+
+static void
+on_back_clicked (TesseraGallery *self)
+{
+  adw_leaflet_set_visible_child (self->leaflet, self->browse_page);
+  gtk_widget_grab_focus (GTK_WIDGET (self->grid_view));
+}
+
+gboolean
+tessera_gallery_get_folded (TesseraGallery *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GALLERY (self), FALSE);
+  return adw_leaflet_get_folded (self->leaflet);
+}
+
+gboolean
+tessera_gallery_get_showing_detail (TesseraGallery *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GALLERY (self), FALSE);
+  return adw_leaflet_get_visible_child (self->leaflet) == self->detail_page;
+}
+
+/* Folded, a tap on the image already picked (back from its detail) shows it again. */
+static void
+cell_left_release (GtkGestureClick *gesture, int n_press, double x, double y, GtkListItem *list_item)
+{
+  GtkWidget *picture = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (gesture));
+  TesseraGallery *self = TESSERA_GALLERY (gtk_widget_get_ancestor (picture, TESSERA_TYPE_GALLERY));
+  GdkModifierType mods = gtk_event_controller_get_current_event_state (GTK_EVENT_CONTROLLER (gesture));
+
+  (void) n_press;
+  (void) x;
+  (void) y;
+  if (!self || !adw_leaflet_get_folded (self->leaflet) || (mods & (GDK_CONTROL_MASK | GDK_SHIFT_MASK)))
+    return;
+  if (self->shown && self->shown == gtk_list_item_get_item (list_item))
+    adw_leaflet_set_visible_child (self->leaflet, self->detail_page);
 }
 
 /* ---- actions ---- */
@@ -1227,6 +1286,7 @@ cell_setup (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer 
 {
   GtkWidget *picture = gtk_picture_new ();
   GtkGesture *click = gtk_gesture_click_new ();
+  GtkGesture *left = gtk_gesture_click_new ();
   GtkGesture *press = gtk_gesture_long_press_new ();
 
   (void) factory;
@@ -1237,10 +1297,14 @@ cell_setup (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer 
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
   g_signal_connect (click, "pressed", G_CALLBACK (cell_right_click), list_item);
   gtk_widget_add_controller (picture, GTK_EVENT_CONTROLLER (click));
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (left), GDK_BUTTON_PRIMARY);
+  g_signal_connect (left, "released", G_CALLBACK (cell_left_release), list_item);
+  gtk_widget_add_controller (picture, GTK_EVENT_CONTROLLER (left));
   gtk_gesture_single_set_touch_only (GTK_GESTURE_SINGLE (press), TRUE);
   g_signal_connect (press, "pressed", G_CALLBACK (cell_long_press), list_item);
   gtk_widget_add_controller (picture, GTK_EVENT_CONTROLLER (press));
-  gtk_widget_set_size_request (picture, 180, 180);
+  /* Two columns fit a 360 px window. */
+  gtk_widget_set_size_request (picture, 150, 150);
   gtk_widget_set_overflow (picture, GTK_OVERFLOW_HIDDEN);
   gtk_widget_add_css_class (picture, "tessera-thumb");
   gtk_list_item_set_child (list_item, picture);
@@ -1388,6 +1452,11 @@ tessera_gallery_class_init (TesseraGalleryClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, many_page);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, viewer);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, item_menu);
+  gtk_widget_class_bind_template_child (widget_class, TesseraGallery, leaflet);
+  gtk_widget_class_bind_template_child (widget_class, TesseraGallery, browse_page);
+  gtk_widget_class_bind_template_child (widget_class, TesseraGallery, detail_separator);
+  gtk_widget_class_bind_template_child (widget_class, TesseraGallery, detail_page);
+  gtk_widget_class_bind_template_child (widget_class, TesseraGallery, back_button);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, detail_stack);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, detail_picture);
   gtk_widget_class_bind_template_child (widget_class, TesseraGallery, params_list);
@@ -1416,6 +1485,11 @@ tessera_gallery_init (TesseraGallery *self)
   g_autoptr (GtkSorter) sorter = NULL;
 
   gtk_widget_init_template (GTK_WIDGET (self));
+
+  adw_leaflet_page_set_navigatable (adw_leaflet_get_page (self->leaflet, self->detail_separator), FALSE);
+  g_signal_connect_object (self->leaflet, "notify::folded", G_CALLBACK (update_fold), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->back_button, "clicked", G_CALLBACK (on_back_clicked), self, G_CONNECT_SWAPPED);
+  update_fold (self);
 
   self->items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->store = g_list_store_new (TESSERA_TYPE_GALLERY_ITEM);

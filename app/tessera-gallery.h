@@ -40,6 +40,8 @@ TesseraGalleryItem *tessera_gallery_get_selected (TesseraGallery *self);
  * (several may be selected: Ctrl+click, Shift+click, rubberband). */
 GListModel *tessera_gallery_get_shown_model (TesseraGallery *self);
 guint tessera_gallery_get_n_selected (TesseraGallery *self);
+gboolean tessera_gallery_get_folded (TesseraGallery *self);
+gboolean tessera_gallery_get_showing_detail (TesseraGallery *self);
 /* Shows only the images whose prompt (or file name) holds every word of text, ignoring
  * case; "" shows all. The search field's text becomes text. */
 void tessera_gallery_set_search (TesseraGallery *self, const char *text);

@@ -26,6 +26,13 @@ struct _TesseraInpaintView
   GtkToggleButton *eraser_button;
   GtkLabel *cells_label;
   GtkStack *run_stack;
+  AdwLeaflet *leaflet;
+  GtkWidget *sidebar;
+  GtkWidget *sidebar_separator;
+  GtkWidget *canvas_page;
+  GtkWidget *back_button;
+  GtkWidget *forward_button;
+  GtkStack *narrow_run_stack;
   TesseraMaskEditor *editor;
   GtkLabel *source_label;
   GtkLabel *status_label;
@@ -207,6 +214,13 @@ tessera_inpaint_view_class_init (TesseraInpaintViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, eraser_button);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, cells_label);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, run_stack);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, leaflet);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, sidebar);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, sidebar_separator);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, canvas_page);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, back_button);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, forward_button);
+  gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, narrow_run_stack);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, editor);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, source_label);
   gtk_widget_class_bind_template_child (widget_class, TesseraInpaintView, status_label);
@@ -327,10 +341,54 @@ on_reroll (TesseraInpaintView *self)
   set_seed (self, ((guint64) g_random_int () << 32) | g_random_int ());
 }
 
+/* ---- folding (narrow windows) ---- */
+
+static void
+update_fold (TesseraInpaintView *self)
+{
+  gboolean folded = adw_leaflet_get_folded (self->leaflet);
+
+  gtk_widget_set_visible (self->back_button, folded);
+  gtk_widget_set_visible (self->forward_button, folded);
+  gtk_widget_set_visible (GTK_WIDGET (self->narrow_run_stack), folded);
+}
+
+static void
+on_forward_clicked (TesseraInpaintView *self)
+{
+  adw_leaflet_set_visible_child (self->leaflet, self->canvas_page);
+}
+
+static void
+on_back_clicked (TesseraInpaintView *self)
+{
+  adw_leaflet_set_visible_child (self->leaflet, self->sidebar);
+}
+
+gboolean
+tessera_inpaint_view_get_folded (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), FALSE);
+  return adw_leaflet_get_folded (self->leaflet);
+}
+
+gboolean
+tessera_inpaint_view_get_showing_image (TesseraInpaintView *self)
+{
+  g_return_val_if_fail (TESSERA_IS_INPAINT_VIEW (self), FALSE);
+  return adw_leaflet_get_visible_child (self->leaflet) == self->canvas_page;
+}
+
 static void
 tessera_inpaint_view_init (TesseraInpaintView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  adw_leaflet_page_set_navigatable (adw_leaflet_get_page (self->leaflet, self->sidebar_separator), FALSE);
+  g_signal_connect_object (self->leaflet, "notify::folded", G_CALLBACK (update_fold), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->back_button, "clicked", G_CALLBACK (on_back_clicked), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->forward_button, "clicked", G_CALLBACK (on_forward_clicked), self,
+                           G_CONNECT_SWAPPED);
+  update_fold (self);
   self->aesthetic_score = 6.0;
   g_signal_connect_object (self->reroll_button, "clicked", G_CALLBACK (on_reroll), self, G_CONNECT_SWAPPED);
   for (int i = 0; i < 4; i++)
@@ -452,6 +510,8 @@ tessera_inpaint_view_set_source (TesseraInpaintView *self, GFile *file, ts_image
   gtk_label_set_label (self->status_label, "");
   set_source_label (self);
   gtk_stack_set_visible_child_name (self->stack, "edit");
+  /* Folded, a new image comes up to be painted on. */
+  adw_leaflet_set_visible_child (self->leaflet, self->canvas_page);
   update_state (self);
 }
 
@@ -536,6 +596,10 @@ tessera_inpaint_view_set_running (TesseraInpaintView *self, gboolean running)
   g_return_if_fail (TESSERA_IS_INPAINT_VIEW (self));
   self->running = running;
   gtk_stack_set_visible_child_name (self->run_stack, running ? "running" : "idle");
+  gtk_stack_set_visible_child_name (self->narrow_run_stack, running ? "running" : "idle");
+  /* Folded, the image comes forward as the run starts. */
+  if (running)
+    adw_leaflet_set_visible_child (self->leaflet, self->canvas_page);
   tessera_mask_editor_set_editable (self->editor, !running);
   gtk_text_view_set_editable (self->prompt_view, !running);
   gtk_widget_set_sensitive (self->tool_box, !running);

@@ -37,6 +37,8 @@ gboolean tessera_inpaint_view_get_eraser (TesseraInpaintView *self);
 double tessera_inpaint_view_get_brush_size (TesseraInpaintView *self);
 TesseraMaskEditor *tessera_inpaint_view_get_editor (TesseraInpaintView *self);
 void tessera_inpaint_view_set_running (TesseraInpaintView *self, gboolean running);
+gboolean tessera_inpaint_view_get_folded (TesseraInpaintView *self);
+gboolean tessera_inpaint_view_get_showing_image (TesseraInpaintView *self);
 void tessera_inpaint_view_set_progress (TesseraInpaintView *self, double fraction, const char *text);
 /* The live preview, shown through the masked cells; a confidence heat map gets its
  * legend under the canvas. */

@@ -320,15 +320,72 @@ test_narrow (void)
   g_signal_emit_by_name (page_child (win, "back_button"), "clicked");
   g_assert_true (adw_leaflet_get_visible_child (leaflet) == page_child (win, "sidebar"));
 
-  /* The other pages fit too. */
+  /* The gallery folds too: the grid, and a picked image's detail behind it. */
   adw_view_stack_set_visible_child_name (stack, "gallery");
-  WAIT_FOR (gallery_has (_tessera_window_get_gallery (win), file), TIMEOUT_S);
-  tessera_gallery_select_file (_tessera_window_get_gallery (win), file);
-  screenshot (GTK_WINDOW (win), "narrow-gallery.png");
-  g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (win)), ==, 360);
-  adw_view_stack_set_visible_child_name (stack, "inpaint");
-  screenshot (GTK_WINDOW (win), "narrow-inpaint.png");
-  g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (win)), ==, 360);
+  {
+    TesseraGallery *gallery = _tessera_window_get_gallery (win);
+    GtkWidget *back = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (gallery), TESSERA_TYPE_GALLERY,
+                                                                 "back_button"));
+
+    WAIT_FOR (gallery_has (gallery, file), TIMEOUT_S);
+    WAIT_FOR (tessera_gallery_get_folded (gallery), 10);
+    g_assert_true (gtk_widget_get_visible (back));
+    g_assert_false (tessera_gallery_get_showing_detail (gallery));
+    g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (win)), ==, 360);
+    screenshot (GTK_WINDOW (win), "narrow-gallery.png");
+    tessera_gallery_select_file (gallery, file);
+    g_assert_true (tessera_gallery_get_showing_detail (gallery));
+    WAIT_FOR (tessera_gallery_get_selected (gallery) && tessera_gallery_item_get_meta (tessera_gallery_get_selected (gallery)),
+              TIMEOUT_S);
+    screenshot (GTK_WINDOW (win), "narrow-gallery-detail.png");
+    g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (win)), ==, 360);
+    g_signal_emit_by_name (back, "clicked");
+    g_assert_false (tessera_gallery_get_showing_detail (gallery));
+  }
+
+  /* Inpainting folds: the image to paint on first, Repaint under it, the settings behind
+   * the back button; a run brings the image forward again. */
+  {
+    TesseraInpaintView *view = _tessera_window_get_inpaint_view (win);
+    TesseraMaskEditor *editor = tessera_inpaint_view_get_editor (view);
+    GtkWidget *back = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (view), TESSERA_TYPE_INPAINT_VIEW,
+                                                                 "back_button"));
+    GtkStack *narrow_run = GTK_STACK (gtk_widget_get_template_child (GTK_WIDGET (view), TESSERA_TYPE_INPAINT_VIEW,
+                                                                     "narrow_run_stack"));
+    guint saved;
+
+    _tessera_window_inpaint_file (win, file);
+    WAIT_FOR (tessera_inpaint_view_get_source_image (view) != NULL, TIMEOUT_S);
+    WAIT_FOR (tessera_inpaint_view_get_folded (view), 10);
+    g_assert_cmpstr (adw_view_stack_get_visible_child_name (stack), ==, "inpaint");
+    g_assert_true (tessera_inpaint_view_get_showing_image (view));
+    g_assert_true (gtk_widget_get_visible (back));
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (narrow_run)));
+    g_assert_cmpstr (gtk_stack_get_visible_child_name (narrow_run), ==, "idle");
+    tessera_mask_editor_set_brush_size (editor, SIZE / 4.0);
+    tessera_mask_editor_begin_stroke (editor);
+    tessera_mask_editor_paint_line (editor, SIZE / 4.0, SIZE / 2.0, SIZE * 0.75, SIZE / 2.0);
+    g_assert_cmpuint (tessera_mask_editor_count_cells (editor), >, 0);
+    g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (win)), ==, 360);
+    wait_toasts_gone (win);
+    screenshot (GTK_WINDOW (win), "narrow-inpaint.png");
+    g_signal_emit_by_name (back, "clicked");
+    g_assert_false (tessera_inpaint_view_get_showing_image (view));
+    screenshot (GTK_WINDOW (win), "narrow-inpaint-settings.png");
+    g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (win)), ==, 360);
+    /* ... and the forward button (or a swipe) goes back to the image. */
+    g_signal_emit_by_name (gtk_widget_get_template_child (GTK_WIDGET (view), TESSERA_TYPE_INPAINT_VIEW,
+                                                          "forward_button"), "clicked");
+    g_assert_true (tessera_inpaint_view_get_showing_image (view));
+    g_signal_emit_by_name (back, "clicked");
+    saved = _tessera_window_get_n_saved (win);
+    tessera_inpaint_view_set_prompt (view, "a window");
+    activate (win, "inpaint-run");
+    g_assert_true (tessera_inpaint_view_get_showing_image (view));
+    g_assert_cmpstr (gtk_stack_get_visible_child_name (narrow_run), ==, "running");
+    WAIT_FOR (!_tessera_window_is_running (win) && _tessera_window_get_n_saved (win) > saved, TIMEOUT_S);
+    g_assert_cmpstr (gtk_stack_get_visible_child_name (narrow_run), ==, "idle");
+  }
   close_window (win);
 
   /* Wide, the form and the canvas sit side by side. */
