@@ -14,6 +14,7 @@
 #include <glib.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <math.h>
 #include <string.h>
 
 static char *model_dir;
@@ -666,6 +667,103 @@ test_branch (gconstpointer backend)
   ts_model_free (m);
 }
 
+/* A steering plan for the test: at step `at` (0-based), these changes. */
+typedef struct {
+  int at;
+  const char *prompt;
+  double guidance;
+  int calls;
+  int first_step;
+} SteerPlan;
+
+static bool
+steer_plan (void *data, int step, ts_steer_change *change)
+{
+  SteerPlan *plan = data;
+
+  if (plan->calls++ == 0)
+    plan->first_step = step;
+  if (step != plan->at)
+    return false;
+  change->prompt = plan->prompt;
+  change->guidance = plan->guidance;
+  return true;
+}
+
+/* Steering: a change at step k is, token for token, a branch from the state after step k
+ * with the new parameters; a steer that changes nothing is the unsteered run; a change out
+ * of range stops the run with a named error. */
+static void
+test_steer (void)
+{
+  ts_model *m;
+  ts_generate_params p;
+  ts_result a = { 0 }, b = { 0 }, c = { 0 };
+  int32_t tokens[256];
+  ts_resume_state rs = { .tokens = tokens, .grid_h = 16, .grid_w = 16, .starting_mask_ratio = 1 };
+  SteerPlan plan = { .at = 3, .guidance = NAN };
+  ts_error err;
+  int differ = 0;
+
+  if (skip_without_golden ())
+    return;
+  m = load_model ("cpu");
+  params_small (&p, 41);
+  p.steps = 8;
+  g_assert_cmpint (ts_model_generate (m, &p, &a, &err), ==, TS_OK);
+
+  /* Called before each step but the first; nothing changed: the same image. */
+  p.steer = steer_plan;
+  p.steer_data = &plan;
+  g_assert_cmpint (ts_model_generate (m, &p, &b, &err), ==, TS_OK);
+  g_assert_cmpint (plan.calls, ==, 7);
+  g_assert_cmpint (plan.first_step, ==, 1);
+  g_assert_cmpmem (a.tokens, sizeof tokens, b.tokens, sizeof tokens);
+  g_assert_cmpmem (a.image->pixels, 256 * 256 * 3, b.image->pixels, 256 * 256 * 3);
+  ts_result_free (&b);
+
+  /* A new prompt and guidance from step 4 (0-based 3). */
+  plan = (SteerPlan) { .at = 3, .prompt = "a completely different prompt", .guidance = 2.5 };
+  g_assert_cmpint (ts_model_generate (m, &p, &b, &err), ==, TS_OK);
+  for (int i = 0; i < 256; i++) {
+    if (a.reveal_step[i] <= 3)
+      g_assert_cmpint (b.tokens[i], ==, a.tokens[i]);
+    differ += b.tokens[i] != a.tokens[i];
+  }
+  g_assert_cmpint (differ, >, 0);
+  /* ... which is the branch from the state after step 3 with those parameters. */
+  state_after (&a, 3, ts_model_mask_token_id (m), tokens);
+  rs.start_step = 3;
+  {
+    ts_generate_params q = p;
+    q.steer = NULL;
+    q.prompt = plan.prompt;
+    q.guidance = plan.guidance;
+    g_assert_cmpint (ts_model_resume (m, &q, &rs, &c, &err), ==, TS_OK);
+  }
+  g_assert_cmpmem (b.tokens, sizeof tokens, c.tokens, sizeof tokens);
+  g_assert_cmpmem (b.image->pixels, 256 * 256 * 3, c.image->pixels, 256 * 256 * 3);
+  for (int i = 0; i < 256; i++)
+    g_assert_cmpint (b.reveal_step[i], ==, a.reveal_step[i] <= 3 ? a.reveal_step[i] : c.reveal_step[i]);
+  ts_result_free (&b);
+  ts_result_free (&c);
+
+  /* Guidance turned off mid-run (one row instead of two) works too. */
+  plan = (SteerPlan) { .at = 5, .guidance = 1.0 };
+  g_assert_cmpint (ts_model_generate (m, &p, &b, &err), ==, TS_OK);
+  for (int i = 0; i < 256; i++)
+    if (a.reveal_step[i] <= 5)
+      g_assert_cmpint (b.tokens[i], ==, a.tokens[i]);
+  ts_result_free (&b);
+
+  /* Out of range: refused, naming the step. */
+  plan = (SteerPlan) { .at = 2, .guidance = 1e9 };
+  g_assert_cmpint (ts_model_generate (m, &p, &b, &err), ==, TS_ERR_INVALID_ARG);
+  g_assert_nonnull (strstr (err.message, "step 3"));
+  ts_result_free (&a);
+  ts_model_free (m);
+}
+
 /* Loading is cancellable between weight tensors: an abort hook that says stop on its
  * n-th poll fails the load with TS_ERR_CANCELLED at any point (ASan checks that what was
  * loaded is freed); one that never does is polled once per tensor and more. */
@@ -760,6 +858,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline/memory-refused", test_memory_refused);
   g_test_add_data_func ("/pipeline/branch/cpu", "cpu", test_branch);
   g_test_add_data_func ("/pipeline/branch/vulkan", "vulkan:0", test_branch);
+  g_test_add_func ("/pipeline/steer", test_steer);
   g_test_add_func ("/pipeline/bad-sizes-long-prompt", test_bad_sizes_and_long_prompt);
   g_test_add_func ("/pipeline/broken-folder", test_broken_folder);
   g_test_add_func ("/pipeline/bf16-weights", test_bf16_weights);

@@ -424,6 +424,27 @@ typedef struct {
 
 typedef void (*ts_step_fn) (void *user_data, const ts_step_info *info);
 
+/* Steering a running generation: what changes from a step on. NULL strings and NaN
+ * numbers stay as they were. */
+typedef struct {
+  const char *prompt;
+  const char *negative_prompt;
+  double guidance;
+  double temperature_start, temperature_end;
+} ts_steer_change;
+
+/* Called before each step after the first that runs, with the 0-based step about to run.
+ * Returning true with *change filled makes the change take effect from that step on (the
+ * prompts are encoded again; the strings need only live until the call returns). The
+ * callback may block, for a paused run: the engine polls should_abort only once it
+ * returns. The random draws depend only on seed, step and token, so a run steered at step
+ * k is, token for token, ts_model_resume from the state after step k with the new
+ * parameters. */
+typedef bool (*ts_steer_fn) (void *user_data, int step, ts_steer_change *change);
+
+/* Fills a change that changes nothing. */
+void ts_steer_change_init (ts_steer_change *c);
+
 /* The largest guidance scale ts_generate_params takes. Useful scales are below 30; far
  * larger ones overflow the f32 guided logits (cfg * (cond - uncond)) into infinities, so
  * they are refused as out of range instead of failing later as "not finite". */
@@ -448,6 +469,8 @@ typedef struct {
   void *step_data;
   ts_should_abort_fn should_abort;
   void *abort_data;
+  ts_steer_fn steer;               /* NULL: the parameters hold for the whole run */
+  void *steer_data;
 } ts_generate_params;
 
 /* Fills the official pipeline's defaults (48 steps, CFG 9, temperature 2 -> 0, aesthetic

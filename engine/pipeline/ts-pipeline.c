@@ -409,6 +409,72 @@ encode_prompts (ts_model *m, const ts_generate_params *p, int batch, float **poo
   return st;
 }
 
+void
+ts_steer_change_init (ts_steer_change *c)
+{
+  memset (c, 0, sizeof *c);
+  c->guidance = NAN;
+  c->temperature_start = NAN;
+  c->temperature_end = NAN;
+}
+
+/* The prompts' embeddings for `batch` rows per image ([negative ; positive] with guidance),
+ * repeated for each of n_img images when there are several. */
+static ts_status
+encode_all (ts_model *m, const ts_generate_params *p, int batch, int n_img, float **pooled,
+            float **hidden, float **pooled_rep, float **hidden_rep, bool *truncated, ts_error *err)
+{
+  size_t pooled_n = (size_t) m->ccfg.projection_dim;
+  size_t hidden_n = (size_t) TS_TOKENIZER_MAX_LENGTH * m->ccfg.hidden_size;
+  int rows = n_img * batch;
+  ts_status st;
+
+  free (*pooled);
+  free (*hidden);
+  free (*pooled_rep);
+  free (*hidden_rep);
+  *pooled = *hidden = *pooled_rep = *hidden_rep = NULL;
+  if ((st = encode_prompts (m, p, batch, pooled, hidden, truncated, err)) != TS_OK)
+    return st;
+  if (n_img == 1)
+    return TS_OK;
+  /* Every image has the same prompts: rows [negative ; positive] per image. */
+  *pooled_rep = malloc ((size_t) rows * pooled_n * sizeof **pooled_rep);
+  *hidden_rep = malloc ((size_t) rows * hidden_n * sizeof **hidden_rep);
+  if (!*pooled_rep || !*hidden_rep)
+    return ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory for %d images", n_img);
+  for (int k = 0; k < n_img; k++) {
+    memcpy (*pooled_rep + (size_t) k * batch * pooled_n, *pooled,
+            (size_t) batch * pooled_n * sizeof **pooled);
+    memcpy (*hidden_rep + (size_t) k * batch * hidden_n, *hidden,
+            (size_t) batch * hidden_n * sizeof **hidden);
+  }
+  return TS_OK;
+}
+
+/* A steering change's numbers, checked as the run's own are. */
+static ts_status
+steer_apply (ts_generate_params *q, const ts_steer_change *c, int step, ts_error *err)
+{
+  double g = isnan (c->guidance) ? q->guidance : c->guidance;
+  double t0 = isnan (c->temperature_start) ? q->temperature_start : c->temperature_start;
+  double t1 = isnan (c->temperature_end) ? q->temperature_end : c->temperature_end;
+
+  if (!isfinite (g) || !isfinite (t0) || !isfinite (t1) || g > TS_GUIDANCE_MAX || t0 < 0 || t1 < 0)
+    return ts_error_set (err, TS_ERR_INVALID_ARG,
+                         "generate: steering at step %d: guidance %g or temperatures %g -> %g "
+                         "out of range",
+                         step + 1, g, t0, t1);
+  q->guidance = g;
+  q->temperature_start = t0;
+  q->temperature_end = t1;
+  if (c->prompt)
+    q->prompt = c->prompt;
+  if (c->negative_prompt)
+    q->negative_prompt = c->negative_prompt;
+  return TS_OK;
+}
+
 static bool
 abort_cb (void *user_data)
 {
@@ -548,14 +614,14 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   int32_t *tokens = NULL, *model_in = NULL, *predicted = NULL;
   uint16_t *reveal = NULL;
   float *reveal_prob = NULL;
-  size_t pooled_n = (size_t) m->ccfg.projection_dim;
-  size_t hidden_n = (size_t) TS_TOKENIZER_MAX_LENGTH * m->ccfg.hidden_size;
   ts_buffer *grids = NULL;
   float *image_f = NULL;
   bool truncated = false;
   ts_abort abort_hook = { abort_cb, (void *) p };
   ts_status st = TS_OK;
   double t0;
+  /* The parameters in force: steering changes them between steps. */
+  ts_generate_params steered = *p;
 
   memset (out, 0, (size_t) n_img * sizeof *out);
   if (!p->prompt)
@@ -595,6 +661,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   if (n_img > 1 && (run->draws || run->step_done || run->logits_done || run->image_float))
     return ts_error_set (err, TS_ERR_INVALID_ARG, "generate: the replay hooks take one image");
 
+  p = &steered;
   grid_h = (int) height / f;
   grid_w = (int) width / f;
   n_tok = grid_h * grid_w;
@@ -608,7 +675,8 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   ts_backend_set_abort (&m->be, abort_cb, (void *) p);
 
   tokens = malloc ((size_t) n_img * n_tok * sizeof *tokens);
-  model_in = malloc ((size_t) rows * n_tok * sizeof *model_in);
+  /* Room for guidance on every image: steering may turn it on. */
+  model_in = malloc ((size_t) n_img * 2 * n_tok * sizeof *model_in);
   predicted = malloc ((size_t) n_img * n_tok * sizeof *predicted);
   confidence = malloc ((size_t) n_img * n_tok * sizeof *confidence);
   noise = malloc ((size_t) n_tok * sizeof *noise);
@@ -640,29 +708,33 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     st = ts_error_set (err, TS_ERR_CANCELLED, "generate: cancelled");
     goto out;
   }
-  if ((st = encode_prompts (m, p, batch, &pooled, &hidden, &truncated, err)) != TS_OK)
+  if ((st = encode_all (m, p, batch, n_img, &pooled, &hidden, &pooled_rep, &hidden_rep, &truncated,
+                        err)) != TS_OK)
     goto out;
-  if (n_img > 1) {
-    /* Every image has the same prompts: rows [negative ; positive] per image. */
-    pooled_rep = malloc ((size_t) rows * pooled_n * sizeof *pooled_rep);
-    hidden_rep = malloc ((size_t) rows * hidden_n * sizeof *hidden_rep);
-    if (!pooled_rep || !hidden_rep) {
-      st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory for %d images", n_img);
-      goto out;
-    }
-    for (int k = 0; k < n_img; k++) {
-      memcpy (pooled_rep + (size_t) k * batch * pooled_n, pooled,
-              (size_t) batch * pooled_n * sizeof *pooled);
-      memcpy (hidden_rep + (size_t) k * batch * hidden_n, hidden,
-              (size_t) batch * hidden_n * sizeof *hidden);
-    }
-  }
 
   for (int step = run->start_step; step < p->steps; step++) {
     ts_transformer_forward_args fa;
     ts_ref logits;
     double step_t0 = ts_time_now ();
 
+    if (p->steer && step > run->start_step) {
+      ts_steer_change change;
+      bool truncated_now = false;
+
+      ts_steer_change_init (&change);
+      if (p->steer (p->steer_data, step, &change)) {
+        if ((st = steer_apply (&steered, &change, step, err)) != TS_OK)
+          goto out;
+        batch = p->guidance > 1.0 ? 2 : 1;
+        rows = n_img * batch;
+        m->stats.transformer_batch = rows;
+        m->stats.transformer_flop = transformer_flop (&m->tcfg, rows, grid_h, grid_w);
+        if ((st = encode_all (m, p, batch, n_img, &pooled, &hidden, &pooled_rep, &hidden_rep,
+                              &truncated_now, err)) != TS_OK)
+          goto out;
+        truncated = truncated || truncated_now;
+      }
+    }
     if (abort_cb ((void *) p)) {
       st = ts_error_set (err, TS_ERR_CANCELLED, "generate: cancelled before step %d of %d",
                          step + 1, p->steps);
