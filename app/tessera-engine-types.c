@@ -86,6 +86,14 @@ tessera_image_meta_copy (ts_image_meta *dst, const ts_image_meta *src)
   dst->source_hash = g_strdup (src->source_hash);
   dst->mode = g_strdup (src->mode);
   dst->schedule = g_strdup (src->schedule);
+  dst->steer = src->n_steer && src->steer ? g_new0 (ts_image_steer, src->n_steer) : NULL;
+  dst->n_steer = dst->steer ? src->n_steer : 0;
+  for (guint i = 0; i < dst->n_steer; i++)
+    {
+      dst->steer[i] = src->steer[i];
+      dst->steer[i].prompt = g_strdup (src->steer[i].prompt);
+      dst->steer[i].negative_prompt = g_strdup (src->steer[i].negative_prompt);
+    }
   if (src->traj_grid_h && src->traj_grid_w && src->traj_codes && src->traj_reveal_step && src->traj_confidence)
     {
       gsize n = (gsize) src->traj_grid_h * src->traj_grid_w;
@@ -116,6 +124,13 @@ tessera_image_meta_free_strings (ts_image_meta *meta)
   g_clear_pointer (&meta->source_hash, g_free);
   g_clear_pointer (&meta->mode, g_free);
   g_clear_pointer (&meta->schedule, g_free);
+  for (guint i = 0; i < meta->n_steer && meta->steer; i++)
+    {
+      g_free (meta->steer[i].prompt);
+      g_free (meta->steer[i].negative_prompt);
+    }
+  g_clear_pointer (&meta->steer, g_free);
+  meta->n_steer = 0;
   g_clear_pointer (&meta->traj_codes, g_free);
   g_clear_pointer (&meta->traj_reveal_step, g_free);
   g_clear_pointer (&meta->traj_confidence, g_free);

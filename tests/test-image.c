@@ -1399,6 +1399,59 @@ test_save_special (void)
   g_free (dir);
 }
 
+/* Steering changes round-trip through the JSON; a bad list is a named error. */
+static void
+test_json_steer (void)
+{
+  ts_image_meta m, back;
+  ts_image_steer changes[2] = {
+    { .step = 5, .prompt = (char *) "a \"quoted\" prompt", .negative_prompt = NULL, .cfg = 2.5,
+      .temperature_start = NAN, .temperature_end = NAN },
+    { .step = 9, .prompt = NULL, .negative_prompt = (char *) "blurry", .cfg = NAN,
+      .temperature_start = 1.5, .temperature_end = 0.25 },
+  };
+  const char *bad[] = {
+    "{\"format\": 1, \"steer\": 3}",
+    "{\"format\": 1, \"steer\": [1]}",
+    "{\"format\": 1, \"steer\": [{\"prompt\": \"no step\"}]}",
+    "{\"format\": 1, \"steer\": [{\"step\": 5}, {\"step\": 5}]}",
+    "{\"format\": 1, \"steer\": [{\"step\": 5, \"prompt\": 7}]}",
+  };
+  char *json;
+  ts_error err;
+
+  ts_image_meta_init (&m);
+  m.prompt = (char *) "start";
+  m.steps = 12;
+  m.n_steer = 2;
+  m.steer = changes;
+  json = ts_image_meta_to_json (&m);
+  g_assert_nonnull (json);
+  ts_image_meta_init (&back);
+  g_assert_cmpint (ts_image_meta_from_json (json, &back, &err), ==, TS_OK);
+  g_assert_cmpuint (back.n_steer, ==, 2);
+  g_assert_cmpuint (back.steer[0].step, ==, 5);
+  g_assert_cmpstr (back.steer[0].prompt, ==, "a \"quoted\" prompt");
+  g_assert_null (back.steer[0].negative_prompt);
+  g_assert_cmpfloat (back.steer[0].cfg, ==, 2.5);
+  g_assert_true (isnan (back.steer[0].temperature_start));
+  g_assert_cmpuint (back.steer[1].step, ==, 9);
+  g_assert_null (back.steer[1].prompt);
+  g_assert_cmpstr (back.steer[1].negative_prompt, ==, "blurry");
+  g_assert_true (isnan (back.steer[1].cfg));
+  g_assert_cmpfloat (back.steer[1].temperature_start, ==, 1.5);
+  g_assert_cmpfloat (back.steer[1].temperature_end, ==, 0.25);
+  ts_image_meta_clear (&back);
+  free (json);
+  for (size_t i = 0; i < G_N_ELEMENTS (bad); i++) {
+    ts_image_meta_init (&back);
+    g_assert_cmpint (ts_image_meta_from_json (bad[i], &back, &err), ==, TS_ERR_FORMAT);
+    g_test_message ("%s", err.message);
+    g_assert_nonnull (strstr (err.message, "steer"));
+    g_assert_cmpuint (back.n_steer, ==, 0);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1410,6 +1463,7 @@ main (int argc, char **argv)
   g_test_add_func ("/image/parameters/locale", test_parameters_locale);
   g_test_add_func ("/image/json/roundtrip", test_json_roundtrip);
   g_test_add_func ("/image/json/errors", test_json_errors);
+  g_test_add_func ("/image/json/steer", test_json_steer);
   g_test_add_func ("/image/png/roundtrip", test_png_roundtrip);
   g_test_add_func ("/image/png/parameters-only", test_png_parameters_only);
   g_test_add_func ("/image/png/tessera-wins", test_png_tessera_wins);

@@ -322,6 +322,11 @@ ts_image_meta_clear (ts_image_meta *meta)
     return;
   for (size_t i = 0; i < N_META_STRINGS; i++)
     free (*meta_string (meta, i));
+  for (uint32_t i = 0; i < meta->n_steer && meta->steer; i++) {
+    free (meta->steer[i].prompt);
+    free (meta->steer[i].negative_prompt);
+  }
+  free (meta->steer);
   ts_image_trajectory_clear (meta);
   ts_image_meta_init (meta);
 }
@@ -944,6 +949,27 @@ meta_to_json (const ts_image_meta *meta, bool plain)
     ok = ok && json_add_number (obj, "extend_bottom", meta->extend_bottom);
   }
 
+  if (ok && meta->n_steer > 0 && meta->steer) {
+    cJSON *list = cJSON_AddArrayToObject (obj, "steer");
+    ok = list != NULL;
+    for (uint32_t i = 0; ok && i < meta->n_steer; i++) {
+      const ts_image_steer *c = &meta->steer[i];
+      cJSON *e = cJSON_CreateObject ();
+      ok = e && cJSON_AddItemToArray (list, e);
+      ok = ok && json_add_number (e, "step", c->step);
+      if (ok && c->prompt)
+        ok = cJSON_AddStringToObject (e, "prompt", c->prompt) != NULL;
+      if (ok && c->negative_prompt)
+        ok = cJSON_AddStringToObject (e, "negative_prompt", c->negative_prompt) != NULL;
+      if (ok && isfinite (c->cfg))
+        ok = json_add_number (e, "cfg", c->cfg);
+      if (ok && isfinite (c->temperature_start))
+        ok = json_add_number (e, "temperature_start", c->temperature_start);
+      if (ok && isfinite (c->temperature_end))
+        ok = json_add_number (e, "temperature_end", c->temperature_end);
+    }
+  }
+
   if (ok && meta->traj_grid_h > 0 && meta->traj_grid_w > 0 && meta->traj_codes
       && meta->traj_reveal_step && meta->traj_confidence) {
     cJSON *traj = ts_image_trajectory_to_json (meta, plain);
@@ -1008,6 +1034,56 @@ json_get_double (const cJSON *obj, const char *key, double *field, ts_error *err
   if (!cJSON_IsNumber (item) || !isfinite (item->valuedouble))
     return ts_error_set (err, TS_ERR_FORMAT, "image metadata: \"%s\" must be a number", key);
   *field = item->valuedouble;
+  return TS_OK;
+}
+
+/* "steer": [{step, prompt?, negative_prompt?, cfg?, temperature_start?, temperature_end?}],
+ * steps increasing. */
+static ts_status
+steer_from_json (const cJSON *list, ts_image_meta *meta, ts_error *err)
+{
+  int n = cJSON_IsArray (list) ? cJSON_GetArraySize (list) : -1;
+  uint32_t last = 0;
+
+  if (n < 0 || n > 100000)
+    return ts_error_set (err, TS_ERR_FORMAT, "image metadata: \"steer\" must be a list of changes");
+  if (n == 0)
+    return TS_OK;
+  meta->steer = calloc ((size_t) n, sizeof *meta->steer);
+  if (!meta->steer)
+    return ts_error_set (err, TS_ERR_NOMEM, "image metadata: out of memory");
+  for (int i = 0; i < n; i++) {
+    const cJSON *e = cJSON_GetArrayItem (list, i);
+    ts_image_steer *c = &meta->steer[i];
+    const char *keys[2] = { "prompt", "negative_prompt" };
+    char **fields[2] = { &c->prompt, &c->negative_prompt };
+    ts_status st;
+
+    c->cfg = c->temperature_start = c->temperature_end = NAN;
+    meta->n_steer = (uint32_t) i + 1;
+    if (!cJSON_IsObject (e))
+      return ts_error_set (err, TS_ERR_FORMAT, "image metadata: \"steer\" item %d is not an object", i);
+    if ((st = json_get_u32 (e, "step", &c->step, err)) != TS_OK
+        || (st = json_get_double (e, "cfg", &c->cfg, err)) != TS_OK
+        || (st = json_get_double (e, "temperature_start", &c->temperature_start, err)) != TS_OK
+        || (st = json_get_double (e, "temperature_end", &c->temperature_end, err)) != TS_OK)
+      return st;
+    if (c->step <= last)
+      return ts_error_set (err, TS_ERR_FORMAT,
+                           "image metadata: \"steer\" item %d: steps must be 1 or more and increase", i);
+    last = c->step;
+    for (int k = 0; k < 2; k++) {
+      const cJSON *v = cJSON_GetObjectItemCaseSensitive (e, keys[k]);
+      if (!v)
+        continue;
+      if (!cJSON_IsString (v))
+        return ts_error_set (err, TS_ERR_FORMAT, "image metadata: \"steer\" item %d: \"%s\" must be a string", i,
+                             keys[k]);
+      *fields[k] = strdup (v->valuestring);
+      if (!*fields[k])
+        return ts_error_set (err, TS_ERR_NOMEM, "image metadata: out of memory");
+    }
+  }
   return TS_OK;
 }
 
@@ -1101,6 +1177,9 @@ ts_image_meta_from_json (const char *json, ts_image_meta *meta, ts_error *err)
       (status = json_get_double (root, "aesthetic_score", &meta->aesthetic_score, err)) !=
           TS_OK ||
       (status = json_get_double (root, "strength", &meta->strength, err)) != TS_OK)
+    goto fail;
+  item = cJSON_GetObjectItemCaseSensitive (root, "steer");
+  if (item && (status = steer_from_json (item, meta, err)) != TS_OK)
     goto fail;
   /* A damaged trajectory costs the trajectory, not the parameters. */
   item = cJSON_GetObjectItemCaseSensitive (root, "trajectory");

@@ -194,6 +194,16 @@ ts_image *ts_image_resize_lanczos (const ts_image *img, uint32_t width, uint32_t
  * strings; release them with ts_image_meta_clear. A struct you pass to the writer is only
  * read, so it may point at any strings you like (then do not call ts_image_meta_clear on it
  * unless you malloc'd them). */
+/* One steering change of a generation (ts_steer_change, as recorded): from the 1-based
+ * step `step` on, these values (NULL strings and NaN numbers: unchanged). */
+typedef struct {
+  uint32_t step;
+  char *prompt;
+  char *negative_prompt;
+  double cfg;
+  double temperature_start, temperature_end;
+} ts_image_steer;
+
 typedef struct {
   char *prompt;
   char *negative_prompt;
@@ -222,6 +232,10 @@ typedef struct {
   double starting_mask_ratio;    /* the schedule's scale (inpainting, refine); < 0 = 1 */
   uint32_t from_step;            /* branch: the state after this step of the source was kept */
   double remask;                 /* refine: the share of tokens redrawn; < 0 when n/a */
+  /* Steering: the run started with the parameters above and changed them n_steer times, in
+   * order of step (owned like the strings; only in the `tessera` JSON, as "steer"). */
+  uint32_t n_steer;
+  ts_image_steer *steer;
   /* The trajectory (ts_result's; only in the `tessera` JSON, compactly encoded): a grid of
    * traj_grid_h x traj_grid_w tokens (0 x 0: not recorded) and three arrays of that many
    * values, owned like the strings. */
