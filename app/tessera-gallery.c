@@ -573,6 +573,31 @@ show_detail (TesseraGallery *self)
 
   add_param (self, _("Prompt"), m->prompt);
   add_param (self, _("Negative Prompt"), m->negative_prompt);
+  /* A steered run's changes, after the parameters it started with. */
+  if (m->n_steer && m->steer)
+    {
+      g_autoptr (GString) text = g_string_new (NULL);
+
+      for (guint i = 0; i < m->n_steer; i++)
+        {
+          const ts_image_steer *c = &m->steer[i];
+          g_autoptr (GString) what = g_string_new (NULL);
+
+          if (c->prompt)
+            g_string_append_printf (what, _("prompt “%s”"), c->prompt);
+          if (c->negative_prompt)
+            g_string_append_printf (what, "%s%s", what->len ? ", " : "", _("negative prompt"));
+          if (!isnan (c->cfg))
+            g_string_append_printf (what, "%s%s %g", what->len ? ", " : "", _("guidance"), c->cfg);
+          if (!isnan (c->temperature_start) || !isnan (c->temperature_end))
+            g_string_append_printf (what, "%s%s", what->len ? ", " : "", _("temperature"));
+          /* Translators: a steering change: "from step 5: prompt “…”, guidance 3" */
+          if (text->len)
+            g_string_append_c (text, '\n');
+          g_string_append_printf (text, _("from step %u: %s"), c->step, what->str);
+        }
+      add_param (self, _("Steered"), text->str);
+    }
   add_param (self, _("Size"), size);
   add_param (self, _("Steps"), steps);
   add_param (self, _("Guidance"), cfg);

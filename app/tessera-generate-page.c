@@ -63,6 +63,8 @@ struct _TesseraGeneratePage
   GtkLabel *token_label;
   GtkLabel *model_label;
   AdwLeaflet *leaflet;
+  GtkButton *pause_button;
+  GtkButton *narrow_pause_button;
   GtkWidget *sidebar;
   GtkWidget *sidebar_separator;
   GtkWidget *canvas_page;
@@ -517,6 +519,8 @@ tessera_generate_page_class_init (TesseraGeneratePageClass *klass)
   BIND (token_label);
   BIND (model_label);
   BIND (leaflet);
+  BIND (pause_button);
+  BIND (narrow_pause_button);
   BIND (sidebar);
   BIND (sidebar_separator);
   BIND (canvas_page);
@@ -862,6 +866,22 @@ tessera_generate_page_set_running (TesseraGeneratePage *self, gboolean running)
   if (running)
     adw_leaflet_set_visible_child (self->leaflet, self->canvas_page);
   update_fold (self);
+}
+
+void
+tessera_generate_page_set_paused (TesseraGeneratePage *self, gboolean paused)
+{
+  GtkButton *buttons[2] = { self->pause_button, self->narrow_pause_button };
+
+  g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
+  for (int i = 0; i < 2; i++)
+    {
+      gtk_button_set_label (buttons[i], paused ? _("C_ontinue") : _("_Pause"));
+      if (paused)
+        gtk_widget_add_css_class (GTK_WIDGET (buttons[i]), "suggested-action");
+      else
+        gtk_widget_remove_css_class (GTK_WIDGET (buttons[i]), "suggested-action");
+    }
 }
 
 void

@@ -108,6 +108,8 @@ void tessera_generate_page_set_batch_count (TesseraGeneratePage *self, guint cou
  * and Finish Now show under Generate, which reads "Add to Queue". */
 void tessera_generate_page_set_form_sensitive (TesseraGeneratePage *self, gboolean sensitive);
 void tessera_generate_page_set_running (TesseraGeneratePage *self, gboolean running);
+/* While a run is paused its Pause buttons read Continue. */
+void tessera_generate_page_set_paused (TesseraGeneratePage *self, gboolean paused);
 /* A widget under the canvas, below the status line (the step scrubber), and the canvas. */
 void tessera_generate_page_add_under_canvas (TesseraGeneratePage *self, GtkWidget *widget);
 TesseraCanvas *tessera_generate_page_get_canvas (TesseraGeneratePage *self);

@@ -735,6 +735,7 @@ static const GActionEntry win_entries[] = {
   { .name = "generate", .activate = generate_activated },
   { .name = "cancel", .activate = cancel_activated },
   { .name = "finish-now", .activate = finish_now_activated },
+  { .name = "pause", .activate = _tessera_window_pause_activated },
   { .name = "open", .activate = open_activated },
   { .name = "choose-model", .activate = choose_model_activated },
   { .name = "reload-model", .activate = reload_model_activated },
@@ -781,6 +782,7 @@ _tessera_window_update_actions (TesseraWindow *self)
    * viewer rather than stopping a run behind it. */
   set_enabled (self, "cancel", !idle && !self->finishing && !tessera_gallery_get_viewer (self->gallery));
   set_enabled (self, "finish-now", self->run == TESSERA_RUN_GENERATE && !self->finishing && self->last_step != NULL);
+  set_enabled (self, "pause", _tessera_window_steer_can_pause (self));
   set_enabled (self, "open", idle);
   set_enabled (self, "choose-model", idle);
   set_enabled (self, "reload-model", idle);

@@ -94,6 +94,11 @@ struct _TesseraWindow
   GtkFileChooserNative *chooser;
   TesseraScrubber *scrubber;  /* tessera-window-tokens.c */
   TesseraTokenRun *token_run; /* the branch or refine run going on */
+  /* tessera-window-steer.c: pausing and steering the running generation */
+  gboolean pausing;           /* asked the worker to pause; not yet paused */
+  gboolean paused;
+  int paused_step;            /* steps done when it paused */
+  GArray *steer;              /* ts_image_steer: this run's changes, for its metadata */
   guint n_exported;           /* unmasking exports finished (written or failed) */
 };
 
@@ -119,6 +124,15 @@ void _tessera_window_render_step (TesseraWindow *self, const TesseraStep *step);
 void _tessera_window_set_progress (TesseraWindow *self, double fraction, const char *text);
 
 void _tessera_window_toast (TesseraWindow *self, const char *message);
+
+/* tessera-window-steer.c: win.pause (Pause, and Continue while paused), the worker's
+ * "paused", and the changes for the image's metadata (borrowed until the next run). */
+void _tessera_window_steer_init (TesseraWindow *self);
+void _tessera_window_steer_begin_run (TesseraWindow *self);
+void _tessera_window_steer_end_run (TesseraWindow *self);
+gboolean _tessera_window_steer_can_pause (TesseraWindow *self);
+void _tessera_window_steer_fill_meta (TesseraWindow *self, ts_image_meta *meta);
+void _tessera_window_pause_activated (GSimpleAction *action, GVariant *param, gpointer user_data);
 
 /* tessera-window-tokens.c: the step scrubber under the canvas and the branch and refine
  * runs (win.branch-from-step, win.refine-tokens). init after the template; begin_run and
@@ -163,6 +177,8 @@ char *_tessera_window_dup_prompt (TesseraWindow *self);
 gboolean _tessera_window_select_size (TesseraWindow *self, guint width, guint height);
 /* Step callbacks that reached the window during the current or last run. */
 guint _tessera_window_get_n_step_updates (TesseraWindow *self);
+gboolean _tessera_window_is_paused (TesseraWindow *self);
+guint _tessera_window_get_n_steer (TesseraWindow *self);
 /* The generate page's canvas texture, NULL before anything was shown. */
 GdkPaintable *_tessera_window_get_canvas_paintable (TesseraWindow *self);
 /* The last file saved to the gallery, NULL before the first. */

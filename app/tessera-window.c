@@ -549,6 +549,7 @@ save_to_gallery (TesseraWindow *self, ts_image *image, const TesseraResult *resu
   /* The trajectory, and a branch's or refine's own fields (mode, from step, remask). */
   _tessera_window_meta_set_trajectory (&meta, result);
   _tessera_window_tokens_fill_meta (self, &meta);
+  _tessera_window_steer_fill_meta (self, &meta);
   tessera_gallery_save_async (self->gallery, image, &meta,
                               g_strcmp0 (meta.mode, "txt2img") == 0 || !meta.mode ? NULL : meta.mode, NULL,
                               save_done, c);
@@ -563,6 +564,7 @@ _tessera_window_begin_run (TesseraWindow *self, TesseraRunKind kind)
   self->finishing = FALSE;
   self->run_cancellable = g_cancellable_new ();
   _tessera_window_tokens_begin_run (self);
+  _tessera_window_steer_begin_run (self);
   step_copy_free (self->last_step);
   self->last_step = NULL;
   self->step_seconds = 0;
@@ -586,6 +588,7 @@ end_run (TesseraWindow *self)
 
   self->run = TESSERA_RUN_IDLE;
   self->finishing = FALSE;
+  _tessera_window_steer_end_run (self);
   g_clear_object (&self->run_cancellable);
   /* After the result is saved with the model it was made with. */
   if (self->reload_pending)
@@ -1057,6 +1060,7 @@ tessera_window_dispose (GObject *object)
   g_cancellable_cancel (self->run_cancellable);
   g_cancellable_cancel (self->load_cancellable);
   _tessera_window_tokens_end_run (self);
+  g_clear_pointer (&self->steer, g_array_unref);
   if (self->chooser)
     gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
   g_clear_object (&self->chooser);
@@ -1231,6 +1235,7 @@ tessera_window_constructed (GObject *object)
 
   _tessera_window_add_actions (self);
   _tessera_window_tokens_init (self);
+  _tessera_window_steer_init (self);
   /* A narrow window (the switcher has moved to the bottom) has no room in the header for
    * the model picker as well as the queue: the status area under Generate names the
    * model there. */

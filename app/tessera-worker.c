@@ -16,6 +16,7 @@
 #include "tessera-worker.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 #include <string.h>
 
 #include "tessera-palette.h"
@@ -55,6 +56,9 @@ typedef struct {
   double strength;
   guint32 extend[4]; /* JOB_OUTPAINT: asked for, then the values used */
 
+  char *steer_prompt;          /* the newest steering change's strings, in use by the run */
+  char *steer_negative_prompt;
+
   int32_t *tokens;
   int grid_h, grid_w;
   int start_step;            /* JOB_RESUME */
@@ -79,6 +83,14 @@ struct _TesseraWorker
   guint next_job_id;
   guint progress_job_id; /* main thread: the newest job whose progress is shown */
   gint quitting;         /* atomic */
+
+  /* Pausing and steering a generation: the main thread asks, the engine thread waits
+   * between two steps until told to go on (or the job is cancelled). */
+  GMutex steer_mutex;
+  GCond steer_cond;
+  gboolean pause_requested;
+  gboolean go_on;
+  ts_steer_change go_on_change; /* g_malloc'd strings; NaN numbers = unchanged */
 
   /* Engine thread only. */
   ts_model *model;
@@ -185,6 +197,8 @@ job_free (Job *job)
   g_free (job->backend);
   g_free (job->prompt);
   g_free (job->negative_prompt);
+  g_free (job->steer_prompt);
+  g_free (job->steer_negative_prompt);
   ts_image_free (job->image);
   g_clear_pointer (&job->mask, g_bytes_unref);
   g_free (job->tokens);
@@ -337,6 +351,133 @@ on_step (void *user_data, const ts_step_info *info)
   post_to_context (job->context, post_dispatch, post, post_free);
 }
 
+/* ---- pausing and steering ---- */
+
+enum {
+  SIGNAL_PAUSED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+typedef struct {
+  GWeakRef worker;
+  guint job_id;
+  int step;
+} PausedPost;
+
+static void
+paused_post_free (gpointer data)
+{
+  PausedPost *post = data;
+
+  g_weak_ref_clear (&post->worker);
+  g_free (post);
+}
+
+static gboolean
+paused_dispatch (gpointer data)
+{
+  PausedPost *post = data;
+  g_autoptr (TesseraWorker) worker = g_weak_ref_get (&post->worker);
+
+  if (worker && worker->progress_job_id == post->job_id)
+    g_signal_emit (worker, signals[SIGNAL_PAUSED], 0, post->step);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+steer_change_clear (ts_steer_change *c)
+{
+  g_free ((char *) c->prompt);
+  g_free ((char *) c->negative_prompt);
+  ts_steer_change_init (c);
+}
+
+/* Engine thread, before each step after the first: where a pause was asked for, tell the
+ * main thread and wait until it says go on (with the changes to make) or the job is
+ * cancelled. The job's GTask holds the worker, so the worker outlives the wait. */
+static bool
+job_steer (void *user_data, int step, ts_steer_change *change)
+{
+  Job *job = user_data;
+  g_autoptr (TesseraWorker) worker = g_weak_ref_get (&job->worker);
+  bool changed = false;
+
+  if (!worker)
+    return false;
+  g_mutex_lock (&worker->steer_mutex);
+  if (worker->pause_requested)
+    {
+      PausedPost *post = g_new0 (PausedPost, 1);
+
+      g_weak_ref_init (&post->worker, worker);
+      post->job_id = job->id;
+      post->step = step;
+      post_to_context (job->context, paused_dispatch, post, paused_post_free);
+      while (!worker->go_on && !job_should_abort (job))
+        g_cond_wait_until (&worker->steer_cond, &worker->steer_mutex,
+                           g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND);
+      if (worker->go_on)
+        {
+          ts_steer_change *c = &worker->go_on_change;
+
+          /* The run reads the strings while it encodes them: the job keeps them. */
+          if (c->prompt)
+            {
+              g_free (job->steer_prompt);
+              job->steer_prompt = g_strdup (c->prompt);
+            }
+          if (c->negative_prompt)
+            {
+              g_free (job->steer_negative_prompt);
+              job->steer_negative_prompt = g_strdup (c->negative_prompt);
+            }
+          *change = *c;
+          change->prompt = c->prompt ? job->steer_prompt : NULL;
+          change->negative_prompt = c->negative_prompt ? job->steer_negative_prompt : NULL;
+          changed = c->prompt || c->negative_prompt || !isnan (c->guidance) || !isnan (c->temperature_start)
+                    || !isnan (c->temperature_end);
+        }
+      steer_change_clear (&worker->go_on_change);
+      worker->pause_requested = FALSE;
+      worker->go_on = FALSE;
+    }
+  g_mutex_unlock (&worker->steer_mutex);
+  return changed;
+}
+
+void
+tessera_worker_pause (TesseraWorker *self, gboolean pause)
+{
+  g_return_if_fail (TESSERA_IS_WORKER (self));
+  g_mutex_lock (&self->steer_mutex);
+  self->pause_requested = pause;
+  self->go_on = FALSE;
+  steer_change_clear (&self->go_on_change);
+  g_mutex_unlock (&self->steer_mutex);
+}
+
+void
+tessera_worker_continue (TesseraWorker *self, const ts_steer_change *change)
+{
+  g_return_if_fail (TESSERA_IS_WORKER (self));
+  g_mutex_lock (&self->steer_mutex);
+  if (self->pause_requested)
+    {
+      steer_change_clear (&self->go_on_change);
+      if (change)
+        {
+          self->go_on_change = *change;
+          self->go_on_change.prompt = g_strdup (change->prompt);
+          self->go_on_change.negative_prompt = g_strdup (change->negative_prompt);
+        }
+      self->go_on = TRUE;
+      g_cond_broadcast (&self->steer_cond);
+    }
+  g_mutex_unlock (&self->steer_mutex);
+}
+
 /* ---- the colour table (tessera-palette.c computes it) ---- */
 
 static void
@@ -436,6 +577,12 @@ fill_engine_params (Job *job, ts_generate_params *gp)
   gp->step_data = job;
   gp->should_abort = job_should_abort;
   gp->abort_data = job;
+  /* Text to image, branch and refine can be paused and steered. */
+  if (job->kind == JOB_GENERATE || job->kind == JOB_RESUME)
+    {
+      gp->steer = job_steer;
+      gp->steer_data = job;
+    }
 }
 
 /* The painted mask (one byte per pixel, non-zero = painted) as the engine's per-token
@@ -724,6 +871,9 @@ tessera_worker_finalize (GObject *object)
 
   g_async_queue_unref (self->queue);
   g_main_context_unref (self->context);
+  steer_change_clear (&self->go_on_change);
+  g_mutex_clear (&self->steer_mutex);
+  g_cond_clear (&self->steer_cond);
   G_OBJECT_CLASS (tessera_worker_parent_class)->finalize (object);
 }
 
@@ -734,12 +884,20 @@ tessera_worker_class_init (TesseraWorkerClass *klass)
 
   object_class->dispose = tessera_worker_dispose;
   object_class->finalize = tessera_worker_finalize;
+
+  /* A run asked to pause (tessera_worker_pause) now waits before `step` (0-based: after
+   * step `step` of 1-based numbering) until tessera_worker_continue or a cancel. */
+  signals[SIGNAL_PAUSED] = g_signal_new ("paused", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                                         NULL, G_TYPE_NONE, 1, G_TYPE_INT);
 }
 
 static void
 tessera_worker_init (TesseraWorker *self)
 {
   self->queue = g_async_queue_new ();
+  g_mutex_init (&self->steer_mutex);
+  g_cond_init (&self->steer_cond);
+  ts_steer_change_init (&self->go_on_change);
   self->context = g_main_context_ref_thread_default ();
   self->thread = g_thread_new ("tessera-engine", worker_thread, self);
 }

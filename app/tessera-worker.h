@@ -93,6 +93,15 @@ G_DECLARE_FINAL_TYPE (TesseraWorker, tessera_worker, TESSERA, WORKER, GObject)
 
 TesseraWorker *tessera_worker_new (void);
 
+/* Pausing and steering the running text-to-image, branch or refine job: with pause TRUE
+ * the run stops before its next step and the worker emits "paused" (the 0-based step
+ * about to run) in the main context; it waits until tessera_worker_continue, which may
+ * change the prompts, guidance and temperatures from that step on (change nullable; the
+ * worker copies it), or until the job is cancelled. FALSE withdraws a request not yet
+ * taken up (call it when a run ends). */
+void tessera_worker_pause (TesseraWorker *self, gboolean pause);
+void tessera_worker_continue (TesseraWorker *self, const ts_steer_change *change);
+
 /* Frees the current model (if any) and loads dir. progress runs on the main thread while
  * target is alive. */
 void tessera_worker_load_async (TesseraWorker *self, const char *dir, const char *backend,

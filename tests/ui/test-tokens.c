@@ -6,7 +6,7 @@
  * run ts_model_resume and save results whose metadata and tokens say what they kept, and
  * an opened gallery image gets the scrubber too. Screenshots (1280x800) go to
  * $TESSERA_SCREENSHOT_DIR: tokens-scrub-step.png, tokens-scrub-picture.png,
- * tokens-refine.png, tokens-branch-gallery.png.
+ * tokens-refine.png, tokens-branch-gallery.png, tokens-paused.png, tokens-steered-gallery.png.
  *
  * Skips (77) without the demo model or without a display.
  */
@@ -447,6 +447,135 @@ test_refine (void)
   close_window (win);
 }
 
+/* Selects file in the gallery; whether it is shown with its parameters read. */
+static gboolean
+shown_in_gallery (TesseraGallery *gallery, GFile *file)
+{
+  TesseraGalleryItem *item = tessera_gallery_get_selected (gallery);
+
+  if (!item || !g_file_equal (tessera_gallery_item_get_file (item), file))
+    tessera_gallery_select_file (gallery, file);
+  item = tessera_gallery_get_selected (gallery);
+  return item && g_file_equal (tessera_gallery_item_get_file (item), file) && tessera_gallery_item_get_meta (item);
+}
+
+/* Pause, edit, continue: the run waits between two steps, the changed prompt and guidance
+ * apply from the next step, the PNG records the change and its step after the parameters
+ * it started with, and the image is, token for token, the engine's resume from the state
+ * after that step with the new parameters. Cancel works while paused. */
+static void
+test_steer (void)
+{
+  g_autofree char *gallery = make_gallery ("steer");
+  g_autoptr (GSettings) s = settings ();
+  TesseraWindow *win;
+  g_autoptr (GFile) file = NULL;
+  ts_image_meta meta;
+  ts_image *img;
+  int k, steps = 120;
+  guint updates;
+
+  win = open_demo_window (gallery);
+  g_settings_set_int (s, "steps", steps);
+  g_settings_set_double (s, "guidance", 9.0);
+  _tessera_window_set_prompt (win, "a lighthouse on a cliff at dusk");
+  activate (win, "generate");
+  WAIT_FOR (_tessera_window_get_n_step_updates (win) >= 3, TIMEOUT_S);
+  activate (win, "pause");
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "pause"));
+  WAIT_FOR (_tessera_window_is_paused (win), TIMEOUT_S);
+  g_assert_true (_tessera_window_is_running (win));
+  g_assert_true (g_str_has_prefix (_tessera_window_get_status_text (win), "Paused after step "));
+  /* Nothing runs while paused. */
+  updates = _tessera_window_get_n_step_updates (win);
+  settle (400);
+  g_assert_cmpuint (_tessera_window_get_n_step_updates (win), ==, updates);
+  k = (int) updates;
+  _tessera_window_set_prompt (win, "a red barn in a snowy field");
+  g_settings_set_double (s, "guidance", 4.0);
+  screenshot (win, "tokens-paused.png", 300);
+  {
+    guint saved = _tessera_window_get_n_saved (win);
+
+    activate (win, "pause"); /* Continue */
+    g_assert_false (_tessera_window_is_paused (win));
+    WAIT_FOR (!_tessera_window_is_running (win) && _tessera_window_get_n_saved (win) > saved, TIMEOUT_S);
+  }
+  file = g_object_ref (_tessera_window_get_last_saved (win));
+  img = load (file, &meta);
+  g_assert_cmpstr (meta.prompt, ==, "a lighthouse on a cliff at dusk");
+  g_assert_cmpfloat (meta.cfg, ==, 9.0);
+  g_assert_cmpuint (meta.n_steer, ==, 1);
+  g_assert_cmpuint (meta.steer[0].step, ==, (guint) k + 1);
+  g_assert_cmpstr (meta.steer[0].prompt, ==, "a red barn in a snowy field");
+  g_assert_null (meta.steer[0].negative_prompt);
+  g_assert_cmpfloat (meta.steer[0].cfg, ==, 4.0);
+  g_assert_true (isnan (meta.steer[0].temperature_start));
+  g_test_message ("paused after step %d of %d, steered from step %u", k, steps, meta.steer[0].step);
+
+  /* The engine's resume from the state after step k with the new parameters. */
+  {
+    g_autofree char *dir = g_settings_get_string (s, "model-folder");
+    ts_model_load_params lp;
+    ts_generate_params p;
+    ts_resume_state rs = { 0 };
+    ts_result r = { 0 };
+    ts_error err;
+    ts_model *model;
+    int n = (int) (meta.traj_grid_h * meta.traj_grid_w);
+    g_autofree int32_t *tokens = g_new (int32_t, n);
+
+    ts_model_load_params_init (&lp);
+    lp.backend = meta.backend;
+    model = ts_model_load (dir, &lp, &err);
+    g_assert_nonnull (model);
+    for (int i = 0; i < n; i++)
+      tokens[i] = meta.traj_reveal_step[i] <= k ? meta.traj_codes[i] : ts_model_mask_token_id (model);
+    ts_generate_params_init (&p);
+    p.prompt = meta.steer[0].prompt;
+    p.negative_prompt = meta.negative_prompt;
+    p.width = meta.width;
+    p.height = meta.height;
+    p.steps = (int) meta.steps;
+    p.guidance = meta.steer[0].cfg;
+    p.temperature_start = meta.temperature_start;
+    p.temperature_end = meta.temperature_end;
+    p.aesthetic_score = meta.aesthetic_score;
+    p.seed = meta.seed;
+    rs.tokens = tokens;
+    rs.grid_h = (int) meta.traj_grid_h;
+    rs.grid_w = (int) meta.traj_grid_w;
+    rs.start_step = k;
+    rs.starting_mask_ratio = 1;
+    g_assert_cmpint (ts_model_resume (model, &p, &rs, &r, &err), ==, TS_OK);
+    g_assert_cmpmem (r.tokens, n * sizeof (int32_t), meta.traj_codes, n * sizeof (int32_t));
+    g_assert_cmpmem (r.image->pixels, (gsize) img->width * img->height * 3, img->pixels,
+                     (gsize) img->width * img->height * 3);
+    ts_result_free (&r);
+    ts_model_free (model);
+  }
+  /* The gallery lists the change (once its folder monitor has seen the file). */
+  adw_view_stack_set_visible_child_name (win->view_stack, "gallery");
+  WAIT_FOR (shown_in_gallery (_tessera_window_get_gallery (win), file), TIMEOUT_S);
+  WAIT_FOR (_tessera_window_get_n_toasts (win) == 0, 30);
+  screenshot (win, "tokens-steered-gallery.png", 900);
+  adw_view_stack_set_visible_child_name (win->view_stack, "generate");
+  ts_image_free (img);
+  ts_image_meta_clear (&meta);
+
+  /* Cancel while paused ends the run at once. */
+  activate (win, "generate");
+  WAIT_FOR (_tessera_window_get_n_step_updates (win) >= 2, TIMEOUT_S);
+  activate (win, "pause");
+  WAIT_FOR (_tessera_window_is_paused (win), TIMEOUT_S);
+  activate (win, "cancel");
+  WAIT_FOR (!_tessera_window_is_running (win), 10);
+  g_assert_false (_tessera_window_is_paused (win));
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "pause"));
+  g_settings_set_int (s, "steps", STEPS);
+  close_window (win);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -479,6 +608,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tokens/trajectory-and-scrub", test_trajectory_and_scrub);
   g_test_add_func ("/tokens/branch", test_branch);
   g_test_add_func ("/tokens/refine", test_refine);
+  g_test_add_func ("/tokens/steer", test_steer);
   ret = g_test_run ();
   g_object_unref (app);
   g_free (tmp_dir);
