@@ -60,6 +60,7 @@ struct _TesseraGeneratePage
   GtkEntry *seed_entry;
   GtkToggleButton *seed_lock;
   AdwActionRow *finish_row;
+  AdwActionRow *steer_row;
   GtkLabel *token_label;
   GtkLabel *model_label;
   AdwLeaflet *leaflet;
@@ -87,6 +88,7 @@ struct _TesseraGeneratePage
   TesseraModelState model_state;
   guint64 seed;          /* the last valid seed in the entry */
   guint finish_at;       /* 0: every step */
+  GArray *steer;         /* the steering plan to replay (ts_image_steer), or NULL */
   gboolean running;
   /* The live token count: the model's tokenizer, loaded and used off the main thread. */
   Tokenizer *tokenizer;
@@ -105,6 +107,45 @@ tessera_form_params_clear (TesseraFormParams *params)
 {
   g_clear_pointer (&params->prompt, g_free);
   g_clear_pointer (&params->negative_prompt, g_free);
+  g_clear_pointer (&params->steer, g_array_unref);
+}
+
+void
+tessera_form_params_copy (TesseraFormParams *dst, const TesseraFormParams *src)
+{
+  *dst = *src;
+  dst->prompt = g_strdup (src->prompt ? src->prompt : "");
+  dst->negative_prompt = g_strdup (src->negative_prompt ? src->negative_prompt : "");
+  dst->steer = src->steer ? g_array_ref (src->steer) : NULL;
+}
+
+static void
+steer_record_clear (gpointer data)
+{
+  ts_image_steer *c = data;
+
+  g_free (c->prompt);
+  g_free (c->negative_prompt);
+}
+
+GArray *
+tessera_steer_plan_new (const ts_image_steer *records, guint n)
+{
+  GArray *plan;
+
+  if (!records || n == 0)
+    return NULL;
+  plan = g_array_sized_new (FALSE, TRUE, sizeof (ts_image_steer), n);
+  g_array_set_clear_func (plan, steer_record_clear);
+  for (guint i = 0; i < n; i++)
+    {
+      ts_image_steer c = records[i];
+
+      c.prompt = g_strdup (records[i].prompt);
+      c.negative_prompt = g_strdup (records[i].negative_prompt);
+      g_array_append_val (plan, c);
+    }
+  return plan;
 }
 
 static char *
@@ -279,6 +320,53 @@ update_finish_row (TesseraGeneratePage *self)
     subtitle = g_strdup_printf (_("Not before the last of %d steps: every step runs"), steps);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->finish_row), title);
   adw_action_row_set_subtitle (self->finish_row, subtitle);
+}
+
+/* ---- replaying a steered image's changes ---- */
+
+static void
+update_steer_row (TesseraGeneratePage *self)
+{
+  g_autoptr (GString) steps = g_string_new (NULL);
+  g_autofree char *title = NULL;
+
+  gtk_widget_set_visible (GTK_WIDGET (self->steer_row), self->steer != NULL);
+  if (!self->steer)
+    return;
+  for (guint i = 0; i < self->steer->len; i++)
+    g_string_append_printf (steps, "%s%u", i ? ", " : "", g_array_index (self->steer, ts_image_steer, i).step);
+  /* Translators: the form row that a steered image restores; %s: "7" or "7, 12" */
+  title = g_strdup_printf (ngettext ("Steered from Step %s", "Steered at Steps %s", self->steer->len), steps->str);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->steer_row), title);
+  adw_action_row_set_subtitle (self->steer_row, _("The prompt and settings change there as they did in the image"));
+}
+
+void
+tessera_generate_page_set_steer (TesseraGeneratePage *self, GArray *plan)
+{
+  g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
+  if (plan && plan->len == 0)
+    plan = NULL;
+  if (plan)
+    g_array_ref (plan);
+  g_clear_pointer (&self->steer, g_array_unref);
+  self->steer = plan;
+  update_steer_row (self);
+}
+
+GArray *
+tessera_generate_page_get_steer (TesseraGeneratePage *self)
+{
+  g_return_val_if_fail (TESSERA_IS_GENERATE_PAGE (self), NULL);
+  return self->steer;
+}
+
+static void
+clear_steer_activated (GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void) name;
+  (void) param;
+  tessera_generate_page_set_steer (TESSERA_GENERATE_PAGE (widget), NULL);
 }
 
 static void
@@ -487,6 +575,7 @@ tessera_generate_page_dispose (GObject *object)
   g_clear_object (&self->settings);
   g_clear_object (&self->size_list);
   g_clear_pointer (&self->model_info, tessera_model_info_unref);
+  g_clear_pointer (&self->steer, g_array_unref);
   G_OBJECT_CLASS (tessera_generate_page_parent_class)->dispose (object);
 }
 
@@ -516,6 +605,7 @@ tessera_generate_page_class_init (TesseraGeneratePageClass *klass)
   BIND (seed_entry);
   BIND (seed_lock);
   BIND (finish_row);
+  BIND (steer_row);
   BIND (token_label);
   BIND (model_label);
   BIND (leaflet);
@@ -538,6 +628,7 @@ tessera_generate_page_class_init (TesseraGeneratePageClass *klass)
   BIND (progress_bar);
 #undef BIND
   gtk_widget_class_install_action (widget_class, "generate-page.clear-finish-at", NULL, clear_finish_at_activated);
+  gtk_widget_class_install_action (widget_class, "generate-page.clear-steer", NULL, clear_steer_activated);
 }
 
 static void
@@ -786,6 +877,21 @@ tessera_generate_page_apply_meta (TesseraGeneratePage *self, const TesseraImageM
       /* Translators: a "Finish Now" image whose step the form cannot reach */
       g_string_append_printf (changes, _("finish at step %u → every step"), m->finish_at);
     }
+  /* A steered image's changes are replayed at their steps. */
+  {
+    g_autoptr (GArray) plan = tessera_steer_plan_new (m->steer, m->n_steer);
+    int steps = (int) gtk_adjustment_get_value (self->steps_adjustment);
+
+    tessera_generate_page_set_steer (self, plan);
+    if (plan && (int) g_array_index (plan, ts_image_steer, plan->len - 1).step > steps)
+      {
+        if (changes->len)
+          g_string_append (changes, ", ");
+        /* Translators: a steered image's change past the steps the form can run */
+        g_string_append_printf (changes, _("steering at step %u → not reached"),
+                                g_array_index (plan, ts_image_steer, plan->len - 1).step);
+      }
+  }
   if (m->width && m->height && self->model_info && !select_size (self, m->width, m->height))
     {
       guint w, h;
@@ -820,6 +926,7 @@ tessera_generate_page_read_params (TesseraGeneratePage *self, TesseraFormParams 
   set_seed (self, gtk_toggle_button_get_active (self->seed_lock) ? self->seed : draw_seed ());
   p->seed = self->seed;
   p->finish_at = self->finish_at > 0 && (int) self->finish_at < p->steps ? self->finish_at : 0;
+  p->steer = self->steer ? g_array_ref (self->steer) : NULL;
   g_settings_set_uint64 (self->settings, "seed", p->seed);
   g_settings_set_string (self->settings, "prompt", p->prompt);
   g_settings_set_string (self->settings, "negative-prompt", p->negative_prompt);
@@ -876,7 +983,10 @@ tessera_generate_page_set_paused (TesseraGeneratePage *self, gboolean paused)
   g_return_if_fail (TESSERA_IS_GENERATE_PAGE (self));
   for (int i = 0; i < 2; i++)
     {
-      gtk_button_set_label (buttons[i], paused ? _("C_ontinue") : _("_Pause"));
+      gtk_button_set_icon_name (buttons[i], paused ? "media-playback-start-symbolic" : "media-playback-pause-symbolic");
+      gtk_widget_set_tooltip_text (GTK_WIDGET (buttons[i]),
+                                   paused ? _("Continue from here with the form’s prompt and settings")
+                                          : _("Pause after this step, to change the prompt, guidance or temperatures"));
       if (paused)
         gtk_widget_add_css_class (GTK_WIDGET (buttons[i]), "suggested-action");
       else

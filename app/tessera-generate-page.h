@@ -36,9 +36,14 @@ typedef struct {
   double aesthetic_score;
   guint64 seed;
   guint finish_at; /* 0: every step; else stop after this 1-based step (below steps) */
+  GArray *steer;   /* nullable, ref'd: ts_image_steer, a steered image's changes to replay */
 } TesseraFormParams;
 
 void tessera_form_params_clear (TesseraFormParams *params);
+/* dst = src, with copies of the strings and a reference to the steering plan. */
+void tessera_form_params_copy (TesseraFormParams *dst, const TesseraFormParams *src);
+/* A new steering plan (ts_image_steer, strings copied) from n records; NULL when n is 0. */
+GArray *tessera_steer_plan_new (const ts_image_steer *records, guint n);
 
 #define TESSERA_TYPE_GENERATE_PAGE (tessera_generate_page_get_type ())
 G_DECLARE_FINAL_TYPE (TesseraGeneratePage, tessera_generate_page, TESSERA, GENERATE_PAGE, AdwBin)
@@ -84,6 +89,9 @@ guint64 tessera_generate_page_get_seed (TesseraGeneratePage *self);
 /* The step at which the next generation finishes as "Finish Now" would (0: every step).
  * Reusing a "Finish Now" image sets it; the form shows it in a row the user can clear. */
 void tessera_generate_page_set_finish_at (TesseraGeneratePage *self, guint step);
+/* The steering plan the next generation replays (nullable; the page takes a reference). */
+void tessera_generate_page_set_steer (TesseraGeneratePage *self, GArray *plan);
+GArray *tessera_generate_page_get_steer (TesseraGeneratePage *self);
 guint tessera_generate_page_get_finish_at (TesseraGeneratePage *self);
 /* The live token count under the prompt: tokens with the start and end ones, -1 while
  * unknown (no tokenizer yet, or counting), and the label's text. */
@@ -108,7 +116,7 @@ void tessera_generate_page_set_batch_count (TesseraGeneratePage *self, guint cou
  * and Finish Now show under Generate, which reads "Add to Queue". */
 void tessera_generate_page_set_form_sensitive (TesseraGeneratePage *self, gboolean sensitive);
 void tessera_generate_page_set_running (TesseraGeneratePage *self, gboolean running);
-/* While a run is paused its Pause buttons read Continue. */
+/* While a run is paused its Pause buttons (⏸) become Continue (▶). */
 void tessera_generate_page_set_paused (TesseraGeneratePage *self, gboolean paused);
 /* A widget under the canvas, below the status line (the step scrubber), and the canvas. */
 void tessera_generate_page_add_under_canvas (TesseraGeneratePage *self, GtkWidget *widget);

@@ -55,9 +55,7 @@ tessera_job_new (guint id, TesseraJobKind kind, const TesseraFormParams *form)
   self = g_object_new (TESSERA_TYPE_JOB, NULL);
   self->id = id;
   self->kind = kind;
-  self->form = *form;
-  self->form.prompt = g_strdup (form->prompt ? form->prompt : "");
-  self->form.negative_prompt = g_strdup (form->negative_prompt ? form->negative_prompt : "");
+  tessera_form_params_copy (&self->form, form);
   self->status = g_strdup (_("Waiting"));
   return self;
 }

@@ -35,6 +35,11 @@ to_worker_params (const TesseraRunParams *p, TesseraGenerateParams *gp)
   gp->aesthetic_score = p->form.aesthetic_score;
   gp->seed = p->form.seed;
   gp->finish_at = p->form.finish_at;
+  if (p->form.steer)
+    {
+      gp->steer = (const ts_image_steer *) (void *) p->form.steer->data;
+      gp->n_steer = p->form.steer->len;
+    }
 }
 
 static ts_image *
@@ -197,9 +202,7 @@ _tessera_window_start_next (TesseraWindow *self)
   g_set_object (&self->job, job);
   /* The run's parameters, for the step texts and the PNG metadata. */
   tessera_form_params_clear (&self->params.form);
-  self->params.form = job->form;
-  self->params.form.prompt = g_strdup (job->form.prompt);
-  self->params.form.negative_prompt = g_strdup (job->form.negative_prompt);
+  tessera_form_params_copy (&self->params.form, &job->form);
   g_free (self->params.source);
   self->params.source = g_strdup (job->source);
   g_free (self->params.source_hash);

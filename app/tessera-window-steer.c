@@ -22,9 +22,10 @@ steer_record_clear (gpointer data)
   g_free (c->negative_prompt);
 }
 
-/* The values in force after every change so far: the run's own, then each change. */
+/* The values in force at (1-based) step `step`: the run's own, then each change up to it. */
 static void
-in_force (TesseraWindow *self, const char **prompt, const char **negative, double *guidance, double *t0, double *t1)
+in_force (TesseraWindow *self, guint step, const char **prompt, const char **negative, double *guidance, double *t0,
+          double *t1)
 {
   const TesseraFormParams *f = &self->params.form;
 
@@ -37,6 +38,8 @@ in_force (TesseraWindow *self, const char **prompt, const char **negative, doubl
     {
       const ts_image_steer *c = &g_array_index (self->steer, ts_image_steer, i);
 
+      if (c->step > step)
+        break;
       if (c->prompt)
         *prompt = c->prompt;
       if (c->negative_prompt)
@@ -68,7 +71,7 @@ on_paused (TesseraWorker *worker, int step, gpointer user_data)
   tessera_generate_page_set_paused (self->generate_page, TRUE);
   /* Translators: the status line of a paused run; %d: steps done, %d: all steps */
   text = g_strdup_printf (_("Paused after step %d of %d: change the prompt, guidance or temperatures, then "
-                            "Continue"),
+                            "continue (▶)"),
                           step, self->params.form.steps);
   _tessera_window_set_progress (self, (double) step / MAX (1, self->params.form.steps), text);
   if (self->job)
@@ -84,11 +87,27 @@ _tessera_window_steer_init (TesseraWindow *self)
   g_signal_connect_object (self->worker, "paused", G_CALLBACK (on_paused), self, 0);
 }
 
+/* A run starts: its record begins as the plan it replays (a steered image reused). */
 void
 _tessera_window_steer_begin_run (TesseraWindow *self)
 {
   if (self->steer)
-    g_array_set_size (self->steer, 0);
+    {
+      GArray *plan = self->params.form.steer;
+
+      g_array_set_size (self->steer, 0);
+      for (guint i = 0; plan && i < plan->len; i++)
+        {
+          ts_image_steer c = g_array_index (plan, ts_image_steer, i);
+
+          /* Past the last step the run never gets there. */
+          if ((int) c.step > self->params.form.steps)
+            break;
+          c.prompt = g_strdup (c.prompt);
+          c.negative_prompt = g_strdup (c.negative_prompt);
+          g_array_append_val (self->steer, c);
+        }
+    }
   self->pausing = self->paused = FALSE;
   if (self->worker)
     tessera_worker_pause (self->worker, FALSE);
@@ -135,6 +154,40 @@ _tessera_window_is_paused (TesseraWindow *self)
   return self->paused;
 }
 
+/* Into the record, in step order; on a replayed change of the same step, over it. */
+static void
+record_change (GArray *list, ts_image_steer *record)
+{
+  guint i = 0;
+
+  while (i < list->len && g_array_index (list, ts_image_steer, i).step < record->step)
+    i++;
+  if (i < list->len && g_array_index (list, ts_image_steer, i).step == record->step)
+    {
+      ts_image_steer *c = &g_array_index (list, ts_image_steer, i);
+
+      if (record->prompt)
+        {
+          g_free (c->prompt);
+          c->prompt = g_steal_pointer (&record->prompt);
+        }
+      if (record->negative_prompt)
+        {
+          g_free (c->negative_prompt);
+          c->negative_prompt = g_steal_pointer (&record->negative_prompt);
+        }
+      if (!isnan (record->cfg))
+        c->cfg = record->cfg;
+      if (!isnan (record->temperature_start))
+        c->temperature_start = record->temperature_start;
+      if (!isnan (record->temperature_end))
+        c->temperature_end = record->temperature_end;
+      return;
+    }
+  g_array_insert_val (list, i, *record);
+  record->prompt = record->negative_prompt = NULL;
+}
+
 static void
 continue_run (TesseraWindow *self)
 {
@@ -147,9 +200,9 @@ continue_run (TesseraWindow *self)
   g_autofree char *text = NULL;
 
   tessera_generate_page_read_params (self->generate_page, &form);
-  in_force (self, &prompt, &negative, &guidance, &t0, &t1);
-  ts_steer_change_init (&change);
   record.step = (uint32_t) self->paused_step + 1;
+  in_force (self, record.step, &prompt, &negative, &guidance, &t0, &t1);
+  ts_steer_change_init (&change);
   record.cfg = record.temperature_start = record.temperature_end = NAN;
   if (g_strcmp0 (form.prompt ? form.prompt : "", prompt) != 0)
     {
@@ -170,7 +223,7 @@ continue_run (TesseraWindow *self)
   changed = record.prompt || record.negative_prompt || !isnan (record.cfg) || !isnan (record.temperature_start)
             || !isnan (record.temperature_end);
   if (changed)
-    g_array_append_val (self->steer, record);
+    record_change (self->steer, &record);
   tessera_worker_continue (self->worker, changed ? &change : NULL);
   tessera_form_params_clear (&form);
   self->paused = FALSE;

@@ -150,6 +150,8 @@ start_resume (TesseraWindow *self, int32_t *tokens, int start_step, double ratio
   self->params.form.width = (guint) gw * f;
   self->params.form.height = (guint) gh * f;
   self->params.form.finish_at = 0;
+  /* A branch or refine starts from its own step: a steering plan is not replayed. */
+  g_clear_pointer (&self->params.form.steer, g_array_unref);
   g_clear_pointer (&self->params.source, g_free);
   self->params.source = source_file ? g_file_get_basename (source_file) : NULL;
   self->params.strength = -1;

@@ -58,6 +58,8 @@ typedef struct {
 
   char *steer_prompt;          /* the newest steering change's strings, in use by the run */
   char *steer_negative_prompt;
+  ts_image_steer *plan;        /* changes to make at their steps (a steered image reused) */
+  guint n_plan;
 
   int32_t *tokens;
   int grid_h, grid_w;
@@ -199,6 +201,12 @@ job_free (Job *job)
   g_free (job->negative_prompt);
   g_free (job->steer_prompt);
   g_free (job->steer_negative_prompt);
+  for (guint i = 0; i < job->n_plan; i++)
+    {
+      g_free (job->plan[i].prompt);
+      g_free (job->plan[i].negative_prompt);
+    }
+  g_free (job->plan);
   ts_image_free (job->image);
   g_clear_pointer (&job->mask, g_bytes_unref);
   g_free (job->tokens);
@@ -406,6 +414,19 @@ job_steer (void *user_data, int step, ts_steer_change *change)
 
   if (!worker)
     return false;
+  /* A steered image reused: its recorded change for this (1-based) step. */
+  for (guint i = 0; i < job->n_plan; i++)
+    if (job->plan[i].step == (guint32) step + 1)
+      {
+        const ts_image_steer *c = &job->plan[i];
+
+        change->prompt = c->prompt;
+        change->negative_prompt = c->negative_prompt;
+        change->guidance = c->cfg;
+        change->temperature_start = c->temperature_start;
+        change->temperature_end = c->temperature_end;
+        changed = true;
+      }
   g_mutex_lock (&worker->steer_mutex);
   if (worker->pause_requested)
     {
@@ -433,11 +454,19 @@ job_steer (void *user_data, int step, ts_steer_change *change)
               g_free (job->steer_negative_prompt);
               job->steer_negative_prompt = g_strdup (c->negative_prompt);
             }
-          *change = *c;
-          change->prompt = c->prompt ? job->steer_prompt : NULL;
-          change->negative_prompt = c->negative_prompt ? job->steer_negative_prompt : NULL;
-          changed = c->prompt || c->negative_prompt || !isnan (c->guidance) || !isnan (c->temperature_start)
-                    || !isnan (c->temperature_end);
+          /* On top of the plan's change for this step, where there is one. */
+          if (c->prompt)
+            change->prompt = job->steer_prompt;
+          if (c->negative_prompt)
+            change->negative_prompt = job->steer_negative_prompt;
+          if (!isnan (c->guidance))
+            change->guidance = c->guidance;
+          if (!isnan (c->temperature_start))
+            change->temperature_start = c->temperature_start;
+          if (!isnan (c->temperature_end))
+            change->temperature_end = c->temperature_end;
+          changed = changed || c->prompt || c->negative_prompt || !isnan (c->guidance)
+                    || !isnan (c->temperature_start) || !isnan (c->temperature_end);
         }
       steer_change_clear (&worker->go_on_change);
       worker->pause_requested = FALSE;
@@ -962,6 +991,16 @@ job_set_params (Job *job, const TesseraGenerateParams *params)
   job->negative_prompt = g_strdup (params->negative_prompt ? params->negative_prompt : "");
   job->params.prompt = job->prompt;
   job->params.negative_prompt = job->negative_prompt;
+  job->plan = params->n_steer && params->steer ? g_new0 (ts_image_steer, params->n_steer) : NULL;
+  job->n_plan = job->plan ? params->n_steer : 0;
+  for (guint i = 0; i < job->n_plan; i++)
+    {
+      job->plan[i] = params->steer[i];
+      job->plan[i].prompt = g_strdup (params->steer[i].prompt);
+      job->plan[i].negative_prompt = g_strdup (params->steer[i].negative_prompt);
+    }
+  job->params.steer = NULL;
+  job->params.n_steer = 0;
 }
 
 void

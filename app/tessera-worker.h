@@ -66,6 +66,8 @@ typedef struct {
   double aesthetic_score;
   guint64 seed;
   guint finish_at; /* 0: every step; K: stop after step K as "Finish now" does */
+  const ts_image_steer *steer; /* changes to make at their steps (text to image); copied */
+  guint n_steer;
 } TesseraGenerateParams;
 
 void tessera_generate_params_init (TesseraGenerateParams *p);

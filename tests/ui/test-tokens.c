@@ -6,7 +6,8 @@
  * run ts_model_resume and save results whose metadata and tokens say what they kept, and
  * an opened gallery image gets the scrubber too. Screenshots (1280x800) go to
  * $TESSERA_SCREENSHOT_DIR: tokens-scrub-step.png, tokens-scrub-picture.png,
- * tokens-refine.png, tokens-branch-gallery.png, tokens-paused.png, tokens-steered-gallery.png.
+ * tokens-refine.png, tokens-branch-gallery.png, tokens-paused.png, tokens-steered-gallery.png,
+ * tokens-steer-reuse.png.
  *
  * Skips (77) without the demo model or without a display.
  */
@@ -560,6 +561,40 @@ test_steer (void)
   WAIT_FOR (_tessera_window_get_n_toasts (win) == 0, 30);
   screenshot (win, "tokens-steered-gallery.png", 900);
   adw_view_stack_set_visible_child_name (win->view_stack, "generate");
+
+  /* Reuse replays the changes at their steps: the same image again, pixel for pixel. */
+  {
+    guint opened = _tessera_window_get_n_opened (win);
+    GArray *plan;
+    g_autoptr (GFile) again = NULL;
+    ts_image_meta meta2;
+    ts_image *img2;
+
+    _tessera_window_set_prompt (win, "something else");
+    tessera_window_open_file (win, file);
+    WAIT_FOR (_tessera_window_get_n_opened (win) > opened, TIMEOUT_S);
+    plan = tessera_generate_page_get_steer (_tessera_window_get_generate_page (win));
+    g_assert_nonnull (plan);
+    g_assert_cmpuint (plan->len, ==, 1);
+    g_assert_cmpuint (g_array_index (plan, ts_image_steer, 0).step, ==, (guint) k + 1);
+    WAIT_FOR (_tessera_window_get_n_toasts (win) == 0, 30);
+    screenshot (win, "tokens-steer-reuse.png", 300);
+    again = run_and_save (win, "generate");
+    img2 = load (again, &meta2);
+    g_assert_cmpmem (img2->pixels, (gsize) img2->width * img2->height * 3, img->pixels,
+                     (gsize) img->width * img->height * 3);
+    g_assert_cmpstr (meta2.prompt, ==, meta.prompt);
+    g_assert_cmpuint (meta2.n_steer, ==, 1);
+    g_assert_cmpuint (meta2.steer[0].step, ==, meta.steer[0].step);
+    g_assert_cmpstr (meta2.steer[0].prompt, ==, meta.steer[0].prompt);
+    g_assert_cmpfloat (meta2.steer[0].cfg, ==, meta.steer[0].cfg);
+    ts_image_free (img2);
+    ts_image_meta_clear (&meta2);
+    /* Cleared, the starting settings hold throughout. */
+    gtk_widget_activate_action (GTK_WIDGET (_tessera_window_get_generate_page (win)), "generate-page.clear-steer",
+                                NULL);
+    g_assert_null (tessera_generate_page_get_steer (_tessera_window_get_generate_page (win)));
+  }
   ts_image_free (img);
   ts_image_meta_clear (&meta);
 
