@@ -94,6 +94,11 @@ struct _TesseraWindow
   GtkFileChooserNative *chooser;
   TesseraScrubber *scrubber;  /* tessera-window-tokens.c */
   TesseraTokenRun *token_run; /* the branch or refine run going on */
+  /* The running generation's trajectory so far, from its steps (for Finish Now). */
+  int live_n;                 /* 0: none yet this run */
+  int32_t *live_tokens;       /* the grid after the newest step */
+  guint16 *live_reveal;
+  float *live_prob;
   /* tessera-window-steer.c: pausing and steering the running generation */
   gboolean pausing;           /* asked the worker to pause; not yet paused */
   gboolean paused;
@@ -146,6 +151,11 @@ void _tessera_window_token_run_free (TesseraTokenRun *run);
 void _tessera_window_meta_set_trajectory (ts_image_meta *meta, const TesseraResult *result);
 void _tessera_window_tokens_fill_meta (TesseraWindow *self, ts_image_meta *meta);
 void _tessera_window_tokens_patch_result (TesseraWindow *self, TesseraResult *result);
+/* Each step of a run, then on Finish Now the result (whose tokens are the last step's
+ * with the prediction where still masked) gets the trajectory: those tokens revealed at
+ * that step with its probabilities, as ts_generate_params.finish_at records them. */
+void _tessera_window_tokens_track_step (TesseraWindow *self, const TesseraStep *step);
+void _tessera_window_tokens_finish_trajectory (TesseraWindow *self, TesseraResult *result);
 void _tessera_window_tokens_show_result (TesseraWindow *self, const TesseraResult *result);
 void _tessera_window_tokens_show_image (TesseraWindow *self, const ts_image *image, const ts_image_meta *meta);
 /* Writes the scrubber's image's unmasking to file as an animated WebP (in a thread; a toast

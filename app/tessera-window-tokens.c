@@ -123,6 +123,10 @@ void
 _tessera_window_tokens_end_run (TesseraWindow *self)
 {
   g_clear_pointer (&self->token_run, _tessera_window_token_run_free);
+  self->live_n = 0;
+  g_clear_pointer (&self->live_tokens, g_free);
+  g_clear_pointer (&self->live_reveal, g_free);
+  g_clear_pointer (&self->live_prob, g_free);
 }
 
 void
@@ -130,6 +134,59 @@ _tessera_window_tokens_begin_run (TesseraWindow *self)
 {
   _tessera_window_tokens_end_run (self);
   show (self, NULL, NULL);
+}
+
+void
+_tessera_window_tokens_track_step (TesseraWindow *self, const TesseraStep *step)
+{
+  int n = step->grid_h * step->grid_w;
+
+  if (!step->probability || (self->live_n && self->live_n != n))
+    return;
+  if (!self->live_n)
+    {
+      /* Before the first step: everything masked, but what a branch or refine keeps. */
+      TesseraTokenRun *run = self->token_run;
+
+      self->live_n = n;
+      self->live_tokens = g_new (int32_t, n);
+      self->live_reveal = g_new0 (guint16, n);
+      self->live_prob = g_new (float, n);
+      for (int i = 0; i < n; i++)
+        {
+          self->live_tokens[i] = run && run->kept && run->n == n ? run->kept[i] : step->mask_token_id;
+          self->live_prob[i] = NAN;
+        }
+    }
+  for (int i = 0; i < n; i++)
+    {
+      if (self->live_tokens[i] == step->mask_token_id && step->tokens[i] != step->mask_token_id)
+        {
+          self->live_reveal[i] = (guint16) (step->step + 1);
+          self->live_prob[i] = step->probability[i];
+        }
+      self->live_tokens[i] = step->tokens[i];
+    }
+}
+
+void
+_tessera_window_tokens_finish_trajectory (TesseraWindow *self, TesseraResult *result)
+{
+  const TesseraStep *last = self->last_step;
+  int n = result->grid_h * result->grid_w;
+
+  if (!last || !last->probability || self->live_n != n || last->grid_h * last->grid_w != n)
+    return;
+  result->reveal_step = g_memdup2 (self->live_reveal, n * sizeof *self->live_reveal);
+  result->reveal_prob = g_memdup2 (self->live_prob, n * sizeof *self->live_prob);
+  /* The tokens still masked took the last step's prediction. */
+  for (int i = 0; i < n; i++)
+    if (self->live_tokens[i] == last->mask_token_id)
+      {
+        result->reveal_step[i] = (guint16) (last->step + 1);
+        result->reveal_prob[i] = last->probability[i];
+      }
+  _tessera_window_tokens_patch_result (self, result);
 }
 
 /* Starts a resume run from tokens (taken) with the form's prompt and seed and the source's

@@ -45,6 +45,7 @@ step_copy_free (TesseraStep *step)
   g_free (step->tokens);
   g_free (step->predicted);
   g_free (step->confidence);
+  g_free (step->probability);
   g_free (step);
 }
 
@@ -57,6 +58,7 @@ step_copy (const TesseraStep *step)
   copy->tokens = g_memdup2 (step->tokens, n * sizeof *step->tokens);
   copy->predicted = g_memdup2 (step->predicted, n * sizeof *step->predicted);
   copy->confidence = g_memdup2 (step->confidence, n * sizeof *step->confidence);
+  copy->probability = step->probability ? g_memdup2 (step->probability, n * sizeof *step->probability) : NULL;
   return copy;
 }
 
@@ -372,6 +374,7 @@ _tessera_window_on_step (GObject *target, const TesseraStep *step)
   step_copy_free (self->last_step);
   self->last_step = step_copy (step);
   self->n_step_updates++;
+  _tessera_window_tokens_track_step (self, step);
   self->step_seconds += step->seconds;
   self->n_step_seconds++;
   _tessera_window_render_step (self, step);
@@ -716,6 +719,7 @@ _tessera_window_finish_decode_done (GObject *source, GAsyncResult *res, gpointer
   result->grid_h = self->last_step->grid_h;
   result->tokens = g_memdup2 (self->last_step->tokens, (gsize) result->grid_w * result->grid_h * sizeof (int32_t));
   result->seconds = self->step_seconds;
+  _tessera_window_tokens_finish_trajectory (self, result);
   end_run (self);
   finish_result (self, result, TESSERA_RUN_GENERATE);
 }

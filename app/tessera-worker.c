@@ -169,6 +169,7 @@ step_free (TesseraStep *step)
   g_free (step->tokens);
   g_free (step->predicted);
   g_free (step->confidence);
+  g_free (step->probability);
   g_free (step);
 }
 
@@ -353,6 +354,7 @@ on_step (void *user_data, const ts_step_info *info)
   step->tokens = g_memdup2 (info->tokens, n * sizeof *info->tokens);
   step->predicted = g_memdup2 (info->predicted, n * sizeof *info->predicted);
   step->confidence = g_memdup2 (info->confidence, n * sizeof *info->confidence);
+  step->probability = info->probability ? g_memdup2 (info->probability, n * sizeof *info->probability) : NULL;
   post = post_new (job);
   post->step_func = job->step;
   post->step = step;

@@ -50,6 +50,7 @@ typedef struct {
   int32_t *tokens;
   int32_t *predicted;
   float *confidence;
+  float *probability; /* of each predicted code, without the noise (ts_step_info's) */
 } TesseraStep;
 
 typedef void (*TesseraStepFunc) (GObject *target, const TesseraStep *step);

@@ -667,6 +667,28 @@ test_branch (gconstpointer backend)
   ts_model_free (m);
 }
 
+/* Each step's probability grid, kept for the tokens that step revealed. */
+typedef struct {
+  int32_t mask_id;
+  int32_t prev[256];
+  float prob[256];
+  int n_checked;
+} StepProbs;
+
+static void
+keep_step_probs (void *data, const ts_step_info *info)
+{
+  StepProbs *sp = data;
+
+  for (int i = 0; i < 256; i++) {
+    if (sp->prev[i] == sp->mask_id && info->tokens[i] != sp->mask_id) {
+      sp->prob[i] = info->probability[i];
+      sp->n_checked++;
+    }
+    sp->prev[i] = info->tokens[i];
+  }
+}
+
 /* A steering plan for the test: at step `at` (0-based), these changes. */
 typedef struct {
   int at;
@@ -710,7 +732,19 @@ test_steer (void)
   m = load_model ("cpu");
   params_small (&p, 41);
   p.steps = 8;
-  g_assert_cmpint (ts_model_generate (m, &p, &a, &err), ==, TS_OK);
+  {
+    /* The step callback's probabilities are what the trajectory records. */
+    StepProbs sp = { .mask_id = ts_model_mask_token_id (m) };
+
+    for (int i = 0; i < 256; i++)
+      sp.prev[i] = sp.mask_id;
+    p.on_step = keep_step_probs;
+    p.step_data = &sp;
+    g_assert_cmpint (ts_model_generate (m, &p, &a, &err), ==, TS_OK);
+    p.on_step = NULL;
+    g_assert_cmpint (sp.n_checked, ==, 256);
+    g_assert_cmpmem (sp.prob, sizeof sp.prob, a.reveal_prob, sizeof sp.prob);
+  }
 
   /* Called before each step but the first; nothing changed: the same image. */
   p.steer = steer_plan;

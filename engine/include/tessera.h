@@ -430,6 +430,10 @@ typedef struct {
   const int32_t *tokens;     /* the grid after this step; still-masked = mask_token_id */
   const int32_t *predicted;  /* the model's full prediction this step (every position) */
   const float *confidence;   /* per token (log-probability + temperature * gumbel) */
+  const float *probability;  /* per token: the softmax probability of `predicted`'s code
+                              * after guidance, without the noise (what a trajectory
+                              * records for a token revealed at this step); NaN when the
+                              * draws were recorded ones */
   int n_masked;              /* tokens still masked after this step */
   int32_t mask_token_id;
   double seconds;            /* wall time of this step */

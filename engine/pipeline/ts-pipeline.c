@@ -567,20 +567,36 @@ sample_step (ts_model *m, const ts_generate_params *p, const ts_pipeline_run_arg
   return ts_sampler_remask (&ra, NULL, err);
 }
 
-/* The trajectory of one image after a step: tokens marked UINT16_MAX (masked on entry)
- * that the step fixed get the step's 1-based number and the probability of their code,
- * recovered from the sample op's confidence (log p + temperature * Gumbel noise) by taking
- * the seed's noise back out; tokens still masked lose the mark. With recorded draws the
- * noise is not the seed's, and the probability is left NaN. */
+/* Every token's probability of its predicted code at a step, recovered from the sample
+ * op's confidence (log p + temperature * Gumbel noise) by taking the seed's noise back out.
+ * With recorded draws the noise is not the seed's, and the probability is NaN. */
 static void
-record_reveals (const ts_generate_params *p, const ts_pipeline_run_args *run, int step,
-                uint64_t seed, const int32_t *tok, const float *conf, int32_t mask_id, int n_tok,
-                uint16_t *reveal, float *prob)
+step_probabilities (const ts_generate_params *p, const ts_pipeline_run_args *run, int step,
+                    uint64_t seed, const float *conf, int n_tok, float *prob)
 {
   float temperature = ts_sampler_temperature ((float) p->temperature_start,
                                               (float) p->temperature_end, step, p->steps);
   bool noise = step < p->steps - 1;
 
+  for (int i = 0; i < n_tok; i++) {
+    if (run->draws) {
+      prob[i] = NAN;
+      continue;
+    }
+    float g = noise ? ts_sampler_gumbel (ts_rng_uniform (seed, 0, (uint32_t) step,
+                                                         TS_RNG_PURPOSE_GUMBEL, (uint32_t) i))
+                    : 0.0f;
+    prob[i] = expf (conf[i] - temperature * g);
+  }
+}
+
+/* The trajectory of one image after a step: tokens marked UINT16_MAX (masked on entry)
+ * that the step fixed get the step's 1-based number and the probability of their code
+ * (step_prob); tokens still masked lose the mark. */
+static void
+record_reveals (int step, const int32_t *tok, const float *step_prob, int32_t mask_id, int n_tok,
+                uint16_t *reveal, float *prob)
+{
   for (int i = 0; i < n_tok; i++) {
     if (reveal[i] != UINT16_MAX)
       continue;
@@ -589,14 +605,7 @@ record_reveals (const ts_generate_params *p, const ts_pipeline_run_args *run, in
       continue;
     }
     reveal[i] = (uint16_t) (step + 1);
-    if (run->draws) {
-      prob[i] = NAN;
-    } else {
-      float g = noise ? ts_sampler_gumbel (ts_rng_uniform (seed, 0, (uint32_t) step,
-                                                           TS_RNG_PURPOSE_GUMBEL, (uint32_t) i))
-                      : 0.0f;
-      prob[i] = expf (conf[i] - temperature * g);
-    }
+    prob[i] = step_prob[i];
   }
 }
 
@@ -610,7 +619,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   int n_img = run->n_images > 0 ? run->n_images : 1;
   int32_t mask_id = (int32_t) m->scfg.mask_token_id;
   float *pooled = NULL, *hidden = NULL, *pooled_rep = NULL, *hidden_rep = NULL;
-  float *confidence = NULL, *noise = NULL;
+  float *confidence = NULL, *noise = NULL, *step_prob = NULL;
   int32_t *tokens = NULL, *model_in = NULL, *predicted = NULL;
   uint16_t *reveal = NULL;
   float *reveal_prob = NULL;
@@ -680,9 +689,11 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
   predicted = malloc ((size_t) n_img * n_tok * sizeof *predicted);
   confidence = malloc ((size_t) n_img * n_tok * sizeof *confidence);
   noise = malloc ((size_t) n_tok * sizeof *noise);
+  step_prob = malloc ((size_t) n_tok * sizeof *step_prob);
   reveal = calloc ((size_t) n_img * n_tok, sizeof *reveal);
   reveal_prob = malloc ((size_t) n_img * n_tok * sizeof *reveal_prob);
-  if (!tokens || !model_in || !predicted || !confidence || !noise || !reveal || !reveal_prob) {
+  if (!tokens || !model_in || !predicted || !confidence || !noise || !step_prob || !reveal
+      || !reveal_prob) {
     st = ts_error_set (err, TS_ERR_NOMEM, "generate: out of memory for a %dx%d token grid",
                        grid_w, grid_h);
     goto out;
@@ -800,8 +811,9 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
             tok[i] = pred[i];
       for (int i = 0; i < n_tok; i++)
         n_masked += tok[i] == mask_id;
-      record_reveals (p, run, step, p->seed + (uint64_t) k, tok, conf, mask_id, n_tok,
-                      reveal + (size_t) k * n_tok, reveal_prob + (size_t) k * n_tok);
+      step_probabilities (p, run, step, p->seed + (uint64_t) k, conf, n_tok, step_prob);
+      record_reveals (step, tok, step_prob, mask_id, n_tok, reveal + (size_t) k * n_tok,
+                      reveal_prob + (size_t) k * n_tok);
       if (run->step_done && (st = run->step_done (run->draws_data, step, pred, tok, err)) != TS_OK)
         goto out;
       if (p->on_step) {
@@ -813,6 +825,7 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
           .tokens = tok,
           .predicted = pred,
           .confidence = conf,
+          .probability = step_prob,
           .n_masked = n_masked,
           .mask_token_id = mask_id,
           .seconds = ts_time_now () - step_t0,
@@ -888,6 +901,7 @@ out:
   free (reveal_prob);
   free (reveal);
   free (noise);
+  free (step_prob);
   free (confidence);
   free (predicted);
   free (model_in);

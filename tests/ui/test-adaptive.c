@@ -585,7 +585,26 @@ test_finish_at (void)
   assert_same_pixels (finished, again);
   {
     g_autoptr (ts_image) image = load_png (again, &meta);
+    g_autoptr (ts_image) image0 = NULL;
+    ts_image_meta meta0;
+    guint n;
+
     g_assert_cmpuint (meta.finish_at, ==, k);
+    /* Finish Now's trajectory (built by the app from the steps) is the one the engine
+     * records for a run with finish-at K: the tokens still masked revealed at step K. */
+    image0 = load_png (finished, &meta0);
+    n = meta.traj_grid_h * meta.traj_grid_w;
+    g_assert_cmpuint (n, >, 0);
+    g_assert_cmpuint (meta0.traj_grid_h * meta0.traj_grid_w, ==, n);
+    g_assert_cmpmem (meta0.traj_codes, n * sizeof (int32_t), meta.traj_codes, n * sizeof (int32_t));
+    g_assert_cmpmem (meta0.traj_reveal_step, n * sizeof (guint16), meta.traj_reveal_step, n * sizeof (guint16));
+    g_assert_cmpmem (meta0.traj_confidence, n * sizeof (float), meta.traj_confidence, n * sizeof (float));
+    for (guint i = 0; i < n; i++)
+      {
+        g_assert_cmpuint (meta0.traj_reveal_step[i], >=, 1);
+        g_assert_cmpuint (meta0.traj_reveal_step[i], <=, k);
+      }
+    ts_image_meta_clear (&meta0);
     ts_image_meta_clear (&meta);
   }
 
