@@ -552,6 +552,10 @@ run_load (TesseraWorker *self, Job *job)
   lp.n_threads = job->n_threads;
   lp.progress = on_load_progress;
   lp.progress_data = job;
+  /* A model switched again, or the window closed, stops a load of gigabytes between two
+   * tensors. */
+  lp.should_abort = job_should_abort;
+  lp.abort_data = job;
   self->model = ts_model_load (job->dir, &lp, &err);
   if (!self->model)
     {

@@ -318,7 +318,8 @@ ts_vk_record_dispatch (ts_vk *vk, VkPipeline pipeline,
                          f->n_queries++);
   ts_vk_barrier (vk);
   f->flops += d->flops;
-  if (++f->n_dispatch >= TS_VK_BATCH || f->flops >= TS_VK_BATCH_FLOP)
+  if (++f->n_dispatch >= TS_VK_BATCH
+      || f->flops >= (vk->cpu_type ? TS_VK_BATCH_FLOP_CPU : TS_VK_BATCH_FLOP))
     return ts_vk_submit (vk, err);
   return TS_OK;
 

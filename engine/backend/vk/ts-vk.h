@@ -43,6 +43,9 @@
  * on a GPU it costs one submission per few hundred microseconds of work. The split does
  * not change what runs, nor its order. */
 #define TS_VK_BATCH_FLOP 4e9
+/* The same on a CPU-type device (lavapipe: a few GFLOP/s on two cores), where 4 GFLOP in
+ * flight is seconds of work that a cancel must wait for. */
+#define TS_VK_BATCH_FLOP_CPU 0.25e9
 /* Storage-buffer bindings of the one descriptor-set layout every pipeline shares. */
 #define TS_VK_MAX_BINDINGS 7
 #define TS_VK_MAX_SPEC 7
