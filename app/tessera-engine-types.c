@@ -88,12 +88,7 @@ tessera_image_meta_copy (ts_image_meta *dst, const ts_image_meta *src)
   dst->schedule = g_strdup (src->schedule);
   dst->steer = src->n_steer && src->steer ? g_new0 (ts_image_steer, src->n_steer) : NULL;
   dst->n_steer = dst->steer ? src->n_steer : 0;
-  for (guint i = 0; i < dst->n_steer; i++)
-    {
-      dst->steer[i] = src->steer[i];
-      dst->steer[i].prompt = g_strdup (src->steer[i].prompt);
-      dst->steer[i].negative_prompt = g_strdup (src->steer[i].negative_prompt);
-    }
+  tessera_steer_records_copy (dst->steer, src->steer, dst->n_steer);
   if (src->traj_grid_h && src->traj_grid_w && src->traj_codes && src->traj_reveal_step && src->traj_confidence)
     {
       gsize n = (gsize) src->traj_grid_h * src->traj_grid_w;
@@ -112,6 +107,33 @@ tessera_image_meta_copy (ts_image_meta *dst, const ts_image_meta *src)
 }
 
 void
+tessera_steer_records_copy (ts_image_steer *dst, const ts_image_steer *src, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      dst[i] = src[i];
+      dst[i].prompt = g_strdup (src[i].prompt);
+      dst[i].negative_prompt = g_strdup (src[i].negative_prompt);
+    }
+}
+
+void
+tessera_steer_record_clear (gpointer record)
+{
+  ts_image_steer *c = record;
+
+  g_clear_pointer (&c->prompt, g_free);
+  g_clear_pointer (&c->negative_prompt, g_free);
+}
+
+void
+tessera_steer_records_clear (ts_image_steer *records, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    tessera_steer_record_clear (&records[i]);
+}
+
+void
 tessera_image_meta_free_strings (ts_image_meta *meta)
 {
   g_clear_pointer (&meta->prompt, g_free);
@@ -124,11 +146,8 @@ tessera_image_meta_free_strings (ts_image_meta *meta)
   g_clear_pointer (&meta->source_hash, g_free);
   g_clear_pointer (&meta->mode, g_free);
   g_clear_pointer (&meta->schedule, g_free);
-  for (guint i = 0; i < meta->n_steer && meta->steer; i++)
-    {
-      g_free (meta->steer[i].prompt);
-      g_free (meta->steer[i].negative_prompt);
-    }
+  if (meta->steer)
+    tessera_steer_records_clear (meta->steer, meta->n_steer);
   g_clear_pointer (&meta->steer, g_free);
   meta->n_steer = 0;
   g_clear_pointer (&meta->traj_codes, g_free);

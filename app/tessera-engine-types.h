@@ -45,6 +45,12 @@ void tessera_engine_init_logging (void);
 void tessera_image_meta_copy (ts_image_meta *dst, const ts_image_meta *src);
 void tessera_image_meta_free_strings (ts_image_meta *meta);
 
+/* Steering records (ts_image_steer): copies n of them into dst with their strings
+ * g_strdup'd; frees the strings of one (a GArray clear function) or of n. */
+void tessera_steer_records_copy (ts_image_steer *dst, const ts_image_steer *src, guint n);
+void tessera_steer_record_clear (gpointer record);
+void tessera_steer_records_clear (ts_image_steer *records, guint n);
+
 /* A heap copy (g_malloc'd strings) as a boxed type, for GObject properties and GTasks. */
 typedef ts_image_meta TesseraImageMeta;
 #define TESSERA_TYPE_IMAGE_META (tessera_image_meta_get_type ())

@@ -119,15 +119,6 @@ tessera_form_params_copy (TesseraFormParams *dst, const TesseraFormParams *src)
   dst->steer = src->steer ? g_array_ref (src->steer) : NULL;
 }
 
-static void
-steer_record_clear (gpointer data)
-{
-  ts_image_steer *c = data;
-
-  g_free (c->prompt);
-  g_free (c->negative_prompt);
-}
-
 GArray *
 tessera_steer_plan_new (const ts_image_steer *records, guint n)
 {
@@ -136,15 +127,9 @@ tessera_steer_plan_new (const ts_image_steer *records, guint n)
   if (!records || n == 0)
     return NULL;
   plan = g_array_sized_new (FALSE, TRUE, sizeof (ts_image_steer), n);
-  g_array_set_clear_func (plan, steer_record_clear);
-  for (guint i = 0; i < n; i++)
-    {
-      ts_image_steer c = records[i];
-
-      c.prompt = g_strdup (records[i].prompt);
-      c.negative_prompt = g_strdup (records[i].negative_prompt);
-      g_array_append_val (plan, c);
-    }
+  g_array_set_clear_func (plan, tessera_steer_record_clear);
+  g_array_set_size (plan, n);
+  tessera_steer_records_copy ((ts_image_steer *) (void *) plan->data, records, n);
   return plan;
 }
 

@@ -13,15 +13,6 @@
 
 #include "tessera-window-private.h"
 
-static void
-steer_record_clear (gpointer data)
-{
-  ts_image_steer *c = data;
-
-  g_free (c->prompt);
-  g_free (c->negative_prompt);
-}
-
 /* The values in force at (1-based) step `step`: the run's own, then each change up to it. */
 static void
 in_force (TesseraWindow *self, guint step, const char **prompt, const char **negative, double *guidance, double *t0,
@@ -83,7 +74,7 @@ void
 _tessera_window_steer_init (TesseraWindow *self)
 {
   self->steer = g_array_new (FALSE, TRUE, sizeof (ts_image_steer));
-  g_array_set_clear_func (self->steer, steer_record_clear);
+  g_array_set_clear_func (self->steer, tessera_steer_record_clear);
   g_signal_connect_object (self->worker, "paused", G_CALLBACK (on_paused), self, 0);
 }
 
@@ -96,17 +87,15 @@ _tessera_window_steer_begin_run (TesseraWindow *self)
       GArray *plan = self->params.form.steer;
 
       g_array_set_size (self->steer, 0);
-      for (guint i = 0; plan && i < plan->len; i++)
-        {
-          ts_image_steer c = g_array_index (plan, ts_image_steer, i);
+      guint n = 0;
 
-          /* Past the last step the run never gets there. */
-          if ((int) c.step > self->params.form.steps)
-            break;
-          c.prompt = g_strdup (c.prompt);
-          c.negative_prompt = g_strdup (c.negative_prompt);
-          g_array_append_val (self->steer, c);
-        }
+      /* Past the last step the run never gets there. */
+      while (plan && n < plan->len && (int) g_array_index (plan, ts_image_steer, n).step <= self->params.form.steps)
+        n++;
+      g_array_set_size (self->steer, n);
+      if (n)
+        tessera_steer_records_copy ((ts_image_steer *) (void *) self->steer->data,
+                                    (const ts_image_steer *) (void *) plan->data, n);
     }
   self->pausing = self->paused = FALSE;
   if (self->worker)

@@ -202,11 +202,8 @@ job_free (Job *job)
   g_free (job->negative_prompt);
   g_free (job->steer_prompt);
   g_free (job->steer_negative_prompt);
-  for (guint i = 0; i < job->n_plan; i++)
-    {
-      g_free (job->plan[i].prompt);
-      g_free (job->plan[i].negative_prompt);
-    }
+  if (job->plan)
+    tessera_steer_records_clear (job->plan, job->n_plan);
   g_free (job->plan);
   ts_image_free (job->image);
   g_clear_pointer (&job->mask, g_bytes_unref);
@@ -999,12 +996,8 @@ job_set_params (Job *job, const TesseraGenerateParams *params)
   job->params.negative_prompt = job->negative_prompt;
   job->plan = params->n_steer && params->steer ? g_new0 (ts_image_steer, params->n_steer) : NULL;
   job->n_plan = job->plan ? params->n_steer : 0;
-  for (guint i = 0; i < job->n_plan; i++)
-    {
-      job->plan[i] = params->steer[i];
-      job->plan[i].prompt = g_strdup (params->steer[i].prompt);
-      job->plan[i].negative_prompt = g_strdup (params->steer[i].negative_prompt);
-    }
+  if (job->plan)
+    tessera_steer_records_copy (job->plan, params->steer, job->n_plan);
   job->params.steer = NULL;
   job->params.n_steer = 0;
 }
