@@ -488,6 +488,21 @@ ts_vk_attention (void *impl, const ts_attention_args *a, ts_error *err)
                          "vk: attention: d_head = %lld is larger than the kernel's 256",
                          (long long) a->d_head);
   width = a->heads * a->d_head;
+  /* On a CPU-type device the whole op in one dispatch is seconds that a cancel cannot
+   * interrupt: pieces of whole workgroups of query rows (each row is computed alone, so the
+   * results are the same). */
+  if (vk->cpu_type && !a->causal) {
+    double per_row = 4.0 * (double) a->batch * (double) a->heads * (double) a->seq_kv * (double) a->d_head;
+    int64_t rows = (int64_t) (TS_VK_ATTENTION_FLOP_CPU / per_row) / wg * wg;
+    const split_dim pieces = {
+      .count = offsetof (ts_attention_args, seq_q), .per = rows > (int64_t) wg ? rows : (int64_t) wg,
+      .n_refs = 2,
+      .refs = { { .ref = offsetof (ts_attention_args, q), .unit = a->ldq, .span = width },
+                { .ref = offsetof (ts_attention_args, out), .unit = a->ldo, .span = width } },
+    };
+    if (run_split (vk, OP_ATTENTION, a, sizeof *a, &pieces, &st, err))
+      return st;
+  }
   d.operands[0] = operand (a->q, extent (a->batch, a->bs_q, a->seq_q, a->ldq, width));
   d.operands[1] = operand (a->k, extent (a->batch, a->bs_k, a->seq_kv, a->ldk, width));
   d.operands[2] = operand (a->v, extent (a->batch, a->bs_v, a->seq_kv, a->ldv, width));

@@ -45,7 +45,10 @@
 #define TS_VK_BATCH_FLOP 4e9
 /* The same on a CPU-type device (lavapipe: a few GFLOP/s on two cores), where 4 GFLOP in
  * flight is seconds of work that a cancel must wait for. */
-#define TS_VK_BATCH_FLOP_CPU 0.25e9
+#define TS_VK_BATCH_FLOP_CPU 0.1e9
+/* On a CPU-type device attention (about 0.5 GFLOP/s on lavapipe) runs in pieces of query
+ * rows of about this much work, so that no one dispatch outlasts a cancel by much. */
+#define TS_VK_ATTENTION_FLOP_CPU 0.05e9
 /* Storage-buffer bindings of the one descriptor-set layout every pipeline shares. */
 #define TS_VK_MAX_BINDINGS 7
 #define TS_VK_MAX_SPEC 7
