@@ -188,7 +188,6 @@ gboolean _tessera_window_select_size (TesseraWindow *self, guint width, guint he
 /* Step callbacks that reached the window during the current or last run. */
 guint _tessera_window_get_n_step_updates (TesseraWindow *self);
 gboolean _tessera_window_is_paused (TesseraWindow *self);
-guint _tessera_window_get_n_steer (TesseraWindow *self);
 /* The generate page's canvas texture, NULL before anything was shown. */
 GdkPaintable *_tessera_window_get_canvas_paintable (TesseraWindow *self);
 /* The last file saved to the gallery, NULL before the first. */

@@ -131,12 +131,6 @@ _tessera_window_steer_fill_meta (TesseraWindow *self, ts_image_meta *meta)
   meta->steer = (ts_image_steer *) (void *) self->steer->data;
 }
 
-guint
-_tessera_window_get_n_steer (TesseraWindow *self)
-{
-  return self->steer ? self->steer->len : 0;
-}
-
 gboolean
 _tessera_window_is_paused (TesseraWindow *self)
 {
