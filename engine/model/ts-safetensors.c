@@ -503,6 +503,7 @@ st_parse (ts_safetensors *st, ts_error *err)
     t->name = st->names + names_len;
     names_len += len;
     t->data = data + ranges[n].begin;
+    t->mapped = st->map != NULL;
     ranges[n].name = t->name;
     n++;
   }
@@ -1417,4 +1418,20 @@ ts_st_tensor_check_finite (const ts_st_tensor *t, ts_error *err)
     }
   }
   return TS_OK;
+}
+
+void
+ts_st_tensor_release (const ts_st_tensor *t)
+{
+  long page = sysconf (_SC_PAGESIZE);
+  uintptr_t begin, end;
+
+  if (!t || !t->mapped || page <= 0 || t->size_bytes == 0)
+    return;
+  begin = ((uintptr_t) t->data + (uintptr_t) page - 1) / (uintptr_t) page * (uintptr_t) page;
+  end = ((uintptr_t) t->data + t->size_bytes) / (uintptr_t) page * (uintptr_t) page;
+  /* MADV_DONTNEED on a private read-only file mapping that was never written drops the
+   * pages from this process only; a later read faults them back in from the file. */
+  if (end > begin)
+    (void) madvise ((void *) begin, end - begin, MADV_DONTNEED);
 }

@@ -40,6 +40,7 @@ typedef struct {
   const void *data;   /* into the mapping (may be unaligned for odd offsets) */
   size_t size_bytes;
   const char *file;   /* path of the file that holds it (owned by the ts_safetensors) */
+  bool mapped;        /* data is in a read-only file mapping (ts_safetensors_open) */
 } ts_st_tensor;
 
 typedef struct ts_safetensors ts_safetensors;
@@ -113,5 +114,12 @@ ts_status ts_st_tensor_to_i64 (const ts_st_tensor *t, int64_t *out, ts_error *er
  * model's f16 weights take about 0.4-0.6 s (docs/reliability.md). TS_ERR_FORMAT naming
  * the file, the tensor and the first bad element otherwise. Integer tensors always pass. */
 ts_status ts_st_tensor_check_finite (const ts_st_tensor *t, ts_error *err);
+
+/* Tells the kernel that t's bytes will not be read again soon: the whole pages inside them
+ * leave the process's resident set (they stay in the page cache and read back from the
+ * file if touched). Once a tensor is copied into a backend this keeps a load from holding
+ * the file's pages and the copies at the same time. Does nothing for a tensor of a memory
+ * buffer (ts_safetensors_open_memory). The data stays valid. */
+void ts_st_tensor_release (const ts_st_tensor *t);
 
 #endif /* TS_SAFETENSORS_H */

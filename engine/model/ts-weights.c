@@ -126,6 +126,8 @@ ts_weight_set_load (ts_weight_set *ws, const ts_st_set *ckpt, int n_dims, const 
     ts_error_prefix (err, "%s: uploading '%s'", ws->component, e->name);
     goto fail;
   }
+  /* The backend holds its copy now: the file's pages need not stay resident beside it. */
+  ts_st_tensor_release (t);
   ws->items[ws->n++] = e;
   return &e->w;
 
