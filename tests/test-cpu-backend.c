@@ -107,6 +107,13 @@ test_weights (void)
     g_assert_cmpint (w.shape[0], ==, 2);
     g_assert_cmpint (w.shape[1], ==, 3);
     g_assert_cmpstr (w.name, ==, "blocks.0.weight");
+    g_assert_cmpint (w.dtype, ==, TS_DTYPE_F16); /* 2-D weights stay 16-bit on both */
+    for (int i = 0; i < 6; i++) /* exactly the rounded values, whatever the storage */
+      g_assert_cmpfloat (ts_cpu_weight_get (&w, i), ==, copy[i]);
+    ts_weight_free (be, &w);
+    memcpy (copy, values, sizeof copy);
+    tk_weight (be, &w, "blocks.0.bias", TS_DTYPE_F16, copy, 1, (int64_t[]) { 6 });
+    /* 1-D weights (biases, norm scales) are widened at upload on the fast path */
     g_assert_cmpint (w.dtype, ==, k ? TS_DTYPE_F32 : TS_DTYPE_F16);
     for (int i = 0; i < 6; i++) /* exactly the rounded values, whatever the storage */
       g_assert_cmpfloat (ts_cpu_weight_get (&w, i), ==, copy[i]);
@@ -155,6 +162,26 @@ test_conversions (void)
     f = ts_cpu_bf16_to_f32 ((uint16_t) h);
     if (!isnan (f))
       g_assert_cmpint (tk_f32_to_bf16 (f), ==, h);
+  }
+  {
+    /* ts_cpu_widen (F16C where the CPU has it) agrees with the scalar conversions on all
+     * 65536 values, from an odd (unaligned) address and with a ragged tail. */
+    guint8 *raw = g_malloc (2 * 65536 + 1);
+    float *wide = g_new (float, 65536);
+    for (int dt = 0; dt < 2; dt++) {
+      for (unsigned h = 0; h < 65536; h++)
+        memcpy (raw + 1 + 2 * h, &(uint16_t) { (uint16_t) h }, 2);
+      ts_cpu_widen (dt ? TS_DTYPE_BF16 : TS_DTYPE_F16, raw + 1, wide, 65533);
+      for (unsigned h = 0; h < 65533; h++) {
+        float want = dt ? ts_cpu_bf16_to_f32 ((uint16_t) h) : ts_cpu_f16_to_f32 ((uint16_t) h);
+        if (isnan (want))
+          g_assert_true (isnan (wide[h]));
+        else
+          g_assert_cmpint (memcmp (&wide[h], &want, sizeof want), ==, 0);
+      }
+    }
+    g_free (raw);
+    g_free (wide);
   }
   g_assert_cmpfloat (ts_cpu_bf16_to_f32 (0x3f80), ==, 1.0f);
   g_assert_cmpfloat (ts_cpu_bf16_to_f32 (0xc049), ==, -3.140625f);

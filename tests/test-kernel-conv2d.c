@@ -163,6 +163,16 @@ test_fast_vs_reference (void)
     fast = conv_run (&be.fast, c, &d);
     tk_check_finite (what, fast, d.n_y);
     tk_check_nmse (what, ref, fast, d.n_y, 1e-7);
+    if (c->dtype != TS_DTYPE_F32) {
+      /* the fast path keeps the weight 16-bit and widens it per call: exactly the result of
+       * the same values stored as F32 */
+      conv_case wide = *c;
+      float *f32;
+      wide.dtype = TS_DTYPE_F32;
+      f32 = conv_run (&be.fast, &wide, &d);
+      g_assert_cmpint (memcmp (f32, fast, (size_t) d.n_y * sizeof (float)), ==, 0);
+      g_free (f32);
+    }
     g_free (ref);
     g_free (fast);
     conv_data_clear (&d);
@@ -249,6 +259,14 @@ test_transpose2d (void)
     tk_check_close (what, ref, want, n_y, 1e-5, 1e-6);
     tk_check_finite (what, fast, n_y);
     tk_check_nmse (what, ref, fast, n_y, 1e-7);
+    if (c->dtype != TS_DTYPE_F32) { /* as in test_fast_vs_reference */
+      convt_case wide = *c;
+      float *f32;
+      wide.dtype = TS_DTYPE_F32;
+      f32 = convt_run (&be.fast, &wide, x, wv, bv);
+      g_assert_cmpint (memcmp (f32, fast, (size_t) n_y * sizeof (float)), ==, 0);
+      g_free (f32);
+    }
     g_free (x);
     g_free (wv);
     g_free (bv);

@@ -187,6 +187,51 @@ test_fast_vs_reference (void)
   tk_backends_clear (&be);
 }
 
+/* 16-bit weights that the fast path keeps narrow and widens per call: split along n
+ * (m < n), each task widening its own slab of rows of w, and along m, with w widened
+ * once into the shared buffer; ragged last slabs, strided x and y, accumulate. */
+static const mm_case narrow_cases[] = {
+  { 37, 100, 20000, 20000, 100, TS_DTYPE_F16, TRUE, FALSE },
+  { 1100, 70, 2000, 2003, 75, TS_DTYPE_BF16, TRUE, TRUE },
+  { 3, 300, 64, 64, 300, TS_DTYPE_F16, FALSE, FALSE },
+  { 600, 600, 600, 600, 600, TS_DTYPE_F16, TRUE, FALSE },
+};
+
+/* Widening gives exactly the product of the same values stored as F32 (the same partition,
+ * the same sgemm calls). Also close to the reference. */
+static void
+test_narrow_exact (void)
+{
+  tk_backends be;
+
+  tk_backends_init (&be);
+  for (guint ci = 0; ci < G_N_ELEMENTS (narrow_cases); ci++) {
+    const mm_case *c = &narrow_cases[ci];
+    mm_case wide = *c;
+    mm_data d;
+    float *narrow, *f32, *ref;
+    size_t n = c->m * c->ldy;
+    g_autofree char *what = g_strdup_printf ("matmul narrow %lldx%lldx%lld %s",
+                                             (long long) c->m, (long long) c->n,
+                                             (long long) c->k, ts_dtype_name (c->dtype));
+
+    mm_data_init (&d, c, 300 + ci);
+    narrow = mm_run (&be.fast, c, &d); /* rounds d.w and d.bias to the dtype */
+    wide.dtype = TS_DTYPE_F32;
+    f32 = mm_run (&be.fast, &wide, &d);
+    tk_check_finite (what, narrow, n);
+    if (memcmp (narrow, f32, n * sizeof (float)) != 0)
+      g_error ("%s: differs from the same weight stored as F32", what);
+    ref = mm_run (&be.ref, c, &d);
+    tk_check_nmse (what, ref, narrow, n, 1e-7);
+    g_free (narrow);
+    g_free (f32);
+    g_free (ref);
+    mm_data_clear (&d);
+  }
+  tk_backends_clear (&be);
+}
+
 static void
 check_invalid (const ts_backend *be)
 {
@@ -254,6 +299,7 @@ main (int argc, char **argv)
   tk_init (&argc, &argv);
   g_test_add_func ("/kernels/matmul/reference-vs-double", test_reference_vs_double);
   g_test_add_func ("/kernels/matmul/fast-vs-reference", test_fast_vs_reference);
+  g_test_add_func ("/kernels/matmul/narrow-exact", test_narrow_exact);
   g_test_add_func ("/kernels/matmul/invalid", test_invalid);
   return g_test_run ();
 }

@@ -219,6 +219,55 @@ ts_cpu_scratch_reserve (ts_cpu *cpu, size_t n_floats, const char *op, ts_error *
   return TS_OK;
 }
 
+typedef struct {
+  const ts_weight *w;
+  float *dst;
+} widen_job;
+
+#define WIDEN_CHUNK 65536
+
+static void
+widen_task (void *data, int64_t begin, int64_t end, int thread)
+{
+  const widen_job *job = data;
+  int64_t n = job->w->n_elements, i0 = begin * WIDEN_CHUNK;
+  int64_t i1 = end * WIDEN_CHUNK < n ? end * WIDEN_CHUNK : n;
+  size_t esize = ts_dtype_size (job->w->dtype);
+
+  (void) thread;
+  ts_cpu_widen (job->w->dtype, job->w->buf->data + (size_t) i0 * esize, job->dst + i0,
+                i1 - i0);
+}
+
+const float *
+ts_cpu_weight_wide (ts_cpu *cpu, const ts_weight *w, const char *op, ts_error *err)
+{
+  const float *f32 = ts_cpu_weight_f32 (w);
+  widen_job job;
+  size_t n = (size_t) w->n_elements;
+
+  if (f32)
+    return f32;
+  if (cpu->wide_floats < n) {
+    float *p = n <= SIZE_MAX / sizeof (float) ? malloc (n * sizeof (float)) : NULL;
+    if (!p) {
+      ts_error_set (err, TS_ERR_NOMEM, "%s: cannot allocate %zu bytes to widen '%s'", op,
+                    n * sizeof (float), w->name ? w->name : "(unnamed)");
+      return NULL;
+    }
+    free (cpu->wide);
+    cpu->wide = p;
+    cpu->wide_floats = n;
+  }
+  job.w = w;
+  job.dst = cpu->wide;
+  /* O(weight) against the GEMM's O(weight x rows), but serial it would still idle the
+   * other threads for milliseconds per call. A cancel may leave the buffer half done; the
+   * op then reports TS_ERR_CANCELLED and nothing reads it (every call widens afresh). */
+  ts_cpu_parallel_for (cpu, ((int64_t) n + WIDEN_CHUNK - 1) / WIDEN_CHUNK, 1, widen_task, &job);
+  return cpu->wide;
+}
+
 /* ---- buffers ---- */
 
 /* Buffers from this size up are private anonymous mappings of their own rather than
@@ -304,7 +353,9 @@ cpu_weight_upload (void *impl, ts_weight *w, const char *name, ts_dtype src_dtyp
   for (int i = 0; i < n_dims; i++)
     n *= shape[i];
 
-  store = cpu->reference ? src_dtype : TS_DTYPE_F32;
+  /* The fast path keeps weights of 2+ dimensions 16-bit (widened per GEMM panel, see
+   * ts-cpu.h) and widens the small 1-D ones here, once. */
+  store = cpu->reference || n_dims >= 2 ? src_dtype : TS_DTYPE_F32;
   if (!ts_mul_size ((size_t) n, ts_dtype_size (store), &n_bytes))
     return ts_error_set (err, TS_ERR_INVALID_ARG, "weight_upload: '%s': too large", label);
   w->buf = cpu_buffer_new (impl, n_bytes, err);
@@ -316,22 +367,7 @@ cpu_weight_upload (void *impl, ts_weight *w, const char *name, ts_dtype src_dtyp
     if (n_bytes)
       memcpy (w->buf->data, data, n_bytes);
   } else {
-    /* The fast path widens once here so that GEMMs run on f32 (the values are exact). */
-    const uint16_t *src = data;
-    float *dst = (float *) (void *) w->buf->data;
-    if (src_dtype == TS_DTYPE_F16) {
-      for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy (&h, src + i, sizeof h);
-        dst[i] = ts_cpu_f16_to_f32 (h);
-      }
-    } else {
-      for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy (&h, src + i, sizeof h);
-        dst[i] = ts_cpu_bf16_to_f32 (h);
-      }
-    }
+    ts_cpu_widen (src_dtype, data, (float *) (void *) w->buf->data, n);
   }
   w->dtype = store;
   w->n_dims = n_dims;
@@ -381,6 +417,7 @@ cpu_destroy (void *impl)
     free (cpu->scratch[t]);
   free (cpu->scratch);
   free (cpu->scratch_floats);
+  free (cpu->wide);
   free (cpu);
 }
 

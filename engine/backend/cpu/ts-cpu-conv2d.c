@@ -7,7 +7,8 @@
  * direct loop nest with an fp32 accumulator over (c_in, kh, kw).
  *
  * The fast path turns both into GEMMs over blocks of output pixels, one block per pool
- * task, so the scratch stays bounded whatever the image size:
+ * task, so the scratch stays bounded whatever the image size (a 16-bit weight is widened
+ * whole first, ts_cpu_weight_wide):
  *   conv2d:    y[b][c_out, P] = w[c_out, c_in*kh*kw] . col[c_in*kh*kw, P], where col is
  *              the block's im2col (zero where the window hangs over the padding); a 1x1
  *              stride-1 unpadded convolution multiplies x directly.
@@ -158,13 +159,14 @@ ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
   job.kdim = a->c_in * a->kh * a->kw;
   if (a->batch == 0 || a->c_out == 0 || job.pixels == 0)
     return TS_OK;
-  job.w = ts_cpu_weight_f32 (a->w);
   job.bias = a->bias ? ts_cpu_weight_f32 (a->bias) : NULL;
-  if (cpu->reference || !job.w || (a->bias && !job.bias) || job.kdim == 0
-      || job.kdim > INT_MAX || a->c_out > INT_MAX || job.pixels > INT_MAX) {
+  if (cpu->reference || (a->bias && !job.bias) || job.kdim == 0 || job.kdim > INT_MAX
+      || a->c_out > INT_MAX || job.pixels > INT_MAX) {
     conv2d_ref (cpu, a);
     return TS_OK;
   }
+  if (!(job.w = ts_cpu_weight_wide (cpu, a->w, "conv2d", err)))
+    return TS_ERR_NOMEM;
   job.cpu = cpu;
   job.a = a;
   job.direct = a->kh == 1 && a->kw == 1 && a->stride == 1 && a->pad_top == 0
@@ -257,13 +259,14 @@ ts_cpu_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error
   job.rows = a->c_out * a->k * a->k;
   if (a->batch == 0 || job.rows == 0 || job.pixels == 0)
     return TS_OK;
-  job.w = ts_cpu_weight_f32 (a->w);
   job.bias = a->bias ? ts_cpu_weight_f32 (a->bias) : NULL;
-  if (cpu->reference || !job.w || (a->bias && !job.bias) || a->c_in == 0
-      || a->c_in > INT_MAX || job.rows > INT_MAX || job.pixels > INT_MAX) {
+  if (cpu->reference || (a->bias && !job.bias) || a->c_in == 0 || a->c_in > INT_MAX
+      || job.rows > INT_MAX || job.pixels > INT_MAX) {
     conv_transpose2d_ref (cpu, a);
     return TS_OK;
   }
+  if (!(job.w = ts_cpu_weight_wide (cpu, a->w, "conv_transpose2d", err)))
+    return TS_ERR_NOMEM;
   job.cpu = cpu;
   job.a = a;
   cap = CONV_SCRATCH_FLOATS / job.rows;

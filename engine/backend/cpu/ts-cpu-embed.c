@@ -29,8 +29,9 @@ ts_cpu_embed (void *impl, const ts_embed_args *a, ts_error *err)
     if (table32)
       memcpy (y + i * a->dim, table32 + row * a->dim, (size_t) a->dim * sizeof (float));
     else
-      for (int64_t j = 0; j < a->dim; j++)
-        y[i * a->dim + j] = ts_cpu_weight_get (a->table, row * a->dim + j);
+      ts_cpu_widen (a->table->dtype,
+                    a->table->buf->data + (size_t) (row * a->dim) * ts_dtype_size (a->table->dtype),
+                    y + i * a->dim, a->dim);
   }
   return TS_OK;
 }

@@ -6,6 +6,18 @@
  * path is cblas_sgemm (x * w^T, beta = 0 or 1 for accumulate) on the f32 weights, split
  * into one slab per pool thread along the larger of m and n; OpenBLAS itself runs
  * single-threaded (see ts-cpu-backend.c), so every slab is a plain serial sgemm.
+ *
+ * A weight kept 16-bit (ts-cpu.h) is widened just before its GEMM, into the same partition
+ * the f32 weight would get, so the results are those of the f32 weight bit for bit: split
+ * along m, every slab needs all of w, which is widened once per call into the shared
+ * buffer (O(n k) against the product's O(m n k), m >= n); split along n, each task widens
+ * its own slab of w's rows into its thread's scratch.
+ *
+ * The partition does change the last bits: OpenBLAS's kernels sum an element in an order
+ * that depends on where it falls in the call (measured on 0.3.21, Zen 3: the last columns
+ * of each call differ from the same columns inside a wider call, and row splits of most
+ * sizes differ too). Results therefore vary in the last bits with the thread count, well
+ * inside the golden fp32 tolerances; for a given thread count they are deterministic.
  */
 #include "backend/cpu/ts-cpu.h"
 
@@ -36,23 +48,27 @@ matmul_ref (ts_cpu *cpu, const ts_matmul_args *a)
 }
 
 typedef struct {
+  ts_cpu *cpu;
   const ts_matmul_args *a;
-  const float *w, *bias;
+  const float *w, *bias; /* w NULL: a 16-bit weight, widened per task (split along n) */
   bool split_m;
   int64_t block; /* rows of y (split_m) or columns of y per task */
 } matmul_job;
 
-/* y[i0:i1, j0:j1] = (accumulate ? y : 0) + x[i0:i1] w[j0:j1]^T + bias[j0:j1] */
+/* y[i0:i1, j0:j1] = (accumulate ? y : 0) + x[i0:i1] w[j0:j1]^T + bias[j0:j1]; w_rows is
+ * w[j0:j1] widened, when job->w is NULL. */
 static void
-matmul_block (const matmul_job *job, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+matmul_block (const matmul_job *job, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+              const float *w_rows)
 {
   const ts_matmul_args *a = job->a;
   const float *x = ts_cpu_f32 (a->x) + i0 * a->ldx;
   float *y = ts_cpu_f32 (a->y) + i0 * a->ldy + j0;
+  const float *w = job->w ? job->w + j0 * a->k : w_rows;
 
   if (a->k > 0)
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (int) (i1 - i0), (int) (j1 - j0),
-                 (int) a->k, 1.0f, x, (int) a->ldx, job->w + j0 * a->k, (int) a->k,
+                 (int) a->k, 1.0f, x, (int) a->ldx, w, (int) a->k,
                  a->accumulate ? 1.0f : 0.0f, y, (int) a->ldy);
   else if (!a->accumulate)
     for (int64_t i = 0; i < i1 - i0; i++)
@@ -69,13 +85,19 @@ matmul_task (void *data, int64_t begin, int64_t end, int thread)
   const matmul_job *job = data;
   int64_t m = job->a->m, n = job->a->n;
 
-  (void) thread;
   for (int64_t t = begin; t < end; t++) {
     int64_t lo = t * job->block, hi = lo + job->block;
-    if (job->split_m)
-      matmul_block (job, lo, hi < m ? hi : m, 0, n);
-    else
-      matmul_block (job, 0, m, lo, hi < n ? hi : n);
+    if (job->split_m) {
+      matmul_block (job, lo, hi < m ? hi : m, 0, n, NULL);
+    } else {
+      const ts_weight *w = job->a->w;
+      float *w_rows = job->cpu->scratch[thread];
+      hi = hi < n ? hi : n;
+      if (!job->w)
+        ts_cpu_widen (w->dtype, w->buf->data + (size_t) (lo * job->a->k) * ts_dtype_size (w->dtype),
+                      w_rows, (hi - lo) * job->a->k);
+      matmul_block (job, 0, m, lo, hi, w_rows);
+    }
   }
 }
 
@@ -86,28 +108,31 @@ ts_cpu_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
   matmul_job job;
   int64_t extent, n_tasks;
   double macs;
+  ts_status st;
 
-  (void) err; /* cannot fail: the arguments were checked above the backends */
   if (a->m == 0 || a->n == 0)
     return TS_OK;
   job.w = ts_cpu_weight_f32 (a->w);
   job.bias = a->bias ? ts_cpu_weight_f32 (a->bias) : NULL;
-  /* The reference loop also covers what BLAS cannot take: narrow weights made by a
+  /* The reference loop also covers what BLAS cannot take: narrow biases made by a
    * reference instance and sizes beyond BLAS's int. */
-  if (cpu->reference || !job.w || (a->bias && !job.bias) || a->m > INT_MAX || a->n > INT_MAX
+  if (cpu->reference || (a->bias && !job.bias) || a->m > INT_MAX || a->n > INT_MAX
       || a->k > INT_MAX || a->ldx > INT_MAX || a->ldy > INT_MAX) {
     matmul_ref (cpu, a);
     return TS_OK;
   }
+  job.cpu = cpu;
   job.a = a;
   job.split_m = a->m >= a->n;
+  if (!job.w && job.split_m && !(job.w = ts_cpu_weight_wide (cpu, a->w, "matmul", err)))
+    return TS_ERR_NOMEM;
   extent = job.split_m ? a->m : a->n;
   /* One slab per thread, rounded to 16 so that only the last slab has a ragged edge;
    * small products are not worth the hand-off. A large product gets more slabs, each
    * about MATMUL_TASK_MACS (tens of ms), so that a cancel is seen between them
    * (ts_cpu_parallel_for), but none under MATMUL_MIN_BLOCK rows or columns, so that
-   * packing the other operand stays a small part of each call. A slab computes its
-   * elements exactly as the whole product would: the split changes no result. */
+   * packing the other operand stays a small part of each call (the split changes the
+   * last bits, see the top of the file). */
   macs = (double) a->m * (double) a->n * (double) (a->k + 1);
   n_tasks = macs < 262144.0 ? 1 : cpu->n_threads;
   if (macs / n_tasks > MATMUL_TASK_MACS)
@@ -117,6 +142,9 @@ ts_cpu_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
   if (n_tasks > cpu->n_threads && job.block < MATMUL_MIN_BLOCK)
     job.block = MATMUL_MIN_BLOCK;
   n_tasks = (extent + job.block - 1) / job.block;
+  if (!job.w && (st = ts_cpu_scratch_reserve (cpu, (size_t) (job.block * a->k), "matmul", err))
+                    != TS_OK)
+    return st;
   ts_cpu_parallel_for (cpu, n_tasks, 1, matmul_task, &job);
   return TS_OK;
 }

@@ -10,8 +10,12 @@
  *     squares) are accumulated in double: that is the most accurate choice and keeps the
  *     reference within the golden fp32 tolerances without relying on summation order.
  *   - the fast path ("cpu"): GEMM-shaped work (matmul, convolutions, attention) through
- *     OpenBLAS's cblas_sgemm on f32 weights widened once at upload, everything else as
- *     loops split over a small persistent pthread pool. The pool also splits the GEMMs:
+ *     OpenBLAS's cblas_sgemm, everything else as loops split over a small persistent
+ *     pthread pool. Weights of two or more dimensions stay in their F16/BF16 file dtype
+ *     (half the memory of f32) and are widened to f32 just before their GEMM, into the
+ *     partition the GEMM would have with f32 weights (ts-cpu-matmul.c, ts-cpu-conv2d.c):
+ *     widening is exact, so the results are those of f32 weights bit for bit. The 1-D
+ *     weights (biases, norm scales) are small and are widened once at upload. The pool also splits the GEMMs:
  *     each thread calls a single-threaded sgemm on its own slab (OpenBLAS is set to one
  *     thread), so there is one set of worker threads and no nested parallelism.
  *
@@ -44,6 +48,8 @@ typedef struct {
   ts_cpu_pool *pool;      /* NULL on the reference path and with one thread */
   float **scratch;        /* per-thread scratch, n_threads entries */
   size_t *scratch_floats; /* capacity of each entry */
+  float *wide;            /* a whole 16-bit weight widened for one convolution call */
+  size_t wide_floats;
   /* ts_backend_set_abort: polled by the calling thread between the chunks of a
    * ts_cpu_parallel_for and between the outer iterations of the reference loops; when it
    * asks to stop, `stop` tells the pool threads to skip their remaining chunks and the op
@@ -137,7 +143,9 @@ ts_cpu_weight_get (const ts_weight *w, int64_t i)
 }
 
 /* The fast path's view of a weight: its f32 data, or NULL when it is stored narrower (a
- * weight made by a reference-path instance), in which case ops use the reference loop. */
+ * weight of 2+ dimensions from a 16-bit file, which matmul and the convolutions widen as
+ * they go, or a small one made by a reference instance, for which ops run the reference
+ * loop). */
 static inline const float *
 ts_cpu_weight_f32 (const ts_weight *w)
 {
@@ -145,6 +153,15 @@ ts_cpu_weight_f32 (const ts_weight *w)
 }
 
 /* ---- fast-path building blocks ---- */
+
+/* dst[0, n) = src[0, n) as f32, src in `dtype` (F32, F16 or BF16): exact. F16 through F16C
+ * where the CPU has it (ts-cpu-simd.c). */
+void ts_cpu_widen (ts_dtype dtype, const void *src, float *dst, int64_t n);
+
+/* The f32 data of weight w, widened into cpu->wide when it is stored narrower; NULL when
+ * that buffer cannot be had (err set). Valid until the next call. */
+const float *ts_cpu_weight_wide (ts_cpu *cpu, const ts_weight *w, const char *op,
+                                 ts_error *err);
 
 /* Sums in TS_CPU_LANES independent double accumulators, a form the compiler vectorises
  * without reassociating anything (plain -O2, no -ffast-math). */
