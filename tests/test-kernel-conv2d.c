@@ -9,6 +9,8 @@
  */
 #include "kernel-common.h"
 
+#include "backend/cpu/ts-cpu.h"
+
 #include <string.h>
 
 typedef struct {
@@ -180,6 +182,80 @@ test_fast_vs_reference (void)
   tk_backends_clear (&be);
 }
 
+/* The CPU fast path's Winograd F(2x2, 3x3) (ts-cpu-winograd.c): odd sizes (ragged tiles on
+ * both edges), asymmetric and missing padding, images of one row or column, exactly the
+ * minimum channel count, batches, 16-bit weights; against double sums, and the switch. */
+static void
+test_winograd (void)
+{
+  static const conv_case wcases[] = {
+    { 2, 32, 17, 23, 24, 3, 3, 1, 1, 1, 1, 1, TS_DTYPE_F32, TRUE },
+    { 3, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, TS_DTYPE_BF16, FALSE },
+    { 1, 20, 9, 6, 33, 3, 3, 1, 0, 0, 0, 0, TS_DTYPE_F32, TRUE },  /* valid: 7 x 4 */
+    { 1, 18, 6, 7, 17, 3, 3, 1, 2, 0, 0, 1, TS_DTYPE_F16, TRUE },  /* asymmetric pads */
+    { 1, 24, 1, 13, 20, 3, 3, 1, 1, 1, 1, 1, TS_DTYPE_F32, TRUE }, /* one row */
+    { 2, 16, 11, 1, 16, 3, 3, 1, 1, 1, 1, 1, TS_DTYPE_F32, FALSE }, /* one column */
+    { 1, 64, 40, 44, 48, 3, 3, 1, 1, 1, 1, 1, TS_DTYPE_F16, TRUE }, /* many tiles per task */
+  };
+  tk_backends be;
+
+  tk_backends_init (&be);
+  if (strcmp (ts_backend_name (&be.fast), "cpu") != 0) {
+    g_test_skip ("the Winograd path belongs to the CPU backend");
+    tk_backends_clear (&be);
+    return;
+  }
+  for (guint ci = 0; ci < G_N_ELEMENTS (wcases); ci++) {
+    const conv_case *c = &wcases[ci];
+    conv_data d;
+    double *want;
+    float *fast, *ref;
+    ts_conv2d_args probe = { .batch = c->batch, .c_in = c->c_in, .h = c->h, .w_in = c->w,
+                             .c_out = c->c_out, .kh = c->kh, .kw = c->kw,
+                             .stride = c->stride, .pad_top = c->pt, .pad_left = c->pl,
+                             .pad_bottom = c->pb, .pad_right = c->pr };
+    g_autofree char *what = g_strdup_printf ("conv2d winograd case %u", ci);
+
+    conv_data_init (&d, c, 1500 + ci);
+    probe.h_out = d.h_out;
+    probe.w_out = d.w_out;
+    g_assert_true (ts_cpu_winograd_applies (be.fast.impl, &probe));
+    fast = conv_run (&be.fast, c, &d);
+    ref = conv_run (&be.ref, c, &d);
+    want = g_new (double, d.n_y);
+    conv_expected (c, &d, want);
+    /* fp32 sums of up to 576 products of O(0.3) values, through the transforms (their
+     * sums of up to 16 inputs, and G's halving) */
+    tk_check_close (what, fast, want, d.n_y, 2e-5, 1e-5);
+    tk_check_nmse (what, ref, fast, d.n_y, 1e-7);
+    g_free (want);
+    g_free (fast);
+    g_free (ref);
+    conv_data_clear (&d);
+  }
+  tk_backends_clear (&be);
+
+  {
+    ts_backend off;
+    ts_error err = { 0 };
+    ts_conv2d_args probe = { .batch = 1, .c_in = 32, .h = 8, .w_in = 8, .c_out = 32,
+                             .h_out = 8, .w_out = 8, .kh = 3, .kw = 3, .stride = 1,
+                             .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1 };
+    g_setenv ("TESSERA_CPU_WINOGRAD", "0", TRUE);
+    g_assert_cmpint (ts_backend_cpu_new (&off, false, 1, &err), ==, TS_OK);
+    g_unsetenv ("TESSERA_CPU_WINOGRAD");
+    g_assert_false (ts_cpu_winograd_applies (off.impl, &probe));
+    ts_backend_free (&off);
+    probe.c_in = 8; /* too few channels to pay for the transforms */
+    g_assert_cmpint (ts_backend_cpu_new (&off, false, 1, &err), ==, TS_OK);
+    g_assert_false (ts_cpu_winograd_applies (off.impl, &probe));
+    probe.c_in = 32;
+    probe.stride = 2;
+    g_assert_false (ts_cpu_winograd_applies (off.impl, &probe));
+    ts_backend_free (&off);
+  }
+}
+
 /* ---- transposed convolution ---- */
 
 typedef struct {
@@ -342,6 +418,7 @@ main (int argc, char **argv)
   tk_init (&argc, &argv);
   g_test_add_func ("/kernels/conv2d/reference-vs-double", test_reference_vs_double);
   g_test_add_func ("/kernels/conv2d/fast-vs-reference", test_fast_vs_reference);
+  g_test_add_func ("/kernels/conv2d/winograd", test_winograd);
   g_test_add_func ("/kernels/conv2d/transpose2d", test_transpose2d);
   g_test_add_func ("/kernels/conv2d/invalid", test_invalid);
   return g_test_run ();

@@ -418,6 +418,7 @@ cpu_destroy (void *impl)
   free (cpu->scratch);
   free (cpu->scratch_floats);
   free (cpu->wide);
+  free (cpu->wino);
   free (cpu);
 }
 
@@ -513,6 +514,10 @@ ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts_error *er
     goto nomem;
   cpu->reference = reference;
   cpu->n_threads = n_threads;
+  {
+    const char *v = getenv ("TESSERA_CPU_WINOGRAD");
+    cpu->winograd = !reference && !(v && strcmp (v, "0") == 0);
+  }
   atomic_init (&cpu->stop, false);
   cpu->scratch = calloc ((size_t) n_threads, sizeof *cpu->scratch);
   cpu->scratch_floats = calloc ((size_t) n_threads, sizeof *cpu->scratch_floats);

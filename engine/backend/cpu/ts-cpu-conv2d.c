@@ -167,6 +167,8 @@ ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err)
   }
   if (!(job.w = ts_cpu_weight_wide (cpu, a->w, "conv2d", err)))
     return TS_ERR_NOMEM;
+  if (ts_cpu_winograd_applies (cpu, a))
+    return ts_cpu_conv2d_winograd (cpu, a, job.w, job.bias, err);
   job.cpu = cpu;
   job.a = a;
   job.direct = a->kh == 1 && a->kw == 1 && a->stride == 1 && a->pad_top == 0

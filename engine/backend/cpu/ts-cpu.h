@@ -50,6 +50,9 @@ typedef struct {
   size_t *scratch_floats; /* capacity of each entry */
   float *wide;            /* a whole 16-bit weight widened for one convolution call */
   size_t wide_floats;
+  bool winograd;          /* 3x3 convolutions as Winograd F(2x2, 3x3) (ts-cpu-winograd.c) */
+  float *wino;            /* its transformed filters, for one call */
+  size_t wino_floats;
   /* ts_backend_set_abort: polled by the calling thread between the chunks of a
    * ts_cpu_parallel_for and between the outer iterations of the reference loops; when it
    * asks to stop, `stop` tells the pool threads to skip their remaining chunks and the op
@@ -226,6 +229,11 @@ ts_status ts_cpu_transpose (void *impl, const ts_transpose_args *a, ts_error *er
 ts_status ts_cpu_conv2d (void *impl, const ts_conv2d_args *a, ts_error *err);
 ts_status ts_cpu_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a,
                                    ts_error *err);
+/* ts-cpu-winograd.c: whether conv2d takes the Winograd path for these arguments, and that
+ * path (w and bias in f32). */
+bool ts_cpu_winograd_applies (const ts_cpu *cpu, const ts_conv2d_args *a);
+ts_status ts_cpu_conv2d_winograd (ts_cpu *cpu, const ts_conv2d_args *a, const float *w,
+                                  const float *bias, ts_error *err);
 ts_status ts_cpu_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err);
 ts_status ts_cpu_upsample (void *impl, const ts_upsample_args *a, ts_error *err);
 ts_status ts_cpu_embed (void *impl, const ts_embed_args *a, ts_error *err);
