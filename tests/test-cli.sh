@@ -4,7 +4,7 @@
 # whose metadata reads back, the same seed gives a byte-identical PNG, another seed a
 # different one, previews are written per step, inpaint writes an image that names its
 # source, img2img / outpaint / --batch / --finish-at write what they should (issue 18), options parse alike in every form (--name value, --name=value, the full 64-bit
-# seed range), bad input gives a clear error and a non-zero exit (before the model loads
+# seed range), bench reports a warm-up step and the CPU's peak, bad input gives a clear error and a non-zero exit (before the model loads
 # where the configs can tell), and SIGINT stops a long run. Skips without the set.
 set -eu
 cli=${1:?usage: test-cli.sh TESSERA_CLI}
@@ -34,6 +34,19 @@ gen --prompt "a red fox in the snow" --negative "blurry" --seed 42 --out "$tmp/b
 cmp -s "$tmp/a.png" "$tmp/b.png" && ok "same seed, byte-identical PNG" || fail "same seed, byte-identical PNG"
 gen --prompt "a red fox in the snow" --negative "blurry" --seed 43 --out "$tmp/c.png" >/dev/null || fail "generate seed 43"
 cmp -s "$tmp/a.png" "$tmp/c.png" && fail "another seed, another image" || ok "another seed, another image"
+
+# bench: one untimed warm-up forward before the timed ones, the CPU's features and its
+# measured fp32 peak, and the transformer's share of it.
+"$cli" bench --model "$model" --size 256x256 --steps 2 --threads 1 > "$tmp/bench.txt" 2>/dev/null \
+  || { cat "$tmp/bench.txt"; fail "bench"; }
+grep -q 'transformer step .*(mean of 2, batch 2)' "$tmp/bench.txt" \
+  && grep -q 'warm-up step .*not in the mean' "$tmp/bench.txt" \
+  && grep -q 'steps 2 + 1 untimed warm-up' "$tmp/bench.txt" \
+  && grep -q '^  cpu        .*avx2\|^  cpu        .*no ' "$tmp/bench.txt" \
+  && grep -q '^  precision  fp32' "$tmp/bench.txt" \
+  && grep -Eq '^  fp32 peak  [0-9.]+ GFLOP/s on 1 thread' "$tmp/bench.txt" \
+  && grep -q '% of the measured fp32 peak' "$tmp/bench.txt" \
+  && ok "bench: warm-up step, CPU features, fp32 peak" || { cat "$tmp/bench.txt"; fail "bench: warm-up step, CPU features, fp32 peak"; }
 
 # Without --model: the bundled default model ($TESSERA_DEFAULT_MODEL names it here), and a
 # clear error when there is none.

@@ -6,11 +6,15 @@
  * the estimated time of a full-length generation, and memory (RSS after loading, which
  * is the weights in memory, and the peak during the generation). A full 48-step run at
  * 1024x1024 on a few CPU cores takes far too long, so it runs a few steps (default 2)
- * and extrapolates.
+ * and extrapolates. One more step runs first, untimed: the first forward carries one-time
+ * costs (fresh buffers' page faults, scratch growth) that the mean would otherwise hold.
+ * On the CPU backends it also prints the CPU's vector features and its fp32 peak,
+ * measured, against which the transformer's GFLOP/s are given.
  */
 #include "tessera.h"
 #include "tessera-cli-commands.h"
 #include "cli-options.h"
+#include "cpu-peak.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -36,7 +40,9 @@ usage (FILE *out, const cli_option *opts)
          "Loads the model, runs one text-to-image generation and prints per-stage times (load,\n"
          "tokenize, text encoder, transformer step, sampler step, VQ decode), the transformer's\n"
          "GFLOP/s, an estimate for a full-length generation and peak memory; with --throughput\n"
-         "also images per minute one at a time and in a batch of 4.\n"
+         "also images per minute one at a time and in a batch of 4. The first step is an\n"
+         "untimed warm-up. On the CPU it prints the CPU's vector features and its measured\n"
+         "fp32 peak, and the transformer's share of that peak.\n"
          "\n",
          out);
   cli_print_options (out, opts);
@@ -202,7 +208,9 @@ tessera_cli_bench (int argc, char **argv)
   ts_model *model = NULL;
   ts_error err;
   ts_status st;
-  char cpu[256];
+  char cpu[256], feature_text[160];
+  cpu_features features;
+  double peak = 0;
   double rss_before, rss_loaded, t_load, t_gen, peak_gen, tf_step, sampler_step, estimate, on_disk;
   long n_non_finite = 0;
   int full_steps, rc = 1;
@@ -212,8 +220,8 @@ tessera_cli_bench (int argc, char **argv)
     { "--size", CLI_SIZE, size, "WxH",
       .help = "image size (default: the model's, 1024x1024 for Meissonic)" },
     { "--steps", CLI_INT, &steps, "N",
-      .help = "sampling steps to run (default 2); the estimate scales to the\n"
-              "official step count",
+      .help = "timed sampling steps (default 2), after one untimed warm-up\n"
+              "step; the estimate scales to the official step count",
       .min = 1, .max = 1000 },
     { "--backend", CLI_STRING, &backend, "B",
       .help = "cpu (default), cpu-ref, vulkan or vulkan:N (tessera-cli devices\n"
@@ -277,7 +285,7 @@ tessera_cli_bench (int argc, char **argv)
   gp.prompt = prompt;
   gp.width = width;
   gp.height = height;
-  gp.steps = steps;
+  gp.steps = steps + 1; /* the first is the untimed warm-up */
   gp.guidance = guidance;
   gp.seed = seed;
   gp.on_step = on_step;
@@ -297,8 +305,24 @@ tessera_cli_bench (int argc, char **argv)
   if (strncmp (backend, "check:", 6) == 0)
     printf ("             every op also runs on cpu-ref and is compared: the times below\n"
             "             include the checking and do not measure the device\n");
-  printf ("  size       %ux%u, steps %d, guidance %g (batch %d)%s\n", gp.width, gp.height,
-          steps, guidance, guidance > 1 ? 2 : 1, fp16 ? ", fp16 variants preferred" : "");
+  printf ("  size       %ux%u, steps %d + 1 untimed warm-up, guidance %g (batch %d)%s\n",
+          gp.width, gp.height, steps, guidance, guidance > 1 ? 2 : 1,
+          fp16 ? ", fp16 variants preferred" : "");
+  cpu_features_read (&features);
+  cpu_features_format (&features, feature_text, sizeof feature_text);
+  printf ("  cpu        %s\n", feature_text);
+  printf ("  precision  fp32 compute (%s)\n",
+          cpu_features_native_bf16 (&features)
+            ? "this CPU has native bf16 dot products; Tessera has no bf16 path yet"
+            : "no native bf16 dot products on this CPU: fp32 is the fast path");
+  if (strncmp (ts_model_backend_name (model), "cpu", 3) == 0) {
+    long online = sysconf (_SC_NPROCESSORS_ONLN);
+    int n = threads > 0 ? threads : online > 0 ? (int) online : 1;
+    const char *how;
+    peak = cpu_fp32_peak_gflops (&features, n, &how);
+    printf ("  fp32 peak  %.1f GFLOP/s on %d thread%s (%s loop, measured now)\n", peak, n,
+            n == 1 ? "" : "s", how);
+  }
   fflush (stdout);
 
   peak_reset = reset_peak_rss ();
@@ -312,8 +336,12 @@ tessera_cli_bench (int argc, char **argv)
   }
   ts_model_get_stats (model, &stats);
 
-  tf_step = stats.n_transformer_calls > 0 ? stats.transformer_s / stats.n_transformer_calls : 0;
-  sampler_step = stats.sampler_s / (double) steps;
+  /* Every forward but the warm-up's; with several images per forward chunk (the batch
+   * mode) every chunk has a first forward, but only the call's first is left out. */
+  tf_step = stats.n_transformer_calls > 1
+              ? (stats.transformer_s - stats.transformer_first_s) / (stats.n_transformer_calls - 1)
+              : stats.transformer_s;
+  sampler_step = stats.sampler_s / (double) (steps + 1);
   estimate = stats.tokenize_s + stats.text_encoder_s
              + full_steps * (tf_step + sampler_step) + stats.vq_decode_s;
 
@@ -322,9 +350,11 @@ tessera_cli_bench (int argc, char **argv)
   printf ("  %-34s %10.3f\n", "tokenize", stats.tokenize_s);
   printf ("  %-34s %10.3f\n", "text encoder", stats.text_encoder_s);
   printf ("  %-34s %10.3f  (mean of %d, batch %d)\n", "transformer step", tf_step,
-          stats.n_transformer_calls, stats.transformer_batch);
+          stats.n_transformer_calls - 1, stats.transformer_batch);
+  printf ("  %-34s %10.3f  (the first forward, not in the mean)\n", "warm-up step",
+          stats.transformer_first_s);
   printf ("  %-34s %10.3f  (mean of %d)\n", "sampler step (CFG + scheduler)", sampler_step,
-          steps);
+          steps + 1);
   printf ("  %-34s %10.3f\n", "VQ decode", stats.vq_decode_s);
   printf ("  %-34s %10.3f  (%dx%d tokens)\n", "generate, whole call", t_gen, result.grid_w,
           result.grid_h);
@@ -337,9 +367,14 @@ tessera_cli_bench (int argc, char **argv)
                        : "(every sampler confidence of every step)");
   printf ("\n  transformer step\n");
   if (stats.transformer_flop > 0 && tf_step > 0)
+  {
     printf ("  %-34s %10.1f  GFLOP per step, batch %d (engine count): %.1f GFLOP/s\n", "work",
             stats.transformer_flop / 1e9, stats.transformer_batch,
             stats.transformer_flop / tf_step / 1e9);
+    if (peak > 0)
+      printf ("  %-34s %10.1f  %% of the measured fp32 peak\n", "against the peak",
+              100.0 * stats.transformer_flop / tf_step / 1e9 / peak);
+  }
   else
     printf ("  %-34s %10s  (the engine reported no FLOP count)\n", "work", "n/a");
   if (gp.width == 1024 && gp.height == 1024 && tf_step > 0)

@@ -624,6 +624,9 @@ typedef struct {
   uint64_t device_memory_peak_bytes; /* the most device memory the backend has held at once
                                       * since the model loaded (weights included); 0 on the
                                       * CPU backend, whose memory is the process's RSS */
+  double transformer_first_s; /* the call's first forward alone (part of transformer_s): it
+                               * carries one-time costs (fresh buffers' page faults, scratch
+                               * growth), which a benchmark keeps out of its mean */
 } ts_model_stats;
 
 void ts_model_get_stats (const ts_model *model, ts_model_stats *stats);

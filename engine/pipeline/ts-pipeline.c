@@ -776,7 +776,10 @@ ts_pipeline_run (ts_model *m, const ts_generate_params *p, const ts_pipeline_run
     /* Wait here so that the device's transformer time is not counted as sampling. */
     if (st == TS_OK)
       st = ts_backend_sync (&m->be, err);
-    m->stats.transformer_s += ts_time_now () - t0;
+    t0 = ts_time_now () - t0; /* now the forward's duration */
+    m->stats.transformer_s += t0;
+    if (m->stats.transformer_first_s == 0.0)
+      m->stats.transformer_first_s = t0;
     m->stats.n_transformer_calls++;
     if (st != TS_OK)
       goto out;
