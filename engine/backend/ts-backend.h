@@ -10,8 +10,8 @@
  * buffer on Vulkan). Ops address it through ts_ref = (buffer, byte offset); all tensors are
  * dense and row-major, activations are F32 unless an argument says otherwise, and token
  * ids are I32. Weights are uploaded once into ts_weight objects; the backend chooses how
- * to store them (the CPU fast path widens f16/bf16 to f32 once for BLAS, a GPU may keep
- * f16), so stages never look inside a weight.
+ * to store them (the CPU fast path keeps f16/bf16 matrices 16-bit and widens them per
+ * GEMM, a GPU may keep f16), so stages never look inside a weight.
  *
  * Ops are enqueued in order and may run asynchronously; `download` and `sync` wait. Every
  * call goes through the functions below the vtable, which check the arguments once for all

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
  * ts-cpu-backend — the CPU backend's object: host buffers, weight upload (kept in the
- * source dtype on the reference path, widened to f32 once on the fast path), the ops
- * vtable and the persistent worker pool used by the fast path. The kernels themselves live in one file per family (ts-cpu-<family>.c).
+ * source dtype, except the fast path's 1-D weights, widened to f32 once; see ts-cpu.h),
+ * the ops vtable and the persistent worker pool used by the fast path. The kernels
+ * themselves live in one file per family (ts-cpu-<family>.c).
  */
 #include "backend/cpu/ts-cpu.h"
 

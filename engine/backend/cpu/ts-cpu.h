@@ -15,9 +15,11 @@
  *     (half the memory of f32) and are widened to f32 just before their GEMM, into the
  *     partition the GEMM would have with f32 weights (ts-cpu-matmul.c, ts-cpu-conv2d.c):
  *     widening is exact, so the results are those of f32 weights bit for bit. The 1-D
- *     weights (biases, norm scales) are small and are widened once at upload. The pool also splits the GEMMs:
- *     each thread calls a single-threaded sgemm on its own slab (OpenBLAS is set to one
- *     thread), so there is one set of worker threads and no nested parallelism.
+ *     weights (biases, norm scales) are small and are widened once at upload. The pool
+ *     also splits the GEMMs: each thread calls a single-threaded sgemm on its own slab
+ *     (OpenBLAS is set to one thread), so there is one set of worker threads and no
+ *     nested parallelism. 3x3 stride-1 convolutions run as Winograd F(2x2, 3x3)
+ *     (ts-cpu-winograd.c).
  *
  * Setting TS_CPU_REFERENCE=1 in the environment makes ts_backend_cpu_new() build the
  * reference path whatever the caller asked for (as ggml's reference mode does).
