@@ -15,7 +15,10 @@
  * gate), batches (attention, rope, conv2d, conv_transpose2d, group_norm), then query rows
  * (non-causal attention) or sequence positions (rope), channel planes (upsample). Transpose
  * alone tiles by itself, through the shader's strides rather than its arguments. Every
- * output element is computed by the same arithmetic as in one dispatch. What stays whole:
+ * output element is computed by the same arithmetic as in one dispatch. On a CPU-type
+ * device, where one dispatch can be seconds that a cancel must wait for, attention and the
+ * convolutions also run in pieces of bounded work (TS_VK_ATTENTION_FLOP_CPU,
+ * TS_VK_CONV_FLOP_CPU), the same way. What stays whole:
  * weights, a batch entry's keys and values in attention, a batch entry's input of a
  * convolution, one row of the sample op's logits (the two rows of guidance are bound
  * separately).
@@ -725,14 +728,27 @@ ts_vk_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
   return st;
 }
 
+/* The plain form of conv2d.comp (every transposed convolution) runs about 8 times fewer
+ * flop/s on lavapipe than the lane-sharing form (TESSERA_VK_PROFILE, tiny model at 1024²:
+ * conv_transpose2d 0.2 GFLOP/s, conv2d 1.5 to 2), so on a CPU-type device its pieces and
+ * submissions count its flops 8 times. */
+#define CONV_PLAIN_COST_CPU 8.0
+
 /* On CPU-type devices with subgroup broadcast (the ROWS GEMM's condition) conv2d runs the
- * shader's lane-sharing form: 4 pixels x 2 subgroups' worth of channels per invocation. */
+ * shader's lane-sharing form: 4 pixels x 2 subgroups' worth of channels per invocation.
+ * d->flops is the whole op's. One dispatch covers every item (pixel, or run of 4 pixels)
+ * of the output planes; on a CPU-type device, where that is seconds that a cancel cannot
+ * interrupt, consecutive items go in dispatches of whole workgroups of about
+ * TS_VK_CONV_FLOP_CPU each (every item is computed alone, so the results are the same). */
 static ts_status
 conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_t transposed,
                ts_error *err)
 {
   uint32_t oc = 8, wg = 64, sg = 0;
-  uint64_t items = (uint64_t) pc->h_out * pc->w_out;
+  uint64_t items = (uint64_t) pc->h_out * pc->w_out, per;
+  const double flops = d->flops;
+  double cost = flops;
+  ts_status st = TS_OK;
 
   if (!transposed && vk->cpu_type && vk->gemm == TS_VK_GEMM_ROWS) {
     sg = vk->subgroup_size;
@@ -748,10 +764,24 @@ conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_
   d->n_spec = 5;
   d->push = pc;
   d->push_size = sizeof *pc;
-  d->groups[0] = groups_1d (items, wg);
   d->groups[1] = (pc->c_out + oc - 1) / oc;
   d->groups[2] = pc->batch;
-  return ts_vk_dispatch (vk, d, err);
+  per = items;
+  if (vk->cpu_type && flops > 0) {
+    cost = sg ? flops : flops * CONV_PLAIN_COST_CPU;
+    per = (uint64_t) (TS_VK_CONV_FLOP_CPU / (cost / (double) items)) / wg * wg;
+    per = per > wg ? per : wg;
+  }
+  for (uint64_t g0 = 0; st == TS_OK && g0 < items; g0 += per) {
+    const uint64_t n = per < items - g0 ? per : items - g0;
+    pc->g0 = (uint32_t) g0;
+    pc->g1 = (uint32_t) (g0 + n);
+    d->groups[0] = groups_1d (n, wg);
+    d->flops = flops * (double) n / (double) items;
+    d->cost = cost * (double) n / (double) items;
+    st = ts_vk_dispatch (vk, d, err);
+  }
+  return st;
 }
 
 ts_status
