@@ -89,11 +89,14 @@ typedef struct {
 } ts_vk_conv2d_push;
 _Static_assert (sizeof (ts_vk_conv2d_push) <= TS_VK_PUSH_MAX, "conv2d.comp push constants");
 
-/* shaders/group_norm.comp */
+/* shaders/group_norm.comp. The dispatch normalises the elements i0 <= i < i1 of every
+ * (batch, group) pair (c / groups x hw of them; all of them when it computes
+ * statistics). */
 typedef struct {
   uint32_t x_off, y_off, w_off, b_off, s_off;
   uint32_t batch, c, hw, groups, has_w, has_b, silu, pass;
   float eps, hw_done;
+  uint32_t i0, i1;
 } ts_vk_group_norm_push;
 _Static_assert (sizeof (ts_vk_group_norm_push) <= TS_VK_PUSH_MAX,
                 "group_norm.comp push constants");

@@ -53,6 +53,15 @@
  * the lane-sharing form on lavapipe (1 to 2 GFLOP/s on two cores), and two pieces fill a
  * submission. */
 #define TS_VK_CONV_FLOP_CPU 0.05e9
+/* On a CPU-type device an op that moves data rather than computing (elementwise, act,
+ * norm, group_norm, upsample, transpose, rope) takes about as long per element as this
+ * many flop of conv2d (lavapipe: 20 to 60 ns per element, conv2d 1.5 to 2 GFLOP/s): what
+ * its dispatches count against TS_VK_BATCH_FLOP_CPU, which their flops (none) would not
+ * fill. */
+#define TS_VK_ELEMENT_FLOP_CPU 50.0
+/* ... and the large ones (a VQ decoder band is up to 8 M elements, 0.2 to 0.5 s for one
+ * op) run in pieces of about this many elements (20 to 60 ms). */
+#define TS_VK_PIECE_ELEMENTS_CPU ((int64_t) 1 << 20)
 /* Storage-buffer bindings of the one descriptor-set layout every pipeline shares. */
 #define TS_VK_MAX_BINDINGS 7
 #define TS_VK_MAX_SPEC 7
