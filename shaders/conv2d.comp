@@ -17,7 +17,12 @@
 // lane l loads the weights of channels l and l + SG, and subgroupBroadcast shares them,
 // so one (c, ky, kx) step costs 4 + 2 loads per lane for 4 x OC multiply-adds (the form
 // above: 9 loads for 8). Rows whose width is a multiple of 4 are stored as vec4.
-// Push constants: ts_vk_conv2d_push.
+//
+// The invocations of a dispatch cover the items g0 <= g < g1 of a plane: output pixels,
+// or in the SG form runs of PX pixels (h_out x ceil(w_out / PX) of them, row-major), so
+// that a CPU-type device can run one convolution as several dispatches of consecutive
+// items (ts_vk_conv2d) and poll for a cancel between them. Which invocation computes an
+// item does not change its arithmetic. Push constants: ts_vk_conv2d_push.
 #version 450
 #include "common.glsl"
 #extension GL_KHR_shader_subgroup_ballot : enable
@@ -36,6 +41,7 @@ layout(push_constant) uniform P {
   uint x_off, w_off, b_off, y_off;
   uint batch, c_in, h, w_in, c_out, h_out, w_out;
   uint kh, kw, stride, pad_top, pad_left, has_bias;
+  uint g0, g1;
 } p;
 
 const uint PX = 4u;
@@ -49,14 +55,14 @@ void conv_lanes ()
   uint wrow[WPL];
   [[unroll]] for (uint t = 0; t < WPL; t++)
     wrow[t] = p.w_off + min (o0 + lane + SG * t, p.c_out - 1u) * wstride;
-  uint groups_x = (p.w_out + PX - 1u) / PX, n_groups = p.h_out * groups_x;
+  uint groups_x = (p.w_out + PX - 1u) / PX;
   // Every lane of a subgroup runs the loop the same number of times (subgroupBroadcast
   // needs them all): lanes past the end work on a clamped group and store nothing.
-  uint n_iter = (n_groups + ts_grid_stride () - 1u) / ts_grid_stride ();
+  uint n_iter = (p.g1 - p.g0 + ts_grid_stride () - 1u) / ts_grid_stride ();
   for (uint it = 0; it < n_iter; it++) {
-    uint g = gl_GlobalInvocationID.x + it * ts_grid_stride ();
-    bool live = g < n_groups;
-    g = min (g, n_groups - 1u);
+    uint g = p.g0 + gl_GlobalInvocationID.x + it * ts_grid_stride ();
+    bool live = g < p.g1;
+    g = min (g, p.g1 - 1u);
     uint oy = g / groups_x, ox0 = (g - oy * groups_x) * PX;
     int y0 = int (oy * p.stride) - int (p.pad_top);
     int x0 = int (ox0 * p.stride) - int (p.pad_left);
@@ -111,12 +117,11 @@ void main ()
     conv_lanes ();
     return;
   }
-  uint plane = p.h_out * p.w_out;
   uint bi = gl_WorkGroupID.z, o0 = gl_WorkGroupID.y * OC;
   uint oc[OC];
   [[unroll]] for (uint t = 0; t < OC; t++)
     oc[t] = min (o0 + t, p.c_out - 1u);
-  for (uint pix = gl_GlobalInvocationID.x; pix < plane; pix += ts_grid_stride ()) {
+  for (uint pix = p.g0 + gl_GlobalInvocationID.x; pix < p.g1; pix += ts_grid_stride ()) {
     uint oy = pix / p.w_out, ox = pix - oy * p.w_out;
     float acc[OC];
     [[unroll]] for (uint t = 0; t < OC; t++)

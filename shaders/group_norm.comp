@@ -7,7 +7,9 @@
 // alias. pass (ts_gn_pass): 0 computes the statistics and normalises; 1 only merges the
 // statistics of this part into stats [batch, groups, 2] = (mean, biased variance) of the
 // hw_done positions per channel seen before (Chan et al.'s pairwise update, in fp32);
-// 2 normalises with the kept statistics. Push constants: ts_vk_group_norm_push.
+// 2 normalises with the kept statistics. Of each (batch, group) pair the dispatch
+// normalises the elements i0 <= i < i1 (pass 2 can run in pieces of them; passes 0 and 1
+// take every element). Push constants: ts_vk_group_norm_push.
 #version 450
 #include "common.glsl"
 #include "reduce.glsl"
@@ -21,6 +23,7 @@ layout(push_constant) uniform P {
   uint x_off, y_off, w_off, b_off, s_off;
   uint batch, c, hw, groups, has_w, has_b, silu, pass;
   float eps, hw_done;
+  uint i0, i1;
 } p;
 
 void main ()
@@ -71,7 +74,7 @@ void main ()
       continue;
     }
     float rstd = inversesqrt (var + p.eps);
-    for (uint i = lid; i < n; i += WG) {
+    for (uint i = p.i0 + lid; i < p.i1; i += WG) {
       uint ch = g * cg + i / p.hw;
       float wv = p.has_w != 0u ? w[p.w_off + ch] : 1.0;
       float bv = p.has_b != 0u ? bias[p.b_off + ch] : 0.0;

@@ -88,8 +88,10 @@ static void
 test_act (void)
 {
   /* rows, cols, ldx, ldy; the second shape is large enough for the fast path to split it
-   * over threads */
-  static const int64_t shapes[][4] = { { 37, 53, 59, 56 }, { 300, 257, 260, 257 } };
+   * over threads, the third (1.5 M elements) for a CPU-type Vulkan device to run it in
+   * pieces of 3 and 2 rows (TS_VK_PIECE_ELEMENTS_CPU) */
+  static const int64_t shapes[][4] = { { 37, 53, 59, 56 }, { 300, 257, 260, 257 },
+                                        { 5, 300001, 300004, 300002 } };
   tk_backends be;
 
   tk_backends_init (&be);

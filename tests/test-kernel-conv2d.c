@@ -150,6 +150,10 @@ test_fast_vs_reference (void)
     { 1, 24, 33, 31, 16, 3, 3, 2, 0, 0, 1, 1, TS_DTYPE_F32, TRUE },
     { 2, 40, 9, 11, 48, 1, 1, 1, 0, 0, 0, 0, TS_DTYPE_BF16, TRUE },
     { 1, 16, 64, 96, 8, 3, 3, 1, 1, 1, 1, 1, TS_DTYPE_F32, FALSE }, /* many output pixels */
+    /* 0.16 and 0.11 GFLOP: on a CPU-type device (lavapipe) each runs as several dispatches
+     * of output pixels (TS_VK_CONV_FLOP_CPU), ending mid-row, with scalar and vec4 stores */
+    { 1, 16, 160, 211, 16, 3, 3, 1, 1, 1, 1, 1, TS_DTYPE_F32, TRUE },
+    { 2, 8, 120, 256, 12, 3, 3, 1, 1, 1, 1, 1, TS_DTYPE_F16, FALSE },
   };
   tk_backends be;
 
@@ -300,6 +304,7 @@ test_transpose2d (void)
     { 1, 7, 5, 7, 3, 2, TS_DTYPE_F16, FALSE },
     { 1, 4, 3, 2, 2, 3, TS_DTYPE_BF16, TRUE },
     { 2, 48, 9, 13, 40, 2, TS_DTYPE_F32, TRUE },
+    { 1, 64, 40, 37, 64, 2, TS_DTYPE_F32, TRUE }, /* in pieces on a CPU-type device */
   };
   tk_backends be;
 

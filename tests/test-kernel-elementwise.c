@@ -24,7 +24,9 @@ static const ew_kind_info kinds[] = {
 };
 
 /* rows x cols with lda = ldb (so the aliasing cases share a layout); y has its own stride
- * unless it aliases an input. The large shape makes the fast path split rows over threads. */
+ * unless it aliases an input. The large shape makes the fast path split rows over threads;
+ * the last (2.4 M elements) runs on a CPU-type Vulkan device in pieces of 2 rows, and of
+ * 2 and 1 rows of each 3-row batch of the gate (TS_VK_PIECE_ELEMENTS_CPU). */
 typedef struct {
   int64_t rows, cols, ld, ldy, rows_per_batch, gate_stride;
 } ew_shape;
@@ -32,6 +34,7 @@ typedef struct {
 static const ew_shape shapes[] = {
   { 74, 53, 57, 55, 37, 61 },
   { 2 * 1101, 300, 303, 301, 1101, 300 },
+  { 6, 400001, 400004, 400003, 3, 400001 },
 };
 
 static float

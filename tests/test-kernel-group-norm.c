@@ -104,6 +104,9 @@ static const gn_case cases[] = {
   { 1, 9, 3 * 11, 3, TRUE, FALSE, FALSE, TS_DTYPE_F32 },
   { 3, 8, 1, 2, FALSE, TRUE, TRUE, TS_DTYPE_BF16 },
   { 2, 32, 48 * 80, 4, TRUE, TRUE, FALSE, TS_DTYPE_F32 }, /* VQ decoder-like */
+  /* 3.8 M elements: on a CPU-type Vulkan device the normalising pass of the first two
+   * parts runs in two pieces of each group (TS_VK_PIECE_ELEMENTS_CPU) */
+  { 4, 8, 300 * 400, 4, TRUE, TRUE, TRUE, TS_DTYPE_F32 },
 };
 
 static void

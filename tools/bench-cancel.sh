@@ -8,7 +8,7 @@
 # one line per trial and the median and maximum against the 1 s goal. It asserts nothing:
 # it is a benchmark, and timings belong in reports, not in tests.
 #
-# Usage: tools/bench-cancel.sh CLI [MODEL_DIR] [SIZE] [TRIALS] [BACKEND] [MAX_DELAY_S]
+# Usage: tools/bench-cancel.sh CLI [MODEL_DIR] [SIZE] [TRIALS] [BACKEND] [MAX_DELAY_S] [FROM]
 #   CLI          path to tessera-cli
 #   MODEL_DIR    default: $TESSERA_GOLDEN_DIR/models/tiny-meissonic
 #   SIZE         default: 2048x2048
@@ -18,18 +18,22 @@
 #                generation; default 40 (a
 #                full run of the default takes about 45 s on 2 cores: 4 steps, then the
 #                VQ decode, whose convolutions are the longest ops)
+#   FROM         the progress line (an extended regex) the delay counts from; default
+#                '^generating'. '^step 4/4' puts every signal after the last step, in
+#                the VQ decode when MAX_DELAY_S is shorter than the decode
 set -euo pipefail
-cli=${1:?usage: bench-cancel.sh CLI [MODEL_DIR] [SIZE] [TRIALS] [BACKEND] [MAX_DELAY_S]}
+cli=${1:?usage: bench-cancel.sh CLI [MODEL_DIR] [SIZE] [TRIALS] [BACKEND] [MAX_DELAY_S] [FROM]}
 model=${2:-${TESSERA_GOLDEN_DIR:-../shared/golden}/models/tiny-meissonic}
 size=${3:-2048x2048}
 trials=${4:-5}
 backend=${5:-cpu}
 max_delay=${6:-40}
+from=${7:-^generating}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 now() { date +%s.%N; }
-echo "# cancel latency: $backend, $size, $trials trials, SIGINT within 1..${max_delay} s"
+echo "# cancel latency: $backend, $size, $trials trials, SIGINT within 1..${max_delay} s of /$from/"
 lat=()
 for t in $(seq 1 "$trials"); do
   delay=$(awk -v s="$RANDOM" -v m="$max_delay" 'BEGIN { srand(s); printf "%.2f", 1 + rand() * (m - 1) }')
@@ -37,7 +41,7 @@ for t in $(seq 1 "$trials"); do
     --prompt "cancel me" --out "$tmp/out.png" >/dev/null 2>"$tmp/err.txt" &
   pid=$!
   # Loading is not what is measured (and SIGINT before the handler is set just kills).
-  while kill -0 "$pid" 2>/dev/null && ! grep -q '^generating' "$tmp/err.txt"; do sleep 0.05; done
+  while kill -0 "$pid" 2>/dev/null && ! grep -Eq "$from" "$tmp/err.txt"; do sleep 0.05; done
   sleep "$delay"
   if ! kill -0 "$pid" 2>/dev/null; then
     wait "$pid" || true

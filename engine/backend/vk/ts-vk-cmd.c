@@ -317,7 +317,7 @@ ts_vk_record_dispatch (ts_vk *vk, VkPipeline pipeline,
     vkCmdWriteTimestamp (f->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vk->queries[vk->cur],
                          f->n_queries++);
   ts_vk_barrier (vk);
-  f->flops += d->flops;
+  f->flops += d->cost > 0 ? d->cost : d->flops;
   if (++f->n_dispatch >= TS_VK_BATCH
       || f->flops >= (vk->cpu_type ? TS_VK_BATCH_FLOP_CPU : TS_VK_BATCH_FLOP))
     return ts_vk_submit (vk, err);

@@ -78,19 +78,25 @@ typedef struct {
 _Static_assert (sizeof (ts_vk_transpose_push) <= TS_VK_PUSH_MAX, "transpose.comp push constants");
 
 /* shaders/conv2d.comp, both modes (specialization constant 1: 0 = conv2d,
- * 1 = conv_transpose2d with kh = kw = stride = k and h_out = h * k). */
+ * 1 = conv_transpose2d with kh = kw = stride = k and h_out = h * k). The dispatch computes
+ * the items g0 <= g < g1 of each output plane (pixels, or runs of 4 pixels in the
+ * lane-sharing form). */
 typedef struct {
   uint32_t x_off, w_off, b_off, y_off;
   uint32_t batch, c_in, h, w_in, c_out, h_out, w_out;
   uint32_t kh, kw, stride, pad_top, pad_left, has_bias;
+  uint32_t g0, g1;
 } ts_vk_conv2d_push;
 _Static_assert (sizeof (ts_vk_conv2d_push) <= TS_VK_PUSH_MAX, "conv2d.comp push constants");
 
-/* shaders/group_norm.comp */
+/* shaders/group_norm.comp. The dispatch normalises the elements i0 <= i < i1 of every
+ * (batch, group) pair (c / groups x hw of them; all of them when it computes
+ * statistics). */
 typedef struct {
   uint32_t x_off, y_off, w_off, b_off, s_off;
   uint32_t batch, c, hw, groups, has_w, has_b, silu, pass;
   float eps, hw_done;
+  uint32_t i0, i1;
 } ts_vk_group_norm_push;
 _Static_assert (sizeof (ts_vk_group_norm_push) <= TS_VK_PUSH_MAX,
                 "group_norm.comp push constants");

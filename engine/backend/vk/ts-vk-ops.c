@@ -15,7 +15,10 @@
  * gate), batches (attention, rope, conv2d, conv_transpose2d, group_norm), then query rows
  * (non-causal attention) or sequence positions (rope), channel planes (upsample). Transpose
  * alone tiles by itself, through the shader's strides rather than its arguments. Every
- * output element is computed by the same arithmetic as in one dispatch. What stays whole:
+ * output element is computed by the same arithmetic as in one dispatch. On a CPU-type
+ * device, where one dispatch can be seconds that a cancel must wait for, attention and the
+ * convolutions also run in pieces of bounded work (TS_VK_ATTENTION_FLOP_CPU,
+ * TS_VK_CONV_FLOP_CPU), the same way. What stays whole:
  * weights, a batch entry's keys and values in attention, a batch entry's input of a
  * convolution, one row of the sample op's logits (the two rows of guidance are bound
  * separately).
@@ -265,11 +268,31 @@ groups_1d (uint64_t n, uint32_t wg)
   return (uint32_t) (g > MAX_GROUPS ? MAX_GROUPS : g);
 }
 
+/* What a dispatch of an op that moves n elements counts against the submission cap: on a
+ * CPU-type device TS_VK_ELEMENT_FLOP_CPU per element; elsewhere nothing (its flops). */
+static double
+elements_cost (const ts_vk *vk, double n)
+{
+  return vk->cpu_type ? n * TS_VK_ELEMENT_FLOP_CPU : 0.0;
+}
+
+/* Units per piece of an op whose units are `elems` elements each (rows, planes): on a
+ * CPU-type device pieces of about TS_VK_PIECE_ELEMENTS_CPU elements, at least one unit;
+ * elsewhere 0 (one dispatch). */
+static int64_t
+piece_units (const ts_vk *vk, int64_t elems)
+{
+  if (!vk->cpu_type || elems <= 0)
+    return 0;
+  return TS_VK_PIECE_ELEMENTS_CPU / elems > 1 ? TS_VK_PIECE_ELEMENTS_CPU / elems : 1;
+}
+
 /* Most element-wise kernels: one invocation per element, WG_1D invocations a group. */
 static ts_status
 dispatch_1d (ts_vk *vk, ts_vk_dispatch_desc *d, const void *push, size_t push_size, uint64_t n,
              ts_error *err)
 {
+  d->cost = elements_cost (vk, (double) n);
   d->spec[0] = WG_1D;
   d->n_spec = 1;
   d->push = push;
@@ -438,6 +461,7 @@ ts_vk_norm (void *impl, const ts_norm_args *a, ts_error *err)
   d.push_size = sizeof pc;
   d.groups[0] = cap_groups ((uint64_t) a->rows);
   d.groups[1] = d.groups[2] = 1;
+  d.cost = elements_cost (vk, (double) a->rows * (double) a->dim);
   return ts_vk_dispatch (vk, &d, err);
 }
 
@@ -601,17 +625,20 @@ ts_vk_act (void *impl, const ts_act_args *a, ts_error *err)
   d.operands[0] = operand (a->x, extent (1, 0, a->rows, a->ldx, a->cols));
   d.operands[1] = operand (a->y, extent (1, 0, a->rows, a->ldy, a->cols));
   d.n_operands = 2;
-  if (!fits (vk, &d)) {
-    /* rows, or one row at a time in column pieces when a row is too large */
-    const split_dim rows = {
-      .count = offsetof (ts_act_args, rows), .columns = true,
-      .cols = offsetof (ts_act_args, cols), .n_refs = 2,
-      .refs = { { .ref = offsetof (ts_act_args, x), .unit = a->ldx, .span = a->cols },
-                { .ref = offsetof (ts_act_args, y), .unit = a->ldy, .span = a->cols } },
-    };
-    if (run_split (vk, OP_ACT, a, sizeof *a, &rows, &st, err))
-      return st;
-  }
+  /* rows, or one row at a time in column pieces when a row is too large; on a CPU-type
+   * device then rows of about TS_VK_PIECE_ELEMENTS_CPU elements */
+  split_dim rows = {
+    .count = offsetof (ts_act_args, rows), .columns = true,
+    .cols = offsetof (ts_act_args, cols), .n_refs = 2,
+    .refs = { { .ref = offsetof (ts_act_args, x), .unit = a->ldx, .span = a->cols },
+              { .ref = offsetof (ts_act_args, y), .unit = a->ldy, .span = a->cols } },
+  };
+  if (!fits (vk, &d) && run_split (vk, OP_ACT, a, sizeof *a, &rows, &st, err))
+    return st;
+  rows.columns = false;
+  if ((rows.per = piece_units (vk, a->cols)) > 0
+      && run_split (vk, OP_ACT, a, sizeof *a, &rows, &st, err))
+    return st;
   pc = (ts_vk_act_push) {
     .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
     .rows = (uint32_t) a->rows, .cols = (uint32_t) a->cols, .ldx = (uint32_t) a->ldx,
@@ -652,23 +679,26 @@ ts_vk_elementwise (void *impl, const ts_elementwise_args *a, ts_error *err)
                                                        / a->rows_per_batch,
                                               a->gate_stride, a->cols));
   d.n_operands = 4;
-  if (!fits (vk, &d)) {
-    /* rows (whole batches of the gate, or part of one), or one row at a time in column
-     * pieces when a row is too large */
-    const split_dim rows = {
-      .count = offsetof (ts_elementwise_args, rows), .columns = true,
-      .cols = offsetof (ts_elementwise_args, cols), .rpb = need_g ? a->rows_per_batch : 0,
-      .n_refs = 4,
-      .refs = { { .ref = offsetof (ts_elementwise_args, a), .unit = a->lda, .span = a->cols },
-                { .ref = offsetof (ts_elementwise_args, y), .unit = a->ldy, .span = a->cols },
-                { .ref = offsetof (ts_elementwise_args, b), .unit = a->ldb, .span = a->cols,
-                  .skip = !need_b },
-                { .ref = offsetof (ts_elementwise_args, gate), .unit = a->gate_stride,
-                  .per_batch = true, .skip = !need_g } },
-    };
-    if (run_split (vk, OP_ELEMENTWISE, a, sizeof *a, &rows, &st, err))
-      return st;
-  }
+  /* rows (whole batches of the gate, or part of one), or one row at a time in column
+   * pieces when a row is too large; on a CPU-type device then rows of about
+   * TS_VK_PIECE_ELEMENTS_CPU elements */
+  split_dim rows = {
+    .count = offsetof (ts_elementwise_args, rows), .columns = true,
+    .cols = offsetof (ts_elementwise_args, cols), .rpb = need_g ? a->rows_per_batch : 0,
+    .n_refs = 4,
+    .refs = { { .ref = offsetof (ts_elementwise_args, a), .unit = a->lda, .span = a->cols },
+              { .ref = offsetof (ts_elementwise_args, y), .unit = a->ldy, .span = a->cols },
+              { .ref = offsetof (ts_elementwise_args, b), .unit = a->ldb, .span = a->cols,
+                .skip = !need_b },
+              { .ref = offsetof (ts_elementwise_args, gate), .unit = a->gate_stride,
+                .per_batch = true, .skip = !need_g } },
+  };
+  if (!fits (vk, &d) && run_split (vk, OP_ELEMENTWISE, a, sizeof *a, &rows, &st, err))
+    return st;
+  rows.columns = false;
+  if ((rows.per = piece_units (vk, a->cols)) > 0
+      && run_split (vk, OP_ELEMENTWISE, a, sizeof *a, &rows, &st, err))
+    return st;
   pc = (ts_vk_elementwise_push) {
     .a_off = off (vk, &d.operands[0]), .b_off = off (vk, &d.operands[1]),
     .y_off = off (vk, &d.operands[2]), .g_off = off (vk, &d.operands[3]),
@@ -725,14 +755,27 @@ ts_vk_transpose (void *impl, const ts_transpose_args *a, ts_error *err)
   return st;
 }
 
+/* The plain form of conv2d.comp (every transposed convolution) runs about 8 times fewer
+ * flop/s on lavapipe than the lane-sharing form (TESSERA_VK_PROFILE, tiny model at 1024²:
+ * conv_transpose2d 0.2 GFLOP/s, conv2d 1.5 to 2), so on a CPU-type device its pieces and
+ * submissions count its flops 8 times. */
+#define CONV_PLAIN_COST_CPU 8.0
+
 /* On CPU-type devices with subgroup broadcast (the ROWS GEMM's condition) conv2d runs the
- * shader's lane-sharing form: 4 pixels x 2 subgroups' worth of channels per invocation. */
+ * shader's lane-sharing form: 4 pixels x 2 subgroups' worth of channels per invocation.
+ * d->flops is the whole op's. One dispatch covers every item (pixel, or run of 4 pixels)
+ * of the output planes; on a CPU-type device, where that is seconds that a cancel cannot
+ * interrupt, consecutive items go in dispatches of whole workgroups of about
+ * TS_VK_CONV_FLOP_CPU each (every item is computed alone, so the results are the same). */
 static ts_status
 conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_t transposed,
                ts_error *err)
 {
   uint32_t oc = 8, wg = 64, sg = 0;
-  uint64_t items = (uint64_t) pc->h_out * pc->w_out;
+  uint64_t items = (uint64_t) pc->h_out * pc->w_out, per;
+  const double flops = d->flops;
+  double cost = flops;
+  ts_status st = TS_OK;
 
   if (!transposed && vk->cpu_type && vk->gemm == TS_VK_GEMM_ROWS) {
     sg = vk->subgroup_size;
@@ -748,10 +791,24 @@ conv_dispatch (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_conv2d_push *pc, uint32_
   d->n_spec = 5;
   d->push = pc;
   d->push_size = sizeof *pc;
-  d->groups[0] = groups_1d (items, wg);
   d->groups[1] = (pc->c_out + oc - 1) / oc;
   d->groups[2] = pc->batch;
-  return ts_vk_dispatch (vk, d, err);
+  per = items;
+  if (vk->cpu_type && flops > 0) {
+    cost = sg ? flops : flops * CONV_PLAIN_COST_CPU;
+    per = (uint64_t) (TS_VK_CONV_FLOP_CPU / (cost / (double) items)) / wg * wg;
+    per = per > wg ? per : wg;
+  }
+  for (uint64_t g0 = 0; st == TS_OK && g0 < items; g0 += per) {
+    const uint64_t n = per < items - g0 ? per : items - g0;
+    pc->g0 = (uint32_t) g0;
+    pc->g1 = (uint32_t) (g0 + n);
+    d->groups[0] = groups_1d (n, wg);
+    d->flops = flops * (double) n / (double) items;
+    d->cost = cost * (double) n / (double) items;
+    st = ts_vk_dispatch (vk, d, err);
+  }
+  return st;
 }
 
 ts_status
@@ -842,6 +899,7 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_GROUP_NORM, .label = "group_norm" };
   ts_vk_group_norm_push pc;
   size_t bytes;
+  int64_t n, per;
 
   if (a->batch == 0 || a->c == 0 || a->hw == 0)
     return TS_OK;
@@ -866,6 +924,7 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
     if (run_split (vk, OP_GROUP_NORM, a, sizeof *a, &batches, &st, err))
       return st;
   }
+  n = a->c / a->groups * a->hw;
   pc = (ts_vk_group_norm_push) {
     .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
     .w_off = off (vk, &d.operands[2]), .b_off = off (vk, &d.operands[3]),
@@ -880,7 +939,18 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
   d.push_size = sizeof pc;
   d.groups[0] = cap_groups ((uint64_t) (a->batch * a->groups));
   d.groups[1] = d.groups[2] = 1;
-  return ts_vk_dispatch (vk, &d, err);
+  /* Statistics need every element of a group in one workgroup; normalising with kept
+   * statistics (the VQ decoder's bands) goes, on a CPU-type device, in pieces of the
+   * elements of every group at once, so that each piece keeps all the workgroups. */
+  per = a->pass == TS_GN_APPLY ? piece_units (vk, a->batch * a->groups) : 0;
+  per = per > 0 ? per : n;
+  for (int64_t i0 = 0; st == TS_OK && i0 < n; i0 += per) {
+    pc.i0 = (uint32_t) i0;
+    pc.i1 = (uint32_t) (per < n - i0 ? i0 + per : n);
+    d.cost = elements_cost (vk, (double) (a->batch * a->groups) * (double) (pc.i1 - pc.i0));
+    st = ts_vk_dispatch (vk, &d, err);
+  }
+  return st;
 }
 
 ts_status
@@ -890,26 +960,28 @@ ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
   ts_status st = TS_OK;
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_UPSAMPLE, .label = "upsample" };
   ts_vk_upsample_push pc;
+  const int64_t hw = a->h * a->w;
   int64_t n_in;
 
-  n_in = a->batch * a->c * a->h * a->w;
+  n_in = a->batch * a->c * hw;
   if (n_in == 0)
     return TS_OK;
   d.operands[0] = operand (a->x, (size_t) n_in * sizeof (float));
   d.operands[1] = operand (a->y, (size_t) n_in * 4 * sizeof (float));
   d.n_operands = 2;
-  if (!fits (vk, &d)) {
-    /* channel planes of the batch x c planes */
-    const int64_t hw = a->h * a->w;
-    const split_dim planes = {
-      .count = offsetof (ts_upsample_args, c), .fold = true,
-      .outer = offsetof (ts_upsample_args, batch), .n_refs = 2,
-      .refs = { { .ref = offsetof (ts_upsample_args, x), .unit = hw, .span = hw },
-                { .ref = offsetof (ts_upsample_args, y), .unit = 4 * hw, .span = 4 * hw } },
-    };
-    if (run_split (vk, OP_UPSAMPLE, a, sizeof *a, &planes, &st, err))
-      return st;
-  }
+  /* channel planes of the batch x c planes; on a CPU-type device then planes of about
+   * TS_VK_PIECE_ELEMENTS_CPU output elements */
+  split_dim planes = {
+    .count = offsetof (ts_upsample_args, c), .fold = true,
+    .outer = offsetof (ts_upsample_args, batch), .n_refs = 2,
+    .refs = { { .ref = offsetof (ts_upsample_args, x), .unit = hw, .span = hw },
+              { .ref = offsetof (ts_upsample_args, y), .unit = 4 * hw, .span = 4 * hw } },
+  };
+  if (!fits (vk, &d) && run_split (vk, OP_UPSAMPLE, a, sizeof *a, &planes, &st, err))
+    return st;
+  if ((planes.per = piece_units (vk, 4 * hw)) > 0
+      && run_split (vk, OP_UPSAMPLE, a, sizeof *a, &planes, &st, err))
+    return st;
   pc = (ts_vk_upsample_push) { off (vk, &d.operands[0]), off (vk, &d.operands[1]),
                                (uint32_t) a->batch, (uint32_t) a->c, (uint32_t) a->h,
                                (uint32_t) a->w };
@@ -919,6 +991,7 @@ ts_vk_upsample (void *impl, const ts_upsample_args *a, ts_error *err)
   d.push_size = sizeof pc;
   d.groups[0] = groups_1d ((uint64_t) n_in * 4, WG_1D);
   d.groups[1] = d.groups[2] = 1;
+  d.cost = elements_cost (vk, 4.0 * (double) n_in);
   return ts_vk_dispatch (vk, &d, err);
 }
 

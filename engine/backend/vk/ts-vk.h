@@ -49,6 +49,19 @@
 /* On a CPU-type device attention (about 0.5 GFLOP/s on lavapipe) runs in pieces of query
  * rows of about this much work, so that no one dispatch outlasts a cancel by much. */
 #define TS_VK_ATTENTION_FLOP_CPU 0.05e9
+/* The same for a convolution (conv2d.comp), in pieces of output pixels: 25 to 50 ms of
+ * the lane-sharing form on lavapipe (1 to 2 GFLOP/s on two cores), and two pieces fill a
+ * submission. */
+#define TS_VK_CONV_FLOP_CPU 0.05e9
+/* On a CPU-type device an op that moves data rather than computing (elementwise, act,
+ * norm, group_norm, upsample, transpose, rope) takes about as long per element as this
+ * many flop of conv2d (lavapipe: 20 to 60 ns per element, conv2d 1.5 to 2 GFLOP/s): what
+ * its dispatches count against TS_VK_BATCH_FLOP_CPU, which their flops (none) would not
+ * fill. */
+#define TS_VK_ELEMENT_FLOP_CPU 50.0
+/* ... and the large ones (a VQ decoder band is up to 8 M elements, 0.2 to 0.5 s for one
+ * op) run in pieces of about this many elements (20 to 60 ms). */
+#define TS_VK_PIECE_ELEMENTS_CPU ((int64_t) 1 << 20)
 /* Storage-buffer bindings of the one descriptor-set layout every pipeline shares. */
 #define TS_VK_MAX_BINDINGS 7
 #define TS_VK_MAX_SPEC 7
@@ -132,7 +145,7 @@ typedef struct {
   VkDescriptorPool pool;
   bool recording, submitted;
   uint32_t n_dispatch;
-  double flops; /* the recorded dispatches' work */
+  double flops; /* the recorded dispatches' work (their cost) */
   uint32_t n_queries;
   int prof_index[TS_VK_BATCH]; /* profile entry of each timed dispatch */
   double prof_flops[TS_VK_BATCH];
@@ -264,8 +277,9 @@ typedef struct {
 } ts_vk_operand;
 
 /* One dispatch: shader, specialization constants (constant_id 0..n_spec-1), operands bound
- * to bindings 0..n_operands-1, push constants, workgroup counts, and for the profile a
- * label and the flop count. */
+ * to bindings 0..n_operands-1, push constants, workgroup counts, for the profile a label
+ * and the flop count, and what the dispatch counts against the submission cap
+ * (TS_VK_BATCH_FLOP, TS_VK_BATCH_FLOP_CPU) when its flops say too little of its time. */
 typedef struct {
   ts_vk_shader shader;
   uint32_t spec[TS_VK_MAX_SPEC];
@@ -277,6 +291,7 @@ typedef struct {
   uint32_t groups[3];
   const char *label;
   double flops;
+  double cost; /* flop-equivalents for the submission cap; 0: flops */
 } ts_vk_dispatch_desc;
 
 /* ts-vk-cmd.c: records d's dispatch into the current command buffer with `pipeline` and
