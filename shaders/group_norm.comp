@@ -6,10 +6,11 @@
 // sums are Kahan-compensated since a group can hold millions of elements. x and y may
 // alias. pass (ts_gn_pass): 0 computes the statistics and normalises; 1 only merges the
 // statistics of this part into stats [batch, groups, 2] = (mean, biased variance) of the
-// hw_done positions per channel seen before (Chan et al.'s pairwise update, in fp32);
-// 2 normalises with the kept statistics. Of each (batch, group) pair the dispatch
-// normalises the elements i0 <= i < i1 (pass 2 can run in pieces of them; passes 0 and 1
-// take every element). Push constants: ts_vk_group_norm_push.
+// hw_done positions per channel and the i0 elements of this part seen before (Chan et
+// al.'s pairwise update, in fp32); 2 normalises with the kept statistics. Of each (batch,
+// group) pair the dispatch takes the elements i0 <= i < i1: pass 0 all of them, passes 1
+// and 2 can run in pieces of them, since llvmpipe cuts an invocation's loops after 65535
+// iterations in all (ts_vk_group_norm). Push constants: ts_vk_group_norm_push.
 #version 450
 #include "common.glsl"
 #include "reduce.glsl"
@@ -29,7 +30,7 @@ layout(push_constant) uniform P {
 void main ()
 {
   uint lid = gl_LocalInvocationID.x;
-  uint cg = p.c / p.groups, n = cg * p.hw;
+  uint cg = p.c / p.groups;
   for (uint bg = gl_WorkGroupID.x; bg < p.batch * p.groups; bg += gl_NumWorkGroups.x) {
     uint bi = bg / p.groups, g = bg - bi * p.groups;
     uint base = (bi * p.c + g * cg) * p.hw;
@@ -40,28 +41,29 @@ void main ()
       var = stats[si + 1u];
     } else {
       precise float s = 0.0, comp = 0.0;
-      for (uint i = lid; i < n; i += WG) {
+      for (uint i = p.i0 + lid; i < p.i1; i += WG) {
         precise float t = x[p.x_off + base + i] - comp;
         precise float u = s + t;
         comp = (u - s) - t;
         s = u;
       }
-      mean = ts_wg_sum (s) / float (n);
+      mean = ts_wg_sum (s) / float (p.i1 - p.i0);
       s = 0.0;
       comp = 0.0;
-      for (uint i = lid; i < n; i += WG) {
+      for (uint i = p.i0 + lid; i < p.i1; i += WG) {
         float d = x[p.x_off + base + i] - mean;
         precise float t = d * d - comp;
         precise float u = s + t;
         comp = (u - s) - t;
         s = u;
       }
-      var = ts_wg_sum (s) / float (n);
+      var = ts_wg_sum (s) / float (p.i1 - p.i0);
     }
     if (p.pass == 1u) {
       if (lid == 0u) {
-        if (p.hw_done > 0.0) {
-          float n_a = float (cg) * p.hw_done, n_b = float (n), n_ab = n_a + n_b;
+        float n_a = float (cg) * p.hw_done + float (p.i0);
+        if (n_a > 0.0) {
+          float n_b = float (p.i1 - p.i0), n_ab = n_a + n_b;
           float mean_a = stats[si], delta = mean - mean_a;
           float m2 = stats[si + 1u] * n_a + var * n_b + delta * delta * (n_a / n_ab) * n_b;
           mean = mean_a + delta * (n_b / n_ab);

@@ -107,6 +107,12 @@ static const gn_case cases[] = {
   /* 3.8 M elements: on a CPU-type Vulkan device the normalising pass of the first two
    * parts runs in two pieces of each group (TS_VK_PIECE_ELEMENTS_CPU) */
   { 4, 8, 300 * 400, 4, TRUE, TRUE, TRUE, TS_DTYPE_F32 },
+  /* groups past llvmpipe's loop limit (65535 iterations of a shader's loops per
+   * invocation, then they are cut): 1 M elements a group, as the VQ decoder's first
+   * full-resolution GroupNorm of a 1024x1024 image, and one 4 M-element group whose
+   * parts are still over 1 M elements each; the statistics run in pieces */
+  { 1, 16, 512 * 512, 4, TRUE, TRUE, FALSE, TS_DTYPE_F32 },
+  { 1, 16, 512 * 512, 1, FALSE, TRUE, TRUE, TS_DTYPE_F32 },
 };
 
 static void

@@ -276,6 +276,8 @@ vk_destroy (void *impl)
       ts_vk_wait_idle (vk, NULL);
     vkDeviceWaitIdle (vk->device);
     cache_save (vk);
+    if (vk->gn_stats)
+      ts_vk_buffer_free (vk, vk->gn_stats);
     if (vk->dummy)
       ts_vk_buffer_free (vk, vk->dummy);
     for (int i = 0; i < vk->n_pipelines; i++)

@@ -891,6 +891,46 @@ ts_vk_conv_transpose2d (void *impl, const ts_conv_transpose2d_args *a, ts_error 
   return conv_dispatch (vk, &d, &pc, 1, err);
 }
 
+/* The scratch statistics ([batch, groups, 2] floats, `bytes` of them at least) of a
+ * group_norm full pass whose statistics run in pieces; kept for later calls and grown
+ * when too small (freeing waits until the device is done with it). */
+static ts_status
+gn_stats_scratch (ts_vk *vk, size_t bytes, ts_error *err)
+{
+  if (vk->gn_stats && vk->gn_stats->size >= bytes)
+    return TS_OK;
+  if (vk->gn_stats) {
+    vk->total += vk->gn_stats->size;
+    ts_vk_buffer_free (vk, vk->gn_stats);
+  }
+  vk->gn_stats = ts_vk_buffer_new (vk, bytes > 4096 ? bytes : 4096, err);
+  if (!vk->gn_stats)
+    return err ? err->code : TS_ERR_NOMEM;
+  vk->total -= vk->gn_stats->size; /* not the caller's memory */
+  ts_vk_set_name (vk, VK_OBJECT_TYPE_BUFFER, (uint64_t) ts_vk_buffer_handle (vk->gn_stats),
+                  "group_norm stats");
+  return TS_OK;
+}
+
+/* Dispatches `pass` over the elements [0, n) of every (batch, group) pair in pieces of
+ * `per` of them (statistics merge piece by piece: the shader counts the i0 elements
+ * before a piece as done). */
+static ts_status
+gn_pieces (ts_vk *vk, ts_vk_dispatch_desc *d, ts_vk_group_norm_push *pc, ts_gn_pass pass,
+           int64_t pairs, int64_t n, int64_t per, ts_error *err)
+{
+  ts_status st = TS_OK;
+
+  pc->pass = (uint32_t) pass;
+  for (int64_t i0 = 0; st == TS_OK && i0 < n; i0 += per) {
+    pc->i0 = (uint32_t) i0;
+    pc->i1 = (uint32_t) (per < n - i0 ? i0 + per : n);
+    d->cost = elements_cost (vk, (double) pairs * (double) (pc->i1 - pc->i0));
+    st = ts_vk_dispatch (vk, d, err);
+  }
+  return st;
+}
+
 ts_status
 ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
 {
@@ -899,7 +939,8 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
   ts_vk_dispatch_desc d = { .shader = TS_VK_SHADER_GROUP_NORM, .label = "group_norm" };
   ts_vk_group_norm_push pc;
   size_t bytes;
-  int64_t n, per;
+  int64_t n, pairs, per_stats, per_apply, per_full;
+  uint32_t wg = WG_ROW (vk);
 
   if (a->batch == 0 || a->c == 0 || a->hw == 0)
     return TS_OK;
@@ -925,32 +966,54 @@ ts_vk_group_norm (void *impl, const ts_group_norm_args *a, ts_error *err)
       return st;
   }
   n = a->c / a->groups * a->hw;
+  pairs = a->batch * a->groups;
   pc = (ts_vk_group_norm_push) {
     .x_off = off (vk, &d.operands[0]), .y_off = off (vk, &d.operands[1]),
     .w_off = off (vk, &d.operands[2]), .b_off = off (vk, &d.operands[3]),
     .s_off = off (vk, &d.operands[4]), .batch = (uint32_t) a->batch, .c = (uint32_t) a->c,
     .hw = (uint32_t) a->hw, .groups = (uint32_t) a->groups, .has_w = a->weight != NULL,
-    .has_b = a->bias != NULL, .silu = a->silu, .pass = (uint32_t) a->pass, .eps = a->eps,
-    .hw_done = (float) a->hw_done,
+    .has_b = a->bias != NULL, .silu = a->silu, .eps = a->eps, .hw_done = (float) a->hw_done,
   };
-  d.spec[0] = WG_ROW (vk);
+  d.spec[0] = wg;
   d.n_spec = 1;
   d.push = &pc;
   d.push_size = sizeof pc;
-  d.groups[0] = cap_groups ((uint64_t) (a->batch * a->groups));
+  d.groups[0] = cap_groups ((uint64_t) pairs);
   d.groups[1] = d.groups[2] = 1;
-  /* Statistics need every element of a group in one workgroup; normalising with kept
-   * statistics (the VQ decoder's bands) goes, on a CPU-type device, in pieces of the
-   * elements of every group at once, so that each piece keeps all the workgroups. */
-  per = a->pass == TS_GN_APPLY ? piece_units (vk, a->batch * a->groups) : 0;
-  per = per > 0 ? per : n;
-  for (int64_t i0 = 0; st == TS_OK && i0 < n; i0 += per) {
-    pc.i0 = (uint32_t) i0;
-    pc.i1 = (uint32_t) (per < n - i0 ? i0 + per : n);
-    d.cost = elements_cost (vk, (double) (a->batch * a->groups) * (double) (pc.i1 - pc.i0));
-    st = ts_vk_dispatch (vk, &d, err);
+  /* One workgroup reduces a whole (batch, group) pair, so elsewhere every pass is one
+   * dispatch. On a CPU-type device llvmpipe's loop limit holds each invocation to
+   * TS_VK_LOOP_ITERATIONS_CPU iterations (less a margin for the reductions' loops) over
+   * the pairs its workgroup takes: the statistics (two loops over the elements) and a
+   * full pass (three) run in pieces of elements, merged piece by piece, and the
+   * normalising pass with kept statistics in pieces of about TS_VK_PIECE_ELEMENTS_CPU
+   * elements of every pair at once, so that each piece keeps all the workgroups. */
+  per_stats = per_apply = per_full = n;
+  if (vk->cpu_type) {
+    int64_t rounds = (pairs + d.groups[0] - 1) / d.groups[0];
+    int64_t iters = TS_VK_LOOP_ITERATIONS_CPU / rounds - 64;
+    iters = iters > 3 ? iters : 3;
+    per_stats = (int64_t) wg * (iters / 2);
+    per_full = (int64_t) wg * (iters / 3);
+    per_apply = piece_units (vk, pairs);
+    per_apply = per_apply < (int64_t) wg * iters ? per_apply : (int64_t) wg * iters;
   }
-  return st;
+  switch (a->pass) {
+  case TS_GN_FULL:
+    if (n <= per_full)
+      return gn_pieces (vk, &d, &pc, TS_GN_FULL, pairs, n, n, err);
+    /* statistics into the scratch, then normalised with them */
+    if ((st = gn_stats_scratch (vk, (size_t) pairs * 2 * sizeof (float), err)) != TS_OK)
+      return st;
+    d.operands[4] = operand (ts_ref_at (vk->gn_stats, 0), (size_t) pairs * 2 * sizeof (float));
+    pc.s_off = off (vk, &d.operands[4]);
+    pc.hw_done = 0.0f;
+    if ((st = gn_pieces (vk, &d, &pc, TS_GN_STATS, pairs, n, per_stats, err)) != TS_OK)
+      return st;
+    return gn_pieces (vk, &d, &pc, TS_GN_APPLY, pairs, n, per_apply, err);
+  case TS_GN_STATS: return gn_pieces (vk, &d, &pc, TS_GN_STATS, pairs, n, per_stats, err);
+  case TS_GN_APPLY: return gn_pieces (vk, &d, &pc, TS_GN_APPLY, pairs, n, per_apply, err);
+  }
+  return ts_error_set (err, TS_ERR_INVALID_ARG, "group_norm: unknown pass %d", (int) a->pass);
 }
 
 ts_status

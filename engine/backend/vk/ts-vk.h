@@ -62,6 +62,12 @@
 /* ... and the large ones (a VQ decoder band is up to 8 M elements, 0.2 to 0.5 s for one
  * op) run in pieces of about this many elements (20 to 60 ms). */
 #define TS_VK_PIECE_ELEMENTS_CPU ((int64_t) 1 << 20)
+/* llvmpipe (lavapipe) ends a shader's loops once an invocation has run 65535 iterations
+ * of them in all, and the results are silently cut. On a CPU-type device the kernels
+ * whose invocations loop over a range that grows with the image (group_norm's
+ * statistics) run in pieces of at most this many iterations per invocation, half the
+ * limit. */
+#define TS_VK_LOOP_ITERATIONS_CPU 32768
 /* Storage-buffer bindings of the one descriptor-set layout every pipeline shares. */
 #define TS_VK_MAX_BINDINGS 7
 #define TS_VK_MAX_SPEC 7
@@ -188,6 +194,7 @@ typedef struct {
   void *staging_map;
   VkDeviceSize staging_size;
   ts_buffer *dummy; /* bound to unused binding slots */
+  ts_buffer *gn_stats; /* scratch statistics of a group_norm full pass run in pieces */
 
   /* pipelines */
   VkDescriptorSetLayout set_layout;
