@@ -205,6 +205,13 @@ test_narrow_exact (void)
   tk_backends be;
 
   tk_backends_init (&be);
+  if (strcmp (ts_backend_name (&be.fast), "cpu") != 0) {
+    /* the partition and the widening belong to the CPU backend; rows of k = 20000 floats
+     * also exceed the binding cap of the Vulkan "pieces" runs */
+    g_test_skip ("the CPU backend's 16-bit weights");
+    tk_backends_clear (&be);
+    return;
+  }
   for (guint ci = 0; ci < G_N_ELEMENTS (narrow_cases); ci++) {
     const mm_case *c = &narrow_cases[ci];
     mm_case wide = *c;
