@@ -20,6 +20,7 @@
 #include "tessera-engine-types.h"
 #include "tessera-preferences.h"
 #include "tessera-window-private.h"
+#include "ui-test-tmp.h"
 
 #define SIZE 256
 #define TIMEOUT_S 120
@@ -866,6 +867,7 @@ main (int argc, char **argv)
   g_clear_object (&app);
   g_free (model_dir);
   g_free (gallery_dir);
+  ui_test_remove_tmp (tmp_dir);
   g_free (tmp_dir);
   return ret;
 }

@@ -24,6 +24,7 @@
 #include "tessera-mask-editor.h"
 #include "tessera-preview.h"
 #include "tessera-window-private.h"
+#include "ui-test-tmp.h"
 
 #define SHOT_W 1280
 #define SHOT_H 800
@@ -975,6 +976,7 @@ main (int argc, char **argv)
   ret = g_test_run ();
 
   g_clear_object (&app);
+  ui_test_remove_tmp (tmp_dir);
   g_free (tmp_dir);
   return ret;
 }

@@ -19,6 +19,7 @@
 #include "tessera-engine-types.h"
 #include "tessera-mask-editor.h"
 #include "tessera-window-private.h"
+#include "ui-test-tmp.h"
 
 #define TIMEOUT_S 120
 
@@ -666,6 +667,7 @@ main (int argc, char **argv)
 
   g_clear_object (&app);
   g_free (gallery_dir);
+  ui_test_remove_tmp (tmp_dir);
   g_free (tmp_dir);
   return ret;
 }

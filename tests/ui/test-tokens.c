@@ -23,6 +23,7 @@
 #include "tessera-preview.h"
 #include "tessera-scrubber.h"
 #include "tessera-window-private.h"
+#include "ui-test-tmp.h"
 
 #define SHOT_W 1280
 #define SHOT_H 800
@@ -646,6 +647,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tokens/steer", test_steer);
   ret = g_test_run ();
   g_object_unref (app);
+  ui_test_remove_tmp (tmp_dir);
   g_free (tmp_dir);
   return ret;
 }

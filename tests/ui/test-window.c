@@ -21,6 +21,7 @@
 #include "tessera-engine-types.h"
 #include "tessera-mask-editor.h"
 #include "tessera-window-private.h"
+#include "ui-test-tmp.h"
 
 #define SIZE 256
 #define SHOT_W 1280
@@ -1229,6 +1230,7 @@ main (int argc, char **argv)
   g_clear_object (&app);
   g_free (model_dir);
   g_free (gallery_dir);
+  ui_test_remove_tmp (tmp_dir);
   g_free (tmp_dir);
   return ret;
 }
