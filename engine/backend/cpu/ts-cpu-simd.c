@@ -24,6 +24,9 @@
 #define TS_CPU_HAVE_AVX2_PATH 1
 #define AVX2 __attribute__ ((target ("avx2")))
 
+#include <cpuid.h>
+#include <immintrin.h>
+
 typedef float v8f __attribute__ ((vector_size (32)));
 typedef int32_t v8i __attribute__ ((vector_size (32)));
 
@@ -135,15 +138,11 @@ have_avx2 (void)
 __attribute__ ((target ("avx,f16c"))) static void
 widen_f16_f16c (const uint16_t *src, float *dst, int64_t n)
 {
-  typedef short v8h __attribute__ ((vector_size (16)));
   int64_t i = 0;
 
   for (; i + 8 <= n; i += 8) {
-    v8h h;
-    v8f f;
-    memcpy (&h, src + i, sizeof h);
-    f = __builtin_ia32_vcvtph2ps256 (h);
-    memcpy (dst + i, &f, sizeof f);
+    __m128i h = _mm_loadu_si128 ((const __m128i *) (const void *) (src + i));
+    _mm256_storeu_ps (dst + i, _mm256_cvtph_ps (h));
   }
   for (; i < n; i++) {
     uint16_t b;
@@ -152,6 +151,8 @@ widen_f16_f16c (const uint16_t *src, float *dst, int64_t n)
   }
 }
 
+/* F16C from CPUID (leaf 1, ECX bit 29): Clang's __builtin_cpu_supports has no "f16c". AVX
+ * (which F16C's 256-bit form needs, OS support included) from the builtin. */
 static bool
 have_f16c (void)
 {
@@ -159,8 +160,11 @@ have_f16c (void)
   int v = atomic_load_explicit (&cached, memory_order_relaxed);
 
   if (v < 0) {
+    unsigned a, b, c, d;
     __builtin_cpu_init ();
-    v = __builtin_cpu_supports ("avx") && __builtin_cpu_supports ("f16c") ? 1 : 0;
+    v = __builtin_cpu_supports ("avx") && __get_cpuid (1, &a, &b, &c, &d) && (c & bit_F16C)
+          ? 1
+          : 0;
     atomic_store_explicit (&cached, v, memory_order_relaxed);
   }
   return v == 1;
