@@ -81,6 +81,7 @@ tessera_image_meta_copy (ts_image_meta *dst, const ts_image_meta *src)
   dst->model = g_strdup (src->model);
   dst->sampler = g_strdup (src->sampler);
   dst->backend = g_strdup (src->backend);
+  dst->precision = g_strdup (src->precision);
   dst->source = g_strdup (src->source);
   dst->version = g_strdup (src->version);
   dst->source_hash = g_strdup (src->source_hash);
@@ -141,6 +142,7 @@ tessera_image_meta_free_strings (ts_image_meta *meta)
   g_clear_pointer (&meta->model, g_free);
   g_clear_pointer (&meta->sampler, g_free);
   g_clear_pointer (&meta->backend, g_free);
+  g_clear_pointer (&meta->precision, g_free);
   g_clear_pointer (&meta->source, g_free);
   g_clear_pointer (&meta->version, g_free);
   g_clear_pointer (&meta->source_hash, g_free);

@@ -3,9 +3,13 @@
  * test-kernel-matmul — the linear layer y = x w^T + bias (ts_op_matmul). The CPU reference
  * is checked against double-precision sums on odd shapes with F32, F16 and BF16 weights,
  * strided rows (gaps between rows must stay untouched), bias and accumulate; the fast path
- * is compared with the reference by NMSE; bad arguments must be refused.
+ * is compared with the reference by NMSE; bad arguments must be refused. Precision bf16:
+ * the reference against double sums of bf16-rounded operands, oneDNN's bf16 path (where the
+ * CPU offers it) against that reference, and oneDNN's f32 matmul against the reference.
  */
 #include "kernel-common.h"
+
+#include "backend/cpu/ts-cpu.h"
 
 #include <math.h>
 #include <string.h>
@@ -240,6 +244,201 @@ test_narrow_exact (void)
   tk_backends_clear (&be);
 }
 
+static float
+bf16_round (float f)
+{
+  guint32 bits = (guint32) tk_f32_to_bf16 (f) << 16;
+  memcpy (&f, &bits, sizeof f);
+  return f;
+}
+
+static void
+cpu_backend_new (ts_backend *be, gboolean reference, ts_precision precision)
+{
+  ts_error err = { 0 };
+  ts_precision got;
+
+  if (ts_backend_cpu_new (be, reference, 2, &err) != TS_OK)
+    g_error ("cpu backend: %s", err.message);
+  if (ts_backend_set_precision (be, precision, &got, &err) != TS_OK)
+    g_error ("precision %s: %s", ts_precision_name (precision), err.message);
+  g_assert_cmpint (got, ==, precision);
+  g_assert_cmpint (ts_backend_precision (be), ==, precision);
+}
+
+static const mm_case bf16_cases[] = {
+  { 37, 53, 29, 29, 53, TS_DTYPE_F32, TRUE, FALSE },
+  { 37, 53, 130, 131, 57, TS_DTYPE_F16, TRUE, TRUE },
+  { 5, 64, 64, 64, 64, TS_DTYPE_BF16, FALSE, FALSE },
+  { 300, 70, 60, 63, 75, TS_DTYPE_F32, TRUE, TRUE },
+};
+
+/* Precision bf16 on the reference path: every weight of 2 dimensions stored bf16 (rounded
+ * to nearest even from F32 and F16), every input element rounded likewise, the exact
+ * products summed in f32. */
+static void
+test_bf16_reference (void)
+{
+  ts_backend ref, ref32;
+
+  cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
+  cpu_backend_new (&ref32, TRUE, TS_PRECISION_FP32);
+  for (guint ci = 0; ci < G_N_ELEMENTS (bf16_cases); ci++) {
+    const mm_case *c = &bf16_cases[ci];
+    mm_data d;
+    double *want = g_new (double, c->m * c->ldy);
+    float *got, *fp32;
+    double nmse;
+    g_autofree char *what = g_strdup_printf ("matmul bf16 ref %lldx%lldx%lld %s",
+                                             (long long) c->m, (long long) c->n,
+                                             (long long) c->k, ts_dtype_name (c->dtype));
+
+    mm_data_init (&d, c, 400 + ci);
+    got = mm_run (&ref, c, &d); /* rounds d.w and d.bias to the file dtype */
+    fp32 = mm_run (&ref32, c, &d);
+    for (int64_t i = 0; i < c->m; i++) {
+      for (int64_t j = 0; j < c->ldy; j++) {
+        double s = 0.0;
+        if (j >= c->n) {
+          want[i * c->ldy + j] = SENTINEL;
+          continue;
+        }
+        for (int64_t p = 0; p < c->k; p++)
+          s += (double) bf16_round (d.x[i * c->ldx + p]) * bf16_round (d.w[j * c->k + p]);
+        if (c->bias) /* 1-D: kept at its file precision */
+          s += d.bias[j];
+        if (c->accumulate)
+          s += d.y0[i * c->ldy + j];
+        want[i * c->ldy + j] = s;
+      }
+    }
+    tk_check_close (what, got, want, c->m * c->ldy, 1e-5, 1e-6);
+    /* and the mode took effect: bf16 operands move the result by about 2^-9 relative
+     * (measured on the outputs, not the sentinel columns between rows) */
+    {
+      double num = 0.0, den = 0.0;
+      for (int64_t i = 0; i < c->m; i++)
+        for (int64_t j = 0; j < c->n; j++) {
+          double e = (double) got[i * c->ldy + j] - fp32[i * c->ldy + j];
+          num += e * e;
+          den += (double) fp32[i * c->ldy + j] * fp32[i * c->ldy + j];
+        }
+      nmse = num / den;
+    }
+    if (!(nmse > 1e-9 && nmse < 1e-3))
+      g_error ("%s: NMSE %g against fp32, expected bf16 rounding's 1e-9..1e-3", what, nmse);
+    g_free (want);
+    g_free (got);
+    g_free (fp32);
+    mm_data_clear (&d);
+  }
+  ts_backend_free (&ref);
+  ts_backend_free (&ref32);
+}
+
+/* Precision bf16 on the fast path (oneDNN) against the bf16 reference: the same rounded
+ * operands and exact products, summed in another order. Where the CPU has no AVX-512 the
+ * mode must be refused, saying why, and auto must give fp32. */
+static void
+test_bf16_fast (void)
+{
+  ts_backend fast, ref;
+  ts_error err = { 0 };
+  ts_precision got;
+  ts_bf16_support support = ts_cpu_bf16_support ();
+
+  if (ts_backend_cpu_new (&fast, FALSE, 2, &err) != TS_OK)
+    g_error ("cpu backend: %s", err.message);
+  g_assert_cmpint (ts_backend_set_precision (&fast, TS_PRECISION_AUTO, &got, &err), ==, TS_OK);
+  g_assert_cmpint (got, ==,
+                   support == TS_BF16_NATIVE ? TS_PRECISION_BF16 : TS_PRECISION_FP32);
+  if (support == TS_BF16_NONE) {
+    tk_check_status ("bf16 without AVX-512",
+                     ts_backend_set_precision (&fast, TS_PRECISION_BF16, &got, &err),
+                     TS_ERR_UNSUPPORTED, &err);
+    g_assert_nonnull (strstr (err.message, "AVX-512"));
+    g_assert_cmpint (ts_backend_precision (&fast), ==, TS_PRECISION_FP32);
+    ts_backend_free (&fast);
+    g_test_skip ("this CPU has no AVX-512: oneDNN offers no bf16 (the refusal was checked)");
+    return;
+  }
+  ts_backend_free (&fast);
+  cpu_backend_new (&fast, FALSE, TS_PRECISION_BF16);
+  cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
+  for (guint ci = 0; ci < G_N_ELEMENTS (bf16_cases); ci++) {
+    const mm_case *c = &bf16_cases[ci];
+    mm_data d;
+    float *r, *f;
+    g_autofree char *what = g_strdup_printf ("matmul bf16 fast %lldx%lldx%lld %s",
+                                             (long long) c->m, (long long) c->n,
+                                             (long long) c->k, ts_dtype_name (c->dtype));
+
+    mm_data_init (&d, c, 500 + ci);
+    r = mm_run (&ref, c, &d);
+    f = mm_run (&fast, c, &d);
+    tk_check_finite (what, f, c->m * c->ldy);
+    tk_check_nmse (what, r, f, c->m * c->ldy, 1e-7);
+    for (int64_t i = 0; i < c->m; i++)
+      for (int64_t j = c->n; j < c->ldy; j++)
+        g_assert_cmpfloat (f[i * c->ldy + j], ==, SENTINEL);
+    g_free (r);
+    g_free (f);
+    mm_data_clear (&d);
+  }
+  ts_backend_free (&fast);
+  ts_backend_free (&ref);
+}
+
+/* oneDNN's f32 matmul, which bench-cpu-kernels weighs against OpenBLAS, against the
+ * reference: strided operands, bias, accumulate, and more rows than one chunk. */
+static void
+test_dnnl_f32 (void)
+{
+  static const mm_case cases[] = {
+    { 37, 53, 29, 32, 60, TS_DTYPE_F32, TRUE, TRUE },
+    { 2, 130, 257, 257, 130, TS_DTYPE_F32, FALSE, FALSE },
+    { 2100, 20, 24, 26, 22, TS_DTYPE_F32, TRUE, FALSE },
+  };
+  ts_backend fast, ref;
+  ts_error err = { 0 };
+  ts_cpu *cpu;
+
+  if (!ts_cpu_dnnl_version ()) {
+    g_test_skip ("this build has no oneDNN");
+    return;
+  }
+  cpu_backend_new (&fast, FALSE, TS_PRECISION_FP32);
+  cpu_backend_new (&ref, TRUE, TS_PRECISION_FP32);
+  cpu = fast.impl;
+  if (!(cpu->dnnl = ts_cpu_dnnl_new (2, &err)))
+    g_error ("oneDNN: %s", err.message);
+  for (guint ci = 0; ci < G_N_ELEMENTS (cases); ci++) {
+    const mm_case *c = &cases[ci];
+    mm_data d;
+    float *r, *y;
+    size_t n = c->m * c->ldy;
+    g_autofree char *what = g_strdup_printf ("matmul oneDNN f32 %lldx%lldx%lld",
+                                             (long long) c->m, (long long) c->n,
+                                             (long long) c->k);
+
+    mm_data_init (&d, c, 600 + ci);
+    r = mm_run (&ref, c, &d);
+    y = g_memdup2 (d.y0, n * sizeof (float));
+    if (ts_cpu_dnnl_matmul (cpu, TS_DTYPE_F32, d.x, c->ldx, d.w, c->bias ? d.bias : NULL, y,
+                            c->ldy, c->m, c->n, c->k, c->accumulate, &err) != TS_OK)
+      g_error ("%s: %s", what, err.message);
+    tk_check_nmse (what, r, y, n, 1e-7);
+    for (int64_t i = 0; i < c->m; i++)
+      for (int64_t j = c->n; j < c->ldy; j++)
+        g_assert_cmpfloat (y[i * c->ldy + j], ==, SENTINEL);
+    g_free (r);
+    g_free (y);
+    mm_data_clear (&d);
+  }
+  ts_backend_free (&fast);
+  ts_backend_free (&ref);
+}
+
 static void
 check_invalid (const ts_backend *be)
 {
@@ -309,5 +508,8 @@ main (int argc, char **argv)
   g_test_add_func ("/kernels/matmul/fast-vs-reference", test_fast_vs_reference);
   g_test_add_func ("/kernels/matmul/narrow-exact", test_narrow_exact);
   g_test_add_func ("/kernels/matmul/invalid", test_invalid);
+  g_test_add_func ("/kernels/matmul/bf16-reference", test_bf16_reference);
+  g_test_add_func ("/kernels/matmul/bf16-fast", test_bf16_fast);
+  g_test_add_func ("/kernels/matmul/dnnl-f32", test_dnnl_f32);
   return g_test_run ();
 }

@@ -6,6 +6,7 @@
  * never sees arguments that would make it touch memory outside its buffers.
  */
 #include "backend/ts-backend.h"
+#include "core/ts-common.h"
 #include "backend/ts-op-check.h"
 
 #include <string.h>
@@ -122,4 +123,25 @@ bool
 ts_backend_batch_invariant (const ts_backend *be)
 {
   return be->ops->batch_invariant;
+}
+
+ts_status
+ts_backend_set_precision (const ts_backend *be, ts_precision requested, ts_precision *resolved,
+                          ts_error *err)
+{
+  if (be->ops->precision_set)
+    return be->ops->precision_set (be->impl, requested, resolved, err);
+  if (requested == TS_PRECISION_BF16)
+    return ts_error_set (err, TS_ERR_UNSUPPORTED,
+                         "%s: precision bf16 is a CPU mode; this backend computes fp32 only",
+                         be->ops->name);
+  if (resolved)
+    *resolved = TS_PRECISION_FP32;
+  return TS_OK;
+}
+
+ts_precision
+ts_backend_precision (const ts_backend *be)
+{
+  return be->ops->precision_get ? be->ops->precision_get (be->impl) : TS_PRECISION_FP32;
 }

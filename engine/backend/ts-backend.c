@@ -122,3 +122,40 @@ ts_vulkan_list_devices (ts_vk_device_info *out, int cap, int *n, ts_error *err)
   return ts_error_set (err, TS_ERR_UNSUPPORTED, "vk: this build has no Vulkan support");
 }
 #endif
+
+/* ---- precision modes ---- */
+
+static const char *const precision_names[] = { "auto", "fp32", "bf16" };
+
+const char *
+ts_precision_name (ts_precision precision)
+{
+  return (unsigned) precision < 3 ? precision_names[precision] : "?";
+}
+
+ts_status
+ts_precision_parse (const char *name, ts_precision *out, ts_error *err)
+{
+  for (int i = 0; name && i < 3; i++)
+    if (strcmp (name, precision_names[i]) == 0) {
+      if (out)
+        *out = (ts_precision) i;
+      return TS_OK;
+    }
+  return ts_error_set (err, TS_ERR_INVALID_ARG, "unknown precision '%s' (choose auto, fp32 or bf16)",
+                       name ? name : "(null)");
+}
+
+const char *
+ts_bf16_support_name (ts_bf16_support support)
+{
+  switch (support) {
+  case TS_BF16_NATIVE:
+    return "native";
+  case TS_BF16_EMULATED:
+    return "emulated";
+  case TS_BF16_NONE:
+  default:
+    return "none";
+  }
+}

@@ -318,6 +318,14 @@ typedef struct ts_backend_ops {
    * clears it. */
   void (*abort_set) (void *impl, ts_should_abort_fn fn, void *data);
 
+  /* Optional (NULL: the backend computes fp32 only): sets the precision mode before the
+   * first weight is uploaded, resolving TS_PRECISION_AUTO; *resolved gets FP32 or BF16.
+   * TS_ERR_UNSUPPORTED, saying why, for a mode the backend cannot compute. */
+  ts_status (*precision_set) (void *impl, ts_precision requested, ts_precision *resolved,
+                              ts_error *err);
+  /* With precision_set: the mode in force (FP32 until it is set). */
+  ts_precision (*precision_get) (void *impl);
+
   /* Waits for everything enqueued. */
   ts_status (*sync) (void *impl, ts_error *err);
   void (*destroy) (void *impl);
@@ -362,6 +370,12 @@ bool ts_backend_batch_invariant (const ts_backend *be);
 size_t ts_backend_max_operand_bytes (const ts_backend *be);
 /* The vtable's device_memory; false (and zeros) for a backend without device memory. */
 bool ts_backend_device_memory (const ts_backend *be, uint64_t *in_use, uint64_t *peak);
+/* The vtable's precision_set; without one, FP32 and AUTO give FP32 and BF16 fails. Call
+ * before the first weight upload. */
+ts_status ts_backend_set_precision (const ts_backend *be, ts_precision requested,
+                                    ts_precision *resolved, ts_error *err);
+/* The mode in force: FP32 or BF16. */
+ts_precision ts_backend_precision (const ts_backend *be);
 /* Makes long ops stoppable: until it is called again with fn NULL, the backend polls
  * fn (data) inside its ops (the CPU between blocks of rows, pixels or queries, every few
  * milliseconds of work; Vulkan between command-buffer submissions) and, when it returns

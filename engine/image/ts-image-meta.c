@@ -284,6 +284,7 @@ static const struct {
   { offsetof (ts_image_meta, source), "source", "Source image" },
   { offsetof (ts_image_meta, source_hash), "source_hash", "Source hash" },
   { offsetof (ts_image_meta, backend), "backend", "Backend" },
+  { offsetof (ts_image_meta, precision), "precision", "Precision" },
   { offsetof (ts_image_meta, version), "version", "Version" },
 };
 #define N_META_STRINGS (sizeof meta_strings / sizeof meta_strings[0])
@@ -519,6 +520,7 @@ ts_image_meta_to_parameters (const ts_image_meta *meta)
   append_param_string (&b, &first, "Source image", meta->source);
   append_param_string (&b, &first, "Source hash", meta->source_hash);
   append_param_string (&b, &first, "Backend", meta->backend);
+  append_param_string (&b, &first, "Precision", meta->precision);
   append_param_string (&b, &first, "Version", meta_version (meta));
 
   text = strbuf_steal (&b);

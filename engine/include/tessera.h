@@ -210,6 +210,7 @@ typedef struct {
   char *model;   /* model name, e.g. "Meissonic" */
   char *sampler; /* e.g. "MaskGIT" */
   char *backend; /* compute backend that ran the model, e.g. "cpu" */
+  char *precision; /* its linear layers' arithmetic, "fp32" or "bf16"; NULL = not recorded */
   char *source;  /* file name of the source image (inpainting, image-to-image); NULL if none */
   char *source_hash; /* "sha256:<64 hex digits>" of the source image file's bytes */
   char *mode;    /* how it was made: "txt2img", "img2img", "inpaint", "outpaint", "branch",
@@ -264,7 +265,7 @@ void ts_image_meta_clear (ts_image_meta *meta);
  * order, each omitted when not recorded: Steps, Sampler, CFG scale, Seed (always), Size,
  * Model, Temperature ("start-end"), Aesthetic score, Crop top, Crop left, Denoising
  * strength, Mode, Finished at step, Extend ("left,top,right,bottom"), From step, Remask,
- * Schedule, Starting mask ratio, Source image, Source hash, Backend, Version (always). The format is lossy where A1111's is:
+ * Schedule, Starting mask ratio, Source image, Source hash, Backend, Precision, Version (always). The format is lossy where A1111's is:
  * outer whitespace of each prompt line, empty leading prompt lines and lines that start
  * with "Negative prompt:" do not survive, and a line with fewer than three pairs (nothing
  * recorded but Seed and Version) reads back as prompt text. Thread-safety: safe. */
@@ -375,11 +376,40 @@ typedef void (*ts_progress_fn) (void *user_data, double fraction, const char *wh
  * called on the calling thread, and so often that it must be cheap (an atomic load). */
 typedef bool (*ts_should_abort_fn) (void *user_data);
 
+/* The arithmetic of the linear layers (every matmul of the text encoder and transformer;
+ * docs/precision.md). Attention, normalisations, softmax, convolutions and the sampler
+ * stay fp32 in every mode. */
+typedef enum {
+  TS_PRECISION_AUTO = 0, /* bf16 on the "cpu" backend where the CPU multiplies bf16
+                          * natively (AVX512_BF16, AMX-BF16); fp32 everywhere else */
+  TS_PRECISION_FP32,     /* the official fp32 arithmetic, on every backend */
+  TS_PRECISION_BF16,     /* weights of 2 dimensions stored bf16, each matmul's input rounded
+                          * to bf16, products accumulated in fp32: "cpu" on CPUs with
+                          * AVX-512 (oneDNN), "cpu-ref" anywhere (emulated, slow) */
+} ts_precision;
+
+/* "auto", "fp32", "bf16"; "?" for a value outside the enum. */
+const char *ts_precision_name (ts_precision precision);
+/* Parses a name of ts_precision_name. TS_ERR_INVALID_ARG naming the choices otherwise. */
+ts_status ts_precision_parse (const char *name, ts_precision *out, ts_error *err);
+
+/* What this CPU offers the "cpu" backend for bf16 (oneDNN 2.6 decides): */
+typedef enum {
+  TS_BF16_NONE,     /* no AVX-512: bf16 is not offered (precision bf16 fails, auto = fp32) */
+  TS_BF16_EMULATED, /* AVX-512 without bf16 dot products: offered, about fp32's speed */
+  TS_BF16_NATIVE,   /* AVX512_BF16 or AMX-BF16: twice the fp32 rate; auto picks it */
+} ts_bf16_support;
+ts_bf16_support ts_cpu_bf16_support (void);
+/* "none", "emulated", "native". */
+const char *ts_bf16_support_name (ts_bf16_support support);
+
 typedef struct {
   const char *backend;   /* "auto" (default when NULL: Vulkan on a GPU, else "cpu"), "cpu",
                           * "cpu-ref", "vulkan" (best GPU), "vulkan:N" (device N of
                           * ts_vulkan_list_devices, lavapipe included) */
   int n_threads;         /* <= 0: every core */
+  ts_precision precision; /* TS_PRECISION_AUTO by default; bf16 where the backend cannot
+                           * compute it fails with TS_ERR_UNSUPPORTED saying why */
   bool prefer_fp16;      /* load *.fp16.safetensors variants when present */
   ts_progress_fn progress;
   void *progress_data;
@@ -420,6 +450,9 @@ int32_t ts_model_mask_token_id (const ts_model *model);
 int32_t ts_model_codebook_size (const ts_model *model);
 const char *ts_model_name (const ts_model *model); /* the folder's base name, borrowed */
 const char *ts_model_backend_name (const ts_model *model);
+/* The precision the model computes in: TS_PRECISION_FP32 or TS_PRECISION_BF16 (auto
+ * resolved at load). */
+ts_precision ts_model_precision (const ts_model *model);
 
 /* What the step callback sees after each sampling step. All arrays are grid_h * grid_w,
  * row-major, borrowed for the duration of the call. */

@@ -34,6 +34,7 @@ struct ts_model {
   char *name;
   ts_backend be;
   bool own_backend;
+  ts_precision precision; /* the backend's, FP32 or BF16 */
   ts_transformer_config tcfg;
   ts_vq_config vcfg;
   ts_clip_text_config ccfg;
@@ -179,7 +180,12 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
       goto fail;
     }
     m->own_backend = true;
+    if ((st = ts_backend_set_precision (&m->be, params->precision, NULL, err)) != TS_OK) {
+      ts_error_prefix (err, "model: precision %s", ts_precision_name (params->precision));
+      goto fail;
+    }
   }
+  m->precision = ts_backend_precision (&m->be);
 
   /* Cancelling a load: polled before every weight tensor (ts-weights), cleared at the end. */
   ts_weights_set_abort (params->should_abort, params->abort_data);
@@ -207,7 +213,8 @@ model_load (const char *dir, const ts_model_load_params *params, const ts_backen
   ts_model_files_free (files);
   report_progress (params, 1.0, "ready");
   m->stats.load_s = ts_time_now () - t0;
-  TS_LOG_I ("model: loaded %s on %s in %.2f s", dir, ts_backend_name (&m->be), m->stats.load_s);
+  TS_LOG_I ("model: loaded %s on %s (%s) in %.2f s", dir, ts_backend_name (&m->be),
+            ts_precision_name (m->precision), m->stats.load_s);
   return m;
 
 fail:
@@ -258,6 +265,12 @@ const char *
 ts_model_backend_name (const ts_model *m)
 {
   return ts_backend_name (&m->be);
+}
+
+ts_precision
+ts_model_precision (const ts_model *m)
+{
+  return m->precision;
 }
 
 uint32_t

@@ -755,6 +755,28 @@ ck_abort_set (void *impl, ts_should_abort_fn fn, void *data)
   ts_backend_set_abort (&ck->ref, fn, data);
 }
 
+/* The device resolves the mode; the reference (cpu-ref, which computes either) follows. */
+static ts_status
+ck_precision_set (void *impl, ts_precision requested, ts_precision *resolved, ts_error *err)
+{
+  ts_check *ck = impl;
+  ts_precision p;
+  ts_status st;
+
+  if ((st = ts_backend_set_precision (&ck->dev, requested, &p, err)) != TS_OK
+      || (st = ts_backend_set_precision (&ck->ref, p, NULL, err)) != TS_OK)
+    return st;
+  if (resolved)
+    *resolved = p;
+  return TS_OK;
+}
+
+static ts_precision
+ck_precision_get (void *impl)
+{
+  return ts_backend_precision (&((ts_check *) impl)->dev);
+}
+
 static ts_status
 ck_sync (void *impl, ts_error *err)
 {
@@ -825,6 +847,8 @@ static const ts_backend_ops check_ops = {
   .device_memory = ck_device_memory,
   .scope_set = ck_scope_set,
   .abort_set = ck_abort_set,
+  .precision_set = ck_precision_set,
+  .precision_get = ck_precision_get,
   .sync = ck_sync,
   .destroy = ck_destroy,
 };

@@ -355,8 +355,12 @@ cpu_weight_upload (void *impl, ts_weight *w, const char *name, ts_dtype src_dtyp
     n *= shape[i];
 
   /* The fast path keeps weights of 2+ dimensions 16-bit (widened per GEMM panel, see
-   * ts-cpu.h) and widens the small 1-D ones here, once. */
+   * ts-cpu.h) and widens the small 1-D ones here, once. In precision bf16, weights of 2
+   * dimensions (the linear layers' and the embedding tables) are stored bf16, rounded to
+   * nearest even from F32 or F16, on both paths. */
   store = cpu->reference || n_dims >= 2 ? src_dtype : TS_DTYPE_F32;
+  if (cpu->precision == TS_PRECISION_BF16 && n_dims == 2)
+    store = TS_DTYPE_BF16;
   if (!ts_mul_size ((size_t) n, ts_dtype_size (store), &n_bytes))
     return ts_error_set (err, TS_ERR_INVALID_ARG, "weight_upload: '%s': too large", label);
   w->buf = cpu_buffer_new (impl, n_bytes, err);
@@ -367,6 +371,16 @@ cpu_weight_upload (void *impl, ts_weight *w, const char *name, ts_dtype src_dtyp
   if (store == src_dtype) {
     if (n_bytes)
       memcpy (w->buf->data, data, n_bytes);
+  } else if (store == TS_DTYPE_BF16) {
+    uint16_t *dst = (uint16_t *) (void *) w->buf->data;
+    float tmp[256];
+    for (int64_t i = 0; i < n; i += 256) {
+      int64_t len = n - i < 256 ? n - i : 256;
+      ts_cpu_widen (src_dtype, (const unsigned char *) data + (size_t) i * ts_dtype_size (src_dtype),
+                    tmp, len);
+      for (int64_t j = 0; j < len; j++)
+        dst[i + j] = ts_cpu_f32_to_bf16 (tmp[j]);
+    }
   } else {
     ts_cpu_widen (src_dtype, data, (float *) (void *) w->buf->data, n);
   }
@@ -420,7 +434,44 @@ cpu_destroy (void *impl)
   free (cpu->scratch_floats);
   free (cpu->wide);
   free (cpu->wino);
+  free (cpu->xbf);
+  ts_cpu_dnnl_free (cpu->dnnl);
   free (cpu);
+}
+
+static ts_precision
+cpu_precision_get (void *impl)
+{
+  return ((ts_cpu *) impl)->precision;
+}
+
+/* Before the first weight is uploaded (the storage rule depends on it). */
+static ts_status
+cpu_precision_set (void *impl, ts_precision requested, ts_precision *resolved, ts_error *err)
+{
+  ts_cpu *cpu = impl;
+  ts_cpu_bf16_level level = ts_cpu_dnnl_bf16_level ();
+  ts_precision p = requested;
+
+  if (p == TS_PRECISION_AUTO)
+    p = !cpu->reference && level == TS_CPU_BF16_NATIVE ? TS_PRECISION_BF16 : TS_PRECISION_FP32;
+  if (p != TS_PRECISION_FP32 && p != TS_PRECISION_BF16)
+    return ts_error_set (err, TS_ERR_INVALID_ARG, "cpu: unknown precision %d", (int) p);
+  if (p == TS_PRECISION_BF16 && !cpu->reference) {
+    if (level == TS_CPU_BF16_NONE)
+      return ts_error_set (err, TS_ERR_UNSUPPORTED,
+                           "cpu: precision bf16 needs a CPU with AVX-512 (%s computes bf16 "
+                           "only there) and this one has none; use precision fp32 or auto, or "
+                           "the cpu-ref backend's slow emulation",
+                           ts_cpu_dnnl_version () ? ts_cpu_dnnl_version () : "oneDNN");
+    if (!cpu->dnnl && !(cpu->dnnl = ts_cpu_dnnl_new (cpu->n_threads, err)))
+      return err ? err->code : TS_ERR_UNSUPPORTED;
+  }
+  cpu->precision = p;
+  if (resolved)
+    *resolved = p;
+  TS_LOG_D ("cpu: precision %s", ts_precision_name (p));
+  return TS_OK;
 }
 
 static void
@@ -471,7 +522,8 @@ CPU_OP (upsample, ts_upsample_args)
     .conv2d = cpu_conv2d, .conv_transpose2d = cpu_conv_transpose2d,                          \
     .group_norm = cpu_group_norm, .upsample = cpu_upsample, .embed = ts_cpu_embed,           \
     .sample = ts_cpu_sample, .max_operand_bytes = cpu_max_operand_bytes,                    \
-    .abort_set = cpu_abort_set, .sync = cpu_sync, .destroy = cpu_destroy,                    \
+    .abort_set = cpu_abort_set, .precision_set = cpu_precision_set, .sync = cpu_sync,       \
+    .precision_get = cpu_precision_get, .destroy = cpu_destroy,                              \
   }
 
 /* The reference path's loops do the same arithmetic for a row whatever the batch; the fast
@@ -515,6 +567,7 @@ ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts_error *er
     goto nomem;
   cpu->reference = reference;
   cpu->n_threads = n_threads;
+  cpu->precision = TS_PRECISION_FP32;
   {
     const char *v = getenv ("TESSERA_CPU_WINOGRAD");
     cpu->winograd = !reference && !(v && strcmp (v, "0") == 0);

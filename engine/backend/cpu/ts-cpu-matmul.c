@@ -18,6 +18,11 @@
  * of each call differ from the same columns inside a wider call, and row splits of most
  * sizes differ too). Results therefore vary in the last bits with the thread count, well
  * inside the golden fp32 tolerances; for a given thread count they are deterministic.
+ *
+ * Precision bf16 (docs/precision.md): the weights of 2 dimensions are stored bf16; the
+ * reference rounds each input element to bf16 and sums the exact products in f32, and the
+ * fast path hands the product to oneDNN's bf16 matmul (ts-cpu-dnnl.c), which computes the
+ * same up to the order of the sums.
  */
 #include "backend/cpu/ts-cpu.h"
 
@@ -29,17 +34,27 @@
 #define MATMUL_TASK_MACS 2.5e8
 #define MATMUL_MIN_BLOCK 256
 
+/* Precision bf16 (ts_cpu.precision): a matmul whose weight is stored bf16 multiplies it
+ * with its input rounded to bf16 (each product exact in f32, sums in f32). */
+static bool
+matmul_bf16 (const ts_cpu *cpu, const ts_matmul_args *a)
+{
+  return cpu->precision == TS_PRECISION_BF16 && a->w->dtype == TS_DTYPE_BF16;
+}
+
 static void
 matmul_ref (ts_cpu *cpu, const ts_matmul_args *a)
 {
   const float *x = ts_cpu_f32 (a->x);
   float *y = ts_cpu_f32 (a->y);
+  bool bf16 = matmul_bf16 (cpu, a);
 
   for (int64_t i = 0; i < a->m && !ts_cpu_should_stop (cpu, 0); i++) {
     for (int64_t j = 0; j < a->n; j++) {
       float acc = 0.0f;
       for (int64_t p = 0; p < a->k; p++)
-        acc += x[i * a->ldx + p] * ts_cpu_weight_get (a->w, j * a->k + p);
+        acc += (bf16 ? ts_cpu_round_bf16 (x[i * a->ldx + p]) : x[i * a->ldx + p])
+               * ts_cpu_weight_get (a->w, j * a->k + p);
       if (a->bias)
         acc += ts_cpu_weight_get (a->bias, j);
       y[i * a->ldy + j] = a->accumulate ? y[i * a->ldy + j] + acc : acc;
@@ -121,6 +136,11 @@ ts_cpu_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
     matmul_ref (cpu, a);
     return TS_OK;
   }
+  if (matmul_bf16 (cpu, a))
+    return cpu->dnnl ? ts_cpu_dnnl_matmul (cpu, TS_DTYPE_BF16, ts_cpu_f32 (a->x), a->ldx,
+                                           a->w->buf->data, job.bias, ts_cpu_f32 (a->y), a->ldy,
+                                           a->m, a->n, a->k, a->accumulate, err)
+                     : (matmul_ref (cpu, a), TS_OK);
   job.cpu = cpu;
   job.a = a;
   job.split_m = a->m >= a->n;

@@ -43,6 +43,7 @@
 typedef void (*ts_cpu_task_fn) (void *ctx, int64_t begin, int64_t end, int thread);
 
 typedef struct ts_cpu_pool ts_cpu_pool;
+typedef struct ts_cpu_dnnl ts_cpu_dnnl;
 
 typedef struct {
   bool reference;
@@ -52,6 +53,12 @@ typedef struct {
   size_t *scratch_floats; /* capacity of each entry */
   float *wide;            /* a whole 16-bit weight widened for one convolution call */
   size_t wide_floats;
+  /* Precision mode (ts_precision, resolved: FP32 or BF16). In BF16, weights of 2
+   * dimensions are stored bf16 and matmul rounds its input to bf16 (ts-cpu-matmul.c). */
+  ts_precision precision;
+  ts_cpu_dnnl *dnnl;      /* oneDNN state (ts-cpu-dnnl.c); NULL until precision bf16 */
+  uint16_t *xbf;          /* a matmul's input rounded to bf16, for oneDNN */
+  size_t xbf_elems;
   bool winograd;          /* 3x3 convolutions as Winograd F(2x2, 3x3) (ts-cpu-winograd.c) */
   float *wino;            /* its transformed filters, for one call */
   size_t wino_floats;
@@ -135,6 +142,28 @@ ts_cpu_bf16_to_f32 (uint16_t h)
   return f;
 }
 
+/* binary32 to bfloat16, rounded to nearest even (as oneDNN and PyTorch convert); a NaN
+ * stays a (quiet) NaN. */
+static inline uint16_t
+ts_cpu_f32_to_bf16 (float f)
+{
+  uint32_t u;
+  memcpy (&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (uint16_t) ((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t) (u >> 16);
+}
+
+/* f rounded to the nearest bfloat16, as a binary32 (the reference path's bf16 operand). */
+static inline float
+ts_cpu_round_bf16 (float f)
+{
+  uint32_t u = (uint32_t) ts_cpu_f32_to_bf16 (f) << 16;
+  memcpy (&f, &u, sizeof f);
+  return f;
+}
+
 /* Element i of a weight in whatever dtype it is stored (validated beforehand). */
 static inline float
 ts_cpu_weight_get (const ts_weight *w, int64_t i)
@@ -206,6 +235,29 @@ ts_cpu_sum_sq_f64 (const float *x, int64_t n, double center)
     s += lane[l];
   return s;
 }
+
+/* ---- oneDNN (ts-cpu-dnnl.c) ---- */
+
+typedef enum {
+  TS_CPU_BF16_NONE = TS_BF16_NONE,
+  TS_CPU_BF16_EMULATED = TS_BF16_EMULATED,
+  TS_CPU_BF16_NATIVE = TS_BF16_NATIVE,
+} ts_cpu_bf16_level;
+
+/* NULL with err set (TS_ERR_UNSUPPORTED in a build without oneDNN). */
+ts_cpu_dnnl *ts_cpu_dnnl_new (int n_threads, ts_error *err);
+void ts_cpu_dnnl_free (ts_cpu_dnnl *d);
+/* What oneDNN can do in bf16 on this CPU (NONE in a build without oneDNN). */
+ts_cpu_bf16_level ts_cpu_dnnl_bf16_level (void);
+/* y[m, n] = (accumulate ? y : 0) + x w^T + bias through oneDNN: x [m, k] F32 (row stride
+ * ldx), w [n, k] in `dtype` (F32, or BF16 and then x is rounded to bf16 chunk by chunk into
+ * cpu->xbf), bias (optional) and y F32. oneDNN runs on the calling thread's OpenMP team of
+ * cpu->n_threads; the abort hook is polled between row chunks. */
+ts_status ts_cpu_dnnl_matmul (ts_cpu *cpu, ts_dtype dtype, const float *x, int64_t ldx,
+                              const void *w, const float *bias, float *y, int64_t ldy,
+                              int64_t m, int64_t n, int64_t k, bool accumulate, ts_error *err);
+/* "oneDNN 2.6.3", or NULL in a build without it. */
+const char *ts_cpu_dnnl_version (void);
 
 /* The fast path's in-place softmax of one row (shared by softmax and attention). */
 void ts_cpu_softmax_row_fast (float *x, int64_t n);
