@@ -34,15 +34,16 @@ static void
 usage (FILE *out, const cli_option *opts)
 {
   fputs ("Usage: tessera-cli bench --model DIR [--size WxH] [--steps N] [--backend NAME]\n"
-         "                         [--threads N] [--fp16] [--guidance G] [--seed S]\n"
-         "                         [--prompt TEXT]\n"
+         "                         [--threads N] [--precision auto|fp32|bf16] [--fp16]\n"
+         "                         [--guidance G] [--seed S] [--prompt TEXT]\n"
          "\n"
          "Loads the model, runs one text-to-image generation and prints per-stage times (load,\n"
          "tokenize, text encoder, transformer step, sampler step, VQ decode), the transformer's\n"
          "GFLOP/s, an estimate for a full-length generation and peak memory; with --throughput\n"
          "also images per minute one at a time and in a batch of 4. The first step is an\n"
-         "untimed warm-up. On the CPU it prints the CPU's vector features and its measured\n"
-         "fp32 peak, and the transformer's share of that peak.\n"
+         "untimed warm-up. On the CPU it prints the CPU's vector features, the precision in\n"
+         "use, its measured fp32 peak (and the bf16 peak where the CPU has native bf16), and\n"
+         "the transformer's share of those peaks.\n"
          "\n",
          out);
   cli_print_options (out, opts);
@@ -196,7 +197,8 @@ tessera_cli_bench (int argc, char **argv)
 {
   const char *dir = NULL, *backend = "cpu",
              *prompt = "a photo of a red fox in the snow";
-  int threads = 0, steps = 2;
+  static const char *const precisions[] = { "auto", "fp32", "bf16", NULL };
+  int threads = 0, steps = 2, precision = TS_PRECISION_AUTO;
   uint32_t size[2] = { 0, 0 }, width, height;
   double guidance = 9;
   uint64_t seed = 0;
@@ -210,7 +212,8 @@ tessera_cli_bench (int argc, char **argv)
   ts_status st;
   char cpu[256], feature_text[160];
   cpu_features features;
-  double peak = 0;
+  double peak = 0, peak_bf16 = 0;
+  ts_bf16_support bf16;
   double rss_before, rss_loaded, t_load, t_gen, peak_gen, tf_step, sampler_step, estimate, on_disk;
   long n_non_finite = 0;
   int full_steps, rc = 1;
@@ -230,6 +233,9 @@ tessera_cli_bench (int argc, char **argv)
               "against cpu-ref: the times then include the checking)" },
     { "--threads", CLI_INT, &threads, "N",
       .help = "worker threads (default 0: every core)", .min = 0, .max = 4096 },
+    { "--precision", CLI_CHOICE, &precision, "auto|fp32|bf16", .choices = precisions,
+      .help = "the linear layers' arithmetic (default auto: bf16 where the\n"
+              "CPU has native bf16 dot products, else fp32; docs/precision.md)" },
     { "--fp16", CLI_FLAG, &fp16, NULL,
       .help = "load *.fp16.safetensors variants when present" },
     { "--guidance", CLI_DOUBLE, &guidance, "G",
@@ -265,6 +271,7 @@ tessera_cli_bench (int argc, char **argv)
   tessera_cli_show_check_log (backend);
   lp.backend = backend;
   lp.n_threads = threads;
+  lp.precision = (ts_precision) precision;
   lp.prefer_fp16 = fp16;
   lp.progress = isatty (fileno (stderr)) ? on_load_progress : NULL;
   rss_before = proc_status_bytes ("VmRSS");
@@ -311,10 +318,12 @@ tessera_cli_bench (int argc, char **argv)
   cpu_features_read (&features);
   cpu_features_format (&features, feature_text, sizeof feature_text);
   printf ("  cpu        %s\n", feature_text);
-  printf ("  precision  fp32 compute (%s)\n",
-          cpu_features_native_bf16 (&features)
-            ? "this CPU has native bf16 dot products; Tessera has no bf16 path yet"
-            : "no native bf16 dot products on this CPU: fp32 is the fast path");
+  bf16 = ts_cpu_bf16_support ();
+  printf ("  precision  %s (asked: %s; oneDNN bf16 on this CPU: %s)\n",
+          ts_precision_name (ts_model_precision (model)), precisions[precision],
+          bf16 == TS_BF16_NATIVE     ? "native"
+          : bf16 == TS_BF16_EMULATED ? "emulated on AVX-512, about the fp32 rate"
+                                     : "none, it needs AVX-512");
   if (strncmp (ts_model_backend_name (model), "cpu", 3) == 0) {
     long online = sysconf (_SC_NPROCESSORS_ONLN);
     int n = threads > 0 ? threads : online > 0 ? (int) online : 1;
@@ -322,6 +331,14 @@ tessera_cli_bench (int argc, char **argv)
     peak = cpu_fp32_peak_gflops (&features, n, &how);
     printf ("  fp32 peak  %.1f GFLOP/s on %d thread%s (%s loop, measured now)\n", peak, n,
             n == 1 ? "" : "s", how);
+    /* AVX512_BF16's vdpbf16ps does two products per fp32 lane in one FMA's time. */
+    if (bf16 == TS_BF16_NATIVE) {
+      peak_bf16 = 2.0 * peak;
+      printf ("  bf16 peak  %.1f GFLOP/s (2 x fp32: vdpbf16ps, two products per lane)\n",
+              peak_bf16);
+    } else {
+      printf ("  bf16 peak  n/a (no native bf16 dot products)\n");
+    }
   }
   fflush (stdout);
 
@@ -374,6 +391,10 @@ tessera_cli_bench (int argc, char **argv)
     if (peak > 0)
       printf ("  %-34s %10.1f  %% of the measured fp32 peak\n", "against the peak",
               100.0 * stats.transformer_flop / tf_step / 1e9 / peak);
+    if (peak_bf16 > 0)
+      printf ("  %-34s %10.1f  %% of the bf16 peak (linear layers %s)\n", "",
+              100.0 * stats.transformer_flop / tf_step / 1e9 / peak_bf16,
+              ts_precision_name (ts_model_precision (model)));
   }
   else
     printf ("  %-34s %10s  (the engine reported no FLOP count)\n", "work", "n/a");

@@ -33,6 +33,8 @@ tessera_cli_devices (int argc, char **argv)
   case CLI_BAD:
     return 2;
   }
+  /* the CPU backend's bf16 (precision modes, docs/precision.md) */
+  printf ("cpu  bf16 %s\n", ts_bf16_support_name (ts_cpu_bf16_support ()));
   if (ts_vulkan_list_devices (info, MAX_DEVICES, &n, &err) != TS_OK) {
     printf ("no Vulkan devices: %s\n", err.message);
     printf ("the default backend is cpu\n");

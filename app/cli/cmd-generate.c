@@ -65,6 +65,7 @@ typedef struct {
   bool fp16;
   bool quiet;
   int threads;
+  int precision; /* ts_precision */
 } gen_options;
 
 typedef struct {
@@ -144,6 +145,7 @@ generate_usage (FILE *out, gen_mode mode, const cli_option *opts)
 static int
 parse_options (int argc, char **argv, gen_mode mode, gen_options *o)
 {
+  static const char *const precisions[] = { "auto", "fp32", "bf16", NULL };
   const cli_option common[] = {
     { "--model", CLI_STRING, &o->model_dir, "DIR",
       .help = "a Meissonic folder in the diffusers layout (default: the\n"
@@ -180,6 +182,11 @@ parse_options (int argc, char **argv, gen_mode mode, gen_options *o)
               "cpu-ref and compared; stops at the first op out of tolerance)" },
     { "--threads", CLI_INT, &o->threads, "N", .help = "CPU threads (default: every core)",
       .min = 0, .max = 1000000 },
+    { "--precision", CLI_CHOICE, &o->precision, "auto|fp32|bf16", .choices = precisions,
+      .help = "the linear layers' arithmetic on the CPU: fp32 (the official),\n"
+              "bf16 (needs AVX-512, or cpu-ref's emulation; see\n"
+              "docs/precision.md) or auto (default: bf16 where the CPU has\n"
+              "native bf16 dot products, else fp32)" },
     { "--fp16", CLI_FLAG, &o->fp16, NULL,
       .help = "load the *.fp16.safetensors weight variants when present" },
     { "--out", CLI_STRING, &o->out, "FILE.png",
@@ -719,6 +726,7 @@ run (int argc, char **argv, gen_mode mode)
   tessera_cli_show_check_log (o.backend);
   lp.backend = o.backend;
   lp.n_threads = o.threads;
+  lp.precision = (ts_precision) o.precision;
   lp.prefer_fp16 = o.fp16;
   lp.progress = load_progress;
   lp.progress_data = &o;
@@ -829,9 +837,10 @@ run (int argc, char **argv, gen_mode mode)
                              .first_step = -1 };
     if (!o.quiet)
       fprintf (stderr, "generating %d images %ux%u, %d steps, CFG %g, seeds %" PRIu64 "..%" PRIu64
-                       ", backend %s\n",
+                       ", backend %s, %s\n",
                o.batch, gp.width, gp.height, gp.steps, gp.guidance, o.seed,
-               o.seed + (uint64_t) (o.batch - 1), ts_model_backend_name (model));
+               o.seed + (uint64_t) (o.batch - 1), ts_model_backend_name (model),
+               ts_precision_name (ts_model_precision (model)));
     batch_status = ts_model_generate_batch (model, &gp, o.batch, batch_results, &err);
     if (!o.quiet && ps.tty)
       fprintf (stderr, "\n");
@@ -858,12 +867,13 @@ run (int argc, char **argv, gen_mode mode)
     if (!o.quiet) {
       if (o.batch > 1)
         fprintf (stderr, "image %d/%d: ", k, o.batch);
-      fprintf (stderr, "%s %ux%u, %d steps, CFG %g, seed %" PRIu64 ", backend %s\n",
+      fprintf (stderr, "%s %ux%u, %d steps, CFG %g, seed %" PRIu64 ", backend %s, %s\n",
                mode == MODE_GENERATE  ? "generating"
                : mode == MODE_IMG2IMG ? "image to image"
                : mode == MODE_INPAINT ? "inpainting"
                                       : "outpainting",
-               gp.width, gp.height, gp.steps, gp.guidance, gp.seed, ts_model_backend_name (model));
+               gp.width, gp.height, gp.steps, gp.guidance, gp.seed, ts_model_backend_name (model),
+               ts_precision_name (ts_model_precision (model)));
     }
     switch (mode) {
     case MODE_GENERATE:
@@ -912,6 +922,7 @@ run (int argc, char **argv, gen_mode mode)
     meta.model = (char *) ts_model_name (model);
     meta.sampler = "MaskGIT";
     meta.backend = (char *) ts_model_backend_name (model);
+    meta.precision = (char *) ts_precision_name (ts_model_precision (model));
     meta.seed = gp.seed;
     meta.steps = (uint32_t) o.steps;
     meta.finish_at = (uint32_t) o.finish_at;

@@ -408,8 +408,9 @@ typedef struct {
                           * "cpu-ref", "vulkan" (best GPU), "vulkan:N" (device N of
                           * ts_vulkan_list_devices, lavapipe included) */
   int n_threads;         /* <= 0: every core */
-  ts_precision precision; /* TS_PRECISION_AUTO by default; bf16 where the backend cannot
-                           * compute it fails with TS_ERR_UNSUPPORTED saying why */
+  ts_precision precision; /* TS_PRECISION_AUTO by default ($TESSERA_PRECISION, fp32 or bf16,
+                           * decides what auto means when set); bf16 where the backend
+                           * cannot compute it fails with TS_ERR_UNSUPPORTED saying why */
   bool prefer_fp16;      /* load *.fp16.safetensors variants when present */
   ts_progress_fn progress;
   void *progress_data;

@@ -26,6 +26,7 @@ struct ts_golden_case {
   double atol, rtol;
   ts_golden_report_fn report;
   void *ud;
+  bool bf16; /* precision bf16's rule (ts_golden_case_use_backend) */
 
   gc_seen *seen;
   size_t n_seen, cap_seen;
@@ -170,6 +171,39 @@ ts_golden_case_new (const char *golden_dir, const cJSON *case_entry, const char 
 fail:
   ts_golden_case_free (gc);
   return NULL;
+}
+
+bool
+ts_golden_bf16_rule (const ts_backend *be)
+{
+  return be && be->ops && ts_backend_precision (be) == TS_PRECISION_BF16;
+}
+
+void
+ts_golden_case_use_backend (ts_golden_case *gc, const ts_backend *be)
+{
+  gc->bf16 = ts_golden_bf16_rule (be);
+}
+
+double
+ts_golden_bf16_cfg_rule (double g)
+{
+  return TS_GOLDEN_BF16_NRMS * (fabs (g) + fabs (g - 1.0));
+}
+
+double
+ts_golden_nrms (const float *ours, const double *ref, size_t n)
+{
+  double num = 0.0, den = 0.0;
+
+  for (size_t i = 0; i < n; i++) {
+    double d = (double) ours[i] - ref[i];
+    num += d * d;
+    den += ref[i] * ref[i];
+  }
+  if (n == 0)
+    return 0.0;
+  return den > 0.0 ? sqrt (num / den) : sqrt (num / (double) n);
 }
 
 void
@@ -334,6 +368,16 @@ gc_compare (ts_golden_case *gc, const char *name, const float *ours, size_t n, b
     ts_golden_tolerance_lookup (gc->entry, base, &atol, &rtol);
   if (is_int || exact)
     atol = rtol = 0.0;
+  if (gc->bf16 && !is_int && !exact) {
+    double nrms = ts_golden_nrms (ours, r, n);
+    bool pass = nrms <= TS_GOLDEN_BF16_NRMS;
+    if (!pass)
+      TS_LOG_W ("golden: %s: %s: normalised RMS error %.3g over the bf16 rule's %.3g",
+                gc->case_name, name, nrms, TS_GOLDEN_BF16_NRMS);
+    free (r);
+    ts_golden_case_report (gc, name, nrms, TS_GOLDEN_BF16_NRMS, pass);
+    return;
+  }
   double max_err = 0, tol_at_max = atol;
   size_t worst = 0, n_bad = 0, first_bad = 0;
   for (size_t i = 0; i < n; i++) {
@@ -356,7 +400,8 @@ gc_compare (ts_golden_case *gc, const char *name, const float *ours, size_t n, b
               gc->case_name, name, n_bad, n, max_err, worst, (double) ours[worst], r[worst],
               tol_at_max, first_bad);
   free (r);
-  ts_golden_case_report (gc, name, max_err, tol_at_max, n_bad == 0);
+  /* bf16: integers are reported, not required (downstream of bf16 logits) */
+  ts_golden_case_report (gc, name, max_err, tol_at_max, n_bad == 0 || gc->bf16);
 }
 
 void

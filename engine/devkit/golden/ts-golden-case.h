@@ -50,6 +50,21 @@ ts_golden_case *ts_golden_case_new (const char *golden_dir, const cJSON *case_en
                                       ts_golden_report_fn report, void *ud, ts_error *err);
 void ts_golden_case_free (ts_golden_case *gc);
 
+/* Precision bf16's rule (docs/precision.md), in force when `be` computes bf16: every float
+ * tensor passes when its normalised RMS error ||ours - ref|| / ||ref|| is at most
+ * TS_GOLDEN_BF16_NRMS; integer tensors (and exact ones) are compared and reported, but do
+ * not fail the case, being downstream of bf16 logits. */
+#define TS_GOLDEN_BF16_NRMS 1e-2
+bool ts_golden_bf16_rule (const ts_backend *be);
+void ts_golden_case_use_backend (ts_golden_case *gc, const ts_backend *be);
+/* The rule for guided logits u + g (c - u): the error of each input within the rule
+ * gives at most (|g| + |g - 1|) times it in the combination (TS_GOLDEN_BF16_NRMS for
+ * g = 1, 0.17 for the official g = 9). */
+double ts_golden_bf16_cfg_rule (double g);
+/* ||ours - ref|| / ||ref|| (the RMS of ours - ref when ref is all zeros); NaN anywhere
+ * gives NaN. */
+double ts_golden_nrms (const float *ours, const double *ref, size_t n);
+
 /* The case name (the entry's key in "cases"). */
 const char *ts_golden_case_case_name (const ts_golden_case *gc);
 

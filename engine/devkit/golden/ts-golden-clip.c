@@ -35,6 +35,7 @@ ts_golden_run_clip_text (const char *golden_dir, const cJSON *case_entry, const 
                             ud, err);
   if (!gc)
     return err ? err->code : TS_ERR_FORMAT;
+  ts_golden_case_use_backend (gc, be);
 
   if (!ts_golden_case_model_dir (gc, "text_encoder", dir, sizeof dir)) {
     st = ts_error_set (err, TS_ERR_INVALID_ARG, "golden: model path too long");

@@ -92,6 +92,7 @@ ts_golden_run_vq_decode (const char *golden_dir, const cJSON *case_entry, const 
                             err);
   if (!gc)
     return err ? err->code : TS_ERR_FORMAT;
+  ts_golden_case_use_backend (gc, be);
   vq = golden_vq_open (gc, be, err);
   if (!vq) {
     st = err ? err->code : TS_ERR_FORMAT;
@@ -187,7 +188,9 @@ ts_golden_run_vq_decode (const char *golden_dir, const cJSON *case_entry, const 
     if (n_boundary)
       TS_LOG_I ("golden: out.image_uint8: %d pixel(s) off by one at a rounding boundary",
                 n_boundary);
-    ts_golden_case_report (gc, "out.image_uint8", max_diff, n_boundary ? 1.0 : 0.0, pass);
+    /* bf16: integers are reported, not required */
+    ts_golden_case_report (gc, "out.image_uint8", max_diff, n_boundary ? 1.0 : 0.0,
+                           pass || ts_golden_bf16_rule (be));
   }
   st = ts_golden_case_finish (gc, err);
 
@@ -216,6 +219,7 @@ ts_golden_run_vq_encode (const char *golden_dir, const cJSON *case_entry, const 
                             err);
   if (!gc)
     return err ? err->code : TS_ERR_FORMAT;
+  ts_golden_case_use_backend (gc, be);
   vq = golden_vq_open (gc, be, err);
   if (!vq) {
     st = err ? err->code : TS_ERR_FORMAT;

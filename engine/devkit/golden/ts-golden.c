@@ -266,6 +266,15 @@ ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_f
                  ts_golden_case_fn case_done, void *user_data, ts_golden_summary *summary,
                  ts_error *err)
 {
+  return ts_golden_check_precision (golden_dir, backend, TS_PRECISION_FP32, report, case_done,
+                                    user_data, summary, err);
+}
+
+ts_status
+ts_golden_check_precision (const char *golden_dir, const char *backend, ts_precision precision,
+                           ts_golden_report_fn report, ts_golden_case_fn case_done,
+                           void *user_data, ts_golden_summary *summary, ts_error *err)
+{
   ts_golden_summary sum = { 0 };
   ts_backend be = { 0 };
   bool have_backend = false;
@@ -348,6 +357,10 @@ ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_f
           break;
         }
         have_backend = true;
+        if ((st = ts_backend_set_precision (&be, precision, NULL, &case_err)) != TS_OK) {
+          status = ts_error_set (err, st, "golden: backend '%s': %s", backend, case_err.message);
+          break;
+        }
       }
       st = run (golden_dir, entry, have_backend ? &be : NULL, report, user_data, &case_err);
       if (st == TS_OK)

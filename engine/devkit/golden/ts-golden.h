@@ -48,6 +48,8 @@ typedef struct {
   void *ud;
   int n_bad_steps;
   int n_bad_checks; /* failed checks of the runner's own (intermediates) */
+  bool bf16; /* precision bf16's rule: tokens and what is decoded from them are reported;
+              * the image is required (by normalised RMS) only where every token matched */
 } ts_golden_replay;
 
 ts_status ts_golden_replay_draws (void *data, int step, ts_sampler_draws *draws, ts_error *err);

@@ -42,7 +42,9 @@ const char *ts_devkit_status_name (ts_status status);
  * malformed table fails that case with TS_ERR_FORMAT naming the case and the tensor. */
 
 /* One compared output: its max abs error against the tolerance (NAN tolerance for exact
- * comparisons, where max_abs_err counts mismatching elements). */
+ * comparisons, where max_abs_err counts mismatching elements). Under the bf16 rule
+ * (ts_golden_check_precision) a float output reports its normalised RMS error against the
+ * rule, and INFINITY as tolerance where it is only reported. */
 typedef void (*ts_golden_report_fn) (void *user_data, const char *case_name, const char *tensor,
                                      double max_abs_err, double tolerance, bool pass);
 /* A finished case of the index file index_file (a base name, "index-image.json"):
@@ -61,6 +63,17 @@ typedef struct {
 ts_status ts_golden_check (const char *golden_dir, const char *backend, ts_golden_report_fn report,
                            ts_golden_case_fn case_done, void *user_data, ts_golden_summary *summary,
                            ts_error *err);
+
+/* ts_golden_check in a precision mode (ts_golden_check is FP32). In BF16 (or AUTO resolved
+ * to it) the cases run under the bf16 rule of docs/precision.md: every float tensor within
+ * a normalised RMS error ||ours - ref|| / ||ref|| of 1e-2; token counts and other integer
+ * outputs downstream of the bf16 logits are reported but not required; a replay's image is
+ * held to the rule only when all its final tokens match. A backend that cannot compute
+ * the mode fails the call (TS_ERR_UNSUPPORTED) at the first case that needs it. */
+ts_status ts_golden_check_precision (const char *golden_dir, const char *backend,
+                                     ts_precision precision, ts_golden_report_fn report,
+                                     ts_golden_case_fn case_done, void *user_data,
+                                     ts_golden_summary *summary, ts_error *err);
 
 /* ---- random model folders (devkit/ts-random-model.c) -------------------------------- */
 
