@@ -20,6 +20,7 @@ struct _TesseraPreferences
   AdwComboRow *backend_row;
   AdwActionRow *demo_row;
   GtkAdjustment *threads_adjustment;
+  AdwComboRow *precision_row;
 
   GSettings *settings;
   GtkFileChooserNative *chooser;
@@ -246,6 +247,7 @@ tessera_preferences_class_init (TesseraPreferencesClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, backend_row);
   gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, demo_row);
   gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, threads_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, TesseraPreferences, precision_row);
   gtk_widget_class_install_action (widget_class, "prefs.choose-model", NULL, choose_model_activated);
   gtk_widget_class_install_action (widget_class, "prefs.choose-gallery", NULL, choose_gallery_activated);
   gtk_widget_class_install_action (widget_class, "prefs.reset-gallery", NULL, reset_gallery_activated);
@@ -269,6 +271,56 @@ tessera_preferences_init (TesseraPreferences *self)
   }
 }
 
+/* The precision setting ("auto", "fp32", "bf16") as the row's index, both ways. */
+static const char *const precision_names[] = { "auto", "fp32", "bf16" };
+
+static gboolean
+precision_get_mapping (GValue *value, GVariant *variant, gpointer user_data)
+{
+  const char *name = g_variant_get_string (variant, NULL);
+
+  (void) user_data;
+  for (guint i = 0; i < G_N_ELEMENTS (precision_names); i++)
+    if (g_strcmp0 (name, precision_names[i]) == 0)
+      {
+        g_value_set_uint (value, i);
+        return TRUE;
+      }
+  return FALSE;
+}
+
+static GVariant *
+precision_set_mapping (const GValue *value, const GVariantType *type, gpointer user_data)
+{
+  guint i = g_value_get_uint (value);
+
+  (void) type;
+  (void) user_data;
+  return i < G_N_ELEMENTS (precision_names) ? g_variant_new_string (precision_names[i]) : NULL;
+}
+
+/* What this processor offers, under the row. */
+static void
+set_precision_subtitle (TesseraPreferences *self)
+{
+  const char *text;
+
+  switch (ts_cpu_bf16_support ())
+    {
+    case TS_BF16_NATIVE:
+      text = _("This processor has native bf16: Automatic uses it");
+      break;
+    case TS_BF16_EMULATED:
+      text = _("bf16 is emulated on this processor: Automatic uses fp32");
+      break;
+    case TS_BF16_NONE:
+    default:
+      text = _("bf16 needs AVX-512, which this processor lacks");
+      break;
+    }
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (self->precision_row), text);
+}
+
 GtkWidget *
 tessera_preferences_new (GtkWindow *parent, GSettings *settings)
 {
@@ -279,6 +331,10 @@ tessera_preferences_new (GtkWindow *parent, GSettings *settings)
   self = g_object_new (TESSERA_TYPE_PREFERENCES, "transient-for", parent, NULL);
   self->settings = g_object_ref (settings);
   g_settings_bind (self->settings, "threads", self->threads_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind_with_mapping (self->settings, "precision", self->precision_row, "selected",
+                                G_SETTINGS_BIND_DEFAULT, precision_get_mapping,
+                                precision_set_mapping, NULL, NULL);
+  set_precision_subtitle (self);
   g_signal_connect_object (self->settings, "changed", G_CALLBACK (update_rows), self, G_CONNECT_SWAPPED);
   update_rows (self);
   g_signal_connect_object (self->backend_row, "notify::selected", G_CALLBACK (on_backend_selected), self,

@@ -252,6 +252,7 @@ _tessera_window_load_model (TesseraWindow *self)
 {
   g_autofree char *dir = g_settings_get_string (self->settings, "model-folder");
   g_autofree char *backend = g_settings_get_string (self->settings, "backend");
+  g_autofree char *precision = NULL;
   g_autofree char *description = NULL;
 
   g_cancellable_cancel (self->load_cancellable);
@@ -281,7 +282,9 @@ _tessera_window_load_model (TesseraWindow *self)
   description = g_filename_display_name (dir);
   tessera_generate_page_set_loading (self->generate_page, description);
   set_model_state (self, TESSERA_MODEL_LOADING);
-  tessera_worker_load_async (self->worker, dir, backend, g_settings_get_int (self->settings, "threads"),
+  precision = g_settings_get_string (self->settings, "precision");
+  tessera_worker_load_async (self->worker, dir, backend, precision,
+                             g_settings_get_int (self->settings, "threads"),
                              G_OBJECT (self), on_load_progress, self->load_cancellable, load_done,
                              g_object_ref (self));
 }
@@ -531,6 +534,7 @@ save_to_gallery (TesseraWindow *self, ts_image *image, const TesseraResult *resu
   meta.negative_prompt = p->form.negative_prompt;
   meta.model = self->model_info ? self->model_info->name : NULL;
   meta.backend = self->model_info ? self->model_info->backend : NULL;
+  meta.precision = self->model_info ? self->model_info->precision : NULL;
   meta.sampler = (char *) "MaskGIT";
   meta.source = p->source;
   meta.seed = p->form.seed;
@@ -1257,6 +1261,8 @@ tessera_window_constructed (GObject *object)
   g_signal_connect_object (self->settings, "changed::model-folder", G_CALLBACK (on_model_settings_changed), self,
                            G_CONNECT_SWAPPED);
   g_signal_connect_object (self->settings, "changed::backend", G_CALLBACK (on_model_settings_changed), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->settings, "changed::precision", G_CALLBACK (on_model_settings_changed), self,
                            G_CONNECT_SWAPPED);
   g_signal_connect_object (self->settings, "changed::threads", G_CALLBACK (on_model_settings_changed), self,
                            G_CONNECT_SWAPPED);

@@ -47,6 +47,7 @@ typedef struct {
   char *dir;
   char *backend;
   int n_threads;
+  ts_precision precision;
 
   TesseraGenerateParams params;
   char *prompt;
@@ -119,6 +120,7 @@ model_info_clear (gpointer data)
   g_free (info->path);
   g_free (info->name);
   g_free (info->backend);
+  g_free (info->precision);
   g_clear_pointer (&info->sizes, g_array_unref);
 }
 
@@ -547,6 +549,7 @@ run_load (TesseraWorker *self, Job *job)
   ts_model_load_params_init (&lp);
   lp.backend = job->backend;
   lp.n_threads = job->n_threads;
+  lp.precision = job->precision;
   lp.progress = on_load_progress;
   lp.progress_data = job;
   /* A model switched again, or the window closed, stops a load of gigabytes between two
@@ -566,6 +569,7 @@ run_load (TesseraWorker *self, Job *job)
   info->path = g_strdup (job->dir);
   info->name = g_strdup (ts_model_name (self->model));
   info->backend = g_strdup (ts_model_backend_name (self->model));
+  info->precision = g_strdup (ts_precision_name (ts_model_precision (self->model)));
   ts_model_default_size (self->model, &info->default_width, &info->default_height);
   info->default_guidance = ts_model_default_guidance (self->model);
   info->vae_scale_factor = ts_model_vae_scale_factor (self->model);
@@ -960,7 +964,7 @@ job_new (TesseraWorker *self, JobKind kind, GObject *target, GCancellable *cance
 
 void
 tessera_worker_load_async (TesseraWorker *self, const char *dir, const char *backend,
-                           int n_threads, GObject *target, TesseraProgressFunc progress,
+                           const char *precision, int n_threads, GObject *target, TesseraProgressFunc progress,
                            GCancellable *cancellable, GAsyncReadyCallback callback,
                            gpointer user_data)
 {
@@ -973,6 +977,9 @@ tessera_worker_load_async (TesseraWorker *self, const char *dir, const char *bac
   job->dir = g_strdup (dir);
   job->backend = g_strdup (backend);
   job->n_threads = n_threads;
+  /* an unknown name (a hand-edited setting) means auto */
+  if (!precision || ts_precision_parse (precision, &job->precision, NULL) != TS_OK)
+    job->precision = TS_PRECISION_AUTO;
   job->progress = progress;
   self->progress_job_id = job->id;
   g_async_queue_push (self->queue, job);

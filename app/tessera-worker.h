@@ -24,6 +24,7 @@ typedef struct {
   char *path;
   char *name;
   char *backend;
+  char *precision; /* "fp32" or "bf16": what the model computes in */
   guint default_width, default_height;
   double default_guidance; /* the model's recommended guidance scale */
   guint vae_scale_factor;
@@ -108,6 +109,7 @@ void tessera_worker_continue (TesseraWorker *self, const ts_steer_change *change
 /* Frees the current model (if any) and loads dir. progress runs on the main thread while
  * target is alive. */
 void tessera_worker_load_async (TesseraWorker *self, const char *dir, const char *backend,
+                                const char *precision,
                                 int n_threads, GObject *target, TesseraProgressFunc progress,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data);

@@ -713,6 +713,26 @@ test_model_status (void)
         }
       g_assert_true (adw_combo_row_get_use_subtitle (backend_row));
     }
+    {
+      /* Precision: the row and the setting move together; the subtitle says what this
+       * processor offers. */
+      AdwComboRow *row = ADW_COMBO_ROW (gtk_widget_get_template_child (prefs, TESSERA_TYPE_PREFERENCES,
+                                                                       "precision_row"));
+      const char *subtitle = adw_action_row_get_subtitle (ADW_ACTION_ROW (row));
+
+      g_assert_cmpuint (adw_combo_row_get_selected (row), ==, 0);
+      g_assert_nonnull (subtitle);
+      g_assert_nonnull (strstr (subtitle, ts_cpu_bf16_support () == TS_BF16_NONE ? "AVX-512" : "bf16"));
+      adw_combo_row_set_selected (row, 1);
+      {
+        g_autofree char *value = g_settings_get_string (s, "precision");
+        g_assert_cmpstr (value, ==, "fp32");
+      }
+      g_settings_reset (s, "precision");
+      g_assert_cmpuint (adw_combo_row_get_selected (row), ==, 0);
+      /* each change reloads the model: wait for it */
+      WAIT_FOR (g_strcmp0 (_tessera_window_get_model_state (win), "ready") == 0, TIMEOUT_S);
+    }
     screenshot (GTK_WINDOW (prefs), "preferences.png");
     {
       /* The device list as it opens: names in full, wrapped where long. */

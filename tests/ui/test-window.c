@@ -346,6 +346,9 @@ test_generate (void)
   g_assert_cmpfloat_with_epsilon (meta.aesthetic_score, 6.0, 1e-9);
   g_assert_cmpstr (meta.model, ==, info->name);
   g_assert_cmpstr (meta.backend, ==, info->backend);
+  /* the precision in force (auto means fp32 in the tests, TESSERA_PRECISION) */
+  g_assert_cmpstr (meta.precision, ==, info->precision);
+  g_assert_cmpstr (meta.precision, ==, "fp32");
   {
     g_autoptr (GSettings) s = settings ();
     g_assert_cmpuint (meta.seed, ==, g_settings_get_uint64 (s, "seed"));
