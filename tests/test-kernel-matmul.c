@@ -84,6 +84,38 @@ mm_run (const ts_backend *be, const mm_case *c, mm_data *d)
   return out;
 }
 
+static float
+bf16_round (float f)
+{
+  guint32 bits = (guint32) tk_f32_to_bf16 (f) << 16;
+  memcpy (&f, &bits, sizeof f);
+  return f;
+}
+
+/* The expected y in double sums (bf16: of the operands rounded to bf16; the 1-D bias keeps
+ * its file precision); SENTINEL in the gaps between rows. */
+static void
+mm_want (const mm_case *c, const mm_data *d, gboolean bf16, double *want)
+{
+  for (int64_t i = 0; i < c->m; i++) {
+    for (int64_t j = 0; j < c->ldy; j++) {
+      double s = 0.0;
+      if (j >= c->n) {
+        want[i * c->ldy + j] = SENTINEL;
+        continue;
+      }
+      for (int64_t p = 0; p < c->k; p++)
+        s += bf16 ? (double) bf16_round (d->x[i * c->ldx + p]) * bf16_round (d->w[j * c->k + p])
+                  : (double) d->x[i * c->ldx + p] * d->w[j * c->k + p];
+      if (c->bias)
+        s += d->bias[j];
+      if (c->accumulate)
+        s += d->y0[i * c->ldy + j];
+      want[i * c->ldy + j] = s;
+    }
+  }
+}
+
 static const mm_case ref_cases[] = {
   { 37, 53, 29, 29, 53, TS_DTYPE_F32, FALSE, FALSE },
   { 37, 53, 29, 32, 60, TS_DTYPE_F32, TRUE, FALSE },
@@ -110,22 +142,7 @@ test_reference_vs_double (void)
 
     mm_data_init (&d, c, 100 + ci);
     got = mm_run (&be.ref, c, &d); /* also rounds d.w / d.bias to the dtype */
-    for (int64_t i = 0; i < c->m; i++) {
-      for (int64_t j = 0; j < c->ldy; j++) {
-        double s = 0.0;
-        if (j >= c->n) {
-          want[i * c->ldy + j] = SENTINEL;
-          continue;
-        }
-        for (int64_t p = 0; p < c->k; p++)
-          s += (double) d.x[i * c->ldx + p] * d.w[j * c->k + p];
-        if (c->bias)
-          s += d.bias[j];
-        if (c->accumulate)
-          s += d.y0[i * c->ldy + j];
-        want[i * c->ldy + j] = s;
-      }
-    }
+    mm_want (c, &d, FALSE, want);
     /* fp32 accumulation of <= 130 products of magnitude <= ~2: worst case a few 1e-6 */
     tk_check_close (what, got, want, c->m * c->ldy, 1e-5, 1e-6);
     g_free (want);
@@ -244,14 +261,6 @@ test_narrow_exact (void)
   tk_backends_clear (&be);
 }
 
-static float
-bf16_round (float f)
-{
-  guint32 bits = (guint32) tk_f32_to_bf16 (f) << 16;
-  memcpy (&f, &bits, sizeof f);
-  return f;
-}
-
 static void
 cpu_backend_new (ts_backend *be, gboolean reference, ts_precision precision)
 {
@@ -296,22 +305,7 @@ test_bf16_reference (void)
     mm_data_init (&d, c, 400 + ci);
     got = mm_run (&ref, c, &d); /* rounds d.w and d.bias to the file dtype */
     fp32 = mm_run (&ref32, c, &d);
-    for (int64_t i = 0; i < c->m; i++) {
-      for (int64_t j = 0; j < c->ldy; j++) {
-        double s = 0.0;
-        if (j >= c->n) {
-          want[i * c->ldy + j] = SENTINEL;
-          continue;
-        }
-        for (int64_t p = 0; p < c->k; p++)
-          s += (double) bf16_round (d.x[i * c->ldx + p]) * bf16_round (d.w[j * c->k + p]);
-        if (c->bias) /* 1-D: kept at its file precision */
-          s += d.bias[j];
-        if (c->accumulate)
-          s += d.y0[i * c->ldy + j];
-        want[i * c->ldy + j] = s;
-      }
-    }
+    mm_want (c, &d, TRUE, want);
     tk_check_close (what, got, want, c->m * c->ldy, 1e-5, 1e-6);
     /* and the mode took effect: bf16 operands move the result by about 2^-9 relative
      * (measured on the outputs, not the sentinel columns between rows) */
