@@ -8,10 +8,14 @@
  * machine and its load, so it prints the median of several runs.
  *
  * Usage: bench-cpu-kernels [--threads N] [--quick] [--backend NAME] [--dtype f16|bf16|f32]
- *                          [--gemm MxKxN]...
+ *                          [--precision fp32|bf16] [--gemm MxKxN]...
  * --gemm replaces the built-in GEMM list by the given shapes (and skips attention and
- * convolution); --dtype picks the weights' dtype (f16 by default, as the checkpoints ship).
+ * convolution); --dtype picks the weights' dtype (f16 by default, as the checkpoints ship);
+ * --precision bf16 times the bf16 matmul (oneDNN, on CPUs with AVX-512) against the bf16
+ * peak. On the "cpu" backend of a build with oneDNN, each GEMM is also timed through
+ * oneDNN's fp32 matmul, the comparison behind the fp32 path's choice of OpenBLAS.
  */
+#include "backend/cpu/ts-cpu.h"
 #include "backend/ts-backend.h"
 #include "cli-options.h"
 
@@ -140,6 +144,36 @@ time_matmul (const ts_backend *be, int64_t m, int64_t k, int64_t n, int reps)
   return med;
 }
 
+/* Median seconds of `reps` runs of the same product through oneDNN's fp32 matmul
+ * (ts-cpu-dnnl.c) on `cpu`'s threads; 0 when the build has no oneDNN. */
+static double
+time_dnnl_f32 (ts_cpu *cpu, int64_t m, int64_t k, int64_t n, int reps)
+{
+  ts_error err = { 0 };
+  float *x = malloc ((size_t) (m * k) * sizeof *x), *w = malloc ((size_t) (n * k) * sizeof *w);
+  float *y = calloc ((size_t) (m * n), sizeof *y);
+  double t[16];
+
+  if (!x || !w || !y)
+    die ("oneDNN buffers", &err);
+  for (int64_t i = 0; i < m * k; i++)
+    x[i] = (float) (i % 89) * 1e-2f;
+  for (int64_t i = 0; i < n * k; i++)
+    w[i] = (float) (int) (i % 97u - 48u) * 1e-3f;
+  for (int r = -1; r < reps; r++) {
+    double t0 = now ();
+    if (ts_cpu_dnnl_matmul (cpu, TS_DTYPE_F32, x, k, w, NULL, y, n, m, n, k, false, &err) != TS_OK)
+      die ("oneDNN matmul", &err);
+    if (r >= 0)
+      t[r] = now () - t0;
+  }
+  qsort (t, (size_t) reps, sizeof t[0], cmp_double);
+  free (x);
+  free (w);
+  free (y);
+  return t[reps / 2];
+}
+
 static double
 time_attention (const ts_backend *be, int64_t batch, int64_t heads, int64_t seq, int64_t d,
                 bool causal, int reps)
@@ -243,7 +277,9 @@ main (int argc, char **argv)
   gemm_list custom = { .n = 0 };
   const gemm_shape *gemms = builtin;
   size_t n_gemms = sizeof builtin / sizeof builtin[0], n_custom;
-  int n_threads = 0, reps = 5, dtype_index = 0;
+  static const char *const precision_names[] = { "fp32", "bf16", NULL };
+  int n_threads = 0, reps = 5, dtype_index = 0, precision_index = 0;
+  ts_cpu *dnnl_cpu = NULL;
   bool quick = false;
   const char *backend = "cpu";
   ts_backend fast, ref;
@@ -256,6 +292,8 @@ main (int argc, char **argv)
     { "--backend", CLI_STRING, &backend, "NAME", .help = "the backend (default cpu)" },
     { "--dtype", CLI_CHOICE, &dtype_index, "T", .help = "the weights: f16 (default), bf16, f32",
       .choices = dtype_names },
+    { "--precision", CLI_CHOICE, &precision_index, "P",
+      .help = "fp32 (default) or bf16 (AVX-512 only: oneDNN)", .choices = precision_names },
     { "--gemm", CLI_CALLBACK, &custom, "MxKxN",
       .help = "time this GEMM instead of the built-in list (up to 16 times)",
       .parse = parse_gemm, .wants = "MxKxN with sizes from 1 (at most 16 of them)" },
@@ -267,7 +305,7 @@ main (int argc, char **argv)
     break;
   case CLI_HELP:
     printf ("Usage: bench-cpu-kernels [--threads N] [--quick] [--backend NAME] "
-            "[--dtype f16|bf16|f32] [--gemm MxKxN]...\n\n");
+            "[--dtype f16|bf16|f32] [--precision fp32|bf16] [--gemm MxKxN]...\n\n");
     cli_print_options (stdout, opts);
     return 0;
   case CLI_BAD:
@@ -283,8 +321,20 @@ main (int argc, char **argv)
     reps = 3;
   if (ts_backend_new_by_name (&fast, backend, n_threads, &err) != TS_OK)
     die (backend, &err);
+  if (ts_backend_set_precision (&fast, precision_index ? TS_PRECISION_BF16 : TS_PRECISION_FP32,
+                                NULL, &err) != TS_OK)
+    die (backend, &err);
   if (ts_backend_cpu_new (&ref, true, 1, &err) != TS_OK)
     die ("cpu-ref backend", &err);
+  if (precision_index
+      && ts_backend_set_precision (&ref, TS_PRECISION_BF16, NULL, &err) != TS_OK)
+    die ("cpu-ref backend", &err);
+  /* oneDNN's fp32 matmul beside the fast path's OpenBLAS, on the same threads */
+  if (strcmp (ts_backend_name (&fast), "cpu") == 0 && ts_cpu_dnnl_version ()) {
+    dnnl_cpu = fast.impl;
+    if (!dnnl_cpu->dnnl && !(dnnl_cpu->dnnl = ts_cpu_dnnl_new (dnnl_cpu->n_threads, &err)))
+      die ("oneDNN", &err);
+  }
   if (n_threads > 0)
     printf ("backend %s, %d threads, %s weights\n", ts_backend_name (&fast), n_threads,
             ts_dtype_name (weight_dtype));
@@ -292,8 +342,10 @@ main (int argc, char **argv)
     printf ("backend %s, one thread per online core, %s weights\n", ts_backend_name (&fast),
             ts_dtype_name (weight_dtype));
 
-  printf ("%-40s %6s %6s %6s %12s %12s %12s\n", "sgemm y = x w^T", "M", "K", "N", "GFLOP/s",
-          "GFLOP/cpu-s", "ref GFLOP/s");
+  printf ("precision %s; %s\n", precision_names[precision_index],
+          dnnl_cpu ? ts_cpu_dnnl_version () : "no oneDNN column");
+  printf ("%-40s %6s %6s %6s %12s %12s %12s %12s\n", "y = x w^T", "M", "K", "N", "GFLOP/s",
+          "GFLOP/cpu-s", "ref GFLOP/s", "oneDNN f32");
   for (size_t i = 0; i < n_gemms; i++) {
     double flops = 2.0 * (double) gemms[i].m * (double) gemms[i].k * (double) gemms[i].n;
     double tf, tr = 0.0;
@@ -308,9 +360,14 @@ main (int argc, char **argv)
             (long long) gemms[i].k, (long long) gemms[i].n, flops / tf * 1e-9,
             flops / cf * 1e-9);
     if (gemms[i].ref)
-      printf (" %12.2f\n", flops / tr * 1e-9);
+      printf (" %12.2f", flops / tr * 1e-9);
     else
-      printf ("            -\n");
+      printf (" %12s", "-");
+    if (dnnl_cpu)
+      printf (" %12.1f\n",
+              flops / time_dnnl_f32 (dnnl_cpu, gemms[i].m, gemms[i].k, gemms[i].n, reps) * 1e-9);
+    else
+      printf (" %12s\n", "-");
     fflush (stdout);
   }
 
