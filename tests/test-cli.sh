@@ -35,26 +35,26 @@ grep -q 'backend cpu-ref, bf16' "$tmp/bf.err" && "$cli" info "$tmp/bf.png" | gre
   && ok "--precision bf16 on cpu-ref: said and recorded" || { cat "$tmp/bf.err"; fail "bf16 on cpu-ref"; }
 bf16=$("$cli" devices | sed -n 's/^cpu  bf16 //p')
 if [ "$bf16" = none ]; then
-  if gen --prompt x --seed 1 --steps 1 --backend cpu --precision bf16 --out "$tmp/bf2.png" 2>"$tmp/bf2.err"; then
+  if gen --prompt x --seed 1 --steps 1 --backend cpu --precision bf16 --out "$tmp/bf2.png" >/dev/null 2>"$tmp/bf2.err"; then
     fail "--precision bf16 on a CPU without AVX-512 must be refused"
   fi
   grep -q 'AVX-512' "$tmp/bf2.err" && [ ! -e "$tmp/bf2.png" ] \
     && ok "--precision bf16 without AVX-512: refused, naming it, nothing written" \
     || { cat "$tmp/bf2.err"; fail "bf16 refusal"; }
-  TESSERA_PRECISION= gen --prompt x --seed 1 --steps 1 --backend cpu --precision auto --out "$tmp/au.png" 2>/dev/null \
+  TESSERA_PRECISION= gen --prompt x --seed 1 --steps 1 --backend cpu --precision auto --out "$tmp/au.png" >/dev/null 2>&1 \
     && "$cli" info "$tmp/au.png" | grep -q 'Precision: fp32' && ok "auto without native bf16 is fp32" \
     || fail "auto without native bf16"
 else
-  gen --prompt x --seed 1 --steps 1 --backend cpu --precision bf16 --out "$tmp/bf2.png" 2>/dev/null \
+  gen --prompt x --seed 1 --steps 1 --backend cpu --precision bf16 --out "$tmp/bf2.png" >/dev/null 2>&1 \
     && "$cli" info "$tmp/bf2.png" | grep -q 'Precision: bf16' && ok "--precision bf16 on cpu ($bf16)" \
     || fail "--precision bf16 on cpu ($bf16)"
-  TESSERA_PRECISION= gen --prompt x --seed 1 --steps 1 --backend cpu --precision auto --out "$tmp/au.png" 2>/dev/null \
+  TESSERA_PRECISION= gen --prompt x --seed 1 --steps 1 --backend cpu --precision auto --out "$tmp/au.png" >/dev/null 2>&1 \
     || fail "auto"
   want=fp32; [ "$bf16" = native ] && want=bf16
   "$cli" info "$tmp/au.png" | grep -q "Precision: $want" && ok "auto with bf16 $bf16 is $want" \
     || fail "auto with bf16 $bf16 is $want"
 fi
-gen --prompt x --seed 1 --precision fp16 --out "$tmp/bad.png" 2>"$tmp/bad.err" \
+gen --prompt x --seed 1 --precision fp16 --out "$tmp/bad.png" >/dev/null 2>"$tmp/bad.err" \
   && fail "--precision fp16 accepted"
 grep -q 'precision' "$tmp/bad.err" && ok "--precision fp16 refused" || { cat "$tmp/bad.err"; fail "--precision fp16 refused"; }
 

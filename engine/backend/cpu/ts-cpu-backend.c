@@ -584,6 +584,14 @@ ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts_error *er
       goto fail;
     }
   }
+  if (!reference && ts_cpu_dnnl_version ()) {
+    const char *v = getenv ("TESSERA_CPU_DNNL");
+    ts_error dnnl_err = { TS_OK, "" };
+    cpu->dnnl = ts_cpu_dnnl_new (n_threads, &dnnl_err);
+    if (!cpu->dnnl)
+      TS_LOG_W ("%s: fp32 matmuls stay on OpenBLAS", dnnl_err.message);
+    cpu->dnnl_f32 = cpu->dnnl && !(v && strcmp (v, "0") == 0);
+  }
 #ifdef TS_HAVE_OPENBLAS_THREADS
   /* Every GEMM is split over our own pool, and the attention and convolution kernels call
    * sgemm from several pool threads at once. A threaded OpenBLAS would serialise those

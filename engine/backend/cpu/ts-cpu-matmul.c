@@ -33,6 +33,9 @@
  * slab such a product is cut into. */
 #define MATMUL_TASK_MACS 2.5e8
 #define MATMUL_MIN_BLOCK 256
+/* The fp32 products oneDNN takes (see ts_cpu_matmul). */
+#define DNNL_F32_MIN_M 512
+#define DNNL_F32_MAX_SMALL_M 16
 
 /* Precision bf16 (ts_cpu.precision): a matmul whose weight is stored bf16 multiplies it
  * with its input rounded to bf16 (each product exact in f32, sums in f32). */
@@ -141,6 +144,16 @@ ts_cpu_matmul (void *impl, const ts_matmul_args *a, ts_error *err)
                                            a->w->buf->data, job.bias, ts_cpu_f32 (a->y), a->ldy,
                                            a->m, a->n, a->k, a->accumulate, err)
                      : (matmul_ref (cpu, a), TS_OK);
+  /* fp32: oneDNN where it measured faster than OpenBLAS in our split (bench-cpu-kernels,
+   * docs/benchmarks.md): the image streams' products (m >= DNNL_F32_MIN_M) and the
+   * modulation's few rows (m <= DNNL_F32_MAX_SMALL_M); OpenBLAS for the text stream. */
+  if (cpu->dnnl_f32 && (a->m >= DNNL_F32_MIN_M || a->m <= DNNL_F32_MAX_SMALL_M)) {
+    const float *w = ts_cpu_weight_wide (cpu, a->w, "matmul", err);
+    if (!w)
+      return TS_ERR_NOMEM;
+    return ts_cpu_dnnl_matmul (cpu, TS_DTYPE_F32, ts_cpu_f32 (a->x), a->ldx, w, job.bias,
+                               ts_cpu_f32 (a->y), a->ldy, a->m, a->n, a->k, a->accumulate, err);
+  }
   job.cpu = cpu;
   job.a = a;
   job.split_m = a->m >= a->n;

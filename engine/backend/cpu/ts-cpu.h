@@ -56,7 +56,9 @@ typedef struct {
   /* Precision mode (ts_precision, resolved: FP32 or BF16). In BF16, weights of 2
    * dimensions are stored bf16 and matmul rounds its input to bf16 (ts-cpu-matmul.c). */
   ts_precision precision;
-  ts_cpu_dnnl *dnnl;      /* oneDNN state (ts-cpu-dnnl.c); NULL until precision bf16 */
+  ts_cpu_dnnl *dnnl;      /* oneDNN state (ts-cpu-dnnl.c); NULL in a build without it */
+  bool dnnl_f32;          /* fp32 matmuls of some shapes through oneDNN (ts-cpu-matmul.c;
+                           * TESSERA_CPU_DNNL=0 keeps them all on OpenBLAS) */
   uint16_t *xbf;          /* a matmul's input rounded to bf16, for oneDNN */
   size_t xbf_elems;
   bool winograd;          /* 3x3 convolutions as Winograd F(2x2, 3x3) (ts-cpu-winograd.c) */
