@@ -106,30 +106,40 @@ ts_cpu_dnnl_bf16_level (void)
   return TS_CPU_BF16_NONE;
 }
 
+/* The four operands' descriptors, in the order OPERAND_*: x [m, k] (row stride ldx),
+ * w [n, k] viewed as k x n with strides (1, k), y [m, n] (row stride ldy), bias [1, n]. */
+enum { OPERAND_X, OPERAND_W, OPERAND_Y, OPERAND_BIAS };
+
+static dnnl_status_t
+operand_mds (const cache_entry *key, dnnl_memory_desc_t md[4])
+{
+  dnnl_data_type_t dt = key->dtype == TS_DTYPE_BF16 ? dnnl_bf16 : dnnl_f32;
+  dnnl_dims_t dims[4] = { { key->m, key->k }, { key->k, key->n }, { key->m, key->n },
+                          { 1, key->n } };
+  dnnl_dims_t strides[4] = { { key->ldx, 1 }, { 1, key->k }, { key->ldy, 1 }, { key->n, 1 } };
+  dnnl_data_type_t dts[4] = { dt, dt, dnnl_f32, dnnl_f32 };
+  dnnl_status_t s = dnnl_success;
+
+  for (int i = 0; i < 4 && s == dnnl_success; i++)
+    s = dnnl_memory_desc_init_by_strides (&md[i], 2, dims[i], dts[i], strides[i]);
+  return s;
+}
+
 static ts_status
 primitive_new (ts_cpu_dnnl *d, const cache_entry *key, dnnl_primitive_t *out, ts_error *err)
 {
-  dnnl_data_type_t dt = key->dtype == TS_DTYPE_BF16 ? dnnl_bf16 : dnnl_f32;
-  dnnl_memory_desc_t x_md, w_md, b_md, y_md;
+  dnnl_memory_desc_t md[4];
   dnnl_matmul_desc_t desc;
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t ops = NULL;
   dnnl_primitive_desc_t pd = NULL;
   dnnl_status_t s;
-  dnnl_dims_t x_dims = { key->m, key->k }, x_strides = { key->ldx, 1 };
-  dnnl_dims_t w_dims = { key->k, key->n }, w_strides = { 1, key->k };
-  dnnl_dims_t b_dims = { 1, key->n }, b_strides = { key->n, 1 };
-  dnnl_dims_t y_dims = { key->m, key->n }, y_strides = { key->ldy, 1 };
 
   *out = NULL;
-  if ((s = dnnl_memory_desc_init_by_strides (&x_md, 2, x_dims, dt, x_strides)) != dnnl_success
-      || (s = dnnl_memory_desc_init_by_strides (&w_md, 2, w_dims, dt, w_strides)) != dnnl_success
-      || (s = dnnl_memory_desc_init_by_strides (&b_md, 2, b_dims, dnnl_f32, b_strides))
-             != dnnl_success
-      || (s = dnnl_memory_desc_init_by_strides (&y_md, 2, y_dims, dnnl_f32, y_strides))
-             != dnnl_success)
+  if ((s = operand_mds (key, md)) != dnnl_success)
     return dnnl_fail (err, s, "describing a matmul's operands");
-  if ((s = dnnl_matmul_desc_init (&desc, &x_md, &w_md, key->bias ? &b_md : NULL, &y_md))
+  if ((s = dnnl_matmul_desc_init (&desc, &md[OPERAND_X], &md[OPERAND_W],
+                                   key->bias ? &md[OPERAND_BIAS] : NULL, &md[OPERAND_Y]))
       != dnnl_success)
     return dnnl_fail (err, s, "describing a matmul");
   if ((s = dnnl_primitive_attr_create (&attr)) != dnnl_success)
@@ -192,23 +202,16 @@ static ts_status
 execute (ts_cpu_dnnl *d, dnnl_primitive_t prim, const cache_entry *key, const void *x,
          const void *w, const float *bias, float *y, ts_error *err)
 {
-  dnnl_data_type_t dt = key->dtype == TS_DTYPE_BF16 ? dnnl_bf16 : dnnl_f32;
   dnnl_memory_desc_t md[4];
   dnnl_memory_t mem[4] = { NULL, NULL, NULL, NULL };
   dnnl_exec_arg_t args[4];
   const void *ptr[4] = { x, w, y, bias };
   const int arg_ids[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
-  dnnl_dims_t dims[4] = { { key->m, key->k }, { key->k, key->n }, { key->m, key->n },
-                          { 1, key->n } };
-  dnnl_dims_t strides[4] = { { key->ldx, 1 }, { 1, key->k }, { key->ldy, 1 }, { key->n, 1 } };
-  dnnl_data_type_t dts[4] = { dt, dt, dnnl_f32, dnnl_f32 };
   int n_args = key->bias ? 4 : 3;
-  dnnl_status_t s = dnnl_success;
+  dnnl_status_t s = operand_mds (key, md);
 
   for (int i = 0; i < n_args && s == dnnl_success; i++) {
-    s = dnnl_memory_desc_init_by_strides (&md[i], 2, dims[i], dts[i], strides[i]);
-    if (s == dnnl_success)
-      s = dnnl_memory_create (&mem[i], &md[i], d->engine, (void *) ptr[i]);
+    s = dnnl_memory_create (&mem[i], &md[i], d->engine, (void *) ptr[i]);
     args[i].arg = arg_ids[i];
     args[i].memory = mem[i];
   }
