@@ -73,12 +73,6 @@ cpu_features_format (const cpu_features *f, char *buf, size_t size)
   }
 }
 
-bool
-cpu_features_native_bf16 (const cpu_features *f)
-{
-  return f->avx512_bf16 || f->amx_bf16;
-}
-
 #define ITERS 60000000L /* about 0.1-0.2 s at 3 GHz */
 
 /* Twelve named accumulators, so that they live in registers (an array with an inner loop

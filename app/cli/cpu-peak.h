@@ -17,8 +17,6 @@ typedef struct {
 void cpu_features_read (cpu_features *f);
 /* "avx2 fma f16c; no avx512f avx512_bf16 amx_bf16" */
 void cpu_features_format (const cpu_features *f, char *buf, size_t size);
-/* Native bf16 dot products (AVX512_BF16 or AMX-BF16): bf16 GEMMs at twice the fp32 rate. */
-bool cpu_features_native_bf16 (const cpu_features *f);
 /* Runs an FMA loop on n_threads threads at once (about a second) and returns the fp32
  * GFLOP/s they reached together; *how names the instructions. */
 double cpu_fp32_peak_gflops (const cpu_features *f, int n_threads, const char **how);
