@@ -4,10 +4,13 @@
  * the stages use: q, k and v packed in one [batch, seq, 3 * width] buffer (CLIP), separate
  * tensors with gaps between rows and batches, the joint [text ; image] length 77 + 33,
  * causal masking, seq_q != seq_kv, and sequences longer than the fast path's query chunk.
+ * Precision bf16: the reference against double sums of bf16-rounded operands (q, k, the
+ * softmax weights and v), and oneDNN's path, where the CPU has bf16, against the reference.
  */
 #include "kernel-common.h"
 
 #include <math.h>
+#include <string.h>
 
 #define SENTINEL -777.0f
 
@@ -87,8 +90,19 @@ attn_run (const ts_backend *be, const attn_case *c, const attn_layout *l)
   return res;
 }
 
+static float
+bf16_round (float f)
+{
+  guint32 bits = (guint32) tk_f32_to_bf16 (f) << 16;
+  float r;
+  memcpy (&r, &bits, sizeof r);
+  return r;
+}
+
+/* The expected output in double sums; bf16: of q, k, the softmax weights (each rounded
+ * from its float value, as the op computes it) and v rounded to bf16. */
 static void
-attn_expected (const attn_case *c, const attn_layout *l, double *want)
+attn_expected (const attn_case *c, const attn_layout *l, gboolean bf16, double *want)
 {
   double scale = (double) (1.0f / sqrtf ((float) c->d_head)); /* the scale the op receives */
   double *p = g_new (double, c->seq_kv);
@@ -105,7 +119,7 @@ attn_expected (const attn_case *c, const attn_layout *l, double *want)
           const float *k = l->in + l->off_k + b * l->bs_k + j * l->ldk + h * c->d_head;
           double dot = 0.0;
           for (int64_t e = 0; e < c->d_head; e++)
-            dot += (double) q[e] * k[e];
+            dot += bf16 ? (double) bf16_round (q[e]) * bf16_round (k[e]) : (double) q[e] * k[e];
           p[j] = dot * scale;
           max = fmax (max, p[j]);
         }
@@ -113,8 +127,11 @@ attn_expected (const attn_case *c, const attn_layout *l, double *want)
           sum += (p[j] = exp (p[j] - max));
         for (int64_t e = 0; e < c->d_head; e++) {
           double o = 0.0;
-          for (int64_t j = 0; j < n_kv; j++)
-            o += p[j] / sum * l->in[l->off_v + b * l->bs_v + j * l->ldv + h * c->d_head + e];
+          for (int64_t j = 0; j < n_kv; j++) {
+            float v = l->in[l->off_v + b * l->bs_v + j * l->ldv + h * c->d_head + e];
+            o += bf16 ? (double) bf16_round ((float) (p[j] / sum)) * bf16_round (v)
+                      : p[j] / sum * v;
+          }
           want[b * l->bs_o + i * l->ldo + h * c->d_head + e] = o;
         }
       }
@@ -145,7 +162,7 @@ test_reference_vs_double (void)
     attn_layout_init (&l, c, 600 + ci);
     want = g_new (double, l.n_out);
     got = attn_run (&be.ref, c, &l);
-    attn_expected (c, &l, want);
+    attn_expected (c, &l, FALSE, want);
     /* outputs are convex combinations of N(0,1) values; fp32 dot products over d_head and
      * an fp32 softmax give errors of a few 1e-7 */
     tk_check_close (what, got, want, l.n_out, 3e-6, 1e-5);
@@ -154,6 +171,28 @@ test_reference_vs_double (void)
     attn_layout_clear (&l);
   }
   tk_backends_clear (&be);
+}
+
+/* got against ref by NMSE over the outputs only (the sentinels in the gaps would swamp the
+ * norm), and the gaps untouched. */
+static void
+check_outputs (const char *what, const float *ref, const float *got, size_t n, double tol)
+{
+  float *r = g_new (float, n), *g = g_new (float, n);
+  size_t m = 0;
+
+  tk_check_finite (what, got, n);
+  for (size_t i = 0; i < n; i++) {
+    if (ref[i] == SENTINEL) {
+      g_assert_cmpfloat (got[i], ==, SENTINEL);
+      continue;
+    }
+    r[m] = ref[i];
+    g[m++] = got[i];
+  }
+  tk_check_nmse (what, r, g, m, tol);
+  g_free (r);
+  g_free (g);
 }
 
 static void
@@ -176,16 +215,104 @@ test_fast_vs_reference (void)
     attn_layout_init (&l, c, 700 + ci);
     ref = attn_run (&be.ref, c, &l);
     fast = attn_run (&be.fast, c, &l);
-    tk_check_finite (what, fast, l.n_out);
-    tk_check_nmse (what, ref, fast, l.n_out, 1e-7);
-    for (size_t i = 0; i < l.n_out; i++) /* gaps untouched */
-      if (ref[i] == SENTINEL)
-        g_assert_cmpfloat (fast[i], ==, SENTINEL);
+    check_outputs (what, ref, fast, l.n_out, 1e-9);
     g_free (ref);
     g_free (fast);
     attn_layout_clear (&l);
   }
   tk_backends_clear (&be);
+}
+
+static void
+cpu_backend_new (ts_backend *be, gboolean reference, ts_precision precision)
+{
+  ts_error err = { 0 };
+  ts_precision got;
+
+  if (ts_backend_cpu_new (be, reference, 2, &err) != TS_OK)
+    g_error ("cpu backend: %s", err.message);
+  if (ts_backend_set_precision (be, precision, &got, &err) != TS_OK)
+    g_error ("precision %s: %s", ts_precision_name (precision), err.message);
+  g_assert_cmpint (got, ==, precision);
+}
+
+/* Precision bf16 on the reference path, against double sums of the rounded operands; and
+ * the mode took effect: the result moves from fp32's by bf16 rounding's size. */
+static void
+test_bf16_reference (void)
+{
+  ts_backend ref, ref32;
+
+  cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
+  cpu_backend_new (&ref32, TRUE, TS_PRECISION_FP32);
+  for (guint ci = 0; ci < G_N_ELEMENTS (cases); ci++) {
+    const attn_case *c = &cases[ci];
+    attn_layout l;
+    double *want, num = 0.0, den = 0.0;
+    float *got, *fp32;
+    g_autofree char *what = g_strdup_printf ("attention bf16 ref case %u", ci);
+
+    attn_layout_init (&l, c, 800 + ci);
+    want = g_new (double, l.n_out);
+    got = attn_run (&ref, c, &l);
+    fp32 = attn_run (&ref32, c, &l);
+    attn_expected (c, &l, TRUE, want);
+    /* the f32 sums, and the f32 softmax before each weight's rounding: a weight near a
+     * rounding boundary may round the other way, moving its term by up to 2^-8 (the
+     * difference from fp32 is about 10x larger, checked below) */
+    tk_check_close (what, got, want, l.n_out, 2e-4, 1e-4);
+    for (size_t i = 0; i < l.n_out; i++)
+      if (fp32[i] != SENTINEL) {
+        num += ((double) got[i] - fp32[i]) * ((double) got[i] - fp32[i]);
+        den += (double) fp32[i] * fp32[i];
+      }
+    if (!(num / den > 1e-9 && num / den < 1e-3))
+      g_error ("%s: NMSE %g against fp32, expected bf16 rounding's 1e-9..1e-3", what, num / den);
+    g_free (want);
+    g_free (got);
+    g_free (fp32);
+    attn_layout_clear (&l);
+  }
+  ts_backend_free (&ref);
+  ts_backend_free (&ref32);
+}
+
+/* Precision bf16 on the fast path (oneDNN), where the CPU has bf16, against the reference:
+ * the same rounded operands, summed in another order (and the softmax's exp approximated,
+ * which can move a weight across a bf16 rounding boundary). */
+static void
+test_bf16_fast (void)
+{
+  static const attn_case big[] = {
+    { 2, 2, 300, 300, 64, FALSE, TRUE },
+    { 1, 2, 200, 200, 32, TRUE, FALSE },
+    { 1, 1, 130, 257, 40, FALSE, FALSE },
+  };
+  ts_backend fast, ref;
+
+  if (ts_cpu_bf16_support () == TS_BF16_NONE) {
+    g_test_skip ("this CPU has no AVX-512: oneDNN offers no bf16 (/kernels/matmul/bf16-fast "
+                 "checks the refusal)");
+    return;
+  }
+  cpu_backend_new (&fast, FALSE, TS_PRECISION_BF16);
+  cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
+  for (guint ci = 0; ci < G_N_ELEMENTS (cases) + G_N_ELEMENTS (big); ci++) {
+    const attn_case *c = ci < G_N_ELEMENTS (cases) ? &cases[ci] : &big[ci - G_N_ELEMENTS (cases)];
+    attn_layout l;
+    float *r, *f;
+    g_autofree char *what = g_strdup_printf ("attention bf16 fast case %u", ci);
+
+    attn_layout_init (&l, c, 900 + ci);
+    r = attn_run (&ref, c, &l);
+    f = attn_run (&fast, c, &l);
+    check_outputs (what, r, f, l.n_out, 1e-7);
+    g_free (r);
+    g_free (f);
+    attn_layout_clear (&l);
+  }
+  ts_backend_free (&fast);
+  ts_backend_free (&ref);
 }
 
 static void
@@ -235,6 +362,8 @@ main (int argc, char **argv)
   tk_init (&argc, &argv);
   g_test_add_func ("/kernels/attention/reference-vs-double", test_reference_vs_double);
   g_test_add_func ("/kernels/attention/fast-vs-reference", test_fast_vs_reference);
+  g_test_add_func ("/kernels/attention/bf16-reference", test_bf16_reference);
+  g_test_add_func ("/kernels/attention/bf16-fast", test_bf16_fast);
   g_test_add_func ("/kernels/attention/invalid", test_invalid);
   return g_test_run ();
 }

@@ -8,6 +8,16 @@
  * head), computes their scores with one sgemm into a per-thread scratch of
  * ATTN_CHUNK x seq_kv floats, applies the causal mask and the softmax row by row, and
  * multiplies by v with a second sgemm straight into `out`. Blocks are spread over the pool.
+ *
+ * Precision bf16 (docs/precision.md): both products take bf16 operands, q and k for the
+ * scores, the softmax weights p and v for the output, each product exact in f32 and summed
+ * in f32; the scores, their scale, the mask and the softmax stay f32. The reference rounds
+ * the operands where it uses them; the fast path (oneDNN, ts-cpu-dnnl.c) converts k and v
+ * of one (batch, head) to bf16 once, then takes blocks of queries whose scores fill at most
+ * ATTN_BF16_SCORES floats, as two bf16 matmuls with the softmax between them (which
+ * scales, exponentiates and writes the weights as bf16 in one pass over the scores), oneDNN
+ * spreading each product over the threads. The second product runs over the whole key
+ * range, the masked keys' weights being exact zeros.
  */
 #include "backend/cpu/ts-cpu.h"
 
@@ -21,6 +31,15 @@
 #define ATTN_CHUNK 64
 /* Scratch cap in floats: long kv sequences get fewer queries per block. */
 #define ATTN_SCRATCH_MAX (1 << 20)
+/* bf16 fast path: scores per query block, in floats (16 MB; Meissonic's 1101 tokens at
+ * 1024² take one block per head, 4.8 MB). */
+#define ATTN_BF16_SCORES (1 << 22)
+
+static bool
+attention_bf16 (const ts_cpu *cpu)
+{
+  return cpu->precision == TS_PRECISION_BF16;
+}
 
 static ts_status
 attention_ref (ts_cpu *cpu, const ts_attention_args *a, ts_error *err)
@@ -28,6 +47,7 @@ attention_ref (ts_cpu *cpu, const ts_attention_args *a, ts_error *err)
   const float *q = ts_cpu_f32 (a->q), *k = ts_cpu_f32 (a->k), *v = ts_cpu_f32 (a->v);
   float *out = ts_cpu_f32 (a->out);
   int64_t d = a->d_head;
+  bool bf16 = attention_bf16 (cpu);
   float *p = malloc ((size_t) (a->seq_kv + d) * sizeof (float));
   float *acc;
 
@@ -46,7 +66,7 @@ attention_ref (ts_cpu *cpu, const ts_attention_args *a, ts_error *err)
           const float *kj = k + b * a->bs_k + j * a->ldk + h * d;
           float dot = 0.0f;
           for (int64_t c = 0; c < d; c++)
-            dot += qi[c] * kj[c];
+            dot += bf16 ? ts_cpu_round_bf16 (qi[c]) * ts_cpu_round_bf16 (kj[c]) : qi[c] * kj[c];
           p[j] = dot * a->scale;
           max = p[j] > max ? p[j] : max;
         }
@@ -58,9 +78,9 @@ attention_ref (ts_cpu *cpu, const ts_attention_args *a, ts_error *err)
           acc[c] = 0.0f;
         for (int64_t j = 0; j < n_kv; j++) {
           const float *vj = v + b * a->bs_v + j * a->ldv + h * d;
-          float pj = p[j] / sum;
+          float pj = bf16 ? ts_cpu_round_bf16 (p[j] / sum) : p[j] / sum;
           for (int64_t c = 0; c < d; c++)
-            acc[c] += pj * vj[c];
+            acc[c] += pj * (bf16 ? ts_cpu_round_bf16 (vj[c]) : vj[c]);
         }
         for (int64_t c = 0; c < d; c++)
           out[b * a->bs_o + i * a->ldo + h * d + c] = acc[c];
@@ -113,6 +133,110 @@ attention_task (void *data, int64_t begin, int64_t end, int thread)
   }
 }
 
+typedef struct {
+  const float *src;
+  int64_t ld, n, d;
+  uint16_t *dst;
+} bf16_copy_job;
+
+/* k of one head, [n, d] with row stride ld, as bf16 [n, d]: the weight of y = x k^T. */
+static void
+copy_k_task (void *data, int64_t begin, int64_t end, int thread)
+{
+  const bf16_copy_job *job = data;
+
+  (void) thread;
+  for (int64_t j = begin; j < end; j++)
+    for (int64_t c = 0; c < job->d; c++)
+      job->dst[j * job->d + c] = ts_cpu_f32_to_bf16 (job->src[j * job->ld + c]);
+}
+
+/* v of one head, [n, d] with row stride ld, transposed to bf16 [d, n]: the weight of
+ * out = p v as y = x w^T. Tasks are blocks of 64 rows of v. */
+static void
+copy_vt_task (void *data, int64_t begin, int64_t end, int thread)
+{
+  const bf16_copy_job *job = data;
+  int64_t j1 = end * 64 < job->n ? end * 64 : job->n;
+
+  (void) thread;
+  for (int64_t c = 0; c < job->d; c++)
+    for (int64_t j = begin * 64; j < j1; j++)
+      job->dst[c * job->n + j] = ts_cpu_f32_to_bf16 (job->src[j * job->ld + c]);
+}
+
+typedef struct {
+  float *s;
+  uint16_t *p;
+  int64_t n_kv, q0;
+  float scale;
+  bool causal;
+} bf16_softmax_job;
+
+/* Rows of scores s to softmax(scale s) (masked), written to p as bf16. */
+static void
+bf16_softmax_task (void *data, int64_t begin, int64_t end, int thread)
+{
+  const bf16_softmax_job *job = data;
+
+  (void) thread;
+  for (int64_t i = begin; i < end; i++) {
+    float *row = job->s + i * job->n_kv, max = -INFINITY, sum;
+    int64_t n_keep = job->causal && job->q0 + i + 1 < job->n_kv ? job->q0 + i + 1 : job->n_kv;
+
+    for (int64_t j = 0; j < n_keep; j++)
+      max = row[j] > max ? row[j] : max;
+    /* scale > 0: the largest scaled score is scale * max */
+    sum = ts_cpu_exp_scale_sub_sum (row, n_keep, job->scale, job->scale * max);
+    ts_cpu_bf16_row (row, job->p + i * job->n_kv, n_keep, 1.0f / sum);
+    for (int64_t j = n_keep; j < job->n_kv; j++)
+      job->p[i * job->n_kv + j] = 0; /* +0.0 in bf16: the masked keys */
+  }
+}
+
+static ts_status
+attention_bf16_fast (ts_cpu *cpu, const ts_attention_args *a, ts_error *err)
+{
+  int64_t d = a->d_head, n_kv = a->seq_kv;
+  int64_t rows = ATTN_BF16_SCORES / n_kv;
+  uint16_t *kb, *vt, *pb;
+  ts_status st = TS_OK;
+
+  rows = rows < 1 ? 1 : rows > a->seq_q ? a->seq_q : rows;
+  if ((st = ts_cpu_scratch_reserve (cpu, (size_t) (rows * n_kv), "attention", err)) != TS_OK)
+    return st;
+  if (!(kb = malloc ((size_t) ((2 * d + rows) * n_kv) * sizeof *kb)))
+    return ts_error_set (err, TS_ERR_NOMEM, "attention: cannot allocate %lld bytes of bf16 "
+                         "scratch", (long long) (2 * (2 * d + rows) * n_kv));
+  vt = kb + n_kv * d;
+  pb = vt + n_kv * d;
+  for (int64_t bh = 0; bh < a->batch * a->heads && st == TS_OK; bh++) {
+    int64_t b = bh / a->heads, h = bh % a->heads;
+    bf16_copy_job kj = { ts_cpu_f32 (a->k) + b * a->bs_k + h * d, a->ldk, n_kv, d, kb };
+    bf16_copy_job vj = { ts_cpu_f32 (a->v) + b * a->bs_v + h * d, a->ldv, n_kv, d, vt };
+
+    ts_cpu_parallel_for (cpu, n_kv, 64, copy_k_task, &kj);
+    ts_cpu_parallel_for (cpu, (n_kv + 63) / 64, 1, copy_vt_task, &vj);
+    for (int64_t q0 = 0; q0 < a->seq_q && st == TS_OK; q0 += rows) {
+      int64_t nq = q0 + rows <= a->seq_q ? rows : a->seq_q - q0;
+      const float *q = ts_cpu_f32 (a->q) + b * a->bs_q + q0 * a->ldq + h * d;
+      float *out = ts_cpu_f32 (a->out) + b * a->bs_o + q0 * a->ldo + h * d;
+      bf16_softmax_job sj = { cpu->scratch[0], pb, n_kv, q0, a->scale, a->causal };
+
+      if (ts_cpu_should_stop (cpu, 0))
+        break; /* the op wrapper reports the cancel */
+      if ((st = ts_cpu_dnnl_matmul (cpu, TS_DTYPE_BF16, q, a->ldq, kb, NULL, sj.s, n_kv, nq,
+                                    n_kv, d, false, err))
+          != TS_OK)
+        break;
+      ts_cpu_parallel_for (cpu, nq, 16, bf16_softmax_task, &sj);
+      st = ts_cpu_dnnl_matmul_bf16 (cpu, pb, n_kv, vt, out, a->ldo, nq, d, n_kv, err);
+    }
+  }
+  free (kb);
+  return st;
+}
+
 ts_status
 ts_cpu_attention (void *impl, const ts_attention_args *a, ts_error *err)
 {
@@ -125,6 +249,8 @@ ts_cpu_attention (void *impl, const ts_attention_args *a, ts_error *err)
   if (cpu->reference || a->seq_kv > INT_MAX || a->d_head > INT_MAX || a->ldq > INT_MAX
       || a->ldk > INT_MAX || a->ldv > INT_MAX || a->ldo > INT_MAX)
     return attention_ref (cpu, a, err);
+  if (attention_bf16 (cpu))
+    return attention_bf16_fast (cpu, a, err);
 
   job.cpu = cpu;
   job.a = a;

@@ -238,8 +238,7 @@ round_rows (void *data, int64_t begin, int64_t end, int thread)
   const round_job *job = data;
   (void) thread;
   for (int64_t i = begin; i < end; i++)
-    for (int64_t p = 0; p < job->k; p++)
-      job->dst[i * job->k + p] = ts_cpu_f32_to_bf16 (job->x[i * job->ldx + p]);
+    ts_cpu_bf16_row (job->x + i * job->ldx, job->dst + i * job->k, job->k, 1.0f);
 }
 
 ts_status
@@ -286,6 +285,23 @@ ts_cpu_dnnl_matmul (ts_cpu *cpu, ts_dtype dtype, const float *x, int64_t ldx, co
   return TS_OK;
 }
 
+ts_status
+ts_cpu_dnnl_matmul_bf16 (ts_cpu *cpu, const uint16_t *x, int64_t ldx, const uint16_t *w,
+                         float *y, int64_t ldy, int64_t m, int64_t n, int64_t k, ts_error *err)
+{
+  ts_cpu_dnnl *d = cpu->dnnl;
+  cache_entry key = { .dtype = TS_DTYPE_BF16, .m = m, .n = n, .k = k, .ldx = ldx, .ldy = ldy };
+  dnnl_primitive_t prim;
+  ts_status st;
+
+  if (!d)
+    return ts_error_set (err, TS_ERR_UNSUPPORTED, "cpu: this backend has no oneDNN state");
+  omp_set_num_threads (d->n_threads);
+  if ((st = primitive_get (d, &key, &prim, err)) != TS_OK)
+    return st;
+  return execute (d, prim, &key, x, w, NULL, y, err);
+}
+
 const char *
 ts_cpu_dnnl_version (void)
 {
@@ -324,6 +340,14 @@ ts_cpu_dnnl_matmul (ts_cpu *cpu, ts_dtype dtype, const float *x, int64_t ldx, co
 {
   (void) cpu, (void) dtype, (void) x, (void) ldx, (void) w, (void) bias, (void) y, (void) ldy;
   (void) m, (void) n, (void) k, (void) accumulate;
+  return ts_error_set (err, TS_ERR_UNSUPPORTED, "cpu: this build has no oneDNN");
+}
+
+ts_status
+ts_cpu_dnnl_matmul_bf16 (ts_cpu *cpu, const uint16_t *x, int64_t ldx, const uint16_t *w,
+                         float *y, int64_t ldy, int64_t m, int64_t n, int64_t k, ts_error *err)
+{
+  (void) cpu, (void) x, (void) ldx, (void) w, (void) y, (void) ldy, (void) m, (void) n, (void) k;
   return ts_error_set (err, TS_ERR_UNSUPPORTED, "cpu: this build has no oneDNN");
 }
 

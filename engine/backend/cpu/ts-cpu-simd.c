@@ -70,7 +70,7 @@ v8_sigmoid_mul (v8f x, int kind)
 }
 
 AVX2 static float
-exp_sub_sum_avx2 (float *x, int64_t n, float shift)
+exp_sub_sum_avx2 (float *x, int64_t n, float scale, float shift)
 {
   v8f acc = { 0 }, v;
   float tail[8] = { 0 }, sum = 0.0f;
@@ -78,7 +78,7 @@ exp_sub_sum_avx2 (float *x, int64_t n, float shift)
 
   for (; i + 8 <= n; i += 8) {
     memcpy (&v, x + i, sizeof v);
-    v = v8_exp (v - shift);
+    v = v8_exp (v * scale - shift);
     acc += v;
     memcpy (x + i, &v, sizeof v);
   }
@@ -86,7 +86,7 @@ exp_sub_sum_avx2 (float *x, int64_t n, float shift)
   if (rest > 0) {
     memcpy (tail, x + i, (size_t) rest * sizeof (float));
     memcpy (&v, tail, sizeof v);
-    v = v8_exp (v - shift);
+    v = v8_exp (v * scale - shift);
     memcpy (tail, &v, sizeof v);
     memcpy (x + i, tail, (size_t) rest * sizeof (float));
     for (int64_t l = 0; l < rest; l++)
@@ -205,15 +205,21 @@ ts_cpu_widen (ts_dtype dtype, const void *src, float *dst, int64_t n)
 float
 ts_cpu_exp_sub_sum (float *x, int64_t n, float shift)
 {
+  return ts_cpu_exp_scale_sub_sum (x, n, 1.0f, shift);
+}
+
+float
+ts_cpu_exp_scale_sub_sum (float *x, int64_t n, float scale, float shift)
+{
   float lane[TS_CPU_LANES] = { 0 }, sum = 0.0f;
   int64_t j = 0;
 
 #ifdef TS_CPU_HAVE_AVX2_PATH
   if (have_avx2 ())
-    return exp_sub_sum_avx2 (x, n, shift);
+    return exp_sub_sum_avx2 (x, n, scale, shift);
 #endif
   for (int64_t i = 0; i < n; i++)
-    x[i] = expf (x[i] - shift);
+    x[i] = expf (x[i] * scale - shift);
   for (; j + TS_CPU_LANES <= n; j += TS_CPU_LANES)
     for (int l = 0; l < TS_CPU_LANES; l++)
       lane[l] += x[j + l];
@@ -222,6 +228,51 @@ ts_cpu_exp_sub_sum (float *x, int64_t n, float shift)
   for (int l = 0; l < TS_CPU_LANES; l++)
     sum += lane[l];
   return sum;
+}
+
+#ifdef TS_CPU_HAVE_AVX2_PATH
+/* vcvtneps2bf16 (AVX512_BF16): round to nearest even like ts_cpu_f32_to_bf16, except that
+ * it takes subnormal inputs as zero (magnitudes below 1.2e-38) and quiets NaNs. */
+__attribute__ ((target ("avx512f,avx512bf16,avx512vl"))) static void
+bf16_row_avx512 (const float *x, uint16_t *y, int64_t n, float mul)
+{
+  __m512 m = _mm512_set1_ps (mul);
+  int64_t i = 0;
+
+  for (; i + 16 <= n; i += 16) {
+    __m256bh b = _mm512_cvtneps_pbh (_mm512_mul_ps (_mm512_loadu_ps (x + i), m));
+    _mm256_storeu_si256 ((__m256i *) (void *) (y + i), (__m256i) b);
+  }
+  for (; i < n; i++)
+    y[i] = ts_cpu_f32_to_bf16 (x[i] * mul);
+}
+
+static bool
+have_avx512_bf16 (void)
+{
+  static atomic_int cached = -1;
+  int v = atomic_load_explicit (&cached, memory_order_relaxed);
+
+  if (v < 0) {
+    __builtin_cpu_init ();
+    v = __builtin_cpu_supports ("avx512bf16") && __builtin_cpu_supports ("avx512vl");
+    atomic_store_explicit (&cached, v, memory_order_relaxed);
+  }
+  return v;
+}
+#endif
+
+void
+ts_cpu_bf16_row (const float *x, uint16_t *y, int64_t n, float mul)
+{
+#ifdef TS_CPU_HAVE_AVX2_PATH
+  if (have_avx512_bf16 ()) {
+    bf16_row_avx512 (x, y, n, mul);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; i++)
+    y[i] = ts_cpu_f32_to_bf16 (x[i] * mul);
 }
 
 void

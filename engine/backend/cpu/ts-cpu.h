@@ -258,6 +258,11 @@ ts_cpu_bf16_level ts_cpu_dnnl_bf16_level (void);
 ts_status ts_cpu_dnnl_matmul (ts_cpu *cpu, ts_dtype dtype, const float *x, int64_t ldx,
                               const void *w, const float *bias, float *y, int64_t ldy,
                               int64_t m, int64_t n, int64_t k, bool accumulate, ts_error *err);
+/* y[m, n] = x w^T with x [m, k] already bf16 (row stride ldx), w bf16 [n, k], y F32 (row
+ * stride ldy): one primitive call, so the caller bounds m for the abort hook's sake. */
+ts_status ts_cpu_dnnl_matmul_bf16 (ts_cpu *cpu, const uint16_t *x, int64_t ldx,
+                                   const uint16_t *w, float *y, int64_t ldy, int64_t m,
+                                   int64_t n, int64_t k, ts_error *err);
 /* "oneDNN 2.6.3", or NULL in a build without it. */
 const char *ts_cpu_dnnl_version (void);
 
@@ -267,6 +272,11 @@ void ts_cpu_softmax_row_fast (float *x, int64_t n);
 /* ts-cpu-simd.c: vectorised where the CPU allows (AVX2), libm loops elsewhere. */
 /* x[i] = exp(x[i] - shift); returns the sum of the new values. */
 float ts_cpu_exp_sub_sum (float *x, int64_t n, float shift);
+/* x[i] = exp(x[i] * scale - shift), returning their sum. */
+float ts_cpu_exp_scale_sub_sum (float *x, int64_t n, float scale, float shift);
+/* y[i] = x[i] * mul rounded to bf16 (nearest even; AVX512_BF16 where the CPU has it, which
+ * flushes subnormal inputs to zero). */
+void ts_cpu_bf16_row (const float *x, uint16_t *y, int64_t n, float mul);
 /* y = x / (1 + exp(-x)); y may equal x. */
 void ts_cpu_silu (const float *x, float *y, int64_t n);
 /* y = gelu_tanh(x); y may equal x. */
