@@ -24,7 +24,7 @@ usage (FILE *out, const cli_option *opts)
 {
   fputs ("Usage: demo-eval --model DIR --prompts FILE [--seeds N] [--size WxH] [--steps N]\n"
          "                 [--cfg G] [--temperature A,B] [--threads N] [--backend NAME]\n"
-         "                 [--save DIR] [--require-all]\n"
+         "                 [--precision auto|fp32|bf16] [--save DIR] [--require-all]\n"
          "       demo-eval --images DIR [--require-all]\n"
          "                 (scores DIR/captions.tsv: NAME<TAB>CAPTION)\n"
          "\n",
@@ -169,6 +169,7 @@ score_generated (const char *model_dir, const char *prompts, ts_generate_params 
   FILE *f;
   int failures = 0, n_gen = 0;
   double seconds = 0.0;
+  ts_precision precision;
 
   if (!(model = ts_model_load (model_dir, lp, &err))) {
     fprintf (stderr, "demo-eval: %s\n", err.message);
@@ -211,10 +212,12 @@ score_generated (const char *model_dir, const char *prompts, ts_generate_params 
     }
   }
   fclose (f);
+  precision = ts_model_precision (model);
   ts_model_free (model);
   if (n_gen > 0)
-    printf ("\n  %d images, %.2f s per image (%d steps, cfg %g, %ux%u)\n", n_gen,
-            seconds / n_gen, base->steps, base->guidance, base->width, base->height);
+    printf ("\n  %d images, %.2f s per image (%d steps, cfg %g, %ux%u, %s)\n", n_gen,
+            seconds / n_gen, base->steps, base->guidance, base->width, base->height,
+            ts_precision_name (precision));
   return failures;
 }
 
@@ -225,7 +228,8 @@ main (int argc, char **argv)
   ts_generate_params gp;
   ts_model_load_params lp;
   tally t = { 0 };
-  int n_seeds = 1, failures;
+  static const char *const precisions[] = { "auto", "fp32", "bf16", NULL };
+  int n_seeds = 1, failures, precision = TS_PRECISION_AUTO;
   bool require_all = false;
   uint32_t size[2] = { 128, 128 };
   double temperature[2];
@@ -249,6 +253,8 @@ main (int argc, char **argv)
     { "--threads", CLI_INT, &lp.n_threads, "N", .help = "CPU threads (default: every core)",
       .min = 0, .max = 4096 },
     { "--backend", CLI_STRING, &lp.backend, "NAME", .help = "the engine backend (default cpu)" },
+    { "--precision", CLI_CHOICE, &precision, "auto|fp32|bf16", .choices = precisions,
+      .help = "the linear layers' arithmetic (default auto; docs/precision.md)" },
     { "--require-all", CLI_FLAG, &require_all, NULL,
       .help = "exit 1 unless every image gets every stated attribute right" },
     { .name = NULL },
@@ -269,6 +275,7 @@ main (int argc, char **argv)
   case CLI_BAD:
     return 2;
   }
+  lp.precision = (ts_precision) precision;
   gp.width = size[0];
   gp.height = size[1];
   gp.temperature_start = temperature[0];
