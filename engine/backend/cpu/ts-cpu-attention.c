@@ -31,9 +31,13 @@
 #define ATTN_CHUNK 64
 /* Scratch cap in floats: long kv sequences get fewer queries per block. */
 #define ATTN_SCRATCH_MAX (1 << 20)
-/* bf16 fast path: scores per query block, in floats (16 MB; Meissonic's 1101 tokens at
+/* oneDNN path: scores per query block, in floats (16 MB; Meissonic's 1101 tokens at
  * 1024² take one block per head, 4.8 MB). */
-#define ATTN_BF16_SCORES (1 << 22)
+#define ATTN_DNNL_SCORES (1 << 22)
+/* fp32 through oneDNN, with AVX-512, from this many queries (bench-cpu-kernels, Zen 5:
+ * 40 ms against the sgemm blocks' 57 ms at Meissonic's 1101 tokens; CLIP's 77 stay on
+ * OpenBLAS; not measured on AVX2, which keeps the sgemm blocks). */
+#define DNNL_F32_MIN_Q 256
 
 static bool
 attention_bf16 (const ts_cpu *cpu)
@@ -133,87 +137,108 @@ attention_task (void *data, int64_t begin, int64_t end, int thread)
   }
 }
 
+/* The oneDNN path: k and v of one head copied once (bf16 or f32), as the weights of
+ * y = x w^T: k as [n, d], v transposed to [d, n]. */
 typedef struct {
   const float *src;
   int64_t ld, n, d;
-  uint16_t *dst;
-} bf16_copy_job;
+  void *dst;
+  bool bf16;
+} kv_copy_job;
 
-/* k of one head, [n, d] with row stride ld, as bf16 [n, d]: the weight of y = x k^T. */
+static inline void
+kv_store (const kv_copy_job *job, int64_t i, float f)
+{
+  if (job->bf16)
+    ((uint16_t *) job->dst)[i] = ts_cpu_f32_to_bf16 (f);
+  else
+    ((float *) job->dst)[i] = f;
+}
+
 static void
 copy_k_task (void *data, int64_t begin, int64_t end, int thread)
 {
-  const bf16_copy_job *job = data;
+  const kv_copy_job *job = data;
 
   (void) thread;
   for (int64_t j = begin; j < end; j++)
     for (int64_t c = 0; c < job->d; c++)
-      job->dst[j * job->d + c] = ts_cpu_f32_to_bf16 (job->src[j * job->ld + c]);
+      kv_store (job, j * job->d + c, job->src[j * job->ld + c]);
 }
 
-/* v of one head, [n, d] with row stride ld, transposed to bf16 [d, n]: the weight of
- * out = p v as y = x w^T. Tasks are blocks of 64 rows of v. */
+/* Tasks are blocks of 64 rows of v. */
 static void
 copy_vt_task (void *data, int64_t begin, int64_t end, int thread)
 {
-  const bf16_copy_job *job = data;
+  const kv_copy_job *job = data;
   int64_t j1 = end * 64 < job->n ? end * 64 : job->n;
 
   (void) thread;
   for (int64_t c = 0; c < job->d; c++)
     for (int64_t j = begin * 64; j < j1; j++)
-      job->dst[c * job->n + j] = ts_cpu_f32_to_bf16 (job->src[j * job->ld + c]);
+      kv_store (job, c * job->n + j, job->src[j * job->ld + c]);
 }
 
 typedef struct {
   float *s;
-  uint16_t *p;
+  uint16_t *p; /* bf16: the weights go here; NULL: they replace the scores */
   int64_t n_kv, q0;
   float scale;
   bool causal;
-} bf16_softmax_job;
+} dnnl_softmax_job;
 
-/* Rows of scores s to softmax(scale s) (masked), written to p as bf16. */
+/* Rows of scores s to softmax(scale s), masked keys getting weight 0. */
 static void
-bf16_softmax_task (void *data, int64_t begin, int64_t end, int thread)
+dnnl_softmax_task (void *data, int64_t begin, int64_t end, int thread)
 {
-  const bf16_softmax_job *job = data;
+  const dnnl_softmax_job *job = data;
 
   (void) thread;
   for (int64_t i = begin; i < end; i++) {
-    float *row = job->s + i * job->n_kv, max = -INFINITY, sum;
+    float *row = job->s + i * job->n_kv, max = -INFINITY, inv;
     int64_t n_keep = job->causal && job->q0 + i + 1 < job->n_kv ? job->q0 + i + 1 : job->n_kv;
 
     for (int64_t j = 0; j < n_keep; j++)
       max = row[j] > max ? row[j] : max;
     /* scale > 0: the largest scaled score is scale * max */
-    sum = ts_cpu_exp_scale_sub_sum (row, n_keep, job->scale, job->scale * max);
-    ts_cpu_bf16_row (row, job->p + i * job->n_kv, n_keep, 1.0f / sum);
-    for (int64_t j = n_keep; j < job->n_kv; j++)
-      job->p[i * job->n_kv + j] = 0; /* +0.0 in bf16: the masked keys */
+    inv = 1.0f / ts_cpu_exp_scale_sub_sum (row, n_keep, job->scale, job->scale * max);
+    if (job->p) {
+      uint16_t *p = job->p + i * job->n_kv;
+      ts_cpu_bf16_row (row, p, n_keep, inv);
+      for (int64_t j = n_keep; j < job->n_kv; j++)
+        p[j] = 0; /* +0.0 in bf16 */
+    } else {
+      for (int64_t j = 0; j < n_keep; j++)
+        row[j] *= inv;
+      for (int64_t j = n_keep; j < job->n_kv; j++)
+        row[j] = 0.0f;
+    }
   }
 }
 
 static ts_status
-attention_bf16_fast (ts_cpu *cpu, const ts_attention_args *a, ts_error *err)
+attention_dnnl (ts_cpu *cpu, const ts_attention_args *a, bool bf16, ts_error *err)
 {
   int64_t d = a->d_head, n_kv = a->seq_kv;
-  int64_t rows = ATTN_BF16_SCORES / n_kv;
-  uint16_t *kb, *vt, *pb;
+  int64_t rows = ATTN_DNNL_SCORES / n_kv;
+  size_t esize = bf16 ? 2 : 4;
+  ts_dtype dtype = bf16 ? TS_DTYPE_BF16 : TS_DTYPE_F32;
+  char *kw, *vt;
+  uint16_t *pb;
   ts_status st = TS_OK;
 
   rows = rows < 1 ? 1 : rows > a->seq_q ? a->seq_q : rows;
   if ((st = ts_cpu_scratch_reserve (cpu, (size_t) (rows * n_kv), "attention", err)) != TS_OK)
     return st;
-  if (!(kb = malloc ((size_t) ((2 * d + rows) * n_kv) * sizeof *kb)))
-    return ts_error_set (err, TS_ERR_NOMEM, "attention: cannot allocate %lld bytes of bf16 "
-                         "scratch", (long long) (2 * (2 * d + rows) * n_kv));
-  vt = kb + n_kv * d;
-  pb = vt + n_kv * d;
+  if (!(kw = malloc ((size_t) (2 * d * n_kv) * esize + (bf16 ? (size_t) (rows * n_kv) * 2 : 0))))
+    return ts_error_set (err, TS_ERR_NOMEM, "attention: cannot allocate %lld bytes of scratch",
+                         (long long) ((size_t) (2 * d * n_kv) * esize + (size_t) (rows * n_kv) * 2));
+  vt = kw + (size_t) (n_kv * d) * esize;
+  pb = bf16 ? (uint16_t *) (void *) (vt + (size_t) (n_kv * d) * esize) : NULL;
   for (int64_t bh = 0; bh < a->batch * a->heads && st == TS_OK; bh++) {
     int64_t b = bh / a->heads, h = bh % a->heads;
-    bf16_copy_job kj = { ts_cpu_f32 (a->k) + b * a->bs_k + h * d, a->ldk, n_kv, d, kb };
-    bf16_copy_job vj = { ts_cpu_f32 (a->v) + b * a->bs_v + h * d, a->ldv, n_kv, d, vt };
+    kv_copy_job kj = { ts_cpu_f32 (a->k) + b * a->bs_k + h * d, a->ldk, n_kv, d, kw, bf16 };
+    kv_copy_job vj = { ts_cpu_f32 (a->v) + b * a->bs_v + h * d, a->ldv, n_kv, d, vt, bf16 };
 
     ts_cpu_parallel_for (cpu, n_kv, 64, copy_k_task, &kj);
     ts_cpu_parallel_for (cpu, (n_kv + 63) / 64, 1, copy_vt_task, &vj);
@@ -221,19 +246,24 @@ attention_bf16_fast (ts_cpu *cpu, const ts_attention_args *a, ts_error *err)
       int64_t nq = q0 + rows <= a->seq_q ? rows : a->seq_q - q0;
       const float *q = ts_cpu_f32 (a->q) + b * a->bs_q + q0 * a->ldq + h * d;
       float *out = ts_cpu_f32 (a->out) + b * a->bs_o + q0 * a->ldo + h * d;
-      bf16_softmax_job sj = { cpu->scratch[0], pb, n_kv, q0, a->scale, a->causal };
+      dnnl_softmax_job sj = { cpu->scratch[0], pb, n_kv, q0, a->scale, a->causal };
 
       if (ts_cpu_should_stop (cpu, 0))
         break; /* the op wrapper reports the cancel */
-      if ((st = ts_cpu_dnnl_matmul (cpu, TS_DTYPE_BF16, q, a->ldq, kb, NULL, sj.s, n_kv, nq,
-                                    n_kv, d, false, err))
+      if ((st = ts_cpu_dnnl_matmul (cpu, dtype, q, a->ldq, kw, NULL, sj.s, n_kv, nq, n_kv, d,
+                                    false, err))
           != TS_OK)
         break;
-      ts_cpu_parallel_for (cpu, nq, 16, bf16_softmax_task, &sj);
-      st = ts_cpu_dnnl_matmul_bf16 (cpu, pb, n_kv, vt, out, a->ldo, nq, d, n_kv, err);
+      ts_cpu_parallel_for (cpu, nq, 16, dnnl_softmax_task, &sj);
+      if (bf16)
+        st = ts_cpu_dnnl_matmul_bf16 (cpu, pb, n_kv, (const uint16_t *) (void *) vt, out,
+                                      a->ldo, nq, d, n_kv, err);
+      else
+        st = ts_cpu_dnnl_matmul (cpu, TS_DTYPE_F32, sj.s, n_kv, vt, NULL, out, a->ldo, nq, d,
+                                 n_kv, false, err);
     }
   }
-  free (kb);
+  free (kw);
   return st;
 }
 
@@ -249,8 +279,8 @@ ts_cpu_attention (void *impl, const ts_attention_args *a, ts_error *err)
   if (cpu->reference || a->seq_kv > INT_MAX || a->d_head > INT_MAX || a->ldq > INT_MAX
       || a->ldk > INT_MAX || a->ldv > INT_MAX || a->ldo > INT_MAX)
     return attention_ref (cpu, a, err);
-  if (attention_bf16 (cpu))
-    return attention_bf16_fast (cpu, a, err);
+  if (attention_bf16 (cpu) || (cpu->dnnl_f32_wide && a->seq_q >= DNNL_F32_MIN_Q))
+    return attention_dnnl (cpu, a, attention_bf16 (cpu), err);
 
   job.cpu = cpu;
   job.a = a;

@@ -653,6 +653,7 @@ ts_backend_cpu_new (ts_backend *out, bool reference, int n_threads, ts_error *er
     if (!cpu->dnnl)
       TS_LOG_W ("%s: fp32 matmuls stay on OpenBLAS", dnnl_err.message);
     cpu->dnnl_f32 = cpu->dnnl && !(v && strcmp (v, "0") == 0);
+    cpu->dnnl_f32_wide = cpu->dnnl_f32 && ts_cpu_dnnl_bf16_level () != TS_CPU_BF16_NONE;
   }
 #ifdef TS_HAVE_OPENBLAS_THREADS
   /* Every GEMM is split over our own pool, and the attention and convolution kernels call

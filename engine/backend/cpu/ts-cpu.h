@@ -59,6 +59,8 @@ typedef struct {
   ts_cpu_dnnl *dnnl;      /* oneDNN state (ts-cpu-dnnl.c); NULL in a build without it */
   bool dnnl_f32;          /* fp32 matmuls of some shapes through oneDNN (ts-cpu-matmul.c;
                            * TESSERA_CPU_DNNL=0 keeps them all on OpenBLAS) */
+  bool dnnl_f32_wide;     /* and, with AVX-512, every fp32 matmul and long attention: there
+                           * oneDNN measured ahead at every shape (docs/benchmarks.md) */
   uint16_t *xbf;          /* a matmul's input rounded to bf16, for oneDNN */
   size_t xbf_elems;
   bool winograd;          /* 3x3 convolutions as Winograd F(2x2, 3x3) (ts-cpu-winograd.c) */
