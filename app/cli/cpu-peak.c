@@ -107,6 +107,27 @@ fma_loop_avx512 (float seed)
   return out[0];
 }
 
+/* vdpbf16ps: each lane adds two bf16 products, 4 flops per lane per instruction. */
+__attribute__ ((target ("avx512f,avx512bf16"))) static float
+dpbf16_loop_avx512 (float seed)
+{
+  __m512bh b = (__m512bh) _mm512_set1_epi16 (0x3f80), c = (__m512bh) _mm512_set1_epi16 (0x3380);
+  __m512 a0 = _mm512_set1_ps (seed), a1 = _mm512_set1_ps (seed + 1), a2 = _mm512_set1_ps (seed + 2);
+  __m512 a3 = _mm512_set1_ps (seed + 3), a4 = _mm512_set1_ps (seed + 4), a5 = _mm512_set1_ps (seed + 5);
+  __m512 a6 = _mm512_set1_ps (seed + 6), a7 = _mm512_set1_ps (seed + 7), a8 = _mm512_set1_ps (seed + 8);
+  __m512 a9 = _mm512_set1_ps (seed + 9), a10 = _mm512_set1_ps (seed + 10);
+  __m512 a11 = _mm512_set1_ps (seed + 11);
+  float out[16];
+
+  for (long n = 0; n < ITERS; n++)
+    FMA12 (_mm512_dpbf16_ps, a, b, c);
+  a0 = _mm512_add_ps (_mm512_add_ps (_mm512_add_ps (a0, a1), _mm512_add_ps (a2, a3)),
+                      _mm512_add_ps (_mm512_add_ps (a4, a5), _mm512_add_ps (a6, a7)));
+  a0 = _mm512_add_ps (a0, _mm512_add_ps (_mm512_add_ps (a8, a9), _mm512_add_ps (a10, a11)));
+  _mm512_storeu_ps (out, a0);
+  return out[0];
+}
+
 __attribute__ ((target ("avx2,fma"))) static float
 fma_loop_avx2 (float seed)
 {
@@ -150,7 +171,7 @@ mul_add_loop (float seed)
 }
 
 typedef struct {
-  int kind; /* 2: AVX-512, 1: AVX2 + FMA, 0: plain */
+  int kind; /* 3: AVX512_BF16 dot products, 2: AVX-512, 1: AVX2 + FMA, 0: plain */
   float sink;
 } peak_thread;
 
@@ -159,7 +180,9 @@ peak_run (void *data)
 {
   peak_thread *t = data;
 #ifdef HAVE_X86
-  if (t->kind == 2)
+  if (t->kind == 3)
+    t->sink = dpbf16_loop_avx512 (t->sink);
+  else if (t->kind == 2)
     t->sink = fma_loop_avx512 (t->sink);
   else if (t->kind == 1)
     t->sink = fma_loop_avx2 (t->sink);
@@ -169,25 +192,20 @@ peak_run (void *data)
   return NULL;
 }
 
-double
-cpu_fp32_peak_gflops (const cpu_features *f, int n_threads, const char **how)
+/* ITERS x 12 instructions of `kind` on each of n_threads threads, in GFLOP/s. */
+static double
+peak_measure (int kind, int n_threads, double flop_per_instruction)
 {
   pthread_t tid[256];
   peak_thread th[256];
   struct timespec t0, t1;
-  int kind = f->avx512f ? 2 : f->avx2 && f->fma ? 1 : 0, started = 0;
-  double lanes = kind == 2 ? 16 : kind == 1 ? 8 : 4, flop_per_lane = 2; /* mul + add */
+  int started = 0;
   double seconds;
 
-#ifndef HAVE_X86
-  kind = 0;
-  lanes = 4;
-#endif
   if (n_threads < 1)
     n_threads = 1;
   if (n_threads > 256)
     n_threads = 256;
-  *how = kind == 2 ? "AVX-512 FMA" : kind == 1 ? "AVX2 FMA" : "SSE multiply + add";
   clock_gettime (CLOCK_MONOTONIC, &t0);
   for (int i = 0; i < n_threads; i++) {
     th[i].kind = kind;
@@ -202,5 +220,30 @@ cpu_fp32_peak_gflops (const cpu_features *f, int n_threads, const char **how)
   seconds = (double) (t1.tv_sec - t0.tv_sec) + 1e-9 * (double) (t1.tv_nsec - t0.tv_nsec);
   if (started == 0 || seconds <= 0)
     return 0;
-  return (double) started * ITERS * 12.0 * lanes * flop_per_lane / seconds / 1e9;
+  return (double) started * ITERS * 12.0 * flop_per_instruction / seconds / 1e9;
+}
+
+double
+cpu_fp32_peak_gflops (const cpu_features *f, int n_threads, const char **how)
+{
+  int kind = f->avx512f ? 2 : f->avx2 && f->fma ? 1 : 0;
+  double lanes = kind == 2 ? 16 : kind == 1 ? 8 : 4, flop_per_lane = 2; /* mul + add */
+
+#ifndef HAVE_X86
+  kind = 0;
+  lanes = 4;
+#endif
+  *how = kind == 2 ? "AVX-512 FMA" : kind == 1 ? "AVX2 FMA" : "SSE multiply + add";
+  return peak_measure (kind, n_threads, lanes * flop_per_lane);
+}
+
+double
+cpu_bf16_peak_gflops (const cpu_features *f, int n_threads)
+{
+#ifdef HAVE_X86
+  if (f->avx512f && f->avx512_bf16)
+    return peak_measure (3, n_threads, 16 * 4); /* 16 lanes, two products and two adds */
+#endif
+  (void) f, (void) n_threads;
+  return 0;
 }
