@@ -10,15 +10,18 @@
  *     squares) are accumulated in double: that is the most accurate choice and keeps the
  *     reference within the golden fp32 tolerances without relying on summation order.
  *   - the fast path ("cpu"): GEMM-shaped work (matmul, convolutions, attention) through
- *     OpenBLAS's cblas_sgemm, everything else as loops split over a small persistent
- *     pthread pool. Weights of two or more dimensions stay in their F16/BF16 file dtype
+ *     OpenBLAS's cblas_sgemm or oneDNN (ts-cpu-dnnl.c: bf16, and fp32 where it measured
+ *     faster), everything else as loops split over a small worker pool (OpenMP's team,
+ *     the one oneDNN runs on, in a GCC build with oneDNN; else persistent pthreads;
+ *     ts-cpu-backend.c). Weights of two or more dimensions stay in their F16/BF16 file dtype
  *     (half the memory of f32) and are widened to f32 just before their GEMM, into the
  *     partition the GEMM would have with f32 weights (ts-cpu-matmul.c, ts-cpu-conv2d.c):
  *     widening is exact, so the results are those of f32 weights bit for bit. The 1-D
  *     weights (biases, norm scales) are small and are widened once at upload. The pool
  *     also splits the GEMMs: each thread calls a single-threaded sgemm on its own slab
  *     (OpenBLAS is set to one thread), so there is one set of worker threads and no
- *     nested parallelism. 3x3 stride-1 convolutions run as Winograd F(2x2, 3x3)
+ *     nested parallelism; oneDNN's calls are made from the calling thread and spread over
+ *     the same team. 3x3 stride-1 convolutions run as Winograd F(2x2, 3x3)
  *     (ts-cpu-winograd.c).
  *
  * Setting TS_CPU_REFERENCE=1 in the environment makes ts_backend_cpu_new() build the
