@@ -106,6 +106,20 @@ vulkan_new (ts_backend *be)
 }
 
 void
+tk_cpu_backend_new (ts_backend *be, gboolean reference, ts_precision precision)
+{
+  ts_error err = { 0 };
+  ts_precision got;
+
+  if (ts_backend_cpu_new (be, reference, 2, &err) != TS_OK)
+    g_error ("cpu backend: %s", err.message);
+  if (ts_backend_set_precision (be, precision, &got, &err) != TS_OK)
+    g_error ("precision %s: %s", ts_precision_name (precision), err.message);
+  g_assert_cmpint (got, ==, precision);
+  g_assert_cmpint (ts_backend_precision (be), ==, precision);
+}
+
+void
 tk_backends_init (tk_backends *b)
 {
   ts_error err = { 0 };

@@ -45,6 +45,9 @@ typedef struct {
 gboolean tk_testing_vulkan (void);
 
 void tk_backends_init (tk_backends *b);
+/* A CPU backend (the reference or the fast path, 2 threads) in `precision`, which must
+ * take effect as asked. */
+void tk_cpu_backend_new (ts_backend *be, gboolean reference, ts_precision precision);
 void tk_backends_clear (tk_backends *b);
 
 /* A buffer holding n floats copied from data (zeros when data is NULL). */

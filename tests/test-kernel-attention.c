@@ -223,19 +223,6 @@ test_fast_vs_reference (void)
   tk_backends_clear (&be);
 }
 
-static void
-cpu_backend_new (ts_backend *be, gboolean reference, ts_precision precision)
-{
-  ts_error err = { 0 };
-  ts_precision got;
-
-  if (ts_backend_cpu_new (be, reference, 2, &err) != TS_OK)
-    g_error ("cpu backend: %s", err.message);
-  if (ts_backend_set_precision (be, precision, &got, &err) != TS_OK)
-    g_error ("precision %s: %s", ts_precision_name (precision), err.message);
-  g_assert_cmpint (got, ==, precision);
-}
-
 /* Precision bf16 on the reference path, against double sums of the rounded operands; and
  * the mode took effect: the result moves from fp32's by bf16 rounding's size. */
 static void
@@ -243,8 +230,8 @@ test_bf16_reference (void)
 {
   ts_backend ref, ref32;
 
-  cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
-  cpu_backend_new (&ref32, TRUE, TS_PRECISION_FP32);
+  tk_cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
+  tk_cpu_backend_new (&ref32, TRUE, TS_PRECISION_FP32);
   for (guint ci = 0; ci < G_N_ELEMENTS (cases); ci++) {
     const attn_case *c = &cases[ci];
     attn_layout l;
@@ -295,8 +282,8 @@ test_bf16_fast (void)
                  "checks the refusal)");
     return;
   }
-  cpu_backend_new (&fast, FALSE, TS_PRECISION_BF16);
-  cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
+  tk_cpu_backend_new (&fast, FALSE, TS_PRECISION_BF16);
+  tk_cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
   for (guint ci = 0; ci < G_N_ELEMENTS (cases) + G_N_ELEMENTS (big); ci++) {
     const attn_case *c = ci < G_N_ELEMENTS (cases) ? &cases[ci] : &big[ci - G_N_ELEMENTS (cases)];
     attn_layout l;

@@ -261,20 +261,6 @@ test_narrow_exact (void)
   tk_backends_clear (&be);
 }
 
-static void
-cpu_backend_new (ts_backend *be, gboolean reference, ts_precision precision)
-{
-  ts_error err = { 0 };
-  ts_precision got;
-
-  if (ts_backend_cpu_new (be, reference, 2, &err) != TS_OK)
-    g_error ("cpu backend: %s", err.message);
-  if (ts_backend_set_precision (be, precision, &got, &err) != TS_OK)
-    g_error ("precision %s: %s", ts_precision_name (precision), err.message);
-  g_assert_cmpint (got, ==, precision);
-  g_assert_cmpint (ts_backend_precision (be), ==, precision);
-}
-
 static const mm_case bf16_cases[] = {
   { 37, 53, 29, 29, 53, TS_DTYPE_F32, TRUE, FALSE },
   { 37, 53, 130, 131, 57, TS_DTYPE_F16, TRUE, TRUE },
@@ -290,8 +276,8 @@ test_bf16_reference (void)
 {
   ts_backend ref, ref32;
 
-  cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
-  cpu_backend_new (&ref32, TRUE, TS_PRECISION_FP32);
+  tk_cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
+  tk_cpu_backend_new (&ref32, TRUE, TS_PRECISION_FP32);
   for (guint ci = 0; ci < G_N_ELEMENTS (bf16_cases); ci++) {
     const mm_case *c = &bf16_cases[ci];
     mm_data d;
@@ -357,8 +343,8 @@ test_bf16_fast (void)
     return;
   }
   ts_backend_free (&fast);
-  cpu_backend_new (&fast, FALSE, TS_PRECISION_BF16);
-  cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
+  tk_cpu_backend_new (&fast, FALSE, TS_PRECISION_BF16);
+  tk_cpu_backend_new (&ref, TRUE, TS_PRECISION_BF16);
   for (guint ci = 0; ci < G_N_ELEMENTS (bf16_cases); ci++) {
     const mm_case *c = &bf16_cases[ci];
     mm_data d;
@@ -401,8 +387,8 @@ test_dnnl_f32 (void)
     g_test_skip ("this build has no oneDNN");
     return;
   }
-  cpu_backend_new (&fast, FALSE, TS_PRECISION_FP32);
-  cpu_backend_new (&ref, TRUE, TS_PRECISION_FP32);
+  tk_cpu_backend_new (&fast, FALSE, TS_PRECISION_FP32);
+  tk_cpu_backend_new (&ref, TRUE, TS_PRECISION_FP32);
   cpu = fast.impl;
   if (!cpu->dnnl && !(cpu->dnnl = ts_cpu_dnnl_new (2, &err)))
     g_error ("oneDNN: %s", err.message);

@@ -161,6 +161,18 @@ fail:
   return NULL;
 }
 
+static void
+pool_set_job (ts_cpu_pool *pool, ts_cpu *cpu, int64_t n, int64_t grain, ts_cpu_task_fn fn,
+              void *ctx)
+{
+  pool->cpu = cpu;
+  pool->fn = fn;
+  pool->ctx = ctx;
+  pool->n = n;
+  pool->grain = grain;
+  atomic_store (&pool->next, 0);
+}
+
 #ifdef TS_HAVE_OPENMP
 /* One parallel region over the team. The caller (thread 0) keeps polling the abort hook,
  * every ABORT_POLL_NS, while other threads finish their last chunks. */
@@ -215,24 +227,14 @@ ts_cpu_parallel_for (ts_cpu *cpu, int64_t n, int64_t grain, ts_cpu_task_fn fn, v
     return;
 #ifdef TS_HAVE_OPENMP
   if (pool->n_workers == 0) {
-    pool->cpu = cpu;
-    pool->fn = fn;
-    pool->ctx = ctx;
-    pool->n = n;
-    pool->grain = grain;
-    atomic_store (&pool->next, 0);
+    pool_set_job (pool, cpu, n, grain, fn, ctx);
     atomic_store (&pool->busy, 0);
     pool_run_openmp (cpu, pool);
     return;
   }
 #endif
   pthread_mutex_lock (&pool->mutex);
-  pool->cpu = cpu;
-  pool->fn = fn;
-  pool->ctx = ctx;
-  pool->n = n;
-  pool->grain = grain;
-  atomic_store (&pool->next, 0);
+  pool_set_job (pool, cpu, n, grain, fn, ctx);
   pool->n_busy = pool->n_workers;
   pool->generation++;
   pthread_cond_broadcast (&pool->start);
