@@ -39,12 +39,34 @@ typedef struct {
   uint64_t used;
 } cache_entry;
 
+/* Batched products run by one pool thread on its own (ts_cpu_dnnl_batched_local): a
+ * primitive cache, a stream and a scratchpad per thread index, so that no two threads
+ * share anything. Primitives created inside the pool's parallel region are built for one
+ * thread. */
+#define LOCAL_CACHE_SIZE 8
+
+typedef struct {
+  int64_t batch, m, n, k;
+  dnnl_primitive_t prim;
+  size_t scratch_bytes;
+  uint64_t used;
+} local_entry;
+
+typedef struct {
+  dnnl_stream_t stream;
+  local_entry cache[LOCAL_CACHE_SIZE];
+  uint64_t clock;
+  void *scratch;
+  size_t scratch_bytes;
+} local_state;
+
 struct ts_cpu_dnnl {
   dnnl_engine_t engine;
   dnnl_stream_t stream;
   int n_threads;
   cache_entry cache[CACHE_SIZE];
   uint64_t clock;
+  local_state *local; /* n_threads entries */
 };
 
 static ts_status
@@ -65,8 +87,14 @@ ts_cpu_dnnl_new (int n_threads, ts_error *err)
     return NULL;
   }
   d->n_threads = n_threads > 0 ? n_threads : 1;
+  if (!(d->local = calloc ((size_t) d->n_threads, sizeof *d->local))) {
+    ts_error_set (err, TS_ERR_NOMEM, "cpu: cannot allocate the oneDNN state");
+    free (d);
+    return NULL;
+  }
   if ((s = dnnl_engine_create (&d->engine, dnnl_cpu, 0)) != dnnl_success) {
     dnnl_fail (err, s, "creating the CPU engine");
+    free (d->local);
     free (d);
     return NULL;
   }
@@ -74,6 +102,7 @@ ts_cpu_dnnl_new (int n_threads, ts_error *err)
       != dnnl_success) {
     dnnl_fail (err, s, "creating a stream");
     dnnl_engine_destroy (d->engine);
+    free (d->local);
     free (d);
     return NULL;
   }
@@ -88,6 +117,16 @@ ts_cpu_dnnl_free (ts_cpu_dnnl *d)
   for (int i = 0; i < CACHE_SIZE; i++)
     if (d->cache[i].prim)
       dnnl_primitive_destroy (d->cache[i].prim);
+  for (int t = 0; t < d->n_threads; t++) {
+    local_state *l = &d->local[t];
+    for (int i = 0; i < LOCAL_CACHE_SIZE; i++)
+      if (l->cache[i].prim)
+        dnnl_primitive_destroy (l->cache[i].prim);
+    if (l->stream)
+      dnnl_stream_destroy (l->stream);
+    free (l->scratch);
+  }
+  free (d->local);
   dnnl_stream_destroy (d->stream);
   dnnl_engine_destroy (d->engine);
   free (d);
@@ -302,6 +341,112 @@ ts_cpu_dnnl_matmul_bf16 (ts_cpu *cpu, const uint16_t *x, int64_t ldx, const uint
   return execute (d, prim, &key, x, w, NULL, y, err);
 }
 
+/* c[b] = a[b] x[b] for b < batch, a [m, k], x [k, n], c [m, n], all f32 row-major and
+ * contiguous: the three operands' descriptors. */
+static dnnl_status_t
+batched_mds (const local_entry *key, dnnl_memory_desc_t md[3])
+{
+  dnnl_dims_t dims[3] = { { key->batch, key->m, key->k }, { key->batch, key->k, key->n },
+                          { key->batch, key->m, key->n } };
+  dnnl_status_t s = dnnl_success;
+
+  for (int i = 0; i < 3 && s == dnnl_success; i++)
+    s = dnnl_memory_desc_init_by_tag (&md[i], 3, dims[i], dnnl_f32, dnnl_abc);
+  return s;
+}
+
+static dnnl_status_t
+batched_new (ts_cpu_dnnl *d, local_entry *key)
+{
+  dnnl_memory_desc_t md[3];
+  dnnl_matmul_desc_t desc;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_status_t s;
+
+  if ((s = batched_mds (key, md)) != dnnl_success
+      || (s = dnnl_matmul_desc_init (&desc, &md[0], &md[1], NULL, &md[2])) != dnnl_success
+      || (s = dnnl_primitive_attr_create (&attr)) != dnnl_success)
+    return s;
+  if ((s = dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user))
+          == dnnl_success
+      && (s = dnnl_primitive_desc_create (&pd, &desc, attr, d->engine, NULL)) == dnnl_success) {
+    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
+    key->scratch_bytes = sp ? dnnl_memory_desc_get_size (sp) : 0;
+    s = dnnl_primitive_create (&key->prim, pd);
+  }
+  if (pd)
+    dnnl_primitive_desc_destroy (pd);
+  dnnl_primitive_attr_destroy (attr);
+  return s;
+}
+
+ts_status
+ts_cpu_dnnl_batched_local (ts_cpu *cpu, int thread, int64_t batch, int64_t m, int64_t n,
+                           int64_t k, const float *a, const float *x, float *c)
+{
+  ts_cpu_dnnl *d = cpu->dnnl;
+  local_state *l;
+  local_entry key = { .batch = batch, .m = m, .n = n, .k = k }, *e = NULL, *victim;
+  dnnl_memory_desc_t md[4];
+  dnnl_memory_t mem[4] = { NULL, NULL, NULL, NULL };
+  dnnl_exec_arg_t args[4];
+  const void *ptr[3] = { a, x, c };
+  const int ids[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD };
+  int n_args = 3;
+  dnnl_status_t s;
+
+  if (!d || thread < 0 || thread >= d->n_threads)
+    return TS_ERR_UNSUPPORTED;
+  l = &d->local[thread];
+  if (!l->stream && dnnl_stream_create (&l->stream, d->engine, dnnl_stream_default_flags)
+                        != dnnl_success)
+    return TS_ERR_DEVICE;
+  victim = &l->cache[0];
+  for (int i = 0; i < LOCAL_CACHE_SIZE && !e; i++) {
+    local_entry *c2 = &l->cache[i];
+    if (c2->prim && c2->batch == batch && c2->m == m && c2->n == n && c2->k == k)
+      e = c2;
+    else if (!c2->prim || (victim->prim && c2->used < victim->used))
+      victim = c2;
+  }
+  if (!e) {
+    if (batched_new (d, &key) != dnnl_success)
+      return TS_ERR_UNSUPPORTED;
+    if (victim->prim)
+      dnnl_primitive_destroy (victim->prim);
+    *victim = key;
+    e = victim;
+  }
+  e->used = ++l->clock;
+  if (e->scratch_bytes > l->scratch_bytes) {
+    void *p = realloc (l->scratch, e->scratch_bytes);
+    if (!p)
+      return TS_ERR_NOMEM;
+    l->scratch = p;
+    l->scratch_bytes = e->scratch_bytes;
+  }
+  s = batched_mds (e, md);
+  if (s == dnnl_success && e->scratch_bytes > 0) {
+    dnnl_dims_t dim = { (dnnl_dim_t) e->scratch_bytes };
+    s = dnnl_memory_desc_init_by_tag (&md[3], 1, dim, dnnl_u8, dnnl_a);
+    n_args = 4;
+  }
+  for (int i = 0; i < n_args && s == dnnl_success; i++) {
+    s = dnnl_memory_create (&mem[i], &md[i], d->engine, i < 3 ? (void *) ptr[i] : l->scratch);
+    args[i].arg = ids[i];
+    args[i].memory = mem[i];
+  }
+  if (s == dnnl_success)
+    s = dnnl_primitive_execute (e->prim, l->stream, n_args, args);
+  if (s == dnnl_success)
+    s = dnnl_stream_wait (l->stream);
+  for (int i = 0; i < n_args; i++)
+    if (mem[i])
+      dnnl_memory_destroy (mem[i]);
+  return s == dnnl_success ? TS_OK : TS_ERR_DEVICE;
+}
+
 const char *
 ts_cpu_dnnl_version (void)
 {
@@ -349,6 +494,15 @@ ts_cpu_dnnl_matmul_bf16 (ts_cpu *cpu, const uint16_t *x, int64_t ldx, const uint
 {
   (void) cpu, (void) x, (void) ldx, (void) w, (void) y, (void) ldy, (void) m, (void) n, (void) k;
   return ts_error_set (err, TS_ERR_UNSUPPORTED, "cpu: this build has no oneDNN");
+}
+
+ts_status
+ts_cpu_dnnl_batched_local (ts_cpu *cpu, int thread, int64_t batch, int64_t m, int64_t n,
+                           int64_t k, const float *a, const float *x, float *c)
+{
+  (void) cpu, (void) thread, (void) batch, (void) m, (void) n, (void) k, (void) a, (void) x;
+  (void) c;
+  return TS_ERR_UNSUPPORTED;
 }
 
 const char *

@@ -20,7 +20,8 @@
  * The filter transform U = G g G^T is made once per call for all (c_out, c_in) into a
  * shared buffer (16 c_out c_in floats; O(weights) against the convolution's O(weights x
  * pixels)). Each pool task takes T tiles of one image: input transform into its scratch,
- * the 16 sgemm calls, output transform (plus bias) into y; tiles hanging over the edge read
+ * the 16 products (one oneDNN batched matmul on the task's thread where fp32 goes to
+ * oneDNN, else 16 single-threaded sgemm calls), output transform (plus bias) into y; tiles hanging over the edge read
  * zeros outside the padded input and write only the pixels that exist.
  *
  * The transforms' additions and the halving in G round differently from the direct sum:
@@ -53,6 +54,7 @@ typedef struct {
   const ts_conv2d_args *a;
   const float *w, *bias;
   float *u;                   /* [16][c_out][c_in] */
+  bool dnnl;                  /* the 16 products as one oneDNN batched matmul per block */
   int64_t tiles_y, tiles_x, tiles, block, n_blocks;
 } wino_job;
 
@@ -313,10 +315,13 @@ tile_task (void *data, int64_t begin, int64_t end, int thread)
     float *rows = m + 16 * a->c_out * job->block;
 
     input_transform (job, x, t0, np, v, rows);
-    for (int xi = 0; xi < 16; xi++)
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) a->c_out, (int) np,
-                   (int) a->c_in, 1.0f, job->u + xi * a->c_out * a->c_in, (int) a->c_in,
-                   v + xi * a->c_in * np, (int) np, 0.0f, m + xi * a->c_out * np, (int) np);
+    if (!job->dnnl
+        || ts_cpu_dnnl_batched_local (job->cpu, thread, 16, a->c_out, np, a->c_in, job->u, v, m)
+               != TS_OK)
+      for (int xi = 0; xi < 16; xi++)
+        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) a->c_out, (int) np,
+                     (int) a->c_in, 1.0f, job->u + xi * a->c_out * a->c_in, (int) a->c_in,
+                     v + xi * a->c_in * np, (int) np, 0.0f, m + xi * a->c_out * np, (int) np);
     output_transform (job, m, t0, np, y, rows);
   }
 }
@@ -355,6 +360,11 @@ ts_cpu_conv2d_winograd (ts_cpu *cpu, const ts_conv2d_args *a, const float *w,
     cpu->wino_floats = u_floats;
   }
   job.u = cpu->wino;
+#ifdef TS_HAVE_OPENMP
+  /* Where oneDNN runs fp32 products on AVX-512 (ts_cpu.dnnl_f32_wide), and each pool
+   * thread is a thread of OpenMP's team, inside whose region oneDNN stays on its caller. */
+  job.dnnl = cpu->dnnl_f32_wide;
+#endif
   if ((st = ts_cpu_scratch_reserve (cpu, (size_t) (per_tile * job.block + 12 * job.tiles_x + 96),
                                     "conv2d", err))
       != TS_OK)

@@ -268,6 +268,12 @@ ts_status ts_cpu_dnnl_matmul (ts_cpu *cpu, ts_dtype dtype, const float *x, int64
 ts_status ts_cpu_dnnl_matmul_bf16 (ts_cpu *cpu, const uint16_t *x, int64_t ldx,
                                    const uint16_t *w, float *y, int64_t ldy, int64_t m,
                                    int64_t n, int64_t k, ts_error *err);
+/* c[b] = a[b] x[b] for b < batch (a [m, k], x [k, n], c [m, n], f32, contiguous), run by
+ * pool thread `thread` alone, inside a ts_cpu_parallel_for task: per-thread primitives,
+ * stream and scratchpad. Returns a status without a message; the caller falls back. */
+ts_status ts_cpu_dnnl_batched_local (ts_cpu *cpu, int thread, int64_t batch, int64_t m,
+                                     int64_t n, int64_t k, const float *a, const float *x,
+                                     float *c);
 /* "oneDNN 2.6.3", or NULL in a build without it. */
 const char *ts_cpu_dnnl_version (void);
 
