@@ -12,12 +12,14 @@
  * Precision bf16 (docs/precision.md): both products take bf16 operands, q and k for the
  * scores, the softmax weights p and v for the output, each product exact in f32 and summed
  * in f32; the scores, their scale, the mask and the softmax stay f32. The reference rounds
- * the operands where it uses them; the fast path (oneDNN, ts-cpu-dnnl.c) converts k and v
- * of one (batch, head) to bf16 once, then takes blocks of queries whose scores fill at most
- * ATTN_BF16_SCORES floats, as two bf16 matmuls with the softmax between them (which
- * scales, exponentiates and writes the weights as bf16 in one pass over the scores), oneDNN
- * spreading each product over the threads. The second product runs over the whole key
- * range, the masked keys' weights being exact zeros.
+ * the operands where it uses them; the fast path goes through oneDNN (ts-cpu-dnnl.c), as
+ * does fp32 on AVX-512 CPUs for sequences of at least DNNL_F32_MIN_Q queries: k and v of
+ * one (batch, head) are copied once (to bf16 in precision bf16), then blocks of queries
+ * whose scores fill at most ATTN_DNNL_SCORES floats run as two matmuls with the softmax
+ * between them (one pass over each row that scales, exponentiates, normalises and, in
+ * bf16, writes the weights as bf16), oneDNN spreading each product over the threads. The
+ * second product runs over the whole key range, the masked keys' weights being exact
+ * zeros.
  */
 #include "backend/cpu/ts-cpu.h"
 
@@ -195,13 +197,16 @@ dnnl_softmax_task (void *data, int64_t begin, int64_t end, int thread)
 
   (void) thread;
   for (int64_t i = begin; i < end; i++) {
-    float *row = job->s + i * job->n_kv, max = -INFINITY, inv;
+    float *row = job->s + i * job->n_kv, max = -INFINITY, min = INFINITY, inv;
     int64_t n_keep = job->causal && job->q0 + i + 1 < job->n_kv ? job->q0 + i + 1 : job->n_kv;
 
-    for (int64_t j = 0; j < n_keep; j++)
+    for (int64_t j = 0; j < n_keep; j++) {
       max = row[j] > max ? row[j] : max;
-    /* scale > 0: the largest scaled score is scale * max */
-    inv = 1.0f / ts_cpu_exp_scale_sub_sum (row, n_keep, job->scale, job->scale * max);
+      min = row[j] < min ? row[j] : min;
+    }
+    /* the largest scaled score: scale * max, or scale * min for a negative scale */
+    inv = 1.0f / ts_cpu_exp_scale_sub_sum (row, n_keep, job->scale,
+                                           job->scale * (job->scale >= 0.0f ? max : min));
     if (job->p) {
       uint16_t *p = job->p + i * job->n_kv;
       ts_cpu_bf16_row (row, p, n_keep, inv);
