@@ -3,8 +3,8 @@
  * bench-cpu-kernels — throughput of a backend's heavy ops at the real models' shapes, for
  * the CPU fast path ("cpu", or any backend named by --backend, e.g. vulkan:0 for lavapipe)
  * and, on the smaller shapes, the CPU reference path ("cpu-ref"): GEMM in GFLOP/s (Meissonic's 1024-px branch has 2 x (77 + 32*32) = 2202
- * tokens, the no-downsample branch 2 x (77 + 64*64) = 8346), attention and a VQ-decoder
- * convolution in milliseconds. A development tool, not a test: numbers depend on the
+ * tokens, the no-downsample branch 2 x (77 + 64*64) = 8346), attention and the VQ
+ * decoder's 3x3 convolutions in milliseconds. A development tool, not a test: numbers depend on the
  * machine and its load, so it prints the median of several runs.
  *
  * Usage: bench-cpu-kernels [--threads N] [--quick] [--backend NAME] [--dtype f16|bf16|f32]
@@ -378,9 +378,18 @@ main (int argc, char **argv)
             flops / t * 1e-9);
     t = time_attention (&fast, 2, 16, 77, 64, true, reps);
     printf ("attention CLIP-like causal 2 x 16 x 77 x 64: %.2f ms\n", t * 1e3);
-    t = time_conv3x3 (&fast, 128, 128, 256, 256, reps);
-    printf ("conv3x3 128 -> 128 at 256x256: %.1f ms (%.1f GFLOP/s)\n", t * 1e3,
-            2.0 * 128 * 128 * 9 * 256 * 256 / t * 1e-9);
+    /* The VQ decoder's 3x3 convolutions at 1024x1024 (block_out_channels 128, 256, 256,
+     * 512, 768 from the full resolution down to 64x64), the larger ones at the size of a
+     * row band rather than the whole image. GFLOP/s count the direct convolution's work. */
+    static const int64_t convs[][3] = { { 768, 64, 64 },   { 512, 128, 128 }, { 256, 256, 128 },
+                                        { 256, 128, 256 }, { 128, 256, 256 } };
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+      int64_t c = convs[i][0], h = convs[i][1], w_in = convs[i][2];
+      t = time_conv3x3 (&fast, c, c, h, w_in, reps);
+      printf ("conv3x3 %lld -> %lld at %lldx%lld: %.1f ms (%.1f GFLOP/s)\n", (long long) c,
+              (long long) c, (long long) w_in, (long long) h, t * 1e3,
+              2.0 * (double) (c * c * 9 * h * w_in) / t * 1e-9);
+    }
   }
   ts_backend_free (&fast);
   ts_backend_free (&ref);
