@@ -269,9 +269,13 @@ test_queue (void)
   TesseraJob *cancelled;
 
   g_assert_false (gtk_widget_get_visible (GTK_WIDGET (_tessera_window_get_queue_button (win))));
-  /* The first is slow enough (200 steps) to still run at the screenshots. */
+  /* The first is slow enough to still run at the screenshots: 200 steps at 256 x 256, 4x
+   * the demo model's tokens (200 steps at its own 128 x 128 took under 2 s on a Zen 5,
+   * shorter than the screenshots). The others go back to 128 x 128. */
+  g_assert_true (_tessera_window_select_size (win, 256, 256));
   set_steps (200);
   queue (win, "a red circle on a blue background");
+  g_assert_true (_tessera_window_select_size (win, 128, 128));
   g_assert_true (_tessera_window_is_running (win));
   WAIT_FOR (_tessera_window_get_n_step_updates (win) >= 2, TIMEOUT_S);
 
@@ -339,6 +343,8 @@ test_queue (void)
   g_assert_cmpuint (metas->len, ==, 3);
   g_assert_nonnull (find_meta (metas, "a red circle on a blue background"));
   g_assert_cmpuint (find_meta (metas, "a red circle on a blue background")->steps, ==, 200);
+  g_assert_cmpuint (find_meta (metas, "a red circle on a blue background")->width, ==, 256);
+  g_assert_cmpuint (find_meta (metas, "a green square in the middle")->width, ==, 128);
   g_assert_cmpuint (find_meta (metas, "a green square in the middle")->steps, ==, 24);
   g_assert_nonnull (find_meta (metas, "a blue circle on a red background"));
   g_assert_null (find_meta (metas, "a yellow triangle, cancelled"));
