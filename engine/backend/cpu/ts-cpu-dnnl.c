@@ -237,30 +237,42 @@ primitive_get (ts_cpu_dnnl *d, const cache_entry *key, dnnl_primitive_t *out, ts
   return TS_OK;
 }
 
+/* Wraps the n_args buffers ptr[i] (described by md[i], passed as arg ids[i]) in memory
+ * objects, runs prim on stream and waits for it. */
+static dnnl_status_t
+run_primitive (dnnl_engine_t engine, dnnl_stream_t stream, dnnl_primitive_t prim, int n_args,
+               const dnnl_memory_desc_t *md, const void *const *ptr, const int *ids)
+{
+  dnnl_memory_t mem[4] = { NULL, NULL, NULL, NULL };
+  dnnl_exec_arg_t args[4];
+  dnnl_status_t s = dnnl_success;
+
+  for (int i = 0; i < n_args && s == dnnl_success; i++) {
+    s = dnnl_memory_create (&mem[i], &md[i], engine, (void *) ptr[i]);
+    args[i].arg = ids[i];
+    args[i].memory = mem[i];
+  }
+  if (s == dnnl_success)
+    s = dnnl_primitive_execute (prim, stream, n_args, args);
+  if (s == dnnl_success)
+    s = dnnl_stream_wait (stream);
+  for (int i = 0; i < n_args; i++)
+    if (mem[i])
+      dnnl_memory_destroy (mem[i]);
+  return s;
+}
+
 static ts_status
 execute (ts_cpu_dnnl *d, dnnl_primitive_t prim, const cache_entry *key, const void *x,
          const void *w, const float *bias, float *y, ts_error *err)
 {
   dnnl_memory_desc_t md[4];
-  dnnl_memory_t mem[4] = { NULL, NULL, NULL, NULL };
-  dnnl_exec_arg_t args[4];
   const void *ptr[4] = { x, w, y, bias };
-  const int arg_ids[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
-  int n_args = key->bias ? 4 : 3;
+  const int ids[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
   dnnl_status_t s = operand_mds (key, md);
 
-  for (int i = 0; i < n_args && s == dnnl_success; i++) {
-    s = dnnl_memory_create (&mem[i], &md[i], d->engine, (void *) ptr[i]);
-    args[i].arg = arg_ids[i];
-    args[i].memory = mem[i];
-  }
   if (s == dnnl_success)
-    s = dnnl_primitive_execute (prim, d->stream, n_args, args);
-  if (s == dnnl_success)
-    s = dnnl_stream_wait (d->stream);
-  for (int i = 0; i < n_args; i++)
-    if (mem[i])
-      dnnl_memory_destroy (mem[i]);
+    s = run_primitive (d->engine, d->stream, prim, key->bias ? 4 : 3, md, ptr, ids);
   return s == dnnl_success ? TS_OK : dnnl_fail (err, s, "running a matmul");
 }
 
@@ -389,9 +401,7 @@ ts_cpu_dnnl_batched_local (ts_cpu *cpu, int thread, int64_t batch, int64_t m, in
   local_state *l;
   local_entry key = { .batch = batch, .m = m, .n = n, .k = k }, *e = NULL, *victim;
   dnnl_memory_desc_t md[4];
-  dnnl_memory_t mem[4] = { NULL, NULL, NULL, NULL };
-  dnnl_exec_arg_t args[4];
-  const void *ptr[3] = { a, x, c };
+  const void *ptr[4] = { a, x, c, NULL };
   const int ids[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD };
   int n_args = 3;
   dnnl_status_t s;
@@ -432,18 +442,9 @@ ts_cpu_dnnl_batched_local (ts_cpu *cpu, int thread, int64_t batch, int64_t m, in
     s = dnnl_memory_desc_init_by_tag (&md[3], 1, dim, dnnl_u8, dnnl_a);
     n_args = 4;
   }
-  for (int i = 0; i < n_args && s == dnnl_success; i++) {
-    s = dnnl_memory_create (&mem[i], &md[i], d->engine, i < 3 ? (void *) ptr[i] : l->scratch);
-    args[i].arg = ids[i];
-    args[i].memory = mem[i];
-  }
+  ptr[3] = l->scratch;
   if (s == dnnl_success)
-    s = dnnl_primitive_execute (e->prim, l->stream, n_args, args);
-  if (s == dnnl_success)
-    s = dnnl_stream_wait (l->stream);
-  for (int i = 0; i < n_args; i++)
-    if (mem[i])
-      dnnl_memory_destroy (mem[i]);
+    s = run_primitive (d->engine, l->stream, e->prim, n_args, md, ptr, ids);
   return s == dnnl_success ? TS_OK : TS_ERR_DEVICE;
 }
 
