@@ -228,18 +228,33 @@ attention_dnnl (ts_cpu *cpu, const ts_attention_args *a, bool bf16, ts_error *er
   int64_t rows = ATTN_DNNL_SCORES / n_kv;
   size_t esize = bf16 ? 2 : 4;
   ts_dtype dtype = bf16 ? TS_DTYPE_BF16 : TS_DTYPE_F32;
-  char *kw, *vt;
+  size_t part[4], bytes = 0;
+  char *base, *kw, *vt;
+  float *scores;
   uint16_t *pb;
   ts_status st = TS_OK;
 
   rows = rows < 1 ? 1 : rows > a->seq_q ? a->seq_q : rows;
-  if ((st = ts_cpu_scratch_reserve (cpu, (size_t) (rows * n_kv), "attention", err)) != TS_OK)
-    return st;
-  if (!(kw = malloc ((size_t) (2 * d * n_kv) * esize + (bf16 ? (size_t) (rows * n_kv) * 2 : 0))))
-    return ts_error_set (err, TS_ERR_NOMEM, "attention: cannot allocate %lld bytes of scratch",
-                         (long long) ((size_t) (2 * d * n_kv) * esize + (size_t) (rows * n_kv) * 2));
-  vt = kw + (size_t) (n_kv * d) * esize;
-  pb = bf16 ? (uint16_t *) (void *) (vt + (size_t) (n_kv * d) * esize) : NULL;
+  /* one buffer kept by the backend, each part starting on a 64-byte line */
+  part[0] = (size_t) (rows * n_kv) * sizeof (float);
+  part[1] = part[2] = (size_t) (n_kv * d) * esize;
+  part[3] = bf16 ? (size_t) (rows * n_kv) * 2 : 0;
+  for (int i = 0; i < 4; i++)
+    bytes += (part[i] + 63) & ~(size_t) 63;
+  if (cpu->attn_bytes < bytes) {
+    void *p = aligned_alloc (64, bytes);
+    if (!p)
+      return ts_error_set (err, TS_ERR_NOMEM, "attention: cannot allocate %zu bytes of scratch",
+                           bytes);
+    free (cpu->attn);
+    cpu->attn = p;
+    cpu->attn_bytes = bytes;
+  }
+  base = cpu->attn;
+  scores = (float *) (void *) base;
+  kw = base + ((part[0] + 63) & ~(size_t) 63);
+  vt = kw + ((part[1] + 63) & ~(size_t) 63);
+  pb = bf16 ? (uint16_t *) (void *) (vt + ((part[2] + 63) & ~(size_t) 63)) : NULL;
   for (int64_t bh = 0; bh < a->batch * a->heads && st == TS_OK; bh++) {
     int64_t b = bh / a->heads, h = bh % a->heads;
     kv_copy_job kj = { ts_cpu_f32 (a->k) + b * a->bs_k + h * d, a->ldk, n_kv, d, kw, bf16 };
@@ -251,7 +266,7 @@ attention_dnnl (ts_cpu *cpu, const ts_attention_args *a, bool bf16, ts_error *er
       int64_t nq = q0 + rows <= a->seq_q ? rows : a->seq_q - q0;
       const float *q = ts_cpu_f32 (a->q) + b * a->bs_q + q0 * a->ldq + h * d;
       float *out = ts_cpu_f32 (a->out) + b * a->bs_o + q0 * a->ldo + h * d;
-      dnnl_softmax_job sj = { cpu->scratch[0], pb, n_kv, q0, a->scale, a->causal };
+      dnnl_softmax_job sj = { scores, pb, n_kv, q0, a->scale, a->causal };
 
       if (ts_cpu_should_stop (cpu, 0))
         break; /* the op wrapper reports the cancel */
@@ -268,7 +283,6 @@ attention_dnnl (ts_cpu *cpu, const ts_attention_args *a, bool bf16, ts_error *er
                                  n_kv, false, err);
     }
   }
-  free (kw);
   return st;
 }
 

@@ -495,6 +495,7 @@ cpu_destroy (void *impl)
   free (cpu->wide);
   free (cpu->wino);
   free (cpu->xbf);
+  free (cpu->attn);
   ts_cpu_dnnl_free (cpu->dnnl);
   free (cpu);
 }

@@ -66,6 +66,8 @@ typedef struct {
                            * oneDNN measured ahead at every shape (docs/benchmarks.md) */
   uint16_t *xbf;          /* a matmul's input rounded to bf16, for oneDNN */
   size_t xbf_elems;
+  void *attn;             /* oneDNN attention's scores, K, V^T and bf16 weights */
+  size_t attn_bytes;
   bool winograd;          /* 3x3 convolutions as Winograd F(2x2, 3x3) (ts-cpu-winograd.c) */
   float *wino;            /* its transformed filters, for one call */
   size_t wino_floats;
