@@ -228,33 +228,33 @@ attention_dnnl (ts_cpu *cpu, const ts_attention_args *a, bool bf16, ts_error *er
   int64_t rows = ATTN_DNNL_SCORES / n_kv;
   size_t esize = bf16 ? 2 : 4;
   ts_dtype dtype = bf16 ? TS_DTYPE_BF16 : TS_DTYPE_F32;
-  size_t part[4], bytes = 0;
-  char *base, *kw, *vt;
+  size_t part[4], off[5] = { 0 };
+  char *kw, *vt;
   float *scores;
   uint16_t *pb;
   ts_status st = TS_OK;
 
   rows = rows < 1 ? 1 : rows > a->seq_q ? a->seq_q : rows;
-  /* one buffer kept by the backend, each part starting on a 64-byte line */
+  /* scores, K, V^T and the bf16 weights in one buffer kept by the backend, each part
+   * starting on a 64-byte line */
   part[0] = (size_t) (rows * n_kv) * sizeof (float);
   part[1] = part[2] = (size_t) (n_kv * d) * esize;
   part[3] = bf16 ? (size_t) (rows * n_kv) * 2 : 0;
   for (int i = 0; i < 4; i++)
-    bytes += (part[i] + 63) & ~(size_t) 63;
-  if (cpu->attn_bytes < bytes) {
-    void *p = aligned_alloc (64, bytes);
+    off[i + 1] = off[i] + ((part[i] + 63) & ~(size_t) 63);
+  if (cpu->attn_bytes < off[4]) {
+    void *p = aligned_alloc (64, off[4]);
     if (!p)
       return ts_error_set (err, TS_ERR_NOMEM, "attention: cannot allocate %zu bytes of scratch",
-                           bytes);
+                           off[4]);
     free (cpu->attn);
     cpu->attn = p;
-    cpu->attn_bytes = bytes;
+    cpu->attn_bytes = off[4];
   }
-  base = cpu->attn;
-  scores = (float *) (void *) base;
-  kw = base + ((part[0] + 63) & ~(size_t) 63);
-  vt = kw + ((part[1] + 63) & ~(size_t) 63);
-  pb = bf16 ? (uint16_t *) (void *) (vt + ((part[2] + 63) & ~(size_t) 63)) : NULL;
+  scores = (float *) cpu->attn;
+  kw = (char *) cpu->attn + off[1];
+  vt = (char *) cpu->attn + off[2];
+  pb = bf16 ? (uint16_t *) (void *) ((char *) cpu->attn + off[3]) : NULL;
   for (int64_t bh = 0; bh < a->batch * a->heads && st == TS_OK; bh++) {
     int64_t b = bh / a->heads, h = bh % a->heads;
     kv_copy_job kj = { ts_cpu_f32 (a->k) + b * a->bs_k + h * d, a->ldk, n_kv, d, kw, bf16 };
