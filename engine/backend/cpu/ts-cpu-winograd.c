@@ -32,6 +32,7 @@
 
 #include <cblas.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,7 +55,9 @@ typedef struct {
   const ts_conv2d_args *a;
   const float *w, *bias;
   float *u;                   /* [16][c_out][c_in] */
-  bool dnnl;                  /* the 16 products as one oneDNN batched matmul per block */
+  atomic_bool dnnl;           /* the 16 products as one oneDNN batched matmul per block;
+                               * cleared when that fails, so later blocks take sgemm
+                               * without retrying */
   int64_t tiles_y, tiles_x, tiles, block, n_blocks;
 } wino_job;
 
@@ -303,7 +306,7 @@ output_transform (const wino_job *job, const float *m, int64_t t0, int64_t np, f
 static void
 tile_task (void *data, int64_t begin, int64_t end, int thread)
 {
-  const wino_job *job = data;
+  wino_job *job = data; /* not const: the dnnl flag may be cleared */
   const ts_conv2d_args *a = job->a;
 
   for (int64_t t = begin; t < end; t++) {
@@ -315,13 +318,15 @@ tile_task (void *data, int64_t begin, int64_t end, int thread)
     float *rows = m + 16 * a->c_out * job->block;
 
     input_transform (job, x, t0, np, v, rows);
-    if (!job->dnnl
+    if (!atomic_load_explicit (&job->dnnl, memory_order_relaxed)
         || ts_cpu_dnnl_batched_local (job->cpu, thread, 16, a->c_out, np, a->c_in, job->u, v, m)
-               != TS_OK)
+               != TS_OK) {
+      atomic_store_explicit (&job->dnnl, false, memory_order_relaxed);
       for (int xi = 0; xi < 16; xi++)
         cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) a->c_out, (int) np,
                      (int) a->c_in, 1.0f, job->u + xi * a->c_out * a->c_in, (int) a->c_in,
                      v + xi * a->c_in * np, (int) np, 0.0f, m + xi * a->c_out * np, (int) np);
+    }
     output_transform (job, m, t0, np, y, rows);
   }
 }
@@ -363,7 +368,9 @@ ts_cpu_conv2d_winograd (ts_cpu *cpu, const ts_conv2d_args *a, const float *w,
 #ifdef TS_HAVE_OPENMP
   /* Where oneDNN runs fp32 products on AVX-512 (ts_cpu.dnnl_f32_wide), and each pool
    * thread is a thread of OpenMP's team, inside whose region oneDNN stays on its caller. */
-  job.dnnl = cpu->dnnl_f32_wide;
+  atomic_init (&job.dnnl, cpu->dnnl_f32_wide);
+#else
+  atomic_init (&job.dnnl, false);
 #endif
   if ((st = ts_cpu_scratch_reserve (cpu, (size_t) (per_tile * job.block + 12 * job.tiles_x + 96),
                                     "conv2d", err))
